@@ -1,0 +1,41 @@
+# The two commands of the quick start are `make demo` and `make test`; both set up what they need.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean system-test system-demo
+
+$(STAMP): setup.cfg pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is missing: install python3.11 and python3.11-venv (apt-get install python3.11 python3.11-venv)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+system-test:
+	@deploy/dev/system-packages.sh test
+
+system-demo:
+	@deploy/dev/system-packages.sh demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy kiosk drivers
+
+unit: $(STAMP) system-test
+	$(VENV)/bin/pytest
+
+test: lint typecheck unit
+
+demo: $(STAMP) system-demo
+	$(PY) -m kiosk.demo
+
+bench: $(STAMP) system-test
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

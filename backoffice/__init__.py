@@ -1,0 +1,1 @@
+"""The back-office service: MQTT ingest, fleet dashboard and reports (issue: fleet telemetry)."""

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Makes sure the Debian 12 packages the terminal's tests and demo run against are present.
+# As root it installs what is missing with apt; otherwise it names what is missing and how to get it.
+# Usage: deploy/dev/system-packages.sh test|demo
+set -euo pipefail
+purpose=${1:-test}
+
+# package -> a file that proves it is installed (dpkg -s is slow and wrong inside some images)
+declare -A probe=(
+  [softhsm2]=/usr/bin/softhsm2-util
+  [opensc]=/usr/bin/pkcs11-tool
+  [pcscd]=/usr/sbin/pcscd
+  [libpcsclite-dev]=/usr/include/PCSC/winscard.h
+  [swig]=/usr/bin/swig
+  [vsmartcard-vpcd]=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+  [mosquitto]=/usr/sbin/mosquitto
+  [mosquitto-clients]=/usr/bin/mosquitto_sub
+  [xvfb]=/usr/bin/Xvfb
+  [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+  [openssl]=/usr/bin/openssl
+  [sqlite3]=/usr/bin/sqlite3
+)
+case "$purpose" in
+  test) wanted=(softhsm2 opensc openssl sqlite3) ;;
+  demo) wanted=(openssl) ;;
+  *) echo "system-packages.sh: unknown purpose '$purpose' (use test or demo)" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  [ -e "${probe[$pkg]}" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "Installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "Missing system packages: ${missing[*]}" >&2
+  echo "Install them with: sudo apt-get install ${missing[*]}   (or run this command as root)" >&2
+  exit 1
+fi

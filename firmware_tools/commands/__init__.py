@@ -1,0 +1,1 @@
+"""One module per kiosk-tool command group, each exposing register(subparsers)."""

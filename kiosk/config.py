@@ -1,0 +1,201 @@
+"""The terminal's configuration: one TOML file parsed into typed dataclasses at start.
+
+A missing, unknown or wrongly typed key fails at start with the key's dotted name, never
+deep inside a payment. kiosk-tool config init writes a complete, commented file.
+"""
+
+import dataclasses
+import re
+import tomllib
+import types
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from kiosk.errors import ConfigError
+
+DeviceChoice = Literal["real", "sim"]
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    institution_no: str  # 机构号, as on the station certificate
+    name: str  # shown on screen and receipts
+    terminal_id: str
+    address: str = ""
+    service_hours: str = "08:00-20:00"
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    url: str
+    timeout_s: float = 5.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    kind: Literal["pkcs11", "software"]
+    # pkcs11: the module library and the token's label; software: a PEM key file.
+    module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    label: str = "kiosk"
+    key_label: str = "station"
+    # Where the user PIN comes from: "env:NAME", "file:/path" or "prompt". Never logged.
+    pin_source: str = "env:KIOSK_TOKEN_PIN"
+    # For kind = "software": the demo key and certificate files.
+    key_file: str = ""
+    cert_file: str = ""
+    # For SoftHSM2 tokens made by `kiosk-tool config init --token softhsm`.
+    softhsm_conf: str = ""
+
+
+@dataclass(frozen=True)
+class DevicesConfig:
+    printer: DeviceChoice = "sim"
+    printer_port: str = ""
+    paper_width_mm: Literal[58, 80] = 58
+    card_reader: DeviceChoice = "sim"
+    reader_name: str = ""
+    cash: DeviceChoice = "sim"
+    ioboard_port: str = ""
+
+
+@dataclass(frozen=True)
+class BusinessConfig:
+    day_cutoff: str = "23:30"  # local time at which the business day closes
+    timezone: str = "Asia/Shanghai"
+    low_float_threshold_fen: int = 100_000
+    catalog_file: str = ""  # empty: the catalog shipped with the software
+    operator_key_file: str = ""  # empty: the operator key shipped with the software
+
+    def cutoff_time(self) -> time:
+        hours, minutes = self.day_cutoff.split(":")
+        return time(int(hours), int(minutes))
+
+
+@dataclass(frozen=True)
+class Config:
+    station: StationConfig
+    platform: PlatformConfig
+    token: TokenConfig
+    data_dir: str
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    business: BusinessConfig = field(default_factory=BusinessConfig)
+    source: str = "<defaults>"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_path / "terminal.sqlite3"
+
+
+_CUTOFF = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+T = TypeVar("T")
+
+
+def _check_value(name: str, hint: Any, value: Any) -> Any:
+    origin = get_origin(hint)
+    if origin is Literal:
+        allowed = get_args(hint)
+        if value not in allowed:
+            choices = " or ".join(repr(a) for a in allowed)
+            raise ConfigError(f"config key '{name}' is {value!r}; it must be {choices}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"config key '{name}' must be a number, not {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{name}' must be a whole number, not {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{name}' must be text in quotes, not {value!r}")
+        return value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{name}' must be a table [{name}]")
+        return _build(hint, value, name + ".")
+    if isinstance(hint, types.UnionType):  # pragma: no cover - no optional keys yet
+        raise ConfigError(f"config key '{name}' has an unsupported type")
+    raise ConfigError(f"config key '{name}' has an unsupported type {hint!r}")
+
+
+def _build(cls: type[T], table: dict[str, Any], prefix: str = "") -> T:
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in table:
+        if key not in fields or key == "source":
+            raise ConfigError(
+                f"unknown config key '{prefix}{key}': remove it or check its spelling"
+            )
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name == "source":
+            continue
+        has_default = (
+            spec.default is not dataclasses.MISSING
+            or spec.default_factory is not dataclasses.MISSING
+        )
+        if name not in table:
+            if has_default:
+                continue
+            raise ConfigError(f"config key '{prefix}{name}' is missing: add it to the file")
+        values[name] = _check_value(prefix + name, hints[name], table[name])
+    return cls(**values)
+
+
+def _validate(config: Config) -> Config:
+    if not _CUTOFF.match(config.business.day_cutoff):
+        raise ConfigError(
+            f"config key 'business.day_cutoff' is {config.business.day_cutoff!r}; write it as HH:MM"
+        )
+    if config.business.low_float_threshold_fen < 0:
+        raise ConfigError("config key 'business.low_float_threshold_fen' must not be negative")
+    if not config.station.institution_no.isdigit():
+        raise ConfigError("config key 'station.institution_no' must be digits (the 机构号)")
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,32}", config.station.terminal_id):
+        raise ConfigError("config key 'station.terminal_id' must be 1-32 letters, digits or '-'")
+    if not config.platform.url.startswith(("http://", "https://")):
+        raise ConfigError("config key 'platform.url' must start with http:// or https://")
+    if config.token.kind == "software" and not config.token.key_file:
+        raise ConfigError("config key 'token.key_file' is needed when token.kind is 'software'")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(config.business.timezone)
+    except Exception as exc:
+        raise ConfigError(
+            f"config key 'business.timezone' is {config.business.timezone!r}, not a known zone"
+        ) from exc
+    return config
+
+
+def parse_config(table: dict[str, Any], source: str = "<defaults>") -> Config:
+    config = _build(Config, table)
+    return _validate(dataclasses.replace(config, source=source))
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a configuration file; raise ConfigError naming the problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {path} does not exist: create one with 'kiosk-tool config init'"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    try:
+        return parse_config(table, source=str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
