@@ -1,4 +1,7 @@
-"""User-facing text: gettext catalogs (kiosk/locale/<lang>/LC_MESSAGES/kiosk.po).
+"""User-facing text: gettext catalogs (kiosk/locale/<lang>/LC_MESSAGES/*.po).
+
+Each subsystem keeps its own .po file (kiosk.po, receipts.po, catalog.po, ...); the files of
+one language are merged, and a message id defined twice with different texts is an error.
 
 Message ids are English; zh_CN is the default language and en is one tap away. Catalogs
 are read with Babel's PO reader at start, so editing a .po file needs no compile step.
@@ -22,10 +25,18 @@ Translate = Callable[[str], str]
 def catalog(lang: str) -> dict[str, str]:
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}")
-    path = LOCALE_DIR / lang / "LC_MESSAGES" / "kiosk.po"
-    with path.open("rb") as handle:
-        po = read_po(handle, locale=lang)
-    return {str(m.id): str(m.string) for m in po if m.id and m.string}
+    table: dict[str, str] = {}
+    for path in sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            po = read_po(handle, locale=lang)
+        for message in po:
+            if not message.id or not message.string:
+                continue
+            key, text = str(message.id), str(message.string)
+            if table.get(key, text) != text:
+                raise ValueError(f"{path}: message {key!r} is translated differently elsewhere")
+            table[key] = text
+    return table
 
 
 def translator(lang: str = DEFAULT_LANGUAGE) -> Translate:
