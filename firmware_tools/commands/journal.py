@@ -1,0 +1,121 @@
+"""kiosk-tool journal: export a terminal's journal as JSON Lines and verify an export.
+
+export reads the database read-only (no token needed), so a technician can take it while
+the terminal runs. verify checks an export against the station certificate exactly as
+docs/journal-format.md describes; it never needs the terminal or its database.
+"""
+
+import argparse
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from kiosk.command_line import CommandError, emit
+from kiosk.config import load_config
+from kiosk.journal import export_jsonl, verify_jsonl
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise CommandError(
+            f"terminal database {path} does not exist: check data_dir in the configuration"
+        )
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise CommandError(f"cannot read terminal database {path}: {exc}") from None
+    return conn
+
+
+def _export(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    conn = _open_read_only(config.database_path)
+    try:
+        if args.out == "-":
+            export_jsonl(conn, sys.stdout)
+            return 0
+        out = Path(args.out)
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="\n") as handle:
+                count = export_jsonl(conn, handle)
+            # Renamed only when complete: a half-written export never looks like a journal.
+            os.replace(partial, out)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise CommandError(f"cannot write {out}: {exc.strerror}") from None
+    finally:
+        conn.close()
+    emit(args, {"records": count, "out": str(out)}, f"exported {count} records to {out}")
+    return 0
+
+
+def _lines(handle: BinaryIO) -> Iterator[str]:
+    for line_no, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CommandError(
+                f"journal unsound at line {line_no}: it is not UTF-8 text (the export is damaged)"
+            ) from None
+
+
+def _read_cert(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read certificate {path}: {exc.strerror}") from None
+
+
+def _verify(args: argparse.Namespace) -> int:
+    cert_pem = _read_cert(args.cert)
+    try:
+        with args.file.open("rb") as handle:
+            report = verify_jsonl(_lines(handle), cert_pem)
+    except OSError as exc:
+        raise CommandError(f"cannot read journal export {args.file}: {exc.strerror}") from None
+    data = {
+        "ok": report.ok,
+        "records": report.records,
+        "first_bad_seq": report.first_bad_seq,
+        "problem": report.problem,
+        "warnings": list(report.warnings),
+    }
+    if args.json:
+        emit(args, data, "")
+        return 0 if report.ok else 1
+    if not report.ok:
+        where = "" if report.first_bad_seq is None else f" at record {report.first_bad_seq}"
+        raise CommandError(f"journal unsound{where}: {report.problem}")
+    print(f"journal sound: {report.records} records")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = groups.add_parser("journal", help="export the signed journal and verify an export")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    export = sub.add_parser(
+        "export", help="write the journal as JSON Lines (reads the database read-only)"
+    )
+    export.add_argument("--config", type=Path, required=True, help="terminal configuration file")
+    export.add_argument("--out", required=True, metavar="FILE", help="output file, - for stdout")
+    export.add_argument("--json", action="store_true", help="print the result as JSON")
+    export.set_defaults(handler=_export)
+
+    verify = sub.add_parser("verify", help="check an export's numbering, hash chain and signatures")
+    verify.add_argument("file", type=Path, metavar="FILE", help="journal export (JSON Lines)")
+    verify.add_argument(
+        "--cert",
+        type=Path,
+        required=True,
+        help="station certificate (PEM; may hold several, e.g. before and after a renewal)",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(handler=_verify)

@@ -1,0 +1,56 @@
+"""kiosk-tool receipt: check a receipt's QR code against the station certificate.
+
+The QR code holds the signed tx_close record (docs/journal-format.md), so the check needs
+only the code's text and the certificate: no terminal, no database, no network.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from kiosk.command_line import CommandError, emit
+from kiosk.journal.verify import SOFTWARE_SIGNER_WARNING
+from kiosk.money import format_fen
+from kiosk.receipts import verify_receipt
+from kiosk.receipts.qr import RECEIPT_PREFIX
+
+
+def _verify(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    try:
+        cert_pem = args.cert.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read certificate {args.cert}: {exc.strerror}") from None
+    check = verify_receipt(text, cert_pem)
+    if args.json:
+        emit(args, {"genuine": check.genuine, "problem": check.problem, "record": check.record}, "")
+        return 0 if check.genuine else 1
+    if not check.genuine:
+        raise CommandError(check.problem)
+    record = check.record or {}
+    amount = record.get("amount_fen", 0)
+    fee = record.get("fee_fen", 0)
+    summary = (
+        f"genuine receipt {record.get('receipt_no')} of station {record.get('station')} "
+        f"terminal {record.get('terminal')}: {record.get('outcome')}, "
+        f"amount {format_fen(amount if isinstance(amount, int) else 0)}, "
+        f"fee {format_fen(fee if isinstance(fee, int) else 0)}, at {record.get('time')}"
+    )
+    if record.get("signer") == "software":
+        summary += f" ({SOFTWARE_SIGNER_WARNING})"
+    print(summary)
+    return 0
+
+
+def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = groups.add_parser("receipt", help="verify a receipt's QR code")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    verify = sub.add_parser(
+        "verify", help="check that a receipt code was signed by the station's certificate"
+    )
+    verify.add_argument(
+        "text", metavar="TEXT", help=f"the scanned QR text ({RECEIPT_PREFIX}...), - for stdin"
+    )
+    verify.add_argument("--cert", type=Path, required=True, help="station certificate (PEM)")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.set_defaults(handler=_verify)

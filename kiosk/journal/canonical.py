@@ -1,0 +1,104 @@
+"""The journal's byte-level format, defined once for the writer, the verifier and receipts.
+
+Owns: canonical JSON (RFC 8785, through the rfc8785 library), the record hash, the bytes a
+signature covers and the certificate fingerprint. docs/journal-format.md describes exactly
+these rules for auditors. This module never touches the database or a signing device.
+"""
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, cast
+
+import rfc8785
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from kiosk.errors import KioskError
+
+# Integers outside this range lose precision in IEEE 754 doubles, which RFC 8785 assumes.
+MAX_SAFE_INTEGER = 2**53 - 1
+# prev of the first record: there is no previous record to hash.
+ZERO_HASH = "0" * 64
+
+# Keys every record carries, written by the journal itself; fields may not override them.
+BASE_KEYS = ("seq", "prev", "type", "time", "station", "terminal")
+# Keys of the signature block (and of the signature outage marking).
+SIGNATURE_KEYS = ("signer", "cert_sha256", "sig", "sig_failed")
+SIGNER_KINDS = ("pkcs11", "software")
+
+
+class JournalError(KioskError):
+    """The journal refused a record, or a journal or receipt is damaged; the message says why."""
+
+
+def _plain(value: object, path: str) -> Any:
+    """A plain dict/list copy of value, refusing anything outside the journal's JSON subset.
+
+    The subset (strings, integers within 2**53, booleans, null, arrays, objects with ASCII
+    keys) is what makes canonical JSON equal to sorted-key json.dumps, which auditors rely on.
+    """
+    where = path or "the record"
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise JournalError(
+                f"journal field {where} is {value}, beyond +-(2**53-1): store it as text"
+            )
+        return int(value)
+    if isinstance(value, float):
+        raise JournalError(
+            f"journal field {where} is a float ({value!r}): store money as integer fen"
+        )
+    if isinstance(value, Mapping):
+        plain: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JournalError(f"journal field {where} has a non-text key {key!r}")
+            if not key.isascii():
+                raise JournalError(f"journal field {where} has a non-ASCII key {key!r}")
+            plain[key] = _plain(item, f"{path}.{key}" if path else key)
+        return plain
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    raise JournalError(
+        f"journal field {where} is a {type(value).__name__}: only text, whole numbers, "
+        "true/false, null, lists and objects can be journaled"
+    )
+
+
+def canonical_json(obj: Mapping[str, object]) -> bytes:
+    """The RFC 8785 canonical JSON bytes of a record (UTF-8, sorted keys, no spaces)."""
+    if not isinstance(obj, Mapping):
+        raise JournalError(f"a journal record must be an object, not {type(obj).__name__}")
+    plain = _plain(obj, "")
+    try:
+        return rfc8785.dumps(cast(dict[str, Any], plain))
+    except rfc8785.CanonicalizationError as exc:
+        # Only a lone surrogate in a string can get here: _plain checked everything else.
+        raise JournalError(f"journal record cannot be canonicalised: {exc}") from None
+
+
+def record_hash(record: Mapping[str, object]) -> str:
+    """Hex SHA-256 of the canonical JSON of the complete record (signature included)."""
+    return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+def signed_bytes(record: Mapping[str, object]) -> bytes:
+    """What a record's signature covers: the canonical JSON of the record without "sig"."""
+    return canonical_json({key: value for key, value in record.items() if key != "sig"})
+
+
+def certificate_sha256(cert_pem: bytes) -> str:
+    """Hex SHA-256 of the DER encoding of the (first) PEM certificate in cert_pem."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise JournalError(
+            "the station certificate is not a PEM certificate: check the token or the file"
+        ) from None
+    return der_sha256(cert)
+
+
+def der_sha256(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()

@@ -1,0 +1,335 @@
+"""The append-only, hash-chained, signed journal kept in the terminal's SQLite database.
+
+Owns the journal table and every write to it. Records are appended inside the caller's
+write transaction so they commit atomically with the transaction state they describe.
+SQLite triggers refuse UPDATE and DELETE. This module never signs on its own initiative
+beyond journal_start and signature_recovered, and never commits a caller's transaction.
+"""
+
+import base64
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import kiosk
+from kiosk.clock import Clock, iso
+from kiosk.journal.canonical import (
+    BASE_KEYS,
+    SIGNATURE_KEYS,
+    ZERO_HASH,
+    JournalError,
+    canonical_json,
+    certificate_sha256,
+    record_hash,
+    signed_bytes,
+)
+from kiosk.signing import Signer, SignerError
+from kiosk.storage import write_transaction
+
+# Types the journal writes itself: callers use open() and try_recover_signing() instead.
+JOURNAL_OWNED_TYPES = ("journal_start", "signature_recovered")
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_PAGE = 500
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS journal (
+        seq INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        record TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        tx_id TEXT,
+        receipt_no TEXT,
+        turnover_fen INTEGER NOT NULL,
+        sig_failed INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS journal_by_tx ON journal (tx_id) WHERE tx_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS journal_by_type ON journal (type, seq)",
+    # A receipt number identifies one closed transaction for ever (reprints look it up).
+    """CREATE UNIQUE INDEX IF NOT EXISTS journal_by_receipt ON journal (receipt_no)
+        WHERE type = 'tx_close' AND receipt_no IS NOT NULL""",
+    """CREATE INDEX IF NOT EXISTS journal_sig_failed ON journal (seq) WHERE sig_failed = 1""",
+    """CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
+        BEGIN SELECT RAISE(ABORT, 'the journal is append-only: records cannot be changed'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
+        BEGIN SELECT RAISE(ABORT, 'the journal is append-only: records cannot be deleted'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_gapless BEFORE INSERT ON journal
+        WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM journal)
+        BEGIN SELECT RAISE(ABORT, 'journal records must be numbered without gaps'); END""",
+)
+
+
+class _SigningFailed(Exception):
+    """Internal: the signer failed while writing a record that must not go unsigned."""
+
+
+def _load(text: str) -> dict[str, object]:
+    record: dict[str, object] = json.loads(text)
+    return record
+
+
+class Journal:
+    def __init__(
+        self, conn: sqlite3.Connection, signer: Signer, *, station: str, terminal: str, clock: Clock
+    ) -> None:
+        self._conn = conn
+        self._signer = signer
+        self._station = station
+        self._terminal = terminal
+        self._clock = clock
+        with write_transaction(conn):
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+    # ------------------------------------------------------------------ writing
+
+    def open(self) -> None:
+        """Start the journal if it is empty, check its head, and end a signature outage."""
+        with write_transaction(self._conn):
+            seq, _ = self.head()
+            if seq == 0:
+                self._append(
+                    "journal_start",
+                    {"software_version": kiosk.__version__},
+                    sign=True,
+                    turnover_add_fen=None,
+                    declare_cert=True,
+                )
+        self._check_head()
+        if not self.signing_available():
+            self.try_recover_signing()
+
+    def append(
+        self,
+        type: str,
+        fields: Mapping[str, object],
+        *,
+        sign: bool = False,
+        turnover_add_fen: int | None = None,
+    ) -> dict[str, object]:
+        """Append one record inside the caller's write transaction; return the complete record."""
+        if type in JOURNAL_OWNED_TYPES:
+            raise JournalError(
+                f"journal record type {type!r} is written by the journal itself: "
+                "use Journal.open() or Journal.try_recover_signing()"
+            )
+        if self.head()[0] == 0:
+            raise JournalError("the journal is not started: call Journal.open() first")
+        return self._append(type, fields, sign=sign, turnover_add_fen=turnover_add_fen)
+
+    def _append(
+        self,
+        type: str,
+        fields: Mapping[str, object],
+        *,
+        sign: bool,
+        turnover_add_fen: int | None,
+        declare_cert: bool = False,
+        must_sign: bool = False,
+    ) -> dict[str, object]:
+        if not self._conn.in_transaction:
+            raise JournalError(
+                "journal records are appended only inside write_transaction(conn), "
+                "together with the state they describe"
+            )
+        if not isinstance(type, str) or not _TYPE_NAME.match(type):
+            raise JournalError(
+                f"journal record type {type!r} must be lower-case letters, digits and '_'"
+            )
+        reserved = set(BASE_KEYS) | set(SIGNATURE_KEYS) | {"turnover_fen"}
+        clashing = sorted(reserved & set(fields))
+        if clashing:
+            raise JournalError(
+                f"journal fields may not set {', '.join(clashing)}: the journal writes them"
+            )
+        tx_id = fields.get("tx_id")
+        receipt_no = fields.get("receipt_no")
+        for name, value in (("tx_id", tx_id), ("receipt_no", receipt_no)):
+            if value is not None and not isinstance(value, str):
+                raise JournalError(f"journal field {name} must be text, not {value!r}")
+
+        seq, prev = self.head()
+        turnover = self.turnover_fen()
+        record: dict[str, object] = {
+            "seq": seq + 1,
+            "prev": prev,
+            "type": type,
+            "time": iso(self._clock.now()),
+            "station": self._station,
+            "terminal": self._terminal,
+        }
+        record.update(fields)
+        if turnover_add_fen is not None:
+            if isinstance(turnover_add_fen, bool) or not isinstance(turnover_add_fen, int):
+                raise JournalError(
+                    f"turnover_add_fen must be a whole number of fen, not {turnover_add_fen!r}"
+                )
+            turnover += turnover_add_fen
+            record["turnover_fen"] = turnover
+        # Validate the fields before touching the signer: a bad record never gets signed.
+        canonical_json(record)
+
+        sig_failed = False
+        if sign:
+            # During an outage nothing is signed until try_recover_signing() has written the
+            # signed collective record, so the journal shows one unbroken outage span.
+            signed = (must_sign or self.signing_available()) and self._sign_into(record)
+            if not signed:
+                if must_sign:
+                    raise _SigningFailed
+                if declare_cert:
+                    self._declare_cert(record)
+                record["sig_failed"] = True
+                sig_failed = True
+        elif declare_cert:
+            self._declare_cert(record)
+
+        text = canonical_json(record).decode("utf-8")
+        try:
+            self._conn.execute(
+                "INSERT INTO journal (seq, type, record, hash, tx_id, receipt_no, turnover_fen,"
+                " sig_failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record["seq"],
+                    type,
+                    text,
+                    record_hash(record),
+                    tx_id,
+                    receipt_no,
+                    turnover,
+                    int(sig_failed),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "journal_by_receipt" in str(exc) or "receipt_no" in str(exc):
+                raise JournalError(
+                    f"receipt number {receipt_no} is already used by another closed transaction"
+                ) from None
+            raise JournalError(f"the journal refused record {record['seq']}: {exc}") from None
+        return dict(record)
+
+    def _sign_into(self, record: dict[str, object]) -> bool:
+        """Add signer, cert_sha256 and sig to record; False (record untouched) if signing fails."""
+        try:
+            fingerprint = certificate_sha256(self._signer.certificate_pem())
+            with_signer = {**record, "signer": self._signer.kind, "cert_sha256": fingerprint}
+            signature = self._signer.sign(signed_bytes(with_signer))
+        except SignerError:
+            return False
+        record.update(with_signer)
+        record["sig"] = base64.b64encode(signature).decode("ascii")
+        return True
+
+    def _declare_cert(self, record: dict[str, object]) -> None:
+        # journal_start names the station certificate even when it could not be signed, as
+        # long as the token still gives out its certificate.
+        try:
+            record["cert_sha256"] = certificate_sha256(self._signer.certificate_pem())
+        except SignerError:
+            pass
+
+    def try_recover_signing(self) -> dict[str, object] | None:
+        """End a signature outage with a signed signature_recovered record, if signing works."""
+        try:
+            with write_transaction(self._conn):
+                span = self._outage_span()
+                if span is None:
+                    return None
+                first_seq, last_seq, count = span
+                return self._append(
+                    "signature_recovered",
+                    {"first_seq": first_seq, "last_seq": last_seq, "count": count},
+                    sign=True,
+                    turnover_add_fen=None,
+                    must_sign=True,
+                )
+        except _SigningFailed:
+            return None
+
+    # ------------------------------------------------------------------ reading
+
+    def _outage_span(self) -> tuple[int, int, int] | None:
+        recovered = self._conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'"
+        ).fetchone()[0]
+        first, last, count = self._conn.execute(
+            "SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal WHERE sig_failed = 1 AND seq > ?",
+            (recovered,),
+        ).fetchone()
+        if count == 0:
+            return None
+        return int(first), int(last), int(count)
+
+    def signing_available(self) -> bool:
+        """False while the journal is in a signature outage (read from the stored records)."""
+        return self._outage_span() is None
+
+    def head(self) -> tuple[int, str]:
+        row = self._conn.execute(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, ZERO_HASH
+        return int(row[0]), str(row[1])
+
+    def turnover_fen(self) -> int:
+        row = self._conn.execute(
+            "SELECT turnover_fen FROM journal ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def records(self, start_seq: int = 1) -> Iterator[dict[str, object]]:
+        # Paged so a long journal is never held in memory at once.
+        next_seq = start_seq
+        while True:
+            rows = self._conn.execute(
+                "SELECT seq, record FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
+                (next_seq, _PAGE),
+            ).fetchall()
+            for row in rows:
+                yield _load(row[1])
+            if len(rows) < _PAGE:
+                return
+            next_seq = int(rows[-1][0]) + 1
+
+    def by_tx(self, tx_id: str) -> list[dict[str, object]]:
+        rows = self._conn.execute(
+            "SELECT record FROM journal WHERE tx_id = ? ORDER BY seq", (tx_id,)
+        ).fetchall()
+        return [_load(row[0]) for row in rows]
+
+    def by_receipt(self, receipt_no: str) -> dict[str, object] | None:
+        row = self._conn.execute(
+            "SELECT record FROM journal WHERE receipt_no = ? AND type = 'tx_close'",
+            (receipt_no,),
+        ).fetchone()
+        return None if row is None else _load(row[0])
+
+    def last_of_type(self, type: str) -> dict[str, object] | None:
+        row = self._conn.execute(
+            "SELECT record FROM journal WHERE type = ? ORDER BY seq DESC LIMIT 1", (type,)
+        ).fetchone()
+        return None if row is None else _load(row[0])
+
+    def _check_head(self) -> None:
+        """Cheap start-up check: the last record is intact and belongs to this terminal."""
+        row = self._conn.execute(
+            "SELECT seq, record, hash FROM journal ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        first = self._conn.execute("SELECT record FROM journal WHERE seq = 1").fetchone()
+        if row is None or first is None:
+            raise JournalError("the journal has no journal_start record: the database is damaged")
+        head: Any = _load(row[1])
+        if canonical_json(head).decode("utf-8") != row[1] or record_hash(head) != row[2]:
+            raise JournalError(
+                f"journal record {row[0]} does not match its stored hash: the database was "
+                "altered; export the journal and run 'kiosk-tool journal verify'"
+            )
+        start = _load(first[0])
+        if (start.get("station"), start.get("terminal")) != (self._station, self._terminal):
+            raise JournalError(
+                f"this journal belongs to station {start.get('station')} terminal "
+                f"{start.get('terminal')}, not {self._station} terminal {self._terminal}: "
+                "check station.institution_no and station.terminal_id in the configuration"
+            )

@@ -1,0 +1,238 @@
+"""An auditor's check of a real exported journal, done as docs/journal-format.md says.
+
+These tests use only the standard json module, hashlib and the openssl command line, never
+kiosk.journal.verify: they show the documented procedure works without our code.
+"""
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kiosk.journal import canonical_json
+from tests.fixtures.journal_bench import JournalBench, forge
+
+DOC = Path(__file__).parent.parent / "docs" / "journal-format.md"
+
+# ------------------------------------------------------------------ the canonical form claim
+
+
+def python_canonical(obj: object) -> bytes:
+    """Section 3 of the document, verbatim."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+# Exactly the values section 3 says the journal holds.
+journal_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(st.characters(max_codepoint=127)), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+journal_records = st.dictionaries(
+    st.text(st.characters(max_codepoint=127)), journal_values, max_size=8
+)
+
+
+@given(journal_records)
+def test_rfc8785_equals_sorted_compact_json_dumps_for_every_journal_value(
+    record: dict[str, object],
+) -> None:
+    assert rfc8785.dumps(record) == python_canonical(record)
+    assert canonical_json(record) == python_canonical(record)
+
+
+@given(st.text(st.characters(min_codepoint=0, max_codepoint=0x40, exclude_categories=["Cs"])))
+def test_control_characters_and_quotes_are_escaped_alike(text: str) -> None:
+    assert rfc8785.dumps({"t": text}) == python_canonical({"t": text})
+
+
+def test_the_claim_needs_the_journal_subset_non_ascii_keys_would_sort_differently() -> None:
+    # RFC 8785 sorts keys by UTF-16 code units, Python by code points: they disagree on a
+    # key above U+FFFF against one in U+E000-U+FFFF. This is why journal keys are ASCII.
+    obj = {"\ue000": 1, "\U0001f600": 2}
+    assert rfc8785.dumps(obj) != python_canonical(obj)
+
+
+# ------------------------------------------------------------------ the procedure, literally
+
+
+def openssl(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=False)
+
+
+def audit_with_openssl(export: Path, cert: Path, work: Path) -> list[str]:
+    """Section 4, step by step; returns the problems found (empty: sound)."""
+    problems: list[str] = []
+    pub = work / "pub.pem"
+    pub.write_bytes(openssl("x509", "-in", cert, "-pubkey", "-noout").stdout)
+    der = openssl("x509", "-in", cert, "-outform", "DER").stdout
+    cert_sha256 = hashlib.sha256(der).hexdigest()
+    prev = "0" * 64
+    with export.open(encoding="utf-8", newline="") as lines:
+        for n, line in enumerate(lines, start=1):
+            # 1. parse: strip the LF, parse, and the line must be canonical
+            assert line.endswith("\n")
+            text = line[:-1]
+            rec = json.loads(text)
+            if python_canonical(rec) != text.encode("utf-8"):
+                problems.append(f"line {n}: not canonical")
+            # 2. number
+            if rec["seq"] != n:
+                problems.append(f"line {n}: seq {rec['seq']}")
+            # 3. chain
+            if rec["prev"] != prev:
+                problems.append(f"record {n}: prev does not match record {n - 1}")
+            # 4. start
+            if (rec["type"] == "journal_start") != (n == 1):
+                problems.append(f"record {n}: journal_start misplaced")
+            # 5. signature
+            if "sig" in rec:
+                if rec["cert_sha256"] != cert_sha256:
+                    problems.append(f"record {n}: other certificate")
+                unsigned = {key: value for key, value in rec.items() if key != "sig"}
+                (work / "data.bin").write_bytes(python_canonical(unsigned))
+                (work / "sig.der").write_bytes(base64.b64decode(rec["sig"]))
+                result = openssl(
+                    "dgst",
+                    "-sha256",
+                    "-verify",
+                    pub,
+                    "-signature",
+                    work / "sig.der",
+                    work / "data.bin",
+                )
+                if result.returncode != 0 or result.stdout.strip() != b"Verified OK":
+                    problems.append(f"record {n}: bad signature")
+            prev = hashlib.sha256(python_canonical(rec)).hexdigest()
+    return problems
+
+
+def exported_journal(bench: JournalBench, path: Path) -> Path:
+    bench.pay(1)
+    bench.pay(2, amount_fen=9900, card_no_masked="37**********0042", card_credit="written")
+    bench.signer.failing = True
+    bench.pay(3)
+    bench.signer.failing = False
+    bench.journal.try_recover_signing()
+    bench.append("day_close", {"business_day": "2025-03-01", "count": 3}, sign=True)
+    path.write_text("".join(bench.export_lines()), encoding="utf-8", newline="")
+    return path
+
+
+def test_the_certificate_hash_from_openssl_is_what_signed_records_name(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    digest = subprocess.run(
+        f"openssl x509 -in {journal_bench.cert_file} -outform DER | openssl dgst -sha256 -r",
+        shell=True,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split()[0]
+    start = journal_bench.journal.last_of_type("journal_start")
+    assert start is not None and start["cert_sha256"] == digest
+
+
+def test_an_exported_journal_passes_the_documented_openssl_audit(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
+    lines = export.read_text(encoding="utf-8").splitlines()
+    assert sum('"sig":' in line for line in lines) == 5  # start, 2 tx_close, recovery, day
+    assert audit_with_openssl(export, journal_bench.cert_file, tmp_path) == []
+
+
+def test_the_documented_openssl_audit_finds_an_altered_amount(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
+    text = export.read_text(encoding="utf-8")
+    assert text.count('"amount_fen":12345,') == 2
+    export.write_text(text.replace('"amount_fen":12345,', '"amount_fen":345,', 1))
+    # The first tx_close is record 4: its signature fails, and record 5's prev no longer fits.
+    assert audit_with_openssl(export, journal_bench.cert_file, tmp_path) == [
+        "record 4: bad signature",
+        "record 5: prev does not match record 4",
+    ]
+
+
+def test_the_documented_openssl_audit_finds_a_deleted_record(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
+    lines = export.read_text(encoding="utf-8").splitlines(keepends=True)
+    export.write_text("".join(lines[:2] + lines[3:]), encoding="utf-8")
+    problems = audit_with_openssl(export, journal_bench.cert_file, tmp_path)
+    assert problems[:2] == ["line 3: seq 4", "record 3: prev does not match record 2"]
+
+
+# ------------------------------------------------------------------ the reference script
+
+
+def reference_script() -> str:
+    match = re.search(r"```python\n(# journal-audit\.py.*?)```", DOC.read_text(), re.DOTALL)
+    assert match is not None, "docs/journal-format.md lost its reference audit script"
+    return match.group(1)
+
+
+def run_reference_script(
+    export: Path, cert: Path, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "journal-audit.py"
+    script.write_text(reference_script())
+    # A bare interpreter, isolated from this project: the script needs no code of ours.
+    return subprocess.run(
+        [sys.executable, "-I", str(script), str(export), str(cert)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+def test_the_documents_reference_script_passes_a_sound_export(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
+    result = run_reference_script(export, journal_bench.cert_file, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "journal sound: 12 records"
+
+
+def test_the_documents_reference_script_rejects_a_forged_signature(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
+    text = export.read_text(encoding="utf-8")
+    export.write_text(text.replace('"outcome":"paid"', '"outcome":"PAID"', 1))
+    result = run_reference_script(export, journal_bench.cert_file, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "journal unsound: record 4: bad signature"
+
+
+def test_the_documents_reference_script_rejects_an_uncovered_outage(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
+    records = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    kept = [record for record in records if record["type"] != "signature_recovered"]
+    # Even a forger holding the key cannot hide the outage: the next signature exposes it.
+    export.write_text("".join(forge(kept, journal_bench.signer)), encoding="utf-8")
+    result = run_reference_script(export, journal_bench.cert_file, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "journal unsound: outage from record 10 never recovered"
