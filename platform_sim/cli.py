@@ -1,0 +1,116 @@
+"""kiosk-platform-sim: run the simulated operator platform, or dump its ledger as JSON.
+
+    kiosk-platform-sim --db PATH --port N [--host 127.0.0.1] [--fault SPEC ...] [--seed S]
+    kiosk-platform-sim dump --db PATH
+
+Serving prints one line with the URL once it listens (port 0 picks a free port), then runs
+until interrupted (Ctrl-C or SIGTERM).
+"""
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from kiosk.command_line import CommandError, run_command
+from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
+from platform_sim.server import PlatformSimulator
+
+
+def serve(args: argparse.Namespace) -> int:
+    if args.db is None:
+        raise CommandError("--db PATH is needed: the file of the simulator's ledger")
+    try:
+        simulator = PlatformSimulator(
+            Path(args.db),
+            host=args.host,
+            port=args.port,
+            opening_float_fen=args.opening_float,
+            faults=args.fault,
+            seed=args.seed,
+            auto_confirm_deposits=args.auto_confirm_deposits,
+        )
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror}): choose another --port"
+        ) from None
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        print(
+            f"warning: listening on {args.host}; the /sim control endpoints are unauthenticated",
+            file=sys.stderr,
+        )
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+    )
+
+    def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    print(f"platform simulator listening on {simulator.url}", flush=True)
+    try:
+        simulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()
+    return 0
+
+
+def dump(args: argparse.Namespace) -> int:
+    path = Path(args.db)
+    if not path.is_file():
+        raise CommandError(f"no simulator ledger at {path}: give the --db the simulator used")
+    print(json.dumps(Ledger(path).dump(), ensure_ascii=False, sort_keys=True, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk-platform-sim",
+        description="Run the simulated operator platform (bills, float, payments, deposits).",
+    )
+    parser.add_argument("--db", help="SQLite file of the simulator's ledger (created if missing)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, e.g. post:timeout_after_commit:p=0.2 or post:error:count=3",
+    )
+    parser.add_argument("--seed", type=int, help="seed of the fault RNG, for repeatable runs")
+    parser.add_argument(
+        "--opening-float",
+        type=int,
+        default=DEFAULT_OPENING_FLOAT_FEN,
+        metavar="FEN",
+        help="float balance of a newly registered station, in fen (default %(default)s)",
+    )
+    parser.add_argument(
+        "--auto-confirm-deposits",
+        action="store_true",
+        help="credit deposits at once instead of waiting for the operator's confirmation",
+    )
+    parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    parser.set_defaults(handler=serve)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    dump_parser = commands.add_parser("dump", help="print the ledger as JSON")
+    dump_parser.add_argument("--db", required=True, help="SQLite file of the simulator's ledger")
+    dump_parser.add_argument("--json", action="store_true", help="accepted; output is JSON")
+    dump_parser.set_defaults(handler=dump)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

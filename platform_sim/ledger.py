@@ -1,0 +1,584 @@
+"""The simulated operator's books: station floats, holds, payments, deposits, certificates.
+
+One SQLite file (WAL, synchronous=FULL). Every request is ONE write transaction (BEGIN
+IMMEDIATE), so concurrent requests are serialised by SQLite itself and the money invariant
+(balance - held >= 0, the credit line is zero) is checked inside the transaction that could
+break it. Idempotency keys are unique across the whole platform. The ledger never speaks
+HTTP and never checks signatures: the server does both before calling it.
+"""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from drivers.smartcard.prepaid_mac import credit_mac
+from kiosk.clock import iso
+from kiosk.platform.models import (
+    MIN_DEPOSIT_FEN,
+    CardCredit,
+    Deposit,
+    FloatState,
+    PaymentStatus,
+    PlatformRefused,
+    Posting,
+    Refusal,
+)
+from kiosk.storage import open_database, write_transaction
+from platform_sim import sample_data
+
+DEFAULT_OPENING_FLOAT_FEN = 200_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stations (
+    station TEXT PRIMARY KEY,
+    balance_fen INTEGER NOT NULL CHECK (balance_fen >= 0),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminals (
+    station TEXT NOT NULL REFERENCES stations(station),
+    terminal TEXT NOT NULL,
+    certificate_pem TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    PRIMARY KEY (station, terminal)
+);
+CREATE TABLE IF NOT EXISTS holds (
+    hold_id TEXT PRIMARY KEY,
+    station TEXT NOT NULL REFERENCES stations(station),
+    terminal TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL CHECK (amount_fen >= 0),
+    state TEXT NOT NULL CHECK (state IN ('active', 'released', 'consumed')),
+    payment_key TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS holds_active ON holds(station) WHERE state = 'active';
+CREATE TABLE IF NOT EXISTS payments (
+    seq INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    station TEXT NOT NULL REFERENCES stations(station),
+    terminal TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('bill', 'card_credit')),
+    service TEXT NOT NULL,
+    biller TEXT NOT NULL,
+    account TEXT NOT NULL,             -- the card number for a card credit
+    bill_id TEXT,
+    amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
+    fee_fen INTEGER NOT NULL CHECK (fee_fen >= 0),
+    card_counter INTEGER,              -- the card's purchase counter before the credit
+    hold_id TEXT NOT NULL,
+    reference TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL CHECK (state IN ('posted', 'reversed')),
+    posted_at TEXT NOT NULL,
+    reversed_at TEXT,
+    reverse_reason TEXT
+);
+-- A bill is paid once; a card counter is credited once (until reversed).
+CREATE UNIQUE INDEX IF NOT EXISTS payments_bill_once
+    ON payments(bill_id) WHERE state = 'posted' AND bill_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS payments_card_counter_once
+    ON payments(biller, account, card_counter) WHERE state = 'posted' AND kind = 'card_credit';
+-- Keys reversed before any posting reached the platform: a late post with one is refused.
+CREATE TABLE IF NOT EXISTS fenced_keys (
+    key TEXT PRIMARY KEY,
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    fenced_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deposits (
+    key TEXT PRIMARY KEY,
+    station TEXT NOT NULL REFERENCES stations(station),
+    terminal TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL CHECK (amount_fen >= 50000),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed')),
+    created_at TEXT NOT NULL,
+    confirmed_at TEXT
+);
+"""
+
+
+class LedgerInvariantBroken(RuntimeError):
+    """A programming error: a change would have let holds exceed the balance."""
+
+
+class Ledger:
+    def __init__(self, path: Path, *, opening_float_fen: int = DEFAULT_OPENING_FLOAT_FEN) -> None:
+        self.path = path
+        self.opening_float_fen = opening_float_fen
+        with self._connection() as conn:
+            conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        # One connection per request: requests run in their own threads, and SQLite's
+        # BEGIN IMMEDIATE (not a Python lock) is what serialises them.
+        with closing(open_database(self.path)) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn, write_transaction(conn):
+            yield conn
+
+    # ------------------------------------------------------------ stations and terminals
+
+    def register(self, station: str, terminal: str, certificate_pem: str, now: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO stations (station, balance_fen, created_at) "
+                "VALUES (?, ?, ?)",
+                (station, self.opening_float_fen, iso(now)),
+            )
+            row = conn.execute(
+                "SELECT certificate_pem FROM terminals WHERE station = ? AND terminal = ?",
+                (station, terminal),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO terminals VALUES (?, ?, ?, ?)",
+                    (station, terminal, certificate_pem, iso(now)),
+                )
+            elif row["certificate_pem"] != certificate_pem:
+                raise PlatformRefused(
+                    Refusal.CERTIFICATE_CONFLICT,
+                    f"terminal {terminal} of station {station} is registered with another "
+                    "certificate: ask the operator to revoke the old one first",
+                )
+
+    def certificate(self, station: str, terminal: str) -> str | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT certificate_pem FROM terminals WHERE station = ? AND terminal = ?",
+                (station, terminal),
+            ).fetchone()
+        return None if row is None else str(row["certificate_pem"])
+
+    def float_state(self, station: str) -> FloatState:
+        with self._connection() as conn:
+            return _float_state(conn, station)
+
+    # ------------------------------------------------------------ holds
+
+    def hold(
+        self, station: str, terminal: str, hold_id: str, amount_fen: int, now: datetime
+    ) -> FloatState:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
+            if row is not None:
+                if row["station"] != station:
+                    raise _key_reused("hold", hold_id)
+                if row["state"] == "active" and row["amount_fen"] != amount_fen:
+                    raise _key_reused("hold", hold_id)
+                # The same hold again (a retry), or one already released or consumed:
+                # a hold id is used once and never reserves twice.
+                return _float_state(conn, station)
+            state = _float_state(conn, station)
+            if state.available_fen < amount_fen:
+                raise PlatformRefused(
+                    Refusal.INSUFFICIENT_FLOAT,
+                    f"the float of station {station} has {state.available_fen} fen available, "
+                    f"less than the {amount_fen} fen asked: deposit to the float first",
+                )
+            conn.execute(
+                "INSERT INTO holds VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
+                (hold_id, station, terminal, amount_fen, iso(now), iso(now)),
+            )
+            return _checked_float_state(conn, station)
+
+    def release(self, station: str, terminal: str, hold_id: str, now: datetime) -> FloatState:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
+            if row is None:
+                # Fence the id: a hold request still on its way must not reserve float later.
+                conn.execute(
+                    "INSERT INTO holds VALUES (?, ?, ?, 0, 'released', NULL, ?, ?)",
+                    (hold_id, station, terminal, iso(now), iso(now)),
+                )
+            elif row["station"] != station:
+                raise _key_reused("hold", hold_id)
+            elif row["state"] == "active":
+                conn.execute(
+                    "UPDATE holds SET state = 'released', updated_at = ? WHERE hold_id = ?",
+                    (iso(now), hold_id),
+                )
+            return _checked_float_state(conn, station)
+
+    # ------------------------------------------------------------ payments
+
+    def post_payment(
+        self,
+        station: str,
+        terminal: str,
+        key: str,
+        *,
+        hold_id: str,
+        service: str,
+        biller: str,
+        account: str,
+        amount_fen: int,
+        fee_fen: int,
+        bill_id: str | None,
+        now: datetime,
+    ) -> Posting:
+        request = {
+            "station": station,
+            "terminal": terminal,
+            "kind": "bill",
+            "service": service,
+            "biller": biller,
+            "account": account,
+            "bill_id": bill_id,
+            "amount_fen": amount_fen,
+            "fee_fen": fee_fen,
+            "card_counter": None,
+            "hold_id": hold_id,
+        }
+        with self._transaction() as conn:
+            existing = _existing_payment(conn, key, request)
+            if existing is not None:
+                return _posting(existing)
+            found = sample_data.find_biller(biller)
+            sample_data.check_account(found, account)
+            if bill_id is not None:
+                bill = sample_data.find_bill(biller, account, now.date())
+                if bill.bill_id != bill_id:
+                    raise PlatformRefused(
+                        Refusal.UNKNOWN_BILL,
+                        f"bill {bill_id} is not the bill due on {biller} account {account} "
+                        f"(that is {bill.bill_id}): look the bill up again",
+                    )
+                paid = conn.execute(
+                    "SELECT key FROM payments WHERE bill_id = ? AND state = 'posted'", (bill_id,)
+                ).fetchone()
+                if paid is not None:
+                    raise PlatformRefused(
+                        Refusal.BILL_ALREADY_PAID, f"bill {bill_id} has already been paid"
+                    )
+            return _posting(_insert_payment(conn, key, request, now))
+
+    def authorize_card_credit(
+        self,
+        station: str,
+        terminal: str,
+        key: str,
+        *,
+        hold_id: str,
+        service: str,
+        biller: str,
+        card_no: str,
+        counter: int,
+        amount_fen: int,
+        fee_fen: int,
+        now: datetime,
+    ) -> CardCredit:
+        request = {
+            "station": station,
+            "terminal": terminal,
+            "kind": "card_credit",
+            "service": service,
+            "biller": biller,
+            "account": card_no,
+            "bill_id": None,
+            "amount_fen": amount_fen,
+            "fee_fen": fee_fen,
+            "card_counter": counter,
+            "hold_id": hold_id,
+        }
+        with self._transaction() as conn:
+            existing = _existing_payment(conn, key, request)
+            if existing is not None:
+                return _card_credit(existing)
+            sample_data.check_card(sample_data.find_biller(biller), card_no)
+            used = conn.execute(
+                "SELECT key FROM payments WHERE kind = 'card_credit' AND state = 'posted' "
+                "AND biller = ? AND account = ? AND card_counter = ?",
+                (biller, card_no, counter),
+            ).fetchone()
+            if used is not None:
+                raise PlatformRefused(
+                    Refusal.CARD_COUNTER_USED,
+                    f"card {card_no} already has a credit authorised to counter {counter + 1}: "
+                    "write that credit to the card first",
+                )
+            return _card_credit(_insert_payment(conn, key, request, now))
+
+    def payment_status(self, station: str, key: str) -> PaymentStatus:
+        with self._connection() as conn:
+            return _payment_status(conn, station, key)
+
+    def reverse_payment(
+        self, station: str, terminal: str, key: str, reason: str, now: datetime
+    ) -> PaymentStatus:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT * FROM payments WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                fenced = conn.execute(
+                    "SELECT station FROM fenced_keys WHERE key = ?", (key,)
+                ).fetchone()
+                if fenced is not None and fenced["station"] != station:
+                    raise _key_reused("payment", key)
+                conn.execute(
+                    "INSERT OR IGNORE INTO fenced_keys VALUES (?, ?, ?, ?, ?)",
+                    (key, station, terminal, reason, iso(now)),
+                )
+            elif row["station"] != station:
+                raise _key_reused("payment", key)
+            elif row["state"] == "posted":
+                conn.execute(
+                    "UPDATE payments SET state = 'reversed', reversed_at = ?, reverse_reason = ? "
+                    "WHERE key = ?",
+                    (iso(now), reason, key),
+                )
+                conn.execute(
+                    "UPDATE stations SET balance_fen = balance_fen + ? WHERE station = ?",
+                    (row["amount_fen"] + row["fee_fen"], station),
+                )
+            _checked_float_state(conn, station)
+            return _payment_status(conn, station, key)
+
+    # ------------------------------------------------------------ deposits
+
+    def deposit(
+        self,
+        station: str,
+        terminal: str,
+        key: str,
+        amount_fen: int,
+        now: datetime,
+        *,
+        auto_confirm: bool = False,
+    ) -> Deposit:
+        if amount_fen < MIN_DEPOSIT_FEN:
+            raise PlatformRefused(
+                Refusal.DEPOSIT_TOO_SMALL,
+                f"a float deposit must be at least {MIN_DEPOSIT_FEN} fen, not {amount_fen}",
+            )
+        with self._transaction() as conn:
+            row = conn.execute("SELECT * FROM deposits WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                if row["station"] != station or row["amount_fen"] != amount_fen:
+                    raise _key_reused("deposit", key)
+                return _deposit(row)
+            conn.execute(
+                "INSERT INTO deposits VALUES (?, ?, ?, ?, 'pending', ?, NULL)",
+                (key, station, terminal, amount_fen, iso(now)),
+            )
+            if auto_confirm:
+                return self._confirm(conn, key, now)
+            return Deposit(key=key, state="pending", amount_fen=amount_fen)
+
+    def deposit_status(self, station: str, key: str) -> Deposit:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM deposits WHERE key = ? AND station = ?", (key, station)
+            ).fetchone()
+        if row is None:
+            raise _deposit_not_found(key)
+        return _deposit(row)
+
+    def confirm_deposit(self, key: str, now: datetime) -> Deposit:
+        """The operator saw the money arrive: credit the station's float (idempotent)."""
+        with self._transaction() as conn:
+            return self._confirm(conn, key, now)
+
+    def _confirm(self, conn: sqlite3.Connection, key: str, now: datetime) -> Deposit:
+        row = conn.execute("SELECT * FROM deposits WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise _deposit_not_found(key)
+        if row["state"] == "pending":
+            conn.execute(
+                "UPDATE deposits SET state = 'confirmed', confirmed_at = ? WHERE key = ?",
+                (iso(now), key),
+            )
+            conn.execute(
+                "UPDATE stations SET balance_fen = balance_fen + ? WHERE station = ?",
+                (row["amount_fen"], row["station"]),
+            )
+        return Deposit(key=key, state="confirmed", amount_fen=row["amount_fen"])
+
+    # ------------------------------------------------------------ dump
+
+    def dump(self) -> dict[str, Any]:
+        """Everything the platform holds, for tests, the soak test and a curious operator."""
+        with self._connection() as conn:
+            stations = [
+                {"station": row["station"], **_float_state(conn, row["station"]).to_json()}
+                for row in conn.execute("SELECT station FROM stations ORDER BY station")
+            ]
+            for entry in stations:
+                entry["available_fen"] = entry["balance_fen"] - entry["held_fen"]
+            payments = [
+                {
+                    "key": row["key"],
+                    "station": row["station"],
+                    "terminal": row["terminal"],
+                    "kind": row["kind"],
+                    "service": row["service"],
+                    "biller": row["biller"],
+                    "account": row["account"],
+                    "bill_id": row["bill_id"],
+                    "amount_fen": row["amount_fen"],
+                    "fee_fen": row["fee_fen"],
+                    "card_counter": row["card_counter"],
+                    "hold_id": row["hold_id"],
+                    "reference": row["reference"],
+                    "state": row["state"],
+                    "posted_at": row["posted_at"],
+                    "reversed_at": row["reversed_at"],
+                    "reverse_reason": row["reverse_reason"],
+                }
+                for row in conn.execute("SELECT * FROM payments ORDER BY seq")
+            ]
+            return {
+                "stations": stations,
+                "terminals": _rows(
+                    conn, "SELECT station, terminal, registered_at FROM terminals ORDER BY 1, 2"
+                ),
+                "payments": payments,
+                "fenced_keys": _rows(conn, "SELECT * FROM fenced_keys ORDER BY fenced_at, key"),
+                "holds": _rows(conn, "SELECT * FROM holds ORDER BY created_at, hold_id"),
+                "deposits": _rows(conn, "SELECT * FROM deposits ORDER BY created_at, key"),
+            }
+
+
+# ---------------------------------------------------------------- helpers on one connection
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[dict[str, Any]]:
+    return [dict(row) for row in conn.execute(sql)]
+
+
+def _float_state(conn: sqlite3.Connection, station: str) -> FloatState:
+    row = conn.execute(
+        "SELECT balance_fen, (SELECT COALESCE(SUM(amount_fen), 0) FROM holds "
+        "WHERE station = ? AND state = 'active') AS held_fen FROM stations WHERE station = ?",
+        (station, station),
+    ).fetchone()
+    if row is None:
+        raise PlatformRefused(
+            Refusal.NOT_REGISTERED, f"station {station} is not registered: register first"
+        )
+    return FloatState(balance_fen=row["balance_fen"], held_fen=row["held_fen"])
+
+
+def _checked_float_state(conn: sqlite3.Connection, station: str) -> FloatState:
+    state = _float_state(conn, station)
+    if state.available_fen < 0:
+        # Raising rolls the whole request back: the float never goes negative on disk.
+        raise LedgerInvariantBroken(
+            f"station {station}: holds {state.held_fen} fen exceed balance {state.balance_fen}"
+        )
+    return state
+
+
+def _key_reused(what: str, key: str) -> PlatformRefused:
+    return PlatformRefused(
+        Refusal.KEY_REUSED,
+        f"{what} key {key!r} was already used for a different request: use a new key",
+    )
+
+
+def _deposit_not_found(key: str) -> PlatformRefused:
+    return PlatformRefused(Refusal.DEPOSIT_NOT_FOUND, f"no deposit with key {key!r} is known")
+
+
+def _existing_payment(
+    conn: sqlite3.Connection, key: str, request: dict[str, Any]
+) -> sqlite3.Row | None:
+    """The payment already made with this key (a retry), or None for a new key."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM payments WHERE key = ?", (key,)
+    ).fetchone()
+    if row is None:
+        fenced = conn.execute("SELECT station FROM fenced_keys WHERE key = ?", (key,)).fetchone()
+        if fenced is not None:
+            raise PlatformRefused(
+                Refusal.PAYMENT_REVERSED,
+                f"payment {key!r} was reversed before it was posted: it will never be posted",
+            )
+        return None
+    if any(row[name] != value for name, value in request.items()):
+        raise _key_reused("payment", key)
+    if row["state"] == "reversed":
+        raise PlatformRefused(
+            Refusal.PAYMENT_REVERSED, f"payment {key!r} was posted and then reversed"
+        )
+    return row
+
+
+def _insert_payment(
+    conn: sqlite3.Connection, key: str, request: dict[str, Any], now: datetime
+) -> sqlite3.Row:
+    station, hold_id = request["station"], request["hold_id"]
+    total_fen = request["amount_fen"] + request["fee_fen"]
+    hold = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
+    if hold is None or hold["station"] != station or hold["state"] != "active":
+        raise PlatformRefused(
+            Refusal.HOLD_MISSING,
+            f"hold {hold_id!r} is not an active hold of station {station}: hold the float first",
+        )
+    if hold["amount_fen"] < total_fen:
+        raise PlatformRefused(
+            Refusal.HOLD_TOO_SMALL,
+            f"hold {hold_id!r} covers {hold['amount_fen']} fen, less than the {total_fen} fen "
+            "of amount and fee: hold enough float first",
+        )
+    # Consuming the hold frees it; the debit takes only amount + fee from the balance, so
+    # an unused part of the hold is available again.
+    conn.execute(
+        "UPDATE holds SET state = 'consumed', payment_key = ?, updated_at = ? WHERE hold_id = ?",
+        (key, iso(now), hold_id),
+    )
+    conn.execute(
+        "UPDATE stations SET balance_fen = balance_fen - ? WHERE station = ?", (total_fen, station)
+    )
+    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM payments").fetchone()[0]
+    reference = f"SIM{now:%Y%m%d}{seq:08d}"
+    conn.execute(
+        "INSERT INTO payments (seq, key, station, terminal, kind, service, biller, account, "
+        "bill_id, amount_fen, fee_fen, card_counter, hold_id, reference, state, posted_at) "
+        "VALUES (:seq, :key, :station, :terminal, :kind, :service, :biller, :account, "
+        ":bill_id, :amount_fen, :fee_fen, :card_counter, :hold_id, :reference, 'posted', :now)",
+        {**request, "seq": seq, "key": key, "reference": reference, "now": iso(now)},
+    )
+    _checked_float_state(conn, station)
+    row: sqlite3.Row = conn.execute("SELECT * FROM payments WHERE key = ?", (key,)).fetchone()
+    return row
+
+
+def _posting(row: sqlite3.Row) -> Posting:
+    return Posting(
+        key=row["key"], ref=row["reference"], amount_fen=row["amount_fen"], fee_fen=row["fee_fen"]
+    )
+
+
+def _card_credit(row: sqlite3.Row) -> CardCredit:
+    # The MAC is derived, not stored: the same key always yields the same counter and MAC.
+    new_counter = row["card_counter"] + 1
+    return CardCredit(
+        key=row["key"],
+        ref=row["reference"],
+        card_no=row["account"],
+        new_counter=new_counter,
+        amount_fen=row["amount_fen"],
+        mac=credit_mac(row["account"], new_counter, row["amount_fen"]),
+    )
+
+
+def _payment_status(conn: sqlite3.Connection, station: str, key: str) -> PaymentStatus:
+    row = conn.execute(
+        "SELECT state, reference FROM payments WHERE key = ? AND station = ?", (key, station)
+    ).fetchone()
+    if row is not None:
+        return PaymentStatus(key=key, state=row["state"], ref=row["reference"])
+    fenced = conn.execute(
+        "SELECT 1 FROM fenced_keys WHERE key = ? AND station = ?", (key, station)
+    ).fetchone()
+    return PaymentStatus(key=key, state="reversed" if fenced else "not_found", ref=None)
+
+
+def _deposit(row: sqlite3.Row) -> Deposit:
+    return Deposit(key=row["key"], state=row["state"], amount_fen=row["amount_fen"])
