@@ -1,0 +1,154 @@
+"""Contract tests: the promises of each kiosk.devices Protocol, run against every implementation.
+
+A contract test talks to the device only through its Protocol. What the Protocol cannot do
+(a customer inserting a note, a resident pulling a card, paper running out) it asks of a
+*rig*: the implementation's test bench. Each implementation registers a rig factory below;
+a factory called twice on the same directory gives a second, fresh driver object on the SAME
+device, which is how the contracts check that state survives a restart of the terminal.
+
+A real driver joins by adding its rig here (the ESC/POS printer on the pseudo-terminal
+printer, the PC/SC reader with the vsmartcard virtual card, the I/O board harness).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from drivers.cash.simulated import SimulatedCashAcceptor
+from drivers.printer.simulated import SimulatedPrinter
+from drivers.smartcard.simulated import SimulatedCardReader
+from kiosk.devices import CardReader, CashAcceptor, Printer
+
+# ---------------------------------------------------------------- cash acceptor
+
+
+class CashRig(Protocol):
+    acceptor: CashAcceptor
+
+    def insert(self, kind: str, value_fen: int) -> None:
+        """A customer inserts a note or coin that the acceptor accepts (inlets open)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SimulatedCashRig:
+    acceptor: SimulatedCashAcceptor
+
+    def insert(self, kind: str, value_fen: int) -> None:
+        self.acceptor.insert(kind, value_fen)
+
+    def close(self) -> None:
+        self.acceptor.close()
+
+
+CASH_RIGS: dict[str, Callable[[Path], CashRig]] = {
+    "simulated": lambda directory: SimulatedCashRig(
+        SimulatedCashAcceptor(directory / "cash-acceptor.sqlite")
+    ),
+}
+
+# ---------------------------------------------------------------- prepaid card reader
+
+
+class CardRig(Protocol):
+    reader: CardReader
+
+    def issue_card(self, card_no: str, utility: str, meter_no: str) -> None:
+        """Make a fresh prepaid card (purchase counter 0) available to insert."""
+        ...
+
+    def insert_card(self, card_no: str) -> None: ...
+
+    def remove_card(self) -> None: ...
+
+    def pull_during_next_command(self, after_apply: bool) -> None:
+        """The resident pulls the card in the middle of the next command reaching it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SimulatedCardRig:
+    reader: SimulatedCardReader
+
+    def issue_card(self, card_no: str, utility: str, meter_no: str) -> None:
+        self.reader.create_card(card_no, utility, meter_no)
+
+    def insert_card(self, card_no: str) -> None:
+        self.reader.insert_card(card_no)
+
+    def remove_card(self) -> None:
+        self.reader.remove_card()
+
+    def pull_during_next_command(self, after_apply: bool) -> None:
+        self.reader.pull_during_next_command(after_apply)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+CARD_RIGS: dict[str, Callable[[Path], CardRig]] = {
+    "simulated": lambda directory: SimulatedCardRig(
+        SimulatedCardReader(directory / "card-reader.sqlite")
+    ),
+}
+
+# ---------------------------------------------------------------- receipt printer
+
+
+class PrinterRig(Protocol):
+    printer: Printer
+
+    def printed(self, job_id: str) -> list[str]:
+        """The text that came out of the printer for job_id, one entry per print."""
+        ...
+
+    def paper_near_end(self) -> None: ...
+
+    def paper_out(self) -> None: ...
+
+    def cover_open(self) -> None: ...
+
+    def offline(self) -> None: ...
+
+    def restore(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SimulatedPrinterRig:
+    printer: SimulatedPrinter
+
+    def printed(self, job_id: str) -> list[str]:
+        return self.printer.printed_receipts(job_id)
+
+    def paper_near_end(self) -> None:
+        self.printer.paper_near_end()
+
+    def paper_out(self) -> None:
+        self.printer.paper_out()
+
+    def cover_open(self) -> None:
+        self.printer.cover_open()
+
+    def offline(self) -> None:
+        self.printer.offline()
+
+    def restore(self) -> None:
+        self.printer.restore()
+
+    def close(self) -> None:
+        self.printer.close()
+
+
+PRINTER_RIGS: dict[str, Callable[[Path], PrinterRig]] = {
+    "simulated": lambda directory: SimulatedPrinterRig(SimulatedPrinter(directory / "paper")),
+    "simulated-80mm": lambda directory: SimulatedPrinterRig(
+        SimulatedPrinter(directory / "paper", columns=48)
+    ),
+}
