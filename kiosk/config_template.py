@@ -1,0 +1,71 @@
+"""Writes a complete, commented configuration file (what `kiosk-tool config init` produces).
+
+tomli-w cannot write comments, and a technician reads this file, so the template is text
+with every value rendered as a TOML literal by tomli-w.
+"""
+
+from typing import Any
+
+import tomli_w
+
+
+def _value(value: Any) -> str:
+    # tomli_w renders a one-key table as `k = <literal>`; keep only the literal.
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def render_config(
+    *,
+    institution_no: str,
+    station_name: str,
+    terminal_id: str,
+    data_dir: str,
+    platform_url: str,
+    token: dict[str, Any],
+    devices: str = "sim",
+    timezone: str = "Asia/Shanghai",
+    day_cutoff: str = "23:30",
+    low_float_threshold_fen: int = 100_000,
+) -> str:
+    token_lines = "\n".join(f"{key} = {_value(value)}" for key, value in token.items())
+    return f"""\
+# Configuration of one self-service payment terminal. Every key is checked at start:
+# a missing, unknown or wrongly typed key stops the terminal with the key's name.
+
+# Where the journal, the transaction database, receipts and simulator state live.
+data_dir = {_value(data_dir)}
+
+[station]
+institution_no = {_value(institution_no)}   # 机构号: must match the station certificate
+name = {_value(station_name)}               # shown on screen and printed on receipts
+terminal_id = {_value(terminal_id)}
+address = ""
+service_hours = "08:00-20:00"
+
+[platform]
+url = {_value(platform_url)}   # the operator's platform (bill lookup, posting, float)
+timeout_s = 5.0                 # per request; money requests are idempotent and retried
+retries = 3
+
+[token]
+# The station's signing key and certificate. kind = "pkcs11" for the USBKey (or SoftHSM2);
+# "software" only for a demo: every record it signs says so in the journal.
+{token_lines}
+
+[devices]
+# "sim" runs the simulator of a device; "real" the driver for the physical device.
+printer = {_value(devices)}
+printer_port = ""          # e.g. "/dev/kiosk-printer" (see deploy/ udev rules)
+paper_width_mm = 58        # 58 (32 columns) or 80 (48 columns)
+card_reader = {_value(devices)}
+reader_name = ""           # PC/SC reader name; empty takes the first reader
+cash = {_value(devices)}
+ioboard_port = ""          # e.g. "/dev/kiosk-ioboard"
+
+[business]
+day_cutoff = {_value(day_cutoff)}    # local time at which the business day closes (日终轧帐)
+timezone = {_value(timezone)}
+low_float_threshold_fen = {low_float_threshold_fen}   # warn below this float balance (in fen)
+catalog_file = ""          # empty: the signed catalog shipped with the software
+operator_key_file = ""     # empty: the operator key shipped with the software
+"""

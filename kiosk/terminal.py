@@ -1,0 +1,227 @@
+"""The terminal core as one object: what the UI, the soak driver and the CLI talk to.
+
+It wires the journal, the transaction engine, the float account and the day closer to one
+database and one set of devices, and offers the resident's journeys as plain calls. The
+devices, signer, platform client and catalog are given to it (see kiosk.composition).
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from kiosk.catalog import Catalog, Service
+from kiosk.clock import Clock
+from kiosk.config import Config
+from kiosk.devices import CardReader, CashAcceptor, Printer
+from kiosk.errors import KioskError
+from kiosk.events import Event, EventBus
+from kiosk.journal import Journal
+from kiosk.ledger.float_account import FloatAccount
+from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavailable
+from kiosk.settlement.day_close import DayCloser
+from kiosk.settlement.days import business_day
+from kiosk.signing import Signer
+from kiosk.storage import open_database
+from kiosk.transactions.engine import Outcome, PaymentRefused, Progress, TransactionEngine
+from kiosk.transactions.states import TxState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BillQuote:
+    """A bill looked up and priced, shown to the resident for confirmation before paying."""
+
+    service: Service
+    account: str
+    bill: Bill
+    fee_fen: int
+
+    @property
+    def total_fen(self) -> int:
+        return self.bill.amount_due_fen + self.fee_fen
+
+
+class Terminal:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        signer: Signer,
+        platform: PlatformClient,
+        catalog: Callable[[], Catalog],
+        cash: CashAcceptor,
+        cards: CardReader,
+        printer: Printer,
+        clock: Clock,
+        events: EventBus | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.events = events or EventBus()
+        self.platform = platform
+        self.catalog = catalog
+        self.conn = open_database(config.database_path)
+        station = config.station
+        self.journal = Journal(
+            self.conn,
+            signer,
+            station=station.institution_no,
+            terminal=station.terminal_id,
+            clock=clock,
+        )
+        cutoff = config.business.cutoff_time()
+        self.engine = TransactionEngine(
+            conn=self.conn,
+            journal=self.journal,
+            platform=platform,
+            catalog=catalog,
+            cash=cash,
+            cards=cards,
+            printer=printer,
+            clock=clock,
+            cutoff=cutoff,
+            terminal_id=station.terminal_id,
+            station_name=station.name,
+            columns=32 if config.devices.paper_width_mm == 58 else 48,
+            events=self.events,
+        )
+        self.float_account = FloatAccount(
+            self.conn,
+            self.journal,
+            platform,
+            self.events,
+            config.business.low_float_threshold_fen,
+        )
+        self.days = DayCloser(
+            self.conn, self.journal, self.engine.store, self.float_account, cutoff
+        )
+        self.events.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        # A payment or a refusal changes what the float can cover: notice a low balance
+        # now, before it stops business.
+        if event.kind == "tx_closed" and event.data.get("outcome") in ("paid", "refused"):
+            self.float_account.refresh()
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> list[Outcome]:
+        """Open the journal, resolve everything a restart left open, catch up missed days."""
+        self.journal.open()
+        try:
+            self.platform.register()
+        except (PlatformUnavailable, PlatformRefused) as exc:
+            log.warning("platform registration not confirmed: %s", exc)
+        outcomes = self.engine.recover()
+        self.float_account.refresh()
+        self.float_account.check_deposits()
+        self.close_due_days()
+        return outcomes
+
+    def close_due_days(self) -> list[dict[str, object]]:
+        start = self.journal.records(1)
+        first = next(start, None)
+        if first is None:
+            return []
+        first_day = business_day(
+            _parse_time(str(first["time"])), self.config.business.cutoff_time()
+        )
+        return self.days.close_due_days(self.clock.now(), first_day)
+
+    def close_day(self, day: date | None = None) -> dict[str, object]:
+        """Close a business day on demand (default: the current one)."""
+        if day is None:
+            day = business_day(self.clock.now(), self.config.business.cutoff_time())
+        open_now = self.engine.store.open_transactions()
+        if open_now and day >= business_day(self.clock.now(), self.config.business.cutoff_time()):
+            raise KioskError(
+                "a transaction is still open: finish it before closing the day "
+                f"({', '.join(r.tx_id for r in open_now)})"
+            )
+        record = self.days.close(day)
+        self.events.publish("day_closed", business_day=day.isoformat())
+        return record
+
+    def tick(self) -> None:
+        """Periodic housekeeping: in-doubt postings, holds, deposits, missed days."""
+        for row in self.engine.store.open_transactions():
+            if row.tx_state in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
+                self.engine._advance(row)
+        self.engine.release_holds()
+        self.float_account.check_deposits()
+        self.close_due_days()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ journeys
+
+    def quote_bill(self, service_code: str, account: str) -> BillQuote:
+        service = self.catalog().service(service_code)
+        if service.kind != "bill":
+            raise KioskError(f"{service.name} is not a bill payment")
+        account = service.validate_account(account)
+        bill = self.platform.lookup_bill(service.biller, account)
+        fee = service.fee_on(self.clock.now().date(), bill.amount_due_fen)
+        return BillQuote(service, account, bill, fee)
+
+    def pay_bill(self, quote: BillQuote) -> Progress:
+        return self.engine.begin(
+            kind="bill",
+            service=quote.service,
+            account=quote.account,
+            due_fen=quote.bill.amount_due_fen,
+            bill_id=quote.bill.bill_id,
+        )
+
+    def start_phone_topup(self, service_code: str, phone: str, amount_fen: int) -> Progress:
+        service = self.catalog().service(service_code)
+        if service.kind != "phone_topup":
+            raise KioskError(f"{service.name} is not a phone top-up")
+        phone = service.validate_account(phone)
+        return self.engine.begin(
+            kind="phone_topup", service=service, account=phone, due_fen=amount_fen
+        )
+
+    def start_card_topup(self, service_code: str, amount_fen: int) -> Progress:
+        service = self.catalog().service(service_code)
+        if service.kind != "card_topup":
+            raise KioskError(f"{service.name} is not a prepaid card top-up")
+        self.engine.card_inserted()  # an earlier credit for this card comes first
+        card = self.engine.cards.read_prepaid()
+        if card is None:
+            raise PaymentRefused("please insert your prepaid card")
+        if card.utility != service.utility:
+            raise PaymentRefused(
+                f"this is a {card.utility} card; choose the matching top-up service"
+            )
+        service.validate_account(card.card_no)
+        if self.engine.store.card_credits(card.card_no):
+            raise PaymentRefused(
+                "an earlier top-up of this card is not written yet: keep the card inserted"
+            )
+        return self.engine.begin(
+            kind="card_topup",
+            service=service,
+            account=card.card_no,
+            due_fen=amount_fen,
+            card=card,
+        )
+
+    def collect(self, tx_id: str) -> Progress:
+        return self.engine.collect(tx_id)
+
+    def finish(self, tx_id: str) -> Outcome:
+        return self.engine.finish(tx_id)
+
+    def cancel(self, tx_id: str) -> Outcome:
+        return self.engine.cancel(tx_id)
+
+    def reprint(self, receipt_no: str) -> tuple[bool, str | None]:
+        return self.engine.reprint(receipt_no)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)

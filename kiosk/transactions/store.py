@@ -1,0 +1,221 @@
+"""The transaction table: current state and working data of every customer transaction.
+
+The full account number lives here (the platform needs it to retry a posting); the journal
+only ever sees it masked. Rows are changed only inside a write transaction that also
+appends the matching journal record.
+"""
+
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kiosk.transactions.states import TxState, check_transition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tx (
+    tx_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,              -- bill | card_topup | phone_topup | cash_refund
+    service TEXT NOT NULL,
+    biller TEXT NOT NULL,
+    account TEXT NOT NULL,
+    bill_id TEXT,
+    state TEXT NOT NULL,
+    due_fen INTEGER NOT NULL,        -- what the biller is owed (bill due or chosen top-up)
+    fee_fen INTEGER NOT NULL,
+    allows_overpay INTEGER NOT NULL,
+    hold_id TEXT,
+    hold_fen INTEGER NOT NULL DEFAULT 0,
+    cash_in_fen INTEGER NOT NULL DEFAULT 0,
+    pay_fen INTEGER NOT NULL DEFAULT 0,       -- amount posted to the biller
+    credited_fen INTEGER NOT NULL DEFAULT 0,  -- overpayment credited to the account
+    voucher_fen INTEGER NOT NULL DEFAULT 0,
+    post_key TEXT,
+    platform_ref TEXT,
+    card_no TEXT,
+    card_counter INTEGER,
+    outcome TEXT,
+    receipt_no TEXT UNIQUE,
+    business_day TEXT,               -- the business day of the closing record
+    printed INTEGER NOT NULL DEFAULT 0,
+    print_problem TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tx_state ON tx(state);
+CREATE INDEX IF NOT EXISTS tx_day ON tx(business_day);
+CREATE TABLE IF NOT EXISTS cash_event (
+    event_id TEXT PRIMARY KEY,       -- the acceptor's id: an event is counted once, ever
+    tx_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value_fen INTEGER NOT NULL,
+    journal_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS card_credit (
+    tx_id TEXT PRIMARY KEY,
+    card_no TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    new_counter INTEGER NOT NULL,
+    mac BLOB NOT NULL,
+    state TEXT NOT NULL              -- pending | written | conflict
+);
+CREATE TABLE IF NOT EXISTS hold_release (
+    hold_id TEXT PRIMARY KEY,        -- a float hold to release once its transaction closed
+    tx_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counter (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+@dataclass
+class TxRow:
+    tx_id: str
+    kind: str
+    service: str
+    biller: str
+    account: str
+    bill_id: str | None
+    state: str
+    due_fen: int
+    fee_fen: int
+    allows_overpay: int
+    hold_id: str | None
+    hold_fen: int
+    cash_in_fen: int
+    pay_fen: int
+    credited_fen: int
+    voucher_fen: int
+    post_key: str | None
+    platform_ref: str | None
+    card_no: str | None
+    card_counter: int | None
+    outcome: str | None
+    receipt_no: str | None
+    business_day: str | None
+    printed: int
+    print_problem: str | None
+    created: str
+    updated: str
+
+    @property
+    def tx_state(self) -> TxState:
+        return TxState(self.state)
+
+    @property
+    def total_due_fen(self) -> int:
+        return self.due_fen + self.fee_fen
+
+
+_COLUMNS = [f.name for f in fields(TxRow)]
+
+
+class TxStore:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        conn.executescript(SCHEMA)
+
+    def insert(self, row: TxRow) -> None:
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        values = [getattr(row, c) for c in _COLUMNS]
+        self._conn.execute(
+            f"INSERT INTO tx ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values
+        )
+
+    def get(self, tx_id: str) -> TxRow:
+        found = self._conn.execute("SELECT * FROM tx WHERE tx_id = ?", (tx_id,)).fetchone()
+        if found is None:
+            raise KeyError(f"no transaction {tx_id}")
+        return TxRow(**dict(found))
+
+    def update(self, tx_id: str, now: str, **changes: Any) -> TxRow:
+        """Change columns of one row; a 'state' change must be a legal transition."""
+        row = self.get(tx_id)
+        if "state" in changes:
+            check_transition(row.tx_state, TxState(changes["state"]))
+            changes["state"] = str(changes["state"])
+        changes["updated"] = now
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        self._conn.execute(
+            f"UPDATE tx SET {assignments} WHERE tx_id = ?", [*changes.values(), tx_id]
+        )
+        for name, value in changes.items():
+            setattr(row, name, value)
+        return row
+
+    def open_transactions(self) -> list[TxRow]:
+        found = self._conn.execute(
+            "SELECT * FROM tx WHERE state != ? ORDER BY created, tx_id", (str(TxState.CLOSED),)
+        ).fetchall()
+        return [TxRow(**dict(r)) for r in found]
+
+    def collecting(self) -> TxRow | None:
+        found = self._conn.execute(
+            "SELECT * FROM tx WHERE state = ? ORDER BY created LIMIT 1",
+            (str(TxState.COLLECTING),),
+        ).fetchone()
+        return None if found is None else TxRow(**dict(found))
+
+    def closed_on(self, business_day: str) -> list[TxRow]:
+        found = self._conn.execute(
+            "SELECT * FROM tx WHERE state = ? AND business_day = ? ORDER BY receipt_no",
+            (str(TxState.CLOSED), business_day),
+        ).fetchall()
+        return [TxRow(**dict(r)) for r in found]
+
+    def by_receipt(self, receipt_no: str) -> TxRow | None:
+        found = self._conn.execute(
+            "SELECT * FROM tx WHERE receipt_no = ?", (receipt_no,)
+        ).fetchone()
+        return None if found is None else TxRow(**dict(found))
+
+    # -- cash events
+
+    def cash_event_known(self, event_id: str) -> bool:
+        found = self._conn.execute("SELECT 1 FROM cash_event WHERE event_id = ?", (event_id,))
+        return found.fetchone() is not None
+
+    def add_cash_event(
+        self, event_id: str, tx_id: str, kind: str, value_fen: int, journal_seq: int
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO cash_event (event_id, tx_id, kind, value_fen, journal_seq) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (event_id, tx_id, kind, value_fen, journal_seq),
+        )
+
+    # -- prepaid card credits
+
+    def add_card_credit(
+        self, tx_id: str, card_no: str, amount_fen: int, new_counter: int, mac: bytes
+    ) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO card_credit "
+            "(tx_id, card_no, amount_fen, new_counter, mac, state) "
+            "VALUES (?, ?, ?, ?, ?, 'pending')",
+            (tx_id, card_no, amount_fen, new_counter, mac),
+        )
+
+    def card_credits(self, card_no: str | None = None, state: str = "pending") -> list[sqlite3.Row]:
+        if card_no is None:
+            query = "SELECT * FROM card_credit WHERE state = ? ORDER BY new_counter"
+            return self._conn.execute(query, (state,)).fetchall()
+        query = "SELECT * FROM card_credit WHERE state = ? AND card_no = ? ORDER BY new_counter"
+        return self._conn.execute(query, (state, card_no)).fetchall()
+
+    def set_card_credit_state(self, tx_id: str, state: str) -> None:
+        self._conn.execute("UPDATE card_credit SET state = ? WHERE tx_id = ?", (state, tx_id))
+
+    # -- counters
+
+    def next_counter(self, name: str) -> int:
+        self._conn.execute(
+            "INSERT INTO counter (name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+        value: int = self._conn.execute(
+            "SELECT value FROM counter WHERE name = ?", (name,)
+        ).fetchone()[0]
+        return value

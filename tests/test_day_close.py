@@ -1,0 +1,63 @@
+"""End of day (日终轧帐): the signed report, and days missed while switched off."""
+
+from datetime import timedelta
+
+import pytest
+
+from kiosk.ledger.float_account import DepositRefused
+from tests.fixtures.terminal import TerminalRig
+
+
+def sell_topup(rig: TerminalRig, amount_fen: int, notes: list[int]) -> None:
+    progress = rig.terminal.start_phone_topup("mobile-topup", "13800138000", amount_fen)
+    rig.insert(progress.tx_id, *notes)
+    rig.terminal.finish(progress.tx_id)
+
+
+def test_the_day_report_totals_services_cash_and_vouchers(terminal_rig: TerminalRig) -> None:
+    rig = terminal_rig
+    sell_topup(rig, 10_00, [10_00])
+    sell_topup(rig, 20_00, [50_00])  # 30 yuan over: a phone top-up gives a voucher
+    progress = rig.terminal.start_phone_topup("mobile-topup", "13800138000", 50_00)
+    rig.insert(progress.tx_id, 20_00)
+    rig.terminal.cancel(progress.tx_id)
+
+    record = rig.terminal.close_day()
+    assert "sig" in record and record["type"] == "day_close"
+    assert record["services"] == {"mobile-topup": {"count": 2, "amount_fen": 30_00, "fee_fen": 0}}
+    assert record["cash_expected_fen"] == 80_00
+    assert record["voucher_count"] == 2 and record["voucher_fen"] == 50_00
+    assert record["paid_fen"] + record["voucher_fen"] == record["cash_in_fen"]
+    assert rig.terminal.close_day()["seq"] == record["seq"]  # closing twice is the same report
+
+
+def test_days_missed_while_switched_off_are_closed_at_start(terminal_rig: TerminalRig) -> None:
+    rig = terminal_rig
+    sell_topup(rig, 10_00, [10_00])
+    rig.clock.advance(timedelta(days=3))
+    rig.crash_and_restart()
+    closed = [r for r in rig.terminal.journal.records() if r["type"] == "day_close"]
+    assert [r["business_day"] for r in closed] == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    assert closed[0]["paid_count"] == 1 and closed[1]["paid_count"] == 0
+
+
+def test_a_sale_after_the_cutoff_belongs_to_the_next_business_day(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    rig.clock.advance(timedelta(hours=13, minutes=45))  # 23:45, after the 23:30 cut-off
+    sell_topup(rig, 10_00, [10_00])
+    assert rig.closes()[-1]["business_day"] == "2026-11-24"
+
+
+def test_a_deposit_counts_only_once_the_platform_confirms_it(terminal_rig: TerminalRig) -> None:
+    rig = terminal_rig
+    with pytest.raises(DepositRefused, match="at least ¥500.00"):
+        rig.terminal.float_account.request_deposit(499_99)
+    before = rig.terminal.platform.float_state().balance_fen
+    key = rig.terminal.float_account.request_deposit(1000_00)
+    assert rig.terminal.float_account.check_deposits() == []
+    assert rig.terminal.platform.float_state().balance_fen == before
+    rig.platform.confirm_deposit(key)
+    assert rig.terminal.float_account.check_deposits() == [key]
+    assert rig.terminal.platform.float_state().balance_fen == before + 1000_00
