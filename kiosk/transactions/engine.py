@@ -28,6 +28,7 @@ from kiosk.devices import (
 )
 from kiosk.errors import KioskError
 from kiosk.events import EventBus
+from kiosk.i18n import bilingual
 from kiosk.journal import Journal
 from kiosk.platform import (
     InsufficientFloat,
@@ -688,7 +689,7 @@ class TransactionEngine:
         if record is None:
             raise KioskError(f"receipt {row.receipt_no} is not in the journal")
         try:
-            name = self._service(row.service).name
+            name = bilingual(self._service(row.service).name)
         except KioskError:
             name = row.service
         receipt = receipt_from_record(record, station_name=self._station_name, service_name=name)
