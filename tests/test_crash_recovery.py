@@ -1,0 +1,177 @@
+"""Hundreds of `kill -9` at random instants during `kiosk soak`, each followed by a restart.
+
+Real components throughout: the terminal and the platform simulator are separate processes
+(the platform injects lost answers and failed status queries), the token is SoftHSM2, the
+cash acceptor and cards are the simulators' durable state. After the run the books must
+balance exactly.
+"""
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.platform import PlatformSimProcess
+
+KILLS = int(os.environ.get("KIOSK_CRASH_KILLS", "200"))
+OPENING_FLOAT_FEN = 1_000_000_00
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed: {result.stderr}")
+    return result
+
+
+def journal(config: Path, out: Path) -> list[dict[str, Any]]:
+    run_cli("firmware_tools.cli", "journal", "export", "--config", str(config), "--out", str(out))
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.softhsm
+def test_kill_9_at_random_instants_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    platform = PlatformSimProcess(
+        tmp_path / "platform.sqlite3",
+        "--opening-float",
+        str(OPENING_FLOAT_FEN),
+        "--fault",
+        "post:timeout_after_commit:p=0.03",
+        "--fault",
+        "authorize:timeout_after_commit:p=0.03",
+        "--fault",
+        "status:error:p=0.2",
+        "--seed",
+        "11",
+    )
+    try:
+        config = tmp_path / "kiosk.toml"
+        data = tmp_path / "data"
+        run_cli(
+            "firmware_tools.cli",
+            "config",
+            "init",
+            "--sim",
+            "--token",
+            "softhsm",
+            "--data",
+            str(data),
+            "--platform",
+            platform.url,
+            "--out",
+            str(config),
+        )
+        # Short platform timeouts keep in-doubt postings (and so kills during them) frequent.
+        text = config.read_text(encoding="utf-8").replace("timeout_s = 5.0", "timeout_s = 0.3")
+        config.write_text(text, encoding="utf-8")
+
+        rng = random.Random(20261123)
+        soak = [
+            sys.executable,
+            "-m",
+            "kiosk.cli",
+            "soak",
+            "--config",
+            str(config),
+            "--customers",
+            "1000000",
+            "--seed",
+            "5",
+        ]
+        for _ in range(KILLS):
+            process = subprocess.Popen(soak, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(rng.uniform(0.2, 1.6))
+            if process.poll() is not None:
+                raise AssertionError(f"soak stopped by itself: {process.stderr.read()!r}")
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        # The last start only recovers, with the platform answering again.
+        platform.clear_faults()
+        run_cli("kiosk.cli", "run", "--config", str(config), "--once")
+        records = journal(config, tmp_path / "journal.jsonl")
+        cert = tmp_path / "cert.pem"
+        run_cli("firmware_tools.cli", "token", "cert", "--config", str(config), "--out", str(cert))
+        verified = run_cli(
+            "firmware_tools.cli",
+            "journal",
+            "verify",
+            str(tmp_path / "journal.jsonl"),
+            "--cert",
+            str(cert),
+            check=False,
+        )
+        ledger = platform.dump()
+    finally:
+        platform.stop()
+
+    # The journal verifies.
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    closes = [r for r in records if r["type"] == "tx_close"]
+    outcomes = Counter(r["outcome"] for r in closes)
+    assert outcomes["paid"] > KILLS // 10, outcomes  # real business happened between kills
+    assert len({r["tx_id"] for r in closes}) == len(closes), "a transaction closed twice"
+
+    # Every payment the platform accepted appears exactly once as paid, and nothing else does.
+    posted = {p["key"].removesuffix("-p"): p for p in ledger["payments"] if p["state"] == "posted"}
+    paid = {r["tx_id"]: r for r in closes if r["outcome"] == "paid"}
+    assert paid.keys() == posted.keys()
+    for tx_id, record in paid.items():
+        assert record["platform_ref"] == posted[tx_id]["reference"]
+        assert record["amount_fen"] == posted[tx_id]["amount_fen"]
+        assert record["fee_fen"] == posted[tx_id]["fee_fen"]
+
+    # Cash inserted equals payments plus vouchers plus what is still open.
+    cash_events = [r for r in records if r["type"] == "cash_in"]
+    assert len({r["event_id"] for r in cash_events}) == len(cash_events), "cash counted twice"
+    cash_in = sum(r["value_fen"] for r in cash_events)
+    settled = sum(r["amount_fen"] + r["fee_fen"] + r["voucher_fen"] for r in closes)
+    closed_tx = {r["tx_id"] for r in closes}
+    open_cash = sum(r["value_fen"] for r in cash_events if r["tx_id"] not in closed_tx)
+    assert cash_in == settled + open_cash
+    for record in closes:
+        assert record["cash_in_fen"] == sum(
+            e["value_fen"] for e in cash_events if e["tx_id"] == record["tx_id"]
+        )
+
+    # Every note and coin the acceptor counted is in the journal: numbered 1..N, none pending.
+    with sqlite3.connect(data / "simulators" / "cash-acceptor.sqlite3") as board:
+        counted = board.execute("SELECT next_number - 1 FROM acceptor").fetchone()[0]
+        unacknowledged = board.execute("SELECT count(*) FROM events WHERE acknowledged = 0")
+        assert unacknowledged.fetchone()[0] == 0
+        for event_id, value in board.execute("SELECT event_id, value_fen FROM events"):
+            [journaled] = [e for e in cash_events if e["event_id"] == event_id]
+            assert journaled["value_fen"] == value
+    assert counted == len(cash_events)
+
+    # The float never went negative: the platform's balance is opening minus what it debited.
+    [station] = ledger["stations"]
+    debited = sum(p["amount_fen"] + p["fee_fen"] for p in posted.values())
+    assert station["balance_fen"] == OPENING_FLOAT_FEN - debited >= 0
+    assert station["held_fen"] == 0
+
+    # No card was credited twice: each card applied exactly its authorised credits in order.
+    with sqlite3.connect(data / "simulators" / "cards.sqlite3") as cards:
+        for card_no, counter, balance in cards.execute(
+            "SELECT card_no, purchase_counter, balance_fen FROM cards"
+        ):
+            credits = sorted(
+                (p["card_counter"], p["amount_fen"])
+                for p in posted.values()
+                if p["kind"] == "card_credit" and p["account"] == card_no
+            )
+            applied = [c for c in credits if c[0] < counter]
+            assert [c[0] for c in applied] == list(range(counter)), card_no
+            assert balance == sum(amount for _, amount in applied), card_no
