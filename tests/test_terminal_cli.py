@@ -1,0 +1,129 @@
+"""The terminal's and the technician's commands, as a person runs them."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backoffice.cli import main as backoffice_main
+from firmware_tools.cli import main as tool_main
+from kiosk.cli import main as kiosk_main
+from kiosk.config import load_config
+
+
+def init_config(tmp_path: Path, url: str, token: str = "software") -> Path:
+    out = tmp_path / "kiosk.toml"
+    code = tool_main(
+        [
+            "config",
+            "init",
+            "--sim",
+            "--token",
+            token,
+            "--data",
+            str(tmp_path / "data"),
+            "--platform",
+            url,
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_config_init_writes_a_complete_commented_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = init_config(tmp_path, "http://127.0.0.1:9")
+    text = path.read_text(encoding="utf-8")
+    assert "# 机构号" in text or "机构号" in text
+    config = load_config(path)
+    assert config.token.kind == "software" and Path(config.token.key_file).exists()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_config_init_refuses_to_overwrite_and_needs_sim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    init_config(tmp_path, "http://127.0.0.1:9")
+    capsys.readouterr()
+    args = [
+        "config",
+        "init",
+        "--sim",
+        "--data",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "kiosk.toml"),
+    ]
+    assert tool_main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "exists already" in err and "--force" in err
+    assert tool_main(["config", "init", "--data", str(tmp_path), "--out", str(tmp_path / "x")]) == 1
+    assert "--sim" in capsys.readouterr().err
+
+
+def test_config_check_names_the_wrong_key_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = init_config(tmp_path, "http://127.0.0.1:9")
+    path.write_text(path.read_text(encoding="utf-8").replace("retries = 3", "retry = 3"))
+    capsys.readouterr()
+    assert tool_main(["config", "check", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown config key 'platform.retry'" in err
+
+
+@pytest.mark.softhsm
+def test_a_softhsm_terminal_soaks_resumes_closes_its_day_and_its_journal_verifies(
+    tmp_path: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = init_config(tmp_path, platform_sim.url, token="softhsm")
+    assert load_config(config).token.kind == "pkcs11"
+    assert kiosk_main(["soak", "--config", str(config), "--customers", "6", "--seed", "4"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["customers"] == 6
+    # Run again on the same data: the soak resumes after its last customer.
+    assert kiosk_main(["soak", "--config", str(config), "--customers", "6", "--seed", "4"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["customers"] == 0
+
+    assert tool_main(["day", "close", "--config", str(config), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["type"] == "day_close" and report["signer"] == "pkcs11" and "sig" in report
+
+    journal, cert = tmp_path / "journal.jsonl", tmp_path / "cert.pem"
+    assert tool_main(["journal", "export", "--config", str(config), "--out", str(journal)]) == 0
+    assert tool_main(["token", "cert", "--config", str(config), "--out", str(cert)]) == 0
+    capsys.readouterr()
+    assert tool_main(["journal", "verify", str(journal), "--cert", str(cert)]) == 0
+    assert "sound" in capsys.readouterr().out
+
+    close = next(
+        json.loads(line)
+        for line in journal.read_text(encoding="utf-8").splitlines()
+        if '"tx_close"' in line and '"paid"' in line
+    )
+    assert close["signer"] == "pkcs11"
+
+
+def test_kiosk_run_once_starts_recovers_and_stops(
+    tmp_path: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = init_config(tmp_path, platform_sim.url)
+    assert kiosk_main(["run", "--config", str(config), "--once"]) == 0
+    assert "in service" in capsys.readouterr().out
+
+
+def test_a_missing_configuration_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert kiosk_main(["run", "--config", str(tmp_path / "absent.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kiosk-tool config init" in err
+
+
+def test_the_back_office_placeholder_says_not_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert backoffice_main(["serve"]) == 1
+    assert "not available yet" in capsys.readouterr().err
