@@ -32,7 +32,7 @@ unit: $(STAMP) system-test
 test: lint typecheck unit
 
 demo: $(STAMP) system-demo
-	$(PY) -m kiosk.demo
+	$(PY) -m firmware_tools.demo
 
 bench: $(STAMP) system-test
 	$(PY) -m tests.bench
