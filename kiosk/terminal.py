@@ -145,7 +145,10 @@ class Terminal:
         return record
 
     def tick(self) -> None:
-        """Periodic housekeeping: in-doubt postings, holds, deposits, missed days."""
+        """Periodic housekeeping: signer outage, in-doubt postings, holds, deposits, days."""
+        if not self.journal.signing_available() and self.journal.try_recover_signing():
+            # The outage's collective record is written as soon as the token works again.
+            self.events.publish("signer_recovered")
         for row in self.engine.store.open_transactions():
             if row.tx_state in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
                 self.engine._advance(row)

@@ -127,3 +127,19 @@ def test_a_missing_configuration_is_one_clear_line(
 def test_the_back_office_placeholder_says_not_yet(capsys: pytest.CaptureFixture[str]) -> None:
     assert backoffice_main(["serve"]) == 1
     assert "not available yet" in capsys.readouterr().err
+
+
+def test_a_receipt_is_reprinted_by_number_and_an_unknown_number_is_one_line(
+    tmp_path: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = init_config(tmp_path, platform_sim.url)
+    assert kiosk_main(["soak", "--config", str(config), "--customers", "3", "--seed", "9"]) == 0
+    receipts = tmp_path / "data" / "receipts"
+    first = sorted(receipts.glob("*.txt"))[0].name.split("%")[0]
+    capsys.readouterr()
+    assert tool_main(["receipt", "reprint", "--config", str(config), "--number", first]) == 0
+    assert "copy" in capsys.readouterr().out
+    assert any("副本" in p.read_text(encoding="utf-8") for p in receipts.glob("*.txt"))
+    assert tool_main(["receipt", "reprint", "--config", str(config), "--number", "T0001-999"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no receipt number T0001-999" in err

@@ -256,3 +256,19 @@ def test_a_receipt_that_could_not_print_stays_reprintable(terminal_rig: Terminal
     rig.sims.printer.restore()
     assert outcome.receipt_no is not None
     assert rig.terminal.reprint(outcome.receipt_no) == (True, None)
+
+
+def test_the_outage_record_is_written_by_housekeeping_once_the_token_is_back(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    progress = rig.terminal.start_phone_topup("mobile-topup", "13800138000", 10_00)
+    rig.insert(progress.tx_id, 10_00)
+    rig.signer.failing = True
+    rig.terminal.finish(progress.tx_id)
+    rig.terminal.tick()
+    assert rig.terminal.journal.last_of_type("signature_recovered") is None
+    rig.signer.failing = False
+    rig.terminal.tick()  # no customer needed: the running terminal closes the outage itself
+    assert rig.terminal.journal.last_of_type("signature_recovered") is not None
+    assert rig.terminal.journal.signing_available()

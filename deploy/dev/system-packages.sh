@@ -21,7 +21,10 @@ declare -A probe=(
   [sqlite3]=/usr/bin/sqlite3
 )
 case "$purpose" in
-  test) wanted=(softhsm2 opensc openssl sqlite3) ;;
+  # Everything the test suite runs against: the token (SoftHSM2, OpenSC), the PC/SC stack
+  # with the virtual reader (and what pyscard builds with), the broker, the screen, CJK fonts.
+  test) wanted=(softhsm2 opensc openssl sqlite3 pcscd libpcsclite-dev swig vsmartcard-vpcd
+                mosquitto mosquitto-clients xvfb fonts-noto-cjk) ;;
   demo) wanted=(openssl) ;;
   *) echo "system-packages.sh: unknown purpose '$purpose' (use test or demo)" >&2; exit 2 ;;
 esac

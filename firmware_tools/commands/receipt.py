@@ -1,4 +1,4 @@
-"""kiosk-tool receipt: check a receipt's QR code against the station certificate.
+"""kiosk-tool receipt: check a receipt's QR code, or reprint a receipt from the journal.
 
 The QR code holds the signed tx_close record (docs/journal-format.md), so the check needs
 only the code's text and the certificate: no terminal, no database, no network.
@@ -42,8 +42,29 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reprint(args: argparse.Namespace) -> int:
+    # Imported here: verify needs no terminal, and stays usable where none can be built.
+    from kiosk.composition import build_terminal
+    from kiosk.config import load_config
+
+    terminal, _ = build_terminal(load_config(args.config))
+    try:
+        terminal.journal.open()
+        printed, problem = terminal.reprint(args.number)
+    finally:
+        terminal.close()
+    if not printed:
+        raise CommandError(f"receipt {args.number} was not printed: {problem}")
+    emit(
+        args,
+        {"receipt_no": args.number, "printed": True},
+        f"receipt {args.number} reprinted, marked as a copy (副本)",
+    )
+    return 0
+
+
 def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    parser = groups.add_parser("receipt", help="verify a receipt's QR code")
+    parser = groups.add_parser("receipt", help="verify a receipt's QR code or reprint a receipt")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     verify = sub.add_parser(
         "verify", help="check that a receipt code was signed by the station's certificate"
@@ -54,3 +75,8 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     verify.add_argument("--cert", type=Path, required=True, help="station certificate (PEM)")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(handler=_verify)
+    reprint = sub.add_parser("reprint", help="print a receipt again from the journal, as a copy")
+    reprint.add_argument("--config", type=Path, required=True)
+    reprint.add_argument("--number", required=True, help="receipt number, e.g. T0001-000012")
+    reprint.add_argument("--json", action="store_true", help="print the result as JSON")
+    reprint.set_defaults(handler=_reprint)
