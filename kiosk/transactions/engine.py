@@ -31,6 +31,7 @@ from kiosk.events import EventBus
 from kiosk.i18n import bilingual
 from kiosk.journal import Journal
 from kiosk.platform import (
+    CardCredit,
     InsufficientFloat,
     MalformedAnswer,
     PlatformClient,
@@ -431,7 +432,7 @@ class TransactionEngine:
             return self._resolve_posting(row)
         return self._to_posted(row, ref, credit)
 
-    def _send_posting(self, row: TxRow) -> tuple[str, Any]:
+    def _send_posting(self, row: TxRow) -> tuple[str, CardCredit | None]:
         assert row.post_key is not None and row.hold_id is not None
         if row.kind == "card_topup":
             assert row.card_no is not None and row.card_counter is not None
@@ -458,7 +459,7 @@ class TransactionEngine:
         )
         return posting.ref, None
 
-    def _to_posted(self, row: TxRow, ref: str, credit: Any) -> TxRow:
+    def _to_posted(self, row: TxRow, ref: str, credit: CardCredit | None) -> TxRow:
         with write_transaction(self._conn):
             row = self.store.update(row.tx_id, self._now(), state=TxState.POSTED, platform_ref=ref)
             if credit is not None:
