@@ -158,3 +158,61 @@ class Printer(Protocol):
         ...
 
     def health(self) -> dict[str, object]: ...
+
+
+# ---------------------------------------------------------------- I/O board (door, tamper, lamp, watchdog)
+
+
+@dataclass(frozen=True)
+class BoardEvent:
+    """A physical-security or board event, buffered by the board until acknowledged.
+
+    kind: "door_open", "door_closed", "tamper" (latched until a technician clears it),
+    "tamper_cleared", "watchdog_reset" (the board power-cycled the host), "board_restart".
+    """
+
+    event_id: str
+    kind: str
+    board_time_ms: int
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    firmware_version: str
+    link_up: bool
+    door_open: bool | None
+    tamper_latched: bool | None
+    maintenance: bool
+    lamp: str  # in_service | out_of_service | maintenance | attention
+    temperature_c: float | None
+    unacknowledged_cash: int
+
+
+LAMP_MODES = ("in_service", "out_of_service", "maintenance", "attention")
+
+
+class IoBoard(Protocol):
+    """The I/O board besides its cash inlets (which it offers as a CashAcceptor)."""
+
+    def board_events(self) -> list[BoardEvent]:
+        """Events not yet acknowledged, oldest first (may repeat earlier ones)."""
+        ...
+
+    def acknowledge_board_event(self, event_id: str) -> None: ...
+
+    def set_lamp(self, mode: str) -> None: ...
+
+    def heartbeat(self) -> None:
+        """Tell the board's watchdog the host is alive."""
+        ...
+
+    def set_maintenance(self, on: bool) -> None:
+        """Maintenance mode suspends the watchdog and shows the maintenance lamp."""
+        ...
+
+    def clear_tamper(self) -> None: ...
+
+    def board_status(self) -> BoardStatus: ...
+
+    def health(self) -> dict[str, object]: ...
