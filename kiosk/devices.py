@@ -160,7 +160,7 @@ class Printer(Protocol):
     def health(self) -> dict[str, object]: ...
 
 
-# ---------------------------------------------------------------- I/O board (door, tamper, lamp, watchdog)
+# ------------------------------------------- I/O board (door, tamper, lamp, watchdog)
 
 
 @dataclass(frozen=True)
