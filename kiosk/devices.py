@@ -90,6 +90,30 @@ class CardReader(Protocol):
     def health(self) -> dict[str, object]: ...
 
 
+class TechnicianPinWrong(CardError):
+    """The technician card refused the PIN; tries_left more attempts before it blocks."""
+
+    def __init__(self, message: str, tries_left: int) -> None:
+        super().__init__(message)
+        self.tries_left = tries_left
+
+
+class TechnicianCardBlocked(CardError):
+    """The technician card is blocked after too many wrong PINs (only the operator can unblock)."""
+
+
+class TechnicianCards(Protocol):
+    """The reader's second application: the technician card that opens maintenance mode."""
+
+    def verify_technician(self, pin: str) -> str:
+        """The technician id of the card in the reader once pin is verified.
+
+        Raises TechnicianPinWrong (with tries left), TechnicianCardBlocked, CardRemoved, or
+        CardError when no technician card is present.
+        """
+        ...
+
+
 # ---------------------------------------------------------------- receipt printer
 
 
