@@ -7,6 +7,7 @@ beyond journal_start and signature_recovered, and never commits a caller's trans
 """
 
 import base64
+import hashlib
 import json
 import re
 import sqlite3
@@ -22,8 +23,9 @@ from kiosk.journal.canonical import (
     JournalError,
     canonical_json,
     certificate_sha256,
+    checked_record,
+    encode_checked,
     record_hash,
-    signed_bytes,
 )
 from kiosk.signing import Signer, SignerError
 from kiosk.storage import write_transaction
@@ -78,6 +80,7 @@ class Journal:
         self._station = station
         self._terminal = terminal
         self._clock = clock
+        self._fingerprint_of: tuple[bytes, str] | None = None
         with write_transaction(conn):
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -167,8 +170,10 @@ class Journal:
                 )
             turnover += turnover_add_fen
             record["turnover_fen"] = turnover
-        # Validate the fields before touching the signer: a bad record never gets signed.
-        canonical_json(record)
+        # Validate the fields before touching the signer: a bad record never gets signed (a
+        # lone surrogate, the one thing this leaves, fails the encoding before the signer).
+        # The signature block and outage flag added below are plain text and booleans.
+        record = checked_record(record)
 
         sig_failed = False
         if sign:
@@ -185,7 +190,8 @@ class Journal:
         elif declare_cert:
             self._declare_cert(record)
 
-        text = canonical_json(record).decode("utf-8")
+        encoded = encode_checked(record)
+        text = encoded.decode("utf-8")
         try:
             self._conn.execute(
                 "INSERT INTO journal (seq, type, record, hash, tx_id, receipt_no, turnover_fen,"
@@ -194,7 +200,7 @@ class Journal:
                     record["seq"],
                     type,
                     text,
-                    record_hash(record),
+                    hashlib.sha256(encoded).hexdigest(),  # record_hash(record), computed once
                     tx_id,
                     receipt_no,
                     turnover,
@@ -212,14 +218,23 @@ class Journal:
     def _sign_into(self, record: dict[str, object]) -> bool:
         """Add signer, cert_sha256 and sig to record; False (record untouched) if signing fails."""
         try:
-            fingerprint = certificate_sha256(self._signer.certificate_pem())
+            fingerprint = self._certificate_fingerprint()
             with_signer = {**record, "signer": self._signer.kind, "cert_sha256": fingerprint}
-            signature = self._signer.sign(signed_bytes(with_signer))
+            # What signed_bytes(with_signer) gives: with_signer has no "sig" yet.
+            signature = self._signer.sign(encode_checked(with_signer))
         except SignerError:
             return False
         record.update(with_signer)
         record["sig"] = base64.b64encode(signature).decode("ascii")
         return True
+
+    def _certificate_fingerprint(self) -> str:
+        # Parsing the PEM for every signed record is measurable on the commit path; the
+        # fingerprint is recomputed whenever the token gives out a different certificate.
+        pem = self._signer.certificate_pem()
+        if self._fingerprint_of is None or self._fingerprint_of[0] != pem:
+            self._fingerprint_of = (pem, certificate_sha256(pem))
+        return self._fingerprint_of[1]
 
     def _declare_cert(self, record: dict[str, object]) -> None:
         # journal_start names the station certificate even when it could not be signed, as

@@ -1,0 +1,199 @@
+"""`make bench`: what one transaction's commit costs, against the cost of its raw parts.
+
+Prints, for the commit path of one transaction (the signed tx_close journal record and the
+transaction row, in one durable SQLite commit), p50 and p99 latency; in the same run the cost
+of the raw parts (one PKCS#11 signature on a SoftHSM2 token, one durable SQLite commit of one
+row of the same size) and the ratio of the two, against the target of 1.5x. A second section
+times whole simulated customer transactions over loopback HTTP. The last line of the output
+is one JSON object with every figure, for CI logs. It prints figures and never fails on a
+time; docs/benchmarks.md says what is measured and how to read it.
+
+Run with `.venv/bin/python -m tests.bench` (`--help` for the knobs).
+"""
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from drivers.token.pkcs11_signer import pkcs11_module
+from kiosk.command_line import run_command
+from tests.bench_support.commit_path import (
+    TARGET_RATIO,
+    CommitPathBench,
+    CommitPathFigures,
+    run_commit_path,
+)
+from tests.bench_support.end_to_end import EndToEndFigures, run_end_to_end
+from tests.bench_support.measure import FileSystem, cpu_count, file_system_of
+from tests.bench_support.station import StationToken, make_station_token
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Under the project, not /tmp: /tmp is often a tmpfs, where fsync costs nothing.
+DEFAULT_DIRECTORY = PROJECT_ROOT / "build" / "bench"
+
+
+def machine_facts(token: StationToken) -> dict[str, object]:
+    library = pkcs11_module(token.module).lib()
+    major, minor = library.library_version
+    return {
+        "machine": platform.machine(),
+        "cpus": cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "pkcs11_library": f"{library.manufacturer_id.strip()} {major}.{minor}"
+        f" ({library.library_description.strip()})",
+    }
+
+
+def commit_path_section(
+    directory: Path, token: StationToken, *, iterations: int, warmup: int, budget_s: float
+) -> CommitPathFigures:
+    """Section 1: the commit path and its raw parts, with the same signer, in one loop."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bench = CommitPathBench(
+        directory, token.signer(), station=token.institution_no, terminal=token.terminal_id
+    )
+    try:
+        return run_commit_path(bench, iterations=iterations, warmup=warmup, budget_s=budget_s)
+    finally:
+        bench.close()
+
+
+def commit_path_lines(figures: CommitPathFigures, warmup: int) -> list[str]:
+    verdict = "met" if figures.target_met else "NOT met"
+    lines = [
+        f"payloads: signed bytes {figures.signed_payload_bytes}, journal row"
+        f" {figures.row_bytes} bytes; {warmup} warm-up rounds, then the three measured in turn"
+        + (" (stopped early: time budget spent)" if figures.stopped_by_budget else ""),
+        "",
+        figures.commit_path.line("commit path (journal + signature)"),
+        figures.raw_sign.line("raw part: one PKCS#11 signature"),
+        figures.raw_commit.line("raw part: one durable SQLite commit"),
+        f"{'raw parts summed:':<42} p50 {figures.raw_sum_p50_ms:7.3f} ms  p99"
+        f" {figures.raw_sum_p99_ms:7.3f} ms",
+        f"{'ratio commit path / raw parts:':<42} p50 {figures.ratio_p50:7.2f} x   p99"
+        f" {figures.ratio_p99:7.2f} x",
+        f"target: commit path under {TARGET_RATIO}x its raw parts (at p50): {verdict}"
+        f" (at p99: {'met' if figures.ratio_p99 < TARGET_RATIO else 'not met'})",
+    ]
+    return lines
+
+
+def end_to_end_lines(figures: EndToEndFigures) -> list[str]:
+    return [
+        "one phone top-up paid with one note: begin -> cash -> finish -> close -> print,"
+        " against the platform simulator in its own process over loopback HTTP"
+        " (these figures include HTTP, the simulator's own durable writes and the simulated"
+        " devices' state files)"
+        + (" (stopped early: time budget spent)" if figures.stopped_by_budget else ""),
+        "",
+        figures.transaction.line("whole transaction (includes HTTP)"),
+        figures.begin.line("  begin (float hold over HTTP)"),
+        figures.cash.line("  cash (one note journaled)"),
+        figures.finish.line("  finish (post, close, release, print)"),
+        figures.engine_close_commit.line("  of which the engine's tx_close commit"),
+        figures.receipt_printing.line("  of which printing the receipt"),
+        f"  HTTP requests per transaction: {figures.http_requests_per_transaction:.1f}",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    base: Path = args.dir.resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base, prefix="run-") as name:
+        run_dir = Path(name)
+        token = make_station_token(run_dir / "token")
+        file_system: FileSystem = file_system_of(run_dir)
+        facts = machine_facts(token)
+        print("Kiosk benchmark: the commit path of one transaction against its raw parts")
+        print(
+            f"machine: {facts['machine']}, {facts['cpus']} CPU(s), Python {facts['python']},"
+            f" SQLite {facts['sqlite']}, {facts['pkcs11_library']}"
+        )
+        print(f"files: {run_dir} on {file_system.describe()}")
+        if file_system.in_memory:
+            print(
+                "warning: this file system is in memory, so fsync costs nothing and the commit"
+                " figures understate a real disk: run with --dir on a disk-backed directory"
+            )
+        sys.stdout.flush()
+        commit = commit_path_section(
+            run_dir / "commit-path",
+            token,
+            iterations=args.iterations,
+            warmup=args.warmup,
+            budget_s=args.budget_s,
+        )
+        print()
+        print("\n".join(commit_path_lines(commit, args.warmup)))
+        sys.stdout.flush()
+        end_to_end: EndToEndFigures | None = None
+        if args.transactions > 0:
+            end_to_end = run_end_to_end(
+                run_dir / "end-to-end",
+                token,
+                transactions=args.transactions,
+                warmup=args.transaction_warmup,
+                budget_s=args.end_to_end_budget_s,
+            )
+            print()
+            print("\n".join(end_to_end_lines(end_to_end)))
+        summary = {
+            "benchmark": "kiosk-commit-path",
+            "machine": facts,
+            "filesystem": file_system.as_dict(),
+            "commit_path": commit.as_dict(),
+            "end_to_end": None if end_to_end is None else end_to_end.as_dict(),
+        }
+        print()
+        print(json.dumps(summary, sort_keys=True, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="Time one transaction's commit path (journal + signature) against its raw"
+        " parts on a SoftHSM2 token and a real SQLite file; print figures and one JSON line.",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(os.environ.get("KIOSK_BENCH_DIR", DEFAULT_DIRECTORY)),
+        help="where the throw-away token and databases go; must be on the disk to measure"
+        " (default: build/bench under the project, or $KIOSK_BENCH_DIR)",
+    )
+    parser.add_argument("--iterations", type=int, default=2000, help="measured rounds")
+    parser.add_argument("--warmup", type=int, default=200, help="rounds run before measuring")
+    parser.add_argument(
+        "--budget-s", type=float, default=30.0, help="stop the commit-path rounds after this"
+    )
+    parser.add_argument(
+        "--transactions",
+        type=int,
+        default=100,
+        help="whole customer transactions to time (0 skips that section)",
+    )
+    parser.add_argument("--transaction-warmup", type=int, default=10)
+    parser.add_argument(
+        "--end-to-end-budget-s",
+        type=float,
+        default=15.0,
+        help="stop the whole-transaction section after this",
+    )
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
