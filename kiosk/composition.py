@@ -12,6 +12,7 @@ from typing import Any
 from kiosk.catalog import Catalog, CatalogStore, shipped_operator_public_pem
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import Config
+from kiosk.devices import IoBoard
 from kiosk.errors import ConfigError
 from kiosk.events import EventBus
 from kiosk.platform import PlatformClient
@@ -88,6 +89,7 @@ def build_terminal(
     signer: Signer | None = None,
     clock: Clock | None = None,
     events: EventBus | None = None,
+    board: IoBoard | None = None,
 ) -> tuple[Terminal, SimulatedDevices]:
     signer = signer or build_signer(config)
     clock = clock or SystemClock(config.business.timezone)
@@ -115,5 +117,6 @@ def build_terminal(
         printer=printer,
         clock=clock,
         events=events,
+        board=board,
     )
     return terminal, sims

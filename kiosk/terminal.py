@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from kiosk.board_supervisor import BoardSupervisor
 from kiosk.catalog import Catalog, Service
 from kiosk.clock import Clock
 from kiosk.config import Config
-from kiosk.devices import CardReader, CashAcceptor, Printer
+from kiosk.devices import CardReader, CashAcceptor, DeviceError, IoBoard, Printer
 from kiosk.errors import KioskError
 from kiosk.events import Event, EventBus
 from kiosk.journal import Journal
@@ -56,6 +57,7 @@ class Terminal:
         printer: Printer,
         clock: Clock,
         events: EventBus | None = None,
+        board: IoBoard | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -96,6 +98,9 @@ class Terminal:
         )
         self.days = DayCloser(
             self.conn, self.journal, self.engine.store, self.float_account, cutoff
+        )
+        self.board = BoardSupervisor(
+            self.conn, self.journal, board, self.events, service_state=self.service_state
         )
         self.events.subscribe(self._on_event)
 
@@ -144,8 +149,50 @@ class Terminal:
         self.events.publish("day_closed", business_day=day.isoformat())
         return record
 
+    def service_state(self) -> str:
+        """What the lamp shows: maintenance, out_of_service, attention or in_service.
+
+        Out of service: a latched tamper or no working signature device (no payment can
+        start). Attention: the printer is not ready or its paper runs low, or the float is low.
+        """
+        if self.board.technician is not None:
+            return "maintenance"
+        if self.board.tamper_latched or not self.journal.signing_available():
+            return "out_of_service"
+        try:
+            printer = self.engine.printer.status()
+            printer_fine = printer.ready and not printer.paper_near_end
+        except DeviceError:
+            printer_fine = False
+        float_state = self.float_account.last_known()
+        float_low = float_state is not None and (
+            float_state.balance_fen < self.config.business.low_float_threshold_fen
+        )
+        return "in_service" if printer_fine and not float_low else "attention"
+
+    def _admit(self) -> None:
+        """Refuse a new payment in maintenance mode or after a tamper alarm."""
+        if self.board.technician is not None:
+            raise PaymentRefused("the terminal is in maintenance: please come back shortly")
+        if self.board.tamper_latched:
+            raise PaymentRefused(
+                "the terminal is out of service after a tamper alarm: the station staff"
+                " have been told"
+            )
+
+    def enter_maintenance(self, technician_id: str) -> None:
+        """Maintenance mode for a technician whose card and PIN were verified."""
+        self.board.enter_maintenance(technician_id)
+
+    def leave_maintenance(self) -> None:
+        self.board.leave_maintenance()
+
+    def clear_tamper(self) -> None:
+        self.board.clear_tamper()
+
     def tick(self) -> None:
-        """Periodic housekeeping: signer outage, in-doubt postings, holds, deposits, days."""
+        """Periodic housekeeping: board, signer outage, in-doubt postings, holds, deposits, days."""
+        self.board.tick()
         if not self.journal.signing_available() and self.journal.try_recover_signing():
             # The outage's collective record is written as soon as the token works again.
             self.events.publish("signer_recovered")
@@ -171,6 +218,7 @@ class Terminal:
         return BillQuote(service, account, bill, fee)
 
     def pay_bill(self, quote: BillQuote) -> Progress:
+        self._admit()
         return self.engine.begin(
             kind="bill",
             service=quote.service,
@@ -180,6 +228,7 @@ class Terminal:
         )
 
     def start_phone_topup(self, service_code: str, phone: str, amount_fen: int) -> Progress:
+        self._admit()
         service = self.catalog().service(service_code)
         if service.kind != "phone_topup":
             raise KioskError(f"{service.name} is not a phone top-up")
@@ -189,6 +238,7 @@ class Terminal:
         )
 
     def start_card_topup(self, service_code: str, amount_fen: int) -> Progress:
+        self._admit()
         service = self.catalog().service(service_code)
         if service.kind != "card_topup":
             raise KioskError(f"{service.name} is not a prepaid card top-up")

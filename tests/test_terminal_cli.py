@@ -1,6 +1,8 @@
 """The terminal's and the technician's commands, as a person runs them."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ from backoffice.cli import main as backoffice_main
 from firmware_tools.cli import main as tool_main
 from kiosk.cli import main as kiosk_main
 from kiosk.config import load_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def init_config(tmp_path: Path, url: str, token: str = "software") -> Path:
@@ -76,29 +80,54 @@ def test_config_check_names_the_wrong_key_in_one_line(
     assert err.count("\n") == 1 and "unknown config key 'platform.retry'" in err
 
 
+def run_command(entry: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a console script (module:function) in its own process, as a technician would."""
+    module, function = entry.split(":")
+    code = f"import sys; from {module} import {function}; sys.exit({function}(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
+
+
 @pytest.mark.softhsm
 def test_a_softhsm_terminal_soaks_resumes_closes_its_day_and_its_journal_verifies(
-    tmp_path: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, platform_sim: Any
 ) -> None:
-    config = init_config(tmp_path, platform_sim.url, token="softhsm")
-    assert load_config(config).token.kind == "pkcs11"
-    assert kiosk_main(["soak", "--config", str(config), "--customers", "6", "--seed", "4"]) == 0
-    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert first["customers"] == 6
+    # Own processes: a SoftHSM2 terminal binds the PKCS#11 module of its process to its own
+    # token directory (SOFTHSM2_CONF), which must not become this test session's.
+    kiosk, tool = "kiosk.cli:main", "firmware_tools.cli:main"
+    config = str(tmp_path / "kiosk.toml")
+    done = run_command(
+        tool, "config", "init", "--sim", "--token", "softhsm", "--data", str(tmp_path / "data"),
+        "--platform", platform_sim.url, "--out", config,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert load_config(Path(config)).token.kind == "pkcs11"
+    soak = (kiosk, "soak", "--config", config, "--customers", "6", "--seed", "4")
+    done = run_command(*soak)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["customers"] == 6
     # Run again on the same data: the soak resumes after its last customer.
-    assert kiosk_main(["soak", "--config", str(config), "--customers", "6", "--seed", "4"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["customers"] == 0
+    done = run_command(*soak)
+    assert json.loads(done.stdout.strip().splitlines()[-1])["customers"] == 0
 
-    assert tool_main(["day", "close", "--config", str(config), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    done = run_command(tool, "day", "close", "--config", config, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
     assert report["type"] == "day_close" and report["signer"] == "pkcs11" and "sig" in report
 
     journal, cert = tmp_path / "journal.jsonl", tmp_path / "cert.pem"
-    assert tool_main(["journal", "export", "--config", str(config), "--out", str(journal)]) == 0
-    assert tool_main(["token", "cert", "--config", str(config), "--out", str(cert)]) == 0
-    capsys.readouterr()
-    assert tool_main(["journal", "verify", str(journal), "--cert", str(cert)]) == 0
-    assert "sound" in capsys.readouterr().out
+    done = run_command(tool, "journal", "export", "--config", config, "--out", str(journal))
+    assert done.returncode == 0, done.stderr
+    done = run_command(tool, "token", "cert", "--config", config, "--out", str(cert))
+    assert done.returncode == 0, done.stderr
+    done = run_command(tool, "journal", "verify", str(journal), "--cert", str(cert))
+    assert done.returncode == 0 and "sound" in done.stdout
 
     close = next(
         json.loads(line)
