@@ -4,14 +4,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean system-test system-demo
+.PHONY: demo test lint typecheck unit bench clean system-build system-test system-demo
 
-$(STAMP): setup.cfg pyproject.toml requirements.lock
+# pip compiles pyscard against PC/SC, so its build packages come first (order-only: the
+# probe runs every time but never forces a reinstall).
+$(STAMP): setup.cfg pyproject.toml requirements.lock | system-build
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is missing: install python3.11 and python3.11-venv (apt-get install python3.11 python3.11-venv)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+system-build:
+	@deploy/dev/system-packages.sh build
 
 system-test:
 	@deploy/dev/system-packages.sh test

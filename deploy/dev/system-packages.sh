@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the Debian 12 packages the terminal's tests and demo run against are present.
 # As root it installs what is missing with apt; otherwise it names what is missing and how to get it.
-# Usage: deploy/dev/system-packages.sh test|demo
+# Usage: deploy/dev/system-packages.sh build|test|demo
+#   build: what pip needs to build the Python dependencies (pyscard compiles against PC/SC)
 set -euo pipefail
 purpose=${1:-test}
 
@@ -19,13 +20,27 @@ declare -A probe=(
   [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
   [openssl]=/usr/bin/openssl
   [sqlite3]=/usr/bin/sqlite3
+  [python3.11-dev]=/usr/include/python3.11/Python.h
+  [gcc]=/usr/bin/gcc
+  [libzbar0]=/usr/lib/x86_64-linux-gnu/libzbar.so.0
+  [postgresql]=/usr/lib/postgresql/15/bin/initdb
+  [chromium]=/usr/bin/chromium
+  [nodejs]=/usr/bin/node
+  [npm]=/usr/bin/npm
 )
+# libzbar0 lives under the machine's multiarch directory.
+probe[libzbar0]=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/libzbar.so.0
+build=(gcc python3.11-dev libpcsclite-dev swig)
 case "$purpose" in
+  build) wanted=("${build[@]}") ;;
   # Everything the test suite runs against: the token (SoftHSM2, OpenSC), the PC/SC stack
   # with the virtual reader (and what pyscard builds with), the broker, the screen, CJK fonts.
-  test) wanted=(softhsm2 opensc openssl sqlite3 pcscd libpcsclite-dev swig vsmartcard-vpcd
-                mosquitto mosquitto-clients xvfb fonts-noto-cjk) ;;
-  demo) wanted=(openssl) ;;
+  # A QR decoder for the printed receipts, PostgreSQL for the back office, Chromium for its
+  # dashboard, Node.js for the MicroPython WebAssembly port that runs the I/O board firmware.
+  test) wanted=("${build[@]}" softhsm2 opensc openssl sqlite3 pcscd vsmartcard-vpcd
+                mosquitto mosquitto-clients xvfb fonts-noto-cjk libzbar0 postgresql chromium
+                nodejs npm) ;;
+  demo) wanted=("${build[@]}" openssl fonts-noto-cjk) ;;
   *) echo "system-packages.sh: unknown purpose '$purpose' (use test or demo)" >&2; exit 2 ;;
 esac
 
