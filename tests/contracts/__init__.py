@@ -19,6 +19,8 @@ from drivers.cash.simulated import SimulatedCashAcceptor
 from drivers.printer.simulated import SimulatedPrinter
 from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.devices import CardReader, CashAcceptor, Printer
+from tests.fixtures.ioboard import IoBoardCashRig
+from tests.fixtures.pty_printer import open_pty_printer_rig
 
 # ---------------------------------------------------------------- cash acceptor
 
@@ -48,6 +50,7 @@ CASH_RIGS: dict[str, Callable[[Path], CashRig]] = {
     "simulated": lambda directory: SimulatedCashRig(
         SimulatedCashAcceptor(directory / "cash-acceptor.sqlite")
     ),
+    "ioboard-pty": IoBoardCashRig,
 }
 
 # ---------------------------------------------------------------- prepaid card reader
@@ -151,4 +154,6 @@ PRINTER_RIGS: dict[str, Callable[[Path], PrinterRig]] = {
     "simulated-80mm": lambda directory: SimulatedPrinterRig(
         SimulatedPrinter(directory / "paper", columns=48)
     ),
+    "escpos-pty": open_pty_printer_rig,
+    "escpos-pty-80mm": lambda directory: open_pty_printer_rig(directory, columns=48),
 }
