@@ -141,6 +141,15 @@ class Ledger:
                     "INSERT INTO terminals VALUES (?, ?, ?, ?)",
                     (station, terminal, certificate_pem, iso(now)),
                 )
+            elif row["certificate_pem"] != certificate_pem and _same_key(
+                row["certificate_pem"], certificate_pem
+            ):
+                # A renewal re-certifies the same station key (kiosk-tool provision renew);
+                # the request was signed with that key, so it is the same terminal.
+                conn.execute(
+                    "UPDATE terminals SET certificate_pem = ? WHERE station = ? AND terminal = ?",
+                    (certificate_pem, station, terminal),
+                )
             elif row["certificate_pem"] != certificate_pem:
                 raise PlatformRefused(
                     Refusal.CERTIFICATE_CONFLICT,
@@ -582,3 +591,15 @@ def _payment_status(conn: sqlite3.Connection, station: str, key: str) -> Payment
 
 def _deposit(row: sqlite3.Row) -> Deposit:
     return Deposit(key=row["key"], state=row["state"], amount_fen=row["amount_fen"])
+
+
+def _same_key(old_pem: str, new_pem: str) -> bool:
+    """Whether two certificates hold the same public key (a renewal, not a new terminal)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    def key(pem: str) -> bytes:
+        public = x509.load_pem_x509_certificate(pem.encode("ascii")).public_key()
+        return public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+    return key(old_pem) == key(new_pem)

@@ -1,0 +1,330 @@
+"""kiosk-tool provision: token, station key, certificate, configuration and registration.
+
+Runs kiosk.provisioning's idempotent plan against the token named by the options (or by an
+existing configuration), printing each step as it goes and a summary a technician checks
+against the station's paperwork. `provision renew` re-certifies the same key before expiry
+and archives the old certificate so the journal's older records stay verifiable.
+"""
+
+import argparse
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from drivers.token.csr import TokenEnrolment
+from drivers.token.pin import read_pin
+from kiosk.command_line import CommandError, emit
+from kiosk.config import Config, load_config
+from kiosk.config_template import render_config
+from kiosk.platform import PlatformClient, PlatformError
+from kiosk.provisioning.archive import archive_dir, certificate_sha256
+from kiosk.provisioning.plan import (
+    AwaitingCertificate,
+    CertificateFile,
+    CertificateIssuer,
+    DevCertificateAuthority,
+    Identity,
+    ProvisioningError,
+    ProvisioningPlan,
+    Step,
+    station_certificate_step,
+)
+
+RENEW_DAYS = 30
+
+
+def _issuer(args: argparse.Namespace, csr_path: Path) -> CertificateIssuer:
+    if args.cert and args.dev_ca:
+        raise CommandError("give --cert or --dev-ca, not both")
+    if args.cert:
+        return CertificateFile(args.cert)
+    if args.dev_ca:
+        return DevCertificateAuthority(args.dev_ca.resolve())
+    return AwaitingCertificate(csr_path)
+
+
+def _softhsm_token(args: argparse.Namespace, token: dict[str, Any], identity: Identity) -> None:
+    """A bench's SoftHSM2 token in --softhsm-dir, with its PIN files beside it (mode 600)."""
+    from drivers.token.softhsm import init_softhsm_token
+
+    directory: Path = args.softhsm_dir.resolve()
+    pins = {}
+    for name in ("user", "so"):
+        path = directory / f"{name}.pin"
+        if not path.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(f"{secrets.randbelow(10**8):08d}\n", encoding="ascii")
+        pins[name] = path.read_text(encoding="ascii").strip()
+    token["softhsm_conf"] = str(
+        init_softhsm_token(
+            directory,
+            label=token["label"],
+            so_pin=pins["so"],
+            user_pin=pins["user"],
+            institution_no=identity.institution_no,
+            terminal_id=identity.terminal_id,
+            station_name=identity.station_name,
+            key_label=token["key_label"],
+        )
+    )
+    token["pin_source"] = f"file:{directory / 'user.pin'}"
+
+
+def _config_text(args: argparse.Namespace, identity: Identity, token: dict[str, Any]) -> str:
+    data_dir = args.data.resolve()
+    mqtt = data_dir / "mqtt"
+    return (
+        render_config(
+            institution_no=identity.institution_no,
+            station_name=identity.station_name,
+            terminal_id=identity.terminal_id,
+            data_dir=str(data_dir),
+            platform_url=args.platform,
+            token=token,
+            devices=args.devices,
+        )
+        # The telemetry component owns [telemetry]; until this build knows the table it is
+        # written commented out, so that the file loads.
+        + "\n# MQTT client certificate for telemetry (broker TLS):\n"
+        + "# [telemetry]\n"
+        + f'# tls_cert = "{mqtt / "client.pem"}"\n'
+        + f'# tls_key = "{mqtt / "client-key.pem"}"\n'
+        + f'# ca = "{mqtt / "ca.pem"}"\n'
+    )
+
+
+def _progress(index: int, total: int, step: Step) -> None:
+    print(f"({index}/{total}) {step.title} ...", file=sys.stderr, flush=True)
+
+
+def _summary(config: Config, enrolment: TokenEnrolment, results: list[Any]) -> dict[str, Any]:
+    cert = enrolment.certificate_pem()
+    summary: dict[str, Any] = {
+        "config": config.source,
+        "station": config.station.institution_no,
+        "terminal": config.station.terminal_id,
+        "station_name": config.station.name,
+        "token_label": config.token.label,
+        "platform": config.platform.url,
+        "steps": [r.to_json() for r in results],
+        "certificate_archive": str(archive_dir(config.data_path)),
+    }
+    if cert is not None:
+        from cryptography import x509
+
+        loaded = x509.load_pem_x509_certificate(cert)
+        summary.update(
+            cert_subject=loaded.subject.rfc4514_string(),
+            cert_issuer=loaded.issuer.rfc4514_string(),
+            cert_not_after=loaded.not_valid_after_utc.isoformat(timespec="seconds"),
+            cert_sha256=certificate_sha256(cert),
+        )
+    return summary
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    lines = [f"[{s['status']}] {s['id']}: {s['detail']}" for s in summary["steps"]]
+    for key in (
+        "station",
+        "terminal",
+        "station_name",
+        "token_label",
+        "cert_subject",
+        "cert_issuer",
+        "cert_not_after",
+        "cert_sha256",
+        "platform",
+        "config",
+    ):
+        if key in summary:
+            lines.append(f"{key.ljust(14)} {summary[key]}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
+    existing = load_config(config_path) if config_path.exists() else None
+    if renew and existing is None:
+        raise CommandError(f"{config_path} does not exist: provision the terminal first")
+    if existing is not None:
+        identity = Identity(
+            existing.station.institution_no, existing.station.terminal_id, existing.station.name
+        )
+        token = {
+            "kind": existing.token.kind,
+            "module": existing.token.module,
+            "label": existing.token.label,
+            "key_label": existing.token.key_label,
+            "pin_source": existing.token.pin_source,
+            "softhsm_conf": existing.token.softhsm_conf,
+        }
+        data_dir = existing.data_path
+        if existing.token.kind != "pkcs11":
+            raise CommandError("provision works on a PKCS#11 token: set token.kind = 'pkcs11'")
+    else:
+        missing = [
+            f"--{name.replace('_', '-')}"
+            for name in ("institution_no", "terminal_id", "station_name", "data")
+            if not getattr(args, name)
+        ]
+        if missing:
+            raise CommandError(f"{config_path} does not exist yet: give {', '.join(missing)}")
+        identity = Identity(args.institution_no, args.terminal_id, args.station_name)
+        token = {
+            "kind": "pkcs11",
+            "module": args.module,
+            "label": args.label,
+            "key_label": args.key_label,
+            "pin_source": args.pin_source,
+            "softhsm_conf": "",
+        }
+        data_dir = args.data.resolve()
+        if args.softhsm_dir:
+            _softhsm_token(args, token, identity)
+    if token["softhsm_conf"]:
+        import os
+
+        os.environ["SOFTHSM2_CONF"] = token["softhsm_conf"]
+    enrolment = TokenEnrolment(token["module"], token["label"], token["key_label"], "")
+    csr_path = data_dir / "provisioning" / "station.csr.pem"
+    issuer = _issuer(args, csr_path)
+    plan = ProvisioningPlan()
+
+    def token_present() -> str | None:
+        if enrolment.present():
+            return f"USBKey token '{token['label']}' present"
+        return None
+
+    @plan.add("token", "USBKey token", token_present)
+    def no_token() -> str:
+        raise ProvisioningError(
+            f"USBKey token '{token['label']}' is not present: plug in the station's token"
+            " (for a bench, add --softhsm-dir DIR)"
+        )
+
+    # The PIN is read once the token is known to be there, and only through pin_source.
+    enrolment = TokenEnrolment(
+        token["module"], token["label"], token["key_label"], read_pin(token["pin_source"])
+    )
+
+    def key_present() -> str | None:
+        facts = enrolment.key_facts()
+        if facts is None:
+            return None
+        if facts["extractable"] or not facts["sensitive"]:
+            raise ProvisioningError(
+                f"the key '{token['key_label']}' on the token can be exported: it cannot be the"
+                " station key; delete it with the token vendor's tool and run provision again"
+            )
+        return "station key on the token (sensitive, never extractable)"
+
+    @plan.add("key", "Station key on the token", key_present)
+    def generate() -> str:
+        enrolment.generate_key()
+        return "station key generated on the token (sensitive, never extractable)"
+
+    station_certificate_step(
+        plan,
+        enrolment,
+        identity,
+        issuer,
+        csr_path=csr_path,
+        data_dir=data_dir,
+        renew_days=RENEW_DAYS,
+        force=renew,
+    )
+
+    def config_written() -> str | None:
+        return f"{config_path} present (kept as it is)" if config_path.exists() else None
+
+    @plan.add("config", "Terminal configuration", config_written)
+    def write_config() -> str:
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(_config_text(args, identity, token), encoding="utf-8")
+        load_config(config_path)
+        return f"wrote {config_path}"
+
+    @plan.add("register", "Registration with the platform", lambda: None)
+    def register() -> str:
+        from kiosk.composition import build_signer
+
+        config = load_config(config_path)
+        client = PlatformClient(
+            config.platform.url,
+            station=config.station.institution_no,
+            terminal=config.station.terminal_id,
+            signer=build_signer(config),
+            timeout_s=config.platform.timeout_s,
+            retries=config.platform.retries,
+        )
+        try:
+            client.register()
+        except PlatformError as exc:
+            raise ProvisioningError(f"the platform did not register the terminal: {exc}") from None
+        return f"registered with {config.platform.url} (repeating it is harmless)"
+
+    results = plan.run(progress=None if args.json else _progress)
+    summary = _summary(load_config(config_path), enrolment, results)
+    emit(args, summary, _summary_text(summary))
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    if args.config is None:
+        raise CommandError("give --config FILE: the configuration to write or use")
+    return _run(args, args.config, renew=False)
+
+
+def _renew(args: argparse.Namespace) -> int:
+    return _run(args, args.config, renew=True)
+
+
+def _issuer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cert", type=Path, help="the certificate the operator's CA issued")
+    parser.add_argument(
+        "--dev-ca", type=Path, metavar="DIR", help="issue with a development CA (benches only)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = groups.add_parser(
+        "provision",
+        help="set up the token, station certificate, configuration and registration",
+        description=(
+            "Provision a terminal: use the USBKey token present, generate the station key on"
+            " it (never exportable), write a certificate request (CSR) for the 机构号 and"
+            " terminal id, import the issued certificate, write the configuration and register"
+            " with the platform. Every step checks whether it is done already, so running it"
+            " again is safe."
+        ),
+    )
+    parser.add_argument("--config", type=Path, help="configuration to write or use (required)")
+    parser.add_argument("--data", type=Path, help="data directory (new terminals)")
+    parser.add_argument("--institution-no", help="station 机构号 (new terminals)")
+    parser.add_argument("--terminal-id", help="terminal id (new terminals)")
+    parser.add_argument("--station-name", help="station name (new terminals)")
+    parser.add_argument("--platform", default="http://127.0.0.1:8700", help="platform URL")
+    parser.add_argument("--module", default="/usr/lib/softhsm/libsofthsm2.so")
+    parser.add_argument("--label", default="kiosk", help="token label")
+    parser.add_argument("--key-label", default="station")
+    parser.add_argument("--pin-source", default="prompt", help="env:NAME, file:/path or prompt")
+    parser.add_argument("--devices", choices=["sim", "real"], default="real")
+    parser.add_argument(
+        "--softhsm-dir", type=Path, help="bench only: make a SoftHSM2 token in this directory"
+    )
+    _issuer_options(parser)
+    parser.set_defaults(handler=_provision)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    renew = sub.add_parser(
+        "renew",
+        help="re-certify the station key before expiry, keeping old records verifiable",
+        description=(
+            "Request and import a new certificate for the same station key; the old one is"
+            " kept in data_dir/certificates so journal records it signed stay verifiable."
+        ),
+    )
+    renew.add_argument("--config", type=Path, required=True, help="the terminal's TOML file")
+    _issuer_options(renew)
+    renew.set_defaults(handler=_renew)

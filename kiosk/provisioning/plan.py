@@ -1,0 +1,297 @@
+"""The provisioning plan: ordered, idempotent steps from a blank token to a registered terminal.
+
+Owns what each step checks to know it is already done (so running provision twice changes
+nothing the second time), the order of the steps, and the certificate issuers: a file the
+operator's CA issued (--cert) or the development CA of a simulated setup. Token access goes
+through the StationToken interface (drivers.token.csr.TokenEnrolment implements it).
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from kiosk.errors import KioskError
+from kiosk.provisioning.archive import archive_certificate
+
+
+class ProvisioningError(KioskError):
+    """A step cannot be done; the message says what the technician does next."""
+
+
+class StationToken(Protocol):
+    label: str
+
+    def present(self) -> bool: ...
+
+    def key_facts(self) -> dict[str, object] | None: ...
+
+    def generate_key(self) -> None: ...
+
+    def certificate_pem(self) -> bytes | None: ...
+
+    def make_csr(self, *, institution_no: str, terminal_id: str, station_name: str) -> bytes: ...
+
+    def store_certificate(self, cert_pem: bytes) -> None: ...
+
+
+class CertificateIssuer(Protocol):
+    def issue(self, csr_pem: bytes) -> bytes:
+        """The PEM certificate for this request, or ProvisioningError saying how to get it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    institution_no: str
+    terminal_id: str
+    station_name: str
+
+
+class CertificateFile:
+    """A certificate the operator's CA issued for our request, given with --cert."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def issue(self, csr_pem: bytes) -> bytes:
+        try:
+            pem = self.path.read_bytes()
+            certificate = x509.load_pem_x509_certificate(pem)
+        except OSError as exc:
+            raise ProvisioningError(f"cannot read --cert {self.path}: {exc.strerror}") from None
+        except ValueError:
+            raise ProvisioningError(f"--cert {self.path} is not a PEM certificate") from None
+        request = x509.load_pem_x509_csr(csr_pem)
+        if certificate.public_key() != request.public_key():
+            raise ProvisioningError(
+                f"--cert {self.path} was issued for another key, not this token's request:"
+                " give the certificate issued for the CSR this terminal wrote"
+            )
+        return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+class AwaitingCertificate:
+    """No issuer yet: the CSR is written; the operator's CA must issue the certificate."""
+
+    def __init__(self, csr_path: Path) -> None:
+        self.csr_path = csr_path
+
+    def issue(self, csr_pem: bytes) -> bytes:
+        raise ProvisioningError(
+            f"certificate request written to {self.csr_path}: send it to the operator's CA,"
+            " then run provision again with --cert FILE (or --dev-ca DIR on a bench)"
+        )
+
+
+class DevCertificateAuthority:
+    """A development CA in a directory, for simulated terminals and benches; never production.
+
+    Its key is a plain file (mode 600): it stands in for the operator's CA, which a real
+    terminal never holds.
+    """
+
+    def __init__(self, directory: Path, *, days: int = 730) -> None:
+        self.directory = directory
+        self.days = days
+        self.key_path = directory / "dev-ca-key.pem"
+        self.cert_path = directory / "dev-ca.pem"
+        if not self.key_path.exists():
+            self._create()
+
+    def _create(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk development CA")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        self.key_path.touch(mode=0o600)
+        self.key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.cert_path.read_bytes()
+
+    def issue(self, csr_pem: bytes) -> bytes:
+        request = x509.load_pem_x509_csr(csr_pem)
+        if not request.is_signature_valid:
+            raise ProvisioningError("the certificate request's signature does not verify")
+        key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        ca = x509.load_pem_x509_certificate(self.ca_pem)
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(request.subject)
+            .issuer_name(ca.subject)
+            .public_key(request.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=self.days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step_id: str
+    title: str
+    status: str  # "done" (this run did it) or "already done"
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.step_id,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    step_id: str
+    title: str
+    already_done: Callable[[], str | None]  # the detail when done, else None
+    run: Callable[[], str]  # does it; returns the detail
+
+
+@dataclass
+class ProvisioningPlan:
+    steps: list[Step] = field(default_factory=list)
+
+    def add(
+        self, step_id: str, title: str, already_done: Callable[[], str | None]
+    ) -> Callable[[Callable[[], str]], Callable[[], str]]:
+        def register(run: Callable[[], str]) -> Callable[[], str]:
+            self.steps.append(Step(step_id, title, already_done, run))
+            return run
+
+        return register
+
+    def run(self, progress: Callable[[int, int, Step], None] | None = None) -> list[StepResult]:
+        results = []
+        for index, step in enumerate(self.steps, start=1):
+            if progress is not None:
+                progress(index, len(self.steps), step)
+            done = step.already_done()
+            if done is not None:
+                results.append(StepResult(step.step_id, step.title, "already done", done))
+                continue
+            results.append(StepResult(step.step_id, step.title, "done", step.run()))
+        return results
+
+
+def certificate_problem(
+    cert_pem: bytes | None,
+    identity: Identity,
+    public_key_info: bytes,
+    *,
+    renew_days: int,
+    now: dt.datetime,
+) -> str | None:
+    """Why the token's certificate needs (re)issuing, or None when it is good as it is."""
+    if cert_pem is None:
+        return "no certificate on the token"
+    certificate = x509.load_pem_x509_certificate(cert_pem)
+    held = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if held != public_key_info:
+        return "the certificate on the token is for another key"
+    numbers = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not numbers or numbers[0].value != identity.institution_no:
+        return "the certificate is for another 机构号"
+    if not names or names[0].value != f"{identity.institution_no}-{identity.terminal_id}":
+        return "the certificate is for another terminal"
+    if certificate.issuer == certificate.subject:
+        return "the certificate is self-signed, not issued by a CA"
+    if (certificate.not_valid_after_utc - now).days < renew_days:
+        return "the certificate expires soon"
+    return None
+
+
+def station_certificate_step(
+    plan: ProvisioningPlan,
+    token: StationToken,
+    identity: Identity,
+    issuer: CertificateIssuer,
+    *,
+    csr_path: Path,
+    data_dir: Path,
+    renew_days: int,
+    force: bool = False,
+) -> None:
+    """Add the CSR + issue + import step (also the whole of a renewal when force is set)."""
+
+    def public_key_info() -> bytes:
+        facts = token.key_facts()
+        if facts is None:
+            raise ProvisioningError(f"token '{token.label}' has no station key yet")
+        info = facts["public_key_info"]
+        assert isinstance(info, bytes)
+        return info
+
+    def already_done() -> str | None:
+        if force:
+            return None
+        cert = token.certificate_pem()
+        problem = certificate_problem(
+            cert, identity, public_key_info(), renew_days=renew_days, now=dt.datetime.now(dt.UTC)
+        )
+        if problem is None and cert is not None:
+            archive_certificate(data_dir, cert)
+            return f"certificate valid until {_not_after(cert)}"
+        return None
+
+    @plan.add("certificate", "Station certificate: request, issue, import", already_done)
+    def issue_and_import() -> str:
+        old = token.certificate_pem()
+        if old is not None:
+            # Records signed with it name it by hash; the archive keeps them verifiable.
+            archive_certificate(data_dir, old)
+        csr = token.make_csr(
+            institution_no=identity.institution_no,
+            terminal_id=identity.terminal_id,
+            station_name=identity.station_name,
+        )
+        csr_path.parent.mkdir(parents=True, exist_ok=True)
+        csr_path.write_bytes(csr)
+        cert = issuer.issue(csr)
+        token.store_certificate(cert)
+        archive_certificate(data_dir, cert)
+        return f"certificate imported, valid until {_not_after(cert)} (request in {csr_path})"
+
+
+def _not_after(cert_pem: bytes) -> str:
+    return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc.strftime("%Y-%m-%d")
