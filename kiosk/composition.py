@@ -1,7 +1,7 @@
 """The composition root: builds a Terminal from a Config, choosing real or simulated devices.
 
 Device drivers are imported here lazily, by choice, so kiosk/ itself never imports a
-hardware library; a device kind whose real driver is not available says so at start.
+hardware library (the drivers do).
 """
 
 import importlib
@@ -13,7 +13,6 @@ from kiosk.catalog import Catalog, CatalogStore, shipped_operator_public_pem
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import Config
 from kiosk.devices import IoBoard
-from kiosk.errors import ConfigError
 from kiosk.events import EventBus
 from kiosk.platform import PlatformClient
 from kiosk.signing import Signer
@@ -22,11 +21,21 @@ from kiosk.terminal import Terminal
 
 @dataclass
 class SimulatedDevices:
-    """The simulators of a terminal, kept so the demo and the soak can drive them."""
+    """The simulators of a terminal, kept so the demo, the UI and the soak can drive them."""
 
     cash: Any = None
     cards: Any = None
     printer: Any = None
+    board: Any = None
+
+
+@dataclass
+class Devices:
+    cash: Any
+    cards: Any
+    printer: Any
+    board: IoBoard | None
+    sims: SimulatedDevices
 
 
 def _construct(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -37,27 +46,38 @@ def simulator_dir(config: Config) -> Path:
     return config.data_path / "simulators"
 
 
-def build_devices(config: Config) -> tuple[Any, Any, Any, SimulatedDevices]:
+def build_board(config: Config, sims: SimulatedDevices) -> IoBoard | None:
+    """The I/O board: real on its port, the firmware logic in-process, or none."""
+    devices = config.devices
+    if devices.ioboard == "real":
+        board: IoBoard = _construct("drivers.ioboard.host", "SerialIoBoard", devices.ioboard_port)
+        return board
+    if devices.ioboard == "sim":
+        board = sims.board = _construct(
+            "drivers.ioboard.simulated", "SimulatedIoBoard", simulator_dir(config) / "ioboard"
+        )
+        return board
+    return None
+
+
+def build_devices(config: Config) -> Devices:
     devices = config.devices
     sims = SimulatedDevices()
     base = simulator_dir(config)
     base.mkdir(parents=True, exist_ok=True)
-    unavailable = (
-        "config key 'devices.{key}' is 'real', but this build has no real {what} driver "
-        "yet: use 'sim'"
-    )
+    board = build_board(config, sims)
     if devices.cash == "sim":
         cash = sims.cash = _construct(
             "drivers.cash.simulated", "SimulatedCashAcceptor", base / "cash-acceptor.sqlite3"
         )
     else:
-        raise ConfigError(unavailable.format(key="cash", what="I/O board"))
+        cash = board  # validated: cash = "real" needs ioboard = "real"; one device, two roles
     if devices.card_reader == "sim":
         cards = sims.cards = _construct(
             "drivers.smartcard.simulated", "SimulatedCardReader", base / "cards.sqlite3"
         )
     else:
-        raise ConfigError(unavailable.format(key="card_reader", what="card reader"))
+        cards = _construct("drivers.smartcard.pcsc_reader", "PcscCardReader", devices.reader_name)
     columns = 32 if devices.paper_width_mm == 58 else 48
     if devices.printer == "sim":
         printer = sims.printer = _construct(
@@ -67,8 +87,14 @@ def build_devices(config: Config) -> tuple[Any, Any, Any, SimulatedDevices]:
             columns=columns,
         )
     else:
-        raise ConfigError(unavailable.format(key="printer", what="receipt printer"))
-    return cash, cards, printer, sims
+        printer = _construct(
+            "drivers.printer.escpos_driver",
+            "EscPosPrinter",
+            devices.printer_port,
+            columns,
+            jobs_path=config.data_path / "printer-jobs.sqlite3",
+        )
+    return Devices(cash, cards, printer, board, sims)
 
 
 def build_signer(config: Config, pin: str | None = None) -> Signer:
@@ -93,7 +119,7 @@ def build_terminal(
 ) -> tuple[Terminal, SimulatedDevices]:
     signer = signer or build_signer(config)
     clock = clock or SystemClock(config.business.timezone)
-    cash, cards, printer, sims = build_devices(config)
+    devices = build_devices(config)
     platform = PlatformClient(
         config.platform.url,
         station=config.station.institution_no,
@@ -112,11 +138,11 @@ def build_terminal(
         signer=signer,
         platform=platform,
         catalog=catalog,
-        cash=cash,
-        cards=cards,
-        printer=printer,
+        cash=devices.cash,
+        cards=devices.cards,
+        printer=devices.printer,
         clock=clock,
         events=events,
-        board=board,
+        board=board if board is not None else devices.board,
     )
-    return terminal, sims
+    return terminal, devices.sims

@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from kiosk.errors import ConfigError
 
 DeviceChoice = Literal["real", "sim"]
+# "none": no I/O board is supervised (door, tamper, lamp, watchdog): development only.
+BoardChoice = Literal["real", "sim", "none"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class DevicesConfig:
     card_reader: DeviceChoice = "sim"
     reader_name: str = ""
     cash: DeviceChoice = "sim"
+    # The I/O board counts the cash, so cash = "real" means ioboard = "real" on ioboard_port.
+    ioboard: BoardChoice = "none"
     ioboard_port: str = ""
 
 
@@ -104,6 +108,10 @@ def _check_value(name: str, hint: Any, value: Any) -> Any:
         if value not in allowed:
             choices = " or ".join(repr(a) for a in allowed)
             raise ConfigError(f"config key '{name}' is {value!r}; it must be {choices}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{name}' must be true or false, not {value!r}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -163,6 +171,21 @@ def _validate(config: Config) -> Config:
         raise ConfigError("config key 'station.terminal_id' must be 1-32 letters, digits or '-'")
     if not config.platform.url.startswith(("http://", "https://")):
         raise ConfigError("config key 'platform.url' must start with http:// or https://")
+    devices = config.devices
+    if devices.cash == "real" and devices.ioboard != "real":
+        raise ConfigError(
+            "config key 'devices.ioboard' must be 'real' when devices.cash is 'real':"
+            " the I/O board counts the cash"
+        )
+    for kind, port_key in (
+        ("printer", "printer_port"),
+        ("ioboard", "ioboard_port"),
+    ):
+        if getattr(devices, kind) == "real" and not getattr(devices, port_key):
+            raise ConfigError(
+                f"config key 'devices.{port_key}' is needed when devices.{kind} is 'real'"
+                " (e.g. the stable name the udev rules give it)"
+            )
     if config.token.kind == "software" and not config.token.key_file:
         raise ConfigError("config key 'token.key_file' is needed when token.kind is 'software'")
     try:

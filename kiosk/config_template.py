@@ -55,12 +55,13 @@ retries = 3
 [devices]
 # "sim" runs the simulator of a device; "real" the driver for the physical device.
 printer = {_value(devices)}
-printer_port = ""          # e.g. "/dev/kiosk-printer" (see deploy/ udev rules)
+printer_port = {_value("/dev/kiosk-printer" if devices == "real" else "")}   # udev name
 paper_width_mm = 58        # 58 (32 columns) or 80 (48 columns)
 card_reader = {_value(devices)}
 reader_name = ""           # PC/SC reader name; empty takes the first reader
-cash = {_value(devices)}
-ioboard_port = ""          # e.g. "/dev/kiosk-ioboard"
+cash = {_value(devices)}              # the cash inlets are on the I/O board
+ioboard = {_value(devices)}           # door, tamper, lamp, watchdog; "none" only for development
+ioboard_port = {_value("/dev/kiosk-ioboard" if devices == "real" else "")}
 
 [business]
 day_cutoff = {_value(day_cutoff)}    # local time at which the business day closes (日终轧帐)

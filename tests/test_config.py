@@ -72,3 +72,32 @@ def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
 def test_broken_toml_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[station\n"))
+
+
+@pytest.mark.parametrize(
+    ("devices", "message"),
+    [
+        ('cash = "real"\nioboard = "sim"', r"'devices.ioboard' must be 'real' when devices.cash"),
+        ('printer = "real"', r"'devices.printer_port' is needed when devices.printer is 'real'"),
+        ('ioboard = "real"', r"'devices.ioboard_port' is needed when devices.ioboard is 'real'"),
+    ],
+)
+def test_real_devices_need_their_port_and_cash_needs_the_real_board(
+    tmp_path: Path, devices: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, GOOD + f"\n[devices]\n{devices}\n"))
+
+
+def test_a_switch_must_be_true_or_false(tmp_path: Path) -> None:
+    from dataclasses import dataclass
+
+    from kiosk.config import _build
+
+    @dataclass(frozen=True)
+    class Table:
+        enabled: bool = False
+
+    assert _build(Table, {"enabled": True}).enabled is True
+    with pytest.raises(ConfigError, match=r"'enabled' must be true or false, not 'yes'"):
+        _build(Table, {"enabled": "yes"})

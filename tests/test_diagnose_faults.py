@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from drivers.cash.simulated import SimulatedCashAcceptor
 from drivers.printer.simulated import SimulatedPrinter
 from drivers.smartcard.simulated import SimulatedCardReader
 from firmware_tools.cli import main
@@ -138,8 +137,11 @@ def arm_reader_missing(terminal: DiagnosedTerminal) -> None:
 
 
 def arm_ioboard_down(terminal: DiagnosedTerminal) -> None:
-    config = load_config(terminal.config_path)
-    SimulatedCashAcceptor(simulator_dir(config) / "cash-acceptor.sqlite3").go_offline()
+    # The board unplugged: its udev name is gone.
+    gone = terminal.config_path.parent / "no-such-ioboard"
+    terminal.rewrite_config(
+        **{'ioboard = "sim"': 'ioboard = "real"', 'ioboard_port = ""': f'ioboard_port = "{gone}"'}
+    )
 
 
 def arm_wrong_pin(terminal: DiagnosedTerminal) -> None:

@@ -103,16 +103,17 @@ def diagnostic_context(
     mqtt_broker: str | None = None,
 ) -> DiagnosticContext:
     """The devices and signer of this configuration, as the terminal itself builds them."""
-    cash, cards, printer, _sims = build_devices(config)
+    devices = build_devices(config)
 
     def signer() -> Signer:
         return build_signer(config)
 
     return DiagnosticContext(
         config=config,
-        printer=printer,
-        card_reader=cards,
-        cash=cash,
+        printer=devices.printer,
+        card_reader=devices.cards,
+        cash=devices.cash,
+        ioboard=devices.board,
         signer_factory=signer,
         mqtt=_mqtt_target(config, mqtt_broker),
         settings=settings,

@@ -276,9 +276,7 @@ def token_certificate(ctx: DiagnosticContext) -> Outcome:
         # The token item already names the token's fault; this one was not tested.
         return skipped(f"certificate not checked: {exc}", "fix the token first")
     except ValueError as exc:
-        return failed(
-            f"station certificate unreadable: {exc}", "provision the token again"
-        )
+        return failed(f"station certificate unreadable: {exc}", "provision the token again")
     not_after = certificate.not_valid_after_utc
     days = (not_after - ctx.now()).days
     facts: dict[str, object] = {
