@@ -1,0 +1,775 @@
+"""The resident's journey as the screens see it: which screen, what it shows, what a tap does.
+
+Owns the UI's short-lived journey state (the service chosen, the digits typed, the quote and
+progress the core returned) and the idle timeout that wipes it. Every rule and amount comes
+from kiosk: validation from the catalog, fees and totals from the core, availability from
+kiosk.availability. It never imports Kivy: screens call it and re-render from its fields,
+and it tells them to change screen through `show`. Runs on the Kivy main thread; blocking
+core calls go to the CoreWorker.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kiosk.availability import (
+    ServiceAvailability,
+    Status,
+    service_availability,
+    snapshot_of,
+    terminal_status,
+)
+from kiosk.catalog import AccountInvalid, Service
+from kiosk.devices import CardError, PrepaidCard, TechnicianCardBlocked, TechnicianPinWrong
+from kiosk.errors import KioskError
+from kiosk.i18n import translator
+from kiosk.money import FEN_PER_YUAN, MoneyError, format_fen
+from kiosk.platform import PlatformUnavailable
+from kiosk.ratings import RatingRefused, RatingStore
+from kiosk.terminal import BillQuote, Terminal
+from kiosk.transactions.engine import Outcome, Progress
+from ui.notices import Notice, notice_for
+from ui.settings import UiSettings
+from ui.voice import Voice
+from ui.worker import CoreWorker
+
+log = logging.getLogger(__name__)
+
+# Screens where nothing personal is shown and no timeout runs.
+RESTING = ("idle", "out_of_service", "busy", "maintenance_login", "maintenance")
+MAX_DIGITS = 20
+
+
+@dataclass
+class Journey:
+    """Everything personal on screen; replaced by a fresh one on timeout or completion."""
+
+    service: Service | None = None
+    digits: str = ""
+    error: str = ""
+    quote: BillQuote | None = None
+    amount_fen: int | None = None
+    card: PrepaidCard | None = None
+    progress: Progress | None = None
+    outcome: Outcome | None = None
+    pending_card_tx: str | None = None
+    rating_done: bool = False
+
+
+class KioskController:
+    def __init__(
+        self,
+        terminal: Terminal,
+        settings: UiSettings,
+        *,
+        post: Callable[[Callable[[], None]], None],
+        voice: Voice | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        technician_cards: Any = None,
+        io_board: Any = None,
+    ) -> None:
+        self.terminal = terminal
+        self.settings = settings
+        self.worker = CoreWorker(post)
+        self.voice = voice or Voice(settings.voice)
+        self.ratings = RatingStore(terminal.conn)
+        self._monotonic = monotonic
+        self.technician_cards = technician_cards
+        self.io_board = io_board
+        self.lang = settings.language
+        self.t = translator(self.lang)
+        self.large_text = settings.large_text
+        self.high_contrast = settings.high_contrast
+        self.screen = "idle"
+        self.journey = Journey()
+        self.notice: Notice | None = None
+        self.busy_message = ""
+        self.availability: dict[str, ServiceAvailability] = {}
+        self.status: Status = "in_service"
+        self.platform_ok: bool | None = None
+        self.last_touch = monotonic()
+        self.technician: str | None = None
+        self.maintenance_message = ""
+        self.listeners: list[Callable[[str], None]] = []  # told the screen to show
+        self.redraw: list[Callable[[], None]] = []  # told to re-render the current screen
+        self._polling = False
+
+    # ------------------------------------------------------------------ plumbing
+
+    def show(self, screen: str) -> None:
+        self.screen = screen
+        for listener in list(self.listeners):
+            listener(screen)
+
+    def refresh(self) -> None:
+        for callback in list(self.redraw):
+            callback()
+
+    def touched(self) -> None:
+        self.last_touch = self._monotonic()
+
+    def money(self, fen: int) -> str:
+        return format_fen(fen)
+
+    def service_name(self, service: Service | None = None) -> str:
+        service = service or self.journey.service
+        return self.t(service.name) if service else ""
+
+    def _run(
+        self,
+        call: Callable[[], Any],
+        done: Callable[[Any], None],
+        busy: str | None = None,
+        failed: Callable[[Exception], None] | None = None,
+    ) -> None:
+        if busy is not None:
+            self.busy_message = busy
+            self.show("busy")
+        self.worker.submit(call, done, failed or self.fail)
+
+    def fail(self, error: Exception) -> None:
+        if isinstance(error, PlatformUnavailable):
+            self.platform_ok = False
+        log.info("notice for %s: %s", type(error).__name__, error)
+        self.notice = notice_for(error, self.t, self.settings.help_phone)
+        self.show("notice")
+
+    # ------------------------------------------------------------------ language and modes
+
+    def set_language(self, lang: str) -> None:
+        self.lang = lang
+        self.t = translator(lang)
+        self.journey.error = ""  # an inline error is rebuilt in the new language on next check
+        self.refresh()
+
+    def toggle_language(self) -> None:
+        self.set_language("en" if self.lang == "zh_CN" else "zh_CN")
+
+    def toggle_large_text(self) -> None:
+        self.large_text = not self.large_text
+        self.refresh()
+
+    def toggle_high_contrast(self) -> None:
+        self.high_contrast = not self.high_contrast
+        self.refresh()
+
+    # ------------------------------------------------------------------ status
+
+    def refresh_status(self) -> None:
+        """Re-read device health and float off the main thread; idle screens follow."""
+        terminal = self.terminal
+
+        def read() -> tuple[dict[str, ServiceAvailability], Status]:
+            terminal.engine.drain_cash()  # cash inserted while idle becomes a voucher at once
+            services = service_availability(
+                terminal.catalog(), snapshot_of(terminal, self.platform_ok)
+            )
+            return services, terminal_status(services)
+
+        def done(result: tuple[dict[str, ServiceAvailability], Status]) -> None:
+            self.availability, self.status = result
+            if self.screen == "idle" and self.status == "out_of_service":
+                self.show("out_of_service")
+            elif self.screen == "out_of_service" and self.status != "out_of_service":
+                self.show("idle")
+            elif self.screen in ("idle", "menu", "out_of_service"):
+                self.refresh()
+
+        self.worker.submit(read, done, lambda exc: log.warning("status not read: %s", exc))
+
+    def terminal_tick(self) -> None:
+        """The core's housekeeping (held-back postings, holds, day close) off the main thread."""
+        self.worker.submit(
+            self.terminal.tick, lambda _: None, lambda exc: log.warning("tick: %s", exc)
+        )
+
+    def services(self) -> list[Service]:
+        return list(self.terminal.catalog().services.values())
+
+    def available(self, code: str) -> ServiceAvailability:
+        return self.availability.get(code) or ServiceAvailability(code, True)
+
+    # ------------------------------------------------------------------ idle timeout
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the timeout, or None where no timeout runs."""
+        if self.screen in RESTING or self.screen == "cash" and self._finishing:
+            return None
+        return self.settings.idle_timeout_s - (self._monotonic() - self.last_touch)
+
+    @property
+    def countdown_visible(self) -> bool:
+        left = self.seconds_left()
+        return left is not None and left <= self.settings.countdown_s
+
+    _finishing = False
+
+    def tick(self) -> None:
+        """Called about once a second from the main loop."""
+        left = self.seconds_left()
+        if left is not None and left <= 0:
+            self.timed_out()
+
+    def timed_out(self) -> None:
+        progress = self.journey.progress
+        if self.screen == "cash" and progress is not None:
+            # Inserted money is never lost: cancelling turns it into a voucher.
+            self.cancel_payment(then_idle=False)
+            return
+        self.go_idle()
+
+    def keep_going(self) -> None:
+        self.touched()
+        self.refresh()
+
+    def go_idle(self) -> None:
+        self.journey = Journey()
+        self.notice = None
+        self.technician = None
+        self.voice.stop()
+        self.show("out_of_service" if self.status == "out_of_service" else "idle")
+        self.refresh_status()
+
+    # ------------------------------------------------------------------ menu
+
+    def open_menu(self) -> None:
+        self.journey = Journey()
+        self.show("menu")
+        self.refresh_status()
+
+    def choose(self, code: str) -> None:
+        availability = self.available(code)
+        if not availability.available:
+            self.notice = Notice(
+                self.t("This service is not available now"),
+                "; ".join(self.t(r) for r in availability.reasons),
+                self.t("Other services keep working: choose one from the menu."),
+                self.t("For help, ask the station staff or call {phone}.").format(
+                    phone=self.settings.help_phone
+                ),
+            )
+            self.show("notice")
+            return
+        if code in ("reprint", "help"):
+            self.journey = Journey()
+            self.show(code)
+            return
+        service = self.terminal.catalog().service(code)
+        self.journey = Journey(service=service)
+        if service.kind == "card_topup":
+            self.show("card_insert")
+            self._poll_card()
+        else:
+            self.show("account")
+
+    # ------------------------------------------------------------------ keypad entry
+
+    def key(self, digit: str) -> None:
+        if digit.isdigit() and len(self.journey.digits) < MAX_DIGITS:
+            self.journey.digits += digit
+        self.journey.error = ""
+        self.refresh()
+
+    def delete(self) -> None:
+        self.journey.digits = self.journey.digits[:-1]
+        self.journey.error = ""
+        self.refresh()
+
+    def clear_digits(self) -> None:
+        self.journey.digits = ""
+        self.journey.error = ""
+        self.refresh()
+
+    def submit_account(self) -> None:
+        service = self.journey.service
+        assert service is not None
+        try:
+            account = service.validate_account(self.journey.digits)
+        except AccountInvalid as exc:
+            self.journey.error = exc.translated(self.t, what=service.account_label(self.t))
+            self.refresh()
+            return
+        if service.kind == "bill":
+            code = service.code
+
+            def quoted(quote: BillQuote) -> None:
+                self.platform_ok = True
+                self.journey.quote = quote
+                self.show("confirm")
+
+            self._run(
+                lambda: self.terminal.quote_bill(code, account),
+                quoted,
+                busy=self.t("Looking up your bill..."),
+            )
+        else:
+            self.journey.quote = None
+            self.journey.error = ""
+            self._account = account
+            self.journey.digits = ""
+            self.show("amount")
+
+    _account = ""
+
+    # ------------------------------------------------------------------ amounts
+
+    def amount_bounds(self) -> tuple[int, int]:
+        service = self.journey.service
+        assert service is not None
+        return service.min_fen, service.max_fen
+
+    def choose_amount(self, amount_fen: int) -> None:
+        service = self.journey.service
+        assert service is not None
+        try:
+            service.check_amount(amount_fen)
+        except MoneyError:
+            low, high = self.amount_bounds()
+            self.journey.error = self.t("Choose an amount from {low} to {high}").format(
+                low=self.money(low), high=self.money(high)
+            )
+            self.refresh()
+            return
+        self.journey.amount_fen = amount_fen
+        code = service.code
+        if service.kind == "phone_topup":
+            phone = self._account
+            self._run(
+                lambda: self.terminal.start_phone_topup(code, phone, amount_fen),
+                self._collecting,
+                busy=self.t("Preparing your payment..."),
+            )
+        else:
+            self._run(
+                lambda: self.terminal.start_card_topup(code, amount_fen),
+                self._collecting,
+                busy=self.t("Preparing your payment..."),
+            )
+
+    def submit_typed_amount(self) -> None:
+        digits = self.journey.digits
+        if not digits:
+            self.journey.error = self.t("Type an amount in yuan first")
+            self.refresh()
+            return
+        self.journey.digits = ""
+        self.choose_amount(int(digits) * FEN_PER_YUAN)
+
+    # ------------------------------------------------------------------ prepaid card
+
+    def _poll_card(self) -> None:
+        if self._polling:
+            return
+        self._polling = True
+        engine = self.terminal.engine
+        self.worker.submit(
+            lambda: engine.cards.read_prepaid(),
+            self._card_read,
+            self._card_not_read,
+        )
+
+    def _card_read(self, card: PrepaidCard | None) -> None:
+        self._polling = False
+        if self.screen != "card_insert":
+            return
+        if card is None:
+            return  # the screen's timer asks again
+        service = self.journey.service
+        assert service is not None
+        if card.utility != service.utility:
+            self.journey.error = self.t(
+                "This card is for another utility: choose the matching top-up service"
+            )
+            self.refresh()
+            return
+        self.journey.card = card
+        self.journey.error = ""
+        self.show("amount")
+
+    def _card_not_read(self, error: Exception) -> None:
+        self._polling = False
+        if self.screen != "card_insert":
+            return
+        if isinstance(error, CardError):
+            self.journey.error = self.t("The card cannot be read: take it out and insert it again")
+            self.refresh()
+            return
+        self.fail(error)
+
+    def poll_card(self) -> None:
+        """The card screen's timer: read the slot again."""
+        if self.screen == "card_insert":
+            self._poll_card()
+
+    def masked_card(self) -> str:
+        card = self.journey.card
+        if card is None:
+            return ""
+        return card.card_no[:2] + "*" * (len(card.card_no) - 6) + card.card_no[-4:]
+
+    # ------------------------------------------------------------------ paying
+
+    def confirm_bill(self) -> None:
+        quote = self.journey.quote
+        assert quote is not None
+        self._run(
+            lambda: self.terminal.pay_bill(quote),
+            self._collecting,
+            busy=self.t("Preparing your payment..."),
+        )
+
+    def _collecting(self, progress: Progress) -> None:
+        self.platform_ok = True
+        self.journey.progress = progress
+        self._finishing = False
+        self.touched()
+        self.show("cash")
+        self.voice.say(
+            self.t("Please insert {amount}").format(amount=self.money(progress.total_due_fen)),
+            self.lang,
+        )
+
+    def poll_cash(self) -> None:
+        """The cash screen's timer: take in what was inserted; finish when all is in."""
+        progress = self.journey.progress
+        if self.screen != "cash" or progress is None or self._finishing or self.worker.busy:
+            return
+        tx_id = progress.tx_id
+        self.worker.submit(lambda: self.terminal.collect(tx_id), self._collected, self.fail)
+
+    def _collected(self, progress: Progress) -> None:
+        previous = self.journey.progress
+        if self.screen != "cash" or previous is None or self._finishing:
+            return
+        self.journey.progress = progress
+        if progress.cash_in_fen != previous.cash_in_fen:
+            self.touched()  # inserting money is activity: the timeout starts again
+            self.voice.say(
+                self.t("Received {received}, still due {due}").format(
+                    received=self.money(progress.cash_in_fen),
+                    due=self.money(progress.still_due_fen),
+                ),
+                self.lang,
+            )
+            self.refresh()
+        if progress.still_due_fen == 0:
+            self._finish(progress.tx_id)
+
+    def _finish(self, tx_id: str) -> None:
+        self._finishing = True
+        service = self.journey.service
+        card = service is not None and service.kind == "card_topup"
+        message = (
+            self.t("Writing the credit to your card. Do not remove your card.")
+            if card
+            else self.t("Paying... please wait.")
+        )
+        self._run(lambda: self.terminal.finish(tx_id), self._finished, busy=message)
+
+    def _finished(self, outcome: Outcome) -> None:
+        self._finishing = False
+        self.journey.outcome = outcome
+        self.journey.progress = None
+        self.touched()
+        if outcome.outcome == "in_doubt":
+            self.notice = Notice(
+                self.t("Your payment is being confirmed"),
+                self.t("The operator has not confirmed your payment yet."),
+                self.t("Keep this screen's receipt number; the terminal finishes it by itself."),
+                self.t("For help, ask the station staff or call {phone}.").format(
+                    phone=self.settings.help_phone
+                ),
+            )
+            self.show("notice")
+            return
+        if outcome.card_credit == "pending":
+            self.journey.pending_card_tx = outcome.tx_id
+            self.show("card_reinsert")
+            return
+        self._announce(outcome)
+        self.show("result")
+
+    def _announce(self, outcome: Outcome) -> None:
+        record = outcome.record or {}
+        paid = int(str(record.get("amount_fen", 0))) + int(str(record.get("fee_fen", 0)))
+        parts = [
+            self.t("Received {amount}").format(
+                amount=self.money(int(str(record.get("cash_in_fen", 0))))
+            )
+        ]
+        if outcome.outcome == "paid":
+            parts.append(self.t("paid {amount}").format(amount=self.money(paid)))
+        if outcome.voucher_fen:
+            parts.append(self.t("voucher {amount}").format(amount=self.money(outcome.voucher_fen)))
+        if outcome.credited_fen:
+            parts.append(
+                self.t("credited {amount}").format(amount=self.money(outcome.credited_fen))
+            )
+        self.voice.say(", ".join(parts), self.lang)
+
+    def poll_reinserted_card(self) -> None:
+        """The "insert the same card again" screen's timer."""
+        tx_id = self.journey.pending_card_tx
+        if self.screen != "card_reinsert" or tx_id is None or self.worker.busy:
+            return
+        engine = self.terminal.engine
+
+        def done(finished: list[str]) -> None:
+            if tx_id in finished and self.journey.outcome is not None:
+                outcome = self.journey.outcome
+                self.journey.outcome = Outcome(
+                    outcome.tx_id,
+                    outcome.outcome,
+                    outcome.receipt_no,
+                    outcome.record,
+                    voucher_fen=outcome.voucher_fen,
+                    credited_fen=outcome.credited_fen,
+                    card_credit="written",
+                    printed=outcome.printed,
+                    print_problem=outcome.print_problem,
+                )
+                self.journey.pending_card_tx = None
+                self._announce(self.journey.outcome)
+                self.show("result")
+
+        def not_yet(error: Exception) -> None:
+            log.info("card not finished yet: %s", error)
+
+        self.worker.submit(engine.card_inserted, done, not_yet)
+
+    # ------------------------------------------------------------------ cancel
+
+    @property
+    def cash_inserted_fen(self) -> int:
+        progress = self.journey.progress
+        return progress.cash_in_fen if progress else 0
+
+    def cancel_payment(self, then_idle: bool = False) -> None:
+        progress = self.journey.progress
+        if progress is None:
+            self.go_idle()
+            return
+        tx_id = progress.tx_id
+        self._finishing = True
+
+        def cancelled(outcome: Outcome) -> None:
+            self._finishing = False
+            self.journey.progress = None
+            self.journey.outcome = outcome
+            if outcome.voucher_fen:
+                self._announce(outcome)
+                self.show("result")
+            else:
+                self.go_idle()
+
+        self._run(
+            lambda: self.terminal.cancel(tx_id),
+            cancelled,
+            busy=self.t("Cancelling..."),
+        )
+
+    def cancel(self) -> None:
+        """The footer's cancel button: before any money, back to the start."""
+        if self.journey.progress is not None:
+            self.cancel_payment()
+        else:
+            self.go_idle()
+
+    # ------------------------------------------------------------------ receipts and rating
+
+    def receipt_qr(self) -> str | None:
+        outcome = self.journey.outcome
+        if outcome is None or outcome.record is None:
+            return None
+        from kiosk.receipts.qr import qr_payload
+
+        try:
+            return qr_payload(outcome.record)
+        except KioskError as exc:
+            log.warning("receipt code not shown: %s", exc)
+            return None
+
+    def result_done(self) -> None:
+        outcome = self.journey.outcome
+        if outcome is not None and outcome.outcome == "paid":
+            self.show("rating")
+        else:
+            self.go_idle()
+
+    def rate(self, satisfied: bool, reason: str | None = None) -> None:
+        if not satisfied and reason is None:
+            self.show("rating_reason")
+            return
+        outcome = self.journey.outcome
+        service = self.journey.service
+        code = service.code if service else "help"
+        try:
+            self.ratings.record(
+                service=code,
+                satisfied=satisfied,
+                reason=reason,
+                when=datetime.now(self.terminal.clock.now().tzinfo),
+                tx_id=outcome.tx_id if outcome else None,
+            )
+        except RatingRefused as exc:
+            log.warning("rating not stored: %s", exc)
+        self.journey.rating_done = True
+        self.show("thanks")
+
+    # ------------------------------------------------------------------ reprint
+
+    def submit_reprint(self) -> None:
+        digits = self.journey.digits
+        receipt_no = f"{self.terminal.config.station.terminal_id}-{int(digits or '0'):06d}"
+
+        def printed(result: tuple[bool, str | None]) -> None:
+            ok, problem = result
+            self.journey.digits = ""
+            if ok:
+                self.busy_message = ""
+                self.show("reprinted")
+            else:
+                self.fail(KioskError(problem or "the receipt could not be printed"))
+
+        self._run(
+            lambda: self.terminal.reprint(receipt_no),
+            printed,
+            busy=self.t("Printing your receipt..."),
+        )
+
+    # ------------------------------------------------------------------ maintenance
+
+    def open_maintenance_login(self) -> None:
+        self.journey = Journey()
+        self.show("maintenance_login")
+
+    def submit_pin(self) -> None:
+        pin = self.journey.digits
+        self.journey.digits = ""
+        cards = self.technician_cards
+        if cards is None or not hasattr(cards, "verify_technician"):
+            self.journey.error = self.t("This reader cannot check technician cards")
+            self.refresh()
+            return
+
+        def verified(technician: str) -> None:
+            self.technician = technician
+            self.maintenance_message = ""
+            if self.io_board is not None:
+                self.worker.submit(
+                    lambda: self.io_board.set_maintenance(True), lambda _: None, self._note
+                )
+            self.show("maintenance")
+
+        def refused(error: Exception) -> None:
+            if isinstance(error, TechnicianPinWrong):
+                self.journey.error = self.t("Wrong PIN: {tries} tries left").format(
+                    tries=error.tries_left
+                )
+            elif isinstance(error, TechnicianCardBlocked):
+                self.journey.error = self.t("This technician card is blocked")
+            else:
+                self.journey.error = self.t("Insert a technician card first")
+            self.show("maintenance_login")
+
+        self._run(lambda: cards.verify_technician(pin), verified, busy="...", failed=refused)
+
+    def _note(self, error: Exception) -> None:
+        self.maintenance_message = str(error)
+        self.refresh()
+
+    def maintenance_action(self, action: str) -> None:
+        """device_status | test_receipt | close_day | io_status | clear_tamper | leave."""
+        terminal = self.terminal
+        if action == "leave":
+            if self.io_board is not None:
+                self.worker.submit(
+                    lambda: self.io_board.set_maintenance(False), lambda _: None, self._note
+                )
+            self.go_idle()
+            return
+
+        def done(message: str) -> None:
+            self.maintenance_message = message
+            self.show("maintenance")
+
+        def failed(error: Exception) -> None:
+            self.maintenance_message = str(error)
+            self.show("maintenance")
+
+        calls: dict[str, Callable[[], str]] = {
+            "device_status": lambda: _device_report(terminal),
+            "test_receipt": lambda: _test_receipt(terminal),
+            "close_day": lambda: _close_day(terminal),
+            "io_status": lambda: _io_status(self.io_board),
+            "clear_tamper": lambda: _clear_tamper(self.io_board),
+        }
+        self._run(calls[action], done, busy="...", failed=failed)
+
+    def shutdown(self) -> None:
+        self.voice.stop()
+        self.worker.shutdown()
+
+
+def _device_report(terminal: Terminal) -> str:
+    engine = terminal.engine
+    lines = []
+    for name, device in (
+        ("cash", engine.cash),
+        ("card reader", engine.cards),
+        ("printer", engine.printer),
+    ):
+        try:
+            health = device.health()
+        except KioskError as exc:
+            health = {"error": str(exc)}
+        lines.append(f"{name}: " + ", ".join(f"{k}={v}" for k, v in health.items()))
+    state = terminal.float_account.last_known()
+    if state is not None:
+        lines.append(f"float: {format_fen(state.available_fen)} available")
+    lines.append(f"signing: {'ok' if terminal.journal.signing_available() else 'OUTAGE'}")
+    return "\n".join(lines)
+
+
+def _test_receipt(terminal: Terminal) -> str:
+    from kiosk.devices import ReceiptDocument, ReceiptLine
+
+    document = ReceiptDocument(
+        job_id=f"test-{int(time.time())}",
+        lines=(
+            ReceiptLine(terminal.config.station.name, bold=True, align="center"),
+            ReceiptLine("TEST RECEIPT", double=True, align="center"),
+            ReceiptLine(terminal.clock.now().isoformat(timespec="seconds")),
+        ),
+    )
+    terminal.engine.printer.print_receipt(document)
+    return "test receipt printed"
+
+
+def _close_day(terminal: Terminal) -> str:
+    report = terminal.close_day()
+    return (
+        f"business day {report['business_day']} closed: {report['paid_count']} paid, "
+        f"cash in box {format_fen(int(str(report['cash_expected_fen'])))}"
+    )
+
+
+def _io_status(board: Any) -> str:
+    if board is None:
+        return "no I/O board is configured"
+    status = board.board_status()
+    return (
+        f"firmware {status.firmware_version}, link {'up' if status.link_up else 'DOWN'}, "
+        f"door {'open' if status.door_open else 'closed'}, "
+        f"tamper {'LATCHED' if status.tamper_latched else 'clear'}, lamp {status.lamp}"
+    )
+
+
+def _clear_tamper(board: Any) -> str:
+    if board is None:
+        return "no I/O board is configured"
+    board.clear_tamper()
+    return "tamper cleared; " + _io_status(board)

@@ -1,0 +1,140 @@
+"""Driving the real app without a person: frames, taps through Kivy's touch pipeline, waits.
+
+Used by the UI tests, `python -m ui.screens` and ui.bench. A tap is a real MotionEvent
+(kivy.tests.common.UnitTestTouch) posted into the window's input queue at the centre of
+the widget with that action_id, so it goes through the same on_touch_down/up dispatch and
+collision tests as a finger on the panel. Waiting pumps Kivy's event loop frame by frame
+until a condition holds or a generous deadline passes (never a fixed sleep).
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kiosk.terminal import Terminal
+from ui.kivy_env import prepare_kivy
+from ui.settings import UiSettings
+
+DEFAULT_TIMEOUT_S = 20.0
+
+
+class UiHarness:
+    def __init__(
+        self,
+        terminal: Terminal,
+        settings: UiSettings,
+        *,
+        technician_cards: Any = None,
+        io_board: Any = None,
+    ) -> None:
+        prepare_kivy(settings)
+        from kivy.base import EventLoop
+        from kivy.clock import Clock
+
+        from ui.controller import KioskController
+        from ui.root import KioskRoot
+        from ui.voice import Voice
+
+        EventLoop.ensure_window()
+        self.window = EventLoop.window
+        self._event_loop = EventLoop
+
+        def post(call: Callable[[], None]) -> None:
+            Clock.schedule_once(lambda _dt: call(), 0)
+
+        self.controller = KioskController(
+            terminal,
+            settings,
+            post=post,
+            voice=Voice(settings.voice),
+            technician_cards=technician_cards,
+            io_board=io_board,
+        )
+        self.root = KioskRoot(self.controller)
+        self.window.add_widget(self.root)
+        self.pump(3)
+
+    # ------------------------------------------------------------------ frames
+
+    def pump(self, frames: int = 1) -> None:
+        for _ in range(frames):
+            self._event_loop.idle()
+
+    def wait_for(
+        self, condition: Callable[[], bool], what: str, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:.0f} s waiting for {what}; "
+                    f"screen is {self.controller.screen!r}"
+                )
+            self.pump()
+
+    def wait_screen(self, name: str, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.wait_for(
+            lambda: (
+                self.controller.screen == name
+                and self.root.manager.current == name
+                and not self.controller.worker.busy
+            ),
+            f"screen {name!r}",
+            timeout,
+        )
+        self.pump(2)  # let the new screen lay itself out before anything is tapped
+
+    def settle(self) -> None:
+        self.wait_for(lambda: not self.controller.worker.busy, "the core to be idle")
+        self.pump(2)
+
+    # ------------------------------------------------------------------ widgets and taps
+
+    def widgets(self) -> Iterator[Any]:
+        yield from self.root.walk(restrict=True)
+
+    def find(self, action_id: str) -> Any:
+        for widget in self.widgets():
+            if getattr(widget, "action_id", None) == action_id and widget.get_root_window():
+                return widget
+        raise AssertionError(
+            f"no widget {action_id!r} on screen {self.controller.screen!r}; there are: "
+            + ", ".join(sorted(self.action_ids()))
+        )
+
+    def action_ids(self) -> set[str]:
+        return {w.action_id for w in self.widgets() if getattr(w, "action_id", "")}
+
+    def tap(self, action_id: str) -> float:
+        """Touch the widget's centre; returns seconds from touch-down to the next frame."""
+        from kivy.tests.common import UnitTestTouch
+
+        widget = self.find(action_id)
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        started = time.perf_counter()
+        touch.touch_down()
+        self.pump()
+        feedback = time.perf_counter() - started
+        touch.touch_up()
+        self.pump()
+        return feedback
+
+    def type_digits(self, digits: str) -> None:
+        for digit in digits:
+            self.tap(f"key-{digit}")
+
+    def texts(self) -> list[str]:
+        return [w.text for w in self.widgets() if isinstance(getattr(w, "text", None), str)]
+
+    def screenshot(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.root.export_to_png(str(path))
+
+    def close(self) -> None:
+        self.root.stop()
+        self.settle()
+        self.window.remove_widget(self.root)
+        self.controller.shutdown()
+        self.pump()

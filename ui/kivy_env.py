@@ -1,0 +1,47 @@
+"""Kivy's process-wide set-up, done once before any Kivy window module is imported.
+
+Owns the environment Kivy reads at import (no argument parsing, a private KIVY_HOME, no
+console log), the window size, and the default font: Noto Sans CJK from the Debian
+package fonts-noto-cjk, so that no Chinese glyph renders as a box.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from ui.settings import UiSettings
+
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+CJK_FONT_BOLD = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+
+_prepared = False
+
+
+def prepare_kivy(settings: UiSettings, home: Path | None = None) -> None:
+    global _prepared
+    if _prepared:
+        return
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    if "KIVY_HOME" not in os.environ:
+        os.environ["KIVY_HOME"] = str(home or Path(tempfile.mkdtemp(prefix="kivy-home-")))
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(settings.width_px))
+    Config.set("graphics", "height", str(settings.height_px))
+    Config.set("graphics", "resizable", "0")
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    # The kernel touch probe wants libmtdev, absent on desktops; SDL2 delivers touches anyway.
+    if Config.has_option("input", "%(name)s"):
+        Config.remove_option("input", "%(name)s")
+    if not CJK_FONT.exists():
+        raise RuntimeError(
+            f"the CJK font {CJK_FONT} is missing: install the Debian package fonts-noto-cjk"
+        )
+    from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    bold = CJK_FONT_BOLD if CJK_FONT_BOLD.exists() else CJK_FONT
+    LabelBase.register(DEFAULT_FONT, fn_regular=str(CJK_FONT), fn_bold=str(bold))
+    _prepared = True

@@ -1,0 +1,119 @@
+"""The window's content: the screen manager, the idle-timeout countdown and the timers.
+
+Owns the link between Kivy's clock and the controller: one 0.1 s timer drives cash,
+card and status polling and the timeout. It never holds journey state (the controller does).
+"""
+
+import time
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from ui.controller import KioskController
+from ui.screens import SCREENS, KioskScreen
+from ui.widgets import HIGH_CONTRAST, NORMAL, Look, button, paint_background, text
+
+
+class KioskRoot(FloatLayout):
+    def __init__(self, controller: KioskController, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.controller = controller
+        self.manager = ScreenManager(transition=NoTransition())
+        for name, screen_class in SCREENS.items():
+            self.manager.add_widget(screen_class(controller, name=name))
+        self.add_widget(self.manager)
+        self.countdown: BoxLayout | None = None
+        self._last = {"cash": 0.0, "card": 0.0, "status": 0.0}
+        controller.listeners.append(self._show)
+        controller.redraw.append(self._redraw)
+        Window.bind(on_touch_down=self._touched)
+        self.manager.current = controller.screen
+        self._event = Clock.schedule_interval(self._tick, 0.1)
+        controller.refresh_status()
+
+    def current_screen(self) -> KioskScreen:
+        screen = self.manager.current_screen
+        assert isinstance(screen, KioskScreen)
+        return screen
+
+    def _touched(self, *_: Any) -> bool:
+        self.controller.touched()
+        return False
+
+    def _show(self, name: str) -> None:
+        if self.manager.current == name:
+            self.current_screen().render()
+        else:
+            self.manager.current = name
+        self._update_countdown()
+
+    def _redraw(self) -> None:
+        self.current_screen().render()
+        self._update_countdown()
+
+    def _tick(self, _dt: float) -> None:
+        c = self.controller
+        now = time.monotonic()
+        s = c.settings
+        if c.screen == "cash" and now - self._last["cash"] >= s.cash_poll_s:
+            self._last["cash"] = now
+            c.poll_cash()
+        if (
+            c.screen in ("card_insert", "card_reinsert")
+            and now - self._last["card"] >= s.card_poll_s
+        ):
+            self._last["card"] = now
+            c.poll_card() if c.screen == "card_insert" else c.poll_reinserted_card()
+        if (
+            c.screen in ("idle", "out_of_service")
+            and now - self._last["status"] >= s.status_refresh_s
+        ):
+            self._last["status"] = now
+            if not c.worker.busy:
+                c.refresh_status()
+                c.terminal_tick()
+        c.tick()
+        self._update_countdown()
+
+    def _update_countdown(self) -> None:
+        c = self.controller
+        if not c.countdown_visible:
+            if self.countdown is not None:
+                self.remove_widget(self.countdown)
+                self.countdown = None
+            return
+        left = max(0, int(c.seconds_left() or 0) + 1)
+        look = Look(
+            target_px=c.settings.min_target_px,
+            scale=1.35 if c.large_text else 1.0,
+            palette=HIGH_CONTRAST if c.high_contrast else NORMAL,
+        )
+        message = c.t("Are you still there? The screen will be cleared in {seconds} s").format(
+            seconds=left
+        )
+        if self.countdown is not None:
+            self.countdown.children[-1].text = message
+            return
+        bar = BoxLayout(
+            orientation="horizontal",
+            spacing=16,
+            padding=16,
+            size_hint=(1, None),
+            height=look.target_px + 40,
+            pos=(0, 0),
+        )
+        paint_background(bar, (0.1, 0.1, 0.1, 0.95))
+        bar.add_widget(text(look, message, font=30, colour=(1, 1, 0.6, 1)))
+        bar.add_widget(
+            button(look, "continue", c.t("Continue"), c.keep_going, width=look.target_px * 3)
+        )
+        self.countdown = bar
+        self.add_widget(bar)
+
+    def stop(self) -> None:
+        self._event.cancel()
+        Window.unbind(on_touch_down=self._touched)

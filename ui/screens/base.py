@@ -1,0 +1,91 @@
+"""The frame every screen shares: header (station, language, text modes), body, footer.
+
+A screen is re-rendered from the controller's fields whenever it is entered or the
+controller asks (a language switch, a new amount), so nothing on screen outlives the
+journey state that produced it. Screens hold no state of their own.
+"""
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+from kivy.uix.widget import Widget
+
+from ui.controller import KioskController
+from ui.widgets import HIGH_CONTRAST, NORMAL, KioskButton, Look, button, paint_background, text
+
+
+class KioskScreen(Screen):
+    title = ""  # English message id
+    cancellable = True  # a cancel button in the footer
+
+    def __init__(self, controller: KioskController, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.controller = controller
+
+    def look(self) -> Look:
+        c = self.controller
+        return Look(
+            target_px=c.settings.min_target_px,
+            scale=1.35 if c.large_text else 1.0,
+            palette=HIGH_CONTRAST if c.high_contrast else NORMAL,
+        )
+
+    def on_pre_enter(self, *args: object) -> None:
+        self.render()
+
+    def render(self) -> None:
+        look = self.look()
+        self.clear_widgets()
+        frame = BoxLayout(orientation="vertical", padding=20, spacing=14)
+        paint_background(frame, look.palette.background)
+        frame.add_widget(self.header(look))
+        frame.add_widget(self.body(look))
+        footer = self.footer(look)
+        if footer:
+            bar = BoxLayout(orientation="horizontal", spacing=16, size_hint_y=None)
+            bar.height = look.target_px
+            for widget in footer:
+                bar.add_widget(widget)
+            frame.add_widget(bar)
+        self.add_widget(frame)
+
+    def header(self, look: Look) -> Widget:
+        c = self.controller
+        t = c.t
+        bar = BoxLayout(orientation="horizontal", spacing=12, size_hint_y=None)
+        bar.height = look.target_px
+        bar.add_widget(text(look, t(self.title) if self.title else "", font=38, bold=True))
+        switch = "English" if c.lang == "zh_CN" else "中文"
+        width = look.target_px * 2
+        bar.add_widget(button(look, "language", switch, c.toggle_language, width=width))
+        bar.add_widget(
+            button(
+                look,
+                "large-text",
+                t("Large text"),
+                c.toggle_large_text,
+                kind="muted",
+                width=width,
+                font=24,
+            )
+        )
+        bar.add_widget(
+            button(
+                look,
+                "high-contrast",
+                t("High contrast"),
+                c.toggle_high_contrast,
+                kind="muted",
+                width=width,
+                font=24,
+            )
+        )
+        return bar
+
+    def body(self, look: Look) -> Widget:
+        raise NotImplementedError
+
+    def footer(self, look: Look) -> list[KioskButton]:
+        if not self.cancellable:
+            return []
+        c = self.controller
+        return [button(look, "cancel", c.t("Cancel"), c.cancel, kind="danger")]

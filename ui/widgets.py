@@ -1,0 +1,185 @@
+"""The few widgets every screen is built from: big buttons, text, a numeric keypad, colours.
+
+Owns sizes and colours: every button is at least 15 mm high and wide on the configured
+screen (ui.settings), text scales in large-text mode, colours switch in high-contrast mode.
+Screens find their buttons by `action_id` (tests and the screenshot tool tap them by it).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kivy.graphics import Color, Rectangle
+from kivy.properties import StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.label import Label
+from kivy.uix.widget import Widget
+
+
+@dataclass(frozen=True)
+class Palette:
+    background: tuple[float, float, float, float]
+    text: tuple[float, float, float, float]
+    muted: tuple[float, float, float, float]
+    button: tuple[float, float, float, float]
+    button_text: tuple[float, float, float, float]
+    danger: tuple[float, float, float, float]
+    disabled: tuple[float, float, float, float]
+    error: tuple[float, float, float, float]
+
+
+NORMAL = Palette(
+    background=(0.96, 0.97, 0.98, 1),
+    text=(0.08, 0.1, 0.14, 1),
+    muted=(0.3, 0.34, 0.4, 1),
+    button=(0.0, 0.38, 0.22, 1),  # postal green
+    button_text=(1, 1, 1, 1),
+    danger=(0.7, 0.12, 0.1, 1),
+    disabled=(0.6, 0.62, 0.65, 1),
+    error=(0.75, 0.05, 0.05, 1),
+)
+HIGH_CONTRAST = Palette(
+    background=(0, 0, 0, 1),
+    text=(1, 1, 1, 1),
+    muted=(1, 1, 0.4, 1),
+    button=(1, 0.85, 0, 1),
+    button_text=(0, 0, 0, 1),
+    danger=(1, 1, 1, 1),
+    disabled=(0.35, 0.35, 0.35, 1),
+    error=(1, 0.5, 0.5, 1),
+)
+
+
+@dataclass(frozen=True)
+class Look:
+    """Sizes and colours for one rendering: from the settings and the resident's modes."""
+
+    target_px: int
+    scale: float
+    palette: Palette
+
+    def font(self, base: float) -> float:
+        return base * self.scale
+
+
+class KioskButton(Button):
+    action_id = StringProperty("")
+
+
+def paint_background(widget: Widget, rgba: tuple[float, float, float, float]) -> None:
+    with widget.canvas.before:
+        Color(*rgba)
+        rect = Rectangle(pos=widget.pos, size=widget.size)
+
+    def follow(*_: Any) -> None:
+        rect.pos, rect.size = widget.pos, widget.size
+
+    widget.bind(pos=follow, size=follow)
+
+
+def button(
+    look: Look,
+    action_id: str,
+    text: str,
+    on_press: Callable[[], None],
+    *,
+    kind: str = "primary",
+    enabled: bool = True,
+    font: float = 30,
+    height: int | None = None,
+    width: int | None = None,
+) -> KioskButton:
+    palette = look.palette
+    colour = {"primary": palette.button, "danger": palette.danger}.get(kind, palette.muted)
+    widget = KioskButton(
+        action_id=action_id,
+        text=text,
+        font_size=look.font(font),
+        halign="center",
+        valign="middle",
+        background_normal="",
+        background_down="",
+        background_color=colour if enabled else palette.disabled,
+        color=palette.button_text if kind != "danger" or palette is NORMAL else (0, 0, 0, 1),
+        size_hint_y=None,
+        height=max(height or 0, look.target_px),
+        disabled=not enabled,
+    )
+    if width is not None:
+        widget.size_hint_x = None
+        widget.width = max(width, look.target_px)
+    widget.bind(size=lambda w, s: setattr(w, "text_size", (s[0] - 16, None)))
+
+    def pressed(instance: KioskButton) -> None:
+        # Immediate feedback: the pressed colour shows on this frame, before any work.
+        instance.background_color = palette.muted
+        on_press()
+
+    widget.bind(on_release=pressed)
+    return widget
+
+
+def text(
+    look: Look,
+    content: str,
+    *,
+    font: float = 28,
+    colour: tuple[float, float, float, float] | None = None,
+    bold: bool = False,
+    height: int | None = None,
+    halign: str = "center",
+) -> Label:
+    label = Label(
+        text=content,
+        font_size=look.font(font),
+        color=colour or look.palette.text,
+        bold=bold,
+        halign=halign,
+        valign="middle",
+    )
+    if height is not None:
+        label.size_hint_y = None
+        label.height = height * look.scale
+    label.bind(size=lambda w, s: setattr(w, "text_size", (s[0], None)))
+    return label
+
+
+def keypad(
+    look: Look,
+    on_digit: Callable[[str], None],
+    on_delete: Callable[[], None],
+    on_clear: Callable[[], None],
+    delete_text: str,
+    clear_text: str,
+) -> GridLayout:
+    grid = GridLayout(cols=3, spacing=10, size_hint=(None, None))
+    size = look.target_px + 6
+    grid.width = size * 3 * 1.6 + 20
+    grid.height = size * 4 + 30
+    for digit in "123456789":
+        grid.add_widget(
+            button(look, f"key-{digit}", digit, lambda d=digit: on_digit(d), font=40, height=size)
+        )
+    grid.add_widget(button(look, "key-clear", clear_text, on_clear, kind="muted", height=size))
+    grid.add_widget(button(look, "key-0", "0", lambda: on_digit("0"), font=40, height=size))
+    grid.add_widget(button(look, "key-delete", delete_text, on_delete, kind="muted", height=size))
+    return grid
+
+
+def row(*children: Widget, spacing: int = 16, height: int | None = None) -> BoxLayout:
+    box = BoxLayout(orientation="horizontal", spacing=spacing)
+    if height is not None:
+        box.size_hint_y = None
+        box.height = height
+    for child in children:
+        box.add_widget(child)
+    return box
+
+
+def column(*children: Widget, spacing: int = 12) -> BoxLayout:
+    box = BoxLayout(orientation="vertical", spacing=spacing)
+    for child in children:
+        box.add_widget(child)
+    return box
