@@ -14,7 +14,16 @@ from kiosk.board_supervisor import BoardSupervisor
 from kiosk.catalog import Catalog, Service
 from kiosk.clock import Clock
 from kiosk.config import Config
-from kiosk.devices import CardReader, CashAcceptor, DeviceError, IoBoard, Printer
+from kiosk.devices import (
+    BoardStatus,
+    CardError,
+    CardReader,
+    CashAcceptor,
+    DeviceError,
+    IoBoard,
+    PrepaidCard,
+    Printer,
+)
 from kiosk.errors import KioskError
 from kiosk.events import Event, EventBus
 from kiosk.journal import Journal
@@ -23,7 +32,7 @@ from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavai
 from kiosk.settlement.day_close import DayCloser
 from kiosk.settlement.days import business_day
 from kiosk.signing import Signer
-from kiosk.storage import open_database
+from kiosk.storage import open_database, write_transaction
 from kiosk.transactions.engine import Outcome, PaymentRefused, Progress, TransactionEngine
 from kiosk.transactions.states import TxState
 
@@ -74,6 +83,7 @@ class Terminal:
             clock=clock,
         )
         cutoff = config.business.cutoff_time()
+        self.signer = signer
         self.engine = TransactionEngine(
             conn=self.conn,
             journal=self.journal,
@@ -184,11 +194,67 @@ class Terminal:
         """Maintenance mode for a technician whose card and PIN were verified."""
         self.board.enter_maintenance(technician_id)
 
+    def technician_login(self, pin: str) -> str:
+        """Verify the technician card in the reader with pin, then enter maintenance mode.
+
+        Returns the technician id. Raises TechnicianPinWrong (tries left),
+        TechnicianCardBlocked, CardError (no technician card, or a reader that has no
+        technician application). A refused PIN is journaled: it is a security event.
+        """
+        verify = getattr(self.engine.cards, "verify_technician", None)
+        if verify is None:
+            raise CardError("this card reader cannot read technician cards")
+        try:
+            technician_id = str(verify(pin))
+        except CardError as exc:
+            with write_transaction(self.conn):
+                self.journal.append(
+                    "technician_refused",
+                    {"reason": type(exc).__name__, "tries_left": getattr(exc, "tries_left", None)},
+                )
+            self.events.publish("technician_refused", reason=type(exc).__name__)
+            raise
+        self.enter_maintenance(technician_id)
+        return technician_id
+
     def leave_maintenance(self) -> None:
         self.board.leave_maintenance()
 
     def clear_tamper(self) -> None:
         self.board.clear_tamper()
+
+    def board_status(self) -> BoardStatus | None:
+        """The I/O board's status, or None when this terminal has no board."""
+        if self.board.board is None:
+            return None
+        return self.board.board.board_status()
+
+    def read_card(self) -> PrepaidCard | None:
+        """The prepaid card in the reader, after finishing any credit still owed to it."""
+        self.engine.card_inserted()
+        return self.engine.cards.read_prepaid()
+
+    def device_health(self) -> dict[str, dict[str, object]]:
+        """Every device's own health report, for the status page, diagnostics and telemetry.
+
+        A device whose health() itself fails is reported with that error, never skipped.
+        """
+        devices: dict[str, object] = {
+            "printer": self.engine.printer,
+            "card_reader": self.engine.cards,
+            "cash": self.engine.cash,
+            "token": self.signer,
+        }
+        board: object = self.board.board
+        if board is not None and board is not self.engine.cash:  # a real board is both
+            devices["ioboard"] = board
+        report: dict[str, dict[str, object]] = {}
+        for name, device in devices.items():
+            try:
+                report[name] = dict(device.health())  # type: ignore[attr-defined]
+            except Exception as exc:  # a broken driver must not hide the others
+                report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return report
 
     def tick(self) -> None:
         """Periodic housekeeping: board, signer outage, in-doubt postings, holds, deposits, days."""

@@ -80,3 +80,16 @@ def test_a_pending_credit_survives_a_restart_and_is_written_when_the_card_return
     assert rig.terminal.finish(progress.tx_id).card_credit == "written"
     card = rig.sims.cards.read_prepaid()
     assert card is not None and card.purchase_counter == 2
+
+
+def test_reading_the_card_back_first_finishes_a_credit_still_owed_to_it(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    card_no = new_card(rig)
+    tx_id = top_up(rig, 50_00)
+    rig.sims.cards.pull_during_next_command(after_apply=False)
+    assert rig.terminal.finish(tx_id).card_credit == "pending"
+    rig.sims.cards.insert_card(card_no)
+    card = rig.terminal.read_card()  # what the screen shows is the card after its credit
+    assert card is not None and card.purchase_counter == 1 and card.last_credit_fen == 50_00
