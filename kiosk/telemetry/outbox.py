@@ -1,0 +1,100 @@
+"""The durable outbox: which signed journal records the back office has not acknowledged.
+
+The journal is the outbox store; this module keeps only the acknowledged cursor (the
+table telemetry_outbox, one row) and reads the journal table, never writing it. It works
+on its own SQLite connection, so the telemetry thread never joins a transaction the
+transaction engine has open on the terminal's connection.
+"""
+
+import logging
+import sqlite3
+
+from kiosk.journal.canonical import ZERO_HASH
+from kiosk.storage import write_transaction
+
+log = logging.getLogger(__name__)
+
+# The record types the back office must receive exactly once (docs/mqtt.md section 3).
+OUTBOX_TYPES = ("tx_close", "day_close")
+_TYPES_SQL = ", ".join(f"'{t}'" for t in OUTBOX_TYPES)
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS telemetry_outbox (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    acked_seq INTEGER NOT NULL CHECK (acked_seq >= 0)
+)"""
+
+
+class Outbox:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        with write_transaction(conn):
+            conn.execute(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO telemetry_outbox (id, acked_seq) VALUES (1, 0)")
+
+    def _journal_exists(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'"
+        ).fetchone()
+        return row is not None
+
+    def acked_seq(self) -> int:
+        row = self._conn.execute("SELECT acked_seq FROM telemetry_outbox WHERE id = 1").fetchone()
+        return int(row[0])
+
+    def head(self) -> tuple[int, str]:
+        """The journal's chain head (last seq and its hash); (0, zeros) before the journal."""
+        if not self._journal_exists():
+            return 0, ZERO_HASH
+        row = self._conn.execute(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return (0, ZERO_HASH) if row is None else (int(row[0]), str(row[1]))
+
+    def turnover_fen(self) -> int:
+        if not self._journal_exists():
+            return 0
+        row = self._conn.execute(
+            "SELECT turnover_fen FROM journal ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def pending(self, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        """Up to limit (seq, canonical record text) of outbox records after after_seq, in order."""
+        if not self._journal_exists():
+            return []
+        start = max(after_seq, self.acked_seq())
+        rows = self._conn.execute(
+            f"SELECT seq, record FROM journal WHERE type IN ({_TYPES_SQL}) AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (start, limit),
+        ).fetchall()
+        return [(int(row[0]), str(row[1])) for row in rows]
+
+    def backlog(self) -> int:
+        """How many outbox records the back office has not acknowledged."""
+        if not self._journal_exists():
+            return 0
+        # journal_by_type (type, seq) makes this an index range count per type.
+        row = self._conn.execute(
+            f"SELECT COUNT(*) FROM journal WHERE type IN ({_TYPES_SQL}) AND seq > ?",
+            (self.acked_seq(),),
+        ).fetchone()
+        return int(row[0])
+
+    def acknowledge(self, upto_seq: int) -> int:
+        """Move the cursor to upto_seq (never back, never past the journal head); return it."""
+        if isinstance(upto_seq, bool) or not isinstance(upto_seq, int) or upto_seq < 0:
+            raise ValueError(f"an acknowledgement needs a whole seq >= 0, not {upto_seq!r}")
+        with write_transaction(self._conn):
+            head_seq = self.head()[0]
+            if upto_seq > head_seq:
+                # Only a confused or hostile back office acknowledges records not yet written.
+                log.warning("ack upto_seq %d is past the journal head %d", upto_seq, head_seq)
+                upto_seq = head_seq
+            current = self.acked_seq()
+            if upto_seq > current:
+                self._conn.execute(
+                    "UPDATE telemetry_outbox SET acked_seq = ? WHERE id = 1", (upto_seq,)
+                )
+                return upto_seq
+            return current
