@@ -1,26 +1,182 @@
-"""kiosk-backoffice: the back-office service. Its ingest and dashboard come with their issue."""
+"""kiosk-backoffice: run the back office, simulate a fleet, make the command key, print reports.
+
+Every subcommand has --help, exits 0 on success and prints one line on stderr otherwise
+(kiosk.command_line). It only parses arguments and hands over to the modules that own the work.
+"""
 
 import argparse
+import datetime
+import logging
+import signal
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
+from pathlib import Path
+
+from backoffice import reports
+from backoffice.config import load_config
+from kiosk.command_line import CommandError, emit, run_command
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from backoffice.service import BackofficeService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = load_config(Path(args.config))
+    service = BackofficeService(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    service.start()
+    print(f"kiosk-backoffice: dashboard at {service.url}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        service.stop()
+    return 0
+
+
+def _broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise CommandError(f"--broker {text!r} must be HOST:PORT, e.g. 127.0.0.1:1883")
+    return host, int(port)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from backoffice.fleet_sim import Fleet
+
+    if args.terminals < 1:
+        raise CommandError("--terminals must be at least 1")
+    host, port = _broker(args.broker)
+    public_key = None
+    if args.command_public_key:
+        loaded = serialization.load_pem_public_key(Path(args.command_public_key).read_bytes())
+        if not isinstance(loaded, ec.EllipticCurvePublicKey):
+            raise CommandError(f"{args.command_public_key} is not an EC public key")
+        public_key = loaded
+    with tempfile.TemporaryDirectory(prefix="kiosk-fleet-") as work:
+        fleet = Fleet(
+            Path(work), args.terminals, host=host, port=port, command_public_key=public_key
+        )
+        try:
+            fleet.start()
+        except OSError as exc:
+            raise CommandError(
+                f"cannot reach the MQTT broker at {host}:{port}: {exc.strerror or exc}; "
+                "start mosquitto or fix --broker"
+            ) from None
+        print(
+            f"kiosk-backoffice: {args.terminals} simulated terminals on {host}:{port}", flush=True
+        )
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            fleet.run(
+                heartbeat_s=args.heartbeat_s,
+                health_s=args.health_s,
+                tx_per_hour=args.tx_per_hour,
+                duration_s=args.duration,
+                should_stop=stop.is_set,
+            )
+        finally:
+            fleet.stop()
+    return 0
+
+
+def _make_key(args: argparse.Namespace) -> int:
+    from backoffice.commands import create_signing_key
+
+    key_file = Path(args.out)
+    if key_file.exists():
+        raise CommandError(f"{key_file} exists already: choose another file or remove it first")
+    public_file = key_file.with_suffix(".pub.pem")
+    create_signing_key(key_file, public_file)
+    emit(
+        args,
+        {"key_file": str(key_file), "public_key_file": str(public_file)},
+        f"command key written to {key_file}; give terminals {public_file}",
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from backoffice.store import Store
+
+    config = load_config(Path(args.config))
+    store = Store(config.store)
+    try:
+        if args.name == "daily":
+            rows = reports.reconciliation(store, datetime.date.fromisoformat(args.day))
+        elif args.name in ("week", "month"):
+            first = datetime.date.fromisoformat(args.first)
+            last = datetime.date.fromisoformat(args.last)
+            rows = reports.activity(store, args.name, first, last)
+        elif args.name == "exit":
+            rows = reports.exit_candidates(store, args.month, config.reports)
+        else:
+            rows = reports.commission(store, args.month, config.reports)
+    except ValueError as exc:
+        raise CommandError(
+            f"wrong date: {exc}; write days as YYYY-MM-DD, months as YYYY-MM"
+        ) from None
+    finally:
+        store.close()
+    if args.json:
+        emit(args, rows, "")
+    else:
+        sys.stdout.write(reports.to_csv(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk-backoffice",
+        description="Back office for the terminal fleet: MQTT ingest, dashboard, alerts, reports.",
+    )
+    sub = parser.add_subparsers(title="commands")
+    serve = sub.add_parser("serve", help="ingest the fleet's MQTT messages and serve the dashboard")
+    serve.add_argument("--config", required=True, help="the back office's TOML file")
+    serve.set_defaults(handler=_serve)
+
+    sim = sub.add_parser("simulate-fleet", help="run N simulated terminals against a broker")
+    sim.add_argument("--terminals", type=int, default=10, help="how many terminals (default 10)")
+    sim.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT of the MQTT broker")
+    sim.add_argument("--heartbeat-s", type=float, default=60.0, help="heartbeat period (60 s)")
+    sim.add_argument("--health-s", type=float, default=300.0, help="health period (300 s)")
+    sim.add_argument("--tx-per-hour", type=float, default=6.0, help="payments per terminal-hour")
+    sim.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    sim.add_argument("--command-public-key", default="", help="verify commands with this PEM")
+    sim.set_defaults(handler=_simulate)
+
+    key = sub.add_parser("make-command-key", help="create the back office's command signing key")
+    key.add_argument("--out", required=True, help="private key file; the .pub.pem goes beside it")
+    key.add_argument("--json", action="store_true", help="print the file names as JSON")
+    key.set_defaults(handler=_make_key)
+
+    rep = sub.add_parser("report", help="print a report as CSV (or --json)")
+    rep.add_argument("name", choices=["daily", "week", "month", "exit", "commission"])
+    rep.add_argument("--config", required=True)
+    today = datetime.date.today()
+    rep.add_argument("--day", default=(today - datetime.timedelta(days=1)).isoformat())
+    rep.add_argument("--month", default=today.isoformat()[:7])
+    rep.add_argument(
+        "--from", dest="first", default=(today - datetime.timedelta(days=90)).isoformat()
+    )
+    rep.add_argument("--to", dest="last", default=today.isoformat())
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(handler=_report)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="kiosk-backoffice",
-        description="Back-office service for the terminal fleet (MQTT ingest, dashboard, reports).",
-    )
-    parser.add_argument("command", nargs="?", choices=["serve", "simulate-fleet"])
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    print(
-        f"kiosk-backoffice: error: '{args.command}' is not available yet in this version; "
-        "the back office arrives with the fleet telemetry work",
-        file=sys.stderr,
-    )
-    return 1
+    try:
+        return run_command(build_parser(), argv)
+    finally:
+        logging.shutdown()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,197 @@
+"""Business reports from stored records: reconciliation, activity, exit flags, commission.
+
+Owns the seed 002 rules the back office applies: the daily reconciliation (each end-of-day
+report against the transactions received for that day), weekly and monthly counts and
+amounts per station, stations flagged for exit (no business in a month, or under 20
+transactions a month for 3 months running) and the monthly commission split. Amounts are
+integer fen. Every report is a list of flat rows, so one function writes any of them as CSV.
+"""
+
+import csv
+import datetime
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from backoffice.config import ReportConfig
+from backoffice.store import Row, Store
+
+PAID = "paid"
+
+
+def reconciliation(store: Store, day: datetime.date) -> list[Row]:
+    """Per terminal: what its day_close reports against the tx_close records received."""
+    received = store.query(
+        "SELECT station, terminal, COUNT(*) AS count, "
+        "COALESCE(SUM(amount_fen + fee_fen), 0) AS fen FROM records "
+        "WHERE type = 'tx_close' AND outcome = ? AND business_day = ? "
+        "GROUP BY station, terminal",
+        (PAID, day.isoformat()),
+    )
+    closes = store.query(
+        "SELECT station, terminal, record FROM records "
+        "WHERE type = 'day_close' AND business_day = ?",
+        (day.isoformat(),),
+    )
+    rows: dict[tuple[str, str], Row] = {}
+    for row in received:
+        rows[(row["station"], row["terminal"])] = {
+            "station": row["station"],
+            "terminal": row["terminal"],
+            "day": day.isoformat(),
+            "reported_count": None,
+            "reported_fen": None,
+            "received_count": int(row["count"]),
+            "received_fen": int(row["fen"]),
+        }
+    for row in closes:
+        report = json.loads(row["record"])
+        entry = rows.setdefault(
+            (row["station"], row["terminal"]),
+            {
+                "station": row["station"],
+                "terminal": row["terminal"],
+                "day": day.isoformat(),
+                "received_count": 0,
+                "received_fen": 0,
+            },
+        )
+        entry["reported_count"] = int(report.get("paid_count", 0))
+        entry["reported_fen"] = int(report.get("paid_fen", 0))
+    result = []
+    for key in sorted(rows):
+        entry = rows[key]
+        if entry["reported_count"] is None:
+            entry["status"] = "no_day_close"
+        elif (entry["reported_count"], entry["reported_fen"]) == (
+            entry["received_count"],
+            entry["received_fen"],
+        ):
+            entry["status"] = "ok"
+        else:
+            entry["status"] = "mismatch"
+        result.append(entry)
+    return result
+
+
+def week_start(day: datetime.date) -> datetime.date:
+    return day - datetime.timedelta(days=day.weekday())
+
+
+def activity(store: Store, period: str, first: datetime.date, last: datetime.date) -> list[Row]:
+    """Paid transactions and amounts per station and ISO week ("week") or month ("month")."""
+    if period not in ("week", "month"):
+        raise ValueError("period must be 'week' or 'month'")
+    rows = store.query(
+        "SELECT station, business_day, COUNT(*) AS count, COALESCE(SUM(amount_fen), 0) AS amount, "
+        "COALESCE(SUM(fee_fen), 0) AS fee FROM records WHERE type = 'tx_close' AND outcome = ? "
+        "AND business_day >= ? AND business_day <= ? GROUP BY station, business_day",
+        (PAID, first.isoformat(), last.isoformat()),
+    )
+    totals: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        day = datetime.date.fromisoformat(row["business_day"])
+        label = week_start(day).isoformat() if period == "week" else day.isoformat()[:7]
+        entry = totals.setdefault(
+            (row["station"], label),
+            {"station": row["station"], period: label, "count": 0, "amount_fen": 0, "fee_fen": 0},
+        )
+        entry["count"] += int(row["count"])
+        entry["amount_fen"] += int(row["amount"])
+        entry["fee_fen"] += int(row["fee"])
+    return [totals[key] for key in sorted(totals)]
+
+
+def month_bounds(month: str) -> tuple[datetime.date, datetime.date]:
+    first = datetime.date.fromisoformat(month + "-01")
+    following = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    return first, following - datetime.timedelta(days=1)
+
+
+def previous_month(month: str) -> str:
+    first, _ = month_bounds(month)
+    return (first - datetime.timedelta(days=1)).isoformat()[:7]
+
+
+def exit_candidates(store: Store, month: str, config: ReportConfig) -> list[Row]:
+    """Every known station, flagged by seed 002's exit rule as of the given month."""
+    months = [month]
+    for _ in range(config.exit_months - 1):
+        months.append(previous_month(months[-1]))
+    first, _ = month_bounds(months[-1])
+    _, last = month_bounds(month)
+    counts = {
+        (row["station"], row["month"]): int(row["count"])
+        for row in store.query(
+            "SELECT station, SUBSTR(business_day, 1, 7) AS month, COUNT(*) AS count "
+            "FROM records WHERE type = 'tx_close' AND outcome = ? AND business_day >= ? "
+            "AND business_day <= ? GROUP BY station, SUBSTR(business_day, 1, 7)",
+            (PAID, first.isoformat(), last.isoformat()),
+        )
+    }
+    stations = [row["station"] for row in store.query("SELECT DISTINCT station FROM terminals")]
+    result = []
+    for station in sorted(set(stations) | {key[0] for key in counts}):
+        per_month = [counts.get((station, m), 0) for m in months]
+        if per_month[0] == 0:
+            reason = "no_business"
+        elif all(count < config.exit_min_monthly for count in per_month):
+            reason = "low_activity"
+        else:
+            reason = ""
+        row: Row = {"station": station, "month": month}
+        for m, count in zip(months, per_month, strict=True):
+            row[f"count_{m}"] = count
+        row["flagged"] = bool(reason)
+        row["reason"] = reason
+        result.append(row)
+    return result
+
+
+def commission(store: Store, month: str, config: ReportConfig) -> list[Row]:
+    """Agency fees of the month per station, split operator:station.
+
+    The station's share is rounded down to the fen and the operator takes the remainder,
+    so the two shares always add up to the fees collected.
+    """
+    first, last = month_bounds(month)
+    parts = config.commission_operator + config.commission_station
+    result = []
+    for row in store.query(
+        "SELECT station, COUNT(*) AS count, COALESCE(SUM(fee_fen), 0) AS fee FROM records "
+        "WHERE type = 'tx_close' AND outcome = ? AND business_day >= ? AND business_day <= ? "
+        "GROUP BY station ORDER BY station",
+        (PAID, first.isoformat(), last.isoformat()),
+    ):
+        fees = int(row["fee"])
+        station_share = fees * config.commission_station // parts
+        result.append(
+            {
+                "station": row["station"],
+                "month": month,
+                "count": int(row["count"]),
+                "fee_fen": fees,
+                "operator_fen": fees - station_share,
+                "station_fen": station_share,
+            }
+        )
+    return result
+
+
+def to_csv(rows: Sequence[Row], columns: Sequence[str] | None = None) -> str:
+    out = io.StringIO()
+    names = list(columns or (rows[0].keys() if rows else []))
+    writer = csv.DictWriter(out, fieldnames=names, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _csv_value(row.get(key)) for key in names})
+    return out.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value

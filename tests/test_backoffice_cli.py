@@ -1,0 +1,129 @@
+"""kiosk-backoffice as a person runs it: help, one-line errors, the key, reports, serve."""
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from backoffice.cli import main
+from tests.fixtures.backoffice import Broker, free_port, wait_for
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("serve", "simulate-fleet", "make-command-key", "report"):
+        with pytest.raises(SystemExit) as stopped:
+            main([command, "--help"])
+        assert stopped.value.code == 0
+    assert "--terminals" in capsys.readouterr().out
+
+
+def test_a_missing_config_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--config", "/nonexistent/bo.toml"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "kiosk-backoffice: error: configuration file /nonexistent/bo.toml does not exist: "
+        "write one as docs/backoffice.md shows"
+    ]
+
+
+def test_a_wrong_config_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bo.toml"
+    config.write_text('store = "sqlite:///x.db"\n[thresholds]\nofline_after_s = 3\n')
+    assert main(["report", "exit", "--config", str(config)]) == 1
+    assert "unknown config key 'thresholds.ofline_after_s'" in capsys.readouterr().err
+
+
+def test_the_command_key_is_made_once_and_reports_print_csv_or_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "command.key"
+    assert main(["make-command-key", "--out", str(key), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["public_key_file"].endswith("command.pub.pem")
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert main(["make-command-key", "--out", str(key)]) == 1
+    config = tmp_path / "bo.toml"
+    config.write_text(f'store = "sqlite:///{tmp_path / "bo.db"}"\n')
+    capsys.readouterr()
+    assert main(["report", "commission", "--config", str(config), "--month", "2025-03"]) == 0
+    assert capsys.readouterr().out == "\r\n"  # no stations yet: an empty CSV
+    assert main(["report", "daily", "--config", str(config), "--day", "3 March"]) == 1
+
+
+def test_serve_and_simulate_fleet_run_as_processes(
+    tmp_path: Path, backoffice_broker: Broker
+) -> None:
+    port = free_port()
+    config = tmp_path / "bo.toml"
+    config.write_text(
+        f'store = "sqlite:///{tmp_path / "bo.db"}"\n'
+        f"[broker]\nport = {backoffice_broker.port}\n[http]\nport = {port}\n"
+    )
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "backoffice.cli", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert serve.stdout is not None
+        assert "dashboard at" in serve.stdout.readline().decode()
+        fleet = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "backoffice.cli",
+                "simulate-fleet",
+                "--terminals",
+                "3",
+                "--broker",
+                f"127.0.0.1:{backoffice_broker.port}",
+                "--heartbeat-s",
+                "0.5",
+                "--tx-per-hour",
+                "3600",
+                "--duration",
+                "3",
+            ],
+            capture_output=True,
+            timeout=120,
+        )
+        assert fleet.returncode == 0, fleet.stderr.decode()
+
+        def listed() -> list[object]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=5) as r:
+                rows: list[object] = json.loads(r.read())
+            return rows if len(rows) == 3 else []
+
+        wait_for(listed, "three terminals on the dashboard")
+    finally:
+        serve.terminate()
+        serve.wait(timeout=20)
+    assert serve.returncode == 0
+
+
+def test_simulate_fleet_says_when_the_broker_is_unreachable() -> None:
+    port = free_port()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backoffice.cli",
+            "simulate-fleet",
+            "--terminals",
+            "1",
+            "--broker",
+            f"127.0.0.1:{port}",
+            "--duration",
+            "1",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.decode()
+        .strip()
+        .startswith(f"kiosk-backoffice: error: cannot reach the MQTT broker at 127.0.0.1:{port}")
+    )
