@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
+from drivers.smartcard.apdu import ApduError
 from drivers.smartcard.prepaid_card import (
     SW_FILE_NOT_FOUND,
     CardCommandRefused,
@@ -20,7 +21,15 @@ from drivers.smartcard.prepaid_card import (
     check_status_word,
     error_for_status,
 )
-from kiosk.devices import CardError, CardRefused, CardRemoved, PrepaidCard
+from drivers.smartcard.technician_app import SimulatedTechnicianCard, check_pin_format
+from kiosk.devices import (
+    CardError,
+    CardRefused,
+    CardRemoved,
+    PrepaidCard,
+    TechnicianCardBlocked,
+    TechnicianPinWrong,
+)
 from kiosk.storage import open_database, write_transaction
 
 _SCHEMA = (
@@ -42,6 +51,15 @@ _SCHEMA = (
         fault_status_word TEXT
     )""",
     "INSERT OR IGNORE INTO reader VALUES (1, 1, NULL, 0, NULL, NULL)",
+    # A technician card in the slot is, to the prepaid application, a foreign card: the
+    # reader row marks slot_foreign and this table says which technician card it is.
+    """CREATE TABLE IF NOT EXISTS technician_cards (
+        card_no TEXT PRIMARY KEY,
+        technician_id TEXT NOT NULL,
+        pin_digest TEXT NOT NULL,
+        tries_left INTEGER NOT NULL,
+        in_slot INTEGER NOT NULL
+    )""",
 )
 
 # The faults that can be armed, and the commands each one strikes: the first such command
@@ -61,7 +79,7 @@ Command = Literal["read", "credit"]
 
 
 class SimulatedCardReader:
-    """A PC/SC-like reader with one slot (satisfies kiosk.devices.CardReader)."""
+    """A PC/SC-like reader with one slot (kiosk.devices.CardReader and TechnicianCards)."""
 
     kind = "simulated"
 
@@ -143,6 +161,80 @@ class SimulatedCardReader:
         """The card is taken out of the slot (harmless when the slot is empty)."""
         with self._lock, write_transaction(self._conn) as conn:
             conn.execute("UPDATE reader SET slot_card_no = NULL, slot_foreign = 0")
+            conn.execute("UPDATE technician_cards SET in_slot = 0")
+
+    # ------------------------------------------------------------ technician cards
+
+    def create_technician_card(self, card_no: str, technician_id: str, pin: str) -> None:
+        """Issue a technician card (3 PIN tries); an existing card number is refused."""
+        card = SimulatedTechnicianCard.issue(card_no, technician_id, pin)
+        with self._lock, write_transaction(self._conn) as conn:
+            if self._card(conn, card_no) is not None or self._technician(conn, card_no):
+                raise ValueError(f"a simulated card {card_no} exists already: use another number")
+            conn.execute(
+                "INSERT INTO technician_cards VALUES (?, ?, ?, ?, 0)",
+                (card.card_no, card.technician_id, card.pin_digest, card.tries_left),
+            )
+
+    def technician_card(self, card_no: str) -> SimulatedTechnicianCard:
+        with self._lock:
+            card = self._technician(self._conn, card_no)
+        if card is None:
+            raise ValueError(f"there is no simulated technician card {card_no}: create it first")
+        return card
+
+    def insert_technician_card(self, card_no: str) -> None:
+        """A technician puts a technician card into the slot."""
+        with self._lock, write_transaction(self._conn) as conn:
+            if self._technician(conn, card_no) is None:
+                raise ValueError(f"there is no simulated technician card {card_no}: create it")
+            self._require_empty_slot(conn)
+            conn.execute("UPDATE reader SET slot_foreign = 1")
+            conn.execute("UPDATE technician_cards SET in_slot = 1 WHERE card_no = ?", (card_no,))
+
+    def verify_technician(self, pin: str) -> str:
+        """kiosk.devices.TechnicianCards: the same 3-try rule as the PC/SC technician card."""
+        try:
+            pin_bytes = check_pin_format(pin)
+        except ApduError as exc:
+            raise CardError(str(exc)) from None
+        with self._lock, write_transaction(self._conn) as conn:
+            reader = self._reader(conn)
+            if not reader["connected"]:
+                return_error: CardError = CardError(
+                    "card reader not connected: check its USB cable"
+                )
+            else:
+                row = conn.execute(
+                    "SELECT card_no FROM technician_cards WHERE in_slot = 1"
+                ).fetchone()
+                card = None if row is None else self._technician(conn, row["card_no"])
+                if card is None:
+                    return_error = CardError(
+                        "no technician card in the reader: insert the technician card"
+                    )
+                else:
+                    after, sw = card.verify(pin_bytes)
+                    conn.execute(
+                        "UPDATE technician_cards SET tries_left = ? WHERE card_no = ?",
+                        (after.tries_left, after.card_no),
+                    )
+                    if sw == 0x9000:
+                        return after.technician_id
+                    if after.blocked:
+                        return_error = TechnicianCardBlocked(
+                            "the technician card is blocked after too many wrong PINs "
+                            "(status 6983): ask the operator to unblock it"
+                        )
+                    else:
+                        return_error = TechnicianPinWrong(
+                            f"wrong technician PIN (status {sw:04X}): {after.tries_left} "
+                            f"{'try' if after.tries_left == 1 else 'tries'} left before the "
+                            "card blocks",
+                            after.tries_left,
+                        )
+        # Raised after the commit: a wrong PIN counts on the card whatever the host does next.
+        raise return_error
 
     # ------------------------------------------------------------ faults
 
@@ -305,6 +397,20 @@ class SimulatedCardReader:
             last_credit_fen=row["last_credit_fen"],
             balance_fen=row["balance_fen"],
             blocked=bool(row["blocked"]),
+        )
+
+    @staticmethod
+    def _technician(conn: sqlite3.Connection, card_no: str) -> SimulatedTechnicianCard | None:
+        row = conn.execute(
+            "SELECT * FROM technician_cards WHERE card_no = ?", (card_no,)
+        ).fetchone()
+        if row is None:
+            return None
+        return SimulatedTechnicianCard(
+            card_no=row["card_no"],
+            technician_id=row["technician_id"],
+            pin_digest=row["pin_digest"],
+            tries_left=row["tries_left"],
         )
 
     @staticmethod

@@ -20,6 +20,7 @@ from drivers.printer.simulated import SimulatedPrinter
 from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.devices import CardReader, CashAcceptor, Printer
 from tests.fixtures.ioboard import IoBoardCashRig
+from tests.fixtures.pcscd import PcscVpcdCardRig
 from tests.fixtures.pty_printer import open_pty_printer_rig
 
 # ---------------------------------------------------------------- cash acceptor
@@ -98,6 +99,7 @@ CARD_RIGS: dict[str, Callable[[Path], CardRig]] = {
     "simulated": lambda directory: SimulatedCardRig(
         SimulatedCardReader(directory / "card-reader.sqlite")
     ),
+    "pcsc-vpcd": PcscVpcdCardRig,
 }
 
 # ---------------------------------------------------------------- receipt printer

@@ -1,0 +1,146 @@
+"""kiosk-tool card: serve simulated smartcards to pcscd's virtual reader, and steer them.
+
+`card simulate` runs a simulated utility or technician card served through vsmartcard's vpcd
+reader (drivers.smartcard.vpcd_card) until interrupted; `card control` asks a running
+simulator to insert, remove or pull its card or to answer an error status word. Never shows
+a technician PIN.
+"""
+
+import argparse
+import threading
+from pathlib import Path
+
+from drivers.smartcard.prepaid_card import UTILITIES
+from drivers.smartcard.vpcd_card import (
+    VPCD_DEFAULT_PORT,
+    VpcdCardSimulator,
+    send_control,
+    serve_control,
+)
+from kiosk.command_line import CommandError, emit
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    try:
+        cards = VpcdCardSimulator(args.state, host=args.host, port=args.port)
+        if not cards.has_card(args.card_no):
+            if args.card == "utility":
+                cards.issue_prepaid(args.card_no, args.utility, args.meter_no)
+            else:
+                if not args.pin_file:
+                    raise CommandError(
+                        f"technician card {args.card_no} is new: give its PIN with --pin-file"
+                    )
+                pin = args.pin_file.read_text(encoding="ascii").strip()
+                cards.issue_technician(args.card_no, args.technician_id, pin)
+        elif (args.card == "utility") != cards.is_utility_card(args.card_no):
+            raise CommandError(
+                f"card {args.card_no} in {args.state} is not a {args.card} card: "
+                "use another card number"
+            )
+    except (ValueError, OSError) as exc:
+        raise CommandError(f"cannot prepare the simulated card: {exc}") from None
+    if args.control:
+        serve_control(cards, args.control)
+    cards.insert(args.card_no, wait_s=None)
+    emit(
+        args,
+        {"card_no": args.card_no, "card": args.card, "port": args.port, "state": str(args.state)},
+        f"{args.card} card {args.card_no} is in the virtual reader on {args.host}:{args.port}"
+        " (Ctrl-C to stop)",
+    )
+    try:
+        threading.Event().wait()
+    finally:
+        cards.close()
+    return 0
+
+
+def _control(args: argparse.Namespace) -> int:
+    request: dict[str, object] = {"do": args.action}
+    if args.action == "insert":
+        if not args.card_no:
+            raise CommandError("insert needs --card-no: which card to put into the reader")
+        request["card_no"] = args.card_no
+    elif args.action in ("pull-before-apply", "pull-after-apply"):
+        request = {"do": "pull", "after_apply": args.action == "pull-after-apply"}
+    elif args.action == "answer-error":
+        if not args.status_word:
+            raise CommandError("answer-error needs --status-word, such as 6581")
+        request["status_word"] = args.status_word
+    try:
+        reply = send_control(args.control, request)
+    except OSError as exc:
+        raise CommandError(
+            f"no card simulator answers on {args.control} ({exc.strerror or exc}): "
+            "start `kiosk-tool card simulate --control` first"
+        ) from None
+    if not reply.get("ok"):
+        raise CommandError(f"the card simulator refused {args.action}: {reply.get('error')}")
+    inserted = reply.get("inserted")
+    emit(args, reply, f"done; card in the reader: {inserted or 'none'}")
+    return 0
+
+
+def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    card = groups.add_parser(
+        "card",
+        help="simulated smartcards served to pcscd's virtual reader (vsmartcard vpcd)",
+        description="Serve simulated utility and technician cards through the vpcd reader.",
+    )
+    commands = card.add_subparsers(title="commands", metavar="COMMAND")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="put a simulated card into the vpcd virtual reader until interrupted",
+        description=(
+            "Serve a simulated card to pcscd through the vsmartcard vpcd reader over TCP."
+            " The card's state (purchase counter, PIN tries) is kept in --state."
+        ),
+    )
+    simulate.add_argument("--card", choices=("utility", "technician"), required=True)
+    simulate.add_argument("--card-no", required=True, help="the card number (digits)")
+    simulate.add_argument(
+        "--state", type=Path, default=Path("cards.json"), help="the cards' state file"
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="where vpcd listens")
+    simulate.add_argument(
+        "--port", type=int, default=VPCD_DEFAULT_PORT, help="vpcd's TCP port (default 35963)"
+    )
+    simulate.add_argument(
+        "--utility", choices=UTILITIES, default="electricity", help="a new utility card's utility"
+    )
+    simulate.add_argument("--meter-no", default="0000000000", help="a new utility card's meter")
+    simulate.add_argument(
+        "--technician-id", default="T-0001", help="a new technician card's technician id"
+    )
+    simulate.add_argument(
+        "--pin-file", type=Path, help="a file holding a new technician card's PIN (4-12 digits)"
+    )
+    simulate.add_argument(
+        "--control", type=Path, help="a Unix socket path for `kiosk-tool card control`"
+    )
+    simulate.add_argument("--json", action="store_true", help="print the start line as JSON")
+    simulate.set_defaults(handler=_simulate)
+
+    control = commands.add_parser(
+        "control",
+        help="insert, remove or pull the simulated card, or arm an error status word",
+        description="Steer a running `kiosk-tool card simulate --control PATH`.",
+    )
+    control.add_argument(
+        "action",
+        choices=(
+            "status",
+            "insert",
+            "remove",
+            "pull-before-apply",
+            "pull-after-apply",
+            "answer-error",
+        ),
+    )
+    control.add_argument("--control", type=Path, required=True, help="the simulator's socket")
+    control.add_argument("--card-no", help="for insert: the card to put in")
+    control.add_argument("--status-word", help="for answer-error: e.g. 6581 or 6983")
+    control.add_argument("--json", action="store_true", help="print the reply as JSON")
+    control.set_defaults(handler=_control)

@@ -1,0 +1,347 @@
+"""The PC/SC reader driver end to end: pyscard -> private pcscd -> vpcd -> our simulated cards.
+
+Nothing is mocked: tests/fixtures/pcscd.py starts pcscd with the vsmartcard virtual reader and
+the cards answer APDUs over vpcd's TCP link, as docs/smartcard.md describes.
+"""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from drivers.smartcard.pcsc_reader import CardReaderEvent, PcscCardReader
+from drivers.smartcard.prepaid_card import CardStatusError
+from drivers.smartcard.prepaid_mac import credit_mac
+from drivers.smartcard.vpcd_card import VpcdCardSimulator
+from kiosk.devices import (
+    CardError,
+    CardRefused,
+    CardRemoved,
+    PrepaidCard,
+    TechnicianCardBlocked,
+    TechnicianPinWrong,
+)
+from tests.fixtures.pcscd import PrivatePcscd
+
+CARD = "31000012345678"
+TECH = "99000000000042"
+PIN = "2468"
+
+
+def insert(cards: VpcdCardSimulator, reader: PcscCardReader, card_no: str) -> None:
+    cards.insert(card_no)
+    assert reader.wait_for_card(True, 10.0)
+
+
+def credit(reader: PcscCardReader, amount_fen: int, counter: int) -> PrepaidCard:
+    return reader.credit_prepaid(CARD, amount_fen, counter, credit_mac(CARD, counter, amount_fen))
+
+
+def wait_until(condition: object, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def cards(vpcd_cards: VpcdCardSimulator) -> VpcdCardSimulator:
+    vpcd_cards.issue_prepaid(CARD, "electricity", "4400123456")
+    vpcd_cards.issue_technician(TECH, "T-042", PIN)
+    return vpcd_cards
+
+
+def test_a_card_read_through_pcscd_gives_its_record_and_health_its_atr(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    assert pcsc_reader.read_prepaid() is None
+    insert(cards, pcsc_reader, CARD)
+
+    card = pcsc_reader.read_prepaid()
+    health = pcsc_reader.health()
+
+    assert card == PrepaidCard(CARD, "electricity", "4400123456", 0, 0)
+    json.dumps(health)
+    assert health["connected"] is True and health["card_present"] is True
+    assert str(health["atr"]).startswith("3B8D8001")
+
+
+def test_a_credit_is_applied_once_and_the_card_keeps_its_counter_in_its_state_file(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader, pcscd: PrivatePcscd
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+
+    assert credit(pcsc_reader, 5000, 1).purchase_counter == 1
+    with pytest.raises(CardRefused, match="6985"):
+        credit(pcsc_reader, 5000, 1)
+    cards.close()
+
+    again = pcscd.card_simulator(cards.state_path)
+    assert (again.prepaid(CARD).purchase_counter, again.prepaid(CARD).balance_fen) == (1, 5000)
+
+
+def test_a_wrong_mac_is_refused_with_6988_and_loads_nothing(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+
+    with pytest.raises(CardRefused, match="6988"):
+        pcsc_reader.credit_prepaid(CARD, 99900, 1, credit_mac(CARD, 1, 100))
+
+    assert cards.prepaid(CARD).balance_fen == 0
+
+
+def test_a_card_pulled_before_the_credit_is_removed_and_unchanged(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    cards.pull_during_next_command(after_apply=False)
+
+    with pytest.raises(CardRemoved):
+        credit(pcsc_reader, 5000, 1)
+
+    assert cards.inserted is None
+    insert(cards, pcsc_reader, CARD)
+    card = pcsc_reader.read_prepaid()
+    assert card is not None and card.purchase_counter == 0
+    assert credit(pcsc_reader, 5000, 1).purchase_counter == 1  # the resumed credit
+
+
+def test_a_card_pulled_after_it_applied_the_credit_shows_it_and_refuses_the_retry(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    cards.pull_during_next_command(after_apply=True)
+
+    with pytest.raises(CardRemoved):
+        credit(pcsc_reader, 5000, 1)
+    insert(cards, pcsc_reader, CARD)
+
+    card = pcsc_reader.read_prepaid()
+    assert card is not None and (card.purchase_counter, card.last_credit_fen) == (1, 5000)
+    with pytest.raises(CardRefused):
+        credit(pcsc_reader, 5000, 1)
+
+
+def test_a_memory_failure_status_word_is_a_card_error_not_a_refusal(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    cards.answer_error("6581")
+
+    with pytest.raises(CardStatusError, match="6581") as failure:
+        credit(pcsc_reader, 5000, 1)
+
+    assert not isinstance(failure.value, CardRefused)
+    assert cards.prepaid(CARD).purchase_counter == 0
+    assert credit(pcsc_reader, 5000, 1).purchase_counter == 1  # only the next command failed
+
+
+def test_a_blocked_card_refuses_the_credit_with_6983(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    cards.block_prepaid(CARD)
+    insert(cards, pcsc_reader, CARD)
+
+    with pytest.raises(CardRefused, match="6983"):
+        credit(pcsc_reader, 5000, 1)
+
+
+def test_a_card_without_the_prepaid_application_is_refused_with_6a82(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, TECH)
+
+    with pytest.raises(CardRefused, match="6A82"):
+        pcsc_reader.read_prepaid()
+
+
+def test_the_technician_card_gives_its_id_for_the_right_pin(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, TECH)
+
+    with pytest.raises(TechnicianPinWrong) as wrong:
+        pcsc_reader.verify_technician("1111")
+
+    assert wrong.value.tries_left == 2
+    assert pcsc_reader.verify_technician(PIN) == "T-042"
+    assert cards.technician(TECH).tries_left == 3
+
+
+def test_three_wrong_pins_block_the_technician_card_for_good(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader, pcscd: PrivatePcscd
+) -> None:
+    insert(cards, pcsc_reader, TECH)
+    tries = []
+    for pin in ("1111", "2222"):
+        with pytest.raises(TechnicianPinWrong) as wrong:
+            pcsc_reader.verify_technician(pin)
+        tries.append(wrong.value.tries_left)
+    with pytest.raises(TechnicianCardBlocked):
+        pcsc_reader.verify_technician("3333")
+    with pytest.raises(TechnicianCardBlocked):
+        pcsc_reader.verify_technician(PIN)
+    cards.close()
+
+    assert tries == [2, 1]
+    assert pcscd.card_simulator(cards.state_path).technician(TECH).blocked
+
+
+def test_a_technician_check_without_a_technician_card_is_a_card_error(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    with pytest.raises(CardError, match="no technician card"):
+        pcsc_reader.verify_technician(PIN)
+    insert(cards, pcsc_reader, CARD)
+    with pytest.raises(CardError, match="not a technician card"):
+        pcsc_reader.verify_technician(PIN)
+
+
+def test_insertions_and_removals_reach_observers_with_their_card_session(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    assert pcsc_reader.wait_for_card(False, 10.0)  # the last test's card has left
+    seen: list[CardReaderEvent] = []
+    pcsc_reader.add_observer(seen.append)
+
+    insert(cards, pcsc_reader, CARD)
+    cards.remove()
+    assert pcsc_reader.wait_for_card(False, 10.0)
+    insert(cards, pcsc_reader, TECH)
+
+    def card_events() -> list[tuple[str, int]]:
+        return [(e.kind, e.session) for e in seen if e.kind.startswith("card_")]
+
+    assert wait_until(lambda: card_events()[-1:] and card_events()[-1][0] == "card_inserted")
+    assert wait_until(lambda: len(card_events()) >= 3), seen
+    last = card_events()[-3:]
+    first = last[0][1]
+    assert last == [("card_inserted", first), ("card_removed", first), ("card_inserted", first + 1)]
+    assert pcsc_reader.events()[-1].atr.startswith("3B8A8001")  # the technician card's ATR
+
+
+def test_a_restarted_pcscd_is_recovered_without_a_new_driver(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader, pcscd: PrivatePcscd
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    assert pcsc_reader.read_prepaid() is not None
+
+    pcscd.restart()
+
+    assert pcsc_reader.wait_for_card(True, 15.0)  # the card reconnects to the new vpcd
+    card = pcsc_reader.read_prepaid()
+    assert card is not None and card.card_no == CARD
+    kinds = [e.kind for e in pcsc_reader.events()]
+    assert wait_until(lambda: "service_restored" in [e.kind for e in pcsc_reader.events()])
+    assert "service_lost" in [e.kind for e in pcsc_reader.events()] or "reader_removed" in kinds
+
+
+def test_an_unplugged_reader_is_a_card_error_and_works_again_when_plugged_back(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader, pcscd: PrivatePcscd
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    pcscd.stop()
+    try:
+        with pytest.raises(CardError, match="pcscd|reader"):
+            pcsc_reader.read_prepaid()
+        health = pcsc_reader.health()
+        assert (health["connected"], health["card_present"]) == (False, None)
+    finally:
+        pcscd.start()
+
+    assert pcsc_reader.wait_for_card(True, 15.0)
+    assert credit(pcsc_reader, 5000, 1).purchase_counter == 1
+
+
+def test_a_card_that_hangs_gives_a_card_error_within_the_timeout(
+    cards: VpcdCardSimulator, pcscd: PrivatePcscd
+) -> None:
+    reader = PcscCardReader(pcscd.reader_name, timeout_s=1.0, monitor=False)
+    insert(cards, reader, CARD)
+    release = threading.Event()
+    original = cards.answer
+
+    def slow_answer(card_no: str, raw: bytes) -> bytes:
+        release.wait(5.0)
+        return original(card_no, raw)
+
+    cards.answer = slow_answer  # type: ignore[method-assign]
+    started = time.monotonic()
+    try:
+        with pytest.raises(CardError, match="did not answer within 1 s"):
+            reader.read_prepaid()
+        assert time.monotonic() - started < 4.0
+    finally:
+        release.set()
+        cards.answer = original  # type: ignore[method-assign]
+        reader.close()
+
+
+def test_kiosk_tool_card_simulate_serves_a_card_that_the_driver_reads(
+    pcscd: PrivatePcscd, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    control = tmp_path / "control.sock"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "firmware_tools.cli",
+            "card",
+            "simulate",
+            "--card",
+            "utility",
+            "--card-no",
+            CARD,
+            "--meter-no",
+            "4400123456",
+            "--state",
+            str(tmp_path / "cards.json"),
+            "--port",
+            str(pcscd.port),
+            "--control",
+            str(control),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader = PcscCardReader(pcscd.reader_name, monitor=False)
+    try:
+        assert reader.wait_for_card(True, 20.0)
+        card = reader.read_prepaid()
+        assert card is not None and card.meter_no == "4400123456"
+        steer = subprocess.run(
+            [sys.executable, "-m", "firmware_tools.cli", "card", "control", "remove",
+             "--control", str(control), "--json"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert steer.returncode == 0, steer.stderr
+        assert json.loads(steer.stdout)["inserted"] is None
+        assert reader.wait_for_card(False, 10.0)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        reader.close()
+    assert process.stdout is not None and "virtual reader" in process.stdout.read()
+
+
+def test_kiosk_tool_card_control_without_a_simulator_says_so_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "firmware_tools.cli", "card", "control", "status",
+         "--control", str(tmp_path / "none.sock")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "no card simulator answers" in result.stderr
