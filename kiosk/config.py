@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from kiosk.errors import ConfigError
+from kiosk.telemetry.config import TelemetryConfig
 
 DeviceChoice = Literal["real", "sim"]
 # "none": no I/O board is supervised (door, tamper, lamp, watchdog): development only.
@@ -79,6 +80,14 @@ class BusinessConfig:
 
 
 @dataclass(frozen=True)
+class UpdatesConfig:
+    # Where the A/B software slots live (kiosk-tool update; docs/updates.md). The terminal
+    # confirms a version on trial once it has started healthy; without the directory (a
+    # development checkout) there is nothing to confirm.
+    root: str = "/opt/kiosk"
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationConfig
     platform: PlatformConfig
@@ -86,6 +95,8 @@ class Config:
     data_dir: str
     devices: DevicesConfig = field(default_factory=DevicesConfig)
     business: BusinessConfig = field(default_factory=BusinessConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    updates: UpdatesConfig = field(default_factory=UpdatesConfig)
     source: str = "<defaults>"
 
     @property
@@ -186,6 +197,7 @@ def _validate(config: Config) -> Config:
                 f"config key 'devices.{port_key}' is needed when devices.{kind} is 'real'"
                 " (e.g. the stable name the udev rules give it)"
             )
+    config.telemetry.check()
     if config.token.kind == "software" and not config.token.key_file:
         raise ConfigError("config key 'token.key_file' is needed when token.kind is 'software'")
     try:

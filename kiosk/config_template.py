@@ -26,7 +26,10 @@ def render_config(
     timezone: str = "Asia/Shanghai",
     day_cutoff: str = "23:30",
     low_float_threshold_fen: int = 100_000,
+    broker_host: str = "",
+    mqtt_files: dict[str, str] | None = None,
 ) -> str:
+    mqtt_files = mqtt_files or {}
     token_lines = "\n".join(f"{key} = {_value(value)}" for key, value in token.items())
     return f"""\
 # Configuration of one self-service payment terminal. Every key is checked at start:
@@ -69,4 +72,19 @@ timezone = {_value(timezone)}
 low_float_threshold_fen = {low_float_threshold_fen}   # warn below this float balance (in fen)
 catalog_file = ""          # empty: the signed catalog shipped with the software
 operator_key_file = ""     # empty: the operator key shipped with the software
+
+[telemetry]
+# The operator's MQTT broker (docs/mqtt.md). Empty broker_host: no telemetry (bench, demo).
+# A fleet terminal names its TLS files (deploy/mosquitto/dev-ca.sh makes development ones).
+broker_host = {_value(broker_host)}
+broker_port = 8883
+ca_file = {_value(mqtt_files.get("ca_file", ""))}
+cert_file = {_value(mqtt_files.get("cert_file", ""))}         # CN "<机构号>/<terminal id>"
+key_file = {_value(mqtt_files.get("key_file", ""))}
+backoffice_key_file = {_value(mqtt_files.get("backoffice_key_file", ""))}  # checks commands
+heartbeat_interval_s = 120   # the defaults keep one terminal under 1 MB a day on the wire
+health_interval_s = 900
+
+[updates]
+root = "/opt/kiosk"        # the A/B software slots (kiosk-tool update; docs/updates.md)
 """

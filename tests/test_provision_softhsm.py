@@ -105,7 +105,9 @@ def test_provision_sets_up_a_bench_terminal_and_running_it_again_changes_nothing
     assert "2.5.4.5=31010001" in summary["cert_subject"]  # serialNumber: the 机构号
     loaded = load_config(config)
     assert loaded.station.terminal_id == "T-01"
-    assert "# tls_cert = " in config.read_text()
+    # The MQTT client files are named where the fleet CA's issue goes; no broker: telemetry off.
+    assert not loaded.telemetry.enabled
+    assert loaded.telemetry.cert_file.endswith("mqtt/terminal.pem")
     signer = build_signer(loaded)
     assert x509.load_pem_x509_certificate(signer.certificate_pem()).issuer.rfc4514_string() == (
         "CN=Kiosk development CA"

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from backoffice.cli import main as backoffice_main
 from firmware_tools.cli import main as tool_main
 from kiosk.cli import main as kiosk_main
 from kiosk.config import load_config
@@ -151,11 +150,6 @@ def test_a_missing_configuration_is_one_clear_line(
     assert kiosk_main(["run", "--config", str(tmp_path / "absent.toml")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "kiosk-tool config init" in err
-
-
-def test_the_back_office_placeholder_says_not_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert backoffice_main(["serve"]) == 1
-    assert "not available yet" in capsys.readouterr().err
 
 
 def test_a_receipt_is_reprinted_by_number_and_an_unknown_number_is_one_line(

@@ -75,23 +75,23 @@ def _softhsm_token(args: argparse.Namespace, token: dict[str, Any], identity: Id
 def _config_text(args: argparse.Namespace, identity: Identity, token: dict[str, Any]) -> str:
     data_dir = args.data.resolve()
     mqtt = data_dir / "mqtt"
-    return (
-        render_config(
-            institution_no=identity.institution_no,
-            station_name=identity.station_name,
-            terminal_id=identity.terminal_id,
-            data_dir=str(data_dir),
-            platform_url=args.platform,
-            token=token,
-            devices=args.devices,
-        )
-        # The telemetry component owns [telemetry]; until this build knows the table it is
-        # written commented out, so that the file loads.
-        + "\n# MQTT client certificate for telemetry (broker TLS):\n"
-        + "# [telemetry]\n"
-        + f'# tls_cert = "{mqtt / "client.pem"}"\n'
-        + f'# tls_key = "{mqtt / "client-key.pem"}"\n'
-        + f'# ca = "{mqtt / "ca.pem"}"\n'
+    return render_config(
+        institution_no=identity.institution_no,
+        station_name=identity.station_name,
+        terminal_id=identity.terminal_id,
+        data_dir=str(data_dir),
+        platform_url=args.platform,
+        token=token,
+        devices=args.devices,
+        # The MQTT files are issued by the operator's fleet CA (deploy/mosquitto/dev-ca.sh
+        # for development) and placed in DATA/mqtt; telemetry stays off without --broker.
+        broker_host=args.broker or "",
+        mqtt_files={
+            "ca_file": str(mqtt / "ca.pem"),
+            "cert_file": str(mqtt / "terminal.pem"),
+            "key_file": str(mqtt / "terminal.key"),
+            "backoffice_key_file": str(mqtt / "backoffice-command.pub.pem"),
+        },
     )
 
 
@@ -311,6 +311,10 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     parser.add_argument("--key-label", default="station")
     parser.add_argument("--pin-source", default="prompt", help="env:NAME, file:/path or prompt")
     parser.add_argument("--devices", choices=["sim", "real"], default="real")
+    parser.add_argument(
+        "--broker",
+        help="the fleet's MQTT broker host; its TLS files go in DATA/mqtt (docs/mqtt.md)",
+    )
     parser.add_argument(
         "--softhsm-dir", type=Path, help="bench only: make a SoftHSM2 token in this directory"
     )

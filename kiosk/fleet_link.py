@@ -1,0 +1,225 @@
+"""The running terminal's link to the fleet: telemetry wired to the core, remote commands run.
+
+Owns what connects kiosk.telemetry to a Terminal: the health facts the client reports (taken
+on the terminal's own thread and cached, because the client asks from its threads), the
+handlers of the remote commands (reboot, maintenance, day close, log bundle, catalog) and
+the hand-over of each command to the terminal's thread — the terminal's SQLite connection
+and devices belong to that one thread — and the update events of the A/B slots. It never
+verifies a command itself (kiosk.telemetry.commands does, before any handler runs).
+"""
+
+import base64
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kiosk.clock import Clock
+from kiosk.config import Config
+from kiosk.errors import KioskError
+from kiosk.telemetry import Command, HealthFacts, TelemetryClient
+from kiosk.terminal import Terminal
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A command waits this long for the terminal's thread (which may be finishing a payment).
+COMMAND_WAIT_S = 60.0
+
+
+class TerminalThreadInbox:
+    """Calls handed from other threads to the terminal's thread, which runs them in run_pending."""
+
+    def __init__(self) -> None:
+        self._calls: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
+
+    def call(self, function: Callable[[], T], timeout_s: float = COMMAND_WAIT_S) -> T:
+        future: Future[T] = Future()
+        self._calls.put((function, future))
+        try:
+            return future.result(timeout=timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise KioskError(
+                f"the terminal was busy for {timeout_s:.0f} s and did not run the command:"
+                " send it again later"
+            ) from None
+
+    def run_pending(self) -> int:
+        """Run every call waiting (on the terminal's thread); return how many ran."""
+        ran = 0
+        while True:
+            try:
+                function, future = self._calls.get_nowait()
+            except queue.Empty:
+                return ran
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function())
+            except BaseException as exc:  # handed back to the caller's thread
+                future.set_exception(exc)
+            ran += 1
+
+
+def paper_state(printer_health: Mapping[str, object]) -> str:
+    """ok | near_end | out | unknown, from a printer's health report (never guessed "ok")."""
+    if printer_health.get("online") is not True:
+        return "unknown"
+    if printer_health.get("paper_out"):
+        return "out"
+    if printer_health.get("paper_near_end"):
+        return "near_end"
+    if printer_health.get("paper_out") is False:
+        return "ok"
+    return "unknown"
+
+
+def health_facts_of(terminal: Terminal) -> HealthFacts:
+    """The terminal's health as telemetry reports it; call on the terminal's thread."""
+    devices = terminal.device_health()
+    float_state = terminal.float_account.last_known()
+    cert_days = devices.get("token", {}).get("cert_days_left")
+    firmware: str | None = None
+    try:
+        status = terminal.board_status()
+        firmware = status.firmware_version if status is not None else None
+    except KioskError:
+        firmware = None
+    return HealthFacts(
+        devices=devices,
+        paper=paper_state(devices.get("printer", {})),  # type: ignore[arg-type]
+        float_balance_fen=None if float_state is None else float_state.balance_fen,
+        cert_days_left=cert_days if isinstance(cert_days, int) else None,
+        firmware=firmware,
+    )
+
+
+class FleetLink:
+    """Telemetry for one running terminal; refresh() is called from the terminal's loop."""
+
+    def __init__(
+        self,
+        config: Config,
+        terminal: Terminal,
+        clock: Clock,
+        *,
+        request_restart: Callable[[str], None],
+        client_factory: Callable[..., TelemetryClient] = TelemetryClient,
+    ) -> None:
+        self._config = config
+        self._terminal = terminal
+        self._clock = clock
+        self._request_restart = request_restart
+        self.inbox = TerminalThreadInbox()
+        self._facts_lock = threading.Lock()
+        self._facts = health_facts_of(terminal)
+        self._last_paper = self._facts.paper
+        self.client = client_factory(
+            config.telemetry,
+            station=config.station.institution_no,
+            terminal=config.station.terminal_id,
+            database=config.database_path,
+            data_dir=config.data_path,
+            clock=clock,
+            health_facts=self.health_facts,
+            events=terminal.events,
+        )
+        handlers: dict[str, Callable[[Command], Mapping[str, Any] | None]] = {
+            "reboot": self._reboot,
+            "enter_maintenance": self._on_terminal(self._enter_maintenance),
+            "leave_maintenance": self._on_terminal(self._leave_maintenance),
+            "close_day": self._on_terminal(self._close_day),
+            "request_logs": self._request_logs,
+            "install_catalog": self._on_terminal(self._install_catalog),
+        }
+        for name, handler in handlers.items():
+            self.client.handlers.register(name, handler)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self.client.start()
+
+    def stop(self) -> None:
+        self.client.stop()
+
+    def health_facts(self) -> HealthFacts:
+        with self._facts_lock:
+            return self._facts
+
+    def refresh(self) -> None:
+        """On the terminal's thread: run handed-over commands, refresh the cached health."""
+        self.inbox.run_pending()
+        facts = health_facts_of(self._terminal)
+        with self._facts_lock:
+            self._facts = facts
+        if facts.paper != self._last_paper:
+            self._last_paper = facts.paper
+            self.client.notify_health_changed()
+
+    def report_update_events(self, events: list[dict[str, Any]]) -> int:
+        """Publish the A/B slots' update events; return the last seq handed to the client."""
+        last = 0
+        for event in events:
+            data = {k: v for k, v in event.items() if k not in ("kind", "seq")}
+            self.client.publish_event(str(event["kind"]), data)
+            last = int(event["seq"])
+        return last
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_terminal(
+        self, handler: Callable[[Command], Mapping[str, Any] | None]
+    ) -> Callable[[Command], Mapping[str, Any] | None]:
+        def on_terminal_thread(command: Command) -> Mapping[str, Any] | None:
+            return self.inbox.call(lambda: handler(command))
+
+        return on_terminal_thread
+
+    def _reboot(self, command: Command) -> Mapping[str, Any]:
+        # The service manager starts the terminal again (Restart=always); the restart
+        # happens after the result is published, between two payments.
+        self._request_restart(f"remote command {command.id}")
+        return {"restarting": True}
+
+    def _enter_maintenance(self, command: Command) -> Mapping[str, Any]:
+        who = str(command.args.get("technician") or f"remote:{command.id}")
+        self._terminal.enter_maintenance(who)
+        return {"technician": who}
+
+    def _leave_maintenance(self, command: Command) -> Mapping[str, Any]:
+        self._terminal.leave_maintenance()
+        return {"maintenance": False}
+
+    def _close_day(self, command: Command) -> Mapping[str, Any]:
+        day_text = command.args.get("business_day")
+        day = None if not day_text else datetime.fromisoformat(str(day_text)).date()
+        record = self._terminal.close_day(day)
+        return {"business_day": record.get("business_day"), "seq": record.get("seq")}
+
+    def _request_logs(self, command: Command) -> Mapping[str, Any]:
+        from kiosk.logbundle import collect_bundle
+
+        out = self._config.data_path / "log-bundles" / f"{command.id}.tar.gz"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        summary = collect_bundle(self._config, Path(self._config.source), out)
+        return {"bundle": str(out), "bytes": out.stat().st_size, "files": list(summary.files)}
+
+    def _install_catalog(self, command: Command) -> Mapping[str, Any]:
+        from kiosk.composition import catalog_provider
+
+        try:
+            data = base64.b64decode(str(command.args["catalog_b64"]), validate=True)
+            sig = base64.b64decode(str(command.args["sig_b64"]), validate=True)
+        except (KeyError, ValueError):
+            raise KioskError(
+                "install_catalog needs args catalog_b64 and sig_b64 (base64 of the signed"
+                " catalog and its signature)"
+            ) from None
+        catalog = catalog_provider(self._config).install(data, sig, self._clock.now().date())
+        return {"version": catalog.version}
