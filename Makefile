@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean system-build system-test system-demo
+.PHONY: demo test lint typecheck unit bench screens clean system-build system-test system-demo
 
 # pip compiles pyscard against PC/SC, so its build packages come first (order-only: the
 # probe runs every time but never forces a reinstall).
@@ -36,8 +36,19 @@ unit: $(STAMP) system-test
 
 test: lint typecheck unit
 
+# With a screen, the touchscreen app with every device simulated (and keys to drive them);
+# without one, the same terminal core walked through three residents, headless.
 demo: $(STAMP) system-demo
-	$(PY) -m firmware_tools.demo
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  $(PY) -m ui.app --demo; \
+	else \
+	  echo "No display here: running the headless demo (on a desktop, make demo opens the touchscreen app)."; \
+	  $(PY) -m firmware_tools.demo; \
+	fi
+
+# A PNG of every screen of the touchscreen app in both languages, for review.
+screens: $(STAMP) system-test
+	xvfb-run -a -s "-screen 0 1280x800x24" $(PY) -m ui.screens --out build/screens
 
 bench: $(STAMP) system-test
 	$(PY) -m tests.bench

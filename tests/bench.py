@@ -1,4 +1,8 @@
-"""`make bench`: what one transaction's commit costs, against the cost of its raw parts.
+"""`make bench`: the terminal's performance figures, printed (never asserted on a time).
+
+Sections: the commit path against its raw parts, whole transactions, then the I/O board link
+under injected faults, telemetry bytes per day, back-office ingest against mosquitto_sub, and
+the touchscreen app (start, memory, touch feedback); see docs/benchmarks.md.
 
 Prints, for the commit path of one transaction (the signed tx_close journal record and the
 transaction row, in one durable SQLite commit), p50 and p99 latency; in the same run the cost
@@ -12,10 +16,12 @@ Run with `.venv/bin/python -m tests.bench` (`--help` for the knobs).
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -144,16 +150,85 @@ def run(args: argparse.Namespace) -> int:
             )
             print()
             print("\n".join(end_to_end_lines(end_to_end)))
-        summary = {
-            "benchmark": "kiosk-commit-path",
+        summary: dict[str, object] = {
+            "benchmark": "kiosk",
             "machine": facts,
             "filesystem": file_system.as_dict(),
             "commit_path": commit.as_dict(),
             "end_to_end": None if end_to_end is None else end_to_end.as_dict(),
         }
+        for name, section in SECTIONS.items():
+            if name in args.skip:
+                continue
+            print()
+            print(f"== {name}")
+            sys.stdout.flush()
+            summary[name] = section(run_dir / name, args)
+            sys.stdout.flush()
         print()
         print(json.dumps(summary, sort_keys=True, ensure_ascii=False))
     return 0
+
+
+def ioboard_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
+    """The I/O board link under injected faults: goodput, retransmissions, cash reconciled."""
+    from drivers.ioboard.bench import run_link_bench
+
+    result = run_link_bench(args.ioboard_frames)
+    return {
+        **dataclasses.asdict(result),
+        "goodput_requests_per_s": round(result.goodput_requests_per_s, 1),
+        "retransmission_rate": round(result.retransmission_rate, 4),
+    }
+
+
+def telemetry_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Bytes per day on the wire for one terminal at the default intervals (target < 1 MB)."""
+    from tests.fixtures.mosquitto import measure_telemetry_bandwidth
+
+    day = measure_telemetry_bandwidth(directory)
+    verdict = "met" if day.total < 1_000_000 else "NOT met"
+    print(f"telemetry: {day.total:,} bytes a day on the wire; target under 1,000,000: {verdict}")
+    for part, size in sorted(day.tls_bytes.items()):
+        print(f"  {part:<20} {size:>10,} bytes (TLS records)")
+    print(f"  {'TCP/IP headers':<20} {day.tcp_ip_bytes:>10,} bytes (estimated)")
+    return day.as_dict()
+
+
+def backoffice_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Back-office ingest against mosquitto_sub draining the same stream; death to alert."""
+    from backoffice.bench import run_backoffice_bench
+
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = run_backoffice_bench(directory=directory)
+    for key, value in sorted(figures.items()):
+        print(f"  {key}: {value}")
+    return figures
+
+
+def ui_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
+    """The touchscreen app under Xvfb: cold start, memory over 100 journeys, touch feedback."""
+    # Its own process: Kivy's window and GL context must not live in this one.
+    done = subprocess.run(
+        [sys.executable, "-m", "ui.bench"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    print(done.stdout.rstrip())
+    if done.returncode != 0:
+        print(f"ui bench failed: {done.stderr.strip().splitlines()[-1:]}")
+    return {"exit_code": done.returncode, "lines": done.stdout.splitlines()}
+
+
+SECTIONS = {
+    "ioboard": ioboard_section,
+    "telemetry": telemetry_section,
+    "backoffice": backoffice_section,
+    "ui": ui_section,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=15.0,
         help="stop the whole-transaction section after this",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=sorted(SECTIONS),
+        help="sections to leave out (the commit path always runs)",
+    )
+    parser.add_argument(
+        "--ioboard-frames", type=int, default=100_000, help="frames of the I/O board link run"
     )
     parser.set_defaults(handler=run)
     return parser

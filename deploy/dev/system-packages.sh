@@ -27,20 +27,30 @@ declare -A probe=(
   [chromium]=/usr/bin/chromium
   [nodejs]=/usr/bin/node
   [npm]=/usr/bin/npm
+  [libgl1]=/usr/lib/MULTIARCH/libGL.so.1
+  [libgl1-mesa-dri]=/usr/lib/MULTIARCH/dri/swrast_dri.so
+  [xauth]=/usr/bin/xauth
+  [espeak-ng]=/usr/bin/espeak-ng
+  [nftables]=/usr/sbin/nft
+  [systemd]=/usr/bin/systemd-analyze
 )
-# libzbar0 lives under the machine's multiarch directory.
-probe[libzbar0]=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/libzbar.so.0
+# Libraries live under the machine's multiarch directory.
+multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+for pkg in "${!probe[@]}"; do probe[$pkg]=${probe[$pkg]//MULTIARCH/$multiarch}; done
+probe[libzbar0]=/usr/lib/$multiarch/libzbar.so.0
 build=(gcc python3.11-dev libpcsclite-dev swig)
 case "$purpose" in
   build) wanted=("${build[@]}") ;;
   # Everything the test suite runs against: the token (SoftHSM2, OpenSC), the PC/SC stack
   # with the virtual reader (and what pyscard builds with), the broker, the screen, CJK fonts.
   # A QR decoder for the printed receipts, PostgreSQL for the back office, Chromium for its
-  # dashboard, Node.js for the MicroPython WebAssembly port that runs the I/O board firmware.
+  # dashboard, Node.js for the MicroPython WebAssembly port that runs the I/O board firmware,
+  # Mesa for Kivy under Xvfb, espeak-ng for the voice, nft to check the firewall rules.
   test) wanted=("${build[@]}" softhsm2 opensc openssl sqlite3 pcscd vsmartcard-vpcd
-                mosquitto mosquitto-clients xvfb fonts-noto-cjk libzbar0 postgresql chromium
-                nodejs npm) ;;
-  demo) wanted=("${build[@]}" openssl fonts-noto-cjk) ;;
+                mosquitto mosquitto-clients xvfb xauth fonts-noto-cjk libzbar0 postgresql chromium
+                nodejs npm libgl1 libgl1-mesa-dri espeak-ng nftables systemd) ;;
+  # The touchscreen app: OpenGL (Mesa), the CJK font, the voice (唱收唱付).
+  demo) wanted=("${build[@]}" openssl fonts-noto-cjk libgl1 libgl1-mesa-dri espeak-ng) ;;
   *) echo "system-packages.sh: unknown purpose '$purpose' (use test or demo)" >&2; exit 2 ;;
 esac
 
