@@ -152,8 +152,7 @@ class Journal:
             if value is not None and not isinstance(value, str):
                 raise JournalError(f"journal field {name} must be text, not {value!r}")
 
-        seq, prev = self.head()
-        turnover = self.turnover_fen()
+        seq, prev, turnover = self._tail()
         record: dict[str, object] = {
             "seq": seq + 1,
             "prev": prev,
@@ -278,7 +277,12 @@ class Journal:
 
     def signing_available(self) -> bool:
         """False while the journal is in a signature outage (read from the stored records)."""
-        return self._outage_span() is None
+        # One indexed query: every signed record asks this on the commit path.
+        row = self._conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM journal WHERE sig_failed = 1 AND seq > ("
+            "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'))"
+        ).fetchone()
+        return not row[0]
 
     def head(self) -> tuple[int, str]:
         row = self._conn.execute(
@@ -287,6 +291,15 @@ class Journal:
         if row is None:
             return 0, ZERO_HASH
         return int(row[0]), str(row[1])
+
+    def _tail(self) -> tuple[int, str, int]:
+        """seq, hash and turnover of the last record, in one query (the commit path's read)."""
+        row = self._conn.execute(
+            "SELECT seq, hash, turnover_fen FROM journal ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, ZERO_HASH, 0
+        return int(row[0]), str(row[1]), int(row[2])
 
     def turnover_fen(self) -> int:
         row = self._conn.execute(
