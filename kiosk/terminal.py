@@ -31,7 +31,7 @@ from kiosk.ledger.float_account import FloatAccount
 from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavailable
 from kiosk.settlement.day_close import DayCloser
 from kiosk.settlement.days import business_day
-from kiosk.signing import Signer
+from kiosk.signing import Signer, SignerError
 from kiosk.storage import open_database, write_transaction
 from kiosk.transactions.engine import Outcome, PaymentRefused, Progress, TransactionEngine
 from kiosk.transactions.states import TxState
@@ -118,7 +118,15 @@ class Terminal:
         # A payment or a refusal changes what the float can cover: notice a low balance
         # now, before it stops business.
         if event.kind == "tx_closed" and event.data.get("outcome") in ("paid", "refused"):
-            self.float_account.refresh()
+            try:
+                self.float_account.refresh()
+            except (SignerError, PlatformUnavailable, PlatformRefused) as exc:
+                # Housekeeping asks again; a token or platform outage is reported elsewhere.
+                log.warning("float balance not refreshed after a payment: %s", exc)
+        if event.kind == "board_restart":
+            # The board forgets in RAM whether its inlets were open: a restart in the middle
+            # of a payment must not hand the resident's next notes back.
+            self.engine.reassert_inlets()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -257,11 +265,11 @@ class Terminal:
         return report
 
     def tick(self) -> None:
-        """Periodic housekeeping: board, signer outage, in-doubt postings, holds, deposits, days."""
-        self.board.tick()
+        """Periodic housekeeping: signer outage, board, in-doubt postings, holds, deposits, days."""
         if not self.journal.signing_available() and self.journal.try_recover_signing():
             # The outage's collective record is written as soon as the token works again.
             self.events.publish("signer_recovered")
+        self.board.tick()  # after the outage check, so the lamp shows the state just found
         for row in self.engine.store.open_transactions():
             if row.tx_state in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
                 self.engine._advance(row)

@@ -248,7 +248,16 @@ class TransactionEngine:
         except PlatformRefused as exc:
             self._void(row, "refused", str(exc))
             raise PaymentRefused(f"the operator's platform refused: {exc}") from None
-        except (PlatformUnavailable, MalformedAnswer, SignerError):
+        except SignerError:
+            # The hold request is signed by the token: a token pulled while the terminal
+            # was idle shows here first. Name the device, as ensure_signing() does.
+            self._void(row, "refused", "signature device failed")
+            self.events.publish("signer_outage")
+            raise PaymentRefused(
+                "the signature device (USBKey) is not working, so no payment can start: "
+                "a technician must check the token"
+            ) from None
+        except (PlatformUnavailable, MalformedAnswer):
             self._void(row, "refused", "operator platform unreachable")
             raise PaymentRefused(
                 "the operator's platform cannot be reached; please try again later"
@@ -266,6 +275,14 @@ class TransactionEngine:
             return self.store.update(row.tx_id, self._now(), **changes)
 
     # ------------------------------------------------------------------ cash
+
+    def reassert_inlets(self) -> None:
+        """Open the inlets again if a transaction is collecting (after the acceptor restarted)."""
+        if any(r.tx_state == TxState.COLLECTING for r in self.store.open_transactions()):
+            try:
+                self.cash.set_accepting(True)
+            except DeviceError as exc:
+                log.warning("cash inlets not reopened after a restart: %s", exc)
 
     def drain_cash(self) -> None:
         """Journal every counted note and coin, then acknowledge it to the acceptor.
