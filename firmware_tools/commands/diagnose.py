@@ -10,9 +10,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 from kiosk.command_line import CommandError
 from kiosk.composition import build_devices, build_signer
@@ -30,6 +30,8 @@ from kiosk.diagnostics import (
     verdict_line,
 )
 from kiosk.signing import Signer
+from kiosk.storage import open_database
+from kiosk.telemetry import Outbox
 
 RUNS_KEPT = 20
 
@@ -53,27 +55,37 @@ class ConsoleTechnician:
 
 
 def _mqtt_target(config: Config, option: str | None) -> MqttTarget | None:
-    client_id = f"{config.station.institution_no}-{config.station.terminal_id}"
+    # Its own client id: the running terminal's session must not be taken over by the check.
+    client_id = f"{config.station.institution_no}-{config.station.terminal_id}-diagnose"
+    telemetry = config.telemetry
+    files = {
+        "ca_file": telemetry.ca_file,
+        "cert_file": telemetry.cert_file,
+        "key_file": telemetry.key_file,
+    }
     if option:
         host, _, port = option.rpartition(":")
         if not host or not port.isdigit():
             raise CommandError(f"--mqtt-broker {option!r} must be HOST:PORT, e.g. 127.0.0.1:8883")
-        return MqttTarget(host, int(port), client_id)
-    # The [telemetry] table belongs to the telemetry component; read it without assuming
-    # more than its broker address and TLS file keys.
-    telemetry: Any = getattr(config, "telemetry", None)
-    host = getattr(telemetry, "host", "") or getattr(telemetry, "broker_host", "")
-    if not host:
+        return MqttTarget(host, int(port), client_id, **files)
+    if not telemetry.enabled:
         return None
-    broker_port = getattr(telemetry, "port", 0) or getattr(telemetry, "broker_port", 0)
-    return MqttTarget(
-        host,
-        int(broker_port or 8883),
-        client_id,
-        ca_file=str(getattr(telemetry, "ca", "") or ""),
-        cert_file=str(getattr(telemetry, "tls_cert", "") or ""),
-        key_file=str(getattr(telemetry, "tls_key", "") or ""),
-    )
+    return MqttTarget(telemetry.broker_host, telemetry.broker_port, client_id, **files)
+
+
+def _outbox_backlog(config: Config) -> Callable[[], int] | None:
+    """The telemetry outbox's backlog, read from the terminal's database."""
+    if not config.telemetry.enabled or not config.database_path.is_file():
+        return None
+
+    def backlog() -> int:
+        conn = open_database(config.database_path)
+        try:
+            return Outbox(conn).backlog()
+        finally:
+            conn.close()
+
+    return backlog
 
 
 def _progress(index: int, total: int, check: Check, result: CheckResult | None) -> None:
@@ -116,6 +128,7 @@ def diagnostic_context(
         ioboard=devices.board,
         signer_factory=signer,
         mqtt=_mqtt_target(config, mqtt_broker),
+        outbox_backlog=_outbox_backlog(config),
         settings=settings,
         technician=None if unattended else ConsoleTechnician(),
     )
