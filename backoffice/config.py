@@ -5,14 +5,13 @@ parsing rules are the terminal's (kiosk.config), so both files behave the same w
 """
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 # Reused on purpose: one set of rules for every TOML file of the project.
-from kiosk.config import _build
+from kiosk.config import build_table, read_toml
 from kiosk.errors import ConfigError
 
 
@@ -80,7 +79,7 @@ class BackofficeConfig:
 
 
 def parse_config(table: dict[str, Any], source: str = "<defaults>") -> BackofficeConfig:
-    config = _build(BackofficeConfig, table)
+    config = build_table(BackofficeConfig, table)
     if not config.store.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(
             "config key 'store' must start with sqlite:/// (a file) or postgresql:// (a server)"
@@ -105,18 +104,7 @@ def parse_config(table: dict[str, Any], source: str = "<defaults>") -> Backoffic
 
 def load_config(path: Path) -> BackofficeConfig:
     """Read and validate a back-office configuration file; raise ConfigError naming the problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"configuration file {path} does not exist: write one as docs/backoffice.md shows"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    table = read_toml(path, "write one as docs/backoffice.md shows")
     try:
         return parse_config(table, source=str(path))
     except ConfigError as exc:

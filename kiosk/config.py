@@ -139,13 +139,14 @@ def _check_value(name: str, hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{name}' must be a table [{name}]")
-        return _build(hint, value, name + ".")
+        return build_table(hint, value, name + ".")
     if isinstance(hint, types.UnionType):  # pragma: no cover - no optional keys yet
         raise ConfigError(f"config key '{name}' has an unsupported type")
     raise ConfigError(f"config key '{name}' has an unsupported type {hint!r}")
 
 
-def _build(cls: type[T], table: dict[str, Any], prefix: str = "") -> T:
+def build_table(cls: type[T], table: dict[str, Any], prefix: str = "") -> T:
+    """cls (a frozen dataclass) from a TOML table, every key checked against its type."""
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in table:
@@ -212,24 +213,31 @@ def _validate(config: Config) -> Config:
 
 
 def parse_config(table: dict[str, Any], source: str = "<defaults>") -> Config:
-    config = _build(Config, table)
+    config = build_table(Config, table)
     return _validate(dataclasses.replace(config, source=source))
+
+
+def read_toml(path: Path, how_to_make_one: str) -> dict[str, Any]:
+    """The TOML table in path; ConfigError naming the file and what to do when it cannot be read.
+
+    Shared by every service's configuration (the terminal's, the back office's) so that they
+    fail the same way.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist: {how_to_make_one}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
 
 
 def load_config(path: Path) -> Config:
     """Read and validate a configuration file; raise ConfigError naming the problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"configuration file {path} does not exist: create one with 'kiosk-tool config init'"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    table = read_toml(path, "create one with 'kiosk-tool config init'")
     try:
         return parse_config(table, source=str(path))
     except ConfigError as exc:

@@ -92,12 +92,12 @@ def test_real_devices_need_their_port_and_cash_needs_the_real_board(
 def test_a_switch_must_be_true_or_false(tmp_path: Path) -> None:
     from dataclasses import dataclass
 
-    from kiosk.config import _build
+    from kiosk.config import build_table
 
     @dataclass(frozen=True)
     class Table:
         enabled: bool = False
 
-    assert _build(Table, {"enabled": True}).enabled is True
+    assert build_table(Table, {"enabled": True}).enabled is True
     with pytest.raises(ConfigError, match=r"'enabled' must be true or false, not 'yes'"):
-        _build(Table, {"enabled": "yes"})
+        build_table(Table, {"enabled": "yes"})
