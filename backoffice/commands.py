@@ -9,7 +9,6 @@ stores cmd_result messages against the command's id.
 import base64
 import datetime
 import json
-import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,17 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from backoffice.contract import topic_for
 from backoffice.errors import CommandRefused
 from backoffice.store import Store
-from kiosk.journal.canonical import canonical_json
-
-COMMAND_NAMES = (
-    "reboot",
-    "enter_maintenance",
-    "leave_maintenance",
-    "close_day",
-    "set_heartbeat_interval",
-    "request_logs",
-    "install_catalog",
-)
+from kiosk.telemetry.commands import COMMAND_NAMES, command_signed_bytes, unsigned_command
+from kiosk.telemetry.commands import sign_command as terminal_sign_command
 
 Publish = Callable[[str, bytes, int], None]
 
@@ -81,31 +71,30 @@ def sign_command(
     now: datetime.datetime,
     ttl_s: int,
 ) -> dict[str, Any]:
-    """A signed command for one terminal; naming it means it cannot be replayed to another."""
+    """A signed command for one terminal; naming it means it cannot be replayed to another.
+
+    The command's form and signature are the terminal's own (kiosk.telemetry.commands), so
+    the two sides cannot drift apart.
+    """
     if name not in COMMAND_NAMES:
         raise CommandRefused(f"unknown command {name!r}; known: {', '.join(COMMAND_NAMES)}")
-    command: dict[str, Any] = {
-        "v": 1,
-        "id": str(uuid.uuid4()),
-        "station": station,
-        "terminal": terminal,
-        "name": name,
-        "args": dict(args),
-        "expires": (now + datetime.timedelta(seconds=ttl_s)).isoformat(timespec="seconds"),
-        "nonce": secrets.token_hex(16),
-    }
-    signature = key.sign(canonical_json(command), ec.ECDSA(hashes.SHA256()))
-    command["sig"] = base64.b64encode(signature).decode("ascii")
-    return command
+    command = unsigned_command(
+        station=station,
+        terminal=terminal,
+        name=name,
+        args=args,
+        expires=now + datetime.timedelta(seconds=ttl_s),
+        command_id=str(uuid.uuid4()),
+    )
+    return terminal_sign_command(command, key)
 
 
 def signature_valid(public_key: ec.EllipticCurvePublicKey, command: Mapping[str, Any]) -> bool:
     """What a terminal checks first (tests use it to prove what is sent verifies)."""
-    unsigned = {key: value for key, value in command.items() if key != "sig"}
     try:
         public_key.verify(
             base64.b64decode(str(command["sig"]), validate=True),
-            canonical_json(unsigned),
+            command_signed_bytes(command),
             ec.ECDSA(hashes.SHA256()),
         )
     except (InvalidSignature, ValueError, KeyError):

@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo
 
 from backoffice import reports
 from backoffice.alerts import ALERT_KINDS, acknowledge_alert, open_alerts
-from backoffice.commands import COMMAND_NAMES
 from backoffice.config import BackofficeConfig
 from backoffice.errors import BackofficeError
 from backoffice.store import Row, Store
 from kiosk.i18n import LANGUAGES, Translate, translator
 from kiosk.money import format_fen
+from kiosk.telemetry.commands import COMMAND_NAMES
 
 log = logging.getLogger(__name__)
 
