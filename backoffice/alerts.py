@@ -7,7 +7,7 @@ It never talks to MQTT or HTTP.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backoffice.config import Thresholds
@@ -46,10 +46,20 @@ def raise_alert(
 
 
 def clear_alert(cursor: Cursor, station: str, terminal: str, kind: str, now: float) -> None:
+    clear_alerts(cursor, station, terminal, [kind], now)
+
+
+def clear_alerts(
+    cursor: Cursor, station: str, terminal: str, kinds: Sequence[str], now: float
+) -> None:
+    """Clear the open alerts of these kinds, in one statement (a health report clears many)."""
+    if not kinds:
+        return
+    marks = ", ".join("?" for _ in kinds)
     cursor.execute(
-        "UPDATE alerts SET cleared = ? WHERE station = ? AND terminal = ? AND kind = ? "
-        "AND cleared IS NULL AND acked IS NULL",
-        (now, station, terminal, kind),
+        "UPDATE alerts SET cleared = ? WHERE station = ? AND terminal = ? "
+        f"AND kind IN ({marks}) AND cleared IS NULL AND acked IS NULL",
+        (now, station, terminal, *kinds),
     )
 
 
@@ -73,12 +83,19 @@ def open_alerts(
 
 
 def _set(
-    cursor: Cursor, station: str, terminal: str, kind: str, active: bool, detail: str, now: float
+    cursor: Cursor,
+    station: str,
+    terminal: str,
+    kind: str,
+    active: bool,
+    detail: str,
+    now: float,
+    cleared: list[str],
 ) -> None:
     if active:
         raise_alert(cursor, station, terminal, kind, detail, now)
     elif kind not in STICKY_KINDS:
-        clear_alert(cursor, station, terminal, kind, now)
+        cleared.append(kind)  # cleared together at the end of apply_health
 
 
 def faulty_devices(devices: Mapping[str, Any]) -> list[str]:
@@ -106,24 +123,26 @@ def apply_health(
     now: float,
 ) -> None:
     """Raise or clear the condition alerts a health report decides."""
+    cleared: list[str] = []
     paper = health.get("paper")
-    _set(cursor, station, terminal, "paper_out", paper == "out", "paper out", now)
-    _set(cursor, station, terminal, "paper_low", paper == "near_end", "paper near end", now)
+    _set(cursor, station, terminal, "paper_out", paper == "out", "paper out", now, cleared)
+    near_end = paper == "near_end"
+    _set(cursor, station, terminal, "paper_low", near_end, "paper near end", now, cleared)
     balance = health.get("float_balance_fen")
     if isinstance(balance, int):
         low = balance < thresholds.low_float_fen
         detail = f"float {balance} fen < {thresholds.low_float_fen} fen"
-        _set(cursor, station, terminal, "low_float", low, detail, now)
+        _set(cursor, station, terminal, "low_float", low, detail, now, cleared)
     days = health.get("cert_days_left")
     if isinstance(days, int):
         expiring = days < thresholds.cert_days
         detail = f"certificate expires in {days} days"
-        _set(cursor, station, terminal, "cert_expiring", expiring, detail, now)
+        _set(cursor, station, terminal, "cert_expiring", expiring, detail, now, cleared)
     backlog = health.get("outbox_backlog")
     if isinstance(backlog, int):
         high = backlog > thresholds.outbox_backlog
         detail = f"{backlog} records waiting (limit {thresholds.outbox_backlog})"
-        _set(cursor, station, terminal, "outbox_backlog", high, detail, now)
+        _set(cursor, station, terminal, "outbox_backlog", high, detail, now, cleared)
     devices = health.get("devices")
     if isinstance(devices, Mapping):
         faulty = faulty_devices(devices)
@@ -132,6 +151,7 @@ def apply_health(
             raise_alert(
                 cursor, station, terminal, "device_fault", json.dumps(details, sort_keys=True), now
             )
+    clear_alerts(cursor, station, terminal, cleared, now)
 
 
 def apply_event(

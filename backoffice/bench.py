@@ -1,17 +1,19 @@
 """Figures for `make bench`: back-office ingest throughput against the raw drain rate of the
 same stream by mosquitto_sub, and the time from a terminal's death to its offline alert.
 
-Owns only measuring: it starts a private Mosquitto on a free loopback port, opens two
-persistent sessions subscribed to the same topics (one for `mosquitto_sub`, one for the back
-office), publishes one prepared stream ONCE so the broker queues the same messages for both,
-then times each session draining its queue: `mosquitto_sub` until it has printed every
-message, the back office until every message's batch has committed (SQLite store,
-synchronous=FULL). The publisher is not running while either drain is timed, so neither
-rate is really the publisher's. Finally it kills a simulated terminal. It prints figures and
-never fails on a time (docs/backoffice.md, "Benchmarks").
+Owns only measuring: it starts a private Mosquitto on a free loopback port, opens persistent
+sessions subscribed to the same topics (`mosquitto_sub` raw, a no-op paho client, the back
+office's receiving pipe without storing, and the back office itself), publishes one
+prepared stream ONCE so the broker queues the same messages for each, then times each
+session draining its queue: `mosquitto_sub` until it has printed every message, the back
+office until every message's batch has committed (SQLite store, synchronous=FULL). The
+publisher is not running while any drain is timed, so no rate is really the publisher's.
+Finally it kills a simulated terminal. It prints figures and never fails on a time
+(docs/backoffice.md, "Benchmarks").
 """
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -27,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from backoffice.config import BrokerConfig, Thresholds
 from backoffice.contract import TERMINAL_KINDS, topic_for
 from backoffice.fleet_sim import SimulatedTerminal
-from backoffice.ingest import MqttIngest
+from backoffice.ingest import FrameReader, MqttIngest
 from backoffice.store import Store
 
 TIMEOUT_S = 300.0
@@ -83,7 +85,9 @@ def _stream(terminals: int, rounds: int) -> list[Message]:
                 "cert_sha256": _HASH,
                 "sig": _PLACEHOLDER_SIG,
             }
-            outbox = {"v": 1, "seq": record["seq"], "record": record}
+            # The terminal's previous outbox record is the one HEALTH_EVERY periods ago.
+            prev_seq = chain_seq + 1 - 10 * HEALTH_EVERY if n else 0
+            outbox = {"v": 1, "seq": record["seq"], "prev_seq": prev_seq, "record": record}
             messages.append((topic_for(station, terminal, "outbox"), _json(outbox), 1))
             health = {
                 "v": 1,
@@ -167,8 +171,27 @@ class _PahoDrain:
         return rate
 
 
-def _raw_command(port: int, *extra: str) -> list[str]:
-    command = ["mosquitto_sub", "-p", str(port), "-q", "1", "-i", "bench-raw", "-c"]
+def _pipe_drain(port: int, count: int) -> float:
+    """The ceiling of the back office's receiving side alone: mosquitto_sub framing every
+    message into a pipe exactly as MqttIngest runs it, parsed by FrameReader, not stored."""
+    command = _raw_command(port, "-N", "-F", MqttIngest.FRAME_FORMAT, client_id="bench-pipe")
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    frames, received = FrameReader(), 0
+    while received < count:
+        chunk = os.read(process.stdout.fileno(), 1 << 20)
+        if not chunk:
+            raise RuntimeError("bench: mosquitto_sub ended before the stream did")
+        received += len(frames.feed(chunk))
+    rate = count / (time.monotonic() - started)
+    process.terminate()
+    process.wait(10)
+    return rate
+
+
+def _raw_command(port: int, *extra: str, client_id: str = "bench-raw") -> list[str]:
+    command = ["mosquitto_sub", "-p", str(port), "-q", "1", "-i", client_id, "-c"]
     for kind in TERMINAL_KINDS:  # the same filters as the back office's subscription
         command += ["-t", f"kiosk/v1/+/+/{kind}"]
     return command + list(extra)
@@ -200,6 +223,12 @@ def run_backoffice_bench(
             stderr=subprocess.DEVNULL,
             timeout=TIMEOUT_S,
         )
+        subprocess.run(
+            _raw_command(port, "-C", "1", "-W", "1", client_id="bench-pipe"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=TIMEOUT_S,
+        )
         paho_noop = _PahoDrain(port, count)
         store = Store(f"sqlite:///{work / 'bench.db'}")
         broker_config = BrokerConfig(host="127.0.0.1", port=port, client_id="bench-ingest")
@@ -222,6 +251,7 @@ def run_backoffice_bench(
         raw_rate = count / (time.monotonic() - started)
 
         paho_rate = paho_noop.drain()
+        pipe_rate = _pipe_drain(port, count)
 
         ingest = MqttIngest(store, broker_config, Thresholds())
         started = time.monotonic()
@@ -267,6 +297,8 @@ def run_backoffice_bench(
         "backoffice_ingest_target_ratio": 0.5,
         "backoffice_paho_noop_drain_msg_s": round(paho_rate, 1),
         "backoffice_paho_noop_ratio": round(paho_rate / raw_rate, 3),
+        "backoffice_pipe_noop_drain_msg_s": round(pipe_rate, 1),
+        "backoffice_pipe_noop_ratio": round(pipe_rate / raw_rate, 3),
         "backoffice_ingest_batches": stats.batches,
         "backoffice_acks_sent": stats.acks_sent,
         "backoffice_death_to_offline_alert_s": round(death_to_alert, 3),

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +79,11 @@ _FALLBACK_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "outbox": {
         "type": "object",
-        "required": ["v", "seq", "record"],
+        "required": ["v", "seq", "prev_seq", "record"],
         "properties": {
             "v": _V,
             "seq": {"type": "integer", "minimum": 1},
+            "prev_seq": {"type": "integer", "minimum": 0},
             "record": {
                 "type": "object",
                 "required": ["seq", "prev", "type", "time", "station", "terminal"],
@@ -108,6 +109,9 @@ def topic_for(station: str, terminal: str, kind: str) -> str:
     return f"{ROOT}/{station}/{terminal}/{kind}"
 
 
+# Every terminal publishes on the same few topics again and again: parsed once each (bounded,
+# so a flood of made-up topics only churns the cache).
+@lru_cache(maxsize=1 << 16)
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != ROOT:

@@ -79,6 +79,9 @@ class SimulatedTerminal:
         self.commands_seen: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._outbox: dict[int, dict[str, object]] = {}
+        # Each outbox record's prev_seq: the seq of the outbox record before it, 0 first.
+        self._prev_seqs: dict[int, int] = {}
+        self._last_outbox_seq = 0
         self.client = self._make_client()
 
     # ----------------------------------------------------------------- connection
@@ -286,12 +289,18 @@ class SimulatedTerminal:
     def _queue(self, record: dict[str, object]) -> None:
         seq = int(str(record["seq"]))
         with self._lock:
+            self._prev_seqs[seq], self._last_outbox_seq = self._last_outbox_seq, seq
             self._outbox[seq] = record
         self._publish_record(seq, record)
 
+    def outbox_payload(self, seq: int, record: dict[str, object]) -> bytes:
+        """The outbox message for one of this terminal's records (journaled by it)."""
+        with self._lock:
+            prev_seq = self._prev_seqs[seq]
+        return json.dumps({"v": 1, "seq": seq, "prev_seq": prev_seq, "record": record}).encode()
+
     def _publish_record(self, seq: int, record: dict[str, object]) -> None:
-        body = {"v": 1, "seq": seq, "record": record}
-        self.client.publish(self.topic("outbox"), json.dumps(body), qos=1)
+        self.client.publish(self.topic("outbox"), self.outbox_payload(seq, record), qos=1)
 
     def resend_outbox(self) -> None:
         with self._lock:

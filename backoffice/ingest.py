@@ -10,12 +10,18 @@ The paho-mqtt client only queues messages; one worker thread stores them in batc
 
 import json
 import logging
+import os
 import queue
+import secrets
+import shutil
 import ssl
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -31,7 +37,7 @@ from backoffice.contract import (
     parse_topic,
     topic_for,
 )
-from backoffice.errors import PayloadRejected
+from backoffice.errors import BackofficeError, PayloadRejected
 from backoffice.store import Cursor, Store
 from kiosk.journal.canonical import JournalError, record_hash
 
@@ -39,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, int], None]
 BATCH_LIMIT = 500
+MOSQUITTO_SUB = "mosquitto_sub"  # Debian package mosquitto-clients
 OUTBOX_TYPES = ("tx_close", "day_close")
 # The SET clause of an upsert saying the terminal is alive now. Every right-hand side reads
 # the row as it was before the statement (SQL semantics in both engines), so state_at only
@@ -320,11 +327,9 @@ class Ingestor:
             raise PayloadRejected(f"outbox record {seq} has type {record.get('type')!r}")
         if "sig" not in record and record.get("sig_failed") is not True:
             raise PayloadRejected(f"outbox record {seq} carries neither sig nor sig_failed")
-        prev_seq = data.get("prev_seq")
-        if prev_seq is not None and (
-            isinstance(prev_seq, bool) or not isinstance(prev_seq, int) or not 0 <= prev_seq < seq
-        ):
-            raise PayloadRejected(f"outbox prev_seq {prev_seq!r} is not a seq below {seq}")
+        prev_seq = data["prev_seq"]  # the schema makes it a whole number >= 0
+        if prev_seq >= seq:
+            raise PayloadRejected(f"outbox prev_seq {prev_seq} is not below its seq {seq}")
         try:
             digest = record_hash(record)
         except JournalError as exc:
@@ -419,12 +424,11 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
     """Advance and return the terminal's ack: the highest seq up to which every outbox
     record is stored (docs/backoffice.md, "Acknowledgement").
 
-    Journal seqs are not consecutive among outbox records, so a record's `prev_seq` (the
-    seq of the terminal's previous outbox record, 0 for its first) says whether the run
-    from the last ack reaches it without a hole: with several ingest workers, a hole is a
-    record another worker has not committed yet. A record without `prev_seq` (contract v1
-    as published today) is taken as following the one before it, which holds only while
-    one worker receives a terminal's records in order over one connection.
+    Journal seqs are not consecutive among outbox records, so each record's `prev_seq`
+    (the seq of the terminal's previous outbox record, 0 for its first) says whether the
+    run from the last ack reaches it without a hole. With several ingest workers on a
+    shared subscription, a hole is a record another worker has not committed yet; the ack
+    waits for it, whatever this worker has stored beyond it.
     """
     rows = cursor.execute(
         "SELECT t.acked_seq, r.seq, r.prev_seq FROM terminals t LEFT JOIN records r "
@@ -436,7 +440,9 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
         return 0
     upto = int(rows[0]["acked_seq"])
     for row in rows:
-        if row["seq"] is None or (row["prev_seq"] is not None and row["prev_seq"] > upto):
+        # prev_seq <= upto: everything up to this record's predecessor is stored, and the
+        # terminal has no outbox record between the two.
+        if row["seq"] is None or row["prev_seq"] > upto:
             break
         upto = int(row["seq"])
     # Never backwards: another worker may have moved the ack further meanwhile.
@@ -449,7 +455,23 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
 
 
 class MqttIngest:
-    """The paho-mqtt side: subscribe, queue, store in batches on one worker thread."""
+    """Receive through a mosquitto_sub subprocess, store in batches, publish acks with paho.
+
+    The receiving side is mosquitto_sub (Debian mosquitto-clients), Mosquitto's own C
+    client: it holds the persistent session and writes each message to a pipe framed as
+    `<topic>NUL<payload length>NUL<payload>` (a topic can never hold NUL, and the length
+    makes the payload binary-safe). Parsing MQTT in Python costs more than storing the
+    message (docs/backoffice.md, "Benchmarks"). mosquitto_sub acknowledges a message to
+    the broker (PUBACK) when it has written it to the pipe, before it is stored: that loses
+    nothing that matters, because outbox records are acknowledged at the application level
+    ({"upto_seq"}, only after the commit) and the terminal resends until then, while
+    heartbeats, health and events are transient by contract and come again. A full pipe
+    stops mosquitto_sub reading, so the broker queues instead of this process's memory.
+    Acknowledgements and commands go out through a paho-mqtt client of their own.
+    """
+
+    FRAME_FORMAT = r"%t\0%l\0%p"
+    QUEUE_CHUNKS = 64  # chunks of parsed frames waiting for the worker: the backpressure bound
 
     def __init__(
         self,
@@ -462,8 +484,7 @@ class MqttIngest:
         self.broker = broker
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=broker.client_id,
-            clean_session=False,
+            client_id=f"{broker.client_id}-pub",
             protocol=mqtt.MQTTv311,
         )
         if broker.username:
@@ -477,66 +498,191 @@ class MqttIngest:
             )
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
         self.ingestor = Ingestor(store, thresholds, self.client_publish)
+        # Set once mosquitto_sub's subscriptions are in place (its probe came back).
         self.connected = threading.Event()
-        self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        # A private topic this worker alone reads: a probe published on it and received
+        # proves the subscriptions (one SUBSCRIBE packet) are active in the broker.
+        self.probe_topic = topic_for("0", f"probe-{secrets.token_hex(12)}", "ack")
+        self._queue: queue.Queue[list[tuple[str, bytes]]] = queue.Queue(self.QUEUE_CHUNKS)
+        self._waiting = 0  # messages read from the pipe and not stored yet (backlog())
+        self._waiting_lock = threading.Lock()
         self._stop = threading.Event()
         self._liveness_every_s = liveness_every_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._options_dir = tempfile.TemporaryDirectory(prefix="kiosk-bo-sub-")
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="ingest-reader", daemon=True)
+        self._prober = threading.Thread(target=self._probe, name="ingest-probe", daemon=True)
 
     def subscriptions(self) -> list[str]:
         prefix = f"$share/{self.broker.shared_group}/" if self.broker.shared_group else ""
         return [f"{prefix}kiosk/v1/+/+/{kind}" for kind in TERMINAL_KINDS]
 
+    def subscriber_command(self) -> list[str]:
+        """The mosquitto_sub command line (the password goes in its options file, not here)."""
+        executable = shutil.which(MOSQUITTO_SUB)
+        if executable is None:
+            raise BackofficeError(
+                f"{MOSQUITTO_SUB} is not installed: install the Debian package mosquitto-clients"
+            )
+        b = self.broker
+        command = [executable, "-h", b.host, "-p", str(b.port), "-i", b.client_id, "-c"]
+        command += ["-q", "1", "-k", str(b.keepalive_s), "-N", "-F", self.FRAME_FORMAT]
+        if b.tls_ca_file:
+            command += ["--cafile", b.tls_ca_file]
+            if b.tls_cert_file:
+                command += ["--cert", b.tls_cert_file, "--key", b.tls_key_file]
+        for topic in [*self.subscriptions(), self.probe_topic]:
+            command += ["-t", topic]
+        return command
+
+    def _subscriber_environment(self) -> dict[str, str]:
+        # mosquitto_sub reads default options from $XDG_CONFIG_HOME/mosquitto_sub: a private
+        # directory keeps the credentials out of the process list and a user's own file out.
+        options = Path(self._options_dir.name) / "mosquitto_sub"
+        lines = [f"-u {self.broker.username}"] if self.broker.username else []
+        if self.broker.password:
+            lines.append(f"-P {self.broker.password}")
+        options.touch(mode=0o600)
+        options.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return {**os.environ, "XDG_CONFIG_HOME": self._options_dir.name}
+
     def start(self) -> None:
+        self.subscriber_command()  # a missing mosquitto_sub fails here, at start
         self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s)
         self.client.loop_start()
+        self._reader.start()
+        self._prober.start()
         self._worker.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._worker.join(timeout=10)
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()  # mosquitto_sub disconnects cleanly: the session stays
+        self._reader.join(timeout=10)
+        self._worker.join(timeout=30)  # stores what was already read before it ends
+        self._prober.join(timeout=5)
         self.client.disconnect()
         self.client.loop_stop()
+        self._options_dir.cleanup()
 
     def backlog(self) -> int:
-        return self._queue.qsize()
+        return self._waiting
 
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
-    ) -> None:
-        if reason.is_failure:
-            log.error("the broker refused the back office: %s", reason)
-            return
-        client.subscribe([(topic, 1) for topic in self.subscriptions()])
-        self.connected.set()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._queue.put((message.topic, bytes(message.payload)))
+    def _count_waiting(self, change: int) -> None:
+        with self._waiting_lock:
+            self._waiting += change
 
     def client_publish(self, topic: str, payload: bytes, qos: int) -> None:
         self.client.publish(topic, payload, qos=qos)
 
+    def _read(self) -> None:
+        """Run mosquitto_sub, again after each exit (broker down at start), and parse its pipe."""
+        while not self._stop.is_set():
+            self.connected.clear()
+            try:
+                process = subprocess.Popen(
+                    self.subscriber_command(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=self._subscriber_environment(),
+                )
+            except (OSError, BackofficeError) as exc:
+                log.error("cannot run %s: %s", MOSQUITTO_SUB, exc)
+                self._stop.wait(1.0)
+                continue
+            self._process = process
+            if self._stop.is_set():  # stop() came while it started: it saw no process
+                process.terminate()
+            assert process.stdout is not None and process.stderr is not None
+            frames = FrameReader()
+            while chunk := os.read(process.stdout.fileno(), 1 << 20):
+                messages = frames.feed(chunk)
+                if any(topic == self.probe_topic for topic, _ in messages):
+                    self.connected.set()
+                    messages = [m for m in messages if m[0] != self.probe_topic]
+                if messages:
+                    self._count_waiting(len(messages))
+                    self._queue.put(messages)
+            error = process.stderr.read().decode("utf-8", "replace").strip()
+            code = process.wait()
+            if frames.pending():
+                log.error("%s ended in the middle of a message", MOSQUITTO_SUB)
+            if not self._stop.is_set():
+                log.warning(
+                    "%s exited with %d (%s); starting it again",
+                    MOSQUITTO_SUB,
+                    code,
+                    error.splitlines()[-1] if error else "no message",
+                )
+                self._stop.wait(1.0)
+
+    def _probe(self) -> None:
+        while not self._stop.wait(0.2):
+            if not self.connected.is_set() and self.client.is_connected():
+                self.client.publish(self.probe_topic, b"", qos=0)
+
     def _work(self) -> None:
         next_check = 0.0
-        while not self._stop.is_set():
+        while True:
+            stopping = self._stop.is_set() and not self._reader.is_alive()
             batch: list[tuple[str, bytes]] = []
             try:
-                batch.append(self._queue.get(timeout=0.2))
+                batch.extend(self._queue.get(timeout=0.2))
                 while len(batch) < BATCH_LIMIT:
-                    batch.append(self._queue.get_nowait())
+                    batch.extend(self._queue.get_nowait())
             except queue.Empty:
                 pass
+            if stopping and not batch:
+                return
             try:
                 if batch:
                     self.ingestor.handle_batch(batch)
-                if time.monotonic() >= next_check:
+                    self._count_waiting(-len(batch))
+                if time.monotonic() >= next_check and not self._stop.is_set():
                     self.ingestor.check_liveness()
                     next_check = time.monotonic() + self._liveness_every_s
             except Exception:
                 # The batch is lost here, not its records: they were not acknowledged, so
                 # their terminals send them again. Telemetry comes again with the next period.
                 log.exception("ingest could not store a batch of %d messages", len(batch))
+                self._count_waiting(-len(batch))
                 time.sleep(1.0)
+
+
+class FrameReader:
+    """Splits mosquitto_sub's `%t\\0%l\\0%p` output into (topic, payload) messages.
+
+    Written by hand because it is the pipe's own framing (three fields, two separators); a
+    chunk may end anywhere, so an incomplete frame waits for the next chunk.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
+        data = self._buffer + chunk if self._buffer else chunk
+        messages: list[tuple[str, bytes]] = []
+        position, end = 0, len(data)
+        while True:
+            topic_end = data.find(b"\0", position)
+            if topic_end < 0:
+                break
+            length_end = data.find(b"\0", topic_end + 1)
+            if length_end < 0:
+                break
+            payload_start = length_end + 1
+            payload_end = payload_start + int(data[topic_end + 1 : length_end])
+            if payload_end > end:
+                break
+            topic = data[position:topic_end].decode("utf-8", "replace")
+            messages.append((topic, data[payload_start:payload_end]))
+            position = payload_end
+        self._buffer = data[position:]
+        return messages

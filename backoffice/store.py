@@ -89,7 +89,7 @@ CREATE TABLE IF NOT EXISTS records (
     record TEXT NOT NULL,
     record_hash TEXT NOT NULL,
     received {REAL} NOT NULL,
-    prev_seq BIGINT,
+    prev_seq BIGINT NOT NULL,
     PRIMARY KEY (station, terminal, seq)
 );
 CREATE INDEX IF NOT EXISTS records_by_day ON records (station, business_day, type);

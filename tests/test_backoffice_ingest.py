@@ -1,18 +1,23 @@
 """The back office ingests a real Mosquitto stream: records exactly once, acks, liveness, alerts."""
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from backoffice.config import parse_config
+from backoffice.config import BrokerConfig, Thresholds, parse_config
 from backoffice.fleet_sim import SimulatedTerminal
+from backoffice.ingest import MqttIngest
 from backoffice.service import BackofficeService
+from backoffice.store import Store
 from kiosk.journal import verify_jsonl
-from tests.fixtures.backoffice import Broker, service_config, wait_for
+from tests.fixtures.backoffice import DEADLINE_S, Broker, service_config, wait_for
 
 
 def open_kinds(service: BackofficeService, terminal: str = "T-01") -> set[str]:
@@ -189,7 +194,7 @@ def test_hostile_payloads_are_rejected_logged_and_change_nothing(
     topic = "kiosk/v1/31010001/T-01/"
     for kind, payload in [
         ("outbox", b"not json"),
-        ("outbox", json.dumps({"v": 1, "seq": forged["seq"], "record": forged}).encode()),
+        ("outbox", other.outbox_payload(int(str(forged["seq"])), forged)),
         ("health", json.dumps({"v": 1, "time": "x", "paper": "melted"}).encode()),
         ("heartbeat", json.dumps({"v": 2}).encode()),
     ]:
@@ -201,3 +206,70 @@ def test_hostile_payloads_are_rejected_logged_and_change_nothing(
     reasons = [r["reason"] for r in backoffice_service.store.query("SELECT reason FROM rejected")]
     assert any("not the topic's 31010001/T-01" in reason for reason in reasons)
     assert sim.backlog() == 0
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_two_workers_on_a_shared_subscription_acknowledge_only_a_contiguous_run(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    backoffice_broker: Broker,
+    make_sim_terminal: Callable[..., SimulatedTerminal],
+    engine: str,
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'bo.db'}"
+        if engine == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    broker = BrokerConfig(
+        host=backoffice_broker.host, port=backoffice_broker.port, shared_group="ingest"
+    )
+    stores = [Store(url), Store(url)]
+    workers = [
+        MqttIngest(store, replace(broker, client_id=f"bo-worker-{n}"), Thresholds())
+        for n, store in enumerate(stores)
+    ]
+    assert all(w.subscriptions()[0].startswith("$share/ingest/kiosk/v1/+/+/") for w in workers)
+    sim = make_sim_terminal()
+    records = [sim.pay(100 * n) for n in range(1, 9)]
+    held_seq = int(str(records[1]["seq"]))
+    release = threading.Event()
+    for worker in workers:  # whichever worker receives the second record sits on it
+        worker.ingestor.handle_batch = holding(worker.ingestor.handle_batch, held_seq, release)
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            wait_for(worker.connected.is_set, "both workers to subscribe")
+        sim.start()  # publishes the eight records on connect
+        wait_for(
+            lambda: stores[0].query("SELECT 1 FROM records WHERE seq > ?", (held_seq,)),
+            "the free worker to store a record after the held one",
+        )
+        acked = stores[0].query("SELECT acked_seq FROM terminals")[0]["acked_seq"]
+        assert acked < held_seq and sim.acked_seq < held_seq
+        release.set()
+        wait_for(lambda: sim.backlog() == 0, "every record to be acknowledged")
+        assert sim.acked_seq == records[-1]["seq"]
+        stored = [r["seq"] for r in stores[0].query("SELECT seq FROM records ORDER BY seq")]
+        assert stored == [r["seq"] for r in records]
+    finally:
+        release.set()
+        for worker in workers:
+            worker.stop()
+        for store in stores:
+            store.close()
+
+
+def holding(
+    handle_batch: Callable[[Iterable[tuple[str, bytes]]], None], seq: int, release: threading.Event
+) -> Callable[[Iterable[tuple[str, bytes]]], None]:
+    """A worker slow to commit: a batch holding outbox record seq waits for release."""
+
+    def handle(messages: Iterable[tuple[str, bytes]]) -> None:
+        batch = list(messages)
+        if any(t.endswith("/outbox") and json.loads(p)["seq"] == seq for t, p in batch):
+            release.wait(DEADLINE_S)
+        handle_batch(batch)
+
+    return handle

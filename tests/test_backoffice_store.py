@@ -39,9 +39,9 @@ class Wire:
         self.sent.append((topic, json.loads(payload)))
 
 
-def outbox_message(record: dict[str, object]) -> tuple[str, bytes]:
+def outbox_message(sim: SimulatedTerminal, record: dict[str, object]) -> tuple[str, bytes]:
     topic = f"kiosk/v1/{record['station']}/{record['terminal']}/outbox"
-    return topic, json.dumps({"v": 1, "seq": record["seq"], "record": record}).encode()
+    return topic, sim.outbox_payload(int(str(record["seq"])), record)
 
 
 @pytest.fixture
@@ -57,8 +57,8 @@ def test_a_record_delivered_twice_is_stored_once_and_acknowledged_each_time(
     wire = Wire()
     ingestor = Ingestor(store, Thresholds(), wire)
     first, second = terminal.pay(1_000, 100), terminal.pay(2_000, 100)
-    ingestor.handle_batch([outbox_message(first), outbox_message(second)])
-    ingestor.handle_batch([outbox_message(first)])
+    ingestor.handle_batch([outbox_message(terminal, first), outbox_message(terminal, second)])
+    ingestor.handle_batch([outbox_message(terminal, first)])
     rows = store.query("SELECT seq, amount_fen, fee_fen FROM records ORDER BY seq")
     assert [(r["seq"], r["amount_fen"], r["fee_fen"]) for r in rows] == [
         (first["seq"], 1_000, 100),
@@ -74,7 +74,7 @@ def test_a_different_record_under_a_known_seq_raises_a_clone_alert(
     store: Store, terminal: SimulatedTerminal, tmp_path: Path
 ) -> None:
     ingestor = Ingestor(store, Thresholds(), Wire())
-    ingestor.handle_batch([outbox_message(terminal.pay(1_000))])
+    ingestor.handle_batch([outbox_message(terminal, terminal.pay(1_000))])
     twin = SimulatedTerminal(
         tmp_path / "twin",
         station=STATION,
@@ -83,7 +83,7 @@ def test_a_different_record_under_a_known_seq_raises_a_clone_alert(
         port=1,
         signer=terminal.signer,
     )
-    ingestor.handle_batch([outbox_message(twin.pay(7_000))])
+    ingestor.handle_batch([outbox_message(twin, twin.pay(7_000))])
     with store.transaction() as cursor:
         assert [a["kind"] for a in open_alerts(cursor)] == ["clone"]
     assert store.query("SELECT amount_fen FROM records")[0]["amount_fen"] == 1_000
@@ -126,7 +126,7 @@ def test_heartbeats_mark_the_terminal_online_and_catch_rollback_and_clone_in_one
     assert store.query("SELECT COUNT(*) AS n FROM boots")[0]["n"] == 2
 
 
-def insert_record(store: Store, seq: int, prev_seq: int | None) -> None:
+def insert_record(store: Store, seq: int, prev_seq: int) -> None:
     with store.transaction() as cursor:
         cursor.execute(
             "INSERT INTO terminals (station, terminal, state) VALUES (?, 'T-01', 'online') "
@@ -166,13 +166,39 @@ def test_the_ack_waits_for_the_first_outbox_record_and_never_goes_back(store: St
     assert current_ack(store) == 12
 
 
-def test_records_without_prev_seq_are_acknowledged_up_to_the_highest_stored(
-    store: Store,
+def test_a_missing_record_in_the_middle_holds_the_ack_back_until_it_comes(
+    store: Store, terminal: SimulatedTerminal
 ) -> None:
-    # Contract v1 as published today: one worker, records in journal order.
-    insert_record(store, 3, None)
-    insert_record(store, 9, None)
-    assert current_ack(store) == 9
+    wire = Wire()
+    ingestor = Ingestor(store, Thresholds(), wire)
+    first, missing, third = (terminal.pay(1_000 * n) for n in (1, 2, 3))
+    day = terminal.close_day(datetime.date(2025, 3, 3), paid_count=3, paid_fen=6_000)
+    ingestor.handle_batch([outbox_message(terminal, r) for r in (first, third, day)])
+    assert wire.sent[-1][1]["upto_seq"] == first["seq"]
+    ingestor.handle_batch([outbox_message(terminal, third)])  # a resend changes nothing
+    assert wire.sent[-1][1]["upto_seq"] == first["seq"]
+    ingestor.handle_batch([outbox_message(terminal, missing)])
+    assert wire.sent[-1][1]["upto_seq"] == day["seq"]
+    assert len(store.query("SELECT seq FROM records")) == 4
+
+
+def test_an_outbox_record_whose_prev_seq_is_not_below_its_seq_is_refused(
+    store: Store, terminal: SimulatedTerminal
+) -> None:
+    wire = Wire()
+    ingestor = Ingestor(store, Thresholds(), wire)
+    record = terminal.pay(1_000)
+    topic = f"kiosk/v1/{STATION}/T-01/outbox"
+    for prev_seq in (record["seq"], -1, None):
+        body = {"v": 1, "seq": record["seq"], "prev_seq": prev_seq, "record": record}
+        ingestor.handle_batch([(topic, json.dumps(body).encode())])
+    without = {"v": 1, "seq": record["seq"], "record": record}
+    ingestor.handle_batch([(topic, json.dumps(without).encode())])
+    assert ingestor.stats.rejected == 4 and wire.sent == []
+    assert store.query("SELECT COUNT(*) AS n FROM records")[0]["n"] == 0
+    reasons = [r["reason"] for r in store.query("SELECT reason FROM rejected ORDER BY id")]
+    assert "is not below its seq" in reasons[0]
+    assert "prev_seq" in reasons[1] and "prev_seq" in reasons[3]
 
 
 def test_an_acknowledged_alert_is_closed_and_a_new_one_can_open(store: Store) -> None:
@@ -202,7 +228,7 @@ def test_reports_reconcile_count_flag_and_split_commission(
     day = datetime.date(2025, 3, 3)
     records = [terminal.pay(10_000, 200, day=day) for _ in range(3)]
     records.append(terminal.close_day(day, paid_count=4, paid_fen=40_800))  # one too many
-    ingestor.handle_batch([outbox_message(r) for r in records])
+    ingestor.handle_batch([outbox_message(terminal, r) for r in records])
     [row] = reports.reconciliation(store, day)
     assert (row["reported_count"], row["received_count"], row["status"]) == (4, 3, "mismatch")
     assert row["received_fen"] == 30_600
@@ -229,7 +255,7 @@ def test_a_station_busy_in_one_of_three_months_is_not_flagged(
     ingestor = Ingestor(store, Thresholds(), Wire())
     busy = [terminal.pay(1_000, day=datetime.date(2025, 2, 10)) for _ in range(20)]
     quiet = [terminal.pay(1_000, day=datetime.date(2025, 3, 10))]
-    ingestor.handle_batch([outbox_message(r) for r in busy + quiet])
+    ingestor.handle_batch([outbox_message(terminal, r) for r in busy + quiet])
     [row] = reports.exit_candidates(store, "2025-03", ReportConfig())
     assert row["flagged"] is False
     assert (row["count_2025-03"], row["count_2025-02"], row["count_2025-01"]) == (1, 20, 0)
@@ -248,8 +274,8 @@ def test_commission_shares_always_add_up_to_the_fees(store: Store) -> None:
     with store.transaction() as cursor:
         cursor.execute(
             "INSERT INTO records (station, terminal, seq, type, time, business_day, outcome, "
-            "amount_fen, fee_fen, record, record_hash, received) VALUES "
-            "(?, 'T-01', 2, 'tx_close', 't', '2025-05-02', 'paid', 0, ?, '{}', 'h', 0)",
+            "amount_fen, fee_fen, record, record_hash, received, prev_seq) VALUES "
+            "(?, 'T-01', 2, 'tx_close', 't', '2025-05-02', 'paid', 0, ?, '{}', 'h', 0, 0)",
             (STATION, fees),
         )
     [split] = reports.commission(store, "2025-05", config)

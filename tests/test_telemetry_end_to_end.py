@@ -193,6 +193,7 @@ def test_every_signed_close_is_delivered_in_order_until_acknowledged_and_the_ack
         outbox = wait_received(office, "outbox", 3)
         assert [m["seq"] for m in outbox] == first
         assert [m["record"]["seq"] for m in outbox] == first
+        assert [m["prev_seq"] for m in outbox] == [0, *first[:-1]]
         assert all(m["record"]["type"] == "tx_close" and "sig" in m["record"] for m in outbox)
         ack(office, first[-1])
         wait_until(lambda: acked_seq(telemetry_station) == first[-1], 30, "the ack to be stored")
@@ -200,11 +201,8 @@ def test_every_signed_close_is_delivered_in_order_until_acknowledged_and_the_ack
         day = telemetry_station.close_day()
         bus.publish("day_closed", business_day="2025-03-01")
         later = wait_received(office, "outbox", 4)[3]
-        assert (
-            later["seq"] == day
-            and later["record"]["type"] == "day_closed"
-            or later["record"]["type"] == "day_close"
-        )
+        assert (later["seq"], later["prev_seq"]) == (day, first[-1])
+        assert later["record"]["type"] == "day_close"
         assert [e["kind"] for e in wait_received(office, "event")] == ["day_closed"]
     finally:
         client.stop()
@@ -228,6 +226,7 @@ def test_unacknowledged_records_are_sent_again_after_a_restart_and_acknowledged_
     try:
         resent = wait_received(office, "outbox", 2)
         assert [m["seq"] for m in resent] == seqs[1:]
+        assert [m["prev_seq"] for m in resent] == seqs[:2]
         ack(office, seqs[-1])
         wait_until(lambda: acked_seq(telemetry_station) == seqs[-1], 30, "the last ack")
         assert Outbox(open_database(telemetry_station.db_path)).backlog() == 0

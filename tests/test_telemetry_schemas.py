@@ -72,8 +72,8 @@ def built_payloads(station: TelemetryStation) -> dict[str, list[dict[str, Any]]]
             ),
         ],
         "event": [payloads.event(NOW, "low_float", {"balance_fen": 100})],
-        "outbox": [json.loads(payloads.outbox_message(s, text)) for s, text in records]
-        + [{"v": 1, "seq": day, "record": json.loads(records[-1][1])}],
+        "outbox": [json.loads(payloads.outbox_message(*record)) for record in records]
+        + [{"v": 1, "seq": day, "prev_seq": seq, "record": json.loads(records[-1].text)}],
         "cmd_result": [
             payloads.command_result(NOW, "c1", ok=True, result={"x": 1}),
             payloads.command_result(NOW, None, ok=False, error="command is not UTF-8 JSON"),
@@ -93,10 +93,11 @@ def test_the_outbox_payload_embeds_the_journal_record_verbatim(
     telemetry_station: TelemetryStation,
 ) -> None:
     telemetry_station.close_transactions(1)
-    ((seq, text),) = Outbox(telemetry_station.conn).pending(0, 10)
-    message = payloads.outbox_message(seq, text)
+    ((seq, prev_seq, text),) = Outbox(telemetry_station.conn).pending(0, 10)
+    message = payloads.outbox_message(seq, prev_seq, text)
     assert message.endswith(b',"record":' + text.encode() + b"}")
     assert json.loads(message)["record"]["seq"] == seq
+    assert json.loads(message)["prev_seq"] == prev_seq == 0
 
 
 def test_the_host_facts_come_from_this_machine(tmp_path: Path) -> None:
@@ -117,6 +118,8 @@ def test_the_host_facts_come_from_this_machine(tmp_path: Path) -> None:
         ("event", {"kind": "Tamper!"}, "kind"),
         ("cmd_result", {"ok": True, "error": "but failed"}, "error"),
         ("heartbeat", {"extra": 1}, "(top level)"),
+        ("outbox", {"prev_seq": -1}, "prev_seq"),
+        ("outbox", {"prev_seq": "3"}, "prev_seq"),
     ],
 )
 def test_the_schemas_refuse_what_the_contract_forbids(
@@ -135,6 +138,14 @@ def test_an_outbox_message_must_carry_a_signed_close(telemetry_station: Telemetr
     ):
         with pytest.raises(PayloadInvalid):
             validate_payload("outbox", {**good, "record": record})
+
+
+def test_an_outbox_message_without_prev_seq_breaks_the_contract(
+    telemetry_station: TelemetryStation,
+) -> None:
+    good = built_payloads(telemetry_station)["outbox"][0]
+    with pytest.raises(PayloadInvalid, match="'prev_seq' is a required property"):
+        validate_payload("outbox", {k: v for k, v in good.items() if k != "prev_seq"})
 
 
 def test_acks_are_whole_non_negative_seqs() -> None:

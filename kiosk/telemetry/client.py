@@ -372,8 +372,8 @@ class TelemetryClient:
         room = self.config.outbox_window - len(self._unacked)
         if room <= 0:
             return
-        for seq, text in self.outbox.pending(self._sent_upto, room):
-            self._publish("outbox", payloads.outbox_message(seq, text))
+        for seq, prev_seq, text in self.outbox.pending(self._sent_upto, room):
+            self._publish("outbox", payloads.outbox_message(seq, prev_seq, text))
             self._sent_upto = seq
             self._unacked.append(seq)
 

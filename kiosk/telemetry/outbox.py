@@ -8,6 +8,7 @@ transaction engine has open on the terminal's connection.
 
 import logging
 import sqlite3
+from typing import NamedTuple
 
 from kiosk.journal.canonical import ZERO_HASH
 from kiosk.storage import write_transaction
@@ -22,6 +23,14 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS telemetry_outbox (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     acked_seq INTEGER NOT NULL CHECK (acked_seq >= 0)
 )"""
+
+
+class PendingRecord(NamedTuple):
+    """One outbox record owed to the back office, as it goes on the wire."""
+
+    seq: int
+    prev_seq: int  # the seq of the previous outbox record of this journal, 0 for the first
+    text: str  # the journal's stored canonical record text
 
 
 class Outbox:
@@ -58,8 +67,13 @@ class Outbox:
         ).fetchone()
         return 0 if row is None else int(row[0])
 
-    def pending(self, after_seq: int, limit: int) -> list[tuple[int, str]]:
-        """Up to limit (seq, canonical record text) of outbox records after after_seq, in order."""
+    def pending(self, after_seq: int, limit: int) -> list[PendingRecord]:
+        """Up to limit outbox records after after_seq (and after the ack cursor), in order.
+
+        Each carries the seq of the outbox record before it in the journal, so the back
+        office can tell a complete run from one with a record still on its way
+        (docs/mqtt.md section 3), whatever lies between them in the journal.
+        """
         if not self._journal_exists():
             return []
         start = max(after_seq, self.acked_seq())
@@ -68,7 +82,28 @@ class Outbox:
             "ORDER BY seq LIMIT ?",
             (start, limit),
         ).fetchall()
-        return [(int(row[0]), str(row[1])) for row in rows]
+        if not rows:
+            return []
+        pending: list[PendingRecord] = []
+        prev_seq = self._outbox_seq_before(int(rows[0][0]))
+        for seq, text in rows:
+            pending.append(PendingRecord(int(seq), prev_seq, str(text)))
+            prev_seq = int(seq)
+        return pending
+
+    def _outbox_seq_before(self, seq: int) -> int:
+        """The seq of the last outbox record before seq, 0 if there is none."""
+        found = 0
+        for record_type in OUTBOX_TYPES:
+            # One descending probe of journal_by_type (type, seq) per type, however long
+            # the journal: never a scan of the records below.
+            row = self._conn.execute(
+                "SELECT seq FROM journal WHERE type = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
+                (record_type, seq),
+            ).fetchone()
+            if row is not None:
+                found = max(found, int(row[0]))
+        return found
 
     def backlog(self) -> int:
         """How many outbox records the back office has not acknowledged."""

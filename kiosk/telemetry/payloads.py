@@ -155,9 +155,17 @@ def event(now: datetime, kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     return {"v": V, "time": iso(now), "kind": kind, "data": dict(data)}
 
 
-def outbox_message(seq: int, record_text: str) -> bytes:
-    """The outbox payload with the journal's stored canonical record text embedded verbatim."""
-    return b'{"v":1,"seq":%d,"record":%s}' % (seq, record_text.encode("utf-8"))
+def outbox_message(seq: int, prev_seq: int, record_text: str) -> bytes:
+    """The outbox payload with the journal's stored canonical record text embedded verbatim.
+
+    prev_seq is the seq of the journal's previous outbox record (0 for the first): with it
+    the back office acknowledges only runs it holds completely (docs/mqtt.md section 3).
+    """
+    return b'{"v":1,"seq":%d,"prev_seq":%d,"record":%s}' % (
+        seq,
+        prev_seq,
+        record_text.encode("utf-8"),
+    )
 
 
 def command_result(
