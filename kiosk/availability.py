@@ -1,9 +1,10 @@
 """Which services a terminal can offer right now, and why not: pure business logic.
 
 Owns the table of what each kind of service needs (cash acceptor, printer, card reader,
-signature token, operator platform, prepaid float) and the reading of device health
-dictionaries into plain reasons. It never talks to a device itself (snapshot_of asks the
-terminal's devices once), never imports Kivy, and never decides how a screen shows it.
+signature token, operator platform, prepaid float, a terminal in service: no tamper alarm
+latched, no technician at work) and the reading of device health dictionaries into plain
+reasons. It never talks to a device itself (snapshot_of asks the terminal once), never
+imports Kivy, and never decides how a screen shows it.
 Reasons are English message ids; the UI translates them (ui.po).
 """
 
@@ -14,14 +15,15 @@ from typing import Any, Literal
 from kiosk.catalog import Catalog
 from kiosk.errors import KioskError
 
-Need = Literal["cash", "printer", "card_reader", "signer", "platform", "float"]
+Need = Literal["cash", "printer", "card_reader", "signer", "platform", "float", "in_service"]
 
 # What every kind of journey needs to run to the end. A printer is needed by every money
 # service because cash that cannot be paid out must leave as a printed voucher.
+# "in_service": the core refuses every payment after a tamper alarm or in maintenance mode.
 NEEDS: Mapping[str, tuple[Need, ...]] = {
-    "bill": ("cash", "printer", "signer", "platform", "float"),
-    "phone_topup": ("cash", "printer", "signer", "platform", "float"),
-    "card_topup": ("cash", "printer", "card_reader", "signer", "platform", "float"),
+    "bill": ("in_service", "cash", "printer", "signer", "platform", "float"),
+    "phone_topup": ("in_service", "cash", "printer", "signer", "platform", "float"),
+    "card_topup": ("in_service", "cash", "printer", "card_reader", "signer", "platform", "float"),
     "reprint": ("printer",),
     "help": (),
 }
@@ -36,6 +38,8 @@ READER_MISSING = "The card reader is not working"
 SIGNER_MISSING = "The signature device (USBKey) is not working"
 PLATFORM_DOWN = "The operator's platform cannot be reached"
 FLOAT_TOO_LOW = "The station's prepaid float is too low"
+TAMPER_ALARM = "The terminal's case was opened (tamper alarm): the station staff have been told"
+IN_MAINTENANCE = "A technician is servicing the terminal"
 
 Status = Literal["in_service", "partial", "out_of_service"]
 
@@ -55,6 +59,8 @@ class TerminalSnapshot:
     signer_ok: bool
     platform_ok: bool | None = None
     float_available_fen: int | None = None
+    tamper_latched: bool = False
+    in_maintenance: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,13 @@ def need_problems(snapshot: TerminalSnapshot) -> dict[Need, str]:
         "card_reader": _reader_problem(snapshot.card_reader),
         "signer": None if snapshot.signer_ok else SIGNER_MISSING,
         "platform": PLATFORM_DOWN if snapshot.platform_ok is False else None,
+        "in_service": (
+            TAMPER_ALARM
+            if snapshot.tamper_latched
+            else IN_MAINTENANCE
+            if snapshot.in_maintenance
+            else None
+        ),
     }
     return {need: reason for need, reason in found.items() if reason is not None}
 
@@ -147,27 +160,22 @@ def terminal_status(services: Mapping[str, ServiceAvailability]) -> Status:
     return "partial"
 
 
-def _health(device: Any) -> Mapping[str, object] | None:
-    try:
-        health: Mapping[str, object] = device.health()
-    except KioskError:
-        return None
-    return health
-
-
 def snapshot_of(terminal: Any, platform_ok: bool | None = None) -> TerminalSnapshot:
-    """Ask a kiosk.terminal.Terminal's devices and stores once (blocking: call off the UI thread).
+    """Ask a kiosk.terminal.Terminal once (blocking: call it off the UI thread).
 
-    platform_ok is what the caller last learned from the platform (a refused or unreachable
-    call); the terminal keeps no such state itself.
+    Device health comes from Terminal.device_health() (a device whose report failed is
+    read as not working); platform_ok is what the caller last learned from the platform
+    (a refused or unreachable call): the terminal keeps no such state itself.
     """
-    engine = terminal.engine
+    health = terminal.device_health()
     state = terminal.float_account.last_known()
     return TerminalSnapshot(
-        cash=_health(engine.cash),
-        printer=_health(engine.printer),
-        card_reader=_health(engine.cards),
+        cash=health.get("cash"),
+        printer=health.get("printer"),
+        card_reader=health.get("card_reader"),
         signer_ok=bool(terminal.journal.signing_available()),
         platform_ok=platform_ok,
         float_available_fen=None if state is None else state.available_fen,
+        tamper_latched=bool(terminal.board.tamper_latched),
+        in_maintenance=terminal.service_state() == "maintenance",
     )

@@ -12,10 +12,12 @@ from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.availability import (
     CASH_JAMMED,
     FLOAT_TOO_LOW,
+    IN_MAINTENANCE,
     PLATFORM_DOWN,
     PRINTER_PAPER_OUT,
     READER_MISSING,
     SIGNER_MISSING,
+    TAMPER_ALARM,
     TerminalSnapshot,
     availability,
     service_availability,
@@ -130,3 +132,39 @@ def test_snapshot_of_a_running_terminal_reads_its_devices_and_float(terminal_rig
     assert snapshot.float_available_fen is not None and snapshot.float_available_fen > 0
     services = service_availability(terminal_rig.terminal.catalog(), snapshot)
     assert terminal_status(services) == "out_of_service"
+
+
+def test_a_latched_tamper_alarm_stops_every_money_service_but_not_reprint_or_help(
+    devices: Devices,
+) -> None:
+    services = service_availability(CATALOG, devices.snapshot(tamper_latched=True))
+    money = {code for code in services if code not in ("reprint", "help")}
+    assert all(services[code].reasons == (TAMPER_ALARM,) for code in money)
+    assert services["reprint"].available and services["help"].available
+    assert terminal_status(services) == "out_of_service"
+
+
+def test_maintenance_mode_stops_money_services_with_its_own_reason(devices: Devices) -> None:
+    services = service_availability(CATALOG, devices.snapshot(in_maintenance=True))
+    assert services["water-bill"].reasons == (IN_MAINTENANCE,)
+    both = service_availability(CATALOG, devices.snapshot(in_maintenance=True, tamper_latched=True))
+    assert both["water-bill"].reasons == (TAMPER_ALARM,)  # the graver reason is the one shown
+
+
+def test_snapshot_of_a_terminal_reads_its_tamper_latch_and_maintenance_mode(
+    terminal_rig: Any,
+) -> None:
+    terminal = terminal_rig.terminal
+    assert not snapshot_of(terminal).in_maintenance
+    terminal.enter_maintenance("TECH-007")
+    assert snapshot_of(terminal).in_maintenance
+    terminal.leave_maintenance()
+    assert not snapshot_of(terminal).in_maintenance
+    assert not snapshot_of(terminal).tamper_latched
+
+
+def test_snapshot_of_reads_a_device_whose_health_fails_as_not_working(terminal_rig: Any) -> None:
+    terminal_rig.sims.cards.unplug()
+    snapshot = snapshot_of(terminal_rig.terminal, platform_ok=True)
+    services = service_availability(terminal_rig.terminal.catalog(), snapshot)
+    assert services["power-card"].reasons == (READER_MISSING,)

@@ -1,13 +1,17 @@
 """`python -m ui.app --demo`: the terminal window with every device simulated.
 
-Owns the Kivy App and the demo's key bindings (the simulator panel of a keyboard): it
-starts the platform simulator, a demo station identity and the real terminal core on
-simulated devices under --data (var/ui-demo by default), exactly as firmware_tools.demo
-does headless. Without --demo it runs on a terminal configuration file.
+Owns the Kivy App and the demo station: it starts the platform simulator, a demo station
+identity and the real terminal core on simulated devices under --data (var/ui-demo by
+default), the I/O board included (its firmware logic in-process: door, case tamper), as
+firmware_tools.demo does headless, and shows the simulator panel (ui.sim_panel) over the
+window. Without --demo it runs on a terminal configuration file. Without a display it says
+in one line how to get one, never with a traceback.
 """
 
 import argparse
+import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,74 +22,61 @@ from ui.settings import UiSettings
 
 log = logging.getLogger(__name__)
 
-DEMO_CARDS = {"electricity": "900000000008", "gas": "700000000000"}
-KEYS_HELP = (
-    "keys: 1 = ¥1 coin, 2 = ¥10 note, 3 = ¥20 note, 4 = ¥50 note, 5 = ¥100 note, "
-    "e/g = insert the demo electricity/gas card, x = pull the card, "
-    "p = printer out of paper, o = printer back, j = jam the acceptor, k = clear the jam, "
-    "d = door opened (no I/O board simulated in-process yet: logged only)"
+NO_DISPLAY = (
+    "no display: run the demo on a desktop, or headless under Xvfb with "
+    '`xvfb-run -s "-screen 0 1280x800x24" python -m ui.app --demo` '
+    "(screenshots of every screen: `make screens`)"
 )
-CASH_KEYS = {
-    "1": ("coin", 100),
-    "2": ("note", 10_00),
-    "3": ("note", 20_00),
-    "4": ("note", 50_00),
-    "5": ("note", 100_00),
-}
 
 
-def demo_station(data: Path) -> tuple[Any, Any, Any]:
-    """(terminal, simulators, platform simulator) for the demo, started."""
+def demo_station(data: Path, platform_url: str | None = None) -> tuple[Any, Any, Any]:
+    """(terminal, simulators, platform simulator or None) for the demo, started.
+
+    With platform_url the terminal uses that platform (the bench runs the simulator in its
+    own process); otherwise a platform simulator starts in this process.
+    """
     from firmware_tools.demo import demo_config, demo_signer
-    from kiosk.catalog.account_rules import luhn_check_digit
     from kiosk.composition import build_terminal
     from platform_sim.server import PlatformSimulator
+    from ui.demo_devices import (
+        DEMO_CARD_PREFIXES,
+        TECHNICIAN_CARD,
+        TECHNICIAN_ID,
+        TECHNICIAN_PIN,
+        demo_card_number,
+    )
 
     data.mkdir(parents=True, exist_ok=True)
-    platform = PlatformSimulator(data / "platform.sqlite3", auto_confirm_deposits=True)
-    platform.start()
-    config = demo_config(data, platform.url)
+    platform = None
+    if platform_url is None:
+        platform = PlatformSimulator(data / "platform.sqlite3", auto_confirm_deposits=True)
+        platform.start()
+        platform_url = platform.url
+    config = demo_config(data, platform_url)
+    # The demo shows the door and the tamper switch too: the I/O board's firmware in-process.
+    config = dataclasses.replace(config, devices=dataclasses.replace(config.devices, ioboard="sim"))
     terminal, sims = build_terminal(config, signer=demo_signer(config))
     terminal.start()
-    for utility, number in DEMO_CARDS.items():
-        card_no = number[:-1] + luhn_check_digit(number[:-1])
-        DEMO_CARDS[utility] = card_no
+    for utility in DEMO_CARD_PREFIXES:
+        card_no = demo_card_number(utility)
         if not sims.cards.has_card(card_no):
             sims.cards.create_card(card_no, utility, f"M-{card_no[-6:]}")
+    if hasattr(sims.cards, "create_technician_card"):
+        try:
+            sims.cards.technician_card(TECHNICIAN_CARD)
+        except ValueError:
+            sims.cards.create_technician_card(TECHNICIAN_CARD, TECHNICIAN_ID, TECHNICIAN_PIN)
     return terminal, sims, platform
 
 
-def demo_key(sims: Any, key: str) -> str | None:
-    """Apply one demo key to the simulators; what happened, or None for an unknown key."""
-    if key in CASH_KEYS:
-        kind, value = CASH_KEYS[key]
-        sims.cash.insert(kind, value)
-        return f"{kind} of {value} fen inserted"
-    if key in ("e", "g"):
-        card_no = DEMO_CARDS["electricity" if key == "e" else "gas"]
-        sims.cards.remove_card()
-        sims.cards.insert_card(card_no)
-        return f"card {card_no} inserted"
-    actions = {
-        "x": (sims.cards.remove_card, "card pulled"),
-        "p": (sims.printer.paper_out, "printer out of paper"),
-        "o": (sims.printer.restore, "printer restored"),
-        "j": (sims.cash.jam, "acceptor jammed"),
-        "k": (sims.cash.clear_jam, "acceptor jam cleared"),
-        "d": (lambda: None, "door opened (no simulated I/O board in-process)"),
-    }
-    if key not in actions:
-        return None
-    action, what = actions[key]
-    action()
-    return what
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def run_app(terminal: Any, settings: UiSettings, sims: Any = None) -> None:
     prepare_kivy(settings)
     from kivy.app import App
     from kivy.clock import Clock
-    from kivy.core.window import Window
 
     from ui.controller import KioskController
     from ui.root import KioskRoot
@@ -93,29 +84,13 @@ def run_app(terminal: Any, settings: UiSettings, sims: Any = None) -> None:
     def post(call: Any) -> None:
         Clock.schedule_once(lambda _dt: call(), 0)
 
-    controller = KioskController(
-        terminal, settings, post=post, technician_cards=getattr(sims, "cards", None)
-    )
+    controller = KioskController(terminal, settings, post=post)
 
     class KioskApp(App):
         title = "kiosk"
 
         def build(self) -> KioskRoot:
-            root = KioskRoot(controller)
-            if sims is not None:
-
-                def on_key(
-                    _window: Any, _key: int, _code: int, text: str | None, _mods: Any
-                ) -> bool:
-                    if not text:
-                        return False
-                    what = controller.worker.run(lambda: demo_key(sims, text))
-                    if what:
-                        log.info("demo: %s", what)
-                    return bool(what)
-
-                Window.bind(on_keyboard=on_key)
-            return root
+            return KioskRoot(controller, sims=sims)
 
         def on_stop(self) -> None:
             controller.shutdown()
@@ -140,18 +115,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         high_contrast=args.high_contrast,
         idle_timeout_s=args.idle_timeout,
     )
+    if not args.demo and args.config is None:
+        print("give --demo, or --config with the terminal's configuration file", file=sys.stderr)
+        return 2
+    if not has_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
     if args.demo:
+        from ui.demo_devices import demo_actions, keys_help
+
         terminal, sims, platform = demo_station(args.data.resolve())
-        print(KEYS_HELP)
+        print(keys_help(demo_actions()))
         try:
             run_app(terminal, settings, sims)
         finally:
             terminal.close()
-            platform.stop()
+            if sims.board is not None:
+                sims.board.close()
+            if platform is not None:
+                platform.stop()
         return 0
-    if args.config is None:
-        print("give --demo, or --config with the terminal's configuration file", file=sys.stderr)
-        return 2
     from kiosk.composition import build_terminal
     from kiosk.config import load_config
     from kiosk.errors import KioskError
@@ -163,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        run_app(terminal, settings, _sims)
+        run_app(terminal, settings)
     finally:
         terminal.close()
     return 0

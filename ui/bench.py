@@ -1,20 +1,25 @@
 """`python -m ui.bench`: the touchscreen's figures (the lead calls it from `make bench`).
 
-Prints: cold start to the idle screen (a fresh process, under Xvfb), the resident set size
-after every 25 of 100 simulated phone top-up journeys tapped through the real app (must stay
-flat), and touch-to-feedback latency (touch-down to the end of the next frame), as median and
-95th percentile. Targets on a development machine under Xvfb: start under 5 s, RSS under
-200 MB and flat, feedback under 100 ms. Starts its own Xvfb when DISPLAY is not set.
+Prints: cold start to the idle screen (a fresh process, under Xvfb); the resident set size of
+the UI process after every 25 of 100 simulated phone top-up journeys tapped through the real
+app (must stay flat), reported apart from the platform simulator, which runs in its own
+process as the operator's platform would; and, over every tap, touch-to-feedback (touch-down
+to the end of the frame that drew the pressed button) and tap-to-response (touch-up to the
+end of the frame after the tap's action ran), as median and 95th percentile. Targets on a
+development machine under Xvfb: start under 5 s, UI RSS under 200 MB and flat, feedback
+under 100 ms. Starts its own Xvfb when DISPLAY is not set. --journeys N for a shorter run.
 """
 
+import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 COLD_START_SNIPPET = """
@@ -28,16 +33,42 @@ terminal, sims, platform = demo_station(Path(tempfile.mkdtemp(prefix="ui-bench-"
 ui = UiHarness(terminal, UiSettings(voice=False))
 ui.wait_screen("idle")
 print(time.time() - started)
-ui.close(); terminal.close(); platform.stop()
+ui.close(); terminal.close(); sims.board.close(); platform.stop()
 """
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
+BARE_WINDOW_SNIPPET = """
+from ui.kivy_env import prepare_kivy
+from ui.settings import UiSettings
+prepare_kivy(UiSettings())
+from kivy.base import EventLoop
+EventLoop.ensure_window()
+for _ in range(3):
+    EventLoop.idle()
+from ui.bench import rss_mb
+print(rss_mb())
+"""
+
+
+def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """The resident set size of a process (or its RssAnon: private memory), from /proc."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def bare_window_rss_mb() -> float:
+    """RSS of a process that only opens an empty Kivy window: the GL stack's own share."""
+    result = subprocess.run(
+        [sys.executable, "-c", BARE_WINDOW_SNIPPET],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return float(result.stdout.strip().splitlines()[-1])
 
 
 def cold_start_s() -> float:
@@ -51,74 +82,137 @@ def cold_start_s() -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def journeys(count: int) -> tuple[list[tuple[int, float]], list[float]]:
+@dataclass
+class JourneyFigures:
+    ui_rss: list[tuple[int, float]] = field(default_factory=list)  # (journeys done, MB)
+    ui_private: list[tuple[int, float]] = field(default_factory=list)  # RssAnon
+    simulator_rss: list[tuple[int, float]] = field(default_factory=list)
+    feedback_s: list[float] = field(default_factory=list)
+    response_s: list[float] = field(default_factory=list)
+
+
+def journeys(count: int) -> JourneyFigures:
+    """count phone top-ups tapped through the app, the platform simulator in its own process."""
+    from tests.fixtures.platform import PlatformSimProcess
     from ui.app import demo_station
     from ui.harness import UiHarness
     from ui.settings import UiSettings
 
-    samples: list[tuple[int, float]] = []
-    latencies: list[float] = []
+    figures = JourneyFigures()
     with tempfile.TemporaryDirectory(prefix="ui-bench-") as data:
-        terminal, sims, platform = demo_station(Path(data))
+        platform = PlatformSimProcess(Path(data) / "platform.sqlite3", "--auto-confirm-deposits")
+        assert platform.process is not None
+        simulator_pid = platform.process.pid
+        terminal, sims, _ = demo_station(Path(data) / "terminal", platform_url=platform.url)
         ui = UiHarness(terminal, UiSettings(voice=False, status_refresh_s=30))
+
+        def tap(action_id: str) -> None:
+            feedback, response = ui.timed_tap(action_id)
+            figures.feedback_s.append(feedback)
+            figures.response_s.append(response)
+
+        def sample(done: int) -> None:
+            figures.ui_rss.append((done, rss_mb()))
+            figures.ui_private.append((done, rss_mb(field="RssAnon")))
+            figures.simulator_rss.append((done, rss_mb(simulator_pid)))
+
         try:
             ui.wait_screen("idle")
-            samples.append((0, rss_mb()))
+            sample(0)
             for number in range(1, count + 1):
-                latencies.append(ui.tap("start"))
+                tap("start")
                 ui.wait_screen("menu")
-                latencies.append(ui.tap("service-mobile-topup"))
+                tap("service-mobile-topup")
                 ui.wait_screen("account")
                 for digit in "13800138000":
-                    latencies.append(ui.tap(f"key-{digit}"))
-                ui.tap("confirm")
+                    tap(f"key-{digit}")
+                tap("confirm")
                 ui.wait_screen("amount")
-                ui.tap("amount-1000")
+                tap("amount-1000")
                 ui.wait_screen("cash")
                 sims.cash.insert("note", 10_00)
                 ui.wait_screen("result")
-                ui.tap("done")
+                tap("done")
                 ui.wait_screen("rating")
-                ui.tap("rate-good")
+                tap("rate-good")
                 ui.wait_screen("thanks")
-                ui.tap("done")
+                tap("done")
                 ui.wait_screen("idle")
-                if number % 25 == 0:
-                    samples.append((number, rss_mb()))
+                if number % 25 == 0 or number == count:
+                    sample(number)
         finally:
             ui.close()
             terminal.close()
+            sims.board.close()
             platform.stop()
-    return samples, latencies
+    return figures
 
 
-def main() -> int:
-    xvfb = None
-    if "DISPLAY" not in os.environ:
-        if shutil.which("Xvfb") is None:
-            print("ui bench: no DISPLAY and no Xvfb (apt-get install xvfb)", file=sys.stderr)
-            return 1
-        xvfb = subprocess.Popen(
-            ["Xvfb", ":87", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.environ["DISPLAY"] = ":87"
-        deadline = time.monotonic() + 15
-        while not Path("/tmp/.X11-unix/X87").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+def percentiles(samples: Sequence[float]) -> tuple[float, float]:
+    """(median, 95th percentile) in milliseconds."""
+    ordered = sorted(samples)
+    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def report(figures: JourneyFigures) -> list[str]:
+    def series(samples: list[tuple[int, float]]) -> str:
+        return ", ".join(f"{n}: {mb:.0f} MB" for n, mb in samples)
+
+    first = figures.ui_rss[1] if len(figures.ui_rss) > 1 else figures.ui_rss[0]
+    growth = figures.ui_rss[-1][1] - first[1]
+    feedback = percentiles(figures.feedback_s)
+    response = percentiles(figures.response_s)
+    return [
+        f"ui process RSS after journeys ({series(figures.ui_rss)}); "
+        f"growth after the first sample {growth:+.1f} MB (target < 200 MB and flat)",
+        f"ui process private memory (RssAnon: {series(figures.ui_private)})",
+        f"platform simulator process RSS ({series(figures.simulator_rss)})",
+        f"ui touch-to-feedback: median {feedback[0]:.0f} ms, p95 {feedback[1]:.0f} ms "
+        f"over {len(figures.feedback_s)} taps (target < 100 ms)",
+        f"ui tap-to-response: median {response[0]:.0f} ms, p95 {response[1]:.0f} ms",
+    ]
+
+
+def start_xvfb() -> subprocess.Popen[bytes] | None:
+    if os.environ.get("DISPLAY"):
+        return None
+    if shutil.which("Xvfb") is None:
+        raise SystemExit("ui bench: no DISPLAY and no Xvfb (apt-get install xvfb)")
+    number = next(
+        n
+        for n in range(120, 200)
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
+    )
+    xvfb = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.environ["DISPLAY"] = f":{number}"
+    deadline = time.monotonic() + 15
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        if xvfb.poll() is not None or time.monotonic() > deadline:
+            xvfb.kill()
+            raise SystemExit(f"ui bench: Xvfb :{number} did not start")
+        time.sleep(0.05)
+    return xvfb
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ui.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--journeys", type=int, default=100)
+    args = parser.parse_args(argv)
+    xvfb = start_xvfb()
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
     try:
-        print(f"ui cold start to idle screen: {cold_start_s():.2f} s (target < 5 s)")
-        samples, latencies = journeys(100)
-        figures = ", ".join(f"{n}: {mb:.0f} MB" for n, mb in samples)
-        print(f"ui RSS after journeys ({figures}); growth {samples[-1][1] - samples[1][1]:+.1f} MB")
-        ordered = sorted(latencies)
-        p95 = ordered[int(len(ordered) * 0.95) - 1]
+        print(f"ui cold start to idle screen: {cold_start_s():.2f} s (target < 5 s)", flush=True)
         print(
-            f"ui touch-to-feedback: median {statistics.median(ordered) * 1000:.0f} ms, "
-            f"p95 {p95 * 1000:.0f} ms over {len(ordered)} taps (target < 100 ms)"
+            f"an empty Kivy window alone (GL stack, X11, Kivy): {bare_window_rss_mb():.0f} MB RSS",
+            flush=True,
         )
+        for line in report(journeys(args.journeys)):
+            print(line, flush=True)
     finally:
         if xvfb is not None:
             xvfb.terminate()

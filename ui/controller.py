@@ -23,7 +23,13 @@ from kiosk.availability import (
     terminal_status,
 )
 from kiosk.catalog import AccountInvalid, Service
-from kiosk.devices import CardError, PrepaidCard, TechnicianCardBlocked, TechnicianPinWrong
+from kiosk.devices import (
+    BoardStatus,
+    CardError,
+    PrepaidCard,
+    TechnicianCardBlocked,
+    TechnicianPinWrong,
+)
 from kiosk.errors import KioskError
 from kiosk.i18n import translator
 from kiosk.money import FEN_PER_YUAN, MoneyError, format_fen
@@ -68,8 +74,6 @@ class KioskController:
         post: Callable[[Callable[[], None]], None],
         voice: Voice | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-        technician_cards: Any = None,
-        io_board: Any = None,
     ) -> None:
         self.terminal = terminal
         self.settings = settings
@@ -77,8 +81,6 @@ class KioskController:
         self.voice = voice or Voice(settings.voice)
         self.ratings = RatingStore(terminal.conn)
         self._monotonic = monotonic
-        self.technician_cards = technician_cards
-        self.io_board = io_board
         self.lang = settings.language
         self.t = translator(self.lang)
         self.large_text = settings.large_text
@@ -89,6 +91,7 @@ class KioskController:
         self.busy_message = ""
         self.availability: dict[str, ServiceAvailability] = {}
         self.status: Status = "in_service"
+        self.tamper_latched = False
         self.platform_ok: bool | None = None
         self.last_touch = monotonic()
         self.technician: str | None = None
@@ -162,15 +165,14 @@ class KioskController:
         """Re-read device health and float off the main thread; idle screens follow."""
         terminal = self.terminal
 
-        def read() -> tuple[dict[str, ServiceAvailability], Status]:
+        def read() -> tuple[dict[str, ServiceAvailability], Status, bool]:
             terminal.engine.drain_cash()  # cash inserted while idle becomes a voucher at once
-            services = service_availability(
-                terminal.catalog(), snapshot_of(terminal, self.platform_ok)
-            )
-            return services, terminal_status(services)
+            snapshot = snapshot_of(terminal, self.platform_ok)
+            services = service_availability(terminal.catalog(), snapshot)
+            return services, terminal_status(services), snapshot.tamper_latched
 
-        def done(result: tuple[dict[str, ServiceAvailability], Status]) -> None:
-            self.availability, self.status = result
+        def done(result: tuple[dict[str, ServiceAvailability], Status, bool]) -> None:
+            self.availability, self.status, self.tamper_latched = result
             if self.screen == "idle" and self.status == "out_of_service":
                 self.show("out_of_service")
             elif self.screen == "out_of_service" and self.status != "out_of_service":
@@ -181,10 +183,19 @@ class KioskController:
         self.worker.submit(read, done, lambda exc: log.warning("status not read: %s", exc))
 
     def terminal_tick(self) -> None:
-        """The core's housekeeping (held-back postings, holds, day close) off the main thread."""
-        self.worker.submit(
-            self.terminal.tick, lambda _: None, lambda exc: log.warning("tick: %s", exc)
-        )
+        """The core's housekeeping off the main thread: the I/O board's watchdog, its events
+        (door, tamper), the lamp, held-back postings, holds and day close."""
+        tamper_before = self.tamper_latched
+
+        def done(tamper: bool) -> None:
+            if tamper != tamper_before and self.screen in ("idle", "menu", "out_of_service"):
+                self.refresh_status()  # a tamper alarm takes the terminal out of service now
+
+        def ticked() -> bool:
+            self.terminal.tick()
+            return bool(self.terminal.board.tamper_latched)
+
+        self.worker.submit(ticked, done, lambda exc: log.warning("tick: %s", exc))
 
     def services(self) -> list[Service]:
         return list(self.terminal.catalog().services.values())
@@ -226,9 +237,13 @@ class KioskController:
         self.refresh()
 
     def go_idle(self) -> None:
+        if self.technician is not None:
+            # The core is still in maintenance mode: only "Leave maintenance" leaves it, so
+            # a cancel or a timeout on a page the technician opened goes back to that page.
+            self.back_to_maintenance()
+            return
         self.journey = Journey()
         self.notice = None
-        self.technician = None
         self.voice.stop()
         self.show("out_of_service" if self.status == "out_of_service" else "idle")
         self.refresh_status()
@@ -364,12 +379,7 @@ class KioskController:
         if self._polling:
             return
         self._polling = True
-        engine = self.terminal.engine
-        self.worker.submit(
-            lambda: engine.cards.read_prepaid(),
-            self._card_read,
-            self._card_not_read,
-        )
+        self.worker.submit(self.terminal.read_card, self._card_read, self._card_not_read)
 
     def _card_read(self, card: PrepaidCard | None) -> None:
         self._polling = False
@@ -511,34 +521,46 @@ class KioskController:
         self.voice.say(", ".join(parts), self.lang)
 
     def poll_reinserted_card(self) -> None:
-        """The "insert the same card again" screen's timer."""
+        """The "insert the same card again" screen's timer.
+
+        Terminal.read_card() finishes the credit owed to the card in the slot before it
+        reads it: the same card coming back with a higher purchase counter than before the
+        payment is the proof the credit is on it.
+        """
         tx_id = self.journey.pending_card_tx
+        before = self.journey.card
         if self.screen != "card_reinsert" or tx_id is None or self.worker.busy:
             return
-        engine = self.terminal.engine
 
-        def done(finished: list[str]) -> None:
-            if tx_id in finished and self.journey.outcome is not None:
-                outcome = self.journey.outcome
-                self.journey.outcome = Outcome(
-                    outcome.tx_id,
-                    outcome.outcome,
-                    outcome.receipt_no,
-                    outcome.record,
-                    voucher_fen=outcome.voucher_fen,
-                    credited_fen=outcome.credited_fen,
-                    card_credit="written",
-                    printed=outcome.printed,
-                    print_problem=outcome.print_problem,
-                )
-                self.journey.pending_card_tx = None
-                self._announce(self.journey.outcome)
-                self.show("result")
+        def done(card: PrepaidCard | None) -> None:
+            outcome = self.journey.outcome
+            if (
+                card is None
+                or outcome is None
+                or self.journey.pending_card_tx != tx_id
+                or (before is not None and card.card_no != before.card_no)
+                or (before is not None and card.purchase_counter <= before.purchase_counter)
+            ):
+                return
+            self.journey.outcome = Outcome(
+                outcome.tx_id,
+                outcome.outcome,
+                outcome.receipt_no,
+                outcome.record,
+                voucher_fen=outcome.voucher_fen,
+                credited_fen=outcome.credited_fen,
+                card_credit="written",
+                printed=outcome.printed,
+                print_problem=outcome.print_problem,
+            )
+            self.journey.pending_card_tx = None
+            self._announce(self.journey.outcome)
+            self.show("result")
 
         def not_yet(error: Exception) -> None:
             log.info("card not finished yet: %s", error)
 
-        self.worker.submit(engine.card_inserted, done, not_yet)
+        self.worker.submit(self.terminal.read_card, done, not_yet)
 
     # ------------------------------------------------------------------ cancel
 
@@ -628,11 +650,15 @@ class KioskController:
         def printed(result: tuple[bool, str | None]) -> None:
             ok, problem = result
             self.journey.digits = ""
-            if ok:
+            if not ok:
+                self.fail(KioskError(problem or "the receipt could not be printed"))
+            elif self.technician is not None:
+                # A technician's reprint: back to the maintenance page, still in maintenance.
+                self.maintenance_message = f"receipt {receipt_no} reprinted"
+                self.show("maintenance")
+            else:
                 self.busy_message = ""
                 self.show("reprinted")
-            else:
-                self.fail(KioskError(problem or "the receipt could not be printed"))
 
         self._run(
             lambda: self.terminal.reprint(receipt_no),
@@ -647,21 +673,14 @@ class KioskController:
         self.show("maintenance_login")
 
     def submit_pin(self) -> None:
+        """Terminal.technician_login: the card in the reader verifies the PIN, the core
+        journals a refusal, and a verified technician puts the terminal in maintenance."""
         pin = self.journey.digits
         self.journey.digits = ""
-        cards = self.technician_cards
-        if cards is None or not hasattr(cards, "verify_technician"):
-            self.journey.error = self.t("This reader cannot check technician cards")
-            self.refresh()
-            return
 
         def verified(technician: str) -> None:
             self.technician = technician
             self.maintenance_message = ""
-            if self.io_board is not None:
-                self.worker.submit(
-                    lambda: self.io_board.set_maintenance(True), lambda _: None, self._note
-                )
             self.show("maintenance")
 
         def refused(error: Exception) -> None:
@@ -671,25 +690,43 @@ class KioskController:
                 )
             elif isinstance(error, TechnicianCardBlocked):
                 self.journey.error = self.t("This technician card is blocked")
-            else:
+            elif isinstance(error, CardError):
                 self.journey.error = self.t("Insert a technician card first")
+            else:
+                self.journey.error = str(error)
             self.show("maintenance_login")
 
-        self._run(lambda: cards.verify_technician(pin), verified, busy="...", failed=refused)
+        self._run(
+            lambda: self.terminal.technician_login(pin),
+            verified,
+            busy=self.t("Checking the technician card..."),
+            failed=refused,
+        )
 
-    def _note(self, error: Exception) -> None:
-        self.maintenance_message = str(error)
-        self.refresh()
+    def back_to_maintenance(self) -> None:
+        """From a page the maintenance page opened (reprint): back to it."""
+        self.journey = Journey()
+        self.show("maintenance")
+
+    def leave_maintenance(self) -> None:
+        """Terminal.leave_maintenance (journaled, board told), then the idle screen."""
+
+        def left(_: None) -> None:
+            self.technician = None
+            self.maintenance_message = ""
+            self.go_idle()
+
+        def failed(error: Exception) -> None:
+            self.maintenance_message = str(error)
+            self.show("maintenance")
+
+        self._run(self.terminal.leave_maintenance, left, busy=self.t("Please wait"), failed=failed)
 
     def maintenance_action(self, action: str) -> None:
         """device_status | test_receipt | close_day | io_status | clear_tamper | leave."""
         terminal = self.terminal
         if action == "leave":
-            if self.io_board is not None:
-                self.worker.submit(
-                    lambda: self.io_board.set_maintenance(False), lambda _: None, self._note
-                )
-            self.go_idle()
+            self.leave_maintenance()
             return
 
         def done(message: str) -> None:
@@ -700,14 +737,19 @@ class KioskController:
             self.maintenance_message = str(error)
             self.show("maintenance")
 
+        def clear_tamper() -> str:
+            terminal.clear_tamper()
+            self.tamper_latched = False
+            return "tamper cleared; " + _io_status(terminal.board_status())
+
         calls: dict[str, Callable[[], str]] = {
             "device_status": lambda: _device_report(terminal),
             "test_receipt": lambda: _test_receipt(terminal),
             "close_day": lambda: _close_day(terminal),
-            "io_status": lambda: _io_status(self.io_board),
-            "clear_tamper": lambda: _clear_tamper(self.io_board),
+            "io_status": lambda: _io_status(terminal.board_status()),
+            "clear_tamper": clear_tamper,
         }
-        self._run(calls[action], done, busy="...", failed=failed)
+        self._run(calls[action], done, busy=self.t("Please wait"), failed=failed)
 
     def shutdown(self) -> None:
         self.voice.stop()
@@ -715,22 +757,23 @@ class KioskController:
 
 
 def _device_report(terminal: Terminal) -> str:
-    engine = terminal.engine
-    lines = []
-    for name, device in (
-        ("cash", engine.cash),
-        ("card reader", engine.cards),
-        ("printer", engine.printer),
-    ):
-        try:
-            health = device.health()
-        except KioskError as exc:
-            health = {"error": str(exc)}
-        lines.append(f"{name}: " + ", ".join(f"{k}={v}" for k, v in health.items()))
+    """Every device's own health report, one line each, for the technician."""
+    # Scalars only, without the device's name: the page has room for a few lines per device
+    # (link counters and capability lists are in `kiosk-tool diagnose`).
+    lines = [
+        f"{name}: "
+        + ", ".join(
+            f"{key}={value}"
+            for key, value in health.items()
+            if key != "device" and not isinstance(value, dict | list | tuple)
+        )
+        for name, health in terminal.device_health().items()
+    ]
     state = terminal.float_account.last_known()
     if state is not None:
         lines.append(f"float: {format_fen(state.available_fen)} available")
     lines.append(f"signing: {'ok' if terminal.journal.signing_available() else 'OUTAGE'}")
+    lines.append(f"state: {terminal.service_state()}")
     return "\n".join(lines)
 
 
@@ -757,19 +800,12 @@ def _close_day(terminal: Terminal) -> str:
     )
 
 
-def _io_status(board: Any) -> str:
-    if board is None:
+def _io_status(status: BoardStatus | None) -> str:
+    if status is None:
         return "no I/O board is configured"
-    status = board.board_status()
     return (
         f"firmware {status.firmware_version}, link {'up' if status.link_up else 'DOWN'}, "
         f"door {'open' if status.door_open else 'closed'}, "
-        f"tamper {'LATCHED' if status.tamper_latched else 'clear'}, lamp {status.lamp}"
+        f"tamper {'LATCHED' if status.tamper_latched else 'clear'}, "
+        f"maintenance {'on' if status.maintenance else 'off'}, lamp {status.lamp}"
     )
-
-
-def _clear_tamper(board: Any) -> str:
-    if board is None:
-        return "no I/O board is configured"
-    board.clear_tamper()
-    return "tamper cleared; " + _io_status(board)

@@ -20,14 +20,7 @@ DEFAULT_TIMEOUT_S = 20.0
 
 
 class UiHarness:
-    def __init__(
-        self,
-        terminal: Terminal,
-        settings: UiSettings,
-        *,
-        technician_cards: Any = None,
-        io_board: Any = None,
-    ) -> None:
+    def __init__(self, terminal: Terminal, settings: UiSettings, *, sims: Any = None) -> None:
         prepare_kivy(settings)
         from kivy.base import EventLoop
         from kivy.clock import Clock
@@ -48,10 +41,8 @@ class UiHarness:
             settings,
             post=post,
             voice=Voice(settings.voice),
-            technician_cards=technician_cards,
-            io_board=io_board,
         )
-        self.root = KioskRoot(self.controller)
+        self.root = KioskRoot(self.controller, sims=sims)
         self.window.add_widget(self.root)
         self.pump(3)
 
@@ -108,18 +99,31 @@ class UiHarness:
 
     def tap(self, action_id: str) -> float:
         """Touch the widget's centre; returns seconds from touch-down to the next frame."""
+        return self.timed_tap(action_id)[0]
+
+    def timed_tap(self, action_id: str) -> tuple[float, float]:
+        """Touch the widget's centre: (feedback, response) in seconds.
+
+        feedback: touch-down to the end of the frame that drew the pressed state (checked:
+        the button's colour changed); response: touch-up to the end of the frame after the
+        tap's action ran (the new digit or the next screen drawn).
+        """
         from kivy.tests.common import UnitTestTouch
 
         widget = self.find(action_id)
+        colour = list(widget.background_color)
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
         started = time.perf_counter()
         touch.touch_down()
         self.pump()
         feedback = time.perf_counter() - started
+        if list(widget.background_color) == colour:
+            raise AssertionError(f"{action_id!r} showed no pressed state after touch-down")
+        started = time.perf_counter()
         touch.touch_up()
-        self.pump()
-        return feedback
+        self.pump(2)  # the release frame, then the frame whose clock runs the action
+        return feedback, time.perf_counter() - started
 
     def type_digits(self, digits: str) -> None:
         for digit in digits:

@@ -1,7 +1,8 @@
 """The window's content: the screen manager, the idle-timeout countdown and the timers.
 
 Owns the link between Kivy's clock and the controller: one 0.1 s timer drives cash,
-card and status polling and the timeout. It never holds journey state (the controller does).
+card and status polling, the core's periodic tick (I/O board watchdog, board events, lamp)
+and the timeout. It never holds journey state (the controller does).
 """
 
 import time
@@ -15,19 +16,32 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from ui.controller import KioskController
 from ui.screens import SCREENS, KioskScreen
+from ui.sim_panel import SimulatorPanel
 from ui.widgets import HIGH_CONTRAST, NORMAL, Look, button, paint_background, text
 
 
 class KioskRoot(FloatLayout):
-    def __init__(self, controller: KioskController, **kwargs: Any) -> None:
+    def __init__(self, controller: KioskController, sims: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.controller = controller
         self.manager = ScreenManager(transition=NoTransition())
         for name, screen_class in SCREENS.items():
             self.manager.add_widget(screen_class(controller, name=name))
         self.add_widget(self.manager)
+        self.panel: SimulatorPanel | None = None
+        if sims is not None:
+            # The demo's simulator panel, over the header's title (the "h" key hides it):
+            # the frame's padding is 20 px, the header's three buttons 2 targets wide each.
+            settings = controller.settings
+            target = settings.min_target_px
+            self.panel = SimulatorPanel(
+                sims,
+                pos=(20, settings.height_px - 20 - target),
+                size=(settings.width_px - 40 - 3 * (2 * target + 12) - 8, target),
+            )
+            self.add_widget(self.panel)
         self.countdown: BoxLayout | None = None
-        self._last = {"cash": 0.0, "card": 0.0, "status": 0.0}
+        self._last = {"cash": 0.0, "card": 0.0, "status": 0.0, "terminal": 0.0}
         controller.listeners.append(self._show)
         controller.redraw.append(self._redraw)
         Window.bind(on_touch_down=self._touched)
@@ -52,7 +66,7 @@ class KioskRoot(FloatLayout):
         self._update_countdown()
 
     def _redraw(self) -> None:
-        self.current_screen().render()
+        self.current_screen().redraw()
         self._update_countdown()
 
     def _tick(self, _dt: float) -> None:
@@ -75,7 +89,10 @@ class KioskRoot(FloatLayout):
             self._last["status"] = now
             if not c.worker.busy:
                 c.refresh_status()
-                c.terminal_tick()
+        if now - self._last["terminal"] >= s.terminal_tick_s and not c.worker.busy:
+            # On every screen: the I/O board's watchdog must be fed even mid-journey.
+            self._last["terminal"] = now
+            c.terminal_tick()
         c.tick()
         self._update_countdown()
 
@@ -116,4 +133,6 @@ class KioskRoot(FloatLayout):
 
     def stop(self) -> None:
         self._event.cancel()
+        if self.panel is not None:
+            self.panel.stop()
         Window.unbind(on_touch_down=self._touched)

@@ -1,14 +1,19 @@
 """The few widgets every screen is built from: big buttons, text, a numeric keypad, colours.
 
 Owns sizes and colours: every button is at least 15 mm high and wide on the configured
-screen (ui.settings), text scales in large-text mode, colours switch in high-contrast mode.
-Screens find their buttons by `action_id` (tests and the screenshot tool tap them by it).
+screen (ui.settings), text scales in large-text mode on a short ladder of font sizes (each
+size costs memory), colours switch in high-contrast mode.
+A button shows its pressed colour on the frame after touch-down; its action runs after
+release, on the next frame, so a heavy screen rebuild never delays the feedback. Screens
+find their buttons by `action_id` (tests and the screenshot tool tap them by it).
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.graphics import Color, Rectangle
 from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
@@ -60,8 +65,20 @@ class Look:
     scale: float
     palette: Palette
 
-    def font(self, base: float) -> float:
-        return base * self.scale
+    def font(self, base: float) -> int:
+        return font_size(base * self.scale)
+
+
+# Every distinct font size is one more FreeType face of the CJK font held by Kivy's SDL2 text
+# provider for the life of the process (about 2.6 MB each, measured with NotoSansCJK), so
+# sizes snap to one short geometric ladder: 16, 20, 25, 31, 39, 49, 61, 76, 95, 119, 149 px.
+# One step is 1.25x, so large text (1.35x) is always at least one step larger.
+FONT_SIZES = tuple(round(16 * 1.25**step) for step in range(11))
+
+
+def font_size(pixels: float) -> int:
+    """The ladder's size nearest to pixels (by ratio)."""
+    return min(FONT_SIZES, key=lambda size: abs(math.log(size / max(pixels, 1.0))))
 
 
 class KioskButton(Button):
@@ -83,7 +100,7 @@ def button(
     look: Look,
     action_id: str,
     text: str,
-    on_press: Callable[[], None],
+    on_press: Callable[[], object],
     *,
     kind: str = "primary",
     enabled: bool = True,
@@ -111,14 +128,30 @@ def button(
         widget.size_hint_x = None
         widget.width = max(width, look.target_px)
     widget.bind(size=lambda w, s: setattr(w, "text_size", (s[0] - 16, None)))
+    normal = widget.background_color
+    pressed_colour = pressed_shade(normal)
 
-    def pressed(instance: KioskButton) -> None:
-        # Immediate feedback: the pressed colour shows on this frame, before any work.
-        instance.background_color = palette.muted
-        on_press()
+    def show_state(instance: KioskButton, state: str) -> None:
+        # Feedback on touch-down, drawn on the very next frame: nothing else runs before it.
+        instance.background_color = pressed_colour if state == "down" else normal
 
-    widget.bind(on_release=pressed)
+    def released(_instance: KioskButton) -> None:
+        # The work (often a whole new screen) runs after the press was drawn.
+        Clock.schedule_once(lambda _dt: on_press(), 0)
+
+    widget.bind(state=show_state, on_release=released)
     return widget
+
+
+def pressed_shade(
+    rgba: tuple[float, float, float, float],
+) -> tuple[float, float, float, float]:
+    """A pressed button's colour: darker for light colours, lighter for dark ones."""
+    r, g, b, a = rgba
+    light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5
+    if light:
+        return (r * 0.6, g * 0.6, b * 0.6, a)
+    return (r + (1 - r) * 0.45, g + (1 - g) * 0.45, b + (1 - b) * 0.45, a)
 
 
 def text(

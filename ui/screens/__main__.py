@@ -1,16 +1,54 @@
-"""`python -m ui.screens --out build/screens`: a PNG of every screen reached, in both languages.
+"""`python -m ui.screens --out build/screens`: a PNG of every screen, in both languages.
 
-Drives the real app on the demo station (simulated devices, platform simulator) through a
-bill payment, a rating, help, reprint and maintenance login, and saves each screen as
-<screen>-<lang>.png. Needs a display: run it under Xvfb (xvfb-run) on a headless machine.
+Runs ui.screen_tour on the demo station (simulated devices, I/O board, platform simulator)
+and writes <screen>[-<variant>]-<lang>.png. Needs a display: without DISPLAY it starts its
+own Xvfb (Debian xvfb) for the run.
 """
 
 import argparse
-import random
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+XVFB_START_S = 15.0
+
+
+@contextmanager
+def display() -> Iterator[None]:
+    """DISPLAY as it is, or a private Xvfb for the run."""
+    if os.environ.get("DISPLAY"):
+        yield
+        return
+    if shutil.which("Xvfb") is None:
+        raise SystemExit("no DISPLAY and no Xvfb: apt-get install xvfb, or run on a desktop")
+    number = next(
+        n
+        for n in range(100, 200)
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
+    )
+    process = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + XVFB_START_S
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"Xvfb :{number} did not start")
+        time.sleep(0.05)
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,77 +57,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("build/screens"))
     args = parser.parse_args(argv)
-    from kiosk.soak import valid_account
-    from ui.app import demo_station
-    from ui.harness import UiHarness
-    from ui.settings import UiSettings
+    with display():
+        from ui.app import demo_station
+        from ui.demo_devices import TECHNICIAN_CARD, TECHNICIAN_PIN, demo_card_number
+        from ui.harness import UiHarness
+        from ui.screen_tour import ScreenTour, TourDevices
+        from ui.settings import UiSettings
 
-    out: Path = args.out
-    with tempfile.TemporaryDirectory(prefix="ui-screens-") as data:
-        terminal, sims, platform = demo_station(Path(data))
-        ui = UiHarness(terminal, UiSettings(voice=False, status_refresh_s=0.5))
-        written: list[Path] = []
-
-        def snap() -> None:
-            for lang in ("zh_CN", "en"):
-                ui.controller.set_language(lang)
-                ui.pump(3)
-                path = out / f"{ui.controller.screen}-{lang}.png"
-                ui.screenshot(path)
-                written.append(path)
-            ui.controller.set_language("zh_CN")
-            ui.pump(2)
-
-        try:
-            ui.wait_screen("idle")
-            snap()
-            ui.tap("start")
-            ui.wait_screen("menu")
-            snap()
-            ui.tap("service-water-bill")
-            ui.wait_screen("account")
-            account = valid_account(terminal.catalog().service("water-bill"), random.Random(1))
-            ui.type_digits(account)
-            snap()
-            ui.tap("confirm")
-            ui.wait_screen("confirm")
-            snap()
-            ui.tap("pay")
-            ui.wait_screen("cash")
-            sims.cash.insert("note", 50_00)
-            ui.wait_for(lambda: ui.controller.cash_inserted_fen > 0, "cash")
-            snap()
-            while ui.controller.screen == "cash":
-                sims.cash.insert("note", 100_00)
-                ui.wait_for(
-                    lambda: ui.controller.screen != "cash" or not ui.controller.worker.busy, "cash"
-                )
-                ui.pump(5)
-            ui.wait_screen("result")
-            snap()
-            ui.tap("done")
-            ui.wait_screen("rating")
-            snap()
-            ui.tap("rate-bad")
-            ui.wait_screen("rating_reason")
-            snap()
-            ui.tap("reason-other")
-            ui.wait_screen("thanks")
-            snap()
-            for screen in ("help", "reprint"):
-                ui.controller.open_menu()
-                ui.wait_screen("menu")
-                ui.tap(f"service-{screen}")
-                ui.wait_screen(screen)
-                snap()
-            ui.controller.open_maintenance_login()
-            ui.wait_screen("maintenance_login")
-            snap()
-        finally:
-            ui.close()
-            terminal.close()
-            platform.stop()
-    print(f"{len(written)} screens written to {out}")
+        with tempfile.TemporaryDirectory(prefix="ui-screens-") as data:
+            terminal, sims, platform = demo_station(Path(data))
+            ui = UiHarness(
+                terminal, UiSettings(voice=False, status_refresh_s=0.5, terminal_tick_s=0.5)
+            )
+            devices = TourDevices(
+                sims,
+                demo_card_number("electricity"),
+                TECHNICIAN_PIN,
+                lambda: sims.cards.insert_technician_card(TECHNICIAN_CARD),
+            )
+            try:
+                written = ScreenTour(ui, devices, args.out).run()
+            finally:
+                ui.close()
+                terminal.close()
+                sims.board.close()
+                if platform is not None:
+                    platform.stop()
+    print(f"{len(written)} screens written to {args.out}")
     return 0
 
 

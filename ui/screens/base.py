@@ -3,8 +3,16 @@
 A screen is re-rendered from the controller's fields whenever it is entered or the
 controller asks (a language switch, a new amount), so nothing on screen outlives the
 journey state that produced it. Screens hold no state of their own.
+
+A keypad tap must not rebuild the whole screen (dozens of text textures): a screen whose
+layout depends only on what `shape()` returns registers its changing texts with `live()`,
+and a redraw with the same shape only sets those texts again.
 """
 
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from kivy.animation import Animation
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
@@ -20,6 +28,34 @@ class KioskScreen(Screen):
     def __init__(self, controller: KioskController, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.controller = controller
+        self._live: list[tuple[Any, Callable[[], str]]] = []
+        self._rendered_shape: Hashable = None
+
+    def shape(self) -> Hashable:
+        """What this screen's layout depends on beyond its live texts; None: always rebuild."""
+        return None
+
+    def _full_shape(self) -> Hashable:
+        own = self.shape()
+        if own is None:
+            return None
+        c = self.controller
+        return (c.lang, c.large_text, c.high_contrast, own)
+
+    def live(self, widget: Any, content: Callable[[], str]) -> Any:
+        """Register a widget whose text follows content() on a cheap redraw."""
+        widget.text = content()
+        self._live.append((widget, content))
+        return widget
+
+    def redraw(self) -> None:
+        """The controller's state changed: update the live texts, or rebuild when needed."""
+        shape = self._full_shape()
+        if shape is not None and shape == self._rendered_shape and self._live:
+            for widget, content in self._live:
+                widget.text = content()
+            return
+        self.render()
 
     def look(self) -> Look:
         c = self.controller
@@ -32,9 +68,20 @@ class KioskScreen(Screen):
     def on_pre_enter(self, *args: object) -> None:
         self.render()
 
+    def on_leave(self, *args: object) -> None:
+        # A screen out of sight keeps nothing: its text textures are freed, its animations
+        # stopped (a repeating one would hold its widget forever), and nothing personal stays.
+        for widget in self.walk(restrict=True):
+            Animation.cancel_all(widget)
+        self.clear_widgets()
+        self._live = []
+        self._rendered_shape = None
+
     def render(self) -> None:
         look = self.look()
         self.clear_widgets()
+        self._live = []
+        self._rendered_shape = self._full_shape()
         frame = BoxLayout(orientation="vertical", padding=20, spacing=14)
         paint_background(frame, look.palette.background)
         frame.add_widget(self.header(look))

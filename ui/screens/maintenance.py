@@ -5,6 +5,8 @@ reprints a receipt by number, reads the I/O board and clears a tamper latch. Tec
 text is English-first for the field staff but still goes through the catalogs.
 """
 
+from collections.abc import Hashable
+
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
@@ -15,13 +17,18 @@ from ui.widgets import KioskButton, Look, button, column, keypad, row, text
 class MaintenanceLoginScreen(KioskScreen):
     title = "Maintenance"
 
+    def shape(self) -> Hashable:
+        return ("maintenance_login",)
+
     def body(self, look: Look) -> Widget:
         c = self.controller
         t = c.t
         left = column(
             text(look, t("Insert your technician card and type your PIN"), font=32),
-            text(look, "*" * len(c.journey.digits) or "-", font=56, bold=True),
-            text(look, c.journey.error, font=28, colour=look.palette.error),
+            self.live(
+                text(look, "", font=56, bold=True), lambda: "*" * len(c.journey.digits) or "-"
+            ),
+            self.live(text(look, "", font=28, colour=look.palette.error), lambda: c.journey.error),
         )
         pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
         return row(left, pad)
@@ -66,7 +73,7 @@ class MaintenanceScreen(KioskScreen):
         return column(
             text(look, t("Technician: {id}").format(id=c.technician or "-"), font=30, height=50),
             grid,
-            text(look, c.maintenance_message, font=22, halign="left"),
+            text(look, c.maintenance_message, font=19, halign="left"),
         )
 
     def footer(self, look: Look) -> list[KioskButton]:

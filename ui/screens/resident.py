@@ -5,6 +5,7 @@ amounts come formatted from the core's integers (kiosk.money.format_fen).
 """
 
 import io
+from collections.abc import Hashable
 
 from kivy.animation import Animation
 from kivy.core.image import Image as CoreImage
@@ -13,8 +14,10 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.image import Image
 from kivy.uix.widget import Widget
 
+from kiosk.availability import TAMPER_ALARM
 from kiosk.ratings import REASONS
 from kiosk.receipts.qr import qr_symbol
+from ui.controller import KioskController
 from ui.screens.base import KioskScreen
 from ui.widgets import KioskButton, Look, button, column, keypad, row, text
 
@@ -34,12 +37,14 @@ class IdleScreen(KioskScreen):
         t = c.t
         station = c.terminal.config.station
         names = "  ·  ".join(t(s.name) for s in c.services())
-        status = t(STATUS_TEXT[c.status])
+        status = text(look, t(STATUS_TEXT[c.status]), font=32, bold=True)
+        if c.tamper_latched:  # normally out of service; shown here too until the screen moves
+            status = text(look, t(TAMPER_ALARM), font=32, bold=True, colour=look.palette.error)
         return column(
             text(look, station.name, font=54, bold=True),
             text(look, t("Service hours: {hours}").format(hours=station.service_hours), font=30),
             text(look, names, font=26, colour=look.palette.muted),
-            text(look, status, font=32, bold=True),
+            status,
             button(
                 look,
                 "start",
@@ -133,17 +138,20 @@ class MenuScreen(KioskScreen):
 class AccountScreen(KioskScreen):
     title = "Enter the number"
 
+    def shape(self) -> Hashable:
+        service = self.controller.journey.service
+        return ("account", service.code if service else None)
+
     def body(self, look: Look) -> Widget:
         c = self.controller
         t = c.t
         service = c.journey.service
         assert service is not None
-        shown = c.journey.digits or " "
         left = column(
             text(look, c.service_name(), font=36, bold=True),
             text(look, service.account_label(t), font=30),
-            text(look, shown, font=56, bold=True),
-            text(look, c.journey.error, font=26, colour=look.palette.error),
+            self.live(text(look, "", font=56, bold=True), lambda: c.journey.digits or " "),
+            self.live(text(look, "", font=26, colour=look.palette.error), lambda: c.journey.error),
         )
         pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
         return row(left, pad)
@@ -212,6 +220,14 @@ class CardInsertScreen(KioskScreen):
 class AmountScreen(KioskScreen):
     title = "Choose an amount"
 
+    def shape(self) -> Hashable:
+        journey = self.controller.journey
+        return (
+            "amount",
+            journey.service.code if journey.service else None,
+            journey.card,
+        )
+
     def body(self, look: Look) -> Widget:
         c = self.controller
         t = c.t
@@ -256,10 +272,16 @@ class AmountScreen(KioskScreen):
                     font=36,
                 )
             )
-        typed = c.journey.digits
         info.append(presets)
-        info.append(text(look, t("Or type yuan: {typed}").format(typed=typed or "-"), font=30))
-        info.append(text(look, c.journey.error, font=26, colour=look.palette.error))
+        info.append(
+            self.live(
+                text(look, "", font=30),
+                lambda: t("Or type yuan: {typed}").format(typed=c.journey.digits or "-"),
+            )
+        )
+        info.append(
+            self.live(text(look, "", font=26, colour=look.palette.error), lambda: c.journey.error)
+        )
         pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
         return row(column(*info), pad)
 
@@ -275,6 +297,10 @@ class CashScreen(KioskScreen):
     title = "Insert cash"
     cancellable = False
 
+    def shape(self) -> Hashable:
+        progress = self.controller.journey.progress
+        return ("cash", None if progress is None else (progress.tx_id, progress.total_due_fen))
+
     def body(self, look: Look) -> Widget:
         c = self.controller
         t = c.t
@@ -288,18 +314,13 @@ class CashScreen(KioskScreen):
                 t("Total to pay: {total}").format(total=c.money(progress.total_due_fen)),
                 font=40,
             ),
-            text(
-                look,
-                t("Inserted: {amount}").format(amount=c.money(progress.cash_in_fen)),
-                font=64,
-                bold=True,
+            self.live(
+                text(look, "", font=64, bold=True),
+                lambda: t("Inserted: {amount}").format(amount=c.money(c.cash_inserted_fen)),
             ),
-            text(
-                look,
-                t("Still due: {amount}").format(amount=c.money(progress.still_due_fen)),
-                font=64,
-                bold=True,
-                colour=look.palette.error,
+            self.live(
+                text(look, "", font=64, bold=True, colour=look.palette.error),
+                lambda: t("Still due: {amount}").format(amount=c.money(_still_due(c))),
             ),
             text(
                 look,
@@ -315,13 +336,21 @@ class CashScreen(KioskScreen):
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
         t = c.t
-        inserted = c.cash_inserted_fen
-        label = (
-            t("Cancel: {amount} will be printed as a voucher").format(amount=c.money(inserted))
-            if inserted
-            else t("Cancel")
-        )
-        return [button(look, "cancel", label, c.cancel, kind="danger", font=26)]
+
+        def label() -> str:
+            inserted = c.cash_inserted_fen
+            if not inserted:
+                return t("Cancel")
+            return t("Cancel: {amount} will be printed as a voucher").format(
+                amount=c.money(inserted)
+            )
+
+        return [self.live(button(look, "cancel", "", c.cancel, kind="danger", font=26), label)]
+
+
+def _still_due(controller: KioskController) -> int:
+    progress = controller.journey.progress
+    return progress.still_due_fen if progress else 0
 
 
 class BusyScreen(KioskScreen):
@@ -534,16 +563,18 @@ class NoticeScreen(KioskScreen):
 class ReprintScreen(KioskScreen):
     title = "Reprint a receipt"
 
+    def shape(self) -> Hashable:
+        return ("reprint",)
+
     def body(self, look: Look) -> Widget:
         c = self.controller
         t = c.t
+        terminal_id = c.terminal.config.station.terminal_id
         left = column(
             text(look, t("Type the number after the dash on your receipt"), font=30),
-            text(
-                look,
-                "{}-{}".format(c.terminal.config.station.terminal_id, c.journey.digits or "______"),
-                font=52,
-                bold=True,
+            self.live(
+                text(look, "", font=52, bold=True),
+                lambda: f"{terminal_id}-{c.journey.digits or '______'}",
             ),
         )
         pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))

@@ -1,0 +1,206 @@
+"""A tour of every screen of the app, each saved as PNG in both languages, for review.
+
+Owns the script of the tour: it drives the real app (ui.harness) on simulated devices
+through every journey and device state that has a screen of its own — bill, phone and
+prepaid card top-up with the card pulled mid-credit, a receipt that could not be printed,
+rating, help, reprint, a refused service, out of service (printer, tamper), maintenance —
+and saves `<screen>[-<variant>]-<lang>.png`. It fails when a screen of ui.screens.SCREENS
+was never reached, so a new screen cannot be left out. Used by `python -m ui.screens`
+(`make screens`) and its test; it never decides anything about the journeys themselves.
+"""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.soak import valid_account
+from ui.harness import UiHarness
+from ui.screens import SCREENS
+
+LANGUAGES = ("zh_CN", "en")
+
+
+@dataclass
+class TourDevices:
+    """What the tour does to the simulated devices (kiosk.composition.SimulatedDevices)."""
+
+    sims: Any
+    prepaid_card_no: str  # an electricity card known to the simulated reader
+    technician_pin: str
+    insert_technician_card: Callable[[], None]
+
+
+class ScreenTour:
+    def __init__(self, ui: UiHarness, devices: TourDevices, out: Path) -> None:
+        self.ui = ui
+        self.devices = devices
+        self.sims = devices.sims
+        self.out = out
+        self.written: list[Path] = []
+        self.seen: set[str] = set()
+
+    def snap(self, variant: str = "") -> None:
+        ui = self.ui
+        ui.settle()
+        screen = ui.controller.screen
+        for lang in LANGUAGES:
+            ui.controller.set_language(lang)
+            ui.pump(2)
+            name = f"{screen}-{variant}" if variant else screen
+            path = self.out / f"{name}-{lang}.png"
+            ui.screenshot(path)
+            self.written.append(path)
+        ui.controller.set_language(LANGUAGES[0])
+        ui.pump(1)
+        self.seen.add(screen)
+
+    def go(self, *taps: str, then: str) -> None:
+        for action_id in taps:
+            self.ui.tap(action_id)
+        self.ui.wait_screen(then)
+
+    def start_service(self, code: str, then: str) -> None:
+        ui = self.ui
+        if ui.controller.screen not in ("idle", "menu"):
+            ui.controller.go_idle()
+            ui.wait_screen("idle")
+        if ui.controller.screen == "idle":
+            self.go("start", then="menu")
+        self.go(f"service-{code}", then=then)
+
+    def insert_until_paid(self, note_fen: int = 100_00) -> None:
+        ui = self.ui
+        while ui.controller.screen == "cash":
+            before = ui.controller.cash_inserted_fen
+            self.sims.cash.insert("note", note_fen)
+            ui.wait_for(
+                lambda before=before: (
+                    ui.controller.screen != "cash" or ui.controller.cash_inserted_fen > before
+                ),
+                "the note to be counted",
+            )
+
+    def run(self) -> list[Path]:
+        ui = self.ui
+        terminal = ui.controller.terminal
+        ui.wait_screen("idle")
+        self.snap()
+        self.go("start", then="menu")
+        self.snap()
+        self.go("service-help", then="help")
+        self.snap()
+
+        # A water bill: keypad, confirmation, cash, result, rating.
+        water = terminal.catalog().service("water-bill")
+        self.start_service("water-bill", then="account")
+        ui.type_digits(valid_account(water, random.Random(1)))
+        self.snap()
+        self.go("confirm", then="confirm")
+        self.snap()
+        self.go("pay", then="cash")
+        self.sims.cash.insert("note", 10_00)
+        ui.wait_for(lambda: ui.controller.cash_inserted_fen > 0, "the note to be counted")
+        self.snap()
+        self.insert_until_paid()
+        ui.wait_screen("result")
+        self.snap()
+        outcome = ui.controller.journey.outcome
+        assert outcome is not None and outcome.receipt_no is not None
+        receipt_no = outcome.receipt_no
+        self.go("done", then="rating")
+        self.snap()
+        self.go("rate-bad", then="rating_reason")
+        self.snap()
+        self.go("reason-other", then="thanks")
+        self.snap()
+        self.go("done", then="idle")
+
+        # A phone top-up whose receipt cannot be printed: the receipt's QR code on screen.
+        self.start_service("mobile-topup", then="account")
+        ui.type_digits("13800138000")
+        self.go("confirm", then="amount")
+        self.snap()
+        self.go("amount-5000", then="cash")
+        self.sims.printer.paper_out()
+        self.insert_until_paid(50_00)
+        ui.wait_screen("result")
+        self.snap("unprinted")
+        self.sims.printer.restore()
+        ui.tap("done")
+        ui.wait_for(lambda: ui.controller.screen in ("rating", "idle"), "the result to close")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        # A prepaid card top-up whose card is pulled while the credit is written.
+        cards = self.sims.cards
+        self.start_service("power-card", then="card_insert")
+        self.snap()
+        cards.insert_card(self.devices.prepaid_card_no)
+        ui.wait_screen("amount")
+        self.snap("card")
+        self.go("amount-10000", then="cash")
+        cards.pull_during_next_command(after_apply=False)
+        self.sims.cash.insert("note", 100_00)
+        ui.wait_screen("card_reinsert")
+        self.snap()
+        cards.insert_card(self.devices.prepaid_card_no)
+        ui.wait_screen("result")
+        self.snap("card")
+        cards.remove_card()
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        # A receipt reprinted by its number.
+        self.start_service("reprint", then="reprint")
+        ui.type_digits(str(int(receipt_no.rsplit("-", 1)[1])))
+        self.snap()
+        self.go("confirm", then="reprinted")
+        self.snap()
+        self.go("done", then="idle")
+
+        # The busy screen only lasts as long as a core call: shown here with its message.
+        ui.controller.busy_message = ui.controller.t("Looking up your bill...")
+        ui.controller.show("busy")
+        self.snap()
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        # A service whose device fails: a one-time notice; then nothing works: out of service.
+        cards.unplug()
+        ui.wait_for(lambda: ui.controller.status == "partial", "the reader to be missed")
+        self.start_service("power-card", then="notice")
+        self.snap()
+        self.go("ok", then="idle")
+        cards.replug()
+        self.sims.printer.paper_out()
+        ui.wait_screen("out_of_service")
+        self.snap()
+        self.sims.printer.restore()
+        ui.wait_screen("idle")
+        if self.sims.board is not None:
+            self.sims.board.open_enclosure()
+            ui.wait_screen("out_of_service")
+            self.snap("tamper")
+            self.sims.board.close_enclosure()
+
+        # Maintenance: technician card and PIN, the pages, tamper cleared, leave.
+        self.devices.insert_technician_card()
+        self.go("technician", then="maintenance_login")
+        ui.type_digits(self.devices.technician_pin)
+        self.snap()
+        self.go("confirm", then="maintenance")
+        self.snap()
+        for action in ("device_status", "io_status", "clear_tamper"):
+            self.go(f"maint-{action}", then="maintenance")
+            self.snap(action.replace("_", ""))
+        self.go("leave", then="idle")
+        cards.remove_card()
+
+        missing = sorted(set(SCREENS) - self.seen)
+        if missing:
+            raise AssertionError(
+                f"the screen tour never reached {', '.join(missing)}: add them to ui.screen_tour"
+            )
+        return self.written
