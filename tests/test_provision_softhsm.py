@@ -95,7 +95,8 @@ def test_provision_sets_up_a_bench_terminal_and_running_it_again_changes_nothing
     assert code == 0, err
     statuses = {step["id"]: step["status"] for step in summary["steps"]}
     assert statuses == {
-        "token": "already done",  # the bench token was made by --softhsm-dir
+        "initialise": "already done",  # the bench token was made by --softhsm-dir
+        "token": "already done",
         "key": "already done",
         "certificate": "done",  # the self-signed bench certificate is replaced by a CA one
         "config": "done",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.token.csr import TokenEnrolment
+from drivers.token.initialise import TokenSlots, read_so_pin
 from drivers.token.pin import read_pin
 from kiosk.command_line import CommandError, emit
 from kiosk.config import Config, load_config
@@ -29,6 +30,7 @@ from kiosk.provisioning.plan import (
     ProvisioningPlan,
     Step,
     station_certificate_step,
+    token_initialisation_step,
 )
 
 RENEW_DAYS = 30
@@ -186,10 +188,27 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
         import os
 
         os.environ["SOFTHSM2_CONF"] = token["softhsm_conf"]
-    enrolment = TokenEnrolment(token["module"], token["label"], token["key_label"], "")
     csr_path = data_dir / "provisioning" / "station.csr.pem"
     issuer = _issuer(args, csr_path)
+    user_pin = read_pin(token["pin_source"])
+    enrolment = TokenEnrolment(token["module"], token["label"], token["key_label"], user_pin)
     plan = ProvisioningPlan()
+
+    def so_pin() -> str:
+        if not args.so_pin_source:
+            raise CommandError(
+                f"a blank token is to be initialised as '{token['label']}': give the SO PIN to"
+                " set on it with --so-pin-source env:NAME, file:/path or prompt"
+            )
+        return read_so_pin(args.so_pin_source)
+
+    token_initialisation_step(
+        plan,
+        TokenSlots(token["module"]),
+        label=token["label"],
+        so_pin=so_pin,
+        user_pin=lambda: user_pin,
+    )
 
     def token_present() -> str | None:
         if enrolment.present():
@@ -202,11 +221,6 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
             f"USBKey token '{token['label']}' is not present: plug in the station's token"
             " (for a bench, add --softhsm-dir DIR)"
         )
-
-    # The PIN is read once the token is known to be there, and only through pin_source.
-    enrolment = TokenEnrolment(
-        token["module"], token["label"], token["key_label"], read_pin(token["pin_source"])
-    )
 
     def key_present() -> str | None:
         facts = enrolment.key_facts()
@@ -293,7 +307,8 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         "provision",
         help="set up the token, station certificate, configuration and registration",
         description=(
-            "Provision a terminal: use the USBKey token present, generate the station key on"
+            "Provision a terminal: use the USBKey token present (or initialise the one blank"
+            " token plugged in), generate the station key on"
             " it (never exportable), write a certificate request (CSR) for the 机构号 and"
             " terminal id, import the issued certificate, write the configuration and register"
             " with the platform. Every step checks whether it is done already, so running it"
@@ -310,6 +325,10 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     parser.add_argument("--label", default="kiosk", help="token label")
     parser.add_argument("--key-label", default="station")
     parser.add_argument("--pin-source", default="prompt", help="env:NAME, file:/path or prompt")
+    parser.add_argument(
+        "--so-pin-source",
+        help="the SO PIN to set when a blank token is initialised: env:NAME, file:/path or prompt",
+    )
     parser.add_argument("--devices", choices=["sim", "real"], default="real")
     parser.add_argument(
         "--broker",

@@ -2,15 +2,17 @@
 
 Owns what each step checks to know it is already done (so running provision twice changes
 nothing the second time), the order of the steps, and the certificate issuers: a file the
-operator's CA issued (--cert) or the development CA of a simulated setup. Token access goes
-through the StationToken interface (drivers.token.csr.TokenEnrolment implements it).
+operator's CA issued (--cert) or the development CA of a simulated setup, and which slot's
+blank token to initialise (token_decision). Token access goes through the StationToken and
+TokenInitialiser interfaces (drivers.token.csr.TokenEnrolment and
+drivers.token.initialise.TokenSlots implement them).
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -39,6 +41,35 @@ class StationToken(Protocol):
     def make_csr(self, *, institution_no: str, terminal_id: str, station_name: str) -> bytes: ...
 
     def store_certificate(self, cert_pem: bytes) -> None: ...
+
+
+class TokenSlot(Protocol):
+    """One slot holding a token, as the initialise step sees it."""
+
+    @property
+    def slot_id(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...  # "" for a blank token
+
+    @property
+    def initialised(self) -> bool: ...
+
+    @property
+    def user_pin_set(self) -> bool: ...
+
+
+class TokenInitialiser(Protocol):
+    module_path: str
+
+    def slots(self) -> Sequence[TokenSlot]: ...
+
+    def initialise(self, slot_id: int, *, label: str, so_pin: str, user_pin: str) -> None: ...
+
+    def set_user_pin(self, label: str, *, so_pin: str, user_pin: str) -> None: ...
 
 
 class CertificateIssuer(Protocol):
@@ -209,6 +240,90 @@ class ProvisioningPlan:
                 continue
             results.append(StepResult(step.step_id, step.title, "done", step.run()))
         return results
+
+
+@dataclass(frozen=True)
+class TokenDecision:
+    # "ready": the labelled token is there with its user PIN; "set_user_pin": it is there
+    # but an earlier run stopped before its user PIN was set; "initialise": the slot's
+    # blank token is to become the station token.
+    action: Literal["ready", "set_user_pin", "initialise"]
+    slot: TokenSlot
+
+
+def token_decision(slots: Sequence[TokenSlot], label: str, *, module: str) -> TokenDecision:
+    """Which token provisioning uses or initialises; ProvisioningError when it cannot choose.
+
+    A token with the label wins (blank ones beside it are left alone); otherwise exactly one
+    blank token must be present, since initialising one erases whatever it held.
+    """
+    labelled = [slot for slot in slots if slot.initialised and slot.label == label]
+    if len(labelled) > 1:
+        raise ProvisioningError(
+            f"{len(labelled)} tokens are labelled '{label}': unplug all but the station's"
+            " USBKey and run provision again"
+        )
+    if labelled:
+        action: Literal["ready", "set_user_pin"] = (
+            "ready" if labelled[0].user_pin_set else "set_user_pin"
+        )
+        return TokenDecision(action, labelled[0])
+    blank = [slot for slot in slots if not slot.initialised]
+    if len(blank) > 1:
+        where = ", ".join(f"{slot.slot_id} ({slot.description})" for slot in blank)
+        raise ProvisioningError(
+            f"{len(blank)} blank tokens are plugged in (slots {where}): unplug all but the"
+            " station's USBKey and run provision again"
+        )
+    if blank:
+        return TokenDecision("initialise", blank[0])
+    others = sorted({f"'{slot.label}'" for slot in slots})
+    if others:
+        raise ProvisioningError(
+            f"no token labelled '{label}' and no blank token in {module} (tokens present:"
+            f" {', '.join(others)}): give the station token's label with --label, or plug in"
+            " a blank USBKey"
+        )
+    raise ProvisioningError(
+        f"no token in {module}: plug in the station's USBKey (blank or labelled '{label}'),"
+        " or give --module for its vendor's PKCS#11 module (for a bench, add --softhsm-dir DIR)"
+    )
+
+
+def token_initialisation_step(
+    plan: ProvisioningPlan,
+    initialiser: TokenInitialiser,
+    *,
+    label: str,
+    so_pin: Callable[[], str],
+    user_pin: Callable[[], str],
+) -> None:
+    """Add the step that initialises the one blank token (or finds the labelled one).
+
+    so_pin is called only when a token must be initialised, so a terminal whose token is
+    ready never needs the SO PIN.
+    """
+
+    def decide() -> TokenDecision:
+        return token_decision(initialiser.slots(), label, module=initialiser.module_path)
+
+    def already_done() -> str | None:
+        decision = decide()
+        if decision.action == "ready":
+            return f"token '{label}' initialised already (slot {decision.slot.slot_id})"
+        return None
+
+    @plan.add("initialise", "Blank token initialised as the station token", already_done)
+    def initialise() -> str:
+        decision = decide()
+        if decision.action == "ready":
+            return f"token '{label}' initialised already (slot {decision.slot.slot_id})"
+        if decision.action == "set_user_pin":
+            initialiser.set_user_pin(label, so_pin=so_pin(), user_pin=user_pin())
+            return f"user PIN set on token '{label}' (slot {decision.slot.slot_id})"
+        slot_id = decision.slot.slot_id
+        initialiser.initialise(slot_id, label=label, so_pin=so_pin(), user_pin=user_pin())
+        return f"blank token in slot {slot_id} initialised as '{label}' (SO PIN and user PIN set)"
 
 
 def certificate_problem(
