@@ -79,7 +79,15 @@ def _cash_problem(health: Mapping[str, object] | None) -> str | None:
 
 
 def _printer_problem(health: Mapping[str, object] | None) -> str | None:
-    if health is None or health.get("online") is not True:
+    if health is None:
+        return PRINTER_OFFLINE
+    # A printer stopped for paper or its cover reports itself offline too (DLE EOT 1): the
+    # cause a person can fix comes first.
+    if health.get("paper_out") is True:
+        return PRINTER_PAPER_OUT
+    if health.get("cover_open") is True:
+        return PRINTER_COVER_OPEN
+    if health.get("online") is not True:
         return PRINTER_OFFLINE
     if health.get("paper_out") is not False:
         return PRINTER_PAPER_OUT
@@ -176,6 +184,6 @@ def snapshot_of(terminal: Any, platform_ok: bool | None = None) -> TerminalSnaps
         signer_ok=bool(terminal.journal.signing_available()),
         platform_ok=platform_ok,
         float_available_fen=None if state is None else state.available_fen,
-        tamper_latched=bool(terminal.board.tamper_latched),
+        tamper_latched=terminal.tamper_latched,
         in_maintenance=terminal.service_state() == "maintenance",
     )

@@ -29,6 +29,7 @@ from kiosk.events import Event, EventBus
 from kiosk.journal import Journal
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavailable
+from kiosk.receipts.test_page import printer_test_page
 from kiosk.settlement.day_close import DayCloser
 from kiosk.settlement.days import business_day
 from kiosk.signing import Signer, SignerError
@@ -230,6 +231,19 @@ class Terminal:
 
     def clear_tamper(self) -> None:
         self.board.clear_tamper()
+
+    @property
+    def tamper_latched(self) -> bool:
+        return self.board.tamper_latched
+
+    def drain_cash(self) -> None:
+        """Journal every note and coin counted; cash counted while idle becomes a voucher."""
+        self.engine.drain_cash()
+
+    def print_test_receipt(self) -> None:
+        """The printer test page (maintenance mode); raises the printer's error if it fails."""
+        columns = 32 if self.config.devices.paper_width_mm == 58 else 48
+        self.engine.printer.print_receipt(printer_test_page(columns))
 
     def board_status(self) -> BoardStatus | None:
         """The I/O board's status, or None when this terminal has no board."""

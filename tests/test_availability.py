@@ -168,3 +168,18 @@ def test_snapshot_of_reads_a_device_whose_health_fails_as_not_working(terminal_r
     snapshot = snapshot_of(terminal_rig.terminal, platform_ok=True)
     services = service_availability(terminal_rig.terminal.catalog(), snapshot)
     assert services["power-card"].reasons == (READER_MISSING,)
+
+
+@pytest.mark.parametrize(
+    ("stopped", "reason"),
+    [({"paper_out": True}, "PRINTER_PAPER_OUT"), ({"cover_open": True}, "PRINTER_COVER_OPEN")],
+)
+def test_a_printer_stopped_for_paper_or_cover_names_that_cause_though_it_reports_offline(
+    stopped: dict[str, bool], reason: str
+) -> None:
+    import kiosk.availability as rules
+
+    # What DLE EOT 1 gives a real ESC/POS printer that stopped: offline, with the cause.
+    printer = {"online": False, "paper_out": False, "cover_open": False, "error": False}
+    snapshot = TerminalSnapshot(None, {**printer, **stopped}, None, signer_ok=True)
+    assert rules.need_problems(snapshot)["printer"] == getattr(rules, reason)

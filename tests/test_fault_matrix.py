@@ -181,15 +181,6 @@ def test_garbage_on_the_printer_line_is_skipped_and_receipts_print(
     station.assert_nothing_lost()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core bug (kiosk/availability.py _printer_problem): the ESC/POS driver reports "
-    "online=False whenever the printer stops for paper out or an open cover (as DLE EOT 1 "
-    "says), and the rule tests online first, so the resident and staff are told 'The receipt "
-    "printer is not working' instead of 'out of paper' / 'cover is open': test paper_out "
-    "and cover_open before online",
-)
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [("paper_out", PRINTER_PAPER_OUT), ("cover_open", PRINTER_COVER_OPEN)],

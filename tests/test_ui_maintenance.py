@@ -39,7 +39,7 @@ def test_a_technician_logs_in_through_the_core_checks_devices_and_leaves(
     ui.tap("maint-test_receipt")
     ui.wait_screen("maintenance")
     assert ui.controller.maintenance_message == "test receipt printed"
-    assert any(j.startswith("test-") for j in board_rig.sims.printer.printed_job_ids())
+    assert any(j.startswith("printer-test/") for j in board_rig.sims.printer.printed_job_ids())
     ui.tap("maint-io_status")
     ui.wait_screen("maintenance")
     assert "tamper clear" in ui.controller.maintenance_message

@@ -166,7 +166,7 @@ class KioskController:
         terminal = self.terminal
 
         def read() -> tuple[dict[str, ServiceAvailability], Status, bool]:
-            terminal.engine.drain_cash()  # cash inserted while idle becomes a voucher at once
+            terminal.drain_cash()  # cash inserted while idle becomes a voucher at once
             snapshot = snapshot_of(terminal, self.platform_ok)
             services = service_availability(terminal.catalog(), snapshot)
             return services, terminal_status(services), snapshot.tamper_latched
@@ -193,7 +193,7 @@ class KioskController:
 
         def ticked() -> bool:
             self.terminal.tick()
-            return bool(self.terminal.board.tamper_latched)
+            return self.terminal.tamper_latched
 
         self.worker.submit(ticked, done, lambda exc: log.warning("tick: %s", exc))
 
@@ -778,17 +778,7 @@ def _device_report(terminal: Terminal) -> str:
 
 
 def _test_receipt(terminal: Terminal) -> str:
-    from kiosk.devices import ReceiptDocument, ReceiptLine
-
-    document = ReceiptDocument(
-        job_id=f"test-{int(time.time())}",
-        lines=(
-            ReceiptLine(terminal.config.station.name, bold=True, align="center"),
-            ReceiptLine("TEST RECEIPT", double=True, align="center"),
-            ReceiptLine(terminal.clock.now().isoformat(timespec="seconds")),
-        ),
-    )
-    terminal.engine.printer.print_receipt(document)
+    terminal.print_test_receipt()
     return "test receipt printed"
 
 

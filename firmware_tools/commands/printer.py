@@ -10,37 +10,12 @@ import logging
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from kiosk.command_line import CommandError, emit
-from kiosk.devices import PrinterError, PrinterStatus, ReceiptDocument, ReceiptLine
-from kiosk.i18n import translator
-
-TEST_QR_PAYLOAD = "KIOSK-PRINTER-TEST"
-
-
-def test_receipt(columns: int) -> ReceiptDocument:
-    """Chinese and English lines, bold and double size, a QR code and a cut."""
-    chinese = translator("zh_CN")
-    rule = ReceiptLine("-" * columns)
-    title = "Printer test"
-    return ReceiptDocument(
-        job_id=f"printer-test/{time.time_ns()}",
-        lines=(
-            ReceiptLine(chinese(title), bold=True, double=True, align="center"),
-            ReceiptLine(title, bold=True, align="center"),
-            rule,
-            ReceiptLine(chinese("Chinese and English on one line:") + " OK"),
-            ReceiptLine("Chinese and English on one line: OK"),
-            ReceiptLine("1234567890" * (columns // 10) + "12"[: columns % 10]),
-            ReceiptLine(chinese("Scan the code below with a phone."), align="center"),
-            ReceiptLine("Scan the code below with a phone.", align="center"),
-        ),
-        qr_payload=TEST_QR_PAYLOAD,
-        cut="partial",
-    )
+from kiosk.devices import PrinterError, PrinterStatus
+from kiosk.receipts.test_page import printer_test_page
 
 
 def _status_dict(status: PrinterStatus) -> dict[str, Any]:
@@ -61,7 +36,7 @@ def _test(args: argparse.Namespace) -> int:
     try:
         before = printer.status()
         try:
-            printer.print_receipt(test_receipt(args.columns))
+            printer.print_receipt(printer_test_page(args.columns))
         except PrinterError as exc:
             raise CommandError(f"test receipt not printed: {exc}") from None
         after = printer.status()
