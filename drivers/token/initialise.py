@@ -10,19 +10,17 @@ It must never put a PIN on a command line, in a message, a log line, a repr or a
 never call C_InitToken on a token that is not blank (it would erase the token).
 """
 
-import getpass
 import logging
 import os
 import re
 import shutil
-import stat
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from pkcs11 import TokenFlag
 from pkcs11 import exceptions as p11
 
+from drivers.token.pin import PinKind, read_pin
 from drivers.token.pkcs11_signer import pkcs11_module
 from kiosk.errors import ConfigError, KioskError
 
@@ -50,55 +48,19 @@ class SlotInfo:
     user_pin_set: bool  # CKF_USER_PIN_INITIALIZED
 
 
+SO_PIN = PinKind(
+    "SO PIN",
+    "--so-pin-source",
+    "--so-pin-source",
+    "export it before running provision",
+    "you",
+    "USBKey SO PIN to set: ",
+)
+
+
 def read_so_pin(source: str) -> str:
-    """The SO PIN from an --so-pin-source value: env:NAME, file:/path (mode 600) or prompt.
-
-    The same rules as the user PIN's token.pin_source (drivers/token/pin.py), with messages
-    naming --so-pin-source; drivers.token.pin.read_pin names the config key in its messages.
-    """
-    scheme, _, rest = source.partition(":")
-    if source == "prompt":
-        pin = getpass.getpass("USBKey SO PIN to set: ")
-    elif scheme == "env" and rest:
-        value = os.environ.get(rest)
-        if value is None:
-            raise ConfigError(
-                f"--so-pin-source is 'env:{rest}' but the environment variable {rest} is not"
-                " set: export it before running provision"
-            )
-        pin = value
-    elif scheme == "file" and rest:
-        pin = _read_so_pin_file(Path(rest))
-    else:
-        raise ConfigError(
-            f"--so-pin-source is {source!r}; write it as 'env:NAME', 'file:/path' or 'prompt'"
-        )
-    if not pin:
-        raise ConfigError(f"the SO PIN from --so-pin-source {source!r} is empty: set it")
-    return pin
-
-
-def _read_so_pin_file(path: Path) -> str:
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(
-            f"the SO PIN file {path} named by --so-pin-source does not exist: create it (mode 600)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the SO PIN file {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"the SO PIN file {path} can be read or changed by group or others: run"
-            f" 'chmod 600 {path}' so that only you can read it"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the SO PIN file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"the SO PIN file {path} is not UTF-8 text: write it as text") from None
-    return text.rstrip("\r\n")  # editors and `echo` add a line end; it is not part of the PIN
+    """The SO PIN from an --so-pin-source value, by the user PIN's rules (drivers/token/pin.py)."""
+    return read_pin(source, SO_PIN)
 
 
 class TokenSlots:
