@@ -28,6 +28,19 @@ STATUS_TEXT = {
 }
 
 
+def technician_button(look: Look, c: KioskController) -> KioskButton:
+    """The quiet way into maintenance mode, on the screens where no resident is served."""
+    return button(
+        look,
+        "technician",
+        c.t("Technician"),
+        c.open_maintenance_login,
+        kind="muted",
+        width=look.target_px * 3,
+        font=22,
+    )
+
+
 class IdleScreen(KioskScreen):
     title = "Convenience service terminal"
     cancellable = False
@@ -56,18 +69,7 @@ class IdleScreen(KioskScreen):
         )
 
     def footer(self, look: Look) -> list[KioskButton]:
-        c = self.controller
-        return [
-            button(
-                look,
-                "technician",
-                c.t("Technician"),
-                c.open_maintenance_login,
-                kind="muted",
-                width=look.target_px * 3,
-                font=22,
-            )
-        ]
+        return [technician_button(look, self.controller)]
 
 
 class OutOfServiceScreen(KioskScreen):
@@ -92,18 +94,7 @@ class OutOfServiceScreen(KioskScreen):
         )
 
     def footer(self, look: Look) -> list[KioskButton]:
-        c = self.controller
-        return [
-            button(
-                look,
-                "technician",
-                c.t("Technician"),
-                c.open_maintenance_login,
-                kind="muted",
-                width=look.target_px * 3,
-                font=22,
-            )
-        ]
+        return [technician_button(look, self.controller)]
 
 
 class MenuScreen(KioskScreen):
