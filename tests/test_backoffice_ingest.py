@@ -126,6 +126,8 @@ def test_a_silent_terminal_goes_offline_after_the_configured_heartbeat_age(
     service = BackofficeService(parse_config(table))
     service.start()
     try:
+        # A heartbeat is QoS 0: one sent before the back office subscribed reaches nobody.
+        wait_for(service.ingest.connected.is_set, "the back office to subscribe")
         sim = make_sim_terminal()
         sim.start()
         sim.heartbeat()
