@@ -93,3 +93,21 @@ def test_reading_the_card_back_first_finishes_a_credit_still_owed_to_it(
     rig.sims.cards.insert_card(card_no)
     card = rig.terminal.read_card()  # what the screen shows is the card after its credit
     assert card is not None and card.purchase_counter == 1 and card.last_credit_fen == 50_00
+
+
+@pytest.mark.parametrize("after_apply", [False, True])
+def test_a_card_pulled_again_while_its_pending_credit_is_written_keeps_it_pending(
+    terminal_rig: TerminalRig, after_apply: bool
+) -> None:
+    rig = terminal_rig
+    card_no = new_card(rig)
+    tx_id = top_up(rig, 50_00)
+    rig.sims.cards.pull_during_next_command(after_apply=False)
+    assert rig.terminal.finish(tx_id).card_credit == "pending"
+    rig.sims.cards.insert_card(card_no)
+    rig.sims.cards.pull_during_next_command(after_apply=after_apply)
+    assert rig.terminal.engine.card_inserted() == []  # no error: the card simply left again
+    rig.sims.cards.insert_card(card_no)
+    assert rig.terminal.engine.card_inserted() == [tx_id]
+    card = rig.sims.cards.read_prepaid()
+    assert card is not None and card.purchase_counter == 1 and card.last_credit_fen == 50_00

@@ -561,9 +561,16 @@ class TransactionEngine:
                 if card.purchase_counter != new_counter - 1:
                     self._record_card_conflict(credit, card)
                     continue
-                card = self.cards.credit_prepaid(
-                    card.card_no, int(credit["amount_fen"]), new_counter, bytes(credit["mac"])
-                )
+                try:
+                    card = self.cards.credit_prepaid(
+                        card.card_no, int(credit["amount_fen"]), new_counter, bytes(credit["mac"])
+                    )
+                except CardRemoved as exc:
+                    # Pulled again: the credit stays pending for the card's next return; the
+                    # counter then tells whether this attempt was applied.
+                    log.info("card pulled while a pending credit was written: %s", exc)
+                    self.events.publish("card_credit_pending", tx_id=credit["tx_id"])
+                    break
             with write_transaction(self._conn):
                 self.store.set_card_credit_state(credit["tx_id"], "written")
                 self.journal.append(
