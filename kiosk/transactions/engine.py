@@ -10,7 +10,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from kiosk.catalog import Catalog, Service
@@ -91,6 +91,66 @@ def mask_account(account: str) -> str:
     if len(account) <= 6:
         return "*" * (len(account) - 2) + account[-2:]
     return account[:2] + "*" * (len(account) - 6) + account[-4:]
+
+
+def write_close(
+    conn: sqlite3.Connection,
+    journal: Journal,
+    store: TxStore,
+    row: TxRow,
+    outcome: str,
+    *,
+    terminal_id: str,
+    now: datetime,
+    cutoff: time,
+    card_credit: str | None = None,
+    reason: str = "",
+) -> tuple[TxRow, dict[str, object]]:
+    """The commit path of a transaction: in one write transaction, take the next receipt
+    number, append the signed tx_close record and move the row to CLOSED.
+
+    Returns the closed row and the record. What follows the commit (holds, printing) is the
+    engine's; `make bench` times exactly this function.
+    """
+    paid = outcome == "paid"
+    with write_transaction(conn):
+        receipt_no = f"{terminal_id}-{store.next_counter('receipt'):06d}"
+        day = business_day(now, cutoff).isoformat()
+        fields: dict[str, Any] = {
+            "receipt_no": receipt_no,
+            "tx_id": row.tx_id,
+            "kind": row.kind,
+            "service": row.service,
+            "account_masked": mask_account(row.account),
+            "amount_fen": row.pay_fen if paid else 0,
+            "fee_fen": row.fee_fen if paid else 0,
+            "cash_in_fen": row.cash_in_fen,
+            "voucher_fen": row.voucher_fen if paid else row.cash_in_fen,
+            "credited_fen": row.credited_fen if paid else 0,
+            "outcome": outcome,
+            "platform_ref": row.platform_ref if paid else None,
+            "business_day": day,
+        }
+        if reason:
+            fields["reason"] = reason
+        if row.card_no is not None:
+            fields["card_no_masked"] = mask_account(row.card_no)
+            if card_credit is not None:
+                fields["card_credit"] = card_credit
+        turnover = fields["amount_fen"] + fields["fee_fen"]
+        record = journal.append("tx_close", fields, sign=True, turnover_add_fen=turnover)
+        closed = store.update(
+            row.tx_id,
+            iso(now),
+            state=TxState.CLOSED,
+            outcome=outcome,
+            receipt_no=receipt_no,
+            business_day=day,
+            voucher_fen=fields["voucher_fen"],
+            pay_fen=fields["amount_fen"],
+            credited_fen=fields["credited_fen"],
+        )
+    return closed, record
 
 
 class TransactionEngine:
@@ -630,43 +690,19 @@ class TransactionEngine:
     ) -> Outcome:
         """Write the signed closing record; then release holds and print the receipt."""
         paid = outcome == "paid"
-        with write_transaction(self._conn):
-            receipt_no = f"{self._terminal_id}-{self.store.next_counter('receipt'):06d}"
-            day = business_day(self.clock.now(), self._cutoff).isoformat()
-            fields: dict[str, Any] = {
-                "receipt_no": receipt_no,
-                "tx_id": row.tx_id,
-                "kind": row.kind,
-                "service": row.service,
-                "account_masked": mask_account(row.account),
-                "amount_fen": row.pay_fen if paid else 0,
-                "fee_fen": row.fee_fen if paid else 0,
-                "cash_in_fen": row.cash_in_fen,
-                "voucher_fen": row.voucher_fen if paid else row.cash_in_fen,
-                "credited_fen": row.credited_fen if paid else 0,
-                "outcome": outcome,
-                "platform_ref": row.platform_ref if paid else None,
-                "business_day": day,
-            }
-            if reason:
-                fields["reason"] = reason
-            if row.card_no is not None:
-                fields["card_no_masked"] = mask_account(row.card_no)
-                if card_credit is not None:
-                    fields["card_credit"] = card_credit
-            turnover = fields["amount_fen"] + fields["fee_fen"]
-            record = self.journal.append("tx_close", fields, sign=True, turnover_add_fen=turnover)
-            row = self.store.update(
-                row.tx_id,
-                self._now(),
-                state=TxState.CLOSED,
-                outcome=outcome,
-                receipt_no=receipt_no,
-                business_day=day,
-                voucher_fen=fields["voucher_fen"],
-                pay_fen=fields["amount_fen"],
-                credited_fen=fields["credited_fen"],
-            )
+        row, record = write_close(
+            self._conn,
+            self.journal,
+            self.store,
+            row,
+            outcome,
+            terminal_id=self._terminal_id,
+            now=self.clock.now(),
+            cutoff=self._cutoff,
+            card_credit=card_credit,
+            reason=reason,
+        )
+        receipt_no = str(row.receipt_no)
         if "sig" not in record:
             self.events.publish("signer_outage", seq=record["seq"])
         self.events.publish("tx_closed", tx_id=row.tx_id, outcome=outcome)
@@ -679,8 +715,8 @@ class TransactionEngine:
             outcome,
             receipt_no,
             record,
-            voucher_fen=fields["voucher_fen"],
-            credited_fen=fields["credited_fen"],
+            voucher_fen=row.voucher_fen,
+            credited_fen=row.credited_fen,
             card_credit=card_credit,
             printed=printed,
             print_problem=problem,

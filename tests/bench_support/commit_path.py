@@ -3,12 +3,11 @@
 The commit path is the write transaction TransactionEngine._close() runs: in one
 BEGIN IMMEDIATE ... COMMIT, take the next receipt number, append the signed tx_close record
 (canonical JSON, hash chain, turnover, one PKCS#11 signature) and move the transaction row
-to CLOSED. It is reproduced here with the real Journal and TxStore on a real SQLite file
-opened by kiosk.storage.open_database (WAL, synchronous=FULL): the same classes, statements
-and record as the engine, without the engine's side effects after the commit (releasing the
-float hold over HTTP, printing), which are not part of the commit path. The smoke test checks
-that the record written here has exactly the fields the engine writes, so the two cannot drift
-apart unnoticed; tests/bench.py also times the engine's own write in the end-to-end section.
+to CLOSED. It runs the engine's own write_close() with the real Journal and TxStore on a real
+SQLite file opened by kiosk.storage.open_database (WAL, synchronous=FULL), without the
+engine's side effects after the commit (releasing the float hold over HTTP, printing), which
+are not part of the commit path; tests/bench.py also times the engine's write inside whole
+transactions.
 
 The raw parts are one signature by the same signer over a payload of the same size, and one
 durable commit of one row of the same size into another database in the same directory.
@@ -28,10 +27,9 @@ from pathlib import Path
 from kiosk.clock import Clock, SystemClock, iso
 from kiosk.journal import Journal, canonical_json
 from kiosk.journal.canonical import signed_bytes
-from kiosk.settlement.days import business_day
 from kiosk.signing import Signer
 from kiosk.storage import open_database, write_transaction
-from kiosk.transactions.engine import mask_account
+from kiosk.transactions.engine import write_close
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import TxRow, TxStore
 from tests.bench_support.measure import Latency
@@ -169,40 +167,19 @@ class CommitPathBench:
     def close_transaction(self, row: TxRow) -> dict[str, object]:
         """The write transaction of TransactionEngine._close() for a paid transaction.
 
-        Kept statement for statement equal to the engine's; only the outcome is fixed to
-        "paid" (the common case, and the largest record).
+        The engine's own write_close(); only the outcome is fixed to "paid" (the common case,
+        and the largest record).
         """
-        with write_transaction(self.conn):
-            receipt_no = f"{self.terminal}-{self.store.next_counter('receipt'):06d}"
-            day = business_day(self.clock.now(), DAY_CUTOFF).isoformat()
-            fields: dict[str, object] = {
-                "receipt_no": receipt_no,
-                "tx_id": row.tx_id,
-                "kind": row.kind,
-                "service": row.service,
-                "account_masked": mask_account(row.account),
-                "amount_fen": row.pay_fen,
-                "fee_fen": row.fee_fen,
-                "cash_in_fen": row.cash_in_fen,
-                "voucher_fen": row.voucher_fen,
-                "credited_fen": row.credited_fen,
-                "outcome": "paid",
-                "platform_ref": row.platform_ref,
-                "business_day": day,
-            }
-            turnover = row.pay_fen + row.fee_fen
-            record = self.journal.append("tx_close", fields, sign=True, turnover_add_fen=turnover)
-            self.store.update(
-                row.tx_id,
-                iso(self.clock.now()),
-                state=TxState.CLOSED,
-                outcome="paid",
-                receipt_no=receipt_no,
-                business_day=day,
-                voucher_fen=row.voucher_fen,
-                pay_fen=row.pay_fen,
-                credited_fen=row.credited_fen,
-            )
+        _, record = write_close(
+            self.conn,
+            self.journal,
+            self.store,
+            row,
+            "paid",
+            terminal_id=self.terminal,
+            now=self.clock.now(),
+            cutoff=DAY_CUTOFF,
+        )
         return record
 
     # -- the raw parts ------------------------------------------------------------------------
