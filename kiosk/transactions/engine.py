@@ -86,6 +86,12 @@ class Outcome:
     print_problem: str | None = None
 
 
+NO_SIGNER = (
+    "the signature device (USBKey) is not working, so no payment can start: "
+    "a technician must check the token"
+)
+
+
 def mask_account(account: str) -> str:
     """Keep the first two and last four characters: enough to check, not to reuse."""
     if len(account) <= 6:
@@ -205,10 +211,7 @@ class TransactionEngine:
             self.events.publish("signer_recovered")
             return
         self.events.publish("signer_outage")
-        raise PaymentRefused(
-            "the signature device (USBKey) is not working, so no payment can start: "
-            "a technician must check the token"
-        )
+        raise PaymentRefused(NO_SIGNER)
 
     # ------------------------------------------------------------------ begin
 
@@ -313,10 +316,7 @@ class TransactionEngine:
             # was idle shows here first. Name the device, as ensure_signing() does.
             self._void(row, "refused", "signature device failed")
             self.events.publish("signer_outage")
-            raise PaymentRefused(
-                "the signature device (USBKey) is not working, so no payment can start: "
-                "a technician must check the token"
-            ) from None
+            raise PaymentRefused(NO_SIGNER) from None
         except (PlatformUnavailable, MalformedAnswer):
             self._void(row, "refused", "operator platform unreachable")
             raise PaymentRefused(
