@@ -25,6 +25,9 @@ from firmware_tools.cli import main
 from kiosk.composition import build_terminal, simulator_dir
 from kiosk.config import load_config
 from kiosk.config_template import render_config
+from kiosk.diagnostics import DiagnosticContext, Verdict, run_diagnostics
+from tests.fixtures.pty_printer import PtyPrinterBench
+from tests.fixtures.terminal import rig_config
 
 pytestmark = pytest.mark.softhsm
 
@@ -296,3 +299,17 @@ def test_the_html_maintenance_record_names_the_station_the_fault_and_the_verdict
     assert "设备维护记录" in page and "不得恢复服务" in page
     assert "printer paper out" in page and "load a new paper roll" in page
     assert "&lt;王师傅&gt;" in page and "<王师傅>" not in page  # escaped, never markup
+
+
+@pytest.mark.parametrize(
+    ("stop", "words"), [("paper_out", "printer paper out"), ("cover_open", "printer cover open")]
+)
+def test_a_real_printer_stopped_for_paper_or_cover_is_diagnosed_by_that_cause(
+    pty_printer_58: PtyPrinterBench, tmp_path: Path, stop: str, words: str
+) -> None:
+    # The ESC/POS driver on the pty simulator: a stopped printer also reports itself offline.
+    getattr(pty_printer_58.simulator, stop)()
+    config = rig_config(tmp_path / "data", "http://127.0.0.1:9")
+    context = DiagnosticContext(config=config, printer=pty_printer_58.driver())
+    [result] = run_diagnostics(context, only=("printer.status",)).results
+    assert result.verdict is Verdict.FAIL and result.detail.startswith(words), result

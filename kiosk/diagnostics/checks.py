@@ -80,16 +80,18 @@ def printer_status(ctx: DiagnosticContext) -> Outcome:
         "paper_out": status.paper_out,
         "error": status.error,
     }
+    # A printer stopped for its cover or paper answers offline too (DLE EOT 1), as
+    # kiosk.availability also knows: the cause a technician can fix comes first.
+    if status.cover_open:
+        return failed("printer cover open", "close the printer cover, then run again", **facts)
+    if status.paper_out:
+        return failed("printer paper out", "load a new paper roll, then run again", **facts)
     if status.online is not True:
         return failed(
             "printer offline: it does not answer its status request",
             "check the printer's power and its cable to the terminal, then run again",
             **facts,
         )
-    if status.cover_open:
-        return failed("printer cover open", "close the printer cover, then run again", **facts)
-    if status.paper_out:
-        return failed("printer paper out", "load a new paper roll, then run again", **facts)
     if status.error:
         return failed(
             "printer reports an error (cutter jam or head fault)",
