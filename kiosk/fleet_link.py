@@ -67,11 +67,18 @@ class TerminalThreadInbox:
 
 
 def paper_state(printer_health: Mapping[str, object]) -> str:
-    """ok | near_end | out | unknown, from a printer's health report (never guessed "ok")."""
+    """ok | near_end | out | unknown, from a printer's health report (never guessed "ok").
+
+    Both printer drivers report their own reading as "paper"; without it, the status bits
+    decide, paper out first: a printer stopped for paper also answers offline (DLE EOT 1).
+    """
+    reported = printer_health.get("paper")
+    if reported in ("ok", "near_end", "out", "unknown"):
+        return str(reported)
+    if printer_health.get("paper_out") is True:
+        return "out"
     if printer_health.get("online") is not True:
         return "unknown"
-    if printer_health.get("paper_out"):
-        return "out"
     if printer_health.get("paper_near_end"):
         return "near_end"
     if printer_health.get("paper_out") is False:

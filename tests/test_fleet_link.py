@@ -186,6 +186,8 @@ def test_a_busy_terminal_answers_a_command_with_a_clear_timeout() -> None:
         ({"online": True, "paper_out": True}, "out"),
         ({"online": None, "paper_out": False}, "unknown"),
         ({"online": True}, "unknown"),
+        ({"online": False, "paper_out": True}, "out"),  # a real printer stopped for paper
+        ({"online": True, "paper_out": False, "paper": "near_end"}, "near_end"),
     ],
 )
 def test_the_paper_state_is_never_guessed(health: dict[str, object], paper: str) -> None:
