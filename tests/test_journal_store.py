@@ -428,3 +428,15 @@ def test_a_journal_started_while_the_token_fails_is_in_an_outage_from_record_one
 
 def _clock() -> FixedClock:
     return FixedClock(START)
+
+
+def test_a_journal_not_yet_started_refuses_records(tmp_path: Path) -> None:
+    conn = open_database(tmp_path / "terminal.sqlite3")
+    journal = Journal(
+        conn, make_signer(tmp_path), station=STATION, terminal=TERMINAL, clock=FixedClock(START)
+    )
+    with pytest.raises(JournalError, match="not started: call Journal.open"):
+        with write_transaction(conn):
+            journal.append("tx_open", {"tx_id": "T0001-1"})
+    assert journal.head()[0] == 0
+    conn.close()

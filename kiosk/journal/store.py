@@ -117,8 +117,6 @@ class Journal:
                 f"journal record type {type!r} is written by the journal itself: "
                 "use Journal.open() or Journal.try_recover_signing()"
             )
-        if self.head()[0] == 0:
-            raise JournalError("the journal is not started: call Journal.open() first")
         return self._append(type, fields, sign=sign, turnover_add_fen=turnover_add_fen)
 
     def _append(
@@ -153,6 +151,8 @@ class Journal:
                 raise JournalError(f"journal field {name} must be text, not {value!r}")
 
         seq, prev, turnover = self._tail()
+        if seq == 0 and type != "journal_start":
+            raise JournalError("the journal is not started: call Journal.open() first")
         record: dict[str, object] = {
             "seq": seq + 1,
             "prev": prev,
