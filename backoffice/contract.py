@@ -1,9 +1,8 @@
 """The MQTT contract (v1) as the back office reads it: topics and payload validation.
 
 Owns parsing topics under kiosk/v1/<station>/<terminal>/<kind> and checking payloads. The
-terminal side's JSON Schemas (kiosk/telemetry/schema/) are the reference when they are present
-(<kind>.schema.json or <kind>.json); until then the minimal schemas below, written from the
-contract table, are used. It never stores anything.
+JSON Schemas are the terminal side's own (kiosk/telemetry/schema/), so both ends validate
+against one contract. It never stores anything.
 """
 
 import json
@@ -11,91 +10,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import jsonschema_rs
 
 from backoffice.errors import PayloadRejected
+from kiosk.telemetry.schemas import load_schema
 
 ROOT = "kiosk/v1"
 SHARED_SUBSCRIPTION = "$share/{group}/kiosk/v1/+/+/#"
 TERMINAL_KINDS = ("status", "heartbeat", "health", "event", "outbox", "cmd_result")
 BACKOFFICE_KINDS = ("ack", "cmd")
-_PROJECT = Path(__file__).resolve().parents[1]
-# The terminal side ships the schemas with its package (kiosk/telemetry/schema/); earlier
-# drafts kept them in docs/mqtt/schemas/. The first directory holding a kind's file wins.
-SCHEMA_DIRS = (_PROJECT / "kiosk" / "telemetry" / "schema", _PROJECT / "docs" / "mqtt" / "schemas")
 # A payload bigger than this is refused unread: a signed record is under 2 KiB.
 MAX_PAYLOAD_BYTES = 64 * 1024
 
 _STATION = re.compile(r"^[0-9]{1,20}$")
 _TERMINAL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
-
-_INT = {"type": "integer"}
-_STR = {"type": "string"}
-_V = {"const": 1}
-_FALLBACK_SCHEMAS: dict[str, dict[str, Any]] = {
-    "status": {
-        "type": "object",
-        "required": ["v", "state"],
-        "properties": {"v": _V, "state": {"enum": ["online", "offline"]}, "time": _STR},
-    },
-    "heartbeat": {
-        "type": "object",
-        "required": ["v", "time", "chain", "boot_id"],
-        "properties": {
-            "v": _V,
-            "time": _STR,
-            "seq_no": _INT,
-            "uptime_s": {"type": "number"},
-            "chain": {
-                "type": "object",
-                "required": ["seq", "hash"],
-                "properties": {"seq": {"type": "integer", "minimum": 0}, "hash": _STR},
-            },
-            "turnover_fen": _INT,
-            "boot_id": _STR,
-        },
-    },
-    "health": {
-        "type": "object",
-        "required": ["v", "time"],
-        "properties": {
-            "v": _V,
-            "time": _STR,
-            "devices": {"type": "object"},
-            "paper": {"enum": ["ok", "near_end", "out", "unknown"]},
-            "float_balance_fen": {"type": ["integer", "null"]},
-            "cert_days_left": {"type": ["integer", "null"]},
-            "outbox_backlog": {"type": ["integer", "null"]},
-        },
-    },
-    "event": {
-        "type": "object",
-        "required": ["v", "time", "kind"],
-        "properties": {"v": _V, "time": _STR, "kind": _STR, "data": {"type": "object"}},
-    },
-    "outbox": {
-        "type": "object",
-        "required": ["v", "seq", "prev_seq", "record"],
-        "properties": {
-            "v": _V,
-            "seq": {"type": "integer", "minimum": 1},
-            "prev_seq": {"type": "integer", "minimum": 0},
-            "record": {
-                "type": "object",
-                "required": ["seq", "prev", "type", "time", "station", "terminal"],
-            },
-        },
-    },
-    "cmd_result": {
-        "type": "object",
-        "required": ["v", "id", "ok"],
-        "properties": {"v": _V, "id": _STR, "ok": {"type": "boolean"}},
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -143,18 +74,14 @@ def fast_validator_for(kind: str) -> Any:
     return jsonschema_rs.validator_for(schema_for(kind))
 
 
-@cache
 def schema_for(kind: str) -> dict[str, Any]:
-    for path in (d / n for d in SCHEMA_DIRS for n in (f"{kind}.schema.json", f"{kind}.json")):
-        if path.is_file():
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return loaded
-    return _FALLBACK_SCHEMAS[kind]
+    """The contract's JSON Schema of a kind, as the terminal ships it (kiosk/telemetry/schema/)."""
+    return load_schema(kind)
 
 
 def parse_payload(kind: str, payload: bytes) -> dict[str, Any]:
     """The payload as a dict, or PayloadRejected saying which rule it broke."""
-    if kind not in _FALLBACK_SCHEMAS:
+    if kind not in TERMINAL_KINDS:
         raise PayloadRejected(f"the back office does not read '{kind}' messages")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadRejected(f"{kind} payload of {len(payload)} bytes is over the limit")

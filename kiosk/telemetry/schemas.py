@@ -41,7 +41,7 @@ def load_schema(name: str) -> dict[str, Any]:
         schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise KioskError(
-            f"MQTT schema {path} is missing: run from a source checkout that has docs/mqtt"
+            f"MQTT schema {path} is missing: reinstall the software (the schemas ship with it)"
         ) from None
     Draft202012Validator.check_schema(schema)
     return schema
