@@ -9,7 +9,6 @@ Each terminal signs with drivers.token.software and journals with kiosk.journal,
 records verify like a real terminal's. It is not the terminal's telemetry client.
 """
 
-import base64
 import json
 import random
 import socket
@@ -23,15 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from paho.mqtt.enums import CallbackAPIVersion
 
+from backoffice.commands import signature_valid
 from backoffice.contract import topic_for
 from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.clock import SystemClock, iso
-from kiosk.journal import Journal, canonical_json
+from kiosk.journal import Journal
 from kiosk.storage import write_transaction
 
 SERVICES = ("water", "electricity", "gas", "phone", "cable_tv")
@@ -162,16 +160,10 @@ class SimulatedTerminal:
 
     def _answer_command(self, command: dict[str, Any]) -> None:
         ok, error = True, None
-        if self.command_public_key is not None:
-            unsigned = {k: v for k, v in command.items() if k != "sig"}
-            try:
-                self.command_public_key.verify(
-                    base64.b64decode(str(command.get("sig", ""))),
-                    canonical_json(unsigned),
-                    ec.ECDSA(hashes.SHA256()),
-                )
-            except (InvalidSignature, ValueError):
-                ok, error = False, "the command's signature does not verify"
+        if self.command_public_key is not None and not signature_valid(
+            self.command_public_key, command
+        ):
+            ok, error = False, "the command's signature does not verify"
         result = {"name": command.get("name"), "simulated": True} if ok else None
         body = {
             "v": 1,
