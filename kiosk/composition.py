@@ -78,7 +78,7 @@ def build_devices(config: Config) -> Devices:
         )
     else:
         cards = _construct("drivers.smartcard.pcsc_reader", "PcscCardReader", devices.reader_name)
-    columns = 32 if devices.paper_width_mm == 58 else 48
+    columns = devices.receipt_columns
     if devices.printer == "sim":
         printer = sims.printer = _construct(
             "drivers.printer.simulated",

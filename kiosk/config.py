@@ -65,6 +65,11 @@ class DevicesConfig:
     ioboard: BoardChoice = "none"
     ioboard_port: str = ""
 
+    @property
+    def receipt_columns(self) -> int:
+        """Characters a receipt line holds: 32 on 58 mm paper, 48 on 80 mm."""
+        return 32 if self.paper_width_mm == 58 else 48
+
 
 @dataclass(frozen=True)
 class BusinessConfig:

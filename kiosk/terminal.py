@@ -97,7 +97,7 @@ class Terminal:
             cutoff=cutoff,
             terminal_id=station.terminal_id,
             station_name=station.name,
-            columns=32 if config.devices.paper_width_mm == 58 else 48,
+            columns=config.devices.receipt_columns,
             events=self.events,
         )
         self.float_account = FloatAccount(
@@ -242,8 +242,7 @@ class Terminal:
 
     def print_test_receipt(self) -> None:
         """The printer test page (maintenance mode); raises the printer's error if it fails."""
-        columns = 32 if self.config.devices.paper_width_mm == 58 else 48
-        self.engine.printer.print_receipt(printer_test_page(columns))
+        self.engine.printer.print_receipt(printer_test_page(self.config.devices.receipt_columns))
 
     def board_status(self) -> BoardStatus | None:
         """The I/O board's status, or None when this terminal has no board."""
