@@ -172,7 +172,7 @@ def test_garbage_on_the_printer_line_is_skipped_and_receipts_print(
     station.printer.noisy(True)
     station.printer.send_noise()
     receipt_no = paid_phone_topup(station)
-    row = station.terminal.engine.store.by_receipt(receipt_no)
+    row = station.terminal.engine.closed_by_receipt(receipt_no)
     assert row is not None and row.printed
     [page] = station.prints_of(receipt_no)
     assert not page.truncated and "REPRINT" not in page.text

@@ -34,24 +34,35 @@ from kiosk.storage import write_transaction
 JOURNAL_OWNED_TYPES = ("journal_start", "signature_recovered")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _PAGE = 500
+# A signature outage lasts from the first record marked sig_failed to the next
+# signature_recovered record (both probes are indexed).
+_IN_OUTAGE = (
+    "EXISTS (SELECT 1 FROM journal WHERE sig_failed = 1 AND seq > ("
+    "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'))"
+)
+_RESERVED_KEYS = frozenset(BASE_KEYS) | frozenset(SIGNATURE_KEYS) | {"turnover_fen"}
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS journal (
         seq INTEGER PRIMARY KEY,
         type TEXT NOT NULL,
         record TEXT NOT NULL,
-        hash TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL,           -- not indexed: nothing looks a record up by hash
         tx_id TEXT,
         receipt_no TEXT,
         turnover_fen INTEGER NOT NULL,
         sig_failed INTEGER NOT NULL DEFAULT 0
     )""",
-    "CREATE INDEX IF NOT EXISTS journal_by_tx ON journal (tx_id) WHERE tx_id IS NOT NULL",
+    # Every index costs a page write on the commit path of every payment, so there are only
+    # the ones a query on a terminal needs: by type (the outbox, the last receipt number,
+    # the outage span) and by receipt number (reprints). Nothing looks a record up by hash or
+    # by transaction id on a terminal; by_tx() scans, for audits and tests.
     "CREATE INDEX IF NOT EXISTS journal_by_type ON journal (type, seq)",
     # A receipt number identifies one closed transaction for ever (reprints look it up).
     """CREATE UNIQUE INDEX IF NOT EXISTS journal_by_receipt ON journal (receipt_no)
         WHERE type = 'tx_close' AND receipt_no IS NOT NULL""",
     """CREATE INDEX IF NOT EXISTS journal_sig_failed ON journal (seq) WHERE sig_failed = 1""",
+    "DROP INDEX IF EXISTS journal_by_tx",  # made by earlier versions; never used by a query
     """CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
         BEGIN SELECT RAISE(ABORT, 'the journal is append-only: records cannot be changed'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
@@ -138,8 +149,7 @@ class Journal:
             raise JournalError(
                 f"journal record type {type!r} must be lower-case letters, digits and '_'"
             )
-        reserved = set(BASE_KEYS) | set(SIGNATURE_KEYS) | {"turnover_fen"}
-        clashing = sorted(reserved & set(fields))
+        clashing = sorted(_RESERVED_KEYS.intersection(fields))
         if clashing:
             raise JournalError(
                 f"journal fields may not set {', '.join(clashing)}: the journal writes them"
@@ -150,7 +160,7 @@ class Journal:
             if value is not None and not isinstance(value, str):
                 raise JournalError(f"journal field {name} must be text, not {value!r}")
 
-        seq, prev, turnover = self._tail()
+        seq, prev, turnover, in_outage = self._tail()
         if seq == 0 and type != "journal_start":
             raise JournalError("the journal is not started: call Journal.open() first")
         record: dict[str, object] = {
@@ -178,7 +188,7 @@ class Journal:
         if sign:
             # During an outage nothing is signed until try_recover_signing() has written the
             # signed collective record, so the journal shows one unbroken outage span.
-            signed = (must_sign or self.signing_available()) and self._sign_into(record)
+            signed = (must_sign or not in_outage) and self._sign_into(record)
             if not signed:
                 if must_sign:
                     raise _SigningFailed
@@ -277,11 +287,7 @@ class Journal:
 
     def signing_available(self) -> bool:
         """False while the journal is in a signature outage (read from the stored records)."""
-        # One indexed query: every signed record asks this on the commit path.
-        row = self._conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM journal WHERE sig_failed = 1 AND seq > ("
-            "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'))"
-        ).fetchone()
+        row = self._conn.execute(f"SELECT {_IN_OUTAGE}").fetchone()
         return not row[0]
 
     def head(self) -> tuple[int, str]:
@@ -292,14 +298,15 @@ class Journal:
             return 0, ZERO_HASH
         return int(row[0]), str(row[1])
 
-    def _tail(self) -> tuple[int, str, int]:
-        """seq, hash and turnover of the last record, in one query (the commit path's read)."""
+    def _tail(self) -> tuple[int, str, int, bool]:
+        """seq, hash and turnover of the last record and whether signing is in an outage:
+        one query, the commit path's read."""
         row = self._conn.execute(
-            "SELECT seq, hash, turnover_fen FROM journal ORDER BY seq DESC LIMIT 1"
+            f"SELECT seq, hash, turnover_fen, {_IN_OUTAGE} FROM journal ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         if row is None:
-            return 0, ZERO_HASH, 0
-        return int(row[0]), str(row[1]), int(row[2])
+            return 0, ZERO_HASH, 0, False
+        return int(row[0]), str(row[1]), int(row[2]), bool(row[3])
 
     def turnover_fen(self) -> int:
         row = self._conn.execute(
@@ -322,6 +329,7 @@ class Journal:
             next_seq = int(rows[-1][0]) + 1
 
     def by_tx(self, tx_id: str) -> list[dict[str, object]]:
+        """Every record of one transaction, in order (a scan: for audits, never on a payment)."""
         rows = self._conn.execute(
             "SELECT record FROM journal WHERE tx_id = ? ORDER BY seq", (tx_id,)
         ).fetchall()
@@ -333,6 +341,13 @@ class Journal:
             (receipt_no,),
         ).fetchone()
         return None if row is None else _load(row[0])
+
+    def last_receipt_no(self) -> str | None:
+        """The receipt number of the last closed transaction (one probe of journal_by_type)."""
+        row = self._conn.execute(
+            "SELECT receipt_no FROM journal WHERE type = 'tx_close' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def last_of_type(self, type: str) -> dict[str, object] | None:
         row = self._conn.execute(

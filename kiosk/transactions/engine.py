@@ -99,6 +99,16 @@ def mask_account(account: str) -> str:
     return account[:2] + "*" * (len(account) - 6) + account[-4:]
 
 
+def next_receipt_no(last: str | None, terminal_id: str) -> str:
+    """The receipt number after last: numbers are consecutive per terminal, T0001-000124.
+
+    Counted from the journal's last tx_close itself, so the numbering can never drift from
+    the records, and closing a transaction writes no counter row.
+    """
+    number = 1 if last is None else int(last.rsplit("-", 1)[1]) + 1
+    return f"{terminal_id}-{number:06d}"
+
+
 def write_close(
     conn: sqlite3.Connection,
     journal: Journal,
@@ -120,7 +130,7 @@ def write_close(
     """
     paid = outcome == "paid"
     with write_transaction(conn):
-        receipt_no = f"{terminal_id}-{store.next_counter('receipt'):06d}"
+        receipt_no = next_receipt_no(journal.last_receipt_no(), terminal_id)
         day = business_day(now, cutoff).isoformat()
         fields: dict[str, Any] = {
             "receipt_no": receipt_no,
@@ -146,7 +156,7 @@ def write_close(
         turnover = fields["amount_fen"] + fields["fee_fen"]
         record = journal.append("tx_close", fields, sign=True, turnover_add_fen=turnover)
         closed = store.update(
-            row.tx_id,
+            row,
             iso(now),
             state=TxState.CLOSED,
             outcome=outcome,
@@ -767,8 +777,13 @@ class TransactionEngine:
                 self.store.update(tx_id, self._now(), printed=1, print_problem=None)
         return True, None
 
+    def closed_by_receipt(self, receipt_no: str) -> TxRow | None:
+        """The closed transaction a receipt number names (looked up in the journal)."""
+        record = self.journal.by_receipt(receipt_no)
+        return None if record is None else self.store.get(str(record["tx_id"]))
+
     def reprint(self, receipt_no: str) -> tuple[bool, str | None]:
-        row = self.store.by_receipt(receipt_no)
+        row = self.closed_by_receipt(receipt_no)
         if row is None:
             raise KioskError(f"there is no receipt number {receipt_no}: check the number")
         with write_transaction(self._conn):

@@ -1,0 +1,108 @@
+"""The transaction table on a real SQLite file: state changes, the indexes the commit path
+pays for, and receipt numbering."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kiosk.storage import open_database, write_transaction
+from kiosk.transactions.engine import next_receipt_no
+from kiosk.transactions.states import TxState
+from kiosk.transactions.store import StaleTransaction, TxRow, TxStore
+
+NOW = "2026-11-23T10:00:00+08:00"
+
+
+def a_row(tx_id: str, state: TxState = TxState.POSTED) -> TxRow:
+    return TxRow(
+        tx_id=tx_id,
+        kind="phone_topup",
+        service="mobile-topup",
+        biller="mobile",
+        account="13800138000",
+        bill_id=None,
+        state=str(state),
+        due_fen=50_00,
+        fee_fen=0,
+        allows_overpay=0,
+        hold_id=None,
+        hold_fen=0,
+        cash_in_fen=50_00,
+        pay_fen=50_00,
+        credited_fen=0,
+        voucher_fen=0,
+        post_key=None,
+        platform_ref="PLT1",
+        card_no=None,
+        card_counter=None,
+        outcome=None,
+        receipt_no=None,
+        business_day=None,
+        printed=0,
+        print_problem=None,
+        created=NOW,
+        updated=NOW,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TxStore:
+    return TxStore(open_database(tmp_path / "terminal.sqlite3"))
+
+
+def plan(conn: sqlite3.Connection, query: str) -> str:
+    return " / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+
+
+def test_a_row_the_caller_holds_is_changed_without_reading_it_again(store: TxStore) -> None:
+    with write_transaction(store._conn):
+        store.insert(a_row("T-1"))
+    held = store.get("T-1")
+    with write_transaction(store._conn):
+        closed = store.update(held, NOW, state=TxState.CLOSED, receipt_no="T0001-000001")
+    assert closed.tx_state is TxState.CLOSED and closed.receipt_no == "T0001-000001"
+    assert held.tx_state is TxState.POSTED, "the caller's row is left as it was"
+    assert store.get("T-1") == closed
+
+
+def test_a_stale_row_is_refused_and_changes_nothing(store: TxStore) -> None:
+    with write_transaction(store._conn):
+        store.insert(a_row("T-1", TxState.POSTING))
+    stale = store.get("T-1")
+    with write_transaction(store._conn):
+        store.update("T-1", NOW, state=TxState.VOIDING)
+    # Legal from the state the stale row shows (posting -> posted), not from the stored one.
+    with pytest.raises(StaleTransaction, match="no longer posting"):
+        with write_transaction(store._conn):
+            store.update(stale, NOW, state=TxState.POSTED, pay_fen=1)
+    assert store.get("T-1").tx_state is TxState.VOIDING
+    assert store.get("T-1").pay_fen == 50_00
+
+
+def test_open_transactions_and_a_days_closed_ones_are_read_through_their_partial_indexes(
+    store: TxStore,
+) -> None:
+    with write_transaction(store._conn):
+        store.insert(a_row("T-1", TxState.COLLECTING))
+        store.insert(a_row("T-2"))
+        store.update("T-2", NOW, state=TxState.CLOSED, business_day="2026-11-23")
+    conn = store._conn
+    queries: list[str] = []
+    conn.set_trace_callback(queries.append)  # the statements as run, parameters bound
+    assert [r.tx_id for r in store.open_transactions()] == ["T-1"]
+    assert [r.tx_id for r in store.closed_on("2026-11-23")] == ["T-2"]
+    collecting = store.collecting()
+    conn.set_trace_callback(None)
+    assert collecting is not None and collecting.tx_id == "T-1"
+    # SQLite uses a partial index only for a query that spells out its condition, so a
+    # query or an index changed alone would silently fall back to scanning every row ever.
+    plans = [plan(conn, query) for query in queries]
+    assert "tx_open" in plans[0] and "tx_closed_day" in plans[1] and "tx_open" in plans[2]
+
+
+def test_receipt_numbers_follow_the_last_one_per_terminal() -> None:
+    assert next_receipt_no(None, "T0001") == "T0001-000001"
+    assert next_receipt_no("T0001-000123", "T0001") == "T0001-000124"
+    assert next_receipt_no("T-01-000009", "T-01") == "T-01-000010"
+    assert next_receipt_no("T0001-999999", "T0001") == "T0001-1000000"
