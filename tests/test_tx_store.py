@@ -2,6 +2,7 @@
 pays for, and receipt numbering."""
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,40 +11,13 @@ from kiosk.storage import open_database, write_transaction
 from kiosk.transactions.engine import next_receipt_no
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import StaleTransaction, TxRow, TxStore
+from tests.bench_support.commit_path import posted_bill_row
 
 NOW = "2026-11-23T10:00:00+08:00"
 
 
 def a_row(tx_id: str, state: TxState = TxState.POSTED) -> TxRow:
-    return TxRow(
-        tx_id=tx_id,
-        kind="phone_topup",
-        service="mobile-topup",
-        biller="mobile",
-        account="13800138000",
-        bill_id=None,
-        state=str(state),
-        due_fen=50_00,
-        fee_fen=0,
-        allows_overpay=0,
-        hold_id=None,
-        hold_fen=0,
-        cash_in_fen=50_00,
-        pay_fen=50_00,
-        credited_fen=0,
-        voucher_fen=0,
-        post_key=None,
-        platform_ref="PLT1",
-        card_no=None,
-        card_counter=None,
-        outcome=None,
-        receipt_no=None,
-        business_day=None,
-        printed=0,
-        print_problem=None,
-        created=NOW,
-        updated=NOW,
-    )
+    return replace(posted_bill_row(tx_id, NOW), state=str(state))
 
 
 @pytest.fixture
@@ -77,7 +51,7 @@ def test_a_stale_row_is_refused_and_changes_nothing(store: TxStore) -> None:
         with write_transaction(store._conn):
             store.update(stale, NOW, state=TxState.POSTED, pay_fen=1)
     assert store.get("T-1").tx_state is TxState.VOIDING
-    assert store.get("T-1").pay_fen == 50_00
+    assert store.get("T-1").pay_fen == 130_00
 
 
 def test_open_transactions_and_a_days_closed_ones_are_read_through_their_partial_indexes(

@@ -86,6 +86,42 @@ class CommitPathFigures:
         }
 
 
+def posted_bill_row(tx_id: str, now: str) -> TxRow:
+    """An electricity bill the platform accepted, as the engine's _to_posted() leaves it.
+
+    ¥123.45 due, paid with ¥130.00 whose surplus is credited to the account.
+    """
+    return TxRow(
+        tx_id=tx_id,
+        kind="bill",
+        service="electricity-bill",
+        biller="electricity",
+        account="6612345678",
+        bill_id=f"B{uuid.uuid4().hex[:12]}",
+        state=str(TxState.POSTED),
+        due_fen=12345,
+        fee_fen=0,
+        allows_overpay=1,  # the overpayment is credited to the electricity account
+        hold_id=f"{tx_id}-h",
+        hold_fen=12345 + 9999,
+        cash_in_fen=13000,
+        pay_fen=13000,
+        credited_fen=655,
+        voucher_fen=0,
+        post_key=f"{tx_id}-p",
+        platform_ref=f"PLT{uuid.uuid4().hex[:20].upper()}",
+        card_no=None,
+        card_counter=None,
+        outcome=None,
+        receipt_no=None,
+        business_day=None,
+        printed=0,
+        print_problem=None,
+        created=now,
+        updated=now,
+    )
+
+
 class CommitPathBench:
     """A terminal database with a started journal, and a second database for raw commits."""
 
@@ -122,45 +158,13 @@ class CommitPathBench:
     # -- the commit path ----------------------------------------------------------------------
 
     def prepare_posted_transaction(self) -> TxRow:
-        """An electricity bill the platform accepted, as _to_posted() leaves it before _close().
-
-        ¥123.45 due, paid with ¥130.00 whose surplus is credited to the account.
-        """
-        now = iso(self.clock.now())
-        tx_id = f"{self.terminal}-{uuid.uuid4().hex[:16]}"
-        row = TxRow(
-            tx_id=tx_id,
-            kind="bill",
-            service="electricity-bill",
-            biller="electricity",
-            account="6612345678",
-            bill_id=f"B{uuid.uuid4().hex[:12]}",
-            state=str(TxState.POSTED),
-            due_fen=12345,
-            fee_fen=0,
-            allows_overpay=1,  # the overpayment is credited to the electricity account
-            hold_id=f"{tx_id}-h",
-            hold_fen=12345 + 9999,
-            cash_in_fen=13000,
-            pay_fen=13000,
-            credited_fen=655,
-            voucher_fen=0,
-            post_key=f"{tx_id}-p",
-            platform_ref=f"PLT{uuid.uuid4().hex[:20].upper()}",
-            card_no=None,
-            card_counter=None,
-            outcome=None,
-            receipt_no=None,
-            business_day=None,
-            printed=0,
-            print_problem=None,
-            created=now,
-            updated=now,
-        )
+        """An electricity bill the platform accepted, as _to_posted() leaves it before _close()."""
+        row = posted_bill_row(f"{self.terminal}-{uuid.uuid4().hex[:16]}", iso(self.clock.now()))
         with write_transaction(self.conn):
             self.store.insert(row)
             self.journal.append(
-                "tx_state", {"tx_id": tx_id, "state": "posted", "platform_ref": row.platform_ref}
+                "tx_state",
+                {"tx_id": row.tx_id, "state": "posted", "platform_ref": row.platform_ref},
             )
         return row
 
