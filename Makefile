@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kiosk drivers
+	$(VENV)/bin/mypy kiosk drivers backoffice
 
 unit: $(STAMP) system-test
 	$(VENV)/bin/pytest

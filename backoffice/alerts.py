@@ -7,11 +7,11 @@ It never talks to MQTT or HTTP.
 """
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
 
 from backoffice.config import Thresholds
-from backoffice.store import Cursor, Row
+from backoffice.store import Cursor, Row, row_values
 
 # kind -> English description (the message id of its label in backoffice.po).
 ALERT_KINDS: dict[str, str] = {
@@ -30,6 +30,14 @@ ALERT_KINDS: dict[str, str] = {
 }
 # Alerts that only staff can close: the condition is evidence, not a state that passes.
 STICKY_KINDS = ("tamper", "rollback", "clone", "device_fault")
+_RAISE = (
+    "INSERT INTO alerts (station, terminal, kind, detail, raised) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+_CLEAR = (
+    "UPDATE alerts SET cleared = ? WHERE station = ? AND terminal = ? AND kind = ? "
+    "AND cleared IS NULL AND acked IS NULL"
+)
 
 
 def raise_alert(
@@ -38,11 +46,7 @@ def raise_alert(
     """Open an alert unless one of this kind is already open for the terminal."""
     if kind not in ALERT_KINDS:
         raise ValueError(f"unknown alert kind {kind!r}")
-    cursor.execute(
-        "INSERT INTO alerts (station, terminal, kind, detail, raised) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        (station, terminal, kind, detail, now),
-    )
+    cursor.execute(_RAISE, (station, terminal, kind, detail, now))
 
 
 def clear_alert(cursor: Cursor, station: str, terminal: str, kind: str, now: float) -> None:
@@ -61,6 +65,75 @@ def clear_alerts(
         f"AND kind IN ({marks}) AND cleared IS NULL AND acked IS NULL",
         (now, station, terminal, *kinds),
     )
+
+
+class AlertSink(Protocol):
+    """Where the rules below send their decisions: the database now, or a batch's changes."""
+
+    def raise_alert(self, station: str, terminal: str, kind: str, detail: str, now: float) -> None:
+        """Open an alert unless one of this kind is already open for the terminal."""
+
+    def clear_alerts(self, station: str, terminal: str, kinds: Sequence[str], now: float) -> None:
+        """Clear the open alerts of these kinds."""
+
+
+_LOAD_CHUNK = 500  # terminals per query: well under both engines' parameter limits
+
+
+class BatchAlerts:
+    """The alert changes of one ingest batch, decided in memory and written in order by write().
+
+    Every health report clears up to five condition kinds, and almost none of them is open:
+    knowing which alerts are open for the batch's terminals (load_open, one query per 500
+    terminals, inside the batch's transaction) skips those clears. Raises are always written
+    (the partial unique index and ON CONFLICT DO NOTHING decide), so a stale view could only
+    cost a statement, never lose an alert; the writes keep the order of the decisions, so a
+    raise and a clear of one kind in one batch leave the same rows as one at a time.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: set[tuple[str, str]] = set()
+        self._open: set[tuple[str, str, str]] = set()
+        self._changes: list[tuple[str, tuple[Any, ...]]] = []
+
+    def load_open(self, cursor: Cursor, terminals: Collection[tuple[str, str]]) -> None:
+        """Learn the open alerts of these terminals (those with clears to decide)."""
+        wanted = sorted(set(terminals) - self._loaded)
+        for start in range(0, len(wanted), _LOAD_CHUNK):
+            chunk = wanted[start : start + _LOAD_CHUNK]
+            rows = cursor.execute(
+                f"SELECT a.station, a.terminal, a.kind FROM (VALUES {row_values(len(chunk), 2)}) k "
+                "JOIN alerts a ON a.station = k.column1 AND a.terminal = k.column2 "
+                "WHERE a.cleared IS NULL AND a.acked IS NULL",
+                [value for key in chunk for value in key],
+            )
+            self._open.update((r["station"], r["terminal"], r["kind"]) for r in rows)
+        self._loaded.update(wanted)
+
+    def raise_alert(self, station: str, terminal: str, kind: str, detail: str, now: float) -> None:
+        if kind not in ALERT_KINDS:
+            raise ValueError(f"unknown alert kind {kind!r}")
+        self._open.add((station, terminal, kind))
+        self._changes.append((_RAISE, (station, terminal, kind, detail, now)))
+
+    def clear_alerts(self, station: str, terminal: str, kinds: Sequence[str], now: float) -> None:
+        known = (station, terminal) in self._loaded
+        for kind in kinds:
+            key = (station, terminal, kind)
+            if known and key not in self._open:
+                continue  # nothing open to clear
+            self._open.discard(key)
+            self._changes.append((_CLEAR, (now, station, terminal, kind)))
+
+    def write(self, cursor: Cursor) -> None:
+        """Write the changes in the order they were decided (consecutive ones of a kind at once)."""
+        start = 0
+        for end in range(1, len(self._changes) + 1):
+            if end == len(self._changes) or self._changes[end][0] != self._changes[start][0]:
+                run = self._changes[start:end]
+                cursor.executemany(run[0][0], [params for _, params in run])
+                start = end
+        self._changes.clear()
 
 
 def acknowledge_alert(cursor: Cursor, alert_id: int, by: str, now: float) -> bool:
@@ -83,7 +156,7 @@ def open_alerts(
 
 
 def _set(
-    cursor: Cursor,
+    alerts: AlertSink,
     station: str,
     terminal: str,
     kind: str,
@@ -93,7 +166,7 @@ def _set(
     cleared: list[str],
 ) -> None:
     if active:
-        raise_alert(cursor, station, terminal, kind, detail, now)
+        alerts.raise_alert(station, terminal, kind, detail, now)
     elif kind not in STICKY_KINDS:
         cleared.append(kind)  # cleared together at the end of apply_health
 
@@ -115,7 +188,7 @@ def faulty_devices(devices: Mapping[str, Any]) -> list[str]:
 
 
 def apply_health(
-    cursor: Cursor,
+    alerts: AlertSink,
     station: str,
     terminal: str,
     health: Mapping[str, Any],
@@ -125,46 +198,45 @@ def apply_health(
     """Raise or clear the condition alerts a health report decides."""
     cleared: list[str] = []
     paper = health.get("paper")
-    _set(cursor, station, terminal, "paper_out", paper == "out", "paper out", now, cleared)
+    _set(alerts, station, terminal, "paper_out", paper == "out", "paper out", now, cleared)
     near_end = paper == "near_end"
-    _set(cursor, station, terminal, "paper_low", near_end, "paper near end", now, cleared)
+    _set(alerts, station, terminal, "paper_low", near_end, "paper near end", now, cleared)
     balance = health.get("float_balance_fen")
     if isinstance(balance, int):
         low = balance < thresholds.low_float_fen
         detail = f"float {balance} fen < {thresholds.low_float_fen} fen"
-        _set(cursor, station, terminal, "low_float", low, detail, now, cleared)
+        _set(alerts, station, terminal, "low_float", low, detail, now, cleared)
     days = health.get("cert_days_left")
     if isinstance(days, int):
         expiring = days < thresholds.cert_days
         detail = f"certificate expires in {days} days"
-        _set(cursor, station, terminal, "cert_expiring", expiring, detail, now, cleared)
+        _set(alerts, station, terminal, "cert_expiring", expiring, detail, now, cleared)
     backlog = health.get("outbox_backlog")
     if isinstance(backlog, int):
         high = backlog > thresholds.outbox_backlog
         detail = f"{backlog} records waiting (limit {thresholds.outbox_backlog})"
-        _set(cursor, station, terminal, "outbox_backlog", high, detail, now, cleared)
+        _set(alerts, station, terminal, "outbox_backlog", high, detail, now, cleared)
     devices = health.get("devices")
     if isinstance(devices, Mapping):
         faulty = faulty_devices(devices)
         if faulty:
             details = {name: devices[name] for name in faulty}
-            raise_alert(
-                cursor, station, terminal, "device_fault", json.dumps(details, sort_keys=True), now
-            )
-    clear_alerts(cursor, station, terminal, cleared, now)
+            detail = json.dumps(details, sort_keys=True)
+            alerts.raise_alert(station, terminal, "device_fault", detail, now)
+    if cleared:
+        alerts.clear_alerts(station, terminal, cleared, now)
 
 
 def apply_event(
-    cursor: Cursor, station: str, terminal: str, kind: str, data: Mapping[str, Any], now: float
+    alerts: AlertSink,
+    station: str,
+    terminal: str,
+    kind: str,
+    data: Mapping[str, Any],
+    now: float,
 ) -> None:
     detail = json.dumps(dict(data), ensure_ascii=False, sort_keys=True)
-    if kind == "tamper":
-        raise_alert(cursor, station, terminal, "tamper", detail, now)
-    elif kind == "device_fault":
-        raise_alert(cursor, station, terminal, "device_fault", detail, now)
-    elif kind == "low_float":
-        raise_alert(cursor, station, terminal, "low_float", detail, now)
-    elif kind == "signer_outage":
-        raise_alert(cursor, station, terminal, "signer_outage", detail, now)
+    if kind in ("tamper", "device_fault", "low_float", "signer_outage"):
+        alerts.raise_alert(station, terminal, kind, detail, now)
     elif kind == "signer_recovered":
-        clear_alert(cursor, station, terminal, "signer_outage", now)
+        alerts.clear_alerts(station, terminal, ["signer_outage"], now)

@@ -29,7 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from backoffice.config import BrokerConfig, Thresholds
 from backoffice.contract import TERMINAL_KINDS, topic_for
 from backoffice.fleet_sim import SimulatedTerminal
-from backoffice.ingest import FrameReader, MqttIngest
+from backoffice.ingest import MqttIngest
+from backoffice.ingest_check import FrameReader
 from backoffice.store import Store
 
 TIMEOUT_S = 300.0

@@ -5,58 +5,61 @@ events, signed outbox records (idempotent on (station, terminal, seq)), command 
 chain continuity (rollback, clone) and liveness (offline by silence, outbox gaps). An
 outbox record is acknowledged ({"upto_seq"}) only after the transaction holding it has
 committed, so a crash between the two makes the terminal resend, never lose, a record.
-The paho-mqtt client only queues messages; one worker thread stores them in batches.
+Messages are checked without the database by backoffice.ingest_check (in a receiving
+process of their own under MqttIngest); here one worker applies them in batches, each to
+its terminals' rows read once, and writes each table once per batch (docs/backoffice.md,
+"Ingest").
 """
 
-import json
+import fcntl
 import logging
+import marshal
+import multiprocessing
 import os
 import queue
 import secrets
 import shutil
-import ssl
+import signal
+import struct
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, BinaryIO
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from backoffice.alerts import apply_event, apply_health, clear_alert, raise_alert
+from backoffice.alerts import BatchAlerts, clear_alert, raise_alert
 from backoffice.config import BrokerConfig, Thresholds
-from backoffice.contract import (
-    BACKOFFICE_KINDS,
-    TERMINAL_KINDS,
-    Topic,
-    parse_payload,
-    parse_topic,
-    topic_for,
-)
-from backoffice.errors import BackofficeError, PayloadRejected
-from backoffice.store import Cursor, Store
-from kiosk.journal.canonical import JournalError, record_hash
+from backoffice.contract import TERMINAL_KINDS, fast_validator_for, topic_for
+from backoffice.errors import BackofficeError, StoreError
+from backoffice.ingest_check import RECORD_COLUMNS, FrameReader, Intent, check_message
+from backoffice.mqtt_publish import MosquittoPublisher
+from backoffice.store import Cursor, Row, Store, row_values
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, int], None]
-BATCH_LIMIT = 500
+Key = tuple[str, str]  # (station, terminal)
+# Messages per batch at most: one transaction, one synchronous commit. A backlog drains in
+# big batches (a terminal's many heartbeats become one row update); a trickle is stored as
+# it comes, since the worker never waits to fill a batch.
+BATCH_LIMIT = 5000
 MOSQUITTO_SUB = "mosquitto_sub"  # Debian package mosquitto-clients
-OUTBOX_TYPES = ("tx_close", "day_close")
-# The SET clause of an upsert saying the terminal is alive now. Every right-hand side reads
-# the row as it was before the statement (SQL semantics in both engines), so state_at only
-# moves when the terminal comes back online.
-_ALIVE = (
-    "last_seen = excluded.last_seen, "
-    "state_at = CASE WHEN terminals.state = 'online' THEN terminals.state_at "
-    "ELSE excluded.state_at END, "
-    "state_reason = CASE WHEN terminals.state = 'online' THEN terminals.state_reason "
-    "ELSE NULL END, state = 'online'"
+# Keys per row-value query (3 parameters each at most): far under both engines' limits.
+_QUERY_CHUNK = 500
+_INSERT_RECORD = (
+    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, received) "
+    f"VALUES {row_values(1, len(RECORD_COLUMNS) + 1)} ON CONFLICT DO NOTHING"
 )
+# A blob of intents on the pipe from the receiving process: its length, then marshal data.
+_BLOB_HEADER = struct.Struct("<I")
+_PIPE_BYTES = 1 << 20  # Linux lets an unprivileged process grow a pipe to 1 MiB
+# Bytes of mosquitto_sub's output checked and passed on at a time (a few hundred messages):
+# small enough that storing starts while the next ones are checked.
+_CHUNK_BYTES = 1 << 17
 
 
 @dataclass
@@ -87,304 +90,55 @@ class Ingestor:
         self._publish = publish
         self._clock = clock
         self.stats = IngestStats()
+        # The terminals' rows as the last batch left them, valid while the store says that
+        # nothing else has written since (Store.change_mark): then a batch reads no row.
+        self._terminals: dict[Key, _Terminal] = {}
+        self._mark: object = None
 
     # ----------------------------------------------------------------- messages
 
     def handle_batch(self, messages: Iterable[tuple[str, bytes]]) -> None:
-        """Store a batch in one transaction, then acknowledge the records it holds."""
+        """Check and store a batch of (topic, payload) in one transaction, then acknowledge
+        the records it holds."""
+        self.apply_batch([check_message(t, p, self.thresholds) for t, p in messages])
+
+    def apply_batch(self, intents: Sequence[Intent]) -> None:
+        """Store checked messages (backoffice.ingest_check) in one transaction, then
+        acknowledge the records they hold."""
         now = self._clock()
-        touched: set[tuple[str, str]] = set()
-        batch = list(messages)
-        with self.store.transaction() as cursor:
-            for topic_text, payload in batch:
-                self.stats.messages += 1
-                try:
-                    topic = parse_topic(topic_text)
-                    if topic.kind in BACKOFFICE_KINDS:
-                        continue  # our own acks and commands, when subscribed broadly
-                    data = parse_payload(topic.kind, payload)
-                    self.stats.by_kind[topic.kind] = self.stats.by_kind.get(topic.kind, 0) + 1
-                    if self._handle(cursor, topic, data, now):
-                        touched.add((topic.station, topic.terminal))
-                except PayloadRejected as exc:
-                    self._reject(cursor, topic_text, str(exc), now)
-            acks = [(key, ack_point(cursor, *key)) for key in sorted(touched)]
-        self.stats.batches += 1
-        self.stats.committed += len(batch)
-        for (station, terminal), upto in acks:
-            body = json.dumps({"v": 1, "upto_seq": upto}, separators=(",", ":")).encode()
-            self._publish(topic_for(station, terminal, "ack"), body, 1)
-            self.stats.acks_sent += 1
-
-    def _reject(self, cursor: Cursor, topic: str, reason: str, now: float) -> None:
-        self.stats.rejected += 1
-        self.stats.last_reject = reason
-        log.warning("rejected a message on %s: %s", topic[:200], reason)
-        cursor.execute(
-            "INSERT INTO rejected (received, topic, reason) VALUES (?, ?, ?)",
-            (now, topic[:200], reason[:500]),
-        )
-
-    def _handle(self, cursor: Cursor, topic: Topic, data: dict[str, Any], now: float) -> bool:
-        station, terminal = topic.station, topic.terminal
-        if topic.kind == "outbox":
-            return self._store_record(cursor, topic, data, now)
-        if topic.kind == "status":
-            self._on_status(cursor, station, terminal, data, now)
-        elif topic.kind == "heartbeat":
-            self._on_heartbeat(cursor, station, terminal, data, now)
-        elif topic.kind == "health":
-            self._on_health(cursor, station, terminal, data, now)
-        elif topic.kind == "event":
-            self._seen(cursor, station, terminal, now)
-            event_data = data.get("data") or {}
-            cursor.execute(
-                "INSERT INTO events (station, terminal, received, time, kind, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (station, terminal, now, data["time"], data["kind"], json.dumps(event_data)),
-            )
-            apply_event(cursor, station, terminal, data["kind"], event_data, now)
-        elif topic.kind == "cmd_result":
-            cursor.execute(
-                "UPDATE commands SET result_ok = ?, result = ?, error = ?, result_at = ? "
-                "WHERE id = ? AND station = ? AND terminal = ?",
-                (
-                    1 if data["ok"] else 0,
-                    json.dumps(data.get("result")),
-                    data.get("error"),
-                    now,
-                    data["id"],
-                    station,
-                    terminal,
-                ),
-            )
-        return False
-
-    def _seen(self, cursor: Cursor, station: str, terminal: str, now: float) -> None:
-        """A message from the terminal itself: it is alive now."""
-        went_online = cursor.execute(
-            "INSERT INTO terminals (station, terminal, state, state_at, last_seen) "
-            "VALUES (?, ?, 'online', ?, ?) ON CONFLICT (station, terminal) DO UPDATE SET "
-            + _ALIVE
-            + " RETURNING state_at",
-            (station, terminal, now, now),
-        )
-        if went_online and went_online[0]["state_at"] == now:
-            clear_alert(cursor, station, terminal, "offline", now)
-
-    def _on_status(
-        self, cursor: Cursor, station: str, terminal: str, data: dict[str, Any], now: float
-    ) -> None:
-        if data["state"] == "online":
-            self._seen(cursor, station, terminal, now)
-            cursor.execute(
-                "UPDATE terminals SET software = COALESCE(?, software), "
-                "firmware = COALESCE(?, firmware), boot_id = COALESCE(?, boot_id) "
-                "WHERE station = ? AND terminal = ?",
-                (
-                    data.get("software"),
-                    data.get("firmware"),
-                    data.get("boot_id"),
-                    station,
-                    terminal,
-                ),
-            )
-            return
-        reason = str(data.get("reason") or "lost")
-        cursor.execute(
-            "INSERT INTO terminals (station, terminal, state, state_reason, state_at) "
-            "VALUES (?, ?, 'offline', ?, ?) ON CONFLICT (station, terminal) DO UPDATE SET "
-            "state = 'offline', state_reason = excluded.state_reason, "
-            "state_at = excluded.state_at",
-            (station, terminal, reason, now),
-        )
-        detail = "last will: connection lost" if reason == "lost" else f"offline: {reason}"
-        raise_alert(cursor, station, terminal, "offline", detail, now)
-
-    def _on_heartbeat(
-        self, cursor: Cursor, station: str, terminal: str, data: dict[str, Any], now: float
-    ) -> None:
-        chain_seq, chain_hash = int(data["chain"]["seq"]), str(data["chain"]["hash"])
-        boot_id = str(data["boot_id"])
-        # One round trip reads everything the continuity checks compare against (the most
-        # frequent message: three statements instead of six).
-        before = cursor.execute(
-            "SELECT t.state, t.boot_id, t.max_chain_seq, "
-            "(SELECT 1 FROM boots b WHERE b.station = k.station AND b.terminal = k.terminal "
-            "AND b.boot_id = ?) AS known_boot, "
-            "(SELECT r.record_hash FROM records r WHERE r.station = k.station "
-            "AND r.terminal = k.terminal AND r.seq = ?) AS held_hash "
-            "FROM (SELECT ? AS station, ? AS terminal) k "
-            "LEFT JOIN terminals t ON t.station = k.station AND t.terminal = k.terminal",
-            (boot_id, chain_seq, station, terminal),
-        )[0]
-        if before["boot_id"] not in (None, boot_id) and before["known_boot"]:
-            # A -> B -> A: an earlier boot is still talking, so two machines share one id.
-            raise_alert(
-                cursor,
-                station,
-                terminal,
-                "clone",
-                f"boots {before['boot_id']} and {boot_id} send heartbeats in turn",
-                now,
-            )
-        max_chain_seq = before["max_chain_seq"] or 0
-        if chain_seq < max_chain_seq:
-            raise_alert(
-                cursor,
-                station,
-                terminal,
-                "rollback",
-                f"journal head went back from {max_chain_seq} to {chain_seq}",
-                now,
-            )
-        if before["held_hash"] is not None and before["held_hash"] != chain_hash:
-            raise_alert(
-                cursor,
-                station,
-                terminal,
-                "clone",
-                f"journal record {chain_seq} has another hash than the one received",
-                now,
-            )
-        cursor.execute(
-            "INSERT INTO terminals (station, terminal, state, state_at, last_seen, boot_id, "
-            "chain_seq, chain_hash, max_chain_seq, turnover_fen) "
-            "VALUES (?, ?, 'online', ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (station, terminal) DO UPDATE SET "
-            + _ALIVE
-            + ", boot_id = excluded.boot_id, chain_seq = excluded.chain_seq, "
-            "chain_hash = excluded.chain_hash, max_chain_seq = CASE WHEN "
-            "terminals.max_chain_seq > excluded.max_chain_seq THEN terminals.max_chain_seq "
-            "ELSE excluded.max_chain_seq END, "
-            "turnover_fen = COALESCE(excluded.turnover_fen, terminals.turnover_fen)",
-            (
-                station,
-                terminal,
-                now,
-                now,
-                boot_id,
-                chain_seq,
-                chain_hash,
-                chain_seq,
-                data.get("turnover_fen"),
-            ),
-        )
-        if before["state"] != "online":
-            clear_alert(cursor, station, terminal, "offline", now)
-        cursor.execute(
-            "INSERT INTO boots (station, terminal, boot_id, first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (station, terminal, boot_id) DO UPDATE SET "
-            "last_seen = excluded.last_seen",
-            (station, terminal, boot_id, now, now),
-        )
-
-    def _on_health(
-        self, cursor: Cursor, station: str, terminal: str, data: dict[str, Any], now: float
-    ) -> None:
-        self._seen(cursor, station, terminal, now)
-        payload = json.dumps(data, ensure_ascii=False, sort_keys=True)
-        values = (
-            data.get("paper"),
-            data.get("float_balance_fen"),
-            data.get("cert_days_left"),
-            data.get("outbox_backlog"),
-        )
-        cursor.execute(
-            "UPDATE terminals SET paper = ?, float_balance_fen = ?, cert_days_left = ?, "
-            "outbox_backlog = ?, health = ?, health_at = ?, "
-            "software = COALESCE(?, software), firmware = COALESCE(?, firmware) "
-            "WHERE station = ? AND terminal = ?",
-            (
-                *values,
-                payload,
-                now,
-                data.get("software"),
-                data.get("firmware"),
-                station,
-                terminal,
-            ),
-        )
-        cursor.execute(
-            "INSERT INTO health_history (station, terminal, received, time, paper, "
-            "float_balance_fen, cert_days_left, outbox_backlog, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (station, terminal, now, data["time"], *values, payload),
-        )
-        apply_health(cursor, station, terminal, data, self.thresholds, now)
-
-    def _store_record(self, cursor: Cursor, topic: Topic, data: dict[str, Any], now: float) -> bool:
-        record = data["record"]
-        seq = data["seq"]
-        if record.get("station") != topic.station or record.get("terminal") != topic.terminal:
-            raise PayloadRejected(
-                f"outbox record {seq} names station {record.get('station')!r} terminal "
-                f"{record.get('terminal')!r}, not the topic's {topic.station}/{topic.terminal}"
-            )
-        if record.get("seq") != seq:
-            raise PayloadRejected(f"outbox seq {seq} differs from its record's seq")
-        if record.get("type") not in OUTBOX_TYPES:
-            raise PayloadRejected(f"outbox record {seq} has type {record.get('type')!r}")
-        if "sig" not in record and record.get("sig_failed") is not True:
-            raise PayloadRejected(f"outbox record {seq} carries neither sig nor sig_failed")
-        prev_seq = data["prev_seq"]  # the schema makes it a whole number >= 0
-        if prev_seq >= seq:
-            raise PayloadRejected(f"outbox prev_seq {prev_seq} is not below its seq {seq}")
+        stats = self.stats
+        stats.messages += len(intents)
+        applied: list[Intent] = []
+        rejected: list[tuple[float, str, str]] = []
+        for intent in intents:
+            kind = intent[0]
+            if kind == "rejected":
+                _, topic, reason = intent
+                stats.rejected += 1
+                stats.last_reject = reason
+                log.warning("rejected a message on %s: %s", topic, reason)
+                rejected.append((now, topic, reason))
+            elif kind != "skip":
+                stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
+                applied.append(intent)
         try:
-            digest = record_hash(record)
-        except JournalError as exc:
-            raise PayloadRejected(f"outbox record {seq} is not a journal record: {exc}") from None
-        self._seen(cursor, topic.station, topic.terminal, now)
-        business_day = str(record.get("business_day") or str(record["time"])[:10])
-        if record["type"] == "tx_close":
-            amount, fee = int(record.get("amount_fen") or 0), int(record.get("fee_fen") or 0)
-        else:
-            amount, fee = int(record.get("paid_fen") or 0), 0
-        stored = cursor.execute(
-            "INSERT INTO records (station, terminal, seq, type, time, business_day, outcome, "
-            "service, amount_fen, fee_fen, receipt_no, record, record_hash, received, prev_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
-            "RETURNING seq",
-            (
-                topic.station,
-                topic.terminal,
-                seq,
-                record["type"],
-                record["time"],
-                business_day,
-                record.get("outcome"),
-                record.get("service"),
-                amount,
-                fee,
-                record.get("receipt_no"),
-                json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
-                digest,
-                now,
-                prev_seq,
-            ),
-        )
-        if stored:
-            self.stats.records_stored += 1
-            cursor.execute(
-                "UPDATE terminals SET last_outbox_at = ? WHERE station = ? AND terminal = ?",
-                (now, topic.station, topic.terminal),
-            )
-            return True
-        self.stats.duplicates += 1
-        held = cursor.execute(
-            "SELECT record_hash FROM records WHERE station = ? AND terminal = ? AND seq = ?",
-            (topic.station, topic.terminal, seq),
-        )
-        if held[0]["record_hash"] != digest:
-            raise_alert(
-                cursor,
-                topic.station,
-                topic.terminal,
-                "clone",
-                f"two different journal records {seq} arrived for one terminal",
-                now,
-            )
-        return True  # acknowledge again: the first acknowledgement may have been lost
+            with self.store.transaction() as cursor:
+                known = self._terminals if self.store.change_mark() == self._mark else {}
+                batch = _Batch(self, cursor, now, known)
+                acks = batch.apply(applied) if applied else []
+                cursor.executemany(
+                    "INSERT INTO rejected (received, topic, reason) VALUES (?, ?, ?)", rejected
+                )
+                self._terminals, self._mark = batch.terminals, self.store.change_mark()
+        except BaseException:
+            self._terminals, self._mark = {}, None  # read every row again next time
+            raise
+        stats.batches += 1
+        stats.committed += len(intents)
+        for (station, terminal), upto in acks:
+            body = b'{"v":1,"upto_seq":%d}' % upto
+            self._publish(topic_for(station, terminal, "ack"), body, 1)
+            stats.acks_sent += 1
 
     # ----------------------------------------------------------------- liveness
 
@@ -420,9 +174,340 @@ class Ingestor:
                     clear_alert(cursor, row["station"], row["terminal"], "gap", now)
 
 
-def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
-    """Advance and return the terminal's ack: the highest seq up to which every outbox
-    record is stored (docs/backoffice.md, "Acknowledgement").
+class _Terminal:
+    """A terminal's row during a batch: the columns the rules read, and every column changed.
+
+    Only these four are read (fetching the row's text columns, health above all, costs more
+    than the rules); the changes are written back in one UPDATE at the end of the batch.
+    """
+
+    __slots__ = ("state", "boot_id", "max_chain_seq", "acked_seq", "changes")
+
+    def __init__(self, state: str, boot_id: str | None, max_chain_seq: int, acked_seq: int) -> None:
+        self.state = state
+        self.boot_id = boot_id
+        self.max_chain_seq = max_chain_seq
+        self.acked_seq = acked_seq
+        self.changes: dict[str, Any] = {}
+
+
+class _Batch:
+    """One batch applied to its terminals' rows in memory, then written in a few statements.
+
+    In the batch's transaction it reads, once, the rows of the terminals the batch speaks
+    for (locked with FOR UPDATE on PostgreSQL, so another ingest worker waits for them; a
+    SQLite write transaction is the only writer anyway), the stored hashes of the records
+    the batch names, and the open alerts of the terminals whose health or events can clear
+    one. It then takes every message in order, as one statement per message would: what a
+    message reads is what the messages before it left. Last, it writes each table once:
+    the terminals' changed columns (a terminal's many heartbeats become one update),
+    records, health history, events, boots, alert changes in their order, and acks.
+    """
+
+    def __init__(
+        self, ingestor: Ingestor, cursor: Cursor, now: float, known: dict[Key, "_Terminal"]
+    ) -> None:
+        self.ingestor = ingestor
+        self.cursor = cursor
+        self.now = now
+        self.lock = " FOR UPDATE OF t" if ingestor.store.dialect == "postgresql" else ""
+        # Rows as the previous batch left them (when nothing else wrote since), then these.
+        self.terminals: dict[Key, _Terminal] = dict(known)
+        self.hashes: dict[tuple[str, str, int], str] = {}  # stored, or stored by this batch
+        self.alerts = BatchAlerts()
+        self.boots: set[tuple[str, str, str]] = set()
+        self.records: list[tuple[Any, ...]] = []
+        self.health: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
+        self.outbox_terminals: set[Key] = set()
+
+    def apply(self, intents: list[Intent]) -> list[tuple[Key, int]]:
+        """Apply the checked messages; return each outbox terminal's ack to publish."""
+        self._load(intents)
+        handlers: dict[str, Callable[[Intent], None]] = {
+            "heartbeat": self._on_heartbeat,
+            "health": self._on_health,
+            "outbox": self._on_outbox,
+            "status": self._on_status,
+            "event": self._on_event,
+            "cmd_result": self._on_cmd_result,
+        }
+        for intent in intents:
+            handlers[intent[0]](intent)
+        return self._write()
+
+    # ------------------------------------------------------------- reading once
+
+    def _load(self, intents: list[Intent]) -> None:
+        keys: set[Key] = set()
+        clearing: set[Key] = set()  # terminals whose health or events can clear an alert
+        named: set[tuple[str, str, int]] = set()  # records a heartbeat or an outbox names
+        for intent in intents:
+            kind, station, terminal = intent[0], intent[1], intent[2]
+            if kind == "cmd_result":
+                continue  # changes only the command's row
+            keys.add((station, terminal))
+            if kind == "heartbeat" or kind == "outbox":
+                named.add((station, terminal, intent[4] if kind == "heartbeat" else intent[3]))
+            elif kind == "health" or kind == "event":
+                clearing.add((station, terminal))
+        self._load_terminals(keys)
+        for chunk in _chunks(sorted(named)):
+            rows = self.cursor.execute(
+                f"SELECT r.station, r.terminal, r.seq, r.record_hash FROM {_keys(chunk)} "
+                "JOIN records r ON r.station = k.column1 AND r.terminal = k.column2 "
+                "AND r.seq = k.column3",
+                [value for key in chunk for value in key],
+            )
+            for row in rows:
+                self.hashes[(row["station"], row["terminal"], row["seq"])] = row["record_hash"]
+        self.alerts.load_open(self.cursor, clearing)
+
+    def _load_terminals(self, keys: set[Key]) -> None:
+        """Read (and on PostgreSQL lock, in key order: no deadlock between two workers) the
+        rows of these terminals not known yet, creating the rows of terminals never seen."""
+        self._select_terminals(sorted(keys - self.terminals.keys()))
+        missing = sorted(keys - self.terminals.keys())
+        if missing:
+            self.cursor.executemany(
+                "INSERT INTO terminals (station, terminal) VALUES (?, ?) "
+                "ON CONFLICT (station, terminal) DO NOTHING",
+                missing,
+            )
+            self._select_terminals(missing)
+
+    def _select_terminals(self, keys: list[Key]) -> None:
+        for chunk in _chunks(keys):
+            rows = self.cursor.execute(
+                "SELECT t.station, t.terminal, t.state, t.boot_id, t.max_chain_seq, t.acked_seq "
+                f"FROM {_keys(chunk)} JOIN terminals t "
+                "ON t.station = k.column1 AND t.terminal = k.column2 "
+                f"ORDER BY t.station, t.terminal{self.lock}",
+                [value for key in chunk for value in key],
+            )
+            for row in rows:
+                self.terminals[(row["station"], row["terminal"])] = _Terminal(
+                    row["state"], row["boot_id"], row["max_chain_seq"], row["acked_seq"]
+                )
+
+    # ------------------------------------------------------------- each message
+
+    def _alive(self, station: str, terminal: str) -> _Terminal:
+        """A message from the terminal itself: it is alive now (and online if it was not)."""
+        row = self.terminals[(station, terminal)]
+        changes = row.changes
+        if row.state != "online":
+            row.state = changes["state"] = "online"
+            changes["state_at"], changes["state_reason"] = self.now, None
+            self.alerts.clear_alerts(station, terminal, ["offline"], self.now)
+        changes["last_seen"] = self.now
+        return row
+
+    def _on_heartbeat(self, intent: Intent) -> None:
+        _, station, terminal, boot_id, chain_seq, chain_hash, turnover_fen = intent
+        row = self.terminals[(station, terminal)]
+        now = self.now
+        if row.boot_id not in (None, boot_id) and self._known_boot(station, terminal, boot_id):
+            # A -> B -> A: an earlier boot is still talking, so two machines share one id.
+            detail = f"boots {row.boot_id} and {boot_id} send heartbeats in turn"
+            self.alerts.raise_alert(station, terminal, "clone", detail, now)
+        max_chain_seq = row.max_chain_seq
+        if chain_seq < max_chain_seq:
+            detail = f"journal head went back from {max_chain_seq} to {chain_seq}"
+            self.alerts.raise_alert(station, terminal, "rollback", detail, now)
+        held_hash = self.hashes.get((station, terminal, chain_seq))
+        if held_hash is not None and held_hash != chain_hash:
+            detail = f"journal record {chain_seq} has another hash than the one received"
+            self.alerts.raise_alert(station, terminal, "clone", detail, now)
+        changes = self._alive(station, terminal).changes
+        row.boot_id = changes["boot_id"] = boot_id
+        changes["chain_seq"], changes["chain_hash"] = chain_seq, chain_hash
+        if chain_seq > max_chain_seq:
+            row.max_chain_seq = changes["max_chain_seq"] = chain_seq
+        if turnover_fen is not None:
+            changes["turnover_fen"] = turnover_fen
+        self.boots.add((station, terminal, boot_id))
+
+    def _known_boot(self, station: str, terminal: str, boot_id: str) -> bool:
+        """Whether this boot id was seen before (asked only when the boot id changes)."""
+        if (station, terminal, boot_id) in self.boots:
+            return True
+        return bool(
+            self.cursor.execute(
+                "SELECT 1 FROM boots WHERE station = ? AND terminal = ? AND boot_id = ?",
+                (station, terminal, boot_id),
+            )
+        )
+
+    def _on_status(self, intent: Intent) -> None:
+        _, station, terminal, online, reason, software, firmware, boot_id = intent
+        if online:
+            row = self._alive(station, terminal)
+            if software is not None:
+                row.changes["software"] = software
+            if firmware is not None:
+                row.changes["firmware"] = firmware
+            if boot_id is not None:
+                row.boot_id = row.changes["boot_id"] = boot_id
+            return
+        row = self.terminals[(station, terminal)]
+        row.state = row.changes["state"] = "offline"
+        row.changes["state_reason"], row.changes["state_at"] = reason, self.now
+        detail = "last will: connection lost" if reason == "lost" else f"offline: {reason}"
+        self.alerts.raise_alert(station, terminal, "offline", detail, self.now)
+
+    def _on_health(self, intent: Intent) -> None:
+        _, station, terminal, sent, paper, balance, days, backlog, payload = intent[:9]
+        software, firmware, alert_changes = intent[9:]
+        changes = self._alive(station, terminal).changes
+        changes["paper"], changes["float_balance_fen"], changes["cert_days_left"] = (
+            paper,
+            balance,
+            days,
+        )
+        changes["outbox_backlog"], changes["health"], changes["health_at"] = (
+            backlog,
+            payload,
+            self.now,
+        )
+        if software is not None:
+            changes["software"] = software
+        if firmware is not None:
+            changes["firmware"] = firmware
+        self.health.append(
+            (station, terminal, self.now, sent, paper, balance, days, backlog, payload)
+        )
+        self._decided(station, terminal, alert_changes)
+
+    def _decided(self, station: str, terminal: str, alert_changes: Iterable[Intent]) -> None:
+        """The alert changes the rules decided from the message alone, in their order."""
+        for change in alert_changes:
+            if change[0] == "raise":
+                self.alerts.raise_alert(station, terminal, change[1], change[2], self.now)
+            else:
+                self.alerts.clear_alerts(station, terminal, [change[1]], self.now)
+
+    def _on_event(self, intent: Intent) -> None:
+        _, station, terminal, sent, kind, data_json, alert_changes = intent
+        self._alive(station, terminal)
+        self.events.append((station, terminal, self.now, sent, kind, data_json))
+        self._decided(station, terminal, alert_changes)
+
+    def _on_cmd_result(self, intent: Intent) -> None:
+        _, station, terminal, result_ok, result_json, error, command_id = intent
+        self.cursor.execute(
+            "UPDATE commands SET result_ok = ?, result = ?, error = ?, result_at = ? "
+            "WHERE id = ? AND station = ? AND terminal = ?",
+            (result_ok, result_json, error, self.now, command_id, station, terminal),
+        )
+
+    def _on_outbox(self, intent: Intent) -> None:
+        _, station, terminal, seq, prev_seq, digest, record_row = intent
+        row = self._alive(station, terminal)
+        self.outbox_terminals.add((station, terminal))  # acknowledged even if a duplicate
+        key = (station, terminal, seq)
+        held = self.hashes.get(key)
+        if held is None:
+            self.hashes[key] = digest
+            self.records.append((*record_row, self.now))
+            row.changes["last_outbox_at"] = self.now
+            self.ingestor.stats.records_stored += 1
+            return
+        self.ingestor.stats.duplicates += 1
+        if held != digest:
+            detail = f"two different journal records {seq} arrived for one terminal"
+            self.alerts.raise_alert(station, terminal, "clone", detail, self.now)
+
+    # ------------------------------------------------------------- writing once
+
+    def _write(self) -> list[tuple[Key, int]]:
+        cursor, now = self.cursor, self.now
+        stored = cursor.executemany(_INSERT_RECORD, self.records)
+        if stored != len(self.records):
+            # Cannot happen while every writer of records holds its terminal's row (above);
+            # if it did, a record stored by someone else would be acknowledged unchecked.
+            raise StoreError(
+                f"{len(self.records) - stored} records appeared while this batch held their "
+                "terminals: is another program writing the records table?"
+            )
+        cursor.executemany(
+            "INSERT INTO health_history (station, terminal, received, time, paper, "
+            "float_balance_fen, cert_days_left, outbox_backlog, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.health,
+        )
+        cursor.executemany(
+            "INSERT INTO events (station, terminal, received, time, kind, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            self.events,
+        )
+        cursor.executemany(
+            "INSERT INTO boots (station, terminal, boot_id, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (station, terminal, boot_id) DO UPDATE SET "
+            "last_seen = excluded.last_seen",
+            [(*key, now, now) for key in self.boots],
+        )
+        self.alerts.write(cursor)
+        acks = self._advance_acks()
+        self._write_terminals()
+        return acks
+
+    def _advance_acks(self) -> list[tuple[Key, int]]:
+        """Each outbox terminal's new ack, walked over its records above its last ack."""
+        above: dict[Key, list[Row]] = {}
+        for chunk in _chunks(sorted(self.outbox_terminals)):
+            rows = self.cursor.execute(
+                f"SELECT r.station, r.terminal, r.seq, r.prev_seq FROM {_keys(chunk)} "
+                "JOIN terminals t ON t.station = k.column1 AND t.terminal = k.column2 "
+                "JOIN records r ON r.station = t.station AND r.terminal = t.terminal "
+                "AND r.seq > t.acked_seq ORDER BY r.station, r.terminal, r.seq",
+                [value for key in chunk for value in key],
+            )
+            for row in rows:
+                above.setdefault((row["station"], row["terminal"]), []).append(row)
+        acks = []
+        for key in sorted(self.outbox_terminals):
+            terminal = self.terminals[key]
+            upto = walk_ack(terminal.acked_seq, above.get(key, []))
+            if upto != terminal.acked_seq:
+                terminal.acked_seq = terminal.changes["acked_seq"] = upto
+            acks.append((key, upto))
+        return acks
+
+    def _write_terminals(self) -> None:
+        """One UPDATE per set of changed columns (a few sets: heartbeat only, with health...)."""
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for key, row in self.terminals.items():
+            if not row.changes:
+                continue
+            columns = tuple(sorted(row.changes))
+            values = (*[row.changes[name] for name in columns], *key)
+            by_columns.setdefault(columns, []).append(values)
+        for columns, rows in by_columns.items():
+            if columns:
+                assignments = ", ".join(f"{name} = ?" for name in columns)
+                self.cursor.executemany(
+                    f"UPDATE terminals SET {assignments} WHERE station = ? AND terminal = ?", rows
+                )
+        for row in self.terminals.values():
+            row.changes = {}  # written: the rows now hold them
+
+
+def _keys(chunk: Sequence[tuple[Any, ...]]) -> str:
+    """A table `k` of these keys (columns column1, column2...) to join on: both engines then
+    look each key up in the joined table's primary key (SQLite plans a row-value IN list
+    as a scan)."""
+    return f"(VALUES {row_values(len(chunk), len(chunk[0]))}) k"
+
+
+def _chunks(keys: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(keys), _QUERY_CHUNK):
+        yield keys[start : start + _QUERY_CHUNK]
+
+
+def walk_ack(acked_seq: int, above: Iterable[Row]) -> int:
+    """The highest seq up to which every outbox record is stored, from the last ack and the
+    stored records above it in seq order (docs/backoffice.md, "Acknowledgement").
 
     Journal seqs are not consecutive among outbox records, so each record's `prev_seq`
     (the seq of the terminal's previous outbox record, 0 for its first) says whether the
@@ -430,6 +515,18 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
     shared subscription, a hole is a record another worker has not committed yet; the ack
     waits for it, whatever this worker has stored beyond it.
     """
+    upto = acked_seq
+    for row in above:
+        # prev_seq <= upto: everything up to this record's predecessor is stored, and the
+        # terminal has no outbox record between the two.
+        if row["prev_seq"] > upto:
+            break
+        upto = int(row["seq"])
+    return upto
+
+
+def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
+    """Advance and return one terminal's ack (walk_ack) in the store, never backwards."""
     rows = cursor.execute(
         "SELECT t.acked_seq, r.seq, r.prev_seq FROM terminals t LEFT JOIN records r "
         "ON r.station = t.station AND r.terminal = t.terminal AND r.seq > t.acked_seq "
@@ -438,13 +535,7 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
     )
     if not rows:
         return 0
-    upto = int(rows[0]["acked_seq"])
-    for row in rows:
-        # prev_seq <= upto: everything up to this record's predecessor is stored, and the
-        # terminal has no outbox record between the two.
-        if row["seq"] is None or row["prev_seq"] > upto:
-            break
-        upto = int(row["seq"])
+    upto = walk_ack(int(rows[0]["acked_seq"]), [row for row in rows if row["seq"] is not None])
     # Never backwards: another worker may have moved the ack further meanwhile.
     moved = cursor.execute(
         "UPDATE terminals SET acked_seq = CASE WHEN acked_seq > ? THEN acked_seq ELSE ? END "
@@ -455,23 +546,29 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
 
 
 class MqttIngest:
-    """Receive through a mosquitto_sub subprocess, store in batches, publish acks with paho.
+    """Receive and check in a process of its own, store in batches, publish acks with paho.
 
-    The receiving side is mosquitto_sub (Debian mosquitto-clients), Mosquitto's own C
-    client: it holds the persistent session and writes each message to a pipe framed as
+    Receiving is mosquitto_sub (Debian mosquitto-clients), Mosquitto's own C client: it
+    holds the persistent session and writes each message to a pipe framed as
     `<topic>NUL<payload length>NUL<payload>` (a topic can never hold NUL, and the length
-    makes the payload binary-safe). Parsing MQTT in Python costs more than storing the
-    message (docs/backoffice.md, "Benchmarks"). mosquitto_sub acknowledges a message to
-    the broker (PUBACK) when it has written it to the pipe, before it is stored: that loses
-    nothing that matters, because outbox records are acknowledged at the application level
-    ({"upto_seq"}, only after the commit) and the terminal resends until then, while
-    heartbeats, health and events are transient by contract and come again. A full pipe
-    stops mosquitto_sub reading, so the broker queues instead of this process's memory.
-    Acknowledgements and commands go out through a paho-mqtt client of their own.
+    makes the payload binary-safe). A receiving process forked from this one runs it,
+    again after each exit, splits its frames and checks each message
+    (backoffice.ingest_check: JSON, schema, record rules, hash), and writes the intents
+    to a second pipe as marshal blobs; a reader thread here queues them and one worker
+    thread stores them in batches. Checking and storing then use both processor cores,
+    and the storing process never parses JSON (docs/backoffice.md, "Ingest").
+
+    mosquitto_sub acknowledges a message to the broker (PUBACK) when it has written it to
+    the pipe, before it is stored: that loses nothing that matters, because outbox records
+    are acknowledged at the application level ({"upto_seq"}, only after the commit) and the
+    terminal resends until then, while heartbeats, health and events are transient by
+    contract and come again. Full pipes stop mosquitto_sub reading, so the broker queues
+    instead of this process's memory. Acknowledgements and commands go out through a
+    libmosquitto client of their own (backoffice.mqtt_publish).
     """
 
     FRAME_FORMAT = r"%t\0%l\0%p"
-    QUEUE_CHUNKS = 64  # chunks of parsed frames waiting for the worker: the backpressure bound
+    QUEUE_CHUNKS = 64  # chunks of checked messages waiting for the worker: the backpressure
 
     def __init__(
         self,
@@ -482,35 +579,26 @@ class MqttIngest:
         liveness_every_s: float = 1.0,
     ) -> None:
         self.broker = broker
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"{broker.client_id}-pub",
-            protocol=mqtt.MQTTv311,
-        )
-        if broker.username:
-            self.client.username_pw_set(broker.username, broker.password or None)
-        if broker.tls_ca_file:
-            self.client.tls_set(
-                ca_certs=broker.tls_ca_file,
-                certfile=broker.tls_cert_file or None,
-                keyfile=broker.tls_key_file or None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        self.client.max_inflight_messages_set(100)
-        self.client.max_queued_messages_set(0)
+        self.client = MosquittoPublisher(broker, f"{broker.client_id}-pub")
         self.ingestor = Ingestor(store, thresholds, self.client_publish)
+        for kind in TERMINAL_KINDS:
+            # Compiled here, once: a broken schema fails at start, and every receiving
+            # process forked later has them instead of compiling on its first messages.
+            fast_validator_for(kind)
         # Set once mosquitto_sub's subscriptions are in place (its probe came back).
         self.connected = threading.Event()
         # A private topic this worker alone reads: a probe published on it and received
         # proves the subscriptions (one SUBSCRIBE packet) are active in the broker.
         self.probe_topic = topic_for("0", f"probe-{secrets.token_hex(12)}", "ack")
-        self._queue: queue.Queue[list[tuple[str, bytes]]] = queue.Queue(self.QUEUE_CHUNKS)
+        self._queue: queue.Queue[list[Intent]] = queue.Queue(self.QUEUE_CHUNKS)
         self._waiting = 0  # messages read from the pipe and not stored yet (backlog())
         self._waiting_lock = threading.Lock()
         self._stop = threading.Event()
         self._liveness_every_s = liveness_every_s
-        self._process: subprocess.Popen[bytes] | None = None
         self._options_dir = tempfile.TemporaryDirectory(prefix="kiosk-bo-sub-")
+        self._receiver: multiprocessing.process.BaseProcess | None = None
+        self._intents: BinaryIO | None = None  # the pipe from the receiving process
+        self._lifeline = -1  # held open while this process lives (see _receive)
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
         self._reader = threading.Thread(target=self._read, name="ingest-reader", daemon=True)
         self._prober = threading.Thread(target=self._probe, name="ingest-probe", daemon=True)
@@ -550,22 +638,41 @@ class MqttIngest:
 
     def start(self) -> None:
         self.subscriber_command()  # a missing mosquitto_sub fails here, at start
-        self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s)
-        self.client.loop_start()
+        intents_out, intents_in = os.pipe()
+        _grow_pipe(intents_in)
+        lifeline_out, self._lifeline = os.pipe()
+        # Forked, not spawned: the child has every module loaded already and starts in
+        # milliseconds. It runs only _receive (no store, no MQTT client of this process's).
+        receiver = multiprocessing.get_context("fork").Process(
+            target=self._receive,
+            args=(intents_out, intents_in, lifeline_out),
+            name="ingest-receiver",
+            daemon=True,  # ended (by SIGTERM, see _receive) if this process exits unstopped
+        )
+        receiver.start()
+        os.close(intents_in)
+        os.close(lifeline_out)
+        self._receiver = receiver
+        self._intents = os.fdopen(intents_out, "rb", _PIPE_BYTES)
+        self.client.start()
         self._reader.start()
         self._prober.start()
         self._worker.start()
 
     def stop(self) -> None:
         self._stop.set()
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()  # mosquitto_sub disconnects cleanly: the session stays
+        receiver = self._receiver
+        if receiver is not None and receiver.is_alive() and receiver.pid is not None:
+            # It stops mosquitto_sub (which disconnects cleanly: the session stays) and
+            # passes on what was already read before it exits.
+            os.kill(receiver.pid, signal.SIGTERM)
         self._reader.join(timeout=10)
         self._worker.join(timeout=30)  # stores what was already read before it ends
         self._prober.join(timeout=5)
-        self.client.disconnect()
-        self.client.loop_stop()
+        if receiver is not None:
+            receiver.join(timeout=10)
+            os.close(self._lifeline)
+        self.client.stop()
         self._options_dir.cleanup()
 
     def backlog(self) -> int:
@@ -576,12 +683,33 @@ class MqttIngest:
             self._waiting += change
 
     def client_publish(self, topic: str, payload: bytes, qos: int) -> None:
-        self.client.publish(topic, payload, qos=qos)
+        self.client.publish(topic, payload, qos)
 
-    def _read(self) -> None:
-        """Run mosquitto_sub, again after each exit (broker down at start), and parse its pipe."""
-        while not self._stop.is_set():
-            self.connected.clear()
+    # ------------------------------------------------------------- receiving process
+
+    def _receive(self, intents_out: int, intents_in: int, lifeline: int) -> None:
+        """The receiving process: run mosquitto_sub, again after each exit (broker down at
+        start), and write the intents of its messages to the pipe until SIGTERM, or until
+        this process ends (its lifeline pipe closes), whatever way it ends."""
+        os.close(intents_out)
+        os.close(self._lifeline)  # this process's copy of the write end: the parent's alone
+        pipe = os.fdopen(intents_in, "wb")
+        stopping = False
+        process: subprocess.Popen[bytes] | None = None
+
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+            if process is not None and process.poll() is None:
+                process.terminate()  # mosquitto_sub disconnects cleanly: the session stays
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        # Without this, a back office killed outright would leave mosquitto_sub holding the
+        # client id, to fight the next one for the session.
+        threading.Thread(target=_stop_when_closed, args=(lifeline,), daemon=True).start()
+        thresholds, probe = self.ingestor.thresholds, self.probe_topic
+        while not stopping:
             try:
                 process = subprocess.Popen(
                     self.subscriber_command(),
@@ -592,44 +720,69 @@ class MqttIngest:
                 )
             except (OSError, BackofficeError) as exc:
                 log.error("cannot run %s: %s", MOSQUITTO_SUB, exc)
-                self._stop.wait(1.0)
+                time.sleep(1.0)
                 continue
-            self._process = process
-            if self._stop.is_set():  # stop() came while it started: it saw no process
+            if stopping:  # SIGTERM came while it started: it saw no process
                 process.terminate()
             assert process.stdout is not None and process.stderr is not None
+            _grow_pipe(process.stdout.fileno())
+            _send(pipe, [("restart",)])
             frames = FrameReader()
-            while chunk := os.read(process.stdout.fileno(), 1 << 20):
-                messages = frames.feed(chunk)
-                if any(topic == self.probe_topic for topic, _ in messages):
-                    self.connected.set()
-                    messages = [m for m in messages if m[0] != self.probe_topic]
-                if messages:
-                    self._count_waiting(len(messages))
-                    self._queue.put(messages)
+            while chunk := os.read(process.stdout.fileno(), _CHUNK_BYTES):
+                intents = [
+                    ("probe",) if topic == probe else check_message(topic, payload, thresholds)
+                    for topic, payload in frames.feed(chunk)
+                ]
+                if intents:
+                    _send(pipe, intents)
             error = process.stderr.read().decode("utf-8", "replace").strip()
             code = process.wait()
             if frames.pending():
                 log.error("%s ended in the middle of a message", MOSQUITTO_SUB)
-            if not self._stop.is_set():
+            if not stopping:
                 log.warning(
                     "%s exited with %d (%s); starting it again",
                     MOSQUITTO_SUB,
                     code,
                     error.splitlines()[-1] if error else "no message",
                 )
-                self._stop.wait(1.0)
+                time.sleep(1.0)
+        pipe.close()
+
+    # ------------------------------------------------------------- this process
+
+    def _read(self) -> None:
+        """Queue the receiving process's intents for the worker until its pipe closes."""
+        assert self._intents is not None
+        with self._intents as pipe:
+            while header := pipe.read(_BLOB_HEADER.size):
+                size = _BLOB_HEADER.unpack(header)[0]
+                blob = pipe.read(size)
+                if len(blob) < size:
+                    log.error("the receiving process ended in the middle of a message")
+                    break
+                intents: list[Intent] = marshal.loads(blob)
+                if intents[0][0] == "restart":
+                    self.connected.clear()  # a new mosquitto_sub: subscribed once probed
+                    continue
+                if any(intent[0] == "probe" for intent in intents):
+                    self.connected.set()
+                    intents = [intent for intent in intents if intent[0] != "probe"]
+                if intents:
+                    self._count_waiting(len(intents))
+                    self._queue.put(intents)
 
     def _probe(self) -> None:
         while not self._stop.wait(0.2):
-            if not self.connected.is_set() and self.client.is_connected():
-                self.client.publish(self.probe_topic, b"", qos=0)
+            self.client.retry()  # acks and commands that waited for the connection
+            if not self.connected.is_set():
+                self.client.publish(self.probe_topic, b"", 0)  # dropped while disconnected
 
     def _work(self) -> None:
         next_check = 0.0
         while True:
             stopping = self._stop.is_set() and not self._reader.is_alive()
-            batch: list[tuple[str, bytes]] = []
+            batch: list[Intent] = []
             try:
                 batch.extend(self._queue.get(timeout=0.2))
                 while len(batch) < BATCH_LIMIT:
@@ -640,7 +793,7 @@ class MqttIngest:
                 return
             try:
                 if batch:
-                    self.ingestor.handle_batch(batch)
+                    self.ingestor.apply_batch(batch)
                     self._count_waiting(-len(batch))
                 if time.monotonic() >= next_check and not self._stop.is_set():
                     self.ingestor.check_liveness()
@@ -653,36 +806,22 @@ class MqttIngest:
                 time.sleep(1.0)
 
 
-class FrameReader:
-    """Splits mosquitto_sub's `%t\\0%l\\0%p` output into (topic, payload) messages.
+def _send(pipe: BinaryIO, intents: list[Intent]) -> None:
+    blob = marshal.dumps(intents)
+    pipe.write(_BLOB_HEADER.pack(len(blob)) + blob)
+    pipe.flush()
 
-    Written by hand because it is the pipe's own framing (three fields, two separators); a
-    chunk may end anywhere, so an incomplete frame waits for the next chunk.
-    """
 
-    def __init__(self) -> None:
-        self._buffer = b""
+def _stop_when_closed(lifeline: int) -> None:
+    """In the receiving process: stop as on SIGTERM once the back office process is gone."""
+    os.read(lifeline, 1)  # end of file: every copy of the write end is closed
+    os.kill(os.getpid(), signal.SIGTERM)
 
-    def pending(self) -> int:
-        return len(self._buffer)
 
-    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        data = self._buffer + chunk if self._buffer else chunk
-        messages: list[tuple[str, bytes]] = []
-        position, end = 0, len(data)
-        while True:
-            topic_end = data.find(b"\0", position)
-            if topic_end < 0:
-                break
-            length_end = data.find(b"\0", topic_end + 1)
-            if length_end < 0:
-                break
-            payload_start = length_end + 1
-            payload_end = payload_start + int(data[topic_end + 1 : length_end])
-            if payload_end > end:
-                break
-            topic = data[position:topic_end].decode("utf-8", "replace")
-            messages.append((topic, data[payload_start:payload_end]))
-            position = payload_end
-        self._buffer = data[position:]
-        return messages
+def _grow_pipe(fd: int) -> None:
+    """Let a pipe hold 1 MiB (Linux; default 64 KiB), so a busy reader does not stall the
+    writer after a few hundred messages."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except OSError:
+        pass  # over /proc/sys/fs/pipe-max-size: the default size still works, only slower

@@ -141,6 +141,17 @@ _TYPES: dict[Dialect, dict[str, str]] = {
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run one statement for each row, in order; the number of rows it changed in all."""
+        ...
+
+
+def row_values(count: int, width: int) -> str:
+    """`(?, ?), (?, ?)`: `count` rows of `width` placeholders for a VALUES list or a row-value
+    IN list, which both engines read the same way (one statement instead of `count`)."""
+    row = "(" + ", ".join(["?"] * width) + ")"
+    return ", ".join([row] * count)
+
 
 class Store:
     """One connection shared by the service's threads under a lock.
@@ -189,6 +200,17 @@ class Store:
                 except _postgres_error() as exc:
                     raise StoreError(f"PostgreSQL refused a query: {exc}") from exc
 
+    def change_mark(self) -> object:
+        """A value that stays equal while nobody else writes: no other connection commits
+        and no other transaction of this one changes a row. On PostgreSQL, where other
+        workers write at any time, a new object equal to nothing. Take it in a transaction."""
+        if self.dialect != "sqlite":
+            return object()
+        # data_version moves when another connection commits; total_changes counts the
+        # rows every transaction of this connection (the dashboard's too) has changed.
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return (version, self._conn.total_changes)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self.transaction() as cursor:
             return cursor.execute(sql, params)
@@ -205,6 +227,11 @@ class _SqliteCursor:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return [dict(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        return int(self._conn.executemany(sql, rows).rowcount)
+
 
 class _PostgresCursor:
     def __init__(self, conn: Any) -> None:
@@ -218,6 +245,14 @@ class _PostgresCursor:
             return []
         rows: list[Row] = cursor.fetchall()
         return rows
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        translated = sql.replace("%", "%%").replace("?", "%s")
+        with self._conn.cursor() as cursor:
+            cursor.executemany(translated, rows)
+            return int(cursor.rowcount)
 
 
 def _open_sqlite(path: Path) -> sqlite3.Connection:

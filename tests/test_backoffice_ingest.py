@@ -3,7 +3,7 @@
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from backoffice.config import BrokerConfig, Thresholds, parse_config
 from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import MqttIngest
+from backoffice.ingest_check import Intent
 from backoffice.service import BackofficeService
 from backoffice.store import Store
 from kiosk.journal import verify_jsonl
@@ -237,7 +238,7 @@ def test_two_workers_on_a_shared_subscription_acknowledge_only_a_contiguous_run(
     held_seq = int(str(records[1]["seq"]))
     release = threading.Event()
     for worker in workers:  # whichever worker receives the second record sits on it
-        worker.ingestor.handle_batch = holding(worker.ingestor.handle_batch, held_seq, release)
+        worker.ingestor.apply_batch = holding(worker.ingestor.apply_batch, held_seq, release)
     try:
         for worker in workers:
             worker.start()
@@ -264,14 +265,13 @@ def test_two_workers_on_a_shared_subscription_acknowledge_only_a_contiguous_run(
 
 
 def holding(
-    handle_batch: Callable[[Iterable[tuple[str, bytes]]], None], seq: int, release: threading.Event
-) -> Callable[[Iterable[tuple[str, bytes]]], None]:
+    apply_batch: Callable[[Sequence[Intent]], None], seq: int, release: threading.Event
+) -> Callable[[Sequence[Intent]], None]:
     """A worker slow to commit: a batch holding outbox record seq waits for release."""
 
-    def handle(messages: Iterable[tuple[str, bytes]]) -> None:
-        batch = list(messages)
-        if any(t.endswith("/outbox") and json.loads(p)["seq"] == seq for t, p in batch):
+    def apply(intents: Sequence[Intent]) -> None:
+        if any(intent[0] == "outbox" and intent[3] == seq for intent in intents):
             release.wait(DEADLINE_S)
-        handle_batch(batch)
+        apply_batch(intents)
 
-    return handle
+    return apply

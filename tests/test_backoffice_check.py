@@ -1,0 +1,136 @@
+"""Checking a message without the database gives contract.parse_payload's verdict, faster.
+
+backoffice.ingest_check parses with orjson and validates with the compiled validator, and
+leaves every payload it does not accept, and every refusal, to the reference path; these
+tests hold the two paths to the same answers.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backoffice.config import Thresholds
+from backoffice.contract import parse_payload
+from backoffice.errors import PayloadRejected
+from backoffice.fleet_sim import SimulatedTerminal
+from backoffice.ingest_check import _parse_fast, check_message
+
+STATION = "31010001"
+HEALTH: dict[str, Any] = {
+    "v": 1,
+    "time": "2025-03-01T09:00:00+08:00",
+    "devices": {"printer": {"online": True, "paper": "ok", "error": None}},
+    "paper": "ok",
+    "float_balance_fen": 200_000,
+    "cert_days_left": 300,
+    "disk_free_mb": 2048,
+    "mem_free_mb": 256,
+    "cpu_temp_c": 48.5,
+    "uptime_s": 60,
+    "outbox_backlog": 0,
+    "software": "kiosk-terminal 1.0",
+    "firmware": None,
+}
+HEARTBEAT: dict[str, Any] = {
+    "v": 1,
+    "time": "2025-03-01T09:00:00+08:00",
+    "seq_no": 1,
+    "uptime_s": 60,
+    "chain": {"seq": 5, "hash": "ab" * 32},
+    "turnover_fen": 0,
+    "boot_id": "0" * 31 + "1",
+}
+# JSON values as json.dumps writes them, with what orjson reads otherwise or refuses:
+# integers beyond 64 bits, NaN and infinities, lone surrogates, any text.
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.integers(min_value=2**63, max_value=2**80)  # where orjson stops reading integers
+    | st.floats()
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def reference(kind: str, payload: bytes) -> dict[str, Any] | None:
+    try:
+        return parse_payload(kind, payload)
+    except PayloadRejected:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(device=values, number=values)
+def test_the_fast_parse_reads_what_the_reference_reads_or_leaves_the_payload_to_it(
+    device: Any, number: Any
+) -> None:
+    health = {**HEALTH, "devices": {"printer": {"state": device}}, "cpu_temp_c": number}
+    heartbeat = {**HEARTBEAT, "uptime_s": number, "turnover_fen": number}
+    for kind, body in (("health", health), ("heartbeat", heartbeat)):
+        payload = json.dumps(body).encode()
+        fast = _parse_fast(kind, payload)
+        if fast is not None:
+            assert fast == reference(kind, payload)
+            assert json.dumps(fast) == json.dumps(reference(kind, payload))  # ints stay ints
+
+
+def test_a_health_report_with_a_number_beyond_64_bits_is_stored_with_every_digit() -> None:
+    health = {**HEALTH, "devices": {"printer": {"counter": 2**70 + 1}}}
+    intent = check_message(
+        f"kiosk/v1/{STATION}/T-01/health", json.dumps(health).encode(), Thresholds()
+    )
+    assert intent[0] == "health"
+    assert json.loads(intent[8])["devices"]["printer"]["counter"] == 2**70 + 1
+
+
+def test_every_refusal_is_worded_by_the_reference_path(tmp_path: Path) -> None:
+    sim = SimulatedTerminal(tmp_path, station=STATION, terminal="T-01", host="127.0.0.1", port=1)
+    record = sim.pay(1_000)
+    topic = f"kiosk/v1/{STATION}/T-01/outbox"
+    for amount, reason in ((2**70, "beyond +-(2**53-1)"), (10.5, "is a float")):
+        # orjson reads 2**70 as a float; json, the reference, as the integer it is.
+        body = {
+            "v": 1,
+            "seq": record["seq"],
+            "prev_seq": 0,
+            "record": {**record, "fee_fen": amount},
+        }
+        intent = check_message(topic, json.dumps(body).encode(), Thresholds())
+        assert intent[0] == "rejected" and reason in intent[2], intent
+    for payload, reason in (
+        (b"not json", "is not UTF-8 JSON"),
+        (json.dumps({**HEARTBEAT, "v": 2}).encode(), "breaks the contract at v"),
+        (b'{"v": NaN}', "breaks the contract"),  # json reads NaN; orjson refuses it
+    ):
+        intent = check_message(f"kiosk/v1/{STATION}/T-01/heartbeat", payload, Thresholds())
+        assert intent[0] == "rejected" and reason in intent[2], intent
+
+
+def test_each_kind_becomes_the_intent_the_store_applies(tmp_path: Path) -> None:
+    def check(kind: str, body: dict[str, Any]) -> tuple[Any, ...]:
+        topic = f"kiosk/v1/{STATION}/T-01/{kind}"
+        return check_message(topic, json.dumps(body).encode(), Thresholds())
+
+    assert check("heartbeat", HEARTBEAT) == (
+        "heartbeat",
+        STATION,
+        "T-01",
+        "0" * 31 + "1",
+        5,
+        "ab" * 32,
+        0,
+    )
+    low = check("health", {**HEALTH, "paper": "out", "float_balance_fen": 10})
+    assert low[0] == "health" and low[4:6] == ("out", 10)
+    assert ("raise", "paper_out", "paper out") in low[11]
+    assert ("clear", "cert_expiring") in low[11]
+    event = check("event", {"v": 1, "time": HEALTH["time"], "kind": "tamper", "data": {}})
+    assert event[-1] == (("raise", "tamper", "{}"),)
+    offline = check("status", {"v": 1, "state": "offline", "reason": "shutdown"})
+    assert offline == ("status", STATION, "T-01", False, "shutdown", None, None, None)
+    assert check_message(f"kiosk/v1/{STATION}/T-01/ack", b"{}", Thresholds()) == ("skip",)

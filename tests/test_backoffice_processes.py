@@ -1,0 +1,146 @@
+"""The back office's own MQTT processes: the libmosquitto publisher and the receiving process.
+
+Against a real Mosquitto: acknowledgements published while the broker is down arrive once
+it is back; the receiving process and its mosquitto_sub end with the back office, whether
+it stops cleanly or is killed outright.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from backoffice.config import BrokerConfig, Thresholds
+from backoffice.errors import BackofficeError
+from backoffice.ingest import MqttIngest
+from backoffice.mqtt_publish import MosquittoPublisher
+from backoffice.store import Store
+from tests.fixtures.backoffice import DEADLINE_S, Broker, wait_for
+
+
+def subscribers_with_client_id(client_id: str) -> list[int]:
+    """Process ids of mosquitto_sub processes running with this client id."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"mosquitto_sub") and client_id.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_acks_published_while_the_broker_is_down_arrive_when_it_is_back(
+    backoffice_broker: Broker,
+) -> None:
+    broker = BrokerConfig(host=backoffice_broker.host, port=backoffice_broker.port)
+    backoffice_broker.stop()
+    publisher = MosquittoPublisher(broker, "bo-test-pub")
+    publisher.start()
+    received: list[bytes] = []
+    got = threading.Event()
+    subscriber = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="t")
+    try:
+        publisher.publish("kiosk/v1/1/T-01/ack", b'{"v":1,"upto_seq":7}', 1)
+        publisher.publish("kiosk/v1/1/T-01/ack", b'{"v":1,"upto_seq":9}', 1)
+        backoffice_broker.start()
+        subscribed = threading.Event()
+        subscriber.on_subscribe = lambda *args: subscribed.set()
+        subscriber.on_message = lambda c, u, m: (received.append(m.payload), got.set())
+        subscriber.connect(backoffice_broker.host, backoffice_broker.port)
+        subscriber.subscribe("kiosk/v1/+/+/ack", qos=1)
+        subscriber.loop_start()
+        assert subscribed.wait(DEADLINE_S)
+        wait_for(lambda: publisher.retry() or len(set(received)) >= 2, "the waiting acks")
+        # In order; QoS 1 is at least once, and an ack that comes twice changes nothing.
+        assert list(dict.fromkeys(received)) == [
+            b'{"v":1,"upto_seq":7}',
+            b'{"v":1,"upto_seq":9}',
+        ]
+        backoffice_broker.stop()  # now a connection that was up goes down, and comes back
+        backoffice_broker.start()
+        subscribed.clear()
+        subscriber.on_connect = lambda c, *args: c.subscribe("kiosk/v1/+/+/ack", qos=1)
+        assert subscribed.wait(DEADLINE_S)
+        wait_for(
+            lambda: (
+                publisher.publish("kiosk/v1/1/T-01/ack", b'{"v":1,"upto_seq":12}', 1)
+                or b'{"v":1,"upto_seq":12}' in received
+            ),
+            "an ack after the broker came back",
+        )
+    finally:
+        subscriber.loop_stop()
+        publisher.stop()
+
+
+def test_unreadable_tls_files_are_one_clear_error() -> None:
+    broker = BrokerConfig(tls_ca_file="/nonexistent/ca.pem")
+    with pytest.raises(BackofficeError, match="tls_ca_file, tls_cert_file and tls_key_file"):
+        MosquittoPublisher(broker, "bo-test-pub")
+
+
+def test_a_clean_stop_ends_the_receiving_process_and_its_mosquitto_sub(
+    tmp_path: Path, backoffice_broker: Broker
+) -> None:
+    broker = BrokerConfig(
+        host=backoffice_broker.host, port=backoffice_broker.port, client_id="bo-clean-stop"
+    )
+    store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
+    ingest = MqttIngest(store, broker, Thresholds())
+    ingest.start()
+    try:
+        wait_for(ingest.connected.is_set, "the subscriptions")
+        assert subscribers_with_client_id("bo-clean-stop")
+    finally:
+        ingest.stop()
+        store.close()
+    assert ingest._receiver is not None and not ingest._receiver.is_alive()
+    assert subscribers_with_client_id("bo-clean-stop") == []
+
+
+def test_a_back_office_killed_outright_leaves_no_mosquitto_sub_behind(
+    tmp_path: Path, backoffice_broker: Broker
+) -> None:
+    # Left running, its mosquitto_sub would hold the client id and fight the next back
+    # office for the persistent session.
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from backoffice.config import BrokerConfig, Thresholds
+        from backoffice.ingest import MqttIngest
+        from backoffice.store import Store
+        broker = BrokerConfig(host="127.0.0.1", port={backoffice_broker.port},
+                              client_id="bo-killed")
+        ingest = MqttIngest(Store("sqlite:///{tmp_path / "bo.db"}"), broker, Thresholds())
+        ingest.start()
+        ingest.connected.wait(20)
+        print("subscribed", flush=True)
+        time.sleep(60)
+        """
+    )
+    back_office = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        assert back_office.stdout is not None
+        assert back_office.stdout.readline() == b"subscribed\n"
+        assert subscribers_with_client_id("bo-killed")
+        back_office.send_signal(signal.SIGKILL)
+        back_office.wait(DEADLINE_S)
+        wait_for(lambda: subscribers_with_client_id("bo-killed") == [], "mosquitto_sub to end")
+    finally:
+        if back_office.poll() is None:
+            back_office.kill()
+            back_office.wait()
