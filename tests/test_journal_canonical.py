@@ -1,6 +1,6 @@
 """The journal's fast encoder writes exactly the RFC 8785 bytes of the rfc8785 library.
 
-The writer uses encode_record (the standard library's C encoder, for the commit path); the
+The writer uses encode_record (orjson with sorted keys, for the commit path); the
 verifier, receipts and auditors use canonical_json (rfc8785). These tests hold the two equal
 over the journal's whole subset and make them refuse the same records.
 """

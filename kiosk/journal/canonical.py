@@ -6,10 +6,10 @@ these rules for auditors. This module never touches the database or a signing de
 """
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any, cast
 
+import orjson
 import rfc8785
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -120,18 +120,17 @@ def checked_record(record: Mapping[str, object]) -> dict[str, Any]:
 def encode_checked(plain: Mapping[str, object]) -> bytes:
     """The canonical JSON bytes of a record that checked_record() accepted.
 
-    Written by hand for speed on the commit path: rfc8785's pure-Python serialiser costs more
-    than the PKCS#11 signature itself. Within the journal's subset (ASCII keys, integers
-    within 2**53, no floats) RFC 8785 is exactly sorted-key json.dumps with no spaces and no
-    ASCII escaping (both escape the same control characters the same way), so the bytes are
-    equal to canonical_json's: a property test compares them, and the verifier re-encodes
-    every stored record with canonical_json, so a divergence could never pass unnoticed.
+    Not rfc8785 on the commit path: its pure-Python serialiser costs more than the PKCS#11
+    signature itself. Within the journal's subset (plain dicts and lists, ASCII keys, integers
+    within 2**53, no floats) RFC 8785 is exactly orjson with sorted keys: compact, UTF-8,
+    nothing escaped but quotes, backslashes and control characters, the same way. A property
+    test compares the bytes with canonical_json's, and the verifier re-encodes every stored
+    record with canonical_json, so a divergence could never pass unnoticed.
     """
-    text = json.dumps(plain, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate: not valid UTF-8, never canonical
-        raise JournalError(f"journal record cannot be canonicalised: {exc.reason}") from None
+        return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:  # a lone surrogate: not valid UTF-8, never canonical
+        raise JournalError(f"journal record cannot be canonicalised: {exc}") from None
 
 
 def encode_record(record: Mapping[str, object]) -> bytes:
