@@ -37,7 +37,6 @@ def demo_station(data: Path, platform_url: str | None = None) -> tuple[Any, Any,
     """
     from firmware_tools.demo import demo_config, demo_signer
     from kiosk.composition import build_terminal
-    from platform_sim.server import PlatformSimulator
     from ui.demo_devices import (
         DEMO_CARD_PREFIXES,
         TECHNICIAN_CARD,
@@ -49,6 +48,9 @@ def demo_station(data: Path, platform_url: str | None = None) -> tuple[Any, Any,
     data.mkdir(parents=True, exist_ok=True)
     platform = None
     if platform_url is None:
+        # Imported only here: a terminal on the operator's platform never loads the simulator.
+        from platform_sim.server import PlatformSimulator
+
         platform = PlatformSimulator(data / "platform.sqlite3", auto_confirm_deposits=True)
         platform.start()
         platform_url = platform.url

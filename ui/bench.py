@@ -12,13 +12,16 @@ under 100 ms. Starts its own Xvfb when DISPLAY is not set. --journeys N for a sh
 
 import argparse
 import os
+import select
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,19 +94,47 @@ class JourneyFigures:
     response_s: list[float] = field(default_factory=list)
 
 
+@contextmanager
+def platform_simulator_process(database: Path) -> Iterator[tuple[str, int]]:
+    """(url, pid) of `python -m platform_sim.cli` serving database, stopped on exit.
+
+    Started here rather than through tests.fixtures.platform, whose import brings pytest
+    (about 8 MB) into the UI process that the bench measures, and no terminal runs pytest.
+    """
+    command = [sys.executable, "-m", "platform_sim.cli", "--db", str(database), "--port", "0"]
+    command += ["--quiet", "--auto-confirm-deposits"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 15)
+        line = process.stdout.readline() if ready else ""
+        if "listening on " not in line:
+            raise RuntimeError(f"ui bench: the platform simulator did not start: {line!r}")
+        url = line.rsplit(" ", 1)[1].strip()
+        with urllib.request.urlopen(url + "/sim/health", timeout=5):
+            pass
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 def journeys(count: int) -> JourneyFigures:
     """count phone top-ups tapped through the app, the platform simulator in its own process."""
-    from tests.fixtures.platform import PlatformSimProcess
     from ui.app import demo_station
     from ui.harness import UiHarness
     from ui.settings import UiSettings
 
     figures = JourneyFigures()
-    with tempfile.TemporaryDirectory(prefix="ui-bench-") as data:
-        platform = PlatformSimProcess(Path(data) / "platform.sqlite3", "--auto-confirm-deposits")
-        assert platform.process is not None
-        simulator_pid = platform.process.pid
-        terminal, sims, _ = demo_station(Path(data) / "terminal", platform_url=platform.url)
+    with (
+        tempfile.TemporaryDirectory(prefix="ui-bench-") as data,
+        platform_simulator_process(Path(data) / "platform.sqlite3") as (url, simulator_pid),
+    ):
+        terminal, sims, _ = demo_station(Path(data) / "terminal", platform_url=url)
         ui = UiHarness(terminal, UiSettings(voice=False, status_refresh_s=30))
 
         def tap(action_id: str) -> None:
@@ -144,7 +175,6 @@ def journeys(count: int) -> JourneyFigures:
             ui.close()
             terminal.close()
             sims.board.close()
-            platform.stop()
     return figures
 
 

@@ -1,12 +1,14 @@
 """Driving the real app without a person: frames, taps through Kivy's touch pipeline, waits.
 
 Used by the UI tests, `python -m ui.screens` and ui.bench. A tap is a real MotionEvent
-(kivy.tests.common.UnitTestTouch) posted into the window's input queue at the centre of
-the widget with that action_id, so it goes through the same on_touch_down/up dispatch and
+(`HarnessTouch`, the same as kivy.tests.common.UnitTestTouch, which would bring pytest into
+the process the bench measures) posted into the window's input queue at the centre of the
+widget with that action_id, so it goes through the same on_touch_down/up dispatch and
 collision tests as a finger on the panel. Waiting pumps Kivy's event loop frame by frame
 until a condition holds or a generous deadline passes (never a fixed sleep).
 """
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,29 @@ from ui.kivy_env import prepare_kivy
 from ui.settings import UiSettings
 
 DEFAULT_TIMEOUT_S = 20.0
+
+
+@functools.cache
+def _touch_class() -> Any:
+    # Imported late: Kivy reads its environment when first imported (ui.kivy_env sets it).
+    from kivy.input.motionevent import MotionEvent
+
+    class HarnessTouch(MotionEvent):  # type: ignore[misc]
+        def depack(self, args: dict[str, float]) -> None:
+            # Positions are fractions of the window, as a touchscreen reports them.
+            self.sx = args["x"]
+            self.sy = args["y"]
+            super().depack(args)
+
+    return HarnessTouch
+
+
+def harness_touch(window: Any, x: float, y: float) -> Any:
+    """A one-finger touch at window pixel (x, y), as Kivy's input providers make them."""
+    relative = {"x": x / (window.width - 1.0), "y": y / (window.height - 1.0)}
+    touch = _touch_class()("HarnessTouch", 99, relative, is_touch=True, type_id="touch")
+    touch.profile = ["pos"]
+    return touch
 
 
 class UiHarness:
@@ -108,20 +133,21 @@ class UiHarness:
         the button's colour changed); response: touch-up to the end of the frame after the
         tap's action ran (the new digit or the next screen drawn).
         """
-        from kivy.tests.common import UnitTestTouch
-
         widget = self.find(action_id)
         colour = list(widget.background_color)
         x, y = widget.to_window(*widget.center)
-        touch = UnitTestTouch(x, y)
+        touch = harness_touch(self.window, x, y)
         started = time.perf_counter()
-        touch.touch_down()
+        self._event_loop.post_dispatch_input("begin", touch)
         self.pump()
         feedback = time.perf_counter() - started
         if list(widget.background_color) == colour:
             raise AssertionError(f"{action_id!r} showed no pressed state after touch-down")
         started = time.perf_counter()
-        touch.touch_up()
+        self._event_loop.post_dispatch_input("end", touch)
+        # Like a lifted finger, the harness keeps neither the touch nor the button: a screen
+        # left in the next frames must be freeable then (ui.memory), as on the terminal.
+        del widget, touch
         self.pump(2)  # the release frame, then the frame whose clock runs the action
         return feedback, time.perf_counter() - started
 

@@ -1,8 +1,8 @@
 """Kivy's process-wide set-up, done once before any Kivy window module is imported.
 
 Owns the environment Kivy reads at import (no argument parsing, a private KIVY_HOME, no
-console log), the window size, and the default font: Noto Sans CJK from the Debian
-package fonts-noto-cjk, so that no Chinese glyph renders as a box.
+console log, only the SDL2 image provider), the window size, and the default font: Noto
+Sans CJK from the Debian package fonts-noto-cjk, so that no Chinese glyph renders as a box.
 """
 
 import os
@@ -24,6 +24,9 @@ def prepare_kivy(settings: UiSettings, home: Path | None = None) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    # Images (the receipt's QR code, screenshots) are PNGs, which SDL2_image reads and
+    # writes; without this Kivy also loads Pillow as an image provider (about 2 MB).
+    os.environ.setdefault("KIVY_IMAGE", "sdl2,tex,dds")
     if "KIVY_HOME" not in os.environ:
         os.environ["KIVY_HOME"] = str(home or Path(tempfile.mkdtemp(prefix="kivy-home-")))
     from kivy.config import Config
@@ -44,4 +47,32 @@ def prepare_kivy(settings: UiSettings, home: Path | None = None) -> None:
 
     bold = CJK_FONT_BOLD if CJK_FONT_BOLD.exists() else CJK_FONT
     LabelBase.register(DEFAULT_FONT, fn_regular=str(CJK_FONT), fn_bold=str(bold))
+    _render_text_without_keeping_the_surface()
     _prepared = True
+
+
+def _render_text_without_keeping_the_surface() -> None:
+    """Make Kivy's SDL2 text provider drop its drawing surface once the texture has it.
+
+    Kivy 2.3's LabelSDL2 keeps the SDL surface it drew a text on (width x height x 4 bytes)
+    for as long as the label lives, although the pixels were copied into the texture and the
+    next render draws on a new surface: a second copy of every text on screen. Kivy picks
+    its text provider from a fixed list, so the subclass replaces the provider's class where
+    kivy.uix.label looks it up; any other provider is left alone.
+    """
+    from kivy.core import text as core_text
+    from kivy.core.text.text_sdl2 import LabelSDL2
+
+    if core_text.Label is not LabelSDL2:
+        return
+
+    class LabelSDL2WithoutSurface(LabelSDL2):  # type: ignore[misc]
+        def _render_end(self) -> object:
+            data = super()._render_end()
+            self._surface = None
+            return data
+
+    import kivy.uix.label
+
+    core_text.Label = core_text.Text = LabelSDL2WithoutSurface
+    kivy.uix.label.CoreLabel = LabelSDL2WithoutSurface

@@ -15,6 +15,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from ui.controller import KioskController
+from ui.memory import freeze_startup_objects
 from ui.screens import SCREENS, KioskScreen
 from ui.sim_panel import SimulatorPanel
 from ui.widgets import HIGH_CONTRAST, NORMAL, Look, button, paint_background, text
@@ -48,6 +49,7 @@ class KioskRoot(FloatLayout):
         self.manager.current = controller.screen
         self._event = Clock.schedule_interval(self._tick, 0.1)
         controller.refresh_status()
+        freeze_startup_objects()
 
     def current_screen(self) -> KioskScreen:
         screen = self.manager.current_screen

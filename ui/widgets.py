@@ -1,8 +1,9 @@
 """The few widgets every screen is built from: big buttons, text, a numeric keypad, colours.
 
 Owns sizes and colours: every button is at least 15 mm high and wide on the configured
-screen (ui.settings), text scales in large-text mode on a short ladder of font sizes (each
-size costs memory), colours switch in high-contrast mode.
+screen (ui.settings), text scales in large-text mode on a short ladder of typefaces (each
+size and weight costs memory for the life of the process), colours switch in high-contrast
+mode.
 A button shows its pressed colour on the frame after touch-down; its action runs after
 release, on the next frame, so a heavy screen rebuild never delays the feedback. Screens
 find their buttons by `action_id` (tests and the screenshot tool tap them by it).
@@ -65,20 +66,51 @@ class Look:
     scale: float
     palette: Palette
 
-    def font(self, base: float) -> int:
-        return font_size(base * self.scale)
+    def typeface(self, base: float, bold: bool = False) -> tuple[int, bool]:
+        """(pixel size, bold) of text designed at base px and that weight in normal mode."""
+        return typeface(base, bold=bold, large=self.scale > 1.0)
 
 
-# Every distinct font size is one more FreeType face of the CJK font held by Kivy's SDL2 text
-# provider for the life of the process (about 2.6 MB each, measured with NotoSansCJK), so
-# sizes snap to one short geometric ladder: 16, 20, 25, 31, 39, 49, 61, 76, 95, 119, 149 px.
-# One step is 1.25x, so large text (1.35x) is always at least one step larger.
-FONT_SIZES = tuple(round(16 * 1.25**step) for step in range(11))
+LARGE_TEXT_SCALE = 1.35
+
+# Every distinct (size, weight) is one more FreeType face of the CJK font, opened by Kivy's
+# SDL2 text provider for the life of the process: about 2.5 MB each with Noto Sans CJK
+# (measured; its subroutine tables are copied per face). So text comes in one short ladder
+# of typefaces: regular from 16 to 31 px in 1.25x steps, then bold from 39 px in 1.56x
+# steps: large text is a heading, and bold text is at least heading size. A normal screen
+# uses four faces (25 and 31 regular, 39 and 61 bold), and large-text mode, one step up the
+# same ladder, adds at most one.
+TYPEFACES: tuple[tuple[int, bool], ...] = (
+    (16, False),
+    (20, False),
+    (25, False),
+    (31, False),
+    (39, True),
+    (61, True),
+    (95, True),
+    (149, True),
+)
+_SMALLEST_BOLD = next(i for i, (_, bold) in enumerate(TYPEFACES) if bold)
 
 
-def font_size(pixels: float) -> int:
-    """The ladder's size nearest to pixels (by ratio)."""
-    return min(FONT_SIZES, key=lambda size: abs(math.log(size / max(pixels, 1.0))))
+def _nearest_step(pixels: float) -> int:
+    return min(
+        range(len(TYPEFACES)),
+        key=lambda i: abs(math.log(TYPEFACES[i][0] / max(pixels, 1.0))),
+    )
+
+
+def typeface(base: float, *, bold: bool = False, large: bool = False) -> tuple[int, bool]:
+    """(pixel size, bold) on the ladder for text designed at base px.
+
+    Large text (x1.35) is always at least one step larger than normal text.
+    """
+    step = _nearest_step(base)
+    if bold:
+        step = max(step, _SMALLEST_BOLD)
+    if large:
+        step = min(max(_nearest_step(base * LARGE_TEXT_SCALE), step + 1), len(TYPEFACES) - 1)
+    return TYPEFACES[step]
 
 
 class KioskButton(Button):
@@ -110,10 +142,12 @@ def button(
 ) -> KioskButton:
     palette = look.palette
     colour = {"primary": palette.button, "danger": palette.danger}.get(kind, palette.muted)
+    size, bold = look.typeface(font)
     widget = KioskButton(
         action_id=action_id,
         text=text,
-        font_size=look.font(font),
+        font_size=size,
+        bold=bold,
         halign="center",
         valign="middle",
         background_normal="",
@@ -164,11 +198,12 @@ def text(
     height: int | None = None,
     halign: str = "center",
 ) -> Label:
+    size, heavy = look.typeface(font, bold)
     label = Label(
         text=content,
-        font_size=look.font(font),
+        font_size=size,
         color=colour or look.palette.text,
-        bold=bold,
+        bold=heavy,
         halign=halign,
         valign="middle",
     )

@@ -13,12 +13,17 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from kivy.animation import Animation
+from kivy.clock import Clock
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
 from ui.controller import KioskController
+from ui.memory import collect_left_screen, return_free_heap
 from ui.widgets import HIGH_CONTRAST, NORMAL, KioskButton, Look, button, paint_background, text
+
+# Where the terminal waits between residents: the heap is trimmed on arriving there.
+RESTING_SCREENS = ("idle", "out_of_service")
 
 
 class KioskScreen(Screen):
@@ -71,11 +76,27 @@ class KioskScreen(Screen):
     def on_leave(self, *args: object) -> None:
         # A screen out of sight keeps nothing: its text textures are freed, its animations
         # stopped (a repeating one would hold its widget forever), and nothing personal stays.
-        for widget in self.walk(restrict=True):
-            Animation.cancel_all(widget)
+        self._stop_animations()
         self.clear_widgets()
         self._live = []
         self._rendered_shape = None
+        # The left widgets are reference cycles: collect them before this frame is drawn,
+        # after the frame's other callbacks, and trim the heap on the next frame, once
+        # Kivy's clock has deleted their textures from the GL driver.
+        resting = self.manager is not None and self.manager.current in RESTING_SCREENS
+        Clock.schedule_once(lambda _dt: self._release_left_widgets(resting), -1)
+
+    @staticmethod
+    def _release_left_widgets(resting: bool) -> None:
+        collect_left_screen()
+        if resting:
+            Clock.schedule_once(lambda _dt: return_free_heap(), 0)
+
+    def _stop_animations(self) -> None:
+        # A method of its own: a loop variable left in on_leave would keep the last widget,
+        # and through its parent the whole left screen, alive past the collection.
+        for widget in self.walk(restrict=True):
+            Animation.cancel_all(widget)
 
     def render(self) -> None:
         look = self.look()

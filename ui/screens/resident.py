@@ -9,6 +9,7 @@ from collections.abc import Hashable
 
 from kivy.animation import Animation
 from kivy.core.image import Image as CoreImage
+from kivy.graphics import Color, Rectangle
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.image import Image
@@ -37,7 +38,7 @@ def technician_button(look: Look, c: KioskController) -> KioskButton:
         c.open_maintenance_login,
         kind="muted",
         width=look.target_px * 3,
-        font=22,
+        font=24,
     )
 
 
@@ -118,7 +119,7 @@ class MenuScreen(KioskScreen):
                 lambda code=code: c.choose(code),
                 enabled=True,
                 kind="primary" if availability.available else "muted",
-                font=30 if availability.available else 20,
+                font=30 if availability.available else 24,
                 height=look.target_px + 40,
             )
             tile.size_hint_y = 1
@@ -195,7 +196,7 @@ class CardInsertScreen(KioskScreen):
     def body(self, look: Look) -> Widget:
         c = self.controller
         t = c.t
-        card = text(look, "▮", font=120, colour=look.palette.button)
+        card = card_shape(look)
         # The card glides towards the slot and back, over and over.
         slide = Animation(opacity=0.2, duration=0.8) + Animation(opacity=1.0, duration=0.8)
         slide.repeat = True
@@ -206,6 +207,25 @@ class CardInsertScreen(KioskScreen):
             card,
             text(look, c.journey.error, font=28, colour=look.palette.error),
         )
+
+
+def card_shape(look: Look) -> Widget:
+    """A card drawn as a filled upright rectangle, centred in its place.
+
+    Drawn rather than written as the glyph "▮": a 120 px glyph would open one more face of
+    the CJK font (ui.widgets.TYPEFACES) for the life of the process.
+    """
+    width, height = 50 * look.scale, 96 * look.scale
+    widget = Widget()
+    with widget.canvas:
+        Color(*look.palette.button)
+        rectangle = Rectangle(size=(width, height))
+
+    def centre(*_: object) -> None:
+        rectangle.pos = (widget.center_x - width / 2, widget.center_y - height / 2)
+
+    widget.bind(pos=centre, size=centre)
+    return widget
 
 
 class AmountScreen(KioskScreen):

@@ -1,0 +1,100 @@
+"""The app's memory stays bounded: few font faces, no kept text surfaces, left screens freed.
+
+The figures themselves (resident set size over 100 journeys) are `python -m ui.bench`'s; these
+tests hold the mechanisms that keep them down, each of which a change could silently undo.
+"""
+
+import gc
+import weakref
+from typing import Any
+
+
+def faces_on_screen(ui: Any) -> set[tuple[int, bool]]:
+    """(pixel size, bold) of every text drawn: one FreeType face each in Kivy's text cache."""
+    from kivy.uix.label import Label
+
+    return {
+        (int(w.font_size), bool(w.bold))
+        for w in ui.widgets()
+        if isinstance(w, Label) and w.text.strip() and w.get_root_window()
+    }
+
+
+def phone_top_up(rig: Any, ui: Any, seen: set[tuple[int, bool]]) -> None:
+    """One phone top-up paid with one note, noting the faces of every screen on the way."""
+    ui.wait_screen("idle")
+    seen |= faces_on_screen(ui)
+    for action, screen in (("start", "menu"), ("service-mobile-topup", "account")):
+        ui.tap(action)
+        ui.wait_screen(screen)
+        seen |= faces_on_screen(ui)
+    ui.type_digits("13800138000")
+    ui.tap("confirm")
+    ui.wait_screen("amount")
+    seen |= faces_on_screen(ui)
+    ui.tap("amount-1000")
+    ui.wait_screen("cash")
+    seen |= faces_on_screen(ui)
+    rig.sims.cash.insert("note", 10_00)
+    ui.wait_screen("result")
+    for action, screen in (("done", "rating"), ("rate-good", "thanks"), ("done", "idle")):
+        seen |= faces_on_screen(ui)
+        ui.tap(action)
+        ui.wait_screen(screen)
+    seen |= faces_on_screen(ui)
+
+
+def test_a_whole_journey_draws_its_text_with_four_font_faces(
+    terminal_rig: Any, ui_harness: Any
+) -> None:
+    ui = ui_harness(terminal_rig.terminal)
+    seen: set[tuple[int, bool]] = set()
+    phone_top_up(terminal_rig, ui, seen)
+    # 2.5 MB per face for the life of the process: small and body text, heading and display.
+    assert seen == {(25, False), (31, False), (39, True), (61, True)}
+
+
+def test_the_typeface_ladder_keeps_large_text_a_step_larger_and_bold_at_heading_size() -> None:
+    from ui.widgets import TYPEFACES, typeface
+
+    for base in range(12, 150):
+        for bold in (False, True):
+            normal = typeface(base, bold=bold)
+            large = typeface(base, bold=bold, large=True)
+            assert normal in TYPEFACES and large in TYPEFACES
+            assert large[0] >= normal[0] * 1.2 or large == TYPEFACES[-1], (base, bold)
+            if bold:
+                assert normal[1] and normal[0] >= 39, base
+            if normal[0] >= 39:
+                assert normal[1], base  # text of heading size is bold: no regular faces there
+
+
+def test_a_drawn_text_keeps_its_texture_but_not_a_second_copy_of_its_pixels(
+    terminal_rig: Any, ui_harness: Any
+) -> None:
+    from kivy.uix.label import Label
+
+    ui = ui_harness(terminal_rig.terminal)
+    ui.wait_screen("idle")
+    labels = [w for w in ui.widgets() if isinstance(w, Label) and w.text.strip()]
+    assert labels
+    for label in labels:
+        assert label.texture is not None and label.texture.width > 1
+        assert getattr(label._label, "_surface", None) is None, label.text
+
+
+def test_leaving_a_screen_frees_its_widgets_at_once(terminal_rig: Any, ui_harness: Any) -> None:
+    ui = ui_harness(terminal_rig.terminal)
+    ui.wait_screen("idle")
+    ui.tap("start")
+    ui.wait_screen("menu")
+    tile = weakref.ref(ui.find("service-mobile-topup"))
+    # Only a full collection finds the tile's reference cycles: hold the collector back, so
+    # that the screen change is what frees them.
+    gc.disable()
+    try:
+        ui.tap("service-mobile-topup")
+        ui.wait_screen("account")
+        assert tile() is None
+    finally:
+        gc.enable()
