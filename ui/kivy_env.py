@@ -1,14 +1,16 @@
 """Kivy's process-wide set-up, done once before any Kivy window module is imported.
 
 Owns the environment Kivy reads at import (no argument parsing, a private KIVY_HOME, no
-console log, only the SDL2 image provider), the window size, and the default font: Noto
-Sans CJK from the Debian package fonts-noto-cjk, so that no Chinese glyph renders as a box.
+console log, only the SDL2 image provider), the window size, and the default font: the
+Simplified Chinese face of Noto Sans CJK from the Debian package fonts-noto-cjk (ui.fonts),
+so that no Chinese glyph renders as a box or in its Japanese form.
 """
 
 import os
 import tempfile
 from pathlib import Path
 
+from ui.fonts import default_cache, simplified_chinese_face
 from ui.settings import UiSettings
 
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
@@ -45,8 +47,10 @@ def prepare_kivy(settings: UiSettings, home: Path | None = None) -> None:
         )
     from kivy.core.text import DEFAULT_FONT, LabelBase
 
-    bold = CJK_FONT_BOLD if CJK_FONT_BOLD.exists() else CJK_FONT
-    LabelBase.register(DEFAULT_FONT, fn_regular=str(CJK_FONT), fn_bold=str(bold))
+    cache = default_cache()
+    regular = simplified_chinese_face(CJK_FONT, cache)
+    bold = simplified_chinese_face(CJK_FONT_BOLD, cache) if CJK_FONT_BOLD.exists() else regular
+    LabelBase.register(DEFAULT_FONT, fn_regular=str(regular), fn_bold=str(bold))
     _render_text_without_keeping_the_surface()
     _prepared = True
 
