@@ -13,8 +13,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from fontTools.ttLib import TTCollection
-
 SC_FAMILY = "Noto Sans CJK SC"
 
 
@@ -37,6 +35,9 @@ def simplified_chinese_face(collection: Path, cache: Path) -> Path:
     target = cache / f"{collection.stem}-SC-{stat.st_size}-{int(stat.st_mtime)}.otf"
     if target.exists():
         return target
+    # Imported here: once the copy exists, the app never loads fontTools at all.
+    from fontTools.ttLib import TTCollection
+
     fonts = TTCollection(str(collection), lazy=True).fonts
     for font in fonts:
         if font["name"].getDebugName(1) == SC_FAMILY:
