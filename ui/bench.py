@@ -13,7 +13,6 @@ under 100 ms. Starts its own Xvfb when DISPLAY is not set. --journeys N for a sh
 import argparse
 import os
 import select
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ui.xvfb import display
 
 COLD_START_SNIPPET = """
 import sys, tempfile, time
@@ -204,38 +205,12 @@ def report(figures: JourneyFigures) -> list[str]:
     ]
 
 
-def start_xvfb() -> subprocess.Popen[bytes] | None:
-    if os.environ.get("DISPLAY"):
-        return None
-    if shutil.which("Xvfb") is None:
-        raise SystemExit("ui bench: no DISPLAY and no Xvfb (apt-get install xvfb)")
-    number = next(
-        n
-        for n in range(120, 200)
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
-    )
-    xvfb = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.environ["DISPLAY"] = f":{number}"
-    deadline = time.monotonic() + 15
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if xvfb.poll() is not None or time.monotonic() > deadline:
-            xvfb.kill()
-            raise SystemExit(f"ui bench: Xvfb :{number} did not start")
-        time.sleep(0.05)
-    return xvfb
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ui.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--journeys", type=int, default=100)
     args = parser.parse_args(argv)
-    xvfb = start_xvfb()
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
-    try:
+    with display(first=120):
         print(f"ui cold start to idle screen: {cold_start_s():.2f} s (target < 5 s)", flush=True)
         print(
             f"an empty Kivy window alone (GL stack, X11, Kivy): {bare_window_rss_mb():.0f} MB RSS",
@@ -243,10 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for line in report(journeys(args.journeys)):
             print(line, flush=True)
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait(timeout=5)
     return 0
 
 

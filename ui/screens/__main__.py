@@ -6,49 +6,12 @@ own Xvfb (Debian xvfb) for the run.
 """
 
 import argparse
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-XVFB_START_S = 15.0
-
-
-@contextmanager
-def display() -> Iterator[None]:
-    """DISPLAY as it is, or a private Xvfb for the run."""
-    if os.environ.get("DISPLAY"):
-        yield
-        return
-    if shutil.which("Xvfb") is None:
-        raise SystemExit("no DISPLAY and no Xvfb: apt-get install xvfb, or run on a desktop")
-    number = next(
-        n
-        for n in range(100, 200)
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
-    )
-    process = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + XVFB_START_S
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"Xvfb :{number} did not start")
-        time.sleep(0.05)
-    os.environ["DISPLAY"] = f":{number}"
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+from ui.xvfb import display
 
 
 def main(argv: Sequence[str] | None = None) -> int:
