@@ -34,15 +34,7 @@ def test_the_simulator_panel_pays_with_notes_opens_the_door_and_trips_the_tamper
     ui = ui_harness(board_rig.terminal, sims=sims, language="en")
     ui.wait_screen("idle")
     assert ui.root.panel is not None and ui.root.panel.shown
-    ui.tap("start")
-    ui.wait_screen("menu")
-    ui.tap("service-mobile-topup")
-    ui.wait_screen("account")
-    ui.type_digits("13800138000")
-    ui.tap("confirm")
-    ui.wait_screen("amount")
-    ui.tap("amount-2000")
-    ui.wait_screen("cash")
+    ui.phone_topup_to_cash("13800138000", "amount-2000")
     ui.tap("sim-note-10")
     ui.wait_for(lambda: ui.controller.cash_inserted_fen == 10_00, "the ¥10 note")
     Window.dispatch("on_keyboard", 0, 0, "2", [])  # the same action from the keyboard

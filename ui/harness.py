@@ -155,6 +155,18 @@ class UiHarness:
         for digit in digits:
             self.tap(f"key-{digit}")
 
+    def phone_topup_to_cash(self, number: str, amount_action: str) -> None:
+        """From the idle screen, tap through a phone top-up to the cash screen."""
+        self.tap("start")
+        self.wait_screen("menu")
+        self.tap("service-mobile-topup")
+        self.wait_screen("account")
+        self.type_digits(number)
+        self.tap("confirm")
+        self.wait_screen("amount")
+        self.tap(amount_action)
+        self.wait_screen("cash")
+
     def texts(self) -> list[str]:
         return [w.text for w in self.widgets() if isinstance(getattr(w, "text", None), str)]
 
