@@ -23,6 +23,17 @@ def top_up(rig: TerminalRig, amount_fen: int, service: str = "power-card") -> st
     return progress.tx_id
 
 
+def paid_with_credit_pending(rig: TerminalRig) -> tuple[str, str]:
+    """A ¥50 top-up of a new card pulled before it took the credit: paid, credit pending.
+
+    Returns the card's number (the card is out of the reader) and the transaction's id."""
+    card_no = new_card(rig)
+    tx_id = top_up(rig, 50_00)
+    rig.sims.cards.pull_during_next_command(after_apply=False)
+    assert rig.terminal.finish(tx_id).card_credit == "pending"
+    return card_no, tx_id
+
+
 def test_a_card_top_up_writes_the_credit_and_closes_paid(terminal_rig: TerminalRig) -> None:
     rig = terminal_rig
     card_no = new_card(rig)
@@ -66,10 +77,7 @@ def test_a_pending_credit_survives_a_restart_and_is_written_when_the_card_return
     terminal_rig: TerminalRig,
 ) -> None:
     rig = terminal_rig
-    card_no = new_card(rig)
-    tx_id = top_up(rig, 50_00)
-    rig.sims.cards.pull_during_next_command(after_apply=False)
-    rig.terminal.finish(tx_id)
+    card_no, _ = paid_with_credit_pending(rig)
     rig.crash_and_restart()
     rig.sims.cards.insert_card(card_no)
     # A new top-up of the same card first completes the old credit, then starts.
@@ -86,10 +94,7 @@ def test_reading_the_card_back_first_finishes_a_credit_still_owed_to_it(
     terminal_rig: TerminalRig,
 ) -> None:
     rig = terminal_rig
-    card_no = new_card(rig)
-    tx_id = top_up(rig, 50_00)
-    rig.sims.cards.pull_during_next_command(after_apply=False)
-    assert rig.terminal.finish(tx_id).card_credit == "pending"
+    card_no, _ = paid_with_credit_pending(rig)
     rig.sims.cards.insert_card(card_no)
     card = rig.terminal.read_card()  # what the screen shows is the card after its credit
     assert card is not None and card.purchase_counter == 1 and card.last_credit_fen == 50_00
@@ -100,10 +105,7 @@ def test_a_card_pulled_again_while_its_pending_credit_is_written_keeps_it_pendin
     terminal_rig: TerminalRig, after_apply: bool
 ) -> None:
     rig = terminal_rig
-    card_no = new_card(rig)
-    tx_id = top_up(rig, 50_00)
-    rig.sims.cards.pull_during_next_command(after_apply=False)
-    assert rig.terminal.finish(tx_id).card_credit == "pending"
+    card_no, tx_id = paid_with_credit_pending(rig)
     rig.sims.cards.insert_card(card_no)
     rig.sims.cards.pull_during_next_command(after_apply=after_apply)
     assert rig.terminal.engine.card_inserted() == []  # no error: the card simply left again
