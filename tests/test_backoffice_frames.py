@@ -7,7 +7,8 @@ import subprocess
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backoffice.ingest import FrameReader, MqttIngest
+from backoffice.ingest import MqttIngest
+from backoffice.ingest_check import FrameReader
 from tests.fixtures.backoffice import DEADLINE_S, Broker, wait_for
 
 # MQTT topics are UTF-8 without U+0000; payloads are any bytes.
