@@ -14,14 +14,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 from pkcs11 import Attribute, ObjectClass
 from pkcs11 import exceptions as p11
+from pkcs11.util.ec import encode_ecdsa_signature
 
 from drivers.token.certificate import days_left, institution_no_of, pem_of
 from drivers.token.factory import signer_from_config
 from drivers.token.pin import read_pin
 from drivers.token.pkcs11_signer import (
     Pkcs11Signer,
+    der_of_p1363,
     pkcs11_module,
     signer_error_for,
 )
@@ -490,3 +494,14 @@ def test_pem_helpers_agree_with_cryptography(tmp_path: Path) -> None:
         serialization.Encoding.DER
     )
     assert pem_of(der) == signer.certificate_pem()
+
+
+@given(st.binary(min_size=64, max_size=64))
+def test_a_p1363_signature_becomes_the_same_der_as_the_pkcs11_librarys_encoder(raw: bytes) -> None:
+    # Leading zero bytes and a high first bit (an extra 0x00 in DER) are the cases that differ.
+    assert der_of_p1363(raw) == encode_ecdsa_signature(raw)
+
+
+def test_p1363_signatures_with_short_or_high_halves_encode_like_the_reference() -> None:
+    for raw in (bytes(31) + b"\x01" + b"\x80" + bytes(31), b"\xff" * 64, bytes(64)[:-1] + b"\x01"):
+        assert der_of_p1363(raw) == encode_ecdsa_signature(raw)

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pkcs11
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, TokenFlag
 from pkcs11 import exceptions as p11
-from pkcs11.util.ec import encode_ecdsa_signature, encode_named_curve_parameters
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from drivers.token.certificate import days_left, describe, pem_of
 from kiosk.signing import SignerError, SignerUnavailable, TokenLocked, WrongPin
@@ -185,8 +186,20 @@ def sign_ecdsa_p256(key: Any, mechanisms: set[Mechanism], data: bytes) -> bytes:
         # Tokens without the combined mechanism (SoftHSM2 2.6 among them) sign a digest
         # made on the host with plain CKM_ECDSA; the signature is the same.
         raw = key.sign(hashlib.sha256(data).digest(), mechanism=Mechanism.ECDSA)
-    # PKCS#11 returns r||s (IEEE P1363); X.509, the journal and OpenSSL use DER.
-    return encode_ecdsa_signature(raw)
+    return der_of_p1363(raw)
+
+
+def der_of_p1363(raw: bytes) -> bytes:
+    """PKCS#11's r||s ECDSA signature (IEEE P1363) as the DER that X.509, the journal and
+    OpenSSL use.
+
+    Through cryptography's encoder, not pkcs11.util.ec's (asn1crypto, pure Python): about
+    2 us instead of 20 on the commit path of every payment; a test holds the two equal.
+    """
+    half = len(raw) // 2
+    return encode_dss_signature(
+        int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+    )
 
 
 def _serial_text(serial: bytes) -> str:
