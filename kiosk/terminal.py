@@ -8,7 +8,7 @@ devices, signer, platform client and catalog are given to it (see kiosk.composit
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from kiosk.board_supervisor import BoardSupervisor
 from kiosk.catalog import Catalog, Service
@@ -30,8 +30,8 @@ from kiosk.journal import Journal
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavailable
 from kiosk.receipts.test_page import printer_test_page
+from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.day_close import DayCloser
-from kiosk.settlement.days import business_day
 from kiosk.signing import Signer, SignerError
 from kiosk.storage import open_database, write_transaction
 from kiosk.transactions.engine import Outcome, PaymentRefused, Progress, TransactionEngine
@@ -83,7 +83,7 @@ class Terminal:
             terminal=station.terminal_id,
             clock=clock,
         )
-        cutoff = config.business.cutoff_time()
+        self.calendar = BusinessCalendar(self.conn, config.business.cutoff_time())
         self.signer = signer
         self.engine = TransactionEngine(
             conn=self.conn,
@@ -94,7 +94,7 @@ class Terminal:
             cards=cards,
             printer=printer,
             clock=clock,
-            cutoff=cutoff,
+            calendar=self.calendar,
             terminal_id=station.terminal_id,
             station_name=station.name,
             columns=config.devices.receipt_columns,
@@ -107,9 +107,7 @@ class Terminal:
             self.events,
             config.business.low_float_threshold_fen,
         )
-        self.days = DayCloser(
-            self.conn, self.journal, self.engine.store, self.float_account, cutoff
-        )
+        self.days = DayCloser(self.conn, self.journal, self.calendar, self.float_account)
         self.board = BoardSupervisor(
             self.conn, self.journal, board, self.events, service_state=self.service_state
         )
@@ -145,26 +143,24 @@ class Terminal:
         return outcomes
 
     def close_due_days(self) -> list[dict[str, object]]:
-        start = self.journal.records(1)
-        first = next(start, None)
-        if first is None:
-            return []
-        first_day = business_day(
-            _parse_time(str(first["time"])), self.config.business.cutoff_time()
-        )
-        return self.days.close_due_days(self.clock.now(), first_day)
+        return self.days.close_due_days(self.clock.now())
 
     def close_day(self, day: date | None = None) -> dict[str, object]:
-        """Close a business day on demand (default: the current one)."""
+        """Close a business day on demand (default: the current one), and any open before it.
+
+        Transactions that close afterwards belong to the next day (kiosk.settlement.calendar).
+        """
+        now = self.clock.now()
+        today = self.calendar.day_of(now)
         if day is None:
-            day = business_day(self.clock.now(), self.config.business.cutoff_time())
+            day = today
         open_now = self.engine.store.open_transactions()
-        if open_now and day >= business_day(self.clock.now(), self.config.business.cutoff_time()):
+        if open_now and day >= today:
             raise KioskError(
                 "a transaction is still open: finish it before closing the day "
                 f"({', '.join(r.tx_id for r in open_now)})"
             )
-        record = self.days.close(day)
+        record = self.days.close(day, now)
         self.events.publish("day_closed", business_day=day.isoformat())
         return record
 
@@ -361,7 +357,3 @@ class Terminal:
 
     def reprint(self, receipt_no: str) -> tuple[bool, str | None]:
         return self.engine.reprint(receipt_no)
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text)

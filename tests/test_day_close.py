@@ -1,9 +1,10 @@
 """End of day (日终轧帐): the signed report, and days missed while switched off."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
+from kiosk.errors import KioskError
 from kiosk.ledger.float_account import DepositRefused
 from tests.fixtures.terminal import TerminalRig
 
@@ -46,8 +47,54 @@ def test_a_sale_after_the_cutoff_belongs_to_the_next_business_day(
 ) -> None:
     rig = terminal_rig
     rig.clock.advance(timedelta(hours=13, minutes=45))  # 23:45, after the 23:30 cut-off
+    rig.terminal.tick()  # the housekeeping that closes the day at the cut-off
     sell_topup(rig, 10_00, [10_00])
     assert rig.closes()[-1]["business_day"] == "2026-11-24"
+
+
+def test_a_sale_closed_before_the_day_is_closed_is_in_that_days_report(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    sell_topup(rig, 10_00, [10_00])
+    rig.clock.advance(timedelta(hours=13, minutes=45))  # past the cut-off, day still open
+    sell_topup(rig, 20_00, [20_00])
+    assert [r["business_day"] for r in rig.closes()] == ["2026-11-23", "2026-11-23"]
+    closed = rig.terminal.close_due_days()
+    assert [r["business_day"] for r in closed] == ["2026-11-23"]
+    assert closed[0]["paid_count"] == 2 and closed[0]["paid_fen"] == 30_00
+
+
+def test_after_closing_today_early_the_next_sales_count_in_tomorrows_report(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    sell_topup(rig, 10_00, [10_00])
+    today = rig.terminal.close_day()
+    assert today["business_day"] == "2026-11-23" and today["paid_count"] == 1
+    sell_topup(rig, 20_00, [20_00])  # same clock day, after the day was closed
+    assert rig.closes()[-1]["business_day"] == "2026-11-24"
+    rig.clock.advance(timedelta(days=1, hours=13, minutes=45))  # past the next cut-off
+    tomorrow = rig.terminal.close_due_days()
+    assert [r["business_day"] for r in tomorrow] == ["2026-11-24"]
+    assert tomorrow[0]["paid_count"] == 1 and tomorrow[0]["paid_fen"] == 20_00
+
+
+def test_every_closing_record_is_in_exactly_one_day_report(terminal_rig: TerminalRig) -> None:
+    rig = terminal_rig
+    for hours in (1, 14, 3, 30, 2):
+        sell_topup(rig, 10_00, [10_00])
+        rig.clock.advance(timedelta(hours=hours))
+        rig.terminal.tick()
+    rig.terminal.close_day()  # the day still open
+    reports = [r for r in rig.terminal.journal.records() if r["type"] == "day_close"]
+    assert sum(int(str(r["paid_count"])) for r in reports) == len(rig.closes()) == 5
+    assert len({r["business_day"] for r in reports}) == len(reports)
+
+
+def test_a_day_that_has_not_begun_cannot_be_closed(terminal_rig: TerminalRig) -> None:
+    with pytest.raises(KioskError, match="2026-11-25 has not begun"):
+        terminal_rig.terminal.close_day(date(2026, 11, 25))
 
 
 def test_a_deposit_counts_only_once_the_platform_confirms_it(terminal_rig: TerminalRig) -> None:

@@ -275,12 +275,39 @@ def test_a_signed_record_carries_its_signer_certificate_hash_and_a_valid_signatu
     assert "sig" not in unsigned and "signer" not in unsigned
 
 
-def test_a_receipt_number_belongs_to_one_closed_transaction_only(
+def test_a_numbered_receipt_is_the_seq_of_its_record_and_is_found_by_primary_key(
     journal_bench: JournalBench,
 ) -> None:
     journal_bench.pay(1)
-    with pytest.raises(JournalError, match="receipt number SD-JN-0001-000001 is already used"):
-        journal_bench.append("tx_close", tx_close_fields(1), sign=True)
+    fields = tx_close_fields(2)
+    del fields["receipt_no"]
+    record = journal_bench.append("tx_close", fields, sign=True, numbered_receipt=True)
+    assert record["receipt_no"] == f"{TERMINAL}-{record['seq']:06d}"
+    journal = journal_bench.journal
+    assert journal.by_receipt(str(record["receipt_no"])) == record
+    # One receipt number, one record: the number names the record's own seq.
+    assert journal.by_receipt(f"{TERMINAL}-{int(str(record['seq'])) - 1:06d}") is None
+    assert journal.by_receipt(f"OTHER-{record['seq']:06d}") is None
+    assert journal.by_receipt("nonsense") is None
+    queries: list[str] = []
+    journal_bench.conn.set_trace_callback(queries.append)
+    journal.by_receipt(str(record["receipt_no"]))
+    journal_bench.conn.set_trace_callback(None)
+    plan = journal_bench.conn.execute(f"EXPLAIN QUERY PLAN {queries[0]}").fetchall()
+    assert "INTEGER PRIMARY KEY" in plan[0][3]
+
+
+def test_a_receipt_number_from_before_numbering_by_seq_is_still_found(
+    journal_bench: JournalBench,
+) -> None:
+    counted = journal_bench.pay(1)  # numbered 000001 by a counter, but at seq 4
+    assert counted["receipt_no"] == f"{TERMINAL}-000001" and counted["seq"] != 1
+    assert journal_bench.journal.by_receipt(f"{TERMINAL}-000001") == counted
+
+
+def test_the_journal_numbers_a_receipt_itself_or_not_at_all(journal_bench: JournalBench) -> None:
+    with pytest.raises(JournalError, match="may not set receipt_no"):
+        journal_bench.append("tx_close", tx_close_fields(1), sign=True, numbered_receipt=True)
 
 
 def test_lookups_find_records_by_transaction_receipt_and_type(
@@ -296,6 +323,8 @@ def test_lookups_find_records_by_transaction_receipt_and_type(
     ]
     assert journal_bench.journal.by_receipt("SD-JN-0001-000002") == second
     assert journal_bench.journal.by_receipt("SD-JN-0001-999999") is None
+    assert list(journal_bench.journal.of_type("tx_close")) == [first, second]
+    assert list(journal_bench.journal.of_type("tx_close", int(str(first["seq"])))) == [second]
     assert journal_bench.journal.last_of_type("tx_close") == second
     assert journal_bench.journal.last_of_type("day_close") is None
     assert journal_bench.journal.by_tx("nobody") == []

@@ -1,5 +1,5 @@
-"""The transaction table on a real SQLite file: state changes, the indexes the commit path
-pays for, and receipt numbering."""
+"""The transaction table on a real SQLite file: state changes and the index the commit path
+pays for."""
 
 import sqlite3
 from dataclasses import replace
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from kiosk.storage import open_database, write_transaction
-from kiosk.transactions.engine import next_receipt_no
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import StaleTransaction, TxRow, TxStore
 from tests.bench_support.commit_path import posted_bill_row
@@ -54,7 +53,7 @@ def test_a_stale_row_is_refused_and_changes_nothing(store: TxStore) -> None:
     assert store.get("T-1").pay_fen == 130_00
 
 
-def test_open_transactions_and_a_days_closed_ones_are_read_through_their_partial_indexes(
+def test_open_transactions_are_read_through_the_partial_index_closing_leaves(
     store: TxStore,
 ) -> None:
     with write_transaction(store._conn):
@@ -65,18 +64,21 @@ def test_open_transactions_and_a_days_closed_ones_are_read_through_their_partial
     queries: list[str] = []
     conn.set_trace_callback(queries.append)  # the statements as run, parameters bound
     assert [r.tx_id for r in store.open_transactions()] == ["T-1"]
-    assert [r.tx_id for r in store.closed_on("2026-11-23")] == ["T-2"]
     collecting = store.collecting()
     conn.set_trace_callback(None)
     assert collecting is not None and collecting.tx_id == "T-1"
     # SQLite uses a partial index only for a query that spells out its condition, so a
     # query or an index changed alone would silently fall back to scanning every row ever.
     plans = [plan(conn, query) for query in queries]
-    assert "tx_open" in plans[0] and "tx_closed_day" in plans[1] and "tx_open" in plans[2]
-
-
-def test_receipt_numbers_follow_the_last_one_per_terminal() -> None:
-    assert next_receipt_no(None, "T0001") == "T0001-000001"
-    assert next_receipt_no("T0001-000123", "T0001") == "T0001-000124"
-    assert next_receipt_no("T-01-000009", "T-01") == "T-01-000010"
-    assert next_receipt_no("T0001-999999", "T0001") == "T0001-1000000"
+    assert "tx_open" in plans[0] and "tx_open" in plans[1]
+    indexes = {
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    }
+    assert indexes == {
+        "tx_open",
+        "sqlite_autoindex_tx_1",
+        "sqlite_autoindex_cash_event_1",
+        "sqlite_autoindex_card_credit_1",
+        "sqlite_autoindex_hold_release_1",
+        "sqlite_autoindex_counter_1",
+    }

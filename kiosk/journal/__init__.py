@@ -6,7 +6,7 @@ business outcomes: the transaction engine says what to journal and when.
 
 from kiosk.journal.canonical import JournalError, canonical_json, record_hash
 from kiosk.journal.export import export_jsonl
-from kiosk.journal.store import Journal
+from kiosk.journal.store import Journal, receipt_no_of
 from kiosk.journal.verify import VerifyReport, verify_jsonl
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "VerifyReport",
     "canonical_json",
     "export_jsonl",
+    "receipt_no_of",
     "record_hash",
     "verify_jsonl",
 ]

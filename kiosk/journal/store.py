@@ -42,6 +42,17 @@ _IN_OUTAGE = (
 )
 _RESERVED_KEYS = frozenset(BASE_KEYS) | frozenset(SIGNATURE_KEYS) | {"turnover_fen"}
 
+
+def receipt_no_of(terminal: str, seq: int) -> str:
+    """The receipt number of the record at seq: T0001-000124 is record 124 of terminal T0001.
+
+    Unique for ever because seqs are, found by primary key, and it names the very record an
+    auditor checks. Numbers of consecutive receipts are not consecutive: the records of the
+    transaction's steps lie between them, and the journal shows every one.
+    """
+    return f"{terminal}-{seq:06d}"
+
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS journal (
         seq INTEGER PRIMARY KEY,
@@ -53,16 +64,16 @@ _SCHEMA = (
         turnover_fen INTEGER NOT NULL,
         sig_failed INTEGER NOT NULL DEFAULT 0
     )""",
-    # Every index costs a page write on the commit path of every payment, so there are only
-    # the ones a query on a terminal needs: by type (the outbox, the last receipt number,
-    # the outage span) and by receipt number (reprints). Nothing looks a record up by hash or
-    # by transaction id on a terminal; by_tx() scans, for audits and tests.
+    # Every index costs a page write on the commit path of every payment, so there is only
+    # the one a query on a terminal needs: by type (the outbox, a day's closing records, the
+    # outage span). A receipt number is the seq of its record (receipt_no_of), so reprints
+    # look it up by primary key; nothing looks a record up by hash or by transaction id on a
+    # terminal; by_tx() scans, for audits and tests.
     "CREATE INDEX IF NOT EXISTS journal_by_type ON journal (type, seq)",
-    # A receipt number identifies one closed transaction for ever (reprints look it up).
-    """CREATE UNIQUE INDEX IF NOT EXISTS journal_by_receipt ON journal (receipt_no)
-        WHERE type = 'tx_close' AND receipt_no IS NOT NULL""",
     """CREATE INDEX IF NOT EXISTS journal_sig_failed ON journal (seq) WHERE sig_failed = 1""",
-    "DROP INDEX IF EXISTS journal_by_tx",  # made by earlier versions; never used by a query
+    # Made by earlier versions and used by no query now.
+    "DROP INDEX IF EXISTS journal_by_tx",
+    "DROP INDEX IF EXISTS journal_by_receipt",
     """CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
         BEGIN SELECT RAISE(ABORT, 'the journal is append-only: records cannot be changed'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
@@ -121,14 +132,24 @@ class Journal:
         *,
         sign: bool = False,
         turnover_add_fen: int | None = None,
+        numbered_receipt: bool = False,
     ) -> dict[str, object]:
-        """Append one record inside the caller's write transaction; return the complete record."""
+        """Append one record inside the caller's write transaction; return the complete record.
+
+        numbered_receipt: the record gets the receipt number of its own seq (receipt_no_of).
+        """
         if type in JOURNAL_OWNED_TYPES:
             raise JournalError(
                 f"journal record type {type!r} is written by the journal itself: "
                 "use Journal.open() or Journal.try_recover_signing()"
             )
-        return self._append(type, fields, sign=sign, turnover_add_fen=turnover_add_fen)
+        return self._append(
+            type,
+            fields,
+            sign=sign,
+            turnover_add_fen=turnover_add_fen,
+            numbered_receipt=numbered_receipt,
+        )
 
     def _append(
         self,
@@ -139,6 +160,7 @@ class Journal:
         turnover_add_fen: int | None,
         declare_cert: bool = False,
         must_sign: bool = False,
+        numbered_receipt: bool = False,
     ) -> dict[str, object]:
         if not self._conn.in_transaction:
             raise JournalError(
@@ -150,6 +172,8 @@ class Journal:
                 f"journal record type {type!r} must be lower-case letters, digits and '_'"
             )
         clashing = sorted(_RESERVED_KEYS.intersection(fields))
+        if numbered_receipt and "receipt_no" in fields:
+            clashing.append("receipt_no")
         if clashing:
             raise JournalError(
                 f"journal fields may not set {', '.join(clashing)}: the journal writes them"
@@ -163,6 +187,8 @@ class Journal:
         seq, prev, turnover, in_outage = self._tail()
         if seq == 0 and type != "journal_start":
             raise JournalError("the journal is not started: call Journal.open() first")
+        if numbered_receipt:
+            receipt_no = receipt_no_of(self._terminal, seq + 1)
         record: dict[str, object] = {
             "seq": seq + 1,
             "prev": prev,
@@ -172,6 +198,8 @@ class Journal:
             "terminal": self._terminal,
         }
         record.update(fields)
+        if numbered_receipt:
+            record["receipt_no"] = receipt_no
         if turnover_add_fen is not None:
             if isinstance(turnover_add_fen, bool) or not isinstance(turnover_add_fen, int):
                 raise JournalError(
@@ -217,10 +245,6 @@ class Journal:
                 ),
             )
         except sqlite3.IntegrityError as exc:
-            if "journal_by_receipt" in str(exc) or "receipt_no" in str(exc):
-                raise JournalError(
-                    f"receipt number {receipt_no} is already used by another closed transaction"
-                ) from None
             raise JournalError(f"the journal refused record {record['seq']}: {exc}") from None
         return dict(record)
 
@@ -328,6 +352,19 @@ class Journal:
                 return
             next_seq = int(rows[-1][0]) + 1
 
+    def of_type(self, type: str, after_seq: int = 0) -> Iterator[dict[str, object]]:
+        """The records of one type after after_seq, in order (through journal_by_type)."""
+        while True:
+            rows = self._conn.execute(
+                "SELECT seq, record FROM journal WHERE type = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (type, after_seq, _PAGE),
+            ).fetchall()
+            for row in rows:
+                yield _load(row[1])
+            if len(rows) < _PAGE:
+                return
+            after_seq = int(rows[-1][0])
+
     def by_tx(self, tx_id: str) -> list[dict[str, object]]:
         """Every record of one transaction, in order (a scan: for audits, never on a payment)."""
         rows = self._conn.execute(
@@ -336,18 +373,22 @@ class Journal:
         return [_load(row[0]) for row in rows]
 
     def by_receipt(self, receipt_no: str) -> dict[str, object] | None:
+        """The tx_close record of a receipt number: by primary key (receipt_no_of)."""
+        prefix, _, number = receipt_no.rpartition("-")
+        if prefix != self._terminal or not number.isdigit():
+            return None
         row = self._conn.execute(
-            "SELECT record FROM journal WHERE receipt_no = ? AND type = 'tx_close'",
-            (receipt_no,),
+            "SELECT record FROM journal WHERE seq = ? AND type = 'tx_close' AND receipt_no = ?",
+            (int(number), receipt_no),
         ).fetchone()
+        if row is None:
+            # Journals written before receipt numbers were seqs numbered them with a counter:
+            # their closing records are found among the tx_close ones (journal_by_type).
+            row = self._conn.execute(
+                "SELECT record FROM journal WHERE type = 'tx_close' AND receipt_no = ?",
+                (receipt_no,),
+            ).fetchone()
         return None if row is None else _load(row[0])
-
-    def last_receipt_no(self) -> str | None:
-        """The receipt number of the last closed transaction (one probe of journal_by_type)."""
-        row = self._conn.execute(
-            "SELECT receipt_no FROM journal WHERE type = 'tx_close' ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else str(row[0])
 
     def last_of_type(self, type: str) -> dict[str, object] | None:
         row = self._conn.execute(

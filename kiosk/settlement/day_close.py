@@ -1,26 +1,23 @@
-"""The signed end-of-day report (日终轧帐) and catching up days missed while switched off."""
+"""The signed end-of-day report (日终轧帐) and catching up days missed while switched off.
+
+A day's report is computed from the day's signed tx_close records (kiosk.settlement.calendar:
+a day is the span of the journal since the previous day_close), so an auditor can recompute
+it from the journal alone.
+"""
 
 import sqlite3
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from kiosk.errors import KioskError
 from kiosk.journal import Journal
 from kiosk.ledger.float_account import FloatAccount
-from kiosk.settlement.days import business_day, days_between
+from kiosk.settlement.calendar import BusinessCalendar
+from kiosk.settlement.days import days_between
 from kiosk.storage import write_transaction
-from kiosk.transactions.store import TxStore
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS day_closed (
-    business_day TEXT PRIMARY KEY,
-    journal_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS upload_queue (
-    journal_seq INTEGER PRIMARY KEY,  -- a record the back office must receive (outbox)
-    kind TEXT NOT NULL,
-    queued TEXT NOT NULL
-);
-"""
+# Made by earlier versions; the outbox reads day_close records from the journal itself.
+SCHEMA = "DROP TABLE IF EXISTS upload_queue;"
 
 
 class DayCloser:
@@ -28,47 +25,49 @@ class DayCloser:
         self,
         conn: sqlite3.Connection,
         journal: Journal,
-        store: TxStore,
+        calendar: BusinessCalendar,
         float_account: FloatAccount,
-        cutoff: time,
     ) -> None:
         self._conn = conn
         self._journal = journal
-        self._store = store
+        self._calendar = calendar
         self._float = float_account
-        self._cutoff = cutoff
         conn.executescript(SCHEMA)
 
     def is_closed(self, day: date) -> bool:
-        found = self._conn.execute(
-            "SELECT 1 FROM day_closed WHERE business_day = ?", (day.isoformat(),)
-        ).fetchone()
-        return found is not None
+        return self._calendar.closing_seq(day) is not None
 
     def last_closed(self) -> date | None:
-        found = self._conn.execute("SELECT max(business_day) FROM day_closed").fetchone()[0]
-        return None if found is None else date.fromisoformat(found)
+        return self._calendar.last_closed()
 
     def report(self, day: date) -> dict[str, Any]:
-        """Totals of one business day from the closed transactions of that day."""
+        """Totals of one business day from its tx_close records.
+
+        Those are the tx_close records after the previous day's day_close that carry the day
+        (all of them, since transactions close into the open day; the filter keeps a journal
+        written before that rule from counting a record twice).
+        """
         services: dict[str, dict[str, int]] = {}
         cash_in = vouchers = voucher_count = credited = 0
         outcomes: dict[str, int] = {}
-        for row in self._store.closed_on(day.isoformat()):
-            outcome = row.outcome or "unknown"
+        wanted = day.isoformat()
+        for record in self._journal.of_type("tx_close", self._calendar.span_start(day)):
+            if record.get("business_day") != wanted:
+                continue
+            outcome = str(record.get("outcome") or "unknown")
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            cash_in += row.cash_in_fen
-            if row.voucher_fen:
-                vouchers += row.voucher_fen
+            cash_in += _fen(record, "cash_in_fen")
+            if _fen(record, "voucher_fen"):
+                vouchers += _fen(record, "voucher_fen")
                 voucher_count += 1
             if outcome == "paid":
                 totals = services.setdefault(
-                    row.service, {"count": 0, "amount_fen": 0, "fee_fen": 0}
+                    str(record["service"]), {"count": 0, "amount_fen": 0, "fee_fen": 0}
                 )
                 totals["count"] += 1
-                totals["amount_fen"] += row.pay_fen
-                totals["fee_fen"] += row.fee_fen
-                credited += row.credited_fen
+                totals["amount_fen"] += _fen(record, "amount_fen")
+                totals["fee_fen"] += _fen(record, "fee_fen")
+                credited += _fen(record, "credited_fen")
         known = self._float.last_known()
         return {
             "business_day": day.isoformat(),
@@ -85,37 +84,57 @@ class DayCloser:
             "float_balance_fen": None if known is None else known.balance_fen,
         }
 
-    def close(self, day: date) -> dict[str, object]:
-        """Close one business day: sign, journal and queue its report. Idempotent."""
-        existing = self._conn.execute(
-            "SELECT journal_seq FROM day_closed WHERE business_day = ?", (day.isoformat(),)
-        ).fetchone()
-        if existing is not None:
-            for record in self._journal.records(int(existing[0])):
-                return record
+    def close(self, day: date, now: datetime) -> dict[str, object]:
+        """Close business day `day`: sign, journal and report it. Idempotent.
+
+        Days are closed in order: days still open before it are closed first. A day that
+        has not begun at `now` cannot be closed.
+        """
+        closed = self._existing(day)
+        if closed is not None:
+            return closed
+        if day > self._calendar.day_of(now):
+            raise KioskError(
+                f"business day {day.isoformat()} has not begun: close today's or an earlier day"
+            )
+        days = days_between(self._calendar.open_day(now), day)
+        if not days:
+            # Only a journal written before days were closed in order can have such a gap.
+            raise KioskError(
+                f"business day {day.isoformat()} was passed over without being closed: its "
+                "transactions are in the report of the day closed after it"
+            )
         self._float.refresh()
-        report = self.report(day)
+        return [self._close_one(each) for each in days][-1]
+
+    def _existing(self, day: date) -> dict[str, object] | None:
+        seq = self._calendar.closing_seq(day)
+        if seq is None:
+            return None
+        return next(self._journal.records(seq))
+
+    def _close_one(self, day: date) -> dict[str, object]:
+        # The report is read in the write transaction that closes the day, so no closing
+        # record can land between the report and the day_close.
         with write_transaction(self._conn):
-            record = self._journal.append("day_close", report, sign=True)
-            seq = record["seq"]
-            self._conn.execute(
-                "INSERT INTO day_closed (business_day, journal_seq) VALUES (?, ?)",
-                (day.isoformat(), seq),
-            )
-            self._conn.execute(
-                "INSERT OR IGNORE INTO upload_queue (journal_seq, kind, queued) "
-                "VALUES (?, 'day_close', datetime('now'))",
-                (seq,),
-            )
+            record = self._journal.append("day_close", self.report(day), sign=True)
+            self._calendar.mark_closed(day, int(str(record["seq"])))
         return record
 
-    def close_due_days(self, now: datetime, first_day: date) -> list[dict[str, object]]:
+    def close_due_days(self, now: datetime) -> list[dict[str, object]]:
         """Close every business day before today's that is not closed yet.
 
         A terminal switched off at cut-off closes the missed days when it starts; days
         without business are closed too, because "no business" is itself reported.
         """
-        today = business_day(now, self._cutoff)
-        last = self.last_closed()
-        start = first_day if last is None else last + timedelta(days=1)
-        return [self.close(day) for day in days_between(start, today - timedelta(days=1))]
+        yesterday = self._calendar.day_of(now) - timedelta(days=1)
+        start = self._calendar.open_day(now)
+        if start > yesterday:
+            return []
+        self._float.refresh()
+        return [self._close_one(day) for day in days_between(start, yesterday)]
+
+
+def _fen(record: dict[str, object], key: str) -> int:
+    value = record.get(key)
+    return value if isinstance(value, int) else 0

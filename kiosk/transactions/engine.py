@@ -10,7 +10,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from kiosk.catalog import Catalog, Service
@@ -39,7 +39,7 @@ from kiosk.platform import (
     PlatformUnavailable,
 )
 from kiosk.receipts import receipt_document, receipt_from_record
-from kiosk.settlement.days import business_day
+from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
 from kiosk.transactions.states import TxState
@@ -99,16 +99,6 @@ def mask_account(account: str) -> str:
     return account[:2] + "*" * (len(account) - 6) + account[-4:]
 
 
-def next_receipt_no(last: str | None, terminal_id: str) -> str:
-    """The receipt number after last: numbers are consecutive per terminal, T0001-000124.
-
-    Counted from the journal's last tx_close itself, so the numbering can never drift from
-    the records, and closing a transaction writes no counter row.
-    """
-    number = 1 if last is None else int(last.rsplit("-", 1)[1]) + 1
-    return f"{terminal_id}-{number:06d}"
-
-
 def write_close(
     conn: sqlite3.Connection,
     journal: Journal,
@@ -116,24 +106,22 @@ def write_close(
     row: TxRow,
     outcome: str,
     *,
-    terminal_id: str,
     now: datetime,
-    cutoff: time,
+    calendar: BusinessCalendar,
     card_credit: str | None = None,
     reason: str = "",
 ) -> tuple[TxRow, dict[str, object]]:
-    """The commit path of a transaction: in one write transaction, take the next receipt
-    number, append the signed tx_close record and move the row to CLOSED.
+    """The commit path of a transaction: in one write transaction, append the signed tx_close
+    record, numbered as a receipt by its seq, and move the row to CLOSED.
 
     Returns the closed row and the record. What follows the commit (holds, printing) is the
     engine's; `make bench` times exactly this function.
     """
     paid = outcome == "paid"
     with write_transaction(conn):
-        receipt_no = next_receipt_no(journal.last_receipt_no(), terminal_id)
-        day = business_day(now, cutoff).isoformat()
+        # The day still open, read in this write transaction (kiosk.settlement.calendar).
+        day = calendar.open_day(now).isoformat()
         fields: dict[str, Any] = {
-            "receipt_no": receipt_no,
             "tx_id": row.tx_id,
             "kind": row.kind,
             "service": row.service,
@@ -154,13 +142,15 @@ def write_close(
             if card_credit is not None:
                 fields["card_credit"] = card_credit
         turnover = fields["amount_fen"] + fields["fee_fen"]
-        record = journal.append("tx_close", fields, sign=True, turnover_add_fen=turnover)
+        record = journal.append(
+            "tx_close", fields, sign=True, turnover_add_fen=turnover, numbered_receipt=True
+        )
         closed = store.update(
             row,
             iso(now),
             state=TxState.CLOSED,
             outcome=outcome,
-            receipt_no=receipt_no,
+            receipt_no=record["receipt_no"],
             business_day=day,
             voucher_fen=fields["voucher_fen"],
             pay_fen=fields["amount_fen"],
@@ -181,7 +171,7 @@ class TransactionEngine:
         cards: CardReader,
         printer: Printer,
         clock: Clock,
-        cutoff: time,
+        calendar: BusinessCalendar,
         terminal_id: str,
         station_name: str,
         columns: int,
@@ -195,7 +185,7 @@ class TransactionEngine:
         self.cards = cards
         self.printer = printer
         self.clock = clock
-        self._cutoff = cutoff
+        self.calendar = calendar
         self._terminal_id = terminal_id
         self._station_name = station_name
         self._columns = columns
@@ -706,9 +696,8 @@ class TransactionEngine:
             self.store,
             row,
             outcome,
-            terminal_id=self._terminal_id,
             now=self.clock.now(),
-            cutoff=self._cutoff,
+            calendar=self.calendar,
             card_credit=card_credit,
             reason=reason,
         )

@@ -1,13 +1,13 @@
 """The commit path of one transaction, and its raw parts, measured side by side.
 
 The commit path is the write transaction TransactionEngine._close() runs: in one
-BEGIN IMMEDIATE ... COMMIT, take the next receipt number, append the signed tx_close record
-(canonical JSON, hash chain, turnover, one PKCS#11 signature) and move the transaction row
-to CLOSED. It runs the engine's own write_close() with the real Journal and TxStore on a real
-SQLite file opened by kiosk.storage.open_database (WAL, synchronous=FULL), without the
-engine's side effects after the commit (releasing the float hold over HTTP, printing), which
-are not part of the commit path; tests/bench.py also times the engine's write inside whole
-transactions.
+BEGIN IMMEDIATE ... COMMIT, read the open business day, append the signed tx_close record
+(canonical JSON, hash chain, turnover, receipt number, one PKCS#11 signature) and move the
+transaction row to CLOSED. It runs the engine's own write_close() with the real Journal and
+TxStore on a real SQLite file opened by kiosk.storage.open_database (WAL, synchronous=FULL),
+without the engine's side effects after the commit (releasing the float hold over HTTP,
+printing), which are not part of the commit path; tests/bench.py also times the engine's
+write inside whole transactions.
 
 The raw parts are one signature by the same signer over a payload of the same size, and one
 durable commit of one row of the same size into another database in the same directory.
@@ -27,6 +27,7 @@ from pathlib import Path
 from kiosk.clock import Clock, SystemClock, iso
 from kiosk.journal import Journal, canonical_json
 from kiosk.journal.canonical import signed_bytes
+from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.signing import Signer
 from kiosk.storage import open_database, write_transaction
 from kiosk.transactions.engine import write_close
@@ -143,6 +144,7 @@ class CommitPathBench:
         )
         self.journal.open()
         self.store = TxStore(self.conn)
+        self.calendar = BusinessCalendar(self.conn, DAY_CUTOFF)
         self.raw_conn = open_database(directory / "raw-commit.sqlite3")
         self.raw_conn.execute(
             "CREATE TABLE IF NOT EXISTS raw_commit (id INTEGER PRIMARY KEY, record TEXT NOT NULL)"
@@ -180,9 +182,8 @@ class CommitPathBench:
             self.store,
             row,
             "paid",
-            terminal_id=self.terminal,
             now=self.clock.now(),
-            cutoff=DAY_CUTOFF,
+            calendar=self.calendar,
         )
         return record
 
