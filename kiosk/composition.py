@@ -14,6 +14,7 @@ from kiosk.clock import Clock, SystemClock
 from kiosk.config import Config
 from kiosk.devices import IoBoard
 from kiosk.events import EventBus
+from kiosk.instance_lock import DataDirectoryLock
 from kiosk.platform import PlatformClient
 from kiosk.signing import Signer
 from kiosk.terminal import Terminal
@@ -117,6 +118,23 @@ def build_terminal(
     events: EventBus | None = None,
     board: IoBoard | None = None,
 ) -> tuple[Terminal, SimulatedDevices]:
+    # Before any device or the token is opened: another process may be running this terminal.
+    instance_lock = DataDirectoryLock(config.data_path)
+    try:
+        return _build_terminal(config, instance_lock, signer, clock, events, board)
+    except BaseException:
+        instance_lock.release()
+        raise
+
+
+def _build_terminal(
+    config: Config,
+    instance_lock: DataDirectoryLock,
+    signer: Signer | None,
+    clock: Clock | None,
+    events: EventBus | None,
+    board: IoBoard | None,
+) -> tuple[Terminal, SimulatedDevices]:
     signer = signer or build_signer(config)
     clock = clock or SystemClock(config.business.timezone)
     devices = build_devices(config)
@@ -144,5 +162,6 @@ def build_terminal(
         clock=clock,
         events=events,
         board=board if board is not None else devices.board,
+        instance_lock=instance_lock,
     )
     return terminal, devices.sims

@@ -26,6 +26,7 @@ from kiosk.devices import (
 )
 from kiosk.errors import KioskError
 from kiosk.events import Event, EventBus
+from kiosk.instance_lock import DataDirectoryLock
 from kiosk.journal import Journal
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavailable
@@ -68,7 +69,10 @@ class Terminal:
         clock: Clock,
         events: EventBus | None = None,
         board: IoBoard | None = None,
+        instance_lock: DataDirectoryLock | None = None,
     ) -> None:
+        # First: nothing of a terminal another process runs may be touched.
+        self.instance_lock = instance_lock or DataDirectoryLock(config.data_path)
         self.config = config
         self.clock = clock
         self.events = events or EventBus()
@@ -288,6 +292,7 @@ class Terminal:
 
     def close(self) -> None:
         self.conn.close()
+        self.instance_lock.release()
 
     # ------------------------------------------------------------------ journeys
 
