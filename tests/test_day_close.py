@@ -108,3 +108,25 @@ def test_a_deposit_counts_only_once_the_platform_confirms_it(terminal_rig: Termi
     rig.platform.confirm_deposit(key)
     assert rig.terminal.float_account.check_deposits() == [key]
     assert rig.terminal.platform.float_state().balance_fen == before + 1000_00
+
+
+def test_a_day_close_that_rolls_back_leaves_the_day_open(
+    terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = terminal_rig
+    calendar = rig.terminal.calendar
+    mark_closed = calendar.mark_closed
+
+    def mark_then_fail(day: date, journal_seq: int) -> None:
+        mark_closed(day, journal_seq)
+        raise OSError("disk full")  # after the day was written, before the commit
+
+    monkeypatch.setattr(calendar, "mark_closed", mark_then_fail)
+    with pytest.raises(OSError):
+        rig.terminal.close_day()
+    monkeypatch.undo()
+    now = rig.clock.now()
+    assert calendar.open_day(now) == date(2026, 11, 23) and calendar.last_closed() is None
+    sell_topup(rig, 10_00, [10_00])
+    assert rig.closes()[-1]["business_day"] == "2026-11-23"
+    assert rig.terminal.close_day()["paid_count"] == 1

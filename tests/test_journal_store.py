@@ -469,3 +469,29 @@ def test_a_journal_not_yet_started_refuses_records(tmp_path: Path) -> None:
             journal.append("tx_open", {"tx_id": "T0001-1"})
     assert journal.head()[0] == 0
     conn.close()
+
+
+def test_ordinary_records_enter_no_index_and_every_lookup_is_by_seq_or_a_partial_index(
+    journal_bench: JournalBench,
+) -> None:
+    # Each index entry is a page written on the commit of every note and every payment, and
+    # a lookup that lost its index would scan every record ever written.
+    conn = journal_bench.conn
+    indexes = {
+        row[0]: row[1]
+        for row in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+    }
+    assert sorted(indexes) == ["journal_recovered", "journal_sig_failed"]
+    assert all("WHERE" in str(sql) for sql in indexes.values())
+    journal_bench.pay(1)
+    queries: list[str] = []
+    conn.set_trace_callback(queries.append)
+    journal_bench.pay(2)
+    conn.set_trace_callback(None)
+    selects = [query for query in queries if query.startswith("SELECT")]
+    assert selects
+    for query in selects:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}")]
+        scans = [line for line in plan if line.startswith("SCAN")]
+        # Only the tail may walk the table: from its end, for one row.
+        assert not scans or query.endswith("ORDER BY seq DESC LIMIT 1"), (query, plan)

@@ -82,3 +82,21 @@ def test_open_transactions_are_read_through_the_partial_index_closing_leaves(
         "sqlite_autoindex_hold_release_1",
         "sqlite_autoindex_counter_1",
     }
+
+
+def test_a_write_transaction_commits_rolls_back_and_nests_by_savepoint(store: TxStore) -> None:
+    conn = store._conn
+    with write_transaction(conn):
+        store.insert(a_row("T-1"))
+        with pytest.raises(ValueError), write_transaction(conn):
+            store.insert(a_row("T-2"))
+            raise ValueError("the inner step failed")
+        assert conn.in_transaction  # the outer transaction goes on without the inner step
+        store.insert(a_row("T-3"))
+    assert not conn.in_transaction
+    with pytest.raises(ValueError), write_transaction(conn):
+        store.insert(a_row("T-4"))
+        raise ValueError("the whole step failed")
+    assert not conn.in_transaction
+    stored = [row[0] for row in conn.execute("SELECT tx_id FROM tx ORDER BY tx_id")]
+    assert stored == ["T-1", "T-3"]

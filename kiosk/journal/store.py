@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import kiosk
@@ -35,7 +36,8 @@ JOURNAL_OWNED_TYPES = ("journal_start", "signature_recovered")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _PAGE = 500
 # A signature outage lasts from the first record marked sig_failed to the next
-# signature_recovered record (both probes are indexed).
+# signature_recovered record (both probes are partial indexes: journal_recovered and
+# journal_sig_failed).
 _IN_OUTAGE = (
     "EXISTS (SELECT 1 FROM journal WHERE sig_failed = 1 AND seq > ("
     "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'))"
@@ -64,16 +66,21 @@ _SCHEMA = (
         turnover_fen INTEGER NOT NULL,
         sig_failed INTEGER NOT NULL DEFAULT 0
     )""",
-    # Every index costs a page write on the commit path of every payment, so there is only
-    # the one a query on a terminal needs: by type (the outbox, a day's closing records, the
-    # outage span). A receipt number is the seq of its record (receipt_no_of), so reprints
-    # look it up by primary key; nothing looks a record up by hash or by transaction id on a
-    # terminal; by_tx() scans, for audits and tests.
-    "CREATE INDEX IF NOT EXISTS journal_by_type ON journal (type, seq)",
+    # Every index entry costs a page write on the commit of every record: of every note a
+    # resident inserts and of every payment's close. So the only indexes are partial ones
+    # that ordinary records never enter, for the outage span, which every append checks:
+    # records marked sig_failed and signature_recovered records. Everything else is found
+    # by seq: a receipt number is the seq of its record (receipt_no_of); the outbox and a
+    # day's closing records are ranges of seqs after a known one, read in order (the
+    # outbox's after the back office's ack, a day's after the previous day_close), so
+    # scanning them reads only records that are due anyway. by_tx() scans, for audits.
     """CREATE INDEX IF NOT EXISTS journal_sig_failed ON journal (seq) WHERE sig_failed = 1""",
+    """CREATE INDEX IF NOT EXISTS journal_recovered ON journal (seq)
+        WHERE type = 'signature_recovered'""",
     # Made by earlier versions and used by no query now.
     "DROP INDEX IF EXISTS journal_by_tx",
     "DROP INDEX IF EXISTS journal_by_receipt",
+    "DROP INDEX IF EXISTS journal_by_type",
     """CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
         BEGIN SELECT RAISE(ABORT, 'the journal is append-only: records cannot be changed'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
@@ -133,10 +140,12 @@ class Journal:
         sign: bool = False,
         turnover_add_fen: int | None = None,
         numbered_receipt: bool = False,
+        at: datetime | None = None,
     ) -> dict[str, object]:
         """Append one record inside the caller's write transaction; return the complete record.
 
         numbered_receipt: the record gets the receipt number of its own seq (receipt_no_of).
+        at: the record's time, when the caller has just read the clock (default: now).
         """
         if type in JOURNAL_OWNED_TYPES:
             raise JournalError(
@@ -149,6 +158,7 @@ class Journal:
             sign=sign,
             turnover_add_fen=turnover_add_fen,
             numbered_receipt=numbered_receipt,
+            at=at,
         )
 
     def _append(
@@ -161,6 +171,7 @@ class Journal:
         declare_cert: bool = False,
         must_sign: bool = False,
         numbered_receipt: bool = False,
+        at: datetime | None = None,
     ) -> dict[str, object]:
         if not self._conn.in_transaction:
             raise JournalError(
@@ -193,7 +204,7 @@ class Journal:
             "seq": seq + 1,
             "prev": prev,
             "type": type,
-            "time": iso(self._clock.now()),
+            "time": iso(self._clock.now() if at is None else at),
             "station": self._station,
             "terminal": self._terminal,
         }
@@ -252,12 +263,16 @@ class Journal:
         """Add signer, cert_sha256 and sig to record; False (record untouched) if signing fails."""
         try:
             fingerprint = self._certificate_fingerprint()
-            with_signer = {**record, "signer": self._signer.kind, "cert_sha256": fingerprint}
-            # What signed_bytes(with_signer) gives: with_signer has no "sig" yet.
-            signature = self._signer.sign(encode_checked(with_signer))
         except SignerError:
             return False
-        record.update(with_signer)
+        record["signer"] = self._signer.kind
+        record["cert_sha256"] = fingerprint
+        try:
+            # What signed_bytes(record) gives: record has no "sig" yet.
+            signature = self._signer.sign(encode_checked(record))
+        except SignerError:
+            del record["signer"], record["cert_sha256"]
+            return False
         record["sig"] = base64.b64encode(signature).decode("ascii")
         return True
 
@@ -353,7 +368,11 @@ class Journal:
             next_seq = int(rows[-1][0]) + 1
 
     def of_type(self, type: str, after_seq: int = 0) -> Iterator[dict[str, object]]:
-        """The records of one type after after_seq, in order (through journal_by_type)."""
+        """The records of one type after after_seq, in order.
+
+        A range of seqs read in order (no index by type): for a span that is due anyway,
+        such as a day's closing records after the previous day_close.
+        """
         while True:
             rows = self._conn.execute(
                 "SELECT seq, record FROM journal WHERE type = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -383,7 +402,8 @@ class Journal:
         ).fetchone()
         if row is None:
             # Journals written before receipt numbers were seqs numbered them with a counter:
-            # their closing records are found among the tx_close ones (journal_by_type).
+            # such a receipt is looked for among all closing records (a scan, for a reprint
+            # of a receipt made before 2026-11).
             row = self._conn.execute(
                 "SELECT record FROM journal WHERE type = 'tx_close' AND receipt_no = ?",
                 (receipt_no,),

@@ -8,7 +8,10 @@ cut-off but before the day was closed, it is the old day's; closed after a day w
 early on demand, it is the next day's. So every closing record is in exactly one day's
 report, and an auditor can recompute each report from the records before it.
 
-Never reads a clock itself and never writes outside the caller's write transaction.
+Never reads a clock itself and never writes outside the caller's write transaction. It
+remembers the last closed day between reads (every payment's commit asks for the open day):
+only this process closes days, since one process at a time runs a terminal
+(kiosk.instance_lock), and closing one forgets it, so a rolled-back close is read again.
 """
 
 import json
@@ -30,6 +33,7 @@ class BusinessCalendar:
         self._conn = conn
         self.cutoff = cutoff
         self._first_day: date | None = None
+        self._last_closed: tuple[date | None] | None = None  # None: not read yet
         conn.executescript(SCHEMA)
 
     def day_of(self, moment: datetime) -> date:
@@ -48,8 +52,10 @@ class BusinessCalendar:
         return self._first_day
 
     def last_closed(self) -> date | None:
-        found = self._conn.execute("SELECT max(business_day) FROM day_closed").fetchone()[0]
-        return None if found is None else date.fromisoformat(found)
+        if self._last_closed is None:
+            found = self._conn.execute("SELECT max(business_day) FROM day_closed").fetchone()[0]
+            self._last_closed = (None if found is None else date.fromisoformat(found),)
+        return self._last_closed[0]
 
     def open_day(self, now: datetime) -> date:
         """The business day a transaction closing now belongs to.
@@ -81,6 +87,7 @@ class BusinessCalendar:
         return 0 if found is None else int(found[0])
 
     def mark_closed(self, day: date, journal_seq: int) -> None:
+        self._last_closed = None  # read again: the caller's transaction may yet roll back
         self._conn.execute(
             "INSERT INTO day_closed (business_day, journal_seq) VALUES (?, ?)",
             (day.isoformat(), journal_seq),

@@ -93,23 +93,21 @@ class Outbox:
 
     def _outbox_seq_before(self, seq: int) -> int:
         """The seq of the last outbox record before seq, 0 if there is none."""
-        found = 0
-        for record_type in OUTBOX_TYPES:
-            # One descending probe of journal_by_type (type, seq) per type, however long
-            # the journal: never a scan of the records below.
-            row = self._conn.execute(
-                "SELECT seq FROM journal WHERE type = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
-                (record_type, seq),
-            ).fetchone()
-            if row is not None:
-                found = max(found, int(row[0]))
-        return found
+        # Read backwards from seq by primary key: the records of a transaction's steps lie
+        # between two outbox records, so this stops after a few rows.
+        row = self._conn.execute(
+            f"SELECT seq FROM journal WHERE seq < ? AND type IN ({_TYPES_SQL}) "
+            "ORDER BY seq DESC LIMIT 1",
+            (seq,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def backlog(self) -> int:
         """How many outbox records the back office has not acknowledged."""
         if not self._journal_exists():
             return 0
-        # journal_by_type (type, seq) makes this an index range count per type.
+        # The records after the ack, read in seq order: a short range while the back office
+        # keeps up (the journal has no index by type: docs/benchmarks.md section 1).
         row = self._conn.execute(
             f"SELECT COUNT(*) FROM journal WHERE type IN ({_TYPES_SQL}) AND seq > ?",
             (self.acked_seq(),),

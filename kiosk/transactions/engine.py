@@ -143,11 +143,11 @@ def write_close(
                 fields["card_credit"] = card_credit
         turnover = fields["amount_fen"] + fields["fee_fen"]
         record = journal.append(
-            "tx_close", fields, sign=True, turnover_add_fen=turnover, numbered_receipt=True
+            "tx_close", fields, sign=True, turnover_add_fen=turnover, numbered_receipt=True, at=now
         )
         closed = store.update(
             row,
-            iso(now),
+            str(record["time"]),  # iso(now), made once
             state=TxState.CLOSED,
             outcome=outcome,
             receipt_no=record["receipt_no"],
