@@ -1,4 +1,5 @@
-"""The app's memory stays bounded: few font faces, no kept text surfaces, left screens freed.
+"""The app's memory stays bounded: few font faces, no kept text surfaces, left screens freed,
+a window without multisample buffers.
 
 The figures themselves (resident set size over 100 journeys) are `python -m ui.bench`'s; these
 tests hold the mechanisms that keep them down, each of which a change could silently undo.
@@ -98,3 +99,62 @@ def test_leaving_a_screen_frees_its_widgets_at_once(terminal_rig: Any, ui_harnes
         assert tile() is None
     finally:
         gc.enable()
+
+
+def drawing_instructions(ui: Any) -> set[str]:
+    """Names of the canvas instructions of every widget on screen that put pixels down."""
+    from kivy.graphics import Canvas, InstructionGroup
+
+    structure = {"Color", "Callback", "PushMatrix", "PopMatrix", "Translate", "BindTexture"}
+    # A StencilView clips to the shapes drawn between StencilPush and StencilUse (seen too).
+    structure |= {"StencilPush", "StencilUse", "StencilUnUse", "StencilPop"}
+    found: set[str] = set()
+
+    def visit(group: Any) -> None:
+        for instruction in group.children:
+            if isinstance(instruction, InstructionGroup):  # a Canvas is one too
+                visit(instruction)
+            elif type(instruction).__name__ not in structure:
+                found.add(type(instruction).__name__)
+
+    for widget in ui.widgets():
+        if widget.get_root_window():
+            for canvas in (widget.canvas.before, widget.canvas, widget.canvas.after):
+                if isinstance(canvas, Canvas):
+                    visit(canvas)
+    return found
+
+
+def test_the_window_is_drawn_without_multisampling(terminal_rig: Any, ui_harness: Any) -> None:
+    from kivy.graphics.opengl import GL_SAMPLES, glGetIntegerv
+
+    ui = ui_harness(terminal_rig.terminal)
+    ui.wait_screen("idle")
+    # Mesa would keep each of the window's pixels four times over: 47 MB (docs/ui.md, Memory).
+    assert glGetIntegerv(GL_SAMPLES)[0] == 0
+
+
+def test_a_journey_draws_only_axis_aligned_rectangles_which_multisampling_would_not_smooth(
+    terminal_rig: Any, ui_harness: Any
+) -> None:
+    ui = ui_harness(terminal_rig.terminal)
+    seen: set[str] = set()
+    ui.wait_screen("idle")
+    seen |= drawing_instructions(ui)
+    for action, screen in (("start", "menu"), ("service-mobile-topup", "account")):
+        ui.tap(action)
+        ui.wait_screen(screen)
+        seen |= drawing_instructions(ui)
+    ui.type_digits("13800138000")
+    ui.tap("confirm")
+    ui.wait_screen("amount")
+    seen |= drawing_instructions(ui)
+    ui.tap("amount-1000")
+    ui.wait_screen("cash")
+    terminal_rig.sims.cash.insert("note", 10_00)
+    ui.wait_screen("result")
+    seen |= drawing_instructions(ui)
+    # Text and the QR code are textures on rectangles. A curve or a slanted edge (Ellipse,
+    # Line, RoundedRectangle, a rotation) would look jagged without multisampling: if one is
+    # ever wanted, weigh that against the memory before turning multisampling back on.
+    assert seen <= {"Rectangle", "BorderImage"}, seen

@@ -1,9 +1,9 @@
 """Kivy's process-wide set-up, done once before any Kivy window module is imported.
 
 Owns the environment Kivy reads at import (no argument parsing, a private KIVY_HOME, no
-console log, only the SDL2 image provider), the window size, and the default font: the
-Simplified Chinese face of Noto Sans CJK from the Debian package fonts-noto-cjk (ui.fonts),
-so that no Chinese glyph renders as a box or in its Japanese form.
+console log, only the SDL2 image provider), the window (its size, no multisampling), and
+the default font: the Simplified Chinese face of Noto Sans CJK from the Debian package
+fonts-noto-cjk (ui.fonts), so that no Chinese glyph renders as a box or in its Japanese form.
 """
 
 import os
@@ -36,6 +36,12 @@ def prepare_kivy(settings: UiSettings, home: Path | None = None) -> None:
     Config.set("graphics", "width", str(settings.width_px))
     Config.set("graphics", "height", str(settings.height_px))
     Config.set("graphics", "resizable", "0")
+    # No multisample anti-aliasing (Kivy asks for 2 samples by default; Mesa gives 4): it
+    # would keep every pixel of the window four times over (47 MB of a software renderer's
+    # memory, video memory on a GPU). The screens draw only axis-aligned rectangles and
+    # textures (tested), which it changes only where an edge falls on a half pixel: drawn
+    # whole instead of as a blended line (docs/ui.md, "Memory").
+    Config.set("graphics", "multisamples", "0")
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     # The kernel touch probe wants libmtdev, absent on desktops; SDL2 delivers touches anyway.
