@@ -24,7 +24,6 @@ from kiosk.money import format_fen
 from kiosk.soak import valid_account
 from kiosk.terminal import Terminal
 from kiosk.transactions.engine import Outcome
-from platform_sim.server import PlatformSimulator
 
 STATION = "33078200001"
 TERMINAL = "T0001"
@@ -127,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data: Path = args.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
+    # Imported here: the touchscreen app imports this module for demo_config and demo_signer
+    # and would otherwise carry the simulator's code while it runs elsewhere.
+    from platform_sim.server import PlatformSimulator
+
     platform = PlatformSimulator(data / "platform.sqlite3", auto_confirm_deposits=True)
     platform.start()
     config = demo_config(data, platform.url)
