@@ -201,20 +201,21 @@ def apply_health(
     _set(alerts, station, terminal, "paper_out", paper == "out", "paper out", now, cleared)
     near_end = paper == "near_end"
     _set(alerts, station, terminal, "paper_low", near_end, "paper near end", now, cleared)
+    # Each detail is worded only when its alert is raised: most reports raise nothing.
     balance = health.get("float_balance_fen")
     if isinstance(balance, int):
         low = balance < thresholds.low_float_fen
-        detail = f"float {balance} fen < {thresholds.low_float_fen} fen"
+        detail = f"float {balance} fen < {thresholds.low_float_fen} fen" if low else ""
         _set(alerts, station, terminal, "low_float", low, detail, now, cleared)
     days = health.get("cert_days_left")
     if isinstance(days, int):
         expiring = days < thresholds.cert_days
-        detail = f"certificate expires in {days} days"
+        detail = f"certificate expires in {days} days" if expiring else ""
         _set(alerts, station, terminal, "cert_expiring", expiring, detail, now, cleared)
     backlog = health.get("outbox_backlog")
     if isinstance(backlog, int):
         high = backlog > thresholds.outbox_backlog
-        detail = f"{backlog} records waiting (limit {thresholds.outbox_backlog})"
+        detail = f"{backlog} records waiting (limit {thresholds.outbox_backlog})" if high else ""
         _set(alerts, station, terminal, "outbox_backlog", high, detail, now, cleared)
     devices = health.get("devices")
     if isinstance(devices, Mapping):

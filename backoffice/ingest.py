@@ -25,8 +25,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
@@ -35,9 +37,15 @@ from backoffice.alerts import BatchAlerts, clear_alert, raise_alert
 from backoffice.config import BrokerConfig, Thresholds
 from backoffice.contract import TERMINAL_KINDS, fast_validator_for, topic_for
 from backoffice.errors import BackofficeError, StoreError
-from backoffice.ingest_check import RECORD_COLUMNS, FrameReader, Intent, check_message
+from backoffice.ingest_check import (
+    RECORD_COLUMNS,
+    FrameReader,
+    Intent,
+    check_message,
+    check_messages,
+)
 from backoffice.mqtt_publish import MosquittoPublisher
-from backoffice.store import Cursor, Row, Store, row_values
+from backoffice.store import Cursor, Store, row_values
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,8 @@ Publish = Callable[[str, bytes, int], None]
 Key = tuple[str, str]  # (station, terminal)
 # Messages per batch at most: one transaction, one synchronous commit. A backlog drains in
 # big batches (a terminal's many heartbeats become one row update); a trickle is stored as
-# it comes, since the worker never waits to fill a batch.
+# it comes, since the worker never waits to fill a batch (waiting up to 10 ms for 2,000
+# messages was tried: the bench drained slower, docs/backoffice.md "Benchmarks").
 BATCH_LIMIT = 5000
 MOSQUITTO_SUB = "mosquitto_sub"  # Debian package mosquitto-clients
 # Keys per row-value query (3 parameters each at most): far under both engines' limits.
@@ -94,6 +103,7 @@ class Ingestor:
         # nothing else has written since (Store.change_mark): then a batch reads no row.
         self._terminals: dict[Key, _Terminal] = {}
         self._mark: object = None
+        self._committed = threading.Condition()  # notified after each batch's commit
 
     # ----------------------------------------------------------------- messages
 
@@ -108,19 +118,21 @@ class Ingestor:
         now = self._clock()
         stats = self.stats
         stats.messages += len(intents)
-        applied: list[Intent] = []
+        kinds = Counter(map(itemgetter(0), intents))  # counted in C: most batches hold no
+        applied: Sequence[Intent] = intents  # refusal, and then need no loop here at all
         rejected: list[tuple[float, str, str]] = []
-        for intent in intents:
-            kind = intent[0]
-            if kind == "rejected":
-                _, topic, reason = intent
-                stats.rejected += 1
-                stats.last_reject = reason
-                log.warning("rejected a message on %s: %s", topic, reason)
-                rejected.append((now, topic, reason))
-            elif kind != "skip":
-                stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
-                applied.append(intent)
+        if "rejected" in kinds or "skip" in kinds:
+            applied = [intent for intent in intents if intent[0] not in ("rejected", "skip")]
+            for intent in intents:
+                if intent[0] == "rejected":
+                    _, topic, reason = intent
+                    stats.rejected += 1
+                    stats.last_reject = reason
+                    log.warning("rejected a message on %s: %s", topic, reason)
+                    rejected.append((now, topic, reason))
+        for kind, count in kinds.items():
+            if kind != "rejected" and kind != "skip":
+                stats.by_kind[kind] = stats.by_kind.get(kind, 0) + count
         try:
             with self.store.transaction() as cursor:
                 known = self._terminals if self.store.change_mark() == self._mark else {}
@@ -134,11 +146,19 @@ class Ingestor:
             self._terminals, self._mark = {}, None  # read every row again next time
             raise
         stats.batches += 1
-        stats.committed += len(intents)
+        with self._committed:
+            stats.committed += len(intents)
+            self._committed.notify_all()
         for (station, terminal), upto in acks:
             body = b'{"v":1,"upto_seq":%d}' % upto
             self._publish(topic_for(station, terminal, "ack"), body, 1)
             stats.acks_sent += 1
+
+    def wait_committed(self, count: int, timeout_s: float) -> bool:
+        """Wait until `count` messages in all have had their batch committed (False after
+        timeout_s): the moment a drain ends, without polling."""
+        with self._committed:
+            return self._committed.wait_for(lambda: self.stats.committed >= count, timeout_s)
 
     # ----------------------------------------------------------------- liveness
 
@@ -174,21 +194,56 @@ class Ingestor:
                     clear_alert(cursor, row["station"], row["terminal"], "gap", now)
 
 
+_UNSET: Any = object()  # a column no message of the batch has set
+
+
 class _Terminal:
     """A terminal's row during a batch: the columns the rules read, and every column changed.
 
-    Only these four are read (fetching the row's text columns, health above all, costs more
+    Only these few are read (fetching the row's text columns, health above all, costs more
     than the rules); the changes are written back in one UPDATE at the end of the batch.
+    max_record_seq, the highest seq of the terminal's stored records (-1: none), is read
+    with the row and follows the records the batch stores: a record or a heartbeat's chain
+    seq above it is certainly not stored, so the batch need not look its hash up.
+    boot_stored is the boot id whose `boots` row this worker has written (None: not known),
+    so the next batch updates that row's last_seen instead of inserting it again.
+
+    Heartbeats are most messages: what the last one of the batch leaves (chain, turnover,
+    the boot heard) is kept in plain attributes and becomes columns only when the row is
+    written, instead of a handful of dictionary stores per heartbeat.
     """
 
-    __slots__ = ("state", "boot_id", "max_chain_seq", "acked_seq", "changes")
+    __slots__ = (
+        "state",
+        "boot_id",
+        "max_chain_seq",
+        "acked_seq",
+        "max_record_seq",
+        "boot_stored",
+        "changes",
+        "chain",
+        "turnover_fen",
+        "boot_heard",
+    )
 
-    def __init__(self, state: str, boot_id: str | None, max_chain_seq: int, acked_seq: int) -> None:
+    def __init__(
+        self,
+        state: str,
+        boot_id: str | None,
+        max_chain_seq: int,
+        acked_seq: int,
+        max_record_seq: int,
+    ) -> None:
         self.state = state
         self.boot_id = boot_id
         self.max_chain_seq = max_chain_seq
         self.acked_seq = acked_seq
+        self.max_record_seq = max_record_seq
+        self.boot_stored: str | None = None
         self.changes: dict[str, Any] = {}
+        self.chain: tuple[int, str] | None = None  # the batch's last heartbeat's (seq, hash)
+        self.turnover_fen: Any = _UNSET  # its last turnover counter given
+        self.boot_heard: str | None = None  # the boot id the batch last added to its boots
 
 
 class _Batch:
@@ -217,41 +272,47 @@ class _Batch:
         self.alerts = BatchAlerts()
         self.boots: set[tuple[str, str, str]] = set()
         self.records: list[tuple[Any, ...]] = []
+        # Per terminal storing records: its max_record_seq before the batch, and the
+        # (seq, prev_seq) of the records the batch stores.
+        self.new_records: dict[Key, tuple[int, list[tuple[int, int]]]] = {}
         self.health: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
         self.outbox_terminals: set[Key] = set()
 
-    def apply(self, intents: list[Intent]) -> list[tuple[Key, int]]:
+    def apply(self, intents: Sequence[Intent]) -> list[tuple[Key, int]]:
         """Apply the checked messages; return each outbox terminal's ack to publish."""
         self._load(intents)
         handlers: dict[str, Callable[[Intent], None]] = {
-            "heartbeat": self._on_heartbeat,
             "health": self._on_health,
             "outbox": self._on_outbox,
             "status": self._on_status,
             "event": self._on_event,
             "cmd_result": self._on_cmd_result,
         }
+        heartbeat = self._on_heartbeat
         for intent in intents:
-            handlers[intent[0]](intent)
+            if intent[0] == "heartbeat":
+                heartbeat(intent)
+            else:
+                handlers[intent[0]](intent)
         return self._write()
 
     # ------------------------------------------------------------- reading once
 
-    def _load(self, intents: list[Intent]) -> None:
-        keys: set[Key] = set()
-        clearing: set[Key] = set()  # terminals whose health or events can clear an alert
-        named: set[tuple[str, str, int]] = set()  # records a heartbeat or an outbox names
-        for intent in intents:
-            kind, station, terminal = intent[0], intent[1], intent[2]
-            if kind == "cmd_result":
-                continue  # changes only the command's row
-            keys.add((station, terminal))
-            if kind == "heartbeat" or kind == "outbox":
-                named.add((station, terminal, intent[4] if kind == "heartbeat" else intent[3]))
-            elif kind == "health" or kind == "event":
-                clearing.add((station, terminal))
+    def _load(self, intents: Sequence[Intent]) -> None:
+        # One comprehension per question: each runs at C speed over the batch.
+        keys = {(i[1], i[2]) for i in intents if i[0] != "cmd_result"}  # its row only
+        clearing = {(i[1], i[2]) for i in intents if i[0] == "health" or i[0] == "event"}
         self._load_terminals(keys)
+        terminals = self.terminals
+        # A record a heartbeat or an outbox message names; only a seq at or below the
+        # terminal's highest stored one can name a stored record.
+        named = {
+            (i[1], i[2], i[4] if i[0] == "heartbeat" else i[3])
+            for i in intents
+            if (i[0] == "heartbeat" and i[4] <= terminals[i[1], i[2]].max_record_seq)
+            or (i[0] == "outbox" and i[3] <= terminals[i[1], i[2]].max_record_seq)
+        }
         for chunk in _chunks(sorted(named)):
             rows = self.cursor.execute(
                 f"SELECT r.station, r.terminal, r.seq, r.record_hash FROM {_keys(chunk)} "
@@ -279,7 +340,9 @@ class _Batch:
     def _select_terminals(self, keys: list[Key]) -> None:
         for chunk in _chunks(keys):
             rows = self.cursor.execute(
-                "SELECT t.station, t.terminal, t.state, t.boot_id, t.max_chain_seq, t.acked_seq "
+                "SELECT t.station, t.terminal, t.state, t.boot_id, t.max_chain_seq, t.acked_seq, "
+                "COALESCE((SELECT MAX(r.seq) FROM records r WHERE r.station = t.station "
+                "AND r.terminal = t.terminal), -1) AS max_record_seq "
                 f"FROM {_keys(chunk)} JOIN terminals t "
                 "ON t.station = k.column1 AND t.terminal = k.column2 "
                 f"ORDER BY t.station, t.terminal{self.lock}",
@@ -287,7 +350,11 @@ class _Batch:
             )
             for row in rows:
                 self.terminals[(row["station"], row["terminal"])] = _Terminal(
-                    row["state"], row["boot_id"], row["max_chain_seq"], row["acked_seq"]
+                    row["state"],
+                    row["boot_id"],
+                    row["max_chain_seq"],
+                    row["acked_seq"],
+                    row["max_record_seq"],
                 )
 
     # ------------------------------------------------------------- each message
@@ -306,27 +373,31 @@ class _Batch:
     def _on_heartbeat(self, intent: Intent) -> None:
         _, station, terminal, boot_id, chain_seq, chain_hash, turnover_fen = intent
         row = self.terminals[(station, terminal)]
-        now = self.now
-        if row.boot_id not in (None, boot_id) and self._known_boot(station, terminal, boot_id):
-            # A -> B -> A: an earlier boot is still talking, so two machines share one id.
-            detail = f"boots {row.boot_id} and {boot_id} send heartbeats in turn"
-            self.alerts.raise_alert(station, terminal, "clone", detail, now)
+        if row.boot_id != boot_id and row.boot_id is not None:
+            if self._known_boot(station, terminal, boot_id):
+                # A -> B -> A: an earlier boot is still talking, so two machines share one id.
+                detail = f"boots {row.boot_id} and {boot_id} send heartbeats in turn"
+                self.alerts.raise_alert(station, terminal, "clone", detail, self.now)
         max_chain_seq = row.max_chain_seq
         if chain_seq < max_chain_seq:
             detail = f"journal head went back from {max_chain_seq} to {chain_seq}"
-            self.alerts.raise_alert(station, terminal, "rollback", detail, now)
-        held_hash = self.hashes.get((station, terminal, chain_seq))
-        if held_hash is not None and held_hash != chain_hash:
-            detail = f"journal record {chain_seq} has another hash than the one received"
-            self.alerts.raise_alert(station, terminal, "clone", detail, now)
-        changes = self._alive(station, terminal).changes
-        row.boot_id = changes["boot_id"] = boot_id
-        changes["chain_seq"], changes["chain_hash"] = chain_seq, chain_hash
-        if chain_seq > max_chain_seq:
-            row.max_chain_seq = changes["max_chain_seq"] = chain_seq
+            self.alerts.raise_alert(station, terminal, "rollback", detail, self.now)
+        elif chain_seq > max_chain_seq:
+            row.max_chain_seq = chain_seq
+        if chain_seq <= row.max_record_seq:  # above it, no record is stored to compare
+            held_hash = self.hashes.get((station, terminal, chain_seq))
+            if held_hash is not None and held_hash != chain_hash:
+                detail = f"journal record {chain_seq} has another hash than the one received"
+                self.alerts.raise_alert(station, terminal, "clone", detail, self.now)
+        if row.state != "online":
+            self._alive(station, terminal)
+        row.boot_id = boot_id
+        row.chain = (chain_seq, chain_hash)
         if turnover_fen is not None:
-            changes["turnover_fen"] = turnover_fen
-        self.boots.add((station, terminal, boot_id))
+            row.turnover_fen = turnover_fen
+        if boot_id != row.boot_heard:
+            self.boots.add((station, terminal, boot_id))
+            row.boot_heard = boot_id
 
     def _known_boot(self, station: str, terminal: str, boot_id: str) -> bool:
         """Whether this boot id was seen before (asked only when the boot id changes)."""
@@ -380,12 +451,19 @@ class _Batch:
         self._decided(station, terminal, alert_changes)
 
     def _decided(self, station: str, terminal: str, alert_changes: Iterable[Intent]) -> None:
-        """The alert changes the rules decided from the message alone, in their order."""
+        """The alert changes the rules decided from the message alone, in their order (a run
+        of clears in one call: a health report clears five kinds or so)."""
+        clears: list[str] = []
         for change in alert_changes:
             if change[0] == "raise":
+                if clears:
+                    self.alerts.clear_alerts(station, terminal, clears, self.now)
+                    clears = []
                 self.alerts.raise_alert(station, terminal, change[1], change[2], self.now)
             else:
-                self.alerts.clear_alerts(station, terminal, [change[1]], self.now)
+                clears.append(change[1])
+        if clears:
+            self.alerts.clear_alerts(station, terminal, clears, self.now)
 
     def _on_event(self, intent: Intent) -> None:
         _, station, terminal, sent, kind, data_json, alert_changes = intent
@@ -410,6 +488,11 @@ class _Batch:
         if held is None:
             self.hashes[key] = digest
             self.records.append((*record_row, self.now))
+            mine = self.new_records.get((station, terminal))
+            if mine is None:
+                mine = self.new_records[(station, terminal)] = (row.max_record_seq, [])
+            mine[1].append((seq, prev_seq))
+            row.max_record_seq = max(row.max_record_seq, seq)
             row.changes["last_outbox_at"] = self.now
             self.ingestor.stats.records_stored += 1
             return
@@ -421,7 +504,7 @@ class _Batch:
     # ------------------------------------------------------------- writing once
 
     def _write(self) -> list[tuple[Key, int]]:
-        cursor, now = self.cursor, self.now
+        cursor = self.cursor
         stored = cursor.executemany(_INSERT_RECORD, self.records)
         if stored != len(self.records):
             # Cannot happen while every writer of records holds its terminal's row (above);
@@ -441,21 +524,52 @@ class _Batch:
             "VALUES (?, ?, ?, ?, ?, ?)",
             self.events,
         )
-        cursor.executemany(
-            "INSERT INTO boots (station, terminal, boot_id, first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (station, terminal, boot_id) DO UPDATE SET "
-            "last_seen = excluded.last_seen",
-            [(*key, now, now) for key in self.boots],
-        )
+        self._write_boots()
         self.alerts.write(cursor)
         acks = self._advance_acks()
         self._write_terminals()
         return acks
 
+    def _write_boots(self) -> None:
+        """Each boot heard in the batch is seen now: an UPDATE of the rows this worker wrote
+        before (a third cheaper), an upsert of the others."""
+        now, terminals = self.now, self.terminals
+        known = [
+            (now, station, terminal, boot_id)
+            for station, terminal, boot_id in self.boots
+            if terminals[station, terminal].boot_stored == boot_id
+        ]
+        if known:
+            updated = self.cursor.executemany(
+                "UPDATE boots SET last_seen = ? WHERE station = ? AND terminal = ? AND boot_id = ?",
+                known,
+            )
+            if updated != len(known):  # a row went (only if someone deleted it): upsert all
+                known = []
+        updated_keys = {(station, terminal, boot_id) for _, station, terminal, boot_id in known}
+        self.cursor.executemany(
+            "INSERT INTO boots (station, terminal, boot_id, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (station, terminal, boot_id) DO UPDATE SET "
+            "last_seen = excluded.last_seen",
+            [(*key, now, now) for key in self.boots if key not in updated_keys],
+        )
+        for station, terminal, boot_id in self.boots:
+            row = terminals[station, terminal]
+            if row.boot_id == boot_id:
+                row.boot_stored = boot_id
+
     def _advance_acks(self) -> list[tuple[Key, int]]:
         """Each outbox terminal's new ack, walked over its records above its last ack."""
-        above: dict[Key, list[Row]] = {}
-        for chunk in _chunks(sorted(self.outbox_terminals)):
+        above: dict[Key, list[tuple[int, int]]] = {}
+        stored_above: list[Key] = []  # terminals with records stored above their ack before
+        for key in self.outbox_terminals:
+            terminal = self.terminals[key]
+            before, mine = self.new_records.get(key, (terminal.max_record_seq, []))
+            if before > terminal.acked_seq:
+                stored_above.append(key)
+            else:  # above the ack, only what this batch stores
+                above[key] = sorted(record for record in mine if record[0] > terminal.acked_seq)
+        for chunk in _chunks(sorted(stored_above)):
             rows = self.cursor.execute(
                 f"SELECT r.station, r.terminal, r.seq, r.prev_seq FROM {_keys(chunk)} "
                 "JOIN terminals t ON t.station = k.column1 AND t.terminal = k.column2 "
@@ -464,7 +578,8 @@ class _Batch:
                 [value for key in chunk for value in key],
             )
             for row in rows:
-                above.setdefault((row["station"], row["terminal"]), []).append(row)
+                key = (row["station"], row["terminal"])
+                above.setdefault(key, []).append((row["seq"], row["prev_seq"]))
         acks = []
         for key in sorted(self.outbox_terminals):
             terminal = self.terminals[key]
@@ -476,21 +591,40 @@ class _Batch:
 
     def _write_terminals(self) -> None:
         """One UPDATE per set of changed columns (a few sets: heartbeat only, with health...)."""
+        now = self.now
+        beats: list[tuple[Any, ...]] = []  # rows only heartbeats changed, the most common
         by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for key, row in self.terminals.items():
-            if not row.changes:
+            changes, chain = row.changes, row.chain
+            if chain is not None:
+                turnover_fen = row.turnover_fen
+                if not changes and turnover_fen is not _UNSET:
+                    beats.append((now, row.boot_id, *chain, row.max_chain_seq, turnover_fen, *key))
+                    row.chain, row.turnover_fen, row.boot_heard = None, _UNSET, None
+                    continue
+                changes["last_seen"], changes["boot_id"] = now, row.boot_id
+                changes["chain_seq"], changes["chain_hash"] = chain
+                changes["max_chain_seq"] = row.max_chain_seq
+                if turnover_fen is not _UNSET:
+                    changes["turnover_fen"] = turnover_fen
+                row.chain, row.turnover_fen = None, _UNSET
+            row.boot_heard = None
+            if not changes:
                 continue
-            columns = tuple(sorted(row.changes))
-            values = (*[row.changes[name] for name in columns], *key)
+            columns = tuple(sorted(changes))
+            values = (*[changes[name] for name in columns], *key)
             by_columns.setdefault(columns, []).append(values)
+            row.changes = {}  # written: the row now holds them
+        self.cursor.executemany(
+            "UPDATE terminals SET last_seen = ?, boot_id = ?, chain_seq = ?, chain_hash = ?, "
+            "max_chain_seq = ?, turnover_fen = ? WHERE station = ? AND terminal = ?",
+            beats,
+        )
         for columns, rows in by_columns.items():
-            if columns:
-                assignments = ", ".join(f"{name} = ?" for name in columns)
-                self.cursor.executemany(
-                    f"UPDATE terminals SET {assignments} WHERE station = ? AND terminal = ?", rows
-                )
-        for row in self.terminals.values():
-            row.changes = {}  # written: the rows now hold them
+            assignments = ", ".join(f"{name} = ?" for name in columns)
+            self.cursor.executemany(
+                f"UPDATE terminals SET {assignments} WHERE station = ? AND terminal = ?", rows
+            )
 
 
 def _keys(chunk: Sequence[tuple[Any, ...]]) -> str:
@@ -505,9 +639,10 @@ def _chunks(keys: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield keys[start : start + _QUERY_CHUNK]
 
 
-def walk_ack(acked_seq: int, above: Iterable[Row]) -> int:
+def walk_ack(acked_seq: int, above: Iterable[tuple[int, int]]) -> int:
     """The highest seq up to which every outbox record is stored, from the last ack and the
-    stored records above it in seq order (docs/backoffice.md, "Acknowledgement").
+    (seq, prev_seq) of the stored records above it in seq order (docs/backoffice.md,
+    "Acknowledgement").
 
     Journal seqs are not consecutive among outbox records, so each record's `prev_seq`
     (the seq of the terminal's previous outbox record, 0 for its first) says whether the
@@ -516,12 +651,12 @@ def walk_ack(acked_seq: int, above: Iterable[Row]) -> int:
     waits for it, whatever this worker has stored beyond it.
     """
     upto = acked_seq
-    for row in above:
+    for seq, prev_seq in above:
         # prev_seq <= upto: everything up to this record's predecessor is stored, and the
         # terminal has no outbox record between the two.
-        if row["prev_seq"] > upto:
+        if prev_seq > upto:
             break
-        upto = int(row["seq"])
+        upto = int(seq)
     return upto
 
 
@@ -535,7 +670,8 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
     )
     if not rows:
         return 0
-    upto = walk_ack(int(rows[0]["acked_seq"]), [row for row in rows if row["seq"] is not None])
+    above = [(row["seq"], row["prev_seq"]) for row in rows if row["seq"] is not None]
+    upto = walk_ack(int(rows[0]["acked_seq"]), above)
     # Never backwards: another worker may have moved the ack further meanwhile.
     moved = cursor.execute(
         "UPDATE terminals SET acked_seq = CASE WHEN acked_seq > ? THEN acked_seq ELSE ? END "
@@ -678,6 +814,15 @@ class MqttIngest:
     def backlog(self) -> int:
         return self._waiting
 
+    def receiver_pid(self) -> int:
+        """The receiving process's id (0 before start): for measuring, as the bench does."""
+        return (self._receiver.pid or 0) if self._receiver is not None else 0
+
+    def thread_ids(self) -> dict[str, int]:
+        """This process's ingest threads by role, as native thread ids (for measuring)."""
+        threads = {"reader": self._reader, "worker": self._worker, "probe": self._prober}
+        return {f"{name} thread": thread.native_id or 0 for name, thread in threads.items()}
+
     def _count_waiting(self, change: int) -> None:
         with self._waiting_lock:
             self._waiting += change
@@ -729,10 +874,7 @@ class MqttIngest:
             _send(pipe, [("restart",)])
             frames = FrameReader()
             while chunk := os.read(process.stdout.fileno(), _CHUNK_BYTES):
-                intents = [
-                    ("probe",) if topic == probe else check_message(topic, payload, thresholds)
-                    for topic, payload in frames.feed(chunk)
-                ]
+                intents = check_messages(frames.feed(chunk), thresholds, probe)
                 if intents:
                     _send(pipe, intents)
             error = process.stderr.read().decode("utf-8", "replace").strip()

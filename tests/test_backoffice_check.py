@@ -16,7 +16,7 @@ from backoffice.config import Thresholds
 from backoffice.contract import parse_payload
 from backoffice.errors import PayloadRejected
 from backoffice.fleet_sim import SimulatedTerminal
-from backoffice.ingest_check import _parse_fast, check_message
+from backoffice.ingest_check import _parse_fast, check_message, check_messages
 
 STATION = "31010001"
 HEALTH: dict[str, Any] = {
@@ -134,3 +134,57 @@ def test_each_kind_becomes_the_intent_the_store_applies(tmp_path: Path) -> None:
     offline = check("status", {"v": 1, "state": "offline", "reason": "shutdown"})
     assert offline == ("status", STATION, "T-01", False, "shutdown", None, None, None)
     assert check_message(f"kiosk/v1/{STATION}/T-01/ack", b"{}", Thresholds()) == ("skip",)
+
+
+def heartbeat_messages(number: Any) -> list[tuple[str, bytes]]:
+    """Heartbeats valid and not, a probe, a topic outside the contract, other kinds."""
+    topic = f"kiosk/v1/{STATION}/T-01/heartbeat"
+    return [
+        (topic, json.dumps(HEARTBEAT).encode()),
+        (topic, json.dumps({**HEARTBEAT, "chain": {"seq": 5.0, "hash": "ab" * 32}}).encode()),
+        (topic, json.dumps({**HEARTBEAT, "uptime_s": number, "turnover_fen": number}).encode()),
+        (topic, json.dumps({**HEARTBEAT, "chain": {"seq": number, "hash": "ab" * 32}}).encode()),
+        (topic, b"not json"),
+        (topic, b"[1]"),
+        (topic, b'{"v": NaN}'),
+        (topic, b" " * 70_000),
+        ("kiosk/v1/0/probe-1/ack", b""),
+        (f"kiosk/v1/{STATION}/T 01/heartbeat", json.dumps(HEARTBEAT).encode()),
+        (f"kiosk/v1/{STATION}/T-01/health", json.dumps(HEALTH).encode()),
+        (f"kiosk/v1/{STATION}/T-01/ack", b"{}"),
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(number=values)
+def test_checking_messages_together_gives_the_intents_of_checking_each_alone(
+    number: Any,
+) -> None:
+    messages = heartbeat_messages(number)
+    expected = [
+        ("probe",) if topic == "kiosk/v1/0/probe-1/ack" else check_message(topic, p, Thresholds())
+        for topic, p in messages
+    ]
+    together = check_messages(messages, Thresholds(), probe="kiosk/v1/0/probe-1/ack")
+    assert together == expected
+    assert [type(value) for value in together[0]] == [type(value) for value in expected[0]]
+    assert together[1][4] == 5 and type(together[1][4]) is int  # seq 5.0 is the integer 5
+
+
+def test_a_health_report_is_stored_as_compact_sorted_json_on_either_path() -> None:
+    topic = f"kiosk/v1/{STATION}/T-01/health"
+    fast = check_message(topic, json.dumps(HEALTH).encode(), Thresholds())
+    assert fast[8] == json.dumps(HEALTH, sort_keys=True, separators=(",", ":"))
+    # A number beyond 64 bits only json reads: the reference path writes it the same way.
+    huge = {**HEALTH, "devices": {"printer": {"counter": 2**70 + 1}}}
+    slow = check_message(topic, json.dumps(huge).encode(), Thresholds())
+    assert slow[8] == json.dumps(huge, sort_keys=True, separators=(",", ":"))
+
+
+def test_a_long_digit_run_inside_text_only_takes_the_reference_path() -> None:
+    health = {**HEALTH, "software": "build 1234567890123456789012"}
+    payload = json.dumps(health).encode()
+    assert _parse_fast("health", payload) is None  # 19 digits in a row: the reference decides
+    intent = check_message(f"kiosk/v1/{STATION}/T-01/health", payload, Thresholds())
+    assert intent[0] == "health" and json.loads(intent[8]) == health
+    assert _parse_fast("health", json.dumps(HEALTH).encode()) == HEALTH
