@@ -130,3 +130,28 @@ def test_a_day_close_that_rolls_back_leaves_the_day_open(
     sell_topup(rig, 10_00, [10_00])
     assert rig.closes()[-1]["business_day"] == "2026-11-23"
     assert rig.terminal.close_day()["paid_count"] == 1
+
+
+def test_a_day_closed_meanwhile_by_another_thread_is_answered_not_closed_twice(
+    terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = terminal_rig
+    sell_topup(rig, 10_00, [10_00])
+    days = rig.terminal.days
+    refresh = rig.terminal.float_account.refresh
+    first: list[dict[str, object]] = []
+    screen_closing: list[bool] = []
+
+    def refresh_while_the_screen_closes_the_day() -> None:
+        refresh()
+        if not screen_closing:  # the screen's close lands after this close chose its days
+            screen_closing.append(True)
+            first.append(days.close(date(2026, 11, 23), rig.clock.now()))
+
+    monkeypatch.setattr(
+        rig.terminal.float_account, "refresh", refresh_while_the_screen_closes_the_day
+    )
+    record = rig.terminal.close_day()
+    assert record == first[0]
+    closes = [r for r in rig.terminal.journal.records() if r["type"] == "day_close"]
+    assert len(closes) == 1 and closes[0]["paid_count"] == 1

@@ -115,8 +115,12 @@ class DayCloser:
 
     def _close_one(self, day: date) -> dict[str, object]:
         # The report is read in the write transaction that closes the day, so no closing
-        # record can land between the report and the day_close.
+        # record can land between the report and the day_close; a close of the same day that
+        # got there first (another thread: a remote command, the screen) is the answer.
         with write_transaction(self._conn):
+            closed = self._existing(day)
+            if closed is not None:
+                return closed
             record = self._journal.append("day_close", self.report(day), sign=True)
             self._calendar.mark_closed(day, int(str(record["seq"])))
         return record
