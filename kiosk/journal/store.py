@@ -411,6 +411,8 @@ class Journal:
         return None if row is None else _load(row[0])
 
     def last_of_type(self, type: str) -> dict[str, object] | None:
+        """The last record of a type: read backwards from the head (no index by type), so
+        for audits and tests, never on a payment's path."""
         row = self._conn.execute(
             "SELECT record FROM journal WHERE type = ? ORDER BY seq DESC LIMIT 1", (type,)
         ).fetchone()
