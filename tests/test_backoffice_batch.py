@@ -164,24 +164,31 @@ def test_a_batch_stores_exactly_what_its_messages_one_at_a_time_would(
         together.close()
 
 
-def test_rows_kept_between_batches_are_read_again_after_another_writer(tmp_path: Path) -> None:
+@pytest.fixture
+def two_writers(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    """The ingest's store and another writer of the same database (a second worker)."""
     url = f"sqlite:///{tmp_path / 'bo.db'}"
     store, other_worker = Store(url), Store(url)
-    try:
-        ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])
-        with other_worker.transaction() as cursor:  # another connection: a second worker
-            cursor.execute("UPDATE terminals SET max_chain_seq = 40")
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=30)])
-        assert [r["kind"] for r in store.query("SELECT kind FROM alerts")] == ["rollback"]
-        with store.transaction() as cursor:  # this connection, outside ingest: the dashboard
-            cursor.execute("UPDATE terminals SET boot_id = ?", (f"{7:032x}",))
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=41)])
-        kinds = sorted(r["kind"] for r in store.query("SELECT kind FROM alerts"))
-        assert kinds == ["clone", "rollback"]  # boot 1 after boot 7, boot 1 known: clone
-    finally:
-        store.close()
-        other_worker.close()
+    yield store, other_worker
+    store.close()
+    other_worker.close()
+
+
+def test_rows_kept_between_batches_are_read_again_after_another_writer(
+    two_writers: tuple[Store, Store],
+) -> None:
+    store, other_worker = two_writers
+    ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])
+    with other_worker.transaction() as cursor:  # another connection: a second worker
+        cursor.execute("UPDATE terminals SET max_chain_seq = 40")
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=30)])
+    assert [r["kind"] for r in store.query("SELECT kind FROM alerts")] == ["rollback"]
+    with store.transaction() as cursor:  # this connection, outside ingest: the dashboard
+        cursor.execute("UPDATE terminals SET boot_id = ?", (f"{7:032x}",))
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=41)])
+    kinds = sorted(r["kind"] for r in store.query("SELECT kind FROM alerts"))
+    assert kinds == ["clone", "rollback"]  # boot 1 after boot 7, boot 1 known: clone
 
 
 def test_a_failed_batch_stores_nothing_and_the_next_one_reads_the_rows_again(
@@ -210,56 +217,46 @@ def test_a_failed_batch_stores_nothing_and_the_next_one_reads_the_rows_again(
 
 
 def test_a_boot_heard_again_in_a_later_batch_is_seen_then_and_keeps_its_first_sighting(
-    tmp_path: Path,
+    two_writers: tuple[Store, Store],
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'bo.db'}"
-    store, other_worker = Store(url), Store(url)
+    store, other_worker = two_writers
     clock = iter([100.0, 200.0, 300.0, 400.0, 500.0])
-    try:
-        ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: next(clock))
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=6)])
-        ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=7)])
-        seen = "SELECT boot_id, first_seen, last_seen FROM boots ORDER BY boot_id"
-        assert [tuple(row.values()) for row in store.query(seen)] == [
-            (f"{1:032x}", 100.0, 200.0),
-            (f"{2:032x}", 300.0, 300.0),
-        ]
-        with other_worker.transaction() as cursor:  # the rows this worker wrote go away
-            cursor.execute("DELETE FROM boots")
-        ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=8)])
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=9)])
-        assert [tuple(row.values()) for row in store.query(seen)] == [
-            (f"{1:032x}", 500.0, 500.0),
-            (f"{2:032x}", 400.0, 400.0),
-        ]
-        # Boot 1's row went with the others, so boots 2 then 1 are no proven A, B, A.
-        assert store.query("SELECT kind FROM alerts") == []
-    finally:
-        store.close()
-        other_worker.close()
+    ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: next(clock))
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=6)])
+    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=7)])
+    seen = "SELECT boot_id, first_seen, last_seen FROM boots ORDER BY boot_id"
+    assert [tuple(row.values()) for row in store.query(seen)] == [
+        (f"{1:032x}", 100.0, 200.0),
+        (f"{2:032x}", 300.0, 300.0),
+    ]
+    with other_worker.transaction() as cursor:  # the rows this worker wrote go away
+        cursor.execute("DELETE FROM boots")
+    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=8)])
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=9)])
+    assert [tuple(row.values()) for row in store.query(seen)] == [
+        (f"{1:032x}", 500.0, 500.0),
+        (f"{2:032x}", 400.0, 400.0),
+    ]
+    # Boot 1's row went with the others, so boots 2 then 1 are no proven A, B, A.
+    assert store.query("SELECT kind FROM alerts") == []
 
 
 def test_a_record_another_writer_stored_between_batches_is_compared_with_the_heartbeat(
-    tmp_path: Path,
+    two_writers: tuple[Store, Store],
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'bo.db'}"
-    store, other_worker = Store(url), Store(url)
-    try:
-        ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])  # no record known
-        with other_worker.transaction() as cursor:
-            cursor.execute(
-                "INSERT INTO records (station, terminal, seq, type, time, business_day, "
-                "record, record_hash, received, prev_seq) "
-                "VALUES (?, 'T-01', 40, 'tx_close', 't', '2025-03-01', '{}', ?, 0, 0)",
-                (STATION, "ef" * 32),
-            )
-        ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=40)])  # hash "ab" * 32
-        assert [r["kind"] for r in store.query("SELECT kind FROM alerts")] == ["clone"]
-    finally:
-        store.close()
-        other_worker.close()
+    store, other_worker = two_writers
+    ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])  # no record known
+    with other_worker.transaction() as cursor:
+        cursor.execute(
+            "INSERT INTO records (station, terminal, seq, type, time, business_day, "
+            "record, record_hash, received, prev_seq) "
+            "VALUES (?, 'T-01', 40, 'tx_close', 't', '2025-03-01', '{}', ?, 0, 0)",
+            (STATION, "ef" * 32),
+        )
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=40)])  # hash "ab" * 32
+    assert [r["kind"] for r in store.query("SELECT kind FROM alerts")] == ["clone"]
 
 
 def test_waiting_for_commits_ends_at_the_commit_that_reaches_the_count(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ tests hold the mechanisms that keep them down, each of which a change could sile
 
 import gc
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def faces_on_screen(ui: Any) -> set[tuple[int, bool]]:
@@ -21,36 +24,35 @@ def faces_on_screen(ui: Any) -> set[tuple[int, bool]]:
     }
 
 
-def phone_top_up(rig: Any, ui: Any, seen: set[tuple[int, bool]]) -> None:
-    """One phone top-up paid with one note, noting the faces of every screen on the way."""
+def phone_top_up(rig: Any, ui: Any, observe: Callable[[Any], set[T]]) -> set[T]:
+    """One phone top-up paid with one note, rated; what observe(ui) saw on every screen."""
     ui.wait_screen("idle")
-    seen |= faces_on_screen(ui)
+    seen = observe(ui)
     for action, screen in (("start", "menu"), ("service-mobile-topup", "account")):
         ui.tap(action)
         ui.wait_screen(screen)
-        seen |= faces_on_screen(ui)
+        seen |= observe(ui)
     ui.type_digits("13800138000")
     ui.tap("confirm")
     ui.wait_screen("amount")
-    seen |= faces_on_screen(ui)
+    seen |= observe(ui)
     ui.tap("amount-1000")
     ui.wait_screen("cash")
-    seen |= faces_on_screen(ui)
+    seen |= observe(ui)
     rig.sims.cash.insert("note", 10_00)
     ui.wait_screen("result")
     for action, screen in (("done", "rating"), ("rate-good", "thanks"), ("done", "idle")):
-        seen |= faces_on_screen(ui)
+        seen |= observe(ui)
         ui.tap(action)
         ui.wait_screen(screen)
-    seen |= faces_on_screen(ui)
+    return seen | observe(ui)
 
 
 def test_a_whole_journey_draws_its_text_with_four_font_faces(
     terminal_rig: Any, ui_harness: Any
 ) -> None:
     ui = ui_harness(terminal_rig.terminal)
-    seen: set[tuple[int, bool]] = set()
-    phone_top_up(terminal_rig, ui, seen)
+    seen = phone_top_up(terminal_rig, ui, faces_on_screen)
     # 2.5 MB per face for the life of the process: small and body text, heading and display.
     assert seen == {(25, False), (31, False), (39, True), (61, True)}
 
@@ -138,22 +140,7 @@ def test_a_journey_draws_only_axis_aligned_rectangles_which_multisampling_would_
     terminal_rig: Any, ui_harness: Any
 ) -> None:
     ui = ui_harness(terminal_rig.terminal)
-    seen: set[str] = set()
-    ui.wait_screen("idle")
-    seen |= drawing_instructions(ui)
-    for action, screen in (("start", "menu"), ("service-mobile-topup", "account")):
-        ui.tap(action)
-        ui.wait_screen(screen)
-        seen |= drawing_instructions(ui)
-    ui.type_digits("13800138000")
-    ui.tap("confirm")
-    ui.wait_screen("amount")
-    seen |= drawing_instructions(ui)
-    ui.tap("amount-1000")
-    ui.wait_screen("cash")
-    terminal_rig.sims.cash.insert("note", 10_00)
-    ui.wait_screen("result")
-    seen |= drawing_instructions(ui)
+    seen = phone_top_up(terminal_rig, ui, drawing_instructions)
     # Text and the QR code are textures on rectangles. A curve or a slanted edge (Ellipse,
     # Line, RoundedRectangle, a rotation) would look jagged without multisampling: if one is
     # ever wanted, weigh that against the memory before turning multisampling back on.
