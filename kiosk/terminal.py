@@ -87,7 +87,7 @@ class Terminal:
             terminal=station.terminal_id,
             clock=clock,
         )
-        self.calendar = BusinessCalendar(self.conn, config.business.cutoff_time())
+        self.calendar = BusinessCalendar(self.conn, self.journal, config.business.cutoff_time())
         self.signer = signer
         self.engine = TransactionEngine(
             conn=self.conn,

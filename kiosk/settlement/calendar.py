@@ -14,10 +14,10 @@ only this process closes days, since one process at a time runs a terminal
 (kiosk.instance_lock), and closing one forgets it, so a rolled-back close is read again.
 """
 
-import json
 import sqlite3
 from datetime import date, datetime, time, timedelta
 
+from kiosk.journal import Journal
 from kiosk.settlement.days import business_day
 
 SCHEMA = """
@@ -29,8 +29,9 @@ CREATE TABLE IF NOT EXISTS day_closed (
 
 
 class BusinessCalendar:
-    def __init__(self, conn: sqlite3.Connection, cutoff: time) -> None:
+    def __init__(self, conn: sqlite3.Connection, journal: Journal, cutoff: time) -> None:
         self._conn = conn
+        self._journal = journal
         self.cutoff = cutoff
         self._first_day: date | None = None
         self._last_closed: tuple[date | None] | None = None  # None: not read yet
@@ -44,11 +45,10 @@ class BusinessCalendar:
         """The business day the journal started in; None before it started."""
         if self._first_day is None:
             # Read once: the journal's first record never changes.
-            found = self._conn.execute("SELECT record FROM journal WHERE seq = 1").fetchone()
-            if found is None:
+            start = next(self._journal.records(1), None)
+            if start is None:
                 return None
-            started = datetime.fromisoformat(str(json.loads(found[0])["time"]))
-            self._first_day = self.day_of(started)
+            self._first_day = self.day_of(datetime.fromisoformat(str(start["time"])))
         return self._first_day
 
     def last_closed(self) -> date | None:

@@ -34,12 +34,6 @@ class DayCloser:
         self._float = float_account
         conn.executescript(SCHEMA)
 
-    def is_closed(self, day: date) -> bool:
-        return self._calendar.closing_seq(day) is not None
-
-    def last_closed(self) -> date | None:
-        return self._calendar.last_closed()
-
     def report(self, day: date) -> dict[str, Any]:
         """Totals of one business day from its tx_close records.
 

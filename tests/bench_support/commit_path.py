@@ -144,7 +144,7 @@ class CommitPathBench:
         )
         self.journal.open()
         self.store = TxStore(self.conn)
-        self.calendar = BusinessCalendar(self.conn, DAY_CUTOFF)
+        self.calendar = BusinessCalendar(self.conn, self.journal, DAY_CUTOFF)
         self.raw_conn = open_database(directory / "raw-commit.sqlite3")
         self.raw_conn.execute(
             "CREATE TABLE IF NOT EXISTS raw_commit (id INTEGER PRIMARY KEY, record TEXT NOT NULL)"
