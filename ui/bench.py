@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ui import child_process
 from ui.xvfb import display
 
 COLD_START_SNIPPET = """
@@ -116,12 +117,7 @@ def platform_simulator_process(database: Path) -> Iterator[tuple[str, int]]:
             pass
         yield url, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        child_process.stop(process)
 
 
 def journeys(count: int) -> JourneyFigures:

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
+from ui import child_process
+
 log = logging.getLogger(__name__)
 
 VOICES = {"zh_CN": "cmn", "en": "en"}
@@ -50,9 +52,5 @@ class Voice:
     def stop(self) -> None:
         """Cut the sentence being spoken short (a newer amount replaces it)."""
         if self._current is not None and self._current.poll() is None:
-            self._current.terminate()
-            try:
-                self._current.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self._current.kill()
+            child_process.stop(self._current, timeout_s=2)
         self._current = None

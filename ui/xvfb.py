@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ui import child_process
+
 START_TIMEOUT_S = 15.0
 SCREEN = "1280x800x24"
 
@@ -59,12 +61,7 @@ def private_xvfb(first: int = 100) -> Iterator[str]:
             os.environ.pop("DISPLAY", None)
         else:
             os.environ["DISPLAY"] = previous
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        child_process.stop(process)
 
 
 @contextmanager
