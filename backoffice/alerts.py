@@ -50,25 +50,13 @@ def raise_alert(
 
 
 def clear_alert(cursor: Cursor, station: str, terminal: str, kind: str, now: float) -> None:
-    clear_alerts(cursor, station, terminal, [kind], now)
-
-
-def clear_alerts(
-    cursor: Cursor, station: str, terminal: str, kinds: Sequence[str], now: float
-) -> None:
-    """Clear the open alerts of these kinds, in one statement (a health report clears many)."""
-    if not kinds:
-        return
-    marks = ", ".join("?" for _ in kinds)
-    cursor.execute(
-        "UPDATE alerts SET cleared = ? WHERE station = ? AND terminal = ? "
-        f"AND kind IN ({marks}) AND cleared IS NULL AND acked IS NULL",
-        (now, station, terminal, *kinds),
-    )
+    """Clear the open alert of this kind, unless staff acknowledged it."""
+    cursor.execute(_CLEAR, (now, station, terminal, kind))
 
 
 class AlertSink(Protocol):
-    """Where the rules below send their decisions: the database now, or a batch's changes."""
+    """Where the rules below send their decisions: a batch's changes (BatchAlerts), or the
+    receiving process's decisions, which the batch then replays."""
 
     def raise_alert(self, station: str, terminal: str, kind: str, detail: str, now: float) -> None:
         """Open an alert unless one of this kind is already open for the terminal."""
