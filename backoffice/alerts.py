@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from backoffice.config import Thresholds
-from backoffice.store import Cursor, Row, row_values
+from backoffice.store import Cursor, Row, key_chunks, key_table
 
 # kind -> English description (the message id of its label in backoffice.po).
 ALERT_KINDS: dict[str, str] = {
@@ -65,14 +65,11 @@ class AlertSink(Protocol):
         """Clear the open alerts of these kinds."""
 
 
-_LOAD_CHUNK = 500  # terminals per query: well under both engines' parameter limits
-
-
 class BatchAlerts:
     """The alert changes of one ingest batch, decided in memory and written in order by write().
 
     Every health report clears up to five condition kinds, and almost none of them is open:
-    knowing which alerts are open for the batch's terminals (load_open, one query per 500
+    knowing which alerts are open for the batch's terminals (load_open, one query per KEY_CHUNK
     terminals, inside the batch's transaction) skips those clears. Raises are always written
     (the partial unique index and ON CONFLICT DO NOTHING decide), so a stale view could only
     cost a statement, never lose an alert; the writes keep the order of the decisions, so a
@@ -87,10 +84,9 @@ class BatchAlerts:
     def load_open(self, cursor: Cursor, terminals: Collection[tuple[str, str]]) -> None:
         """Learn the open alerts of these terminals (those with clears to decide)."""
         wanted = sorted(set(terminals) - self._loaded)
-        for start in range(0, len(wanted), _LOAD_CHUNK):
-            chunk = wanted[start : start + _LOAD_CHUNK]
+        for chunk in key_chunks(wanted):
             rows = cursor.execute(
-                f"SELECT a.station, a.terminal, a.kind FROM (VALUES {row_values(len(chunk), 2)}) k "
+                f"SELECT a.station, a.terminal, a.kind FROM {key_table(chunk)} "
                 "JOIN alerts a ON a.station = k.column1 AND a.terminal = k.column2 "
                 "WHERE a.cleared IS NULL AND a.acked IS NULL",
                 [value for key in chunk for value in key],

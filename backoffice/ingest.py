@@ -45,7 +45,7 @@ from backoffice.ingest_check import (
     check_messages,
 )
 from backoffice.mqtt_publish import MosquittoPublisher
-from backoffice.store import Cursor, Store, row_values
+from backoffice.store import Cursor, Store, key_chunks, key_table, row_values
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ Key = tuple[str, str]  # (station, terminal)
 BATCH_LIMIT = 5000
 MOSQUITTO_SUB = "mosquitto_sub"  # Debian package mosquitto-clients
 # Keys per row-value query (3 parameters each at most): far under both engines' limits.
-_QUERY_CHUNK = 500
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, received) "
     f"VALUES {row_values(1, len(RECORD_COLUMNS) + 1)} ON CONFLICT DO NOTHING"
@@ -313,9 +312,9 @@ class _Batch:
             if (i[0] == "heartbeat" and i[4] <= terminals[i[1], i[2]].max_record_seq)
             or (i[0] == "outbox" and i[3] <= terminals[i[1], i[2]].max_record_seq)
         }
-        for chunk in _chunks(sorted(named)):
+        for chunk in key_chunks(sorted(named)):
             rows = self.cursor.execute(
-                f"SELECT r.station, r.terminal, r.seq, r.record_hash FROM {_keys(chunk)} "
+                f"SELECT r.station, r.terminal, r.seq, r.record_hash FROM {key_table(chunk)} "
                 "JOIN records r ON r.station = k.column1 AND r.terminal = k.column2 "
                 "AND r.seq = k.column3",
                 [value for key in chunk for value in key],
@@ -338,12 +337,12 @@ class _Batch:
             self._select_terminals(missing)
 
     def _select_terminals(self, keys: list[Key]) -> None:
-        for chunk in _chunks(keys):
+        for chunk in key_chunks(keys):
             rows = self.cursor.execute(
                 "SELECT t.station, t.terminal, t.state, t.boot_id, t.max_chain_seq, t.acked_seq, "
                 "COALESCE((SELECT MAX(r.seq) FROM records r WHERE r.station = t.station "
                 "AND r.terminal = t.terminal), -1) AS max_record_seq "
-                f"FROM {_keys(chunk)} JOIN terminals t "
+                f"FROM {key_table(chunk)} JOIN terminals t "
                 "ON t.station = k.column1 AND t.terminal = k.column2 "
                 f"ORDER BY t.station, t.terminal{self.lock}",
                 [value for key in chunk for value in key],
@@ -569,9 +568,9 @@ class _Batch:
                 stored_above.append(key)
             else:  # above the ack, only what this batch stores
                 above[key] = sorted(record for record in mine if record[0] > terminal.acked_seq)
-        for chunk in _chunks(sorted(stored_above)):
+        for chunk in key_chunks(sorted(stored_above)):
             rows = self.cursor.execute(
-                f"SELECT r.station, r.terminal, r.seq, r.prev_seq FROM {_keys(chunk)} "
+                f"SELECT r.station, r.terminal, r.seq, r.prev_seq FROM {key_table(chunk)} "
                 "JOIN terminals t ON t.station = k.column1 AND t.terminal = k.column2 "
                 "JOIN records r ON r.station = t.station AND r.terminal = t.terminal "
                 "AND r.seq > t.acked_seq ORDER BY r.station, r.terminal, r.seq",
@@ -627,18 +626,6 @@ class _Batch:
             )
 
 
-def _keys(chunk: Sequence[tuple[Any, ...]]) -> str:
-    """A table `k` of these keys (columns column1, column2...) to join on: both engines then
-    look each key up in the joined table's primary key (SQLite plans a row-value IN list
-    as a scan)."""
-    return f"(VALUES {row_values(len(chunk), len(chunk[0]))}) k"
-
-
-def _chunks(keys: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(keys), _QUERY_CHUNK):
-        yield keys[start : start + _QUERY_CHUNK]
-
-
 def walk_ack(acked_seq: int, above: Iterable[tuple[int, int]]) -> int:
     """The highest seq up to which every outbox record is stored, from the last ack and the
     (seq, prev_seq) of the stored records above it in seq order (docs/backoffice.md,
@@ -682,7 +669,7 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
 
 
 class MqttIngest:
-    """Receive and check in a process of its own, store in batches, publish acks with paho.
+    """Receive and check in a process of its own, store in batches, publish acks with libmosquitto.
 
     Receiving is mosquitto_sub (Debian mosquitto-clients), Mosquitto's own C client: it
     holds the persistent session and writes each message to a pipe framed as

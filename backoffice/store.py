@@ -8,7 +8,7 @@ indexes). It never decides what to store: ingest, alerts, commands and reports d
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -151,6 +151,23 @@ def row_values(count: int, width: int) -> str:
     IN list, which both engines read the same way (one statement instead of `count`)."""
     row = "(" + ", ".join(["?"] * width) + ")"
     return ", ".join([row] * count)
+
+
+# Keys per statement of a key table: well under both engines' parameter limits.
+KEY_CHUNK = 500
+
+
+def key_chunks(keys: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    """keys in runs of KEY_CHUNK, one statement each."""
+    for start in range(0, len(keys), KEY_CHUNK):
+        yield keys[start : start + KEY_CHUNK]
+
+
+def key_table(chunk: Sequence[tuple[Any, ...]]) -> str:
+    """A table `k` of these keys (columns column1, column2...) to join on: both engines then
+    look each key up in the joined table's primary key (SQLite plans a row-value IN list
+    as a scan)."""
+    return f"(VALUES {row_values(len(chunk), len(chunk[0]))}) k"
 
 
 class Store:
