@@ -3,7 +3,7 @@ same stream by mosquitto_sub, and the time from a terminal's death to its offlin
 
 Owns only measuring: it starts a private Mosquitto on a free loopback port, opens persistent
 sessions subscribed to the same topics (`mosquitto_sub` raw, a no-op paho client, the back
-office's receiving pipe without storing, and the back office itself), publishes one
+office's subscriber without checking or storing, and the back office itself), publishes one
 prepared stream ONCE so the broker queues the same messages for each, then times each
 session draining its queue: `mosquitto_sub` until it has printed every message, the back
 office until every message's batch has committed (SQLite store, synchronous=FULL). The
@@ -33,7 +33,7 @@ from backoffice.config import BrokerConfig, Thresholds
 from backoffice.contract import TERMINAL_KINDS, topic_for
 from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import MqttIngest
-from backoffice.ingest_check import FrameReader
+from backoffice.mqtt_subscribe import MqttSubscriber
 from backoffice.store import Store
 
 TIMEOUT_S = 300.0
@@ -175,36 +175,42 @@ class _PahoDrain:
         return rate
 
 
-def _pipe_drain(port: int, count: int) -> float:
-    """The ceiling of the back office's receiving side alone: mosquitto_sub framing every
-    message into a pipe exactly as MqttIngest runs it, parsed by FrameReader, not stored."""
-    command = _raw_command(port, "-N", "-F", MqttIngest.FRAME_FORMAT, client_id="bench-pipe")
+def _subscriber_drain(port: int, count: int) -> float:
+    """The ceiling of the back office's receiving side alone: its subscriber reading and
+    acknowledging every message exactly as MqttIngest's receiving process does, unchecked."""
+    broker = BrokerConfig(host="127.0.0.1", port=port)
+    subscriber = MqttSubscriber(broker, _filters(), "bench-subscriber")
     started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    frames, received = FrameReader(), 0
+    subscriber.connect()
+    received = 0
     while received < count:
-        chunk = os.read(process.stdout.fileno(), 1 << 20)
-        if not chunk:
-            raise RuntimeError("bench: mosquitto_sub ended before the stream did")
-        received += len(frames.feed(chunk))
+        received += len(subscriber.read())
+        subscriber.acknowledge()
     rate = count / (time.monotonic() - started)
-    process.terminate()
-    process.wait(10)
+    subscriber.disconnect()
     return rate
+
+
+def _filters() -> list[str]:
+    return [f"kiosk/v1/+/+/{kind}" for kind in TERMINAL_KINDS]  # the back office's
 
 
 def _raw_command(port: int, *extra: str, client_id: str = "bench-raw") -> list[str]:
     command = ["mosquitto_sub", "-p", str(port), "-q", "1", "-i", client_id, "-c"]
-    for kind in TERMINAL_KINDS:  # the same filters as the back office's subscription
-        command += ["-t", f"kiosk/v1/+/+/{kind}"]
+    for topic in _filters():
+        command += ["-t", topic]
     return command + list(extra)
 
 
 def run_backoffice_bench(
-    terminals: int = 1000, rounds: int = 10, directory: Path | None = None
+    terminals: int = 1000, rounds: int = 10, directory: Path | None = None, pairs: int = 3
 ) -> dict[str, Any]:
-    """Run both measurements and return the figures (rates in messages per second)."""
+    """Run the measurements and return the figures (rates in messages per second).
+
+    The raw drain and the ingest are timed `pairs` times, each pair back to back on its own
+    queued copy of the stream and the ingest on a new database, and the pair with the
+    median ratio gives the headline figures: on a shared 2-core machine one drain alone
+    moves by a third from run to run (docs/backoffice.md, "Benchmarks")."""
     work = Path(tempfile.mkdtemp(prefix="kiosk-bo-bench-", dir=directory))
     port = _free_port()
     config = work / "mosquitto.conf"
@@ -220,75 +226,52 @@ def run_backoffice_bench(
         stream = _stream(terminals, rounds)
         count = len(stream)
 
-        # 1. Both persistent sessions subscribe, then go away: the broker queues for both.
-        subprocess.run(
-            _raw_command(port, "-C", "1", "-W", "1"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=TIMEOUT_S,
+        # 1. Every persistent session subscribes, then goes away: the broker queues for all.
+        for pair in range(pairs):
+            subprocess.run(
+                _raw_command(port, "-C", "1", "-W", "1", client_id=f"bench-raw-{pair}"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=TIMEOUT_S,
+            )
+            ingest = MqttIngest(
+                Store(f"sqlite:///{work / f'bench-{pair}.db'}"),
+                BrokerConfig(host="127.0.0.1", port=port, client_id=f"bench-ingest-{pair}"),
+                Thresholds(),
+            )
+            ingest.start()
+            _wait(ingest.connected.is_set, "the back office to subscribe")
+            ingest.stop()
+            ingest.ingestor.store.close()
+        noop_subscriber = MqttSubscriber(
+            BrokerConfig(host="127.0.0.1", port=port), _filters(), "bench-subscriber"
         )
-        subprocess.run(
-            _raw_command(port, "-C", "1", "-W", "1", client_id="bench-pipe"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=TIMEOUT_S,
-        )
+        noop_subscriber.connect()
+        while not noop_subscriber.subscribed:
+            noop_subscriber.read()
+        noop_subscriber.disconnect()
         paho_noop = _PahoDrain(port, count)
-        store = Store(f"sqlite:///{work / 'bench.db'}")
-        broker_config = BrokerConfig(host="127.0.0.1", port=port, client_id="bench-ingest")
-        ingest = MqttIngest(store, broker_config, Thresholds())
-        ingest.start()
-        _wait(ingest.connected.is_set, "the back office to subscribe")
-        ingest.stop()
 
         # 2. The stream, published once, with the contract's QoS per kind.
         _publish_all(port, stream)
 
         # 3. Each session drains the same queued messages; nothing else runs meanwhile.
-        raw_cpu = _CpuAccount(count, {"broker": broker.pid})
-        raw_cpu.start()
-        started = time.monotonic()
-        raw = subprocess.Popen(_raw_command(port, "-C", str(count)), stdout=subprocess.DEVNULL)
-        too_long = threading.Timer(TIMEOUT_S, raw.kill)
-        too_long.start()
-        # wait4 rather than wait: the exited process's own processor time comes with it.
-        _, status, usage = os.wait4(raw.pid, 0)
-        too_long.cancel()
-        raw.returncode = os.waitstatus_to_exitcode(status)
-        raw_rate = count / (time.monotonic() - started)
-        if raw.returncode != 0:
-            raise RuntimeError(f"bench: mosquitto_sub exited with {raw.returncode}")
-        raw_figures = raw_cpu.stop()
-        raw_sub_us = 1e6 * (usage.ru_utime + usage.ru_stime) / count
-        raw_figures["mosquitto_sub"] = round(raw_sub_us, 2)
-        raw_figures["all processes"] = round(raw_figures["all processes"] + raw_sub_us, 2)
-
+        records = sum(1 for _, _, qos in stream if qos == 1) // 2  # outbox and health
+        runs = [_drain_pair(work, port, broker.pid, count, records, pair) for pair in range(pairs)]
         paho_rate = paho_noop.drain()
-        pipe_rate = _pipe_drain(port, count)
+        subscriber_rate = _subscriber_drain(port, count)
+        runs.sort(key=lambda run: run["ingest_msg_s"] / run["raw_msg_s"])
+        median = runs[len(runs) // 2]
+        raw_rate, ingest_rate = median["raw_msg_s"], median["ingest_msg_s"]
+        stats = median["stats"]
 
-        ingest = MqttIngest(store, broker_config, Thresholds())
-        ingest_cpu = _CpuAccount(count, {"broker": broker.pid, "back office": os.getpid()})
-        ingest_cpu.start()
-        started = time.monotonic()
+        store = Store(f"sqlite:///{work / 'bench-0.db'}")
+        ingest = MqttIngest(
+            store,
+            BrokerConfig(host="127.0.0.1", port=port, client_id="bench-ingest-0"),
+            Thresholds(),
+        )
         ingest.start()
-        # Told by the ingestor at the commit, as exact as the raw drain's end (its process's
-        # exit): polling every 10 ms added 5 ms on average to the ingest's time, and polling
-        # more often took the interpreter lock from the worker.
-        if not ingest.ingestor.wait_committed(count, TIMEOUT_S):
-            raise RuntimeError("bench: timed out waiting for ingest to store the stream")
-        ingest_rate = count / (time.monotonic() - started)
-        receiver = ingest.receiver_pid()
-        threads = {"main thread (waits)": threading.main_thread().native_id or 0}
-        threads.update(ingest.thread_ids())
-        late = {"receiving process": receiver}
-        late.update(("mosquitto_sub", pid) for pid in _children(receiver))  # its one child
-        ingest_cpu.stop(threads, **late)
-        stored = store.query("SELECT COUNT(*) AS n FROM records")[0]["n"]
-        expected = sum(1 for _, _, qos in stream if qos == 1) // 2  # outbox and health
-        if stored != expected:
-            raise RuntimeError(f"bench: the back office stored {stored} records, not all")
-        stats = ingest.ingestor.stats
-
         sim = SimulatedTerminal(
             work, station="39990001", terminal="T-01", host="127.0.0.1", port=port
         )
@@ -319,16 +302,78 @@ def run_backoffice_bench(
         "backoffice_raw_drain_msg_s": round(raw_rate, 1),
         "backoffice_ingest_msg_s": round(ingest_rate, 1),
         "backoffice_ingest_ratio": round(ingest_rate / raw_rate, 3),
+        "backoffice_ingest_ratios_of_each_pair": [
+            round(run["ingest_msg_s"] / run["raw_msg_s"], 3) for run in runs
+        ],
         "backoffice_ingest_target_ratio": 0.5,
         "backoffice_paho_noop_drain_msg_s": round(paho_rate, 1),
         "backoffice_paho_noop_ratio": round(paho_rate / raw_rate, 3),
-        "backoffice_pipe_noop_drain_msg_s": round(pipe_rate, 1),
-        "backoffice_pipe_noop_ratio": round(pipe_rate / raw_rate, 3),
+        "backoffice_subscriber_noop_drain_msg_s": round(subscriber_rate, 1),
+        "backoffice_subscriber_noop_ratio": round(subscriber_rate / raw_rate, 3),
         "backoffice_ingest_batches": stats.batches,
         "backoffice_acks_sent": stats.acks_sent,
         "backoffice_death_to_offline_alert_s": round(death_to_alert, 3),
-        "backoffice_raw_cpu_us_per_msg": raw_figures,
-        "backoffice_ingest_cpu_us_per_msg": ingest_cpu.figures,
+        "backoffice_raw_cpu_us_per_msg": median["raw_cpu"],
+        "backoffice_ingest_cpu_us_per_msg": median["ingest_cpu"],
+    }
+
+
+def _drain_pair(
+    work: Path, port: int, broker_pid: int, count: int, records: int, pair: int
+) -> dict[str, Any]:
+    """Time mosquitto_sub, then the back office, each draining its own queued copy of the
+    stream of `count` messages, `records` of them outbox records."""
+    raw_cpu = _CpuAccount(count, {"broker": broker_pid})
+    raw_cpu.start()
+    started = time.monotonic()
+    raw = subprocess.Popen(
+        _raw_command(port, "-C", str(count), client_id=f"bench-raw-{pair}"),
+        stdout=subprocess.DEVNULL,
+    )
+    too_long = threading.Timer(TIMEOUT_S, raw.kill)
+    too_long.start()
+    # wait4 rather than wait: the exited process's own processor time comes with it.
+    _, status, usage = os.wait4(raw.pid, 0)
+    too_long.cancel()
+    raw.returncode = os.waitstatus_to_exitcode(status)
+    raw_rate = count / (time.monotonic() - started)
+    if raw.returncode != 0:
+        raise RuntimeError(f"bench: mosquitto_sub exited with {raw.returncode}")
+    raw_figures = raw_cpu.stop()
+    raw_sub_us = 1e6 * (usage.ru_utime + usage.ru_stime) / count
+    raw_figures["mosquitto_sub"] = round(raw_sub_us, 2)
+    raw_figures["all processes"] = round(raw_figures["all processes"] + raw_sub_us, 2)
+
+    store = Store(f"sqlite:///{work / f'bench-{pair}.db'}")  # empty: made when subscribing
+    ingest = MqttIngest(
+        store,
+        BrokerConfig(host="127.0.0.1", port=port, client_id=f"bench-ingest-{pair}"),
+        Thresholds(),
+    )
+    ingest_cpu = _CpuAccount(count, {"broker": broker_pid, "back office": os.getpid()})
+    ingest_cpu.start()
+    started = time.monotonic()
+    ingest.start()
+    # Told by the ingestor at the commit, as exact as the raw drain's end (its process's
+    # exit): polling every 10 ms added 5 ms on average to the ingest's time, and polling
+    # more often took the interpreter lock from the worker.
+    if not ingest.ingestor.wait_committed(count, TIMEOUT_S):
+        raise RuntimeError("bench: timed out waiting for ingest to store the stream")
+    ingest_rate = count / (time.monotonic() - started)
+    threads = {"main thread (waits)": threading.main_thread().native_id or 0}
+    threads.update(ingest.thread_ids())
+    ingest_cpu.stop(threads, **{"receiving process": ingest.receiver_pid()})
+    stored = store.query("SELECT COUNT(*) AS n FROM records")[0]["n"]
+    ingest.stop()
+    store.close()
+    if stored != records:
+        raise RuntimeError(f"bench: the back office stored {stored} records, not all")
+    return {
+        "raw_msg_s": raw_rate,
+        "ingest_msg_s": ingest_rate,
+        "raw_cpu": raw_figures,
+        "ingest_cpu": ingest_cpu.figures,
+        "stats": ingest.ingestor.stats,
     }
 
 
@@ -352,20 +397,6 @@ def _thread_ticks(pid: int) -> dict[int, int]:
             continue
         ticks[int(tid)] = int(fields[11]) + int(fields[12])  # utime, stime
     return ticks
-
-
-def _children(pid: int) -> list[int]:
-    """The ids of a process's children (the parent id is the stat file's fourth field)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as stat:
-                    if int(stat.read().rsplit(b")", 1)[1].split()[1]) == pid:
-                        found.append(int(name))
-            except OSError:
-                continue
-    return found
 
 
 class _CpuAccount:

@@ -17,34 +17,30 @@ import marshal
 import multiprocessing
 import os
 import queue
-import secrets
-import shutil
+import select
 import signal
 import struct
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
 
 from backoffice.alerts import BatchAlerts, clear_alert, raise_alert
 from backoffice.config import BrokerConfig, Thresholds
 from backoffice.contract import TERMINAL_KINDS, fast_validator_for, topic_for
-from backoffice.errors import BackofficeError, StoreError
+from backoffice.errors import StoreError
 from backoffice.ingest_check import (
     RECORD_COLUMNS,
-    FrameReader,
     Intent,
     check_message,
     check_messages,
 )
 from backoffice.mqtt_publish import MosquittoPublisher
+from backoffice.mqtt_subscribe import MqttSubscriber, SubscriberError
 from backoffice.store import Cursor, Store, key_chunks, key_table, row_values
 
 log = logging.getLogger(__name__)
@@ -56,7 +52,6 @@ Key = tuple[str, str]  # (station, terminal)
 # it comes, since the worker never waits to fill a batch (waiting up to 10 ms for 2,000
 # messages was tried: the bench drained slower, docs/backoffice.md "Benchmarks").
 BATCH_LIMIT = 5000
-MOSQUITTO_SUB = "mosquitto_sub"  # Debian package mosquitto-clients
 # Keys per row-value query (3 parameters each at most): far under both engines' limits.
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, received) "
@@ -65,9 +60,6 @@ _INSERT_RECORD = (
 # A blob of intents on the pipe from the receiving process: its length, then marshal data.
 _BLOB_HEADER = struct.Struct("<I")
 _PIPE_BYTES = 1 << 20  # Linux lets an unprivileged process grow a pipe to 1 MiB
-# Bytes of mosquitto_sub's output checked and passed on at a time (a few hundred messages):
-# small enough that storing starts while the next ones are checked.
-_CHUNK_BYTES = 1 << 17
 
 
 @dataclass
@@ -671,26 +663,24 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
 class MqttIngest:
     """Receive and check in a process of its own, store in batches, publish acks with libmosquitto.
 
-    Receiving is mosquitto_sub (Debian mosquitto-clients), Mosquitto's own C client: it
-    holds the persistent session and writes each message to a pipe framed as
-    `<topic>NUL<payload length>NUL<payload>` (a topic can never hold NUL, and the length
-    makes the payload binary-safe). A receiving process forked from this one runs it,
-    again after each exit, splits its frames and checks each message
+    A receiving process forked from this one holds the persistent session
+    (backoffice.mqtt_subscribe, a QoS 1 subscriber that reads a socket buffer at a time),
+    connecting again a second after each loss, checks each message
     (backoffice.ingest_check: JSON, schema, record rules, hash), and writes the intents
-    to a second pipe as marshal blobs; a reader thread here queues them and one worker
-    thread stores them in batches. Checking and storing then use both processor cores,
-    and the storing process never parses JSON (docs/backoffice.md, "Ingest").
+    to a pipe as marshal blobs; a reader thread here queues them and one worker thread
+    stores them in batches. Checking and storing then use both processor cores, and the
+    storing process never parses JSON (docs/backoffice.md, "Ingest").
 
-    mosquitto_sub acknowledges a message to the broker (PUBACK) when it has written it to
-    the pipe, before it is stored: that loses nothing that matters, because outbox records
-    are acknowledged at the application level ({"upto_seq"}, only after the commit) and the
-    terminal resends until then, while heartbeats, health and events are transient by
-    contract and come again. Full pipes stop mosquitto_sub reading, so the broker queues
-    instead of this process's memory. Acknowledgements and commands go out through a
-    libmosquitto client of their own (backoffice.mqtt_publish).
+    The receiving process acknowledges messages to the broker (PUBACK) once it has written
+    their intents to the pipe, before they are stored: that loses nothing that matters,
+    because outbox records are acknowledged at the application level ({"upto_seq"}, only
+    after the commit) and the terminal resends until then, while heartbeats, health and
+    events are transient by contract and come again. A full pipe stops the receiving
+    process reading, so the broker queues instead of this process's memory.
+    Acknowledgements and commands go out through a libmosquitto client of their own
+    (backoffice.mqtt_publish).
     """
 
-    FRAME_FORMAT = r"%t\0%l\0%p"
     QUEUE_CHUNKS = 64  # chunks of checked messages waiting for the worker: the backpressure
 
     def __init__(
@@ -703,64 +693,32 @@ class MqttIngest:
     ) -> None:
         self.broker = broker
         self.client = MosquittoPublisher(broker, f"{broker.client_id}-pub")
+        # Made here so unreadable TLS files fail at start, in this process.
+        self.subscriber = MqttSubscriber(broker, self.subscriptions(), broker.client_id)
         self.ingestor = Ingestor(store, thresholds, self.client_publish)
         for kind in TERMINAL_KINDS:
             # Compiled here, once: a broken schema fails at start, and every receiving
             # process forked later has them instead of compiling on its first messages.
             fast_validator_for(kind)
-        # Set once mosquitto_sub's subscriptions are in place (its probe came back).
+        # Set once the broker has answered the receiving process's SUBSCRIBE.
         self.connected = threading.Event()
-        # A private topic this worker alone reads: a probe published on it and received
-        # proves the subscriptions (one SUBSCRIBE packet) are active in the broker.
-        self.probe_topic = topic_for("0", f"probe-{secrets.token_hex(12)}", "ack")
         self._queue: queue.Queue[list[Intent]] = queue.Queue(self.QUEUE_CHUNKS)
         self._waiting = 0  # messages read from the pipe and not stored yet (backlog())
         self._waiting_lock = threading.Lock()
         self._stop = threading.Event()
         self._liveness_every_s = liveness_every_s
-        self._options_dir = tempfile.TemporaryDirectory(prefix="kiosk-bo-sub-")
         self._receiver: multiprocessing.process.BaseProcess | None = None
         self._intents: BinaryIO | None = None  # the pipe from the receiving process
         self._lifeline = -1  # held open while this process lives (see _receive)
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
         self._reader = threading.Thread(target=self._read, name="ingest-reader", daemon=True)
-        self._prober = threading.Thread(target=self._probe, name="ingest-probe", daemon=True)
+        self._retrier = threading.Thread(target=self._retry, name="ingest-retry", daemon=True)
 
     def subscriptions(self) -> list[str]:
         prefix = f"$share/{self.broker.shared_group}/" if self.broker.shared_group else ""
         return [f"{prefix}kiosk/v1/+/+/{kind}" for kind in TERMINAL_KINDS]
 
-    def subscriber_command(self) -> list[str]:
-        """The mosquitto_sub command line (the password goes in its options file, not here)."""
-        executable = shutil.which(MOSQUITTO_SUB)
-        if executable is None:
-            raise BackofficeError(
-                f"{MOSQUITTO_SUB} is not installed: install the Debian package mosquitto-clients"
-            )
-        b = self.broker
-        command = [executable, "-h", b.host, "-p", str(b.port), "-i", b.client_id, "-c"]
-        command += ["-q", "1", "-k", str(b.keepalive_s), "-N", "-F", self.FRAME_FORMAT]
-        if b.tls_ca_file:
-            command += ["--cafile", b.tls_ca_file]
-            if b.tls_cert_file:
-                command += ["--cert", b.tls_cert_file, "--key", b.tls_key_file]
-        for topic in [*self.subscriptions(), self.probe_topic]:
-            command += ["-t", topic]
-        return command
-
-    def _subscriber_environment(self) -> dict[str, str]:
-        # mosquitto_sub reads default options from $XDG_CONFIG_HOME/mosquitto_sub: a private
-        # directory keeps the credentials out of the process list and a user's own file out.
-        options = Path(self._options_dir.name) / "mosquitto_sub"
-        lines = [f"-u {self.broker.username}"] if self.broker.username else []
-        if self.broker.password:
-            lines.append(f"-P {self.broker.password}")
-        options.touch(mode=0o600)
-        options.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return {**os.environ, "XDG_CONFIG_HOME": self._options_dir.name}
-
     def start(self) -> None:
-        self.subscriber_command()  # a missing mosquitto_sub fails here, at start
         intents_out, intents_in = os.pipe()
         _grow_pipe(intents_in)
         lifeline_out, self._lifeline = os.pipe()
@@ -779,24 +737,23 @@ class MqttIngest:
         self._intents = os.fdopen(intents_out, "rb", _PIPE_BYTES)
         self.client.start()
         self._reader.start()
-        self._prober.start()
+        self._retrier.start()
         self._worker.start()
 
     def stop(self) -> None:
         self._stop.set()
         receiver = self._receiver
         if receiver is not None and receiver.is_alive() and receiver.pid is not None:
-            # It stops mosquitto_sub (which disconnects cleanly: the session stays) and
-            # passes on what was already read before it exits.
+            # It disconnects cleanly (the session stays) and passes on what was already
+            # read before it exits.
             os.kill(receiver.pid, signal.SIGTERM)
         self._reader.join(timeout=10)
         self._worker.join(timeout=30)  # stores what was already read before it ends
-        self._prober.join(timeout=5)
+        self._retrier.join(timeout=5)
         if receiver is not None:
             receiver.join(timeout=10)
             os.close(self._lifeline)
         self.client.stop()
-        self._options_dir.cleanup()
 
     def backlog(self) -> int:
         return self._waiting
@@ -807,7 +764,7 @@ class MqttIngest:
 
     def thread_ids(self) -> dict[str, int]:
         """This process's ingest threads by role, as native thread ids (for measuring)."""
-        threads = {"reader": self._reader, "worker": self._worker, "probe": self._prober}
+        threads = {"reader": self._reader, "worker": self._worker, "retry": self._retrier}
         return {f"{name} thread": thread.native_id or 0 for name, thread in threads.items()}
 
     def _count_waiting(self, change: int) -> None:
@@ -820,63 +777,60 @@ class MqttIngest:
     # ------------------------------------------------------------- receiving process
 
     def _receive(self, intents_out: int, intents_in: int, lifeline: int) -> None:
-        """The receiving process: run mosquitto_sub, again after each exit (broker down at
-        start), and write the intents of its messages to the pipe until SIGTERM, or until
-        this process ends (its lifeline pipe closes), whatever way it ends."""
+        """The receiving process: hold the session, connecting again a second after each
+        loss (or a broker unreachable at start), and write the intents of its messages to
+        the pipe until SIGTERM, or until this process ends (its lifeline pipe closes),
+        whatever way it ends."""
         os.close(intents_out)
         os.close(self._lifeline)  # this process's copy of the write end: the parent's alone
         pipe = os.fdopen(intents_in, "wb")
         stopping = False
-        process: subprocess.Popen[bytes] | None = None
 
         def on_term(signum: int, frame: FrameType | None) -> None:
             nonlocal stopping
             stopping = True
-            if process is not None and process.poll() is None:
-                process.terminate()  # mosquitto_sub disconnects cleanly: the session stays
 
+        # The signal's byte on this pipe wakes the subscriber's wait at once.
+        wake_out, wake_in = os.pipe()
+        os.set_blocking(wake_in, False)
+        signal.set_wakeup_fd(wake_in)
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-        # Without this, a back office killed outright would leave mosquitto_sub holding the
+        # Without this, a back office killed outright would leave this process holding the
         # client id, to fight the next one for the session.
         threading.Thread(target=_stop_when_closed, args=(lifeline,), daemon=True).start()
-        thresholds, probe = self.ingestor.thresholds, self.probe_topic
+        thresholds, subscriber = self.ingestor.thresholds, self.subscriber
         while not stopping:
             try:
-                process = subprocess.Popen(
-                    self.subscriber_command(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=self._subscriber_environment(),
-                )
-            except (OSError, BackofficeError) as exc:
-                log.error("cannot run %s: %s", MOSQUITTO_SUB, exc)
-                time.sleep(1.0)
+                subscriber.connect()
+            except (OSError, SubscriberError) as exc:
+                log.warning("cannot connect to the broker (%s); trying again in 1 s", exc)
+                _pause(wake_out, 1.0)
                 continue
-            if stopping:  # SIGTERM came while it started: it saw no process
-                process.terminate()
-            assert process.stdout is not None and process.stderr is not None
-            _grow_pipe(process.stdout.fileno())
-            _send(pipe, [("restart",)])
-            frames = FrameReader()
-            while chunk := os.read(process.stdout.fileno(), _CHUNK_BYTES):
-                intents = check_messages(frames.feed(chunk), thresholds, probe)
-                if intents:
-                    _send(pipe, intents)
-            error = process.stderr.read().decode("utf-8", "replace").strip()
-            code = process.wait()
-            if frames.pending():
-                log.error("%s ended in the middle of a message", MOSQUITTO_SUB)
-            if not stopping:
-                log.warning(
-                    "%s exited with %d (%s); starting it again",
-                    MOSQUITTO_SUB,
-                    code,
-                    error.splitlines()[-1] if error else "no message",
-                )
-                time.sleep(1.0)
-        pipe.close()
+            announced = False
+            try:
+                _send(pipe, [("restart",)])
+                while not stopping:
+                    messages = subscriber.read(wake_out)
+                    if subscriber.subscribed and not announced:
+                        _send(pipe, [("subscribed",)])
+                        announced = True
+                    if messages:
+                        _send(pipe, check_messages(messages, thresholds))
+                        subscriber.acknowledge()  # passed on: the broker may forget them
+                    else:
+                        _pause(wake_out, 0.0)  # woken by a signal: read its byte
+            except _PassedOnNothing:
+                break  # the back office process is gone: nothing to receive for
+            except (OSError, SubscriberError) as exc:
+                log.warning("lost the broker (%s); connecting again in 1 s", exc)
+                subscriber.close()
+                _pause(wake_out, 1.0)
+        subscriber.disconnect()  # cleanly: the broker keeps the session for the next start
+        try:
+            pipe.close()
+        except OSError:
+            pass  # the back office process is gone
 
     # ------------------------------------------------------------- this process
 
@@ -892,20 +846,16 @@ class MqttIngest:
                     break
                 intents: list[Intent] = marshal.loads(blob)
                 if intents[0][0] == "restart":
-                    self.connected.clear()  # a new mosquitto_sub: subscribed once probed
-                    continue
-                if any(intent[0] == "probe" for intent in intents):
+                    self.connected.clear()  # a new connection: subscribed once answered
+                elif intents[0][0] == "subscribed":
                     self.connected.set()
-                    intents = [intent for intent in intents if intent[0] != "probe"]
-                if intents:
+                else:
                     self._count_waiting(len(intents))
                     self._queue.put(intents)
 
-    def _probe(self) -> None:
+    def _retry(self) -> None:
         while not self._stop.wait(0.2):
             self.client.retry()  # acks and commands that waited for the connection
-            if not self.connected.is_set():
-                self.client.publish(self.probe_topic, b"", 0)  # dropped while disconnected
 
     def _work(self) -> None:
         next_check = 0.0
@@ -935,10 +885,23 @@ class MqttIngest:
                 time.sleep(1.0)
 
 
+class _PassedOnNothing(Exception):
+    """The pipe to the back office process is closed: that process is gone."""
+
+
 def _send(pipe: BinaryIO, intents: list[Intent]) -> None:
     blob = marshal.dumps(intents)
-    pipe.write(_BLOB_HEADER.pack(len(blob)) + blob)
-    pipe.flush()
+    try:
+        pipe.write(_BLOB_HEADER.pack(len(blob)) + blob)
+        pipe.flush()
+    except BrokenPipeError:
+        raise _PassedOnNothing from None
+
+
+def _pause(wake: int, seconds: float) -> None:
+    """Wait this long, or until a signal's byte arrives on `wake` (and read it)."""
+    if select.select([wake], [], [], seconds)[0]:
+        os.read(wake, 64)
 
 
 def _stop_when_closed(lifeline: int) -> None:

@@ -1,9 +1,9 @@
 """The checking half of ingest: each message, without the database, down to what storing needs.
 
-Owns everything about one incoming message that needs no stored state: mosquitto_sub's
-framing, the topic, the payload's JSON Schema, an outbox record's agreement with its topic
-and the journal's rules and its canonical hash, and the alert decisions a health report or
-an event makes on its own. It turns each message into an *intent*: one tuple of plain
+Owns everything about one incoming message that needs no stored state: the topic, the
+payload's JSON Schema, an outbox record's agreement with its topic and the journal's rules
+and its canonical hash, and the alert decisions a health report or an event makes on its
+own. It turns each message into an *intent*: one tuple of plain
 values (text, numbers, None, nested tuples) that backoffice.ingest applies to the store in
 order. Intents cross a process boundary with marshal for a fraction of what parsing the
 JSON costs, so checking runs in its own process beside the storing one (docs/backoffice.md,
@@ -66,7 +66,6 @@ RECORD_COLUMNS = (
     "prev_seq",
 )
 SKIP: Intent = ("skip",)
-PROBE: Intent = ("probe",)
 # orjson reads an integer beyond 64 bits as a float, where json keeps it exact: a payload
 # with a number of 19 digits or more (no field of the contract needs one) takes the
 # reference path. The search is for any 19 digits in a row (translate makes every digit a
@@ -99,11 +98,8 @@ class _AlertDecisions:
         self.changes.extend(("clear", kind) for kind in kinds)
 
 
-def check_messages(
-    messages: Iterable[tuple[str, bytes]], thresholds: Thresholds, probe: str = ""
-) -> list[Intent]:
-    """The intents of these messages in order, as check_message makes them one by one;
-    `("probe",)` for a message on the topic `probe`.
+def check_messages(messages: Iterable[tuple[str, bytes]], thresholds: Thresholds) -> list[Intent]:
+    """The intents of these messages in order, as check_message makes them one by one.
 
     Heartbeats are most of the stream: a valid one takes a short path here (cached topic,
     orjson, the compiled schema) to the same intent check_message makes, _heartbeat_intent
@@ -124,10 +120,7 @@ def check_messages(
             if type(data) is dict and heartbeat_valid(data):
                 append(_heartbeat_intent(parsed[1], parsed[2], data))
                 continue
-        if topic_text == probe:
-            append(PROBE)
-        else:
-            append(check_message(topic_text, payload, thresholds))
+        append(check_message(topic_text, payload, thresholds))
     return intents
 
 
@@ -302,38 +295,3 @@ def _check_outbox(station: str, terminal: str, data: dict[str, Any]) -> Intent:
         prev_seq,
     )
     return ("outbox", station, terminal, seq, prev_seq, digest, row)
-
-
-class FrameReader:
-    """Splits mosquitto_sub's `%t\\0%l\\0%p` output into (topic, payload) messages.
-
-    Written by hand because it is the pipe's own framing (three fields, two separators); a
-    chunk may end anywhere, so an incomplete frame waits for the next chunk.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def pending(self) -> int:
-        return len(self._buffer)
-
-    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        data = self._buffer + chunk if self._buffer else chunk
-        messages: list[tuple[str, bytes]] = []
-        find = data.find
-        position, end = 0, len(data)
-        while True:
-            topic_end = find(b"\0", position)
-            if topic_end < 0:
-                break
-            length_end = find(b"\0", topic_end + 1)
-            if length_end < 0:
-                break
-            payload_end = length_end + 1 + int(data[topic_end + 1 : length_end])
-            if payload_end > end:
-                break
-            topic = data[position:topic_end].decode("utf-8", "replace")
-            messages.append((topic, data[length_end + 1 : payload_end]))
-            position = payload_end
-        self._buffer = data[position:]
-        return messages

@@ -137,7 +137,7 @@ def test_each_kind_becomes_the_intent_the_store_applies(tmp_path: Path) -> None:
 
 
 def heartbeat_messages(number: Any) -> list[tuple[str, bytes]]:
-    """Heartbeats valid and not, a probe, a topic outside the contract, other kinds."""
+    """Heartbeats valid and not, a topic outside the contract, other kinds."""
     topic = f"kiosk/v1/{STATION}/T-01/heartbeat"
     return [
         (topic, json.dumps(HEARTBEAT).encode()),
@@ -148,7 +148,6 @@ def heartbeat_messages(number: Any) -> list[tuple[str, bytes]]:
         (topic, b"[1]"),
         (topic, b'{"v": NaN}'),
         (topic, b" " * 70_000),
-        ("kiosk/v1/0/probe-1/ack", b""),
         (f"kiosk/v1/{STATION}/T 01/heartbeat", json.dumps(HEARTBEAT).encode()),
         (f"kiosk/v1/{STATION}/T-01/health", json.dumps(HEALTH).encode()),
         (f"kiosk/v1/{STATION}/T-01/ack", b"{}"),
@@ -161,11 +160,8 @@ def test_checking_messages_together_gives_the_intents_of_checking_each_alone(
     number: Any,
 ) -> None:
     messages = heartbeat_messages(number)
-    expected = [
-        ("probe",) if topic == "kiosk/v1/0/probe-1/ack" else check_message(topic, p, Thresholds())
-        for topic, p in messages
-    ]
-    together = check_messages(messages, Thresholds(), probe="kiosk/v1/0/probe-1/ack")
+    expected = [check_message(topic, p, Thresholds()) for topic, p in messages]
+    together = check_messages(messages, Thresholds())
     assert together == expected
     assert [type(value) for value in together[0]] == [type(value) for value in expected[0]]
     assert together[1][4] == 5 and type(together[1][4]) is int  # seq 5.0 is the integer 5
