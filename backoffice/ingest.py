@@ -16,7 +16,6 @@ import logging
 import marshal
 import multiprocessing
 import os
-import queue
 import select
 import signal
 import struct
@@ -52,6 +51,14 @@ Key = tuple[str, str]  # (station, terminal)
 # it comes, since the worker never waits to fill a batch (waiting up to 10 ms for 2,000
 # messages was tried: the bench drained slower, docs/backoffice.md "Benchmarks").
 BATCH_LIMIT = 5000
+# A boot's `boots.last_seen` is refreshed at most this often (the terminal's own last_seen
+# is exact): a backlog's many heartbeats of one boot, batch after batch, make one write.
+BOOT_REFRESH_S = 60.0
+# Under a backlog a batch starts at most this long after the previous one started, taking
+# what came meanwhile: a terminal's heartbeats coalesce into one row update and there are
+# fewer commits (storing the bench's stream costs 18-19 µs of processor time a message in
+# batches of 300-1,500, 12 µs in batches of 5,000). A trickle is stored as it comes.
+BATCH_INTERVAL_S = 0.02
 # Keys per row-value query (3 parameters each at most): far under both engines' limits.
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, received) "
@@ -191,13 +198,14 @@ _UNSET: Any = object()  # a column no message of the batch has set
 class _Terminal:
     """A terminal's row during a batch: the columns the rules read, and every column changed.
 
-    Only these few are read (fetching the row's text columns, health above all, costs more
-    than the rules); the changes are written back in one UPDATE at the end of the batch.
+    Only these few are read (fetching the row's text columns costs more than the rules);
+    the changes are written back in one UPDATE at the end of the batch.
     max_record_seq, the highest seq of the terminal's stored records (-1: none), is read
     with the row and follows the records the batch stores: a record or a heartbeat's chain
     seq above it is certainly not stored, so the batch need not look its hash up.
     boot_stored is the boot id whose `boots` row this worker has written (None: not known),
-    so the next batch updates that row's last_seen instead of inserting it again.
+    at boot_written (the batch's time), so a later batch refreshes that row's last_seen
+    only once BOOT_REFRESH_S have passed, instead of inserting it again.
 
     Heartbeats are most messages: what the last one of the batch leaves (chain, turnover,
     the boot heard) is kept in plain attributes and becomes columns only when the row is
@@ -211,6 +219,7 @@ class _Terminal:
         "acked_seq",
         "max_record_seq",
         "boot_stored",
+        "boot_written",
         "changes",
         "chain",
         "turnover_fen",
@@ -231,6 +240,7 @@ class _Terminal:
         self.acked_seq = acked_seq
         self.max_record_seq = max_record_seq
         self.boot_stored: str | None = None
+        self.boot_written = 0.0
         self.changes: dict[str, Any] = {}
         self.chain: tuple[int, str] | None = None  # the batch's last heartbeat's (seq, hash)
         self.turnover_fen: Any = _UNSET  # its last turnover counter given
@@ -427,11 +437,9 @@ class _Batch:
             balance,
             days,
         )
-        changes["outbox_backlog"], changes["health"], changes["health_at"] = (
-            backlog,
-            payload,
-            self.now,
-        )
+        # The report itself goes to health_history only: a copy in the terminal's row
+        # made every batch rewrite twice the pages (the row is rewritten for heartbeats).
+        changes["outbox_backlog"], changes["health_at"] = backlog, self.now
         if software is not None:
             changes["software"] = software
         if firmware is not None:
@@ -522,14 +530,18 @@ class _Batch:
         return acks
 
     def _write_boots(self) -> None:
-        """Each boot heard in the batch is seen now: an UPDATE of the rows this worker wrote
-        before (a third cheaper), an upsert of the others."""
+        """Each boot heard in the batch is seen now: nothing to write for a boot whose row
+        this worker wrote less than BOOT_REFRESH_S ago, an UPDATE of the other rows it wrote
+        (a third cheaper than an upsert), an upsert of the rest."""
         now, terminals = self.now, self.terminals
-        known = [
-            (now, station, terminal, boot_id)
-            for station, terminal, boot_id in self.boots
-            if terminals[station, terminal].boot_stored == boot_id
-        ]
+        fresh, known = set(), []
+        for key in self.boots:
+            row = terminals[key[0], key[1]]
+            if row.boot_stored == key[2]:
+                if now - row.boot_written < BOOT_REFRESH_S:
+                    fresh.add(key)
+                else:
+                    known.append((now, *key))
         if known:
             updated = self.cursor.executemany(
                 "UPDATE boots SET last_seen = ? WHERE station = ? AND terminal = ? AND boot_id = ?",
@@ -537,17 +549,17 @@ class _Batch:
             )
             if updated != len(known):  # a row went (only if someone deleted it): upsert all
                 known = []
-        updated_keys = {(station, terminal, boot_id) for _, station, terminal, boot_id in known}
+        written = {(station, terminal, boot_id) for _, station, terminal, boot_id in known}
         self.cursor.executemany(
             "INSERT INTO boots (station, terminal, boot_id, first_seen, last_seen) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (station, terminal, boot_id) DO UPDATE SET "
             "last_seen = excluded.last_seen",
-            [(*key, now, now) for key in self.boots if key not in updated_keys],
+            [(*key, now, now) for key in self.boots if key not in written and key not in fresh],
         )
         for station, terminal, boot_id in self.boots:
             row = terminals[station, terminal]
-            if row.boot_id == boot_id:
-                row.boot_stored = boot_id
+            if row.boot_id == boot_id and (station, terminal, boot_id) not in fresh:
+                row.boot_stored, row.boot_written = boot_id, now
 
     def _advance_acks(self) -> list[tuple[Key, int]]:
         """Each outbox terminal's new ack, walked over its records above its last ack."""
@@ -667,8 +679,9 @@ class MqttIngest:
     (backoffice.mqtt_subscribe, a QoS 1 subscriber that reads a socket buffer at a time),
     connecting again a second after each loss, checks each message
     (backoffice.ingest_check: JSON, schema, record rules, hash), and writes the intents
-    to a pipe as marshal blobs; a reader thread here queues them and one worker thread
-    stores them in batches. Checking and storing then use both processor cores, and the
+    to a pipe as marshal blobs; one worker thread here reads them and stores them in
+    batches (no reader thread: it only fought the worker for the interpreter lock, and the
+    pipe is the queue). Checking and storing then use both processor cores, and the
     storing process never parses JSON (docs/backoffice.md, "Ingest").
 
     The receiving process acknowledges messages to the broker (PUBACK) once it has written
@@ -680,8 +693,6 @@ class MqttIngest:
     Acknowledgements and commands go out through a libmosquitto client of their own
     (backoffice.mqtt_publish).
     """
-
-    QUEUE_CHUNKS = 64  # chunks of checked messages waiting for the worker: the backpressure
 
     def __init__(
         self,
@@ -702,16 +713,12 @@ class MqttIngest:
             fast_validator_for(kind)
         # Set once the broker has answered the receiving process's SUBSCRIBE.
         self.connected = threading.Event()
-        self._queue: queue.Queue[list[Intent]] = queue.Queue(self.QUEUE_CHUNKS)
-        self._waiting = 0  # messages read from the pipe and not stored yet (backlog())
-        self._waiting_lock = threading.Lock()
         self._stop = threading.Event()
         self._liveness_every_s = liveness_every_s
         self._receiver: multiprocessing.process.BaseProcess | None = None
-        self._intents: BinaryIO | None = None  # the pipe from the receiving process
+        self._intents: int | None = None  # the pipe from the receiving process
         self._lifeline = -1  # held open while this process lives (see _receive)
         self._worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
-        self._reader = threading.Thread(target=self._read, name="ingest-reader", daemon=True)
         self._retrier = threading.Thread(target=self._retry, name="ingest-retry", daemon=True)
 
     def subscriptions(self) -> list[str]:
@@ -734,9 +741,8 @@ class MqttIngest:
         os.close(intents_in)
         os.close(lifeline_out)
         self._receiver = receiver
-        self._intents = os.fdopen(intents_out, "rb", _PIPE_BYTES)
+        self._intents = intents_out
         self.client.start()
-        self._reader.start()
         self._retrier.start()
         self._worker.start()
 
@@ -747,16 +753,15 @@ class MqttIngest:
             # It disconnects cleanly (the session stays) and passes on what was already
             # read before it exits.
             os.kill(receiver.pid, signal.SIGTERM)
-        self._reader.join(timeout=10)
         self._worker.join(timeout=30)  # stores what was already read before it ends
         self._retrier.join(timeout=5)
         if receiver is not None:
             receiver.join(timeout=10)
             os.close(self._lifeline)
+        if self._intents is not None and not self._worker.is_alive():
+            os.close(self._intents)
+            self._intents = None
         self.client.stop()
-
-    def backlog(self) -> int:
-        return self._waiting
 
     def receiver_pid(self) -> int:
         """The receiving process's id (0 before start): for measuring, as the bench does."""
@@ -764,12 +769,8 @@ class MqttIngest:
 
     def thread_ids(self) -> dict[str, int]:
         """This process's ingest threads by role, as native thread ids (for measuring)."""
-        threads = {"reader": self._reader, "worker": self._worker, "retry": self._retrier}
+        threads = {"worker": self._worker, "retry": self._retrier}
         return {f"{name} thread": thread.native_id or 0 for name, thread in threads.items()}
-
-    def _count_waiting(self, change: int) -> None:
-        with self._waiting_lock:
-            self._waiting += change
 
     def client_publish(self, topic: str, payload: bytes, qos: int) -> None:
         self.client.publish(topic, payload, qos)
@@ -834,46 +835,27 @@ class MqttIngest:
 
     # ------------------------------------------------------------- this process
 
-    def _read(self) -> None:
-        """Queue the receiving process's intents for the worker until its pipe closes."""
-        assert self._intents is not None
-        with self._intents as pipe:
-            while header := pipe.read(_BLOB_HEADER.size):
-                size = _BLOB_HEADER.unpack(header)[0]
-                blob = pipe.read(size)
-                if len(blob) < size:
-                    log.error("the receiving process ended in the middle of a message")
-                    break
-                intents: list[Intent] = marshal.loads(blob)
-                if intents[0][0] == "restart":
-                    self.connected.clear()  # a new connection: subscribed once answered
-                elif intents[0][0] == "subscribed":
-                    self.connected.set()
-                else:
-                    self._count_waiting(len(intents))
-                    self._queue.put(intents)
-
     def _retry(self) -> None:
         while not self._stop.wait(0.2):
             self.client.retry()  # acks and commands that waited for the connection
 
     def _work(self) -> None:
-        next_check = 0.0
+        """Store the receiving process's intents in batches until its pipe closes on a
+        stop (what was read is stored first)."""
+        assert self._intents is not None
+        blobs = _BlobReader(self._intents)
+        next_check = batch_started = 0.0
         while True:
-            stopping = self._stop.is_set() and not self._reader.is_alive()
-            batch: list[Intent] = []
-            try:
-                batch.extend(self._queue.get(timeout=0.2))
-                while len(batch) < BATCH_LIMIT:
-                    batch.extend(self._queue.get_nowait())
-            except queue.Empty:
-                pass
-            if stopping and not batch:
-                return
+            batch = self._gather(blobs, batch_started)
+            batch_started = time.monotonic()
+            if blobs.closed and not batch:
+                if self._stop.is_set():
+                    return
+                log.error("the receiving process ended: nothing is received until a restart")
+                self._stop.wait(self._liveness_every_s)
             try:
                 if batch:
                     self.ingestor.apply_batch(batch)
-                    self._count_waiting(-len(batch))
                 if time.monotonic() >= next_check and not self._stop.is_set():
                     self.ingestor.check_liveness()
                     next_check = time.monotonic() + self._liveness_every_s
@@ -881,8 +863,65 @@ class MqttIngest:
                 # The batch is lost here, not its records: they were not acknowledged, so
                 # their terminals send them again. Telemetry comes again with the next period.
                 log.exception("ingest could not store a batch of %d messages", len(batch))
-                self._count_waiting(-len(batch))
                 time.sleep(1.0)
+
+    def _gather(self, blobs: "_BlobReader", previous_start: float) -> list[Intent]:
+        """The next batch: waiting up to 0.2 s for its first messages, then taking what
+        comes until BATCH_INTERVAL_S after the previous batch started (at once when
+        stopping), up to BATCH_LIMIT messages. Under a backlog, waiting a few
+        milliseconds for more costs less than committing a few messages at a time."""
+        batch: list[Intent] = []
+        first_by = time.monotonic() + 0.2
+        while len(batch) < BATCH_LIMIT and not blobs.closed:
+            if not batch:
+                wait = first_by - time.monotonic()
+            elif self._stop.is_set():
+                wait = 0.0
+            else:
+                wait = previous_start + BATCH_INTERVAL_S - time.monotonic()
+            read = blobs.read(max(0.0, wait))
+            if not read:
+                break
+            for intents in read:
+                if intents[0][0] == "restart":
+                    self.connected.clear()  # a new connection: subscribed once answered
+                elif intents[0][0] == "subscribed":
+                    self.connected.set()
+                else:
+                    batch.extend(intents)
+        return batch
+
+
+class _BlobReader:
+    """The intents on the pipe from the receiving process: length-prefixed marshal blobs."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.closed = False
+        self._buffer = b""
+
+    def read(self, timeout: float) -> list[list[Intent]]:
+        """The blobs that arrive within `timeout` seconds (what is there already, with 0),
+        each a list of intents; [] when none did. At the end of the pipe, closed is set."""
+        if not select.select([self.fd], [], [], timeout)[0]:
+            return []
+        chunk = os.read(self.fd, _PIPE_BYTES)
+        if not chunk:
+            self.closed = True
+            if self._buffer:
+                log.error("the receiving process ended in the middle of a message")
+            return []
+        data = self._buffer + chunk if self._buffer else chunk
+        blobs, position = [], 0
+        while len(data) - position >= _BLOB_HEADER.size:
+            size = _BLOB_HEADER.unpack_from(data, position)[0]
+            end = position + _BLOB_HEADER.size + size
+            if end > len(data):
+                break
+            blobs.append(marshal.loads(data[position + _BLOB_HEADER.size : end]))
+            position = end
+        self._buffer = data[position:]
+        return blobs
 
 
 class _PassedOnNothing(Exception):

@@ -15,7 +15,7 @@ import pytest
 
 from backoffice.config import Thresholds
 from backoffice.fleet_sim import SimulatedTerminal
-from backoffice.ingest import Ingestor
+from backoffice.ingest import BOOT_REFRESH_S, Ingestor
 from backoffice.store import Store
 
 STATION = "31010001"
@@ -220,20 +220,23 @@ def test_a_boot_heard_again_in_a_later_batch_is_seen_then_and_keeps_its_first_si
     two_writers: tuple[Store, Store],
 ) -> None:
     store, other_worker = two_writers
-    clock = iter([100.0, 200.0, 300.0, 400.0, 500.0])
+    clock = iter([100.0, 100.0 + BOOT_REFRESH_S - 1, 200.0, 300.0, 400.0, 500.0])
     ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: next(clock))
     ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])
-    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=6)])
-    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=7)])
     seen = "SELECT boot_id, first_seen, last_seen FROM boots ORDER BY boot_id"
+    # Heard again within BOOT_REFRESH_S of the row's write: the row is not written again.
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=6)])
+    assert [tuple(row.values()) for row in store.query(seen)] == [(f"{1:032x}", 100.0, 100.0)]
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=7)])
+    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=8)])
     assert [tuple(row.values()) for row in store.query(seen)] == [
         (f"{1:032x}", 100.0, 200.0),
         (f"{2:032x}", 300.0, 300.0),
     ]
     with other_worker.transaction() as cursor:  # the rows this worker wrote go away
         cursor.execute("DELETE FROM boots")
-    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=8)])
-    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=9)])
+    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=9)])
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=10)])
     assert [tuple(row.values()) for row in store.query(seen)] == [
         (f"{1:032x}", 500.0, 500.0),
         (f"{2:032x}", 400.0, 400.0),

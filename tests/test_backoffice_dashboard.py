@@ -30,7 +30,7 @@ def start_fleet(
 
 
 def fleet_size(service: BackofficeService) -> int:
-    return len(service.store.query("SELECT 1 FROM terminals WHERE health IS NOT NULL"))
+    return len(service.store.query("SELECT 1 FROM terminals WHERE health_at IS NOT NULL"))
 
 
 def reload_until(page: Any, selector: str, what: str) -> Any:
