@@ -217,7 +217,7 @@ class MqttSubscriber:
         handled on the way, and an incomplete packet waits for the next chunk.
 
         This loop is the reason for the module: one pass over the bytes with indexing and
-        slicing, about a microsecond a message."""
+        slicing (reading, splitting and acknowledging cost 2.3-2.7 µs a message in all)."""
         if self._discard:
             skipped = min(self._discard, len(chunk))
             self._discard -= skipped
