@@ -314,10 +314,15 @@ class MqttSubscriber:
 
     def disconnect(self) -> None:
         """End cleanly: the broker keeps the session, and delivers again whatever was read
-        and not acknowledged."""
+        and not acknowledged. It waits (up to 2 s) for the broker to close the connection,
+        which it does once it has read everything sent before the DISCONNECT: a client that
+        connects again at once then finds the acknowledged messages gone."""
         if self._socket is not None:
             try:
                 self._socket.sendall(_DISCONNECT)
+                self._socket.settimeout(2.0)
+                while self._socket.recv(READ_BYTES):
+                    pass  # messages sent before the broker read the DISCONNECT: unacknowledged
             except OSError:
                 pass
         self.close()

@@ -252,16 +252,28 @@ def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def subscribed(
+    subscribers: list[MqttSubscriber], config: BrokerConfig, filters: list[str], client_id: str
+) -> tuple[MqttSubscriber, bool]:
+    """A subscriber connected and answered with its SUBACK (closed after the test), and
+    whether the broker held a session for its client id."""
+    subscriber = MqttSubscriber(config, filters, client_id)
+    subscribers.append(subscriber)
+    session_present = subscriber.connect()
+    read_until(subscriber, until_subscribed(subscriber), "the SUBACK")
+    return subscriber, session_present
+
+
 # ------------------------------------------------------------------ a real Mosquitto, plain TCP
 
 
 def test_binary_payloads_and_odd_topics_arrive_byte_exact_from_a_real_mosquitto(
     backoffice_broker: Broker, publisher: Publisher, subscribers: list[MqttSubscriber]
 ) -> None:
-    subscriber = MqttSubscriber(plain(backoffice_broker), ["a/#"], f"exact-{run_id()}")
-    subscribers.append(subscriber)
-    assert subscriber.connect() is False  # a new client id: no session held yet
-    read_until(subscriber, until_subscribed(subscriber), "the SUBACK")
+    subscriber, session_present = subscribed(
+        subscribers, plain(backoffice_broker), ["a/#"], f"exact-{run_id()}"
+    )
+    assert session_present is False  # a new client id: no session held yet
     sent = [
         ("a/b c/", b"x\x00y\nz"),
         ("a/empty", b""),
@@ -279,10 +291,9 @@ def test_binary_payloads_and_odd_topics_arrive_byte_exact_from_a_real_mosquitto(
 def test_a_session_keeps_what_was_not_acknowledged_and_forgets_what_was(
     backoffice_broker: Broker, publisher: Publisher, subscribers: list[MqttSubscriber]
 ) -> None:
-    subscriber = MqttSubscriber(plain(backoffice_broker), ["s/#"], f"session-{run_id()}")
-    subscribers.append(subscriber)
-    subscriber.connect()
-    read_until(subscriber, until_subscribed(subscriber), "the SUBACK")
+    subscriber, _ = subscribed(
+        subscribers, plain(backoffice_broker), ["s/#"], f"session-{run_id()}"
+    )
     subscriber.disconnect()
 
     away = [("s/away", b"one"), ("s/away", b"two"), ("s/away", b"three")]
@@ -294,10 +305,11 @@ def test_a_session_keeps_what_was_not_acknowledged_and_forgets_what_was(
 
     assert subscriber.connect() is True
     assert read_until(subscriber, count(3), "the unacknowledged messages again") == away
-    subscriber.close()  # acknowledged this time (read_until acknowledges every read)
+    # Acknowledged this time (read_until acknowledges every read). disconnect() waits for
+    # the broker to close the connection, so it has read the PUBACKs before the next
+    # connection: after a bare close(), the broker may take the new connection first.
+    subscriber.disconnect()
 
-    # The PUBACKs went out before the close, on the old connection; Mosquitto reads them
-    # before it sees the new connection, which it can only accept after they arrived.
     assert subscriber.connect() is True
     publisher.publish("s/marker", b"after")
     received = read_until(subscriber, has_topic("s/marker"), "the marker")
@@ -313,12 +325,9 @@ OUTLIVES_MOSQUITTO_S = 7.0
 def test_the_subscriber_pings_through_silence_longer_than_its_keepalive(
     backoffice_broker: Broker, publisher: Publisher, subscribers: list[MqttSubscriber]
 ) -> None:
-    subscriber = MqttSubscriber(
-        plain(backoffice_broker, keepalive_s=2), ["k/#"], f"keepalive-{run_id()}"
+    subscriber, _ = subscribed(
+        subscribers, plain(backoffice_broker, keepalive_s=2), ["k/#"], f"keepalive-{run_id()}"
     )
-    subscribers.append(subscriber)
-    subscriber.connect()
-    read_until(subscriber, until_subscribed(subscriber), "the SUBACK")
     silence_ends = time.monotonic() + OUTLIVES_MOSQUITTO_S
     while time.monotonic() < silence_ends:
         assert subscriber.read() == []
@@ -334,12 +343,9 @@ def test_the_subscriber_pings_while_qos_0_messages_keep_it_busy(
     # A QoS 0 message needs no PUBACK, so a subscriber that receives only those sends
     # nothing unless it pings: a busy one must ping as well as an idle one. The heartbeats
     # of the fleet are QoS 0 (kiosk.telemetry.client).
-    subscriber = MqttSubscriber(
-        plain(backoffice_broker, keepalive_s=2), ["busy/#"], f"busy-{run_id()}"
+    subscriber, _ = subscribed(
+        subscribers, plain(backoffice_broker, keepalive_s=2), ["busy/#"], f"busy-{run_id()}"
     )
-    subscribers.append(subscriber)
-    subscriber.connect()
-    read_until(subscriber, until_subscribed(subscriber), "the SUBACK")
     stop = threading.Event()
 
     def publish_heartbeats() -> None:
@@ -366,10 +372,7 @@ def test_a_message_over_largest_arrives_once_truncated_acknowledged_and_the_next
 ) -> None:
     # The test broker sets no max_packet_size, so the real LARGEST (1 MiB) is what counts.
     largest = mqtt_subscribe.LARGEST
-    subscriber = MqttSubscriber(plain(backoffice_broker), ["big/#"], f"big-{run_id()}")
-    subscribers.append(subscriber)
-    subscriber.connect()
-    read_until(subscriber, until_subscribed(subscriber), "the SUBACK")
+    subscriber, _ = subscribed(subscribers, plain(backoffice_broker), ["big/#"], f"big-{run_id()}")
     huge = (bytes(range(251)) * (3 * largest // 251 + 100))[: 3 * largest + 12_345]
     publisher.publish("big/huge", huge)
     publisher.publish("big/next", b"intact")
@@ -590,10 +593,10 @@ def test_a_terminal_message_arrives_over_tls_with_the_back_office_certificate(
     subscribers: list[MqttSubscriber],
 ) -> None:
     topics = ["kiosk/v1/+/+/heartbeat", "kiosk/v1/+/+/outbox"]
-    subscriber = MqttSubscriber(tls_config(mosquitto, mqtt_pki), topics, office_session)
-    subscribers.append(subscriber)
-    assert subscriber.connect() is False  # a session of its own, new
-    read_until(subscriber, until_subscribed(subscriber), "the SUBACK")
+    subscriber, session_present = subscribed(
+        subscribers, tls_config(mosquitto, mqtt_pki), topics, office_session
+    )
+    assert session_present is False  # a session of its own, new
     terminal = connect_peer(
         mosquitto, mqtt_pki.terminal("TSUB1"), f"kiosk-{STATION}-TSUB1-{run_id()}"
     )
