@@ -47,9 +47,7 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, bytes, int], None]
 Key = tuple[str, str]  # (station, terminal)
 # Messages per batch at most: one transaction, one synchronous commit. A backlog drains in
-# big batches (a terminal's many heartbeats become one row update); a trickle is stored as
-# it comes, since the worker never waits to fill a batch (waiting up to 10 ms for 2,000
-# messages was tried: the bench drained slower, docs/backoffice.md "Benchmarks").
+# big batches (a terminal's many heartbeats become one row update).
 BATCH_LIMIT = 5000
 # A boot's `boots.last_seen` is refreshed at most this often (the terminal's own last_seen
 # is exact): a backlog's many heartbeats of one boot, batch after batch, make one write.
@@ -845,14 +843,17 @@ class MqttIngest:
         assert self._intents is not None
         blobs = _BlobReader(self._intents)
         next_check = batch_started = 0.0
+        reported = False  # that the receiving process ended without a stop
         while True:
             batch = self._gather(blobs, batch_started)
             batch_started = time.monotonic()
             if blobs.closed and not batch:
                 if self._stop.is_set():
                     return
-                log.error("the receiving process ended: nothing is received until a restart")
-                self._stop.wait(self._liveness_every_s)
+                if not reported:
+                    log.error("the receiving process ended: nothing is received until a restart")
+                    reported = True
+                self._stop.wait(self._liveness_every_s)  # liveness checks go on meanwhile
             try:
                 if batch:
                     self.ingestor.apply_batch(batch)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -138,3 +139,27 @@ def test_a_back_office_killed_outright_leaves_no_receiving_process_behind(
         if back_office.poll() is None:
             back_office.kill()
             back_office.wait()
+
+
+def test_a_receiving_process_that_dies_is_reported_once_and_the_back_office_still_stops(
+    tmp_path: Path, backoffice_broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = BrokerConfig(
+        host=backoffice_broker.host, port=backoffice_broker.port, client_id="bo-receiver-dies"
+    )
+    store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
+    ingest = MqttIngest(store, broker, Thresholds(), liveness_every_s=0.05)
+    ingest.start()
+    try:
+        wait_for(ingest.connected.is_set, "the subscriptions")
+        os.kill(ingest.receiver_pid(), signal.SIGKILL)
+        ended = "the receiving process ended: nothing is received until a restart"
+        wait_for(lambda: ended in caplog.text, "the worker to report it")
+        # Several liveness periods later it has said so once, and it is still checking.
+        time.sleep(0.3)
+        assert caplog.text.count(ended) == 1
+        assert ingest._worker.is_alive()
+    finally:
+        ingest.stop()
+        store.close()
+    assert not ingest._worker.is_alive()
