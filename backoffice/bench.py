@@ -178,8 +178,7 @@ class _PahoDrain:
 def _subscriber_drain(port: int, count: int) -> float:
     """The ceiling of the back office's receiving side alone: its subscriber reading and
     acknowledging every message exactly as MqttIngest's receiving process does, unchecked."""
-    broker = BrokerConfig(host="127.0.0.1", port=port)
-    subscriber = MqttSubscriber(broker, _filters(), "bench-subscriber")
+    subscriber = _noop_subscriber(port)
     started = time.monotonic()
     subscriber.connect()
     received = 0
@@ -193,6 +192,21 @@ def _subscriber_drain(port: int, count: int) -> float:
 
 def _filters() -> list[str]:
     return [f"kiosk/v1/+/+/{kind}" for kind in TERMINAL_KINDS]  # the back office's
+
+
+def _noop_subscriber(port: int) -> MqttSubscriber:
+    """The back office's subscriber alone, on its own persistent session."""
+    return MqttSubscriber(BrokerConfig(host="127.0.0.1", port=port), _filters(), "bench-subscriber")
+
+
+def _back_office(work: Path, port: int, pair: int) -> MqttIngest:
+    """The back office of one pair: its own persistent session and SQLite database (made
+    empty when the session subscribes, reused when the pair drains)."""
+    return MqttIngest(
+        Store(f"sqlite:///{work / f'bench-{pair}.db'}"),
+        BrokerConfig(host="127.0.0.1", port=port, client_id=f"bench-ingest-{pair}"),
+        Thresholds(),
+    )
 
 
 def _raw_command(port: int, *extra: str, client_id: str = "bench-raw") -> list[str]:
@@ -234,18 +248,12 @@ def run_backoffice_bench(
                 stderr=subprocess.DEVNULL,
                 timeout=TIMEOUT_S,
             )
-            ingest = MqttIngest(
-                Store(f"sqlite:///{work / f'bench-{pair}.db'}"),
-                BrokerConfig(host="127.0.0.1", port=port, client_id=f"bench-ingest-{pair}"),
-                Thresholds(),
-            )
+            ingest = _back_office(work, port, pair)
             ingest.start()
             _wait(ingest.connected.is_set, "the back office to subscribe")
             ingest.stop()
             ingest.ingestor.store.close()
-        noop_subscriber = MqttSubscriber(
-            BrokerConfig(host="127.0.0.1", port=port), _filters(), "bench-subscriber"
-        )
+        noop_subscriber = _noop_subscriber(port)
         noop_subscriber.connect()
         while not noop_subscriber.subscribed:
             noop_subscriber.read()
@@ -265,12 +273,8 @@ def run_backoffice_bench(
         raw_rate, ingest_rate = median["raw_msg_s"], median["ingest_msg_s"]
         stats = median["stats"]
 
-        store = Store(f"sqlite:///{work / 'bench-0.db'}")
-        ingest = MqttIngest(
-            store,
-            BrokerConfig(host="127.0.0.1", port=port, client_id="bench-ingest-0"),
-            Thresholds(),
-        )
+        ingest = _back_office(work, port, 0)
+        store = ingest.ingestor.store
         ingest.start()
         sim = SimulatedTerminal(
             work, station="39990001", terminal="T-01", host="127.0.0.1", port=port
@@ -344,12 +348,8 @@ def _drain_pair(
     raw_figures["mosquitto_sub"] = round(raw_sub_us, 2)
     raw_figures["all processes"] = round(raw_figures["all processes"] + raw_sub_us, 2)
 
-    store = Store(f"sqlite:///{work / f'bench-{pair}.db'}")  # empty: made when subscribing
-    ingest = MqttIngest(
-        store,
-        BrokerConfig(host="127.0.0.1", port=port, client_id=f"bench-ingest-{pair}"),
-        Thresholds(),
-    )
+    ingest = _back_office(work, port, pair)
+    store = ingest.ingestor.store
     ingest_cpu = _CpuAccount(count, {"broker": broker_pid, "back office": os.getpid()})
     ingest_cpu.start()
     started = time.monotonic()
