@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from backoffice.errors import StoreError
+from backoffice.sqlite_checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
 
 Dialect = Literal["sqlite", "postgresql"]
 Row = dict[str, Any]
@@ -180,15 +181,19 @@ class Store:
         self.url = url
         self._lock = threading.RLock()
         self.dialect: Dialect
+        self.checkpointer: Checkpointer | None = None
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
-            self._conn: Any = _open_sqlite(Path(url.removeprefix("sqlite://")))
+            path = Path(url.removeprefix("sqlite://"))
+            self._conn: Any = _open_sqlite(path)
         elif url.startswith(("postgresql://", "postgres://")):
             self.dialect = "postgresql"
             self._conn = _open_postgresql(url)
         else:
             raise StoreError(f"store URL {url!r} must start with sqlite:/// or postgresql://")
         self._create_schema()
+        if self.dialect == "sqlite":
+            self.checkpointer = Checkpointer(path)
 
     def _create_schema(self) -> None:
         ddl = _SCHEMA.format(**_TYPES[self.dialect])
@@ -202,6 +207,7 @@ class Store:
         """One atomic, durable unit of work: committed on exit, rolled back on an exception."""
         with self._lock:
             if self.dialect == "sqlite":
+                changes = self._conn.total_changes
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield _SqliteCursor(self._conn)
@@ -209,6 +215,8 @@ class Store:
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
+                if self.checkpointer is not None and self._conn.total_changes != changes:
+                    self.checkpointer.wrote()
             else:
                 try:
                     with self._conn.transaction():
@@ -233,6 +241,8 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            if self.checkpointer is not None:
+                self.checkpointer.close()
             self._conn.close()
 
 
@@ -286,6 +296,9 @@ def _open_sqlite(path: Path) -> sqlite3.Connection:
     # about 4 MiB, and a transaction larger than the cache spills pages to the WAL that
     # the commit then writes again.
     conn.execute("PRAGMA cache_size=-16384")
+    # Checkpoints are the Checkpointer's, on its own thread (backoffice.sqlite_checkpoint);
+    # this connection's own only bounds the log should that thread fall behind.
+    conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
     return conn
 
 
