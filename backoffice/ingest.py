@@ -769,8 +769,11 @@ class MqttIngest:
 
     def thread_ids(self) -> dict[str, int]:
         """This process's ingest threads by role, as native thread ids (for measuring)."""
-        threads = {"worker": self._worker, "retry": self._retrier}
-        return {f"{name} thread": thread.native_id or 0 for name, thread in threads.items()}
+        threads = {"worker": self._worker.native_id, "retry": self._retrier.native_id}
+        checkpointer = self.ingestor.store.checkpointer
+        if checkpointer is not None:
+            threads["checkpoint"] = checkpointer.native_id
+        return {f"{name} thread": native_id or 0 for name, native_id in threads.items()}
 
     def client_publish(self, topic: str, payload: bytes, qos: int) -> None:
         self.client.publish(topic, payload, qos)
