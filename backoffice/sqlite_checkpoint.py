@@ -15,7 +15,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_EVERY_S = 0.5
+CHECKPOINT_EVERY_S = 0.1
 # The writing connection still checkpoints by itself (SQLite's own automatic checkpoint)
 # once the log holds this many pages: the log's bound should this thread fall behind.
 WRITER_CHECKPOINT_PAGES = 10_000
