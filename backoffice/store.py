@@ -193,7 +193,11 @@ class Store:
             raise StoreError(f"store URL {url!r} must start with sqlite:/// or postgresql://")
         self._create_schema()
         if self.dialect == "sqlite":
-            self.checkpointer = Checkpointer(path)
+            try:
+                self.checkpointer = Checkpointer(path)
+            except sqlite3.Error as exc:
+                self._conn.close()
+                raise StoreError(f"cannot open the back-office database {path}: {exc}") from None
 
     def _create_schema(self) -> None:
         ddl = _SCHEMA.format(**_TYPES[self.dialect])

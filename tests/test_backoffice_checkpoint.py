@@ -2,6 +2,7 @@
 inside the commit of whichever batch takes it past SQLite's 1,000 pages."""
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 import backoffice.store as store_module
 from backoffice import sqlite_checkpoint
+from backoffice.errors import StoreError
 from backoffice.sqlite_checkpoint import Checkpointer
 from backoffice.store import Store
 
@@ -140,3 +142,20 @@ def test_closing_leaves_one_database_file_holding_everything(
     assert not Path(f"{db}-wal").exists()  # both connections closed, the log copied back
     again = open_store()
     assert again.query("SELECT COUNT(*) AS n FROM rejected")[0]["n"] == 50
+
+
+def test_a_checkpoint_connection_that_cannot_open_is_one_clear_error(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Faked: the database opened a moment before, so a real second open does not fail here.
+    # (The writing connection opens first and works.)
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(store_module, "Checkpointer", refuse)
+    with pytest.raises(StoreError) as refused:
+        Store(f"sqlite:///{db}")
+    message = str(refused.value)
+    assert message.startswith("cannot open the back-office database ")
+    assert message.endswith(f"{db.name}: unable to open database file")
+    assert "\n" not in message
