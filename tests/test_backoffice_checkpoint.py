@@ -14,8 +14,10 @@ from backoffice import sqlite_checkpoint
 from backoffice.errors import StoreError
 from backoffice.sqlite_checkpoint import Checkpointer
 from backoffice.store import Store
+from tests.fixtures.backoffice import wait_for
 
 PAGE_BYTES = 4096
+WAIT_S = 10.0
 
 
 @pytest.fixture
@@ -45,13 +47,6 @@ def write_pages(store: Store, pages: int) -> None:
         )
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 def test_a_commit_past_a_thousand_pages_leaves_the_database_file_to_the_checkpointer(
     db: Path, open_store: Callable[[], Store]
 ) -> None:
@@ -79,7 +74,7 @@ def test_the_checkpointer_copies_the_log_back_without_changing_the_data_version(
 
     checkpointer = Checkpointer(db)
     checkpointer.wrote()
-    wait_for(lambda: checkpointer.checkpoints == 1, "the checkpoint")
+    wait_for(lambda: checkpointer.checkpoints == 1, "the checkpoint", timeout=WAIT_S)
     checkpointer.close()
 
     assert os.path.getsize(db) > before + 250 * PAGE_BYTES
@@ -96,7 +91,7 @@ def test_a_write_wakes_the_store_s_checkpointer(db: Path, open_store: Callable[[
 
     write_pages(store, 300)
 
-    wait_for(lambda: checkpointer.checkpoints >= 1, "a checkpoint")
+    wait_for(lambda: checkpointer.checkpoints >= 1, "a checkpoint", timeout=WAIT_S)
     assert os.path.getsize(db) > before + 250 * PAGE_BYTES
 
 
@@ -108,7 +103,7 @@ def test_reads_alone_wake_no_checkpoint(
     checkpointer = store.checkpointer
     assert checkpointer is not None
     write_pages(store, 1)
-    wait_for(lambda: checkpointer.checkpoints >= 1, "a checkpoint")
+    wait_for(lambda: checkpointer.checkpoints >= 1, "a checkpoint", timeout=WAIT_S)
     done = checkpointer.checkpoints
 
     for _ in range(3):
