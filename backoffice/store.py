@@ -175,6 +175,7 @@ class Store:
 
     A lock rather than a pool: ingest batches its writes, so one connection keeps up, and
     SQLite allows one writer anyway. Several machines scale out by several ingest workers.
+    On SQLite a second connection, the Checkpointer's, only copies the log back.
     """
 
     def __init__(self, url: str) -> None:
