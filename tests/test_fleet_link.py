@@ -5,7 +5,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ class LinkedTerminal:
             terminal=TERMINAL,
             name=name,
             args=args,
-            expires=datetime.now(UTC) + timedelta(minutes=5),
+            # By the terminal's clock, which checks it: the rig's is fixed, not today.
+            expires=self.rig.clock.now() + timedelta(minutes=5),
         )
         signed = sign_command(command, self.key)
         self.backoffice.publish(topic(STATION, TERMINAL, "cmd"), json.dumps(signed).encode())
