@@ -672,7 +672,7 @@ def ack_point(cursor: Cursor, station: str, terminal: str) -> int:
 
 
 class MqttIngest:
-    """Receive and check in a process of its own, store in batches, publish acks with libmosquitto.
+    """Receive and check in a process of its own, store in batches, acknowledge records.
 
     A receiving process forked from this one holds the persistent session
     (backoffice.mqtt_subscribe, a QoS 1 subscriber that reads a socket buffer at a time),
@@ -689,8 +689,13 @@ class MqttIngest:
     after the commit) and the terminal resends until then, while heartbeats, health and
     events are transient by contract and come again. A full pipe stops the receiving
     process reading, so the broker queues instead of this process's memory.
-    Acknowledgements and commands go out through a libmosquitto client of their own
-    (backoffice.mqtt_publish).
+
+    The record acknowledgements of each batch go back to the receiving process on a
+    second pipe, once the batch has committed, and out on its connection (QoS 1, sent
+    again after a reconnection until the broker confirms them): an acknowledgement costs
+    about a microsecond there, against 10-15 for a libmosquitto client's calls and its
+    network thread (docs/backoffice.md, "Acknowledgement"). Commands from the dashboard go
+    out through a libmosquitto client of their own (backoffice.mqtt_publish).
     """
 
     def __init__(
@@ -705,7 +710,9 @@ class MqttIngest:
         self.client = MosquittoPublisher(broker, f"{broker.client_id}-pub")
         # Made here so unreadable TLS files fail at start, in this process.
         self.subscriber = MqttSubscriber(broker, self.subscriptions(), broker.client_id)
-        self.ingestor = Ingestor(store, thresholds, self.client_publish)
+        self.ingestor = Ingestor(store, thresholds, self._queue_ack)
+        self._acks: list[tuple[str, bytes]] = []  # the batch's, for the receiving process
+        self._ack_writer: _AckWriter | None = None
         for kind in TERMINAL_KINDS:
             # Compiled here, once: a broken schema fails at start, and every receiving
             # process forked later has them instead of compiling on its first messages.
@@ -728,18 +735,22 @@ class MqttIngest:
         _tune_collector()  # before the fork: the receiving process inherits the frozen heap
         intents_out, intents_in = os.pipe()
         _grow_pipe(intents_in)
+        acks_out, acks_in = os.pipe()
+        _grow_pipe(acks_in)
         lifeline_out, self._lifeline = os.pipe()
         # Forked, not spawned: the child has every module loaded already and starts in
         # milliseconds. It runs only _receive (no store, no MQTT client of this process's).
         receiver = multiprocessing.get_context("fork").Process(
             target=self._receive,
-            args=(intents_out, intents_in, lifeline_out),
+            args=(intents_out, intents_in, lifeline_out, acks_out, acks_in),
             name="ingest-receiver",
             daemon=True,  # ended (by SIGTERM, see _receive) if this process exits unstopped
         )
         receiver.start()
         os.close(intents_in)
         os.close(lifeline_out)
+        os.close(acks_out)
+        self._ack_writer = _AckWriter(acks_in)
         self._receiver = receiver
         self._intents = intents_out
         self.client.start()
@@ -750,8 +761,8 @@ class MqttIngest:
         self._stop.set()
         receiver = self._receiver
         if receiver is not None and receiver.is_alive() and receiver.pid is not None:
-            # It disconnects cleanly (the session stays) and passes on what was already
-            # read before it exits.
+            # It passes on what was already read, publishes the acknowledgements of its
+            # storing, and disconnects cleanly (the session stays) before it exits.
             os.kill(receiver.pid, signal.SIGTERM)
         self._worker.join(timeout=30)  # stores what was already read before it ends
         self._retrier.join(timeout=5)
@@ -776,18 +787,30 @@ class MqttIngest:
         return {f"{name} thread": native_id or 0 for name, native_id in threads.items()}
 
     def client_publish(self, topic: str, payload: bytes, qos: int) -> None:
+        """Publish through the back office's own client (commands)."""
         self.client.publish(topic, payload, qos)
+
+    def _queue_ack(self, topic: str, payload: bytes, qos: int) -> None:
+        """The ingestor's publish: a committed batch's acknowledgements (QoS 1), gathered
+        for the receiving process's connection."""
+        self._acks.append((topic, payload))
 
     # ------------------------------------------------------------- receiving process
 
-    def _receive(self, intents_out: int, intents_in: int, lifeline: int) -> None:
+    def _receive(
+        self, intents_out: int, intents_in: int, lifeline: int, acks_out: int, acks_in: int
+    ) -> None:
         """The receiving process: hold the session, connecting again a second after each
-        loss (or a broker unreachable at start), and write the intents of its messages to
-        the pipe until SIGTERM, or until this process ends (its lifeline pipe closes),
-        whatever way it ends."""
+        loss (or a broker unreachable at start), write the intents of its messages to the
+        intents pipe and publish what comes on the acks pipe, until SIGTERM, or until this
+        process ends (its lifeline pipe closes), whatever way it ends. Stopping, it passes
+        on what it has read and publishes the acknowledgements of the last batches (until
+        the worker closes the acks pipe) before it disconnects."""
         os.close(intents_out)
+        os.close(acks_in)
         os.close(self._lifeline)  # this process's copy of the write end: the parent's alone
         pipe = os.fdopen(intents_in, "wb")
+        acks = _BlobReader(acks_out)
         stopping = False
 
         def on_term(signum: int, frame: FrameType | None) -> None:
@@ -804,18 +827,32 @@ class MqttIngest:
         # client id, to fight the next one for the session.
         threading.Thread(target=_stop_when_closed, args=(lifeline,), daemon=True).start()
         thresholds, subscriber = self.ingestor.thresholds, self.subscriber
+
+        def pause(seconds: float) -> None:
+            """Wait this long (or for a signal) without a connection; acknowledgements
+            that come meanwhile wait in the subscriber for the next one."""
+            deadline = time.monotonic() + seconds
+            while not stopping:
+                left = max(0.0, deadline - time.monotonic())
+                if acks.closed:
+                    _pause(wake_out, left)
+                    return
+                if not _pause(wake_out, left, acks.fd):
+                    return
+                _publish_acks(acks, subscriber)
+
         while not stopping:
             try:
                 subscriber.connect()
             except (OSError, SubscriberError) as exc:
                 log.warning("cannot connect to the broker (%s); trying again in 1 s", exc)
-                _pause(wake_out, 1.0)
+                pause(1.0)
                 continue
             announced = False
             try:
                 _send(pipe, [("restart",)])
                 while not stopping:
-                    messages = subscriber.read(wake_out)
+                    messages = subscriber.read((wake_out,) if acks.closed else (wake_out, acks.fd))
                     if subscriber.subscribed and not announced:
                         _send(pipe, [("subscribed",)])
                         announced = True
@@ -824,17 +861,19 @@ class MqttIngest:
                         subscriber.acknowledge()  # passed on: the broker may forget them
                     else:
                         _pause(wake_out, 0.0)  # woken by a signal: read its byte
+                    _publish_acks(acks, subscriber)
             except _PassedOnNothing:
                 break  # the back office process is gone: nothing to receive for
             except (OSError, SubscriberError) as exc:
                 log.warning("lost the broker (%s); connecting again in 1 s", exc)
                 subscriber.close()
-                _pause(wake_out, 1.0)
-        subscriber.disconnect()  # cleanly: the broker keeps the session for the next start
+                pause(1.0)
         try:
-            pipe.close()
+            pipe.close()  # the worker stores what came, then closes the acks pipe
         except OSError:
             pass  # the back office process is gone
+        _finish_acks(acks, subscriber)
+        subscriber.disconnect()  # cleanly: the broker keeps the session for the next start
 
     # ------------------------------------------------------------- this process
 
@@ -854,6 +893,8 @@ class MqttIngest:
             batch_started = time.monotonic()
             if blobs.closed and not batch:
                 if self._stop.is_set():
+                    assert self._ack_writer is not None
+                    self._ack_writer.close()  # the receiving process publishes the rest
                     return
                 if not reported:
                     log.error("the receiving process ended: nothing is received until a restart")
@@ -862,6 +903,7 @@ class MqttIngest:
             try:
                 if batch:
                     self.ingestor.apply_batch(batch)
+                self._pass_acks()
                 if time.monotonic() >= next_check and not self._stop.is_set():
                     self.ingestor.check_liveness()
                     next_check = time.monotonic() + self._liveness_every_s
@@ -870,6 +912,13 @@ class MqttIngest:
                 # their terminals send them again. Telemetry comes again with the next period.
                 log.exception("ingest could not store a batch of %d messages", len(batch))
                 time.sleep(1.0)
+
+    def _pass_acks(self) -> None:
+        """Hand the committed batch's acknowledgements to the receiving process (without
+        waiting: what its pipe cannot take now goes with the next batch)."""
+        assert self._ack_writer is not None
+        acks, self._acks = self._acks, []
+        self._ack_writer.write(acks)
 
     def _gather(self, blobs: "_BlobReader", previous_start: float) -> list[Intent]:
         """The next batch: waiting up to 0.2 s for its first messages, then taking what
@@ -899,7 +948,8 @@ class MqttIngest:
 
 
 class _BlobReader:
-    """The intents on the pipe from the receiving process: length-prefixed marshal blobs."""
+    """Length-prefixed marshal blobs on a pipe: intents from the receiving process, or
+    acknowledgements to it."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -915,7 +965,7 @@ class _BlobReader:
         if not chunk:
             self.closed = True
             if self._buffer:
-                log.error("the receiving process ended in the middle of a message")
+                log.error("the pipe ended in the middle of a message: its writer is gone")
             return []
         data = self._buffer + chunk if self._buffer else chunk
         blobs, position = [], 0
@@ -928,6 +978,78 @@ class _BlobReader:
             position = end
         self._buffer = data[position:]
         return blobs
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _AckWriter:
+    """The worker's end of the acks pipe: length-prefixed marshal blobs of (topic, payload),
+    written without blocking. What the pipe cannot take yet waits here for the next write
+    (the receiving process may be busy, or between connections), so the worker never
+    waits for it and the two processes can never wait for each other."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self._pending = bytearray()
+        self._gone = False
+
+    def write(self, acks: list[tuple[str, bytes]]) -> None:
+        if self._gone:
+            return
+        if acks:
+            blob = marshal.dumps(acks)
+            self._pending += _BLOB_HEADER.pack(len(blob)) + blob
+        try:
+            while self._pending:
+                written = os.write(self.fd, self._pending)
+                del self._pending[:written]
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:
+            self._receiver_gone()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Write what waits (for up to timeout_s), then close: the end of the acks."""
+        deadline = time.monotonic() + timeout_s
+        while self._pending and not self._gone:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self.fd], [], left)[1]:
+                log.warning(
+                    "%d bytes of acknowledgements not passed on at stop", len(self._pending)
+                )
+                break
+            self.write([])
+        os.close(self.fd)
+
+    def _receiver_gone(self) -> None:
+        # Lost acknowledgements lose nothing: their terminals send the records again,
+        # and the store acknowledges duplicates.
+        log.error("the receiving process is gone: acknowledgements wait for a restart")
+        self._gone = True
+        self._pending.clear()
+
+
+def _publish_acks(acks: "_BlobReader", subscriber: MqttSubscriber) -> None:
+    """In the receiving process: publish the acknowledgements the acks pipe holds now."""
+    for blob in acks.read(0.0):
+        subscriber.publish(blob)
+
+
+def _finish_acks(acks: "_BlobReader", subscriber: MqttSubscriber, timeout_s: float = 10.0) -> None:
+    """Stopping: publish the acknowledgements the worker still sends, until it closes the
+    pipe (or timeout_s, should it hang); without a connection they are lost, which only
+    makes their terminals send the records again."""
+    deadline = time.monotonic() + timeout_s
+    while not acks.closed and time.monotonic() < deadline:
+        try:
+            for blob in acks.read(max(0.0, deadline - time.monotonic())):
+                subscriber.publish(blob)
+        except (OSError, SubscriberError) as exc:
+            log.warning("could not publish acknowledgements at stop (%s)", exc)
+            subscriber.close()
+    acks.close()
 
 
 class _PassedOnNothing(Exception):
@@ -958,10 +1080,13 @@ def _tune_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def _pause(wake: int, seconds: float) -> None:
-    """Wait this long, or until a signal's byte arrives on `wake` (and read it)."""
-    if select.select([wake], [], [], seconds)[0]:
+def _pause(wake: int, seconds: float, other: int = -1) -> bool:
+    """Wait this long, or until a signal's byte arrives on `wake` (and read it), or until
+    `other` (if given) becomes readable; return whether `other` did."""
+    ready = select.select([wake] if other < 0 else [wake, other], [], [], seconds)[0]
+    if wake in ready:
         os.read(wake, 64)
+    return other in ready
 
 
 def _stop_when_closed(lifeline: int) -> None:

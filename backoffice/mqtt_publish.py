@@ -1,13 +1,13 @@
-"""The back office's publishing client: acknowledgements and commands, through libmosquitto.
+"""The back office's publishing client: commands to terminals, through libmosquitto.
 
 Owns one MQTT connection that only publishes (QoS as the caller says), kept up by
 libmosquitto's own network thread, with the broker settings of `[broker]` (credentials,
 TLS). libmosquitto (Debian libmosquitto1, the library under mosquitto_sub) is called
 through ctypes rather than through paho-mqtt because a QoS 1 publish costs paho's Python
 network loop about 100 us of processor time (one recv call per byte of each PUBACK) and
-libmosquitto about 20 us, most of it in C without the GIL: at the fleet's ingest rates the
-acknowledgements alone were a fifth of the back office's work (docs/backoffice.md,
-"Ingest"). It never subscribes and never decides what to publish.
+libmosquitto about 20 us, most of it in C without the GIL. Record acknowledgements, many
+times more numerous, go out on the ingest's own connection instead (backoffice.ingest,
+backoffice.mqtt_subscribe). It never subscribes and never decides what to publish.
 """
 
 import ctypes

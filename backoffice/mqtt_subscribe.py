@@ -1,10 +1,12 @@
-"""The ingest's MQTT subscriber: one persistent QoS 1 session, read a socket buffer at a time.
+"""The ingest's MQTT connection: one persistent QoS 1 session, read a socket buffer at a time.
 
-Owns the receiving side of the back office's broker connection (MQTT 3.1.1): CONNECT with
-a persistent session and the `[broker]` credentials and TLS files, SUBSCRIBE, the PUBLISH
+Owns the back office's ingest connection to the broker (MQTT 3.1.1): CONNECT with a
+persistent session and the `[broker]` credentials and TLS files, SUBSCRIBE, the PUBLISH
 packets of each read split in one loop, their PUBACKs sent together once the caller has
-passed the messages on, and keepalive pings. It never publishes and never decides what a
-message means (backoffice.ingest_check does).
+passed the messages on, keepalive pings, and the QoS 1 messages the caller gives it to
+publish (the ingest's record acknowledgements), kept until the broker confirms each and
+sent again after a reconnection. It never decides what a message means
+(backoffice.ingest_check does) nor what to publish.
 
 Written by hand rather than with paho-mqtt, libmosquitto or mosquitto_sub because each of
 those hands messages over one at a time: paho's no-op drain runs at a fifth of
@@ -13,6 +15,9 @@ again, spent more processor time per message than checking it (docs/backoffice.m
 "Benchmarks"). What a QoS 1 subscriber needs of the protocol is small (MQTT 3.1.1
 sections 3.1-3.14: CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH/PUBACK, PINGREQ/PINGRESP,
 DISCONNECT), and tests/test_backoffice_subscriber.py runs it against a real Mosquitto.
+Publishing the acknowledgements here too, on the connection that is already open, costs
+about a microsecond each instead of libmosquitto's 10-15 (the calls, and its network
+thread waking for every message): docs/backoffice.md, "Acknowledgement".
 """
 
 import logging
@@ -21,7 +26,7 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from backoffice.config import BrokerConfig
 from backoffice.errors import BackofficeError
@@ -46,6 +51,10 @@ _REFUSALS = {
 _PINGREQ = b"\xc0\x00"
 _DISCONNECT = b"\xe0\x00"
 _SUBSCRIBE_ID = 1
+_PUBLISH_QOS1 = 0x32
+_DUP = 0x08  # the flag of a PUBLISH sent again after a reconnection
+# Packet ids of the messages this client publishes: 1 is the SUBSCRIBE's.
+_FIRST_ID, _LAST_ID = 2, 0xFFFF
 
 
 class SubscriberError(BackofficeError):
@@ -103,6 +112,10 @@ class MqttSubscriber:
         self._socket: socket.socket | None = None
         self._buffer = b""
         self._acks: list[bytes] = []  # packet ids (two bytes each) to acknowledge
+        # What publish() sent (or will send once connected) that the broker has not
+        # confirmed yet, by packet id, in the order published.
+        self._unconfirmed: dict[bytes, bytes] = {}
+        self._next_id = _FIRST_ID
         self._discard = 0  # bytes still to read past of a message over LARGEST
         self._last_sent = 0.0
         self._ping_sent = 0.0  # when the unanswered PINGREQ went out (0: none)
@@ -151,7 +164,13 @@ class MqttSubscriber:
                 reason = _REFUSALS.get(connack[3], f"refusal code {connack[3]}")
                 raise SubscriberError(f"{reason} (CONNACK {connack[3]})")
             filters = b"".join(_text(topic) + bytes([self.qos]) for topic in self.topics)
-            sock.sendall(_packet(0x82, struct.pack("!H", _SUBSCRIBE_ID) + filters))
+            subscribe = _packet(0x82, struct.pack("!H", _SUBSCRIBE_ID) + filters)
+            # What the last connection published and the broker did not confirm goes again
+            # (MQTT 3.1.1 section 4.4), marked as a duplicate.
+            again = b"".join(
+                bytes([packet[0] | _DUP]) + packet[1:] for packet in self._unconfirmed.values()
+            )
+            sock.sendall(subscribe + again)
         except BaseException:
             sock.close()
             raise
@@ -173,10 +192,11 @@ class MqttSubscriber:
             data += chunk
         return data
 
-    def read(self, wake: int = -1) -> list[Message]:
+    def read(self, wake: Iterable[int] = ()) -> list[Message]:
         """The messages of one read of the socket, in order (none when it waited for
-        nothing, or `wake` became readable). It waits at most until a keepalive ping is
-        due; a broker silent for a whole keepalive after a ping is a SubscriberError."""
+        nothing, or one of the `wake` descriptors became readable). It waits at most until
+        a keepalive ping is due; a broker silent for a whole keepalive after a ping is a
+        SubscriberError."""
         sock = self._socket
         if sock is None:
             raise SubscriberError("read() before connect()")
@@ -188,7 +208,7 @@ class MqttSubscriber:
             else:
                 due = self._last_sent + keepalive / 2  # a ping well inside the keepalive
             wait = max(0.0, due - time.monotonic())
-            fds = [sock.fileno()] if wake < 0 else [sock.fileno(), wake]
+            fds = [sock.fileno(), *wake]
             if fds[0] not in select.select(fds, [], [], wait)[0]:
                 self._keep_alive()
                 return []
@@ -304,6 +324,8 @@ class MqttSubscriber:
             for topic, code in zip(self.topics, body[2:], strict=False):
                 if code == 0x80:
                     log.error("the broker refused the subscription to %s", topic)
+        elif kind == 4:  # PUBACK: the broker has a message this client published
+            self._unconfirmed.pop(body[:2], None)
         elif kind == 13:  # PINGRESP
             pass
         else:
@@ -314,6 +336,31 @@ class MqttSubscriber:
         if self._acks:
             acks, self._acks = self._acks, []
             self._send(b"".join(b"\x40\x02" + packet_id for packet_id in acks))
+
+    def publish(self, messages: Iterable[tuple[str, bytes]]) -> None:
+        """Publish these (topic, payload) at QoS 1, in one write. Each is kept until the
+        broker confirms it, and sent again after a reconnection; while there is no
+        connection they wait for the next one. Should the broker leave 65,534 unconfirmed,
+        the oldest is forgotten for the newest (an acknowledgement lost that way only makes
+        its terminal send the record again)."""
+        unconfirmed, packets = self._unconfirmed, []
+        for topic, payload in messages:
+            packet_id = self._next_id.to_bytes(2, "big")
+            self._next_id = self._next_id + 1 if self._next_id < _LAST_ID else _FIRST_ID
+            if packet_id in unconfirmed:
+                del unconfirmed[packet_id]
+                log.warning("the broker has not confirmed 65,534 messages: forgot the oldest")
+            topic_bytes = topic.encode("utf-8")
+            body = len(topic_bytes).to_bytes(2, "big") + topic_bytes + packet_id + payload
+            packet = _packet(_PUBLISH_QOS1, body)
+            unconfirmed[packet_id] = packet
+            packets.append(packet)
+        if packets and self._socket is not None:
+            self._send(b"".join(packets))
+
+    def unconfirmed(self) -> int:
+        """How many published messages the broker has not confirmed yet."""
+        return len(self._unconfirmed)
 
     def _send(self, data: bytes) -> None:
         if self._socket is None:

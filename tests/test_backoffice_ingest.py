@@ -1,6 +1,8 @@
 """The back office ingests a real Mosquitto stream: records exactly once, acks, liveness, alerts."""
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +52,38 @@ def test_signed_records_are_stored_once_acknowledged_and_dropped_from_the_outbox
     assert backoffice_service.ingest.ingestor.stats.duplicates >= 1
     stored = backoffice_service.store.query("SELECT record FROM records ORDER BY seq")
     assert json.loads(stored[0]["record"]) == first  # the signed record, byte for byte in content
+
+
+def test_the_acks_of_the_last_batch_go_out_when_the_back_office_stops(
+    tmp_path: Path, backoffice_broker: Broker, make_sim_terminal: Callable[..., SimulatedTerminal]
+) -> None:
+    # Acknowledgements go out on the receiving process's connection: stopping, it waits
+    # for the worker's last ones before it disconnects. Here the stop reaches it while the
+    # batch holding the record is still to be stored.
+    broker = BrokerConfig(host=backoffice_broker.host, port=backoffice_broker.port)
+    store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
+    ingest = MqttIngest(store, broker, Thresholds())
+    apply_batch = ingest.ingestor.apply_batch
+
+    def stopped_first(intents: Sequence[Intent]) -> None:
+        if any(intent[0] == "outbox" for intent in intents):
+            os.kill(ingest.receiver_pid(), signal.SIGTERM)
+            time.sleep(0.5)  # it has stopped reading and waits for the last acks
+        apply_batch(intents)
+
+    ingest.ingestor.apply_batch = stopped_first  # type: ignore[method-assign]
+    ingest.start()
+    try:
+        wait_for(ingest.connected.is_set, "the back office to subscribe")
+        sim = make_sim_terminal()
+        sim.start()
+        record = sim.pay(12_345, 100)
+        wait_for(lambda: ingest.ingestor.stats.records_stored == 1, "the record to be stored")
+    finally:
+        ingest.stop()
+        store.close()
+    wait_for(lambda: sim.acked_seq == record["seq"], "the ack after the stop")
+    assert sim.backlog() == 0
 
 
 def service_heartbeat_seen(service: BackofficeService) -> bool:

@@ -316,6 +316,41 @@ def test_a_session_keeps_what_was_not_acknowledged_and_forgets_what_was(
     assert received == [("s/marker", b"after")]
 
 
+def test_what_it_publishes_arrives_and_is_forgotten_once_the_broker_confirms_it(
+    backoffice_broker: Broker, subscribers: list[MqttSubscriber]
+) -> None:
+    config, run = plain(backoffice_broker), run_id()
+    receiver, _ = subscribed(subscribers, config, [f"p-{run}/#"], f"p-in-{run}")
+    sender, _ = subscribed(subscribers, config, [f"nothing-{run}"], f"p-out-{run}")
+    sent = [(f"p-{run}/T-{n:02d}/ack", b'{"v":1,"upto_seq":%d}' % n) for n in range(1, 70)]
+    sender.publish(sent[:3])
+    sender.publish(sent[3:])
+    assert sender.unconfirmed() == len(sent)
+    # Its PUBACKs come back on the connection it reads: read() takes them in.
+    read_until(sender, lambda _: sender.unconfirmed() == 0, "the broker's PUBACKs")
+    assert read_until(receiver, count(len(sent)), f"{len(sent)} messages") == sent
+
+
+def test_what_the_broker_did_not_confirm_goes_again_after_a_reconnection(
+    backoffice_broker: Broker, subscribers: list[MqttSubscriber]
+) -> None:
+    config, run = plain(backoffice_broker), run_id()
+    receiver, _ = subscribed(subscribers, config, [f"r-{run}/#"], f"r-in-{run}")
+    sender, _ = subscribed(subscribers, config, [f"nothing-{run}"], f"r-out-{run}")
+    sender.publish([(f"r-{run}/a", b"sent, never confirmed")])
+    sender.close()  # before reading its PUBACK
+    sender.publish([(f"r-{run}/b", b"published without a connection")])
+    assert sender.unconfirmed() == 2
+    sender.connect()
+    read_until(sender, lambda _: sender.unconfirmed() == 0, "the PUBACKs of both")
+    received = read_until(receiver, has_topic(f"r-{run}/b"), "the second message")
+    # At least once, in order: the first may have arrived twice (QoS 1).
+    assert list(dict.fromkeys(received)) == [
+        (f"r-{run}/a", b"sent, never confirmed"),
+        (f"r-{run}/b", b"published without a connection"),
+    ]
+
+
 # Mosquitto drops a client silent for 1.5 keepalives, but 2.0.11 checks coarsely: with a
 # keepalive of 2 s, a client that sent nothing was dropped 4.7 to 6.0 s after its last packet
 # (measured). Longer than that, a client that did not ping would have been dropped.
