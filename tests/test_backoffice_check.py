@@ -6,14 +6,16 @@ tests hold the two paths to the same answers.
 """
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from backoffice.config import Thresholds
-from backoffice.contract import parse_payload
+from backoffice.contract import Topic, parse_payload, parse_topic
 from backoffice.errors import PayloadRejected
 from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest_check import _parse_fast, check_message, check_messages
@@ -184,3 +186,37 @@ def test_a_long_digit_run_inside_text_only_takes_the_reference_path() -> None:
     intent = check_message(f"kiosk/v1/{STATION}/T-01/health", payload, Thresholds())
     assert intent[0] == "health" and json.loads(intent[8]) == health
     assert _parse_fast("health", json.dumps(HEALTH).encode()) == HEALTH
+
+
+@given(
+    st.text(st.characters(codec="utf-8", blacklist_characters="/"), max_size=24),
+    st.text(st.characters(codec="utf-8", blacklist_characters="/"), max_size=36),
+)
+@example("31000000\n", "T-01")  # "$" matched before a final newline: both were accepted
+@example("31000000", "T-01\n")
+@example("\uff13\uff11", "T-01")  # full-width digits are digits, not ASCII ones
+def test_a_topic_is_read_exactly_as_the_contract_words_it(station: str, terminal: str) -> None:
+    """kiosk/v1/<1-20 ASCII digits>/<1-32 of A-Z a-z 0-9 ->/<kind>, nothing else."""
+    topic = f"kiosk/v1/{station}/{terminal}/health"
+    valid = bool(re.fullmatch(r"[0-9]{1,20}", station, re.ASCII)) and bool(
+        re.fullmatch(r"[A-Za-z0-9-]{1,32}", terminal, re.ASCII)
+    )
+    if valid:
+        assert parse_topic(topic) == Topic(station, terminal, "health")
+    else:
+        with pytest.raises(PayloadRejected, match="impossible station or terminal"):
+            parse_topic(topic)
+
+
+def test_a_topic_outside_kiosk_v1_or_of_another_depth_is_refused() -> None:
+    assert parse_topic("kiosk/v1/31000000/T-01/heartbeat").kind == "heartbeat"
+    for topic in (
+        "kiosk/v2/31000000/T-01/heartbeat",
+        "kiosk/v1x/31000000/T-01/heartbeat",
+        "Kiosk/v1/31000000/T-01/heartbeat",
+        "kiosk/v1/31000000/T-01",
+        "kiosk/v1/31000000/T-01/heartbeat/extra",
+        "/kiosk/v1/31000000/T-01/heartbeat",
+    ):
+        with pytest.raises(PayloadRejected, match="is not kiosk/v1"):
+            parse_topic(topic)
