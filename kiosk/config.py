@@ -113,7 +113,7 @@ class Config:
         return self.data_path / "terminal.sqlite3"
 
 
-_CUTOFF = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_CUTOFF = re.compile(r"^([01]\d|2[0-3]):[0-5]\d\Z")
 T = TypeVar("T")
 
 

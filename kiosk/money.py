@@ -11,7 +11,7 @@ FEN_PER_YUAN = 100
 # The largest amount any service of this terminal may handle: 1,000,000 yuan.
 MAX_FEN = 100_000_000
 
-_AMOUNT = re.compile(r"^(?:¥|￥)?\s*(\d{1,9})(?:\.(\d{1,2}))?$")
+_AMOUNT = re.compile(r"^(?:¥|￥)?\s*(\d{1,9})(?:\.(\d{1,2}))?\Z")
 
 
 class MoneyError(KioskError):

@@ -100,6 +100,7 @@ def test_a_signed_command_follows_the_published_schema(telemetry_station: Teleme
         ("not json", "not UTF-8 JSON"),
         ("not an object", "JSON object"),
         ("bad nonce", "nonce must be"),
+        ("nonce ending in a newline", "nonce must be"),
         ("args not an object", "args must be an object"),
         ("no id", "lacks id"),
         ("huge", "more than"),
@@ -139,6 +140,10 @@ def test_a_bad_command_is_refused_with_its_reason_and_changes_nothing(
         "not json": b"\xff{",
         "not an object": b"[1, 2]",
         "bad nonce": sign_command(command(station, nonce="XYZ"), station.backoffice_key),
+        # "$" matched before a final newline: this one was admitted.
+        "nonce ending in a newline": sign_command(
+            command(station, nonce="0123456789abcdef\n"), station.backoffice_key
+        ),
         "args not an object": sign_command(command(station, args=[1]), station.backoffice_key),
         "no id": {k: v for k, v in good.items() if k != "id"},
         "huge": {**good, "args": {"pad": "x" * 20_000}},

@@ -30,11 +30,11 @@ ACCOUNT_LABELS = {
     "phone_topup": "{service} phone number",
 }
 
-_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
+_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
 # Dotted whole numbers, compared number by number: "2026.11" < "2026.11.1" < "2026.12".
-_VERSION = re.compile(r"^\d{1,9}(?:\.\d{1,9}){0,3}$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_VERSION = re.compile(r"^\d{1,9}(?:\.\d{1,9}){0,3}\Z")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def _identity(message: str) -> str:

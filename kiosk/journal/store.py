@@ -33,7 +33,7 @@ from kiosk.storage import write_transaction
 
 # Types the journal writes itself: callers use open() and try_recover_signing() instead.
 JOURNAL_OWNED_TYPES = ("journal_start", "signature_recovered")
-_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 _PAGE = 500
 # A signature outage lasts from the first record marked sig_failed to the next
 # signature_recovered record (both probes are partial indexes: journal_recovered and

@@ -40,8 +40,8 @@ COMMAND_NAMES = (
     "install_catalog",
 )
 COMMAND_KEYS = ("v", "id", "station", "terminal", "name", "args", "expires", "nonce", "sig")
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_NONCE = re.compile(r"^[0-9a-f]{16,64}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
+_NONCE = re.compile(r"^[0-9a-f]{16,64}\Z")
 _MAX_PAYLOAD = 16 * 1024
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS telemetry_nonces (

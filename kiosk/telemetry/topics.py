@@ -11,8 +11,8 @@ TERMINAL_PUBLISHES = ("status", "heartbeat", "health", "event", "outbox", "cmd_r
 BACKOFFICE_PUBLISHES = ("ack", "cmd")
 SHARED_INGEST_SUBSCRIPTION = f"$share/ingest/{TOPIC_ROOT}/+/+/#"
 
-_STATION = re.compile(r"^[0-9]+$")
-_TERMINAL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+_STATION = re.compile(r"^[0-9]+\Z")
+_TERMINAL = re.compile(r"^[A-Za-z0-9-]{1,32}\Z")
 
 
 def terminal_identity(station: str, terminal: str) -> str:

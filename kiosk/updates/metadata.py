@@ -24,9 +24,9 @@ from kiosk.journal.canonical import JournalError, canonical_json
 
 FORMAT = "kiosk-update/1"
 # Paths inside a bundle's payload: plain relative names, no "..", no hidden tricks.
-_PATH = re.compile(r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$")
-_HARDWARE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PATH = re.compile(r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*\Z")
+_HARDWARE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 PAYLOAD_AREAS = ("software", "ioboard", "catalog")
 
 
