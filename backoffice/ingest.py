@@ -172,23 +172,31 @@ class Ingestor:
             for row in silent:
                 detail = f"no heartbeat for {int(now - row['last_seen'])} s"
                 raise_alert(cursor, row["station"], row["terminal"], "offline", detail, now)
+            # Gaps: an online terminal announced a backlog after its last record, and no
+            # record has come for gap_after_s since that record or since it came online,
+            # whichever is later (a terminal back from an outage gets time to upload).
+            # Decided in SQL, so a fleet without gaps costs two reads and no write.
             waiting = cursor.execute(
-                "SELECT station, terminal, outbox_backlog, last_outbox_at, health_at "
-                "FROM terminals WHERE state = 'online'"
+                "SELECT station, terminal, outbox_backlog FROM terminals "
+                "WHERE state = 'online' AND outbox_backlog > 0 AND health_at IS NOT NULL "
+                "AND health_at > COALESCE(last_outbox_at, 0) "
+                "AND ? - CASE WHEN COALESCE(last_outbox_at, 0) > COALESCE(state_at, 0) "
+                "THEN COALESCE(last_outbox_at, 0) ELSE COALESCE(state_at, 0) END > ?",
+                (now, limit.gap_after_s),
             )
-            for row in waiting:
-                since = row["last_outbox_at"] or 0.0
-                gap = (
-                    (row["outbox_backlog"] or 0) > 0
-                    and row["health_at"] is not None
-                    and row["health_at"] > since
-                    and now - since > limit.gap_after_s
-                )
-                if gap:
-                    detail = f"{row['outbox_backlog']} records announced but not received"
-                    raise_alert(cursor, row["station"], row["terminal"], "gap", detail, now)
-                else:
-                    clear_alert(cursor, row["station"], row["terminal"], "gap", now)
+            gaps = {(row["station"], row["terminal"]): row["outbox_backlog"] for row in waiting}
+            open_gaps = cursor.execute(
+                "SELECT a.station, a.terminal FROM alerts a JOIN terminals t "
+                "ON t.station = a.station AND t.terminal = a.terminal "
+                "WHERE a.kind = 'gap' AND a.cleared IS NULL AND a.acked IS NULL "
+                "AND t.state = 'online'"
+            )
+            opened = {(row["station"], row["terminal"]) for row in open_gaps}
+            for station, terminal in sorted(gaps.keys() - opened):
+                detail = f"{gaps[station, terminal]} records announced but not received"
+                raise_alert(cursor, station, terminal, "gap", detail, now)
+            for station, terminal in sorted(opened - gaps.keys()):
+                clear_alert(cursor, station, terminal, "gap", now)
 
 
 _UNSET: Any = object()  # a column no message of the batch has set
