@@ -253,7 +253,7 @@ def _raw_command(port: int, *extra: str, client_id: str = "bench-raw") -> list[s
 
 
 def run_backoffice_bench(
-    terminals: int = 1000, rounds: int = 10, directory: Path | None = None, pairs: int = 3
+    terminals: int = 1000, rounds: int = 10, directory: Path | None = None, pairs: int = 5
 ) -> dict[str, Any]:
     """Run the measurements and return the figures (rates in messages per second).
 
