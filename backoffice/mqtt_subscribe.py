@@ -116,6 +116,7 @@ class MqttSubscriber:
         # confirmed yet, by packet id, in the order published.
         self._unconfirmed: dict[bytes, bytes] = {}
         self._next_id = _FIRST_ID
+        self._forgetting = False  # warned that unconfirmed messages are being forgotten
         self._discard = 0  # bytes still to read past of a message over LARGEST
         self._last_sent = 0.0
         self._ping_sent = 0.0  # when the unanswered PINGREQ went out (0: none)
@@ -178,6 +179,7 @@ class MqttSubscriber:
         # send that a broker gone silent in the middle of a TLS record would block forever.
         sock.settimeout(max(b.keepalive_s, 5))
         self._socket, self._buffer, self._acks, self._discard = sock, b"", [], 0
+        self._forgetting = False
         self.subscribed = False
         self._last_sent, self._ping_sent = time.monotonic(), 0.0
         return bool(connack[2] & 1)
@@ -349,7 +351,11 @@ class MqttSubscriber:
             self._next_id = self._next_id + 1 if self._next_id < _LAST_ID else _FIRST_ID
             if packet_id in unconfirmed:
                 del unconfirmed[packet_id]
-                log.warning("the broker has not confirmed 65,534 messages: forgot the oldest")
+                if not self._forgetting:
+                    log.warning(
+                        "the broker leaves 65,534 messages unconfirmed: forgetting the oldest"
+                    )
+                    self._forgetting = True
             topic_bytes = topic.encode("utf-8")
             body = len(topic_bytes).to_bytes(2, "big") + topic_bytes + packet_id + payload
             packet = _packet(_PUBLISH_QOS1, body)
