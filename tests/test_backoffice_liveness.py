@@ -75,13 +75,9 @@ def make_rig(tmp_path: Path, url: str) -> Rig:
     return Rig(Store(url), sim)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'bo.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    made = make_rig(tmp_path, url)
+@pytest.fixture
+def rig(tmp_path: Path, store_url: str) -> Iterator[Rig]:
+    made = make_rig(tmp_path, store_url)
     yield made
     made.store.close()
 

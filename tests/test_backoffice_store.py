@@ -18,13 +18,9 @@ from backoffice.store import Store
 STATION = "31010001"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'bo.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    opened = Store(url)
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store(store_url)
     yield opened
     opened.close()
 

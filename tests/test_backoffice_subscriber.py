@@ -316,13 +316,22 @@ def test_a_session_keeps_what_was_not_acknowledged_and_forgets_what_was(
     assert received == [("s/marker", b"after")]
 
 
+def sender_and_receiver(
+    broker: Broker, subscribers: list[MqttSubscriber]
+) -> tuple[MqttSubscriber, MqttSubscriber, str]:
+    """Two subscribed connections: one to publish, one subscribed to `<run>/#` to see what
+    arrives; and the run's topic prefix."""
+    config, run = plain(broker), run_id()
+    receiver, _ = subscribed(subscribers, config, [f"{run}/#"], f"in-{run}")
+    sender, _ = subscribed(subscribers, config, [f"nothing-{run}"], f"out-{run}")
+    return sender, receiver, run
+
+
 def test_what_it_publishes_arrives_and_is_forgotten_once_the_broker_confirms_it(
     backoffice_broker: Broker, subscribers: list[MqttSubscriber]
 ) -> None:
-    config, run = plain(backoffice_broker), run_id()
-    receiver, _ = subscribed(subscribers, config, [f"p-{run}/#"], f"p-in-{run}")
-    sender, _ = subscribed(subscribers, config, [f"nothing-{run}"], f"p-out-{run}")
-    sent = [(f"p-{run}/T-{n:02d}/ack", b'{"v":1,"upto_seq":%d}' % n) for n in range(1, 70)]
+    sender, receiver, run = sender_and_receiver(backoffice_broker, subscribers)
+    sent = [(f"{run}/T-{n:02d}/ack", b'{"v":1,"upto_seq":%d}' % n) for n in range(1, 70)]
     sender.publish(sent[:3])
     sender.publish(sent[3:])
     assert sender.unconfirmed() == len(sent)
@@ -334,20 +343,18 @@ def test_what_it_publishes_arrives_and_is_forgotten_once_the_broker_confirms_it(
 def test_what_the_broker_did_not_confirm_goes_again_after_a_reconnection(
     backoffice_broker: Broker, subscribers: list[MqttSubscriber]
 ) -> None:
-    config, run = plain(backoffice_broker), run_id()
-    receiver, _ = subscribed(subscribers, config, [f"r-{run}/#"], f"r-in-{run}")
-    sender, _ = subscribed(subscribers, config, [f"nothing-{run}"], f"r-out-{run}")
-    sender.publish([(f"r-{run}/a", b"sent, never confirmed")])
+    sender, receiver, run = sender_and_receiver(backoffice_broker, subscribers)
+    sender.publish([(f"{run}/a", b"sent, never confirmed")])
     sender.close()  # before reading its PUBACK
-    sender.publish([(f"r-{run}/b", b"published without a connection")])
+    sender.publish([(f"{run}/b", b"published without a connection")])
     assert sender.unconfirmed() == 2
     sender.connect()
     read_until(sender, lambda _: sender.unconfirmed() == 0, "the PUBACKs of both")
-    received = read_until(receiver, has_topic(f"r-{run}/b"), "the second message")
+    received = read_until(receiver, has_topic(f"{run}/b"), "the second message")
     # At least once, in order: the first may have arrived twice (QoS 1).
     assert list(dict.fromkeys(received)) == [
-        (f"r-{run}/a", b"sent, never confirmed"),
-        (f"r-{run}/b", b"published without a connection"),
+        (f"{run}/a", b"sent, never confirmed"),
+        (f"{run}/b", b"published without a connection"),
     ]
 
 
