@@ -652,6 +652,31 @@ def test_a_terminal_message_arrives_over_tls_with_the_back_office_certificate(
     subscriber.disconnect()
 
 
+def test_an_ack_it_publishes_over_tls_reaches_the_terminal_under_the_fleets_acl(
+    mosquitto: MosquittoBroker,
+    mqtt_pki: MqttPki,
+    office_session: str,
+    subscribers: list[MqttSubscriber],
+) -> None:
+    # The ingest's acks go out on this connection: the ACL (deploy/mosquitto/acl) lets the
+    # back office's certificate write kiosk/v1/+/+/ack, and the terminal read its own.
+    subscriber, _ = subscribed(
+        subscribers, tls_config(mosquitto, mqtt_pki), ["kiosk/v1/+/+/outbox"], office_session
+    )
+    terminal = connect_peer(
+        mosquitto, mqtt_pki.terminal("TACK1"), f"kiosk-{STATION}-TACK1-{run_id()}"
+    )
+    try:
+        terminal.subscribe(f"kiosk/v1/{STATION}/TACK1/ack")
+        subscriber.publish([(f"kiosk/v1/{STATION}/TACK1/ack", b'{"v":1,"upto_seq":12}')])
+        read_until(subscriber, lambda _: subscriber.unconfirmed() == 0, "the broker's PUBACK")
+        [ack] = terminal.wait_for("/ack")
+        assert ack.payload == b'{"v":1,"upto_seq":12}'
+    finally:
+        terminal.close()
+    subscriber.disconnect()
+
+
 @pytest.mark.parametrize("missing", ["tls_ca_file", "tls_key_file"])
 def test_unreadable_tls_files_are_an_error_at_construction_naming_the_settings(
     mqtt_pki: MqttPki, tmp_path: Path, missing: str
