@@ -1,8 +1,9 @@
 """The back office's own MQTT processes: the libmosquitto publisher and the receiving process.
 
-Against a real Mosquitto: acknowledgements published while the broker is down arrive once
-it is back; the receiving process, which holds the subscribing session, ends with the back
-office, whether it stops cleanly or is killed outright.
+Against a real Mosquitto: QoS 1 messages (commands) published while the broker is down
+arrive once it is back, and over TLS under the fleet's ACL; the receiving process, which
+holds the subscribing session, ends with the back office, whether it stops cleanly or is
+killed outright.
 """
 
 import os
@@ -24,6 +25,7 @@ from backoffice.ingest import MqttIngest
 from backoffice.mqtt_publish import MosquittoPublisher
 from backoffice.store import Store
 from tests.fixtures.backoffice import DEADLINE_S, Broker, wait_for
+from tests.fixtures.mosquitto import STATION, MosquittoBroker, MqttPki, connect_peer
 
 
 def running(pid: int) -> bool:
@@ -35,7 +37,7 @@ def running(pid: int) -> bool:
     return state != b"Z"
 
 
-def test_acks_published_while_the_broker_is_down_arrive_when_it_is_back(
+def test_messages_published_while_the_broker_is_down_arrive_when_it_is_back(
     backoffice_broker: Broker,
 ) -> None:
     broker = BrokerConfig(host=backoffice_broker.host, port=backoffice_broker.port)
@@ -77,6 +79,30 @@ def test_acks_published_while_the_broker_is_down_arrive_when_it_is_back(
     finally:
         subscriber.loop_stop()
         publisher.stop()
+
+
+def test_a_command_published_over_tls_reaches_the_terminal_under_the_fleets_acl(
+    mosquitto: MosquittoBroker, mqtt_pki: MqttPki
+) -> None:
+    cert = mqtt_pki.backoffice()
+    broker = BrokerConfig(
+        host=mosquitto.host,
+        port=mosquitto.port,
+        tls_ca_file=str(cert.ca),
+        tls_cert_file=str(cert.cert),
+        tls_key_file=str(cert.key),
+    )
+    terminal = connect_peer(mosquitto, mqtt_pki.terminal("TPUB1"), f"kiosk-{STATION}-TPUB1")
+    publisher = MosquittoPublisher(broker, f"bo-test-pub-{os.getpid()}")
+    try:
+        terminal.subscribe(f"kiosk/v1/{STATION}/TPUB1/cmd")
+        publisher.start()
+        publisher.publish(f"kiosk/v1/{STATION}/TPUB1/cmd", b'{"v":1,"id":"c-1"}', 1)
+        wait_for(lambda: publisher.retry() or terminal.messages("/cmd"), "the command")
+        assert [m.payload for m in terminal.messages("/cmd")] == [b'{"v":1,"id":"c-1"}']
+    finally:
+        publisher.stop()
+        terminal.close()
 
 
 def test_unreadable_tls_files_are_one_clear_error() -> None:
