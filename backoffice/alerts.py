@@ -73,7 +73,11 @@ class BatchAlerts:
     terminals, inside the batch's transaction) skips those clears. Raises are always written
     (the partial unique index and ON CONFLICT DO NOTHING decide), so a stale view could only
     cost a statement, never lose an alert; the writes keep the order of the decisions, so a
-    raise and a clear of one kind in one batch leave the same rows as one at a time.
+    raise and a clear of one kind in one batch leave the same rows as one at a time. The
+    ingestor hands it on to the next batch while nothing else writes (as it does the
+    terminal rows: Store.change_mark), so a terminal's open alerts are read once, not with
+    each of its health reports; a clear skipped on a stale view would leave an alert open,
+    which is why anything else's write drops it.
     """
 
     def __init__(self) -> None:

@@ -96,9 +96,11 @@ class Ingestor:
         self._publish = publish
         self._clock = clock
         self.stats = IngestStats()
-        # The terminals' rows as the last batch left them, valid while the store says that
-        # nothing else has written since (Store.change_mark): then a batch reads no row.
+        # The terminals' rows and the open alerts known, as the last batch left them, valid
+        # while the store says that nothing else has written since (Store.change_mark):
+        # then a batch reads neither again.
         self._terminals: dict[Key, _Terminal] = {}
+        self._alerts: BatchAlerts | None = None
         self._mark: object = None
         self._committed = threading.Condition()  # notified after each batch's commit
 
@@ -132,15 +134,19 @@ class Ingestor:
                 stats.by_kind[kind] = stats.by_kind.get(kind, 0) + count
         try:
             with self.store.transaction() as cursor:
-                known = self._terminals if self.store.change_mark() == self._mark else {}
-                batch = _Batch(self, cursor, now, known)
+                if self.store.change_mark() == self._mark:
+                    batch = _Batch(self, cursor, now, self._terminals, self._alerts)
+                else:
+                    batch = _Batch(self, cursor, now, {}, None)
                 acks = batch.apply(applied) if applied else []
                 cursor.executemany(
                     "INSERT INTO rejected (received, topic, reason) VALUES (?, ?, ?)", rejected
                 )
-                self._terminals, self._mark = batch.terminals, self.store.change_mark()
+                self._terminals, self._alerts = batch.terminals, batch.alerts
+                self._mark = self.store.change_mark()
         except BaseException:
-            self._terminals, self._mark = {}, None  # read every row again next time
+            # Read every row and open alert again next time.
+            self._terminals, self._alerts, self._mark = {}, None, None
             raise
         stats.batches += 1
         with self._committed:
@@ -268,7 +274,12 @@ class _Batch:
     """
 
     def __init__(
-        self, ingestor: Ingestor, cursor: Cursor, now: float, known: dict[Key, "_Terminal"]
+        self,
+        ingestor: Ingestor,
+        cursor: Cursor,
+        now: float,
+        known: dict[Key, "_Terminal"],
+        alerts: BatchAlerts | None,
     ) -> None:
         self.ingestor = ingestor
         self.cursor = cursor
@@ -277,7 +288,8 @@ class _Batch:
         # Rows as the previous batch left them (when nothing else wrote since), then these.
         self.terminals: dict[Key, _Terminal] = dict(known)
         self.hashes: dict[tuple[str, str, int], str] = {}  # stored, or stored by this batch
-        self.alerts = BatchAlerts()
+        # The open alerts the previous batch knew (and wrote), when nothing else wrote since.
+        self.alerts = alerts if alerts is not None else BatchAlerts()
         self.boots: set[tuple[str, str, str]] = set()
         self.records: list[tuple[Any, ...]] = []
         # Per terminal storing records: its max_record_seq before the batch, and the

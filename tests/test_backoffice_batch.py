@@ -277,3 +277,47 @@ def test_waiting_for_commits_ends_at_the_commit_that_reaches_the_count(tmp_path:
         later.join()
     finally:
         store.close()
+
+
+def alert_reads(store: Store) -> list[str]:
+    """Start recording the statements that read open alerts (SQLite's trace callback)."""
+    reads: list[str] = []
+    store._conn.set_trace_callback(
+        lambda sql: reads.append(sql) if "JOIN alerts a" in sql else None
+    )
+    return reads
+
+
+def test_a_terminals_open_alerts_are_read_once_while_nothing_else_writes(
+    tmp_path: Path, terminals: tuple[SimulatedTerminal, SimulatedTerminal]
+) -> None:
+    sim, _ = terminals
+    store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
+    try:
+        ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
+        reads = alert_reads(store)
+        ingestor.handle_batch([health(sim, paper="out")])
+        ingestor.handle_batch([health(sim, paper="ok")])  # clears paper_out: known open
+        ingestor.handle_batch([health(sim, paper="ok")])
+        assert len(reads) == 1
+        open_kinds = store.query("SELECT kind FROM alerts WHERE cleared IS NULL")
+        assert open_kinds == []
+    finally:
+        store.close()
+
+
+def test_an_alert_another_writer_opened_between_batches_is_cleared_by_the_next_report(
+    two_writers: tuple[Store, Store], terminals: tuple[SimulatedTerminal, SimulatedTerminal]
+) -> None:
+    store, other_worker = two_writers
+    sim, _ = terminals
+    ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
+    ingestor.handle_batch([health(sim, paper="ok")])  # T-01 known with no open alert
+    with other_worker.transaction() as cursor:
+        cursor.execute(
+            "INSERT INTO alerts (station, terminal, kind, detail, raised) "
+            "VALUES (?, 'T-01', 'paper_out', 'paper out', ?)",
+            (STATION, NOW),
+        )
+    ingestor.handle_batch([health(sim, paper="ok")])
+    assert store.query("SELECT kind FROM alerts WHERE cleared IS NULL") == []
