@@ -1,9 +1,11 @@
 """Fleet alerts: what is raised when, cleared when the condition goes, acknowledged by staff.
 
 Owns the alert kinds and the rules that turn health, events and liveness into alerts. An
-alert is open until staff acknowledge it or its condition clears; at most one alert of a
-kind is open per terminal (a partial unique index guarantees it across ingest workers).
-It never talks to MQTT or HTTP.
+alert is open until staff acknowledge it or its condition clears. A condition's alert that
+staff acknowledge stays, acknowledged, until the condition clears, so a condition that lasts
+does not raise a new one; an alert of a sticky kind (evidence, not a state that passes) is
+closed by its acknowledgement. At most one uncleared alert of a kind per terminal (a partial
+unique index guarantees it across ingest workers). It never talks to MQTT or HTTP.
 """
 
 import json
@@ -36,21 +38,22 @@ _RAISE = (
 )
 _CLEAR = (
     "UPDATE alerts SET cleared = ? WHERE station = ? AND terminal = ? AND kind = ? "
-    "AND cleared IS NULL AND acked IS NULL"
+    "AND cleared IS NULL"
 )
 
 
 def raise_alert(
     cursor: Cursor, station: str, terminal: str, kind: str, detail: str, now: float
 ) -> None:
-    """Open an alert unless one of this kind is already open for the terminal."""
+    """Open an alert unless one of this kind is uncleared for the terminal (open, or
+    acknowledged while its condition lasts)."""
     if kind not in ALERT_KINDS:
         raise ValueError(f"unknown alert kind {kind!r}")
     cursor.execute(_RAISE, (station, terminal, kind, detail, now))
 
 
 def clear_alert(cursor: Cursor, station: str, terminal: str, kind: str, now: float) -> None:
-    """Clear the open alert of this kind, unless staff acknowledged it."""
+    """Clear the alert of this kind: its condition has gone (acknowledged or not)."""
     cursor.execute(_CLEAR, (now, station, terminal, kind))
 
 
@@ -69,8 +72,9 @@ class BatchAlerts:
     """The alert changes of one ingest batch, decided in memory and written in order by write().
 
     Every health report clears up to five condition kinds, and almost none of them is open:
-    knowing which alerts are open for the batch's terminals (load_open, one query per KEY_CHUNK
-    terminals, inside the batch's transaction) skips those clears. Raises are always written
+    knowing which alerts are uncleared (open, or acknowledged while their condition lasts)
+    for the batch's terminals (load_open, one query per KEY_CHUNK terminals, inside the
+    batch's transaction) skips those clears. Raises are always written
     (the partial unique index and ON CONFLICT DO NOTHING decide), so a stale view could only
     cost a statement, never lose an alert; the writes keep the order of the decisions, so a
     raise and a clear of one kind in one batch leave the same rows as one at a time. The
@@ -86,13 +90,13 @@ class BatchAlerts:
         self._changes: list[tuple[str, tuple[Any, ...]]] = []
 
     def load_open(self, cursor: Cursor, terminals: Collection[tuple[str, str]]) -> None:
-        """Learn the open alerts of these terminals (those with clears to decide)."""
+        """Learn the uncleared alerts of these terminals (those with clears to decide)."""
         wanted = sorted(set(terminals) - self._loaded)
         for chunk in key_chunks(wanted):
             rows = cursor.execute(
                 f"SELECT a.station, a.terminal, a.kind FROM {key_table(chunk)} "
                 "JOIN alerts a ON a.station = k.column1 AND a.terminal = k.column2 "
-                "WHERE a.cleared IS NULL AND a.acked IS NULL",
+                "WHERE a.cleared IS NULL",
                 [value for key in chunk for value in key],
             )
             self._open.update((r["station"], r["terminal"], r["kind"]) for r in rows)
@@ -125,9 +129,15 @@ class BatchAlerts:
 
 
 def acknowledge_alert(cursor: Cursor, alert_id: int, by: str, now: float) -> bool:
+    """Staff have seen the alert: it leaves the open alerts. A sticky kind's alert is closed
+    too (the next such event opens a new one); a condition's stays uncleared until the
+    condition goes, so the condition lasting raises no new alert meanwhile."""
+    sticky = ", ".join(f"'{kind}'" for kind in STICKY_KINDS)
     found = cursor.execute(
-        "UPDATE alerts SET acked = ?, acked_by = ? WHERE id = ? AND acked IS NULL RETURNING id",
-        (now, by, alert_id),
+        "UPDATE alerts SET acked = ?, acked_by = ?, "
+        f"cleared = CASE WHEN kind IN ({sticky}) THEN ? ELSE cleared END "
+        "WHERE id = ? AND acked IS NULL RETURNING id",
+        (now, by, now, alert_id),
     )
     return bool(found)
 

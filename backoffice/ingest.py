@@ -194,7 +194,7 @@ class Ingestor:
             open_gaps = cursor.execute(
                 "SELECT a.station, a.terminal FROM alerts a JOIN terminals t "
                 "ON t.station = a.station AND t.terminal = a.terminal "
-                "WHERE a.kind = 'gap' AND a.cleared IS NULL AND a.acked IS NULL "
+                "WHERE a.kind = 'gap' AND a.cleared IS NULL "
                 "AND t.state = 'online'"
             )
             opened = {(row["station"], row["terminal"]) for row in open_gaps}

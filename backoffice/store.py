@@ -104,8 +104,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     acked {REAL},
     acked_by TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (station, terminal, kind)
-    WHERE cleared IS NULL AND acked IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_uncleared ON alerts (station, terminal, kind)
+    WHERE cleared IS NULL;
 CREATE TABLE IF NOT EXISTS commands (
     id TEXT PRIMARY KEY,
     station TEXT NOT NULL,
@@ -203,9 +203,28 @@ class Store:
     def _create_schema(self) -> None:
         ddl = _SCHEMA.format(**_TYPES[self.dialect])
         with self.transaction() as cursor:
+            self._migrate_alert_index(cursor)
             for statement in ddl.split(";"):
                 if statement.strip():
                     cursor.execute(statement)
+
+    def _migrate_alert_index(self, cursor: Cursor) -> None:
+        """Before 6 December 2026 an acknowledgement closed any alert, and the unique index
+        allowed one open (neither cleared nor acknowledged) alert of a kind per terminal, so
+        a condition that lasted raised a new alert right after each acknowledgement. Now a
+        condition's alert, acknowledged, stays until the condition clears (one uncleared
+        alert of a kind per terminal): the old acknowledged alerts are closed at their
+        acknowledgement, as they were, and the old index goes. Once only: the old index
+        says the database has not been moved yet."""
+        if self.dialect == "sqlite":
+            old = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'alerts_one_open'"
+        else:
+            old = "SELECT 1 FROM pg_indexes WHERE indexname = 'alerts_one_open'"
+        if cursor.execute(old):
+            cursor.execute(
+                "UPDATE alerts SET cleared = acked WHERE cleared IS NULL AND acked IS NOT NULL"
+            )
+            cursor.execute("DROP INDEX alerts_one_open")
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from backoffice.alerts import acknowledge_alert
 from backoffice.config import Thresholds
 from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor
@@ -111,6 +112,22 @@ def test_records_announced_and_not_received_raise_a_gap_that_their_arrival_clear
     rig.record()
     rig.at(602)
     assert rig.open_alerts() == []
+
+
+def test_an_acknowledged_gap_is_not_raised_again_while_it_lasts(rig: Rig) -> None:
+    rig.heartbeat()
+    rig.health(backlog=2)
+    rig.at(601)
+    [alert] = rig.store.query("SELECT id FROM alerts WHERE kind = 'gap'")
+    with rig.store.transaction() as cursor:
+        assert acknowledge_alert(cursor, alert["id"], "Li Lei", rig.now)
+    rig.at(602)
+    rig.at(700)
+    assert rig.open_alerts() == []
+    assert len(rig.store.query("SELECT id FROM alerts WHERE kind = 'gap'")) == 1
+    rig.record()  # the records come: the acknowledged gap closes
+    rig.at(701)
+    assert rig.store.query("SELECT cleared FROM alerts WHERE kind = 'gap'")[0]["cleared"]
 
 
 def test_a_terminal_back_from_an_outage_has_time_to_upload_before_a_gap(rig: Rig) -> None:

@@ -3,6 +3,7 @@
 import datetime
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,60 @@ def test_an_acknowledged_alert_is_closed_and_a_new_one_can_open(store: Store) ->
     with store.transaction() as cursor:
         assert len(open_alerts(cursor)) == 1
     assert store.query("SELECT COUNT(*) AS n FROM alerts")[0]["n"] == 2
+
+
+def test_an_acknowledged_condition_stays_acknowledged_until_it_clears(
+    store: Store, terminal: SimulatedTerminal
+) -> None:
+    # Before, the next report of a lasting condition raised a new alert at once (a gap:
+    # within a second), so staff could never acknowledge one for good.
+    ingestor = Ingestor(store, Thresholds(), Wire())
+    topic = f"kiosk/v1/{STATION}/T-01/health"
+
+    def report(paper: str) -> tuple[str, bytes]:
+        return topic, json.dumps({**terminal.health_payload(), "paper": paper}).encode()
+
+    ingestor.handle_batch([report("out")])
+    with store.transaction() as cursor:
+        [alert] = open_alerts(cursor)
+        assert acknowledge_alert(cursor, alert["id"], "Wang Fang", 1.0)
+    ingestor.handle_batch([report("out"), report("out")])  # it lasts
+    with store.transaction() as cursor:
+        assert open_alerts(cursor) == []
+    ingestor.handle_batch([report("ok")])  # it clears: the acknowledged alert closes
+    ingestor.handle_batch([report("out")])  # and comes back: a new alert
+    rows = store.query("SELECT acked_by, cleared IS NULL AS uncleared FROM alerts ORDER BY id")
+    assert rows == [
+        {"acked_by": "Wang Fang", "uncleared": 0},
+        {"acked_by": None, "uncleared": 1},
+    ]
+
+
+def test_a_database_of_the_old_alert_rules_is_moved_once(store_url: str) -> None:
+    with closing(Store(store_url)) as store, store.transaction() as cursor:
+        cursor.execute("DROP INDEX alerts_one_uncleared")
+        cursor.execute(
+            "CREATE UNIQUE INDEX alerts_one_open ON alerts (station, terminal, kind) "
+            "WHERE cleared IS NULL AND acked IS NULL"
+        )
+        # Acknowledged then raised again, twice, as the old rules did; one open.
+        for acked in (10.0, 20.0, None):
+            cursor.execute(
+                "INSERT INTO alerts (station, terminal, kind, detail, raised, acked) "
+                "VALUES ('1', 'T-01', 'paper_out', 'paper out', 1.0, ?)",
+                (acked,),
+            )
+    with closing(Store(store_url)) as store:
+        rows = store.query("SELECT acked, cleared FROM alerts ORDER BY id")
+        assert [(r["acked"], r["cleared"]) for r in rows] == [
+            (10.0, 10.0),
+            (20.0, 20.0),
+            (None, None),
+        ]
+        with store.transaction() as cursor:  # acknowledged under the new rules
+            cursor.execute("UPDATE alerts SET acked = 30.0 WHERE acked IS NULL")
+    with closing(Store(store_url)) as store:  # opened again: nothing more is moved
+        assert store.query("SELECT cleared FROM alerts WHERE acked = 30.0") == [{"cleared": None}]
 
 
 def test_reports_reconcile_count_flag_and_split_commission(
