@@ -288,22 +288,25 @@ def alert_reads(store: Store) -> list[str]:
     return reads
 
 
-def test_a_terminals_open_alerts_are_read_once_while_nothing_else_writes(
-    tmp_path: Path, terminals: tuple[SimulatedTerminal, SimulatedTerminal]
-) -> None:
-    sim, _ = terminals
+@pytest.fixture
+def sqlite_ingestor(tmp_path: Path) -> Iterator[tuple[Store, Ingestor]]:
+    """An ingestor on a new SQLite file, its clock at NOW, publishing nowhere."""
     store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
-    try:
-        ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
-        reads = alert_reads(store)
-        ingestor.handle_batch([health(sim, paper="out")])
-        ingestor.handle_batch([health(sim, paper="ok")])  # clears paper_out: known open
-        ingestor.handle_batch([health(sim, paper="ok")])
-        assert len(reads) == 1
-        open_kinds = store.query("SELECT kind FROM alerts WHERE cleared IS NULL")
-        assert open_kinds == []
-    finally:
-        store.close()
+    yield store, Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
+    store.close()
+
+
+def test_a_terminals_open_alerts_are_read_once_while_nothing_else_writes(
+    sqlite_ingestor: tuple[Store, Ingestor],
+    terminals: tuple[SimulatedTerminal, SimulatedTerminal],
+) -> None:
+    (store, ingestor), (sim, _) = sqlite_ingestor, terminals
+    reads = alert_reads(store)
+    ingestor.handle_batch([health(sim, paper="out")])
+    ingestor.handle_batch([health(sim, paper="ok")])  # clears paper_out: known open
+    ingestor.handle_batch([health(sim, paper="ok")])
+    assert len(reads) == 1
+    assert store.query("SELECT kind FROM alerts WHERE cleared IS NULL") == []
 
 
 def test_an_alert_another_writer_opened_between_batches_is_cleared_by_the_next_report(

@@ -24,7 +24,7 @@ from backoffice.errors import BackofficeError
 from backoffice.ingest import MqttIngest
 from backoffice.mqtt_publish import MosquittoPublisher
 from backoffice.store import Store
-from tests.fixtures.backoffice import DEADLINE_S, Broker, wait_for
+from tests.fixtures.backoffice import DEADLINE_S, Broker, tls_broker_config, wait_for
 from tests.fixtures.mosquitto import STATION, MosquittoBroker, MqttPki, connect_peer
 
 
@@ -84,14 +84,7 @@ def test_messages_published_while_the_broker_is_down_arrive_when_it_is_back(
 def test_a_command_published_over_tls_reaches_the_terminal_under_the_fleets_acl(
     mosquitto: MosquittoBroker, mqtt_pki: MqttPki
 ) -> None:
-    cert = mqtt_pki.backoffice()
-    broker = BrokerConfig(
-        host=mosquitto.host,
-        port=mosquitto.port,
-        tls_ca_file=str(cert.ca),
-        tls_cert_file=str(cert.cert),
-        tls_key_file=str(cert.key),
-    )
+    broker = tls_broker_config(mosquitto, mqtt_pki)
     terminal = connect_peer(mosquitto, mqtt_pki.terminal("TPUB1"), f"kiosk-{STATION}-TPUB1")
     publisher = MosquittoPublisher(broker, f"bo-test-pub-{os.getpid()}")
     try:

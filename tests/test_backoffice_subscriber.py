@@ -32,7 +32,7 @@ from backoffice.mqtt_subscribe import (
     _remaining_length,
     _text,
 )
-from tests.fixtures.backoffice import DEADLINE_S, Broker, wait_for
+from tests.fixtures.backoffice import DEADLINE_S, Broker, tls_broker_config, wait_for
 from tests.fixtures.mosquitto import STATION, MosquittoBroker, MqttPki, connect_peer
 
 Message = tuple[str, bytes]
@@ -617,17 +617,6 @@ def office_session(mosquitto: MosquittoBroker, mqtt_pki: MqttPki) -> Iterator[st
     cleaner.loop_stop()
 
 
-def tls_config(broker: MosquittoBroker, pki: MqttPki) -> BrokerConfig:
-    cert = pki.backoffice()
-    return BrokerConfig(
-        host=broker.host,
-        port=broker.port,
-        tls_ca_file=str(cert.ca),
-        tls_cert_file=str(cert.cert),
-        tls_key_file=str(cert.key),
-    )
-
-
 def test_a_terminal_message_arrives_over_tls_with_the_back_office_certificate(
     mosquitto: MosquittoBroker,
     mqtt_pki: MqttPki,
@@ -636,7 +625,7 @@ def test_a_terminal_message_arrives_over_tls_with_the_back_office_certificate(
 ) -> None:
     topics = ["kiosk/v1/+/+/heartbeat", "kiosk/v1/+/+/outbox"]
     subscriber, session_present = subscribed(
-        subscribers, tls_config(mosquitto, mqtt_pki), topics, office_session
+        subscribers, tls_broker_config(mosquitto, mqtt_pki), topics, office_session
     )
     assert session_present is False  # a session of its own, new
     terminal = connect_peer(
@@ -661,7 +650,7 @@ def test_an_ack_it_publishes_over_tls_reaches_the_terminal_under_the_fleets_acl(
     # The ingest's acks go out on this connection: the ACL (deploy/mosquitto/acl) lets the
     # back office's certificate write kiosk/v1/+/+/ack, and the terminal read its own.
     subscriber, _ = subscribed(
-        subscribers, tls_config(mosquitto, mqtt_pki), ["kiosk/v1/+/+/outbox"], office_session
+        subscribers, tls_broker_config(mosquitto, mqtt_pki), ["kiosk/v1/+/+/outbox"], office_session
     )
     terminal = connect_peer(
         mosquitto, mqtt_pki.terminal("TACK1"), f"kiosk-{STATION}-TACK1-{run_id()}"
