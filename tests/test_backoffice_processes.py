@@ -24,8 +24,14 @@ from backoffice.errors import BackofficeError
 from backoffice.ingest import MqttIngest
 from backoffice.mqtt_publish import MosquittoPublisher
 from backoffice.store import Store
-from tests.fixtures.backoffice import DEADLINE_S, Broker, tls_broker_config, wait_for
-from tests.fixtures.mosquitto import STATION, MosquittoBroker, MqttPki, connect_peer
+from tests.fixtures.backoffice import DEADLINE_S, Broker, wait_for
+from tests.fixtures.mosquitto import (
+    STATION,
+    MosquittoBroker,
+    MqttPki,
+    connect_peer,
+    tls_broker_config,
+)
 
 
 def running(pid: int) -> bool:

@@ -32,8 +32,14 @@ from backoffice.mqtt_subscribe import (
     _remaining_length,
     _text,
 )
-from tests.fixtures.backoffice import DEADLINE_S, Broker, tls_broker_config, wait_for
-from tests.fixtures.mosquitto import STATION, MosquittoBroker, MqttPki, connect_peer
+from tests.fixtures.backoffice import DEADLINE_S, Broker, wait_for
+from tests.fixtures.mosquitto import (
+    STATION,
+    MosquittoBroker,
+    MqttPki,
+    connect_peer,
+    tls_broker_config,
+)
 
 Message = tuple[str, bytes]
 
