@@ -854,10 +854,7 @@ class MqttIngest:
             deadline = time.monotonic() + seconds
             while not stopping:
                 left = max(0.0, deadline - time.monotonic())
-                if acks.closed:
-                    _pause(wake_out, left)
-                    return
-                if not _pause(wake_out, left, acks.fd):
+                if not _pause(wake_out, left, -1 if acks.closed else acks.fd):
                     return
                 _publish_acks(acks, subscriber)
 
@@ -1019,8 +1016,7 @@ class _AckWriter:
         if self._gone:
             return
         if acks:
-            blob = marshal.dumps(acks)
-            self._pending += _BLOB_HEADER.pack(len(blob)) + blob
+            self._pending += _framed(acks)
         try:
             while self._pending:
                 written = os.write(self.fd, self._pending)
@@ -1051,9 +1047,10 @@ class _AckWriter:
         self._pending.clear()
 
 
-def _publish_acks(acks: "_BlobReader", subscriber: MqttSubscriber) -> None:
-    """In the receiving process: publish the acknowledgements the acks pipe holds now."""
-    for blob in acks.read(0.0):
+def _publish_acks(acks: "_BlobReader", subscriber: MqttSubscriber, wait_s: float = 0.0) -> None:
+    """In the receiving process: publish the acknowledgements that reach the acks pipe
+    within wait_s (what it holds now, with 0)."""
+    for blob in acks.read(wait_s):
         subscriber.publish(blob)
 
 
@@ -1064,8 +1061,7 @@ def _finish_acks(acks: "_BlobReader", subscriber: MqttSubscriber, timeout_s: flo
     deadline = time.monotonic() + timeout_s
     while not acks.closed and time.monotonic() < deadline:
         try:
-            for blob in acks.read(max(0.0, deadline - time.monotonic())):
-                subscriber.publish(blob)
+            _publish_acks(acks, subscriber, max(0.0, deadline - time.monotonic()))
         except (OSError, SubscriberError) as exc:
             log.warning("could not publish acknowledgements at stop (%s)", exc)
             subscriber.close()
@@ -1076,10 +1072,15 @@ class _PassedOnNothing(Exception):
     """The pipe to the back office process is closed: that process is gone."""
 
 
+def _framed(items: list[Any]) -> bytes:
+    """One blob as _BlobReader reads it: its length, then the marshal data."""
+    blob = marshal.dumps(items)
+    return _BLOB_HEADER.pack(len(blob)) + blob
+
+
 def _send(pipe: BinaryIO, intents: list[Intent]) -> None:
-    blob = marshal.dumps(intents)
     try:
-        pipe.write(_BLOB_HEADER.pack(len(blob)) + blob)
+        pipe.write(_framed(intents))
         pipe.flush()
     except BrokenPipeError:
         raise _PassedOnNothing from None
