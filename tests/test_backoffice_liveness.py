@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from backoffice.alerts import acknowledge_alert
+from backoffice.alerts import acknowledge_alert, open_alerts
 from backoffice.config import Thresholds
 from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor
@@ -60,10 +60,8 @@ class Rig:
         self.ingestor.check_liveness()
 
     def open_alerts(self) -> list[str]:
-        rows = self.store.query(
-            "SELECT kind FROM alerts WHERE cleared IS NULL AND acked IS NULL ORDER BY kind"
-        )
-        return [row["kind"] for row in rows]
+        with self.store.transaction() as cursor:
+            return sorted(alert["kind"] for alert in open_alerts(cursor))
 
     def state(self) -> str:
         return str(self.store.query("SELECT state FROM terminals")[0]["state"])
