@@ -96,7 +96,10 @@ def test_a_signed_command_sent_from_the_terminal_page_shows_its_result(
     page.select_option('#command select[name="name"]', "set_heartbeat_interval")
     page.fill('#command input[name="args"]', '{"seconds": 120}')
     page.fill('#command input[name="by"]', "Li Lei")
-    page.click("#command button")
+    # The form posts and is redirected back: a reload before that navigation has ended
+    # failed now and then ("Not attached to an active page").
+    with page.expect_navigation():
+        page.click("#command button")
     wait_for(lambda: sim.commands_seen, "the command at the terminal")
     [command] = sim.commands_seen
     jsonschema.validate(command, schema_for("cmd"))
