@@ -78,6 +78,11 @@ class BusinessConfig:
     low_float_threshold_fen: int = 100_000
     catalog_file: str = ""  # empty: the catalog shipped with the software
     operator_key_file: str = ""  # empty: the operator key shipped with the software
+    # Days a refund voucher can be paid out, its issue day not counted (docs/transactions.md).
+    voucher_valid_days: int = 180
+    # A payment collecting cash that nobody touches this long is cancelled by housekeeping,
+    # its cash becoming a voucher (a backstop behind the screen's own, shorter timeout).
+    collect_timeout_s: int = 300
 
     def cutoff_time(self) -> time:
         hours, minutes = self.day_cutoff.split(":")
@@ -182,6 +187,14 @@ def _validate(config: Config) -> Config:
         )
     if config.business.low_float_threshold_fen < 0:
         raise ConfigError("config key 'business.low_float_threshold_fen' must not be negative")
+    if not 1 <= config.business.voucher_valid_days <= 3660:
+        raise ConfigError(
+            "config key 'business.voucher_valid_days' must be between 1 and 3660 days"
+        )
+    if not 60 <= config.business.collect_timeout_s <= 3600:
+        raise ConfigError(
+            "config key 'business.collect_timeout_s' must be between 60 and 3600 seconds"
+        )
     if not config.station.institution_no.isdigit():
         raise ConfigError("config key 'station.institution_no' must be digits (the 机构号)")
     if not re.fullmatch(r"[A-Za-z0-9-]{1,32}", config.station.terminal_id):

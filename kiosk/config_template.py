@@ -72,6 +72,8 @@ timezone = {_value(timezone)}
 low_float_threshold_fen = {low_float_threshold_fen}   # warn below this float balance (in fen)
 catalog_file = ""          # empty: the signed catalog shipped with the software
 operator_key_file = ""     # empty: the operator key shipped with the software
+voucher_valid_days = 180   # a refund voucher can be paid out this many days after its issue
+collect_timeout_s = 300    # a payment nobody touches this long is cancelled (cash: voucher)
 
 [telemetry]
 # The operator's MQTT broker (docs/mqtt.md). Empty broker_host: no telemetry (bench, demo).

@@ -10,6 +10,8 @@ from kiosk.errors import KioskError
 FEN_PER_YUAN = 100
 # The largest amount any service of this terminal may handle: 1,000,000 yuan.
 MAX_FEN = 100_000_000
+# Renminbi notes a cash acceptor may take: 1, 5, 10, 20, 50 and 100 yuan.
+RMB_NOTES_FEN = (100, 500, 1_000, 2_000, 5_000, 10_000)
 
 _AMOUNT = re.compile(r"^(?:¥|￥)?\s*(\d{1,9})(?:\.(\d{1,2}))?\Z")
 

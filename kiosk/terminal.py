@@ -8,7 +8,7 @@ devices, signer, platform client and catalog are given to it (see kiosk.composit
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from kiosk.board_supervisor import BoardSupervisor
 from kiosk.catalog import Catalog, Service
@@ -36,7 +36,7 @@ from kiosk.settlement.day_close import DayCloser
 from kiosk.signing import Signer, SignerError
 from kiosk.storage import open_database, write_transaction
 from kiosk.transactions.engine import Outcome, PaymentRefused, Progress, TransactionEngine
-from kiosk.transactions.states import TxState
+from kiosk.transactions.kinds import TxKind
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ class Terminal:
             station_name=station.name,
             columns=config.devices.receipt_columns,
             events=self.events,
+            voucher_valid_days=config.business.voucher_valid_days,
+            collect_timeout=timedelta(seconds=config.business.collect_timeout_s),
         )
         self.float_account = FloatAccount(
             self.conn,
@@ -283,10 +285,7 @@ class Terminal:
             # The outage's collective record is written as soon as the token works again.
             self.events.publish("signer_recovered")
         self.board.tick()  # after the outage check, so the lamp shows the state just found
-        for row in self.engine.store.open_transactions():
-            if row.tx_state in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
-                self.engine._advance(row)
-        self.engine.release_holds()
+        self.engine.housekeeping()
         self.float_account.check_deposits()
         self.close_due_days()
 
@@ -308,7 +307,7 @@ class Terminal:
     def pay_bill(self, quote: BillQuote) -> Progress:
         self._admit()
         return self.engine.begin(
-            kind="bill",
+            kind=TxKind.BILL,
             service=quote.service,
             account=quote.account,
             due_fen=quote.bill.amount_due_fen,
@@ -322,7 +321,7 @@ class Terminal:
             raise KioskError(f"{service.name} is not a phone top-up")
         phone = service.validate_account(phone)
         return self.engine.begin(
-            kind="phone_topup", service=service, account=phone, due_fen=amount_fen
+            kind=TxKind.PHONE_TOPUP, service=service, account=phone, due_fen=amount_fen
         )
 
     def start_card_topup(self, service_code: str, amount_fen: int) -> Progress:
@@ -344,7 +343,7 @@ class Terminal:
                 "an earlier top-up of this card is not written yet: keep the card inserted"
             )
         return self.engine.begin(
-            kind="card_topup",
+            kind=TxKind.CARD_TOPUP,
             service=service,
             account=card.card_no,
             due_fen=amount_fen,
@@ -360,5 +359,10 @@ class Terminal:
     def cancel(self, tx_id: str) -> Outcome:
         return self.engine.cancel(tx_id)
 
-    def reprint(self, receipt_no: str) -> tuple[bool, str | None]:
-        return self.engine.reprint(receipt_no)
+    def reprint(self, token: str) -> tuple[bool, str | None]:
+        """Print what the token on a resident's paper entitles to (docs/transactions.md)."""
+        return self.engine.reprint(token)
+
+    def reprint_by_number(self, receipt_no: str, *, by: str) -> tuple[bool, str | None]:
+        """Station staff reprint (or hand over a result never printed) by receipt number."""
+        return self.engine.reprint_by_number(receipt_no, by=by)

@@ -644,7 +644,10 @@ class KioskController:
     # ------------------------------------------------------------------ reprint
 
     def submit_reprint(self) -> None:
+        """A resident types the reprint code printed on their paper (never a receipt number,
+        which anybody could guess); a technician in maintenance types the receipt number."""
         digits = self.journey.digits
+        technician = self.technician
         receipt_no = f"{self.terminal.config.station.terminal_id}-{int(digits or '0'):06d}"
 
         def printed(result: tuple[bool, str | None]) -> None:
@@ -660,11 +663,12 @@ class KioskController:
                 self.busy_message = ""
                 self.show("reprinted")
 
-        self._run(
-            lambda: self.terminal.reprint(receipt_no),
-            printed,
-            busy=self.t("Printing your receipt..."),
-        )
+        def reprint() -> tuple[bool, str | None]:
+            if technician is not None:
+                return self.terminal.reprint_by_number(receipt_no, by=technician)
+            return self.terminal.reprint(digits)
+
+        self._run(reprint, printed, busy=self.t("Printing your receipt..."))
 
     # ------------------------------------------------------------------ maintenance
 

@@ -50,7 +50,7 @@ def _reprint(args: argparse.Namespace) -> int:
     terminal, _ = build_terminal(load_config(args.config))
     try:
         terminal.journal.open()
-        printed, problem = terminal.reprint(args.number)
+        printed, problem = terminal.reprint_by_number(args.number, by="technician")
     finally:
         terminal.close()
     if not printed:
@@ -58,7 +58,7 @@ def _reprint(args: argparse.Namespace) -> int:
     emit(
         args,
         {"receipt_no": args.number, "printed": True},
-        f"receipt {args.number} reprinted, marked as a copy (副本)",
+        f"receipt {args.number} printed (a copy, marked 副本, if it was printed before)",
     )
     return 0
 

@@ -8,6 +8,7 @@ appends the matching journal record.
 import functools
 import sqlite3
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 from kiosk.errors import KioskError
@@ -41,7 +42,9 @@ CREATE TABLE IF NOT EXISTS tx (
     printed INTEGER NOT NULL DEFAULT 0,
     print_problem TEXT,
     created TEXT NOT NULL,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    close_reason TEXT,               -- kiosk.transactions.outcomes.CloseReason, once voiding
+    refusal TEXT                     -- the platform's refusal code that led to voiding
 );
 -- The one index is partial so that closing a transaction, the commit path every payment
 -- waits for, touches one index page: the row leaves tx_open. Receipt numbers are journal
@@ -65,7 +68,7 @@ CREATE TABLE IF NOT EXISTS card_credit (
     amount_fen INTEGER NOT NULL,
     new_counter INTEGER NOT NULL,
     mac BLOB NOT NULL,
-    state TEXT NOT NULL              -- pending | written | conflict
+    state TEXT NOT NULL              -- kiosk.transactions.kinds.CardCreditState
 );
 CREATE TABLE IF NOT EXISTS hold_release (
     hold_id TEXT PRIMARY KEY,        -- a float hold to release once its transaction closed
@@ -75,7 +78,63 @@ CREATE TABLE IF NOT EXISTS counter (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+-- Work the platform still owes an answer to: an in-doubt posting to resolve, a hold to
+-- release, a voucher to register. Retried with backoff by housekeeping; a row goes only when
+-- the platform's answer proved the work done.
+CREATE TABLE IF NOT EXISTS platform_retry (
+    kind TEXT NOT NULL,              -- posting | hold | voucher
+    key TEXT NOT NULL,               -- the tx id, hold id or voucher id
+    tx_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try TEXT NOT NULL,          -- ISO time; due when it is not after now
+    problem TEXT NOT NULL DEFAULT '',
+    alerted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, key)
+);
+-- The secret printed on the paper a resident takes away (receipt or interim slip): with it,
+-- and only with it, a receipt is reprinted or a result settled in their absence is claimed.
+CREATE TABLE IF NOT EXISTS tx_token (
+    token TEXT PRIMARY KEY,
+    tx_id TEXT NOT NULL UNIQUE
+);
+-- Vouchers: single-use money, registered with the platform, redeemed there once.
+CREATE TABLE IF NOT EXISTS voucher (
+    voucher_id TEXT PRIMARY KEY,
+    tx_id TEXT NOT NULL UNIQUE,
+    amount_fen INTEGER NOT NULL,
+    expires TEXT NOT NULL,           -- ISO date: the last day it can be paid out
+    state TEXT NOT NULL              -- issued | registered | redeemed
+);
 """
+
+
+class RetryKind(StrEnum):
+    POSTING = "posting"  # a posting (or card authorisation) whose outcome is not known
+    HOLD = "hold"  # a float hold to release
+    VOUCHER = "voucher"  # a voucher to register with the platform
+
+
+@dataclass(frozen=True)
+class Retry:
+    kind: RetryKind
+    key: str
+    tx_id: str
+    attempts: int
+    next_try: str
+    problem: str
+    alerted: bool
+
+
+def _retry(row: sqlite3.Row) -> Retry:
+    return Retry(
+        RetryKind(row[0]),
+        str(row[1]),
+        str(row[2]),
+        int(row[3]),
+        str(row[4]),
+        str(row[5]),
+        bool(row[6]),
+    )
 
 
 class StaleTransaction(KioskError):
@@ -117,6 +176,8 @@ class TxRow:
     print_problem: str | None
     created: str
     updated: str
+    close_reason: str | None = None
+    refusal: str | None = None
 
     @property
     def tx_state(self) -> TxState:
@@ -144,6 +205,11 @@ class TxStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         conn.executescript(SCHEMA)
+        # Columns added after the first release: a database made before gets them here.
+        present = {str(r[1]) for r in conn.execute("PRAGMA table_info(tx)")}
+        for column in ("close_reason", "refusal"):
+            if column not in present:
+                conn.execute(f"ALTER TABLE tx ADD COLUMN {column} TEXT")
 
     def insert(self, row: TxRow) -> None:
         placeholders = ", ".join("?" for _ in _COLUMNS)
@@ -231,6 +297,126 @@ class TxStore:
 
     def set_card_credit_state(self, tx_id: str, state: str) -> None:
         self._conn.execute("UPDATE card_credit SET state = ? WHERE tx_id = ?", (state, tx_id))
+
+    # -- float holds (the platform's reservations, released once their transaction closed)
+
+    def add_hold(self, hold_id: str, tx_id: str) -> None:
+        """Remember a hold before it is requested: a crash after the request still releases it."""
+        self._conn.execute(
+            "INSERT OR IGNORE INTO hold_release (hold_id, tx_id) VALUES (?, ?)", (hold_id, tx_id)
+        )
+
+    def holds_consumed(self, tx_id: str) -> None:
+        """The posting consumed the transaction's hold: nothing is left to release."""
+        self._conn.execute("DELETE FROM hold_release WHERE tx_id = ?", (tx_id,))
+
+    def holds_to_release(self, now: str) -> list[tuple[str, str]]:
+        """(hold id, tx id) of every hold whose transaction closed, unless its retry waits."""
+        return [
+            (str(r[0]), str(r[1]))
+            for r in self._conn.execute(
+                "SELECT h.hold_id, h.tx_id FROM hold_release h JOIN tx ON tx.tx_id = h.tx_id "
+                "LEFT JOIN platform_retry r ON r.kind = 'hold' AND r.key = h.hold_id "
+                "WHERE tx.state = ? AND (r.next_try IS NULL OR r.next_try <= ?) "
+                "ORDER BY h.rowid",
+                (str(TxState.CLOSED), now),
+            ).fetchall()
+        ]
+
+    def hold_released(self, hold_id: str) -> None:
+        self._conn.execute("DELETE FROM hold_release WHERE hold_id = ?", (hold_id,))
+        self.retry_done(RetryKind.HOLD, hold_id)
+
+    def open_holds(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM hold_release").fetchone()[0])
+
+    # -- work the platform still owes an answer to
+
+    def retry_later(
+        self, kind: RetryKind, key: str, tx_id: str, *, next_try: str, problem: str
+    ) -> Retry:
+        """Count one more failed attempt; returns the row as it is now."""
+        found = self._conn.execute(
+            "INSERT INTO platform_retry (kind, key, tx_id, attempts, next_try, problem) "
+            "VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET "
+            "attempts = attempts + 1, next_try = excluded.next_try, problem = excluded.problem "
+            "RETURNING attempts, alerted",
+            (str(kind), key, tx_id, next_try, problem),
+        ).fetchone()
+        return Retry(kind, key, tx_id, int(found[0]), next_try, problem, bool(found[1]))
+
+    def retry_alerted(self, kind: RetryKind, key: str) -> None:
+        self._conn.execute(
+            "UPDATE platform_retry SET alerted = 1 WHERE kind = ? AND key = ?", (str(kind), key)
+        )
+
+    def retry_done(self, kind: RetryKind, key: str) -> None:
+        self._conn.execute(
+            "DELETE FROM platform_retry WHERE kind = ? AND key = ?", (str(kind), key)
+        )
+
+    def retry_of(self, kind: RetryKind, key: str) -> Retry | None:
+        found = self._conn.execute(
+            "SELECT kind, key, tx_id, attempts, next_try, problem, alerted FROM platform_retry "
+            "WHERE kind = ? AND key = ?",
+            (str(kind), key),
+        ).fetchone()
+        return None if found is None else _retry(found)
+
+    def retries(self, kind: RetryKind | None = None) -> list[Retry]:
+        query = "SELECT kind, key, tx_id, attempts, next_try, problem, alerted FROM platform_retry"
+        if kind is None:
+            found = self._conn.execute(query + " ORDER BY next_try").fetchall()
+        else:
+            found = self._conn.execute(
+                query + " WHERE kind = ? ORDER BY next_try", (str(kind),)
+            ).fetchall()
+        return [_retry(r) for r in found]
+
+    # -- the resident's token
+
+    def add_token(self, token: str, tx_id: str) -> bool:
+        """Give tx_id its token; False if the token is taken (draw another)."""
+        added = self._conn.execute(
+            "INSERT OR IGNORE INTO tx_token (token, tx_id) VALUES (?, ?)", (token, tx_id)
+        ).rowcount
+        return added == 1
+
+    def token_of(self, tx_id: str) -> str | None:
+        found = self._conn.execute(
+            "SELECT token FROM tx_token WHERE tx_id = ?", (tx_id,)
+        ).fetchone()
+        return None if found is None else str(found[0])
+
+    def tx_of_token(self, token: str) -> str | None:
+        found = self._conn.execute(
+            "SELECT tx_id FROM tx_token WHERE token = ?", (token,)
+        ).fetchone()
+        return None if found is None else str(found[0])
+
+    # -- vouchers
+
+    def add_voucher(self, voucher_id: str, tx_id: str, amount_fen: int, expires: str) -> None:
+        self._conn.execute(
+            "INSERT INTO voucher (voucher_id, tx_id, amount_fen, expires, state) "
+            "VALUES (?, ?, ?, ?, 'issued')",
+            (voucher_id, tx_id, amount_fen, expires),
+        )
+
+    def voucher(self, voucher_id: str) -> sqlite3.Row | None:
+        found: sqlite3.Row | None = self._conn.execute(
+            "SELECT * FROM voucher WHERE voucher_id = ?", (voucher_id,)
+        ).fetchone()
+        return found
+
+    def voucher_of(self, tx_id: str) -> sqlite3.Row | None:
+        found: sqlite3.Row | None = self._conn.execute(
+            "SELECT * FROM voucher WHERE tx_id = ?", (tx_id,)
+        ).fetchone()
+        return found
+
+    def set_voucher_state(self, voucher_id: str, state: str) -> None:
+        self._conn.execute("UPDATE voucher SET state = ? WHERE voucher_id = ?", (state, voucher_id))
 
     # -- counters
 

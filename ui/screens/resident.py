@@ -433,9 +433,9 @@ class ResultScreen(KioskScreen):
                     look,
                     t(
                         "The receipt could not be printed. Scan this code to "
-                        "keep it, or reprint it later with the receipt number "
-                        "from the menu."
-                    ),
+                        "keep it, or reprint it later from the menu with the "
+                        "reprint code {token}."
+                    ).format(token=outcome.token or "-"),
                     font=24,
                     colour=look.palette.error,
                 )
@@ -580,13 +580,16 @@ class ReprintScreen(KioskScreen):
     def body(self, look: Look) -> Widget:
         c = self.controller
         t = c.t
-        terminal_id = c.terminal.config.station.terminal_id
+        if c.technician is not None:
+            terminal_id = c.terminal.config.station.terminal_id
+            prompt = t("Type the number after the dash on the receipt")
+            shown = lambda: f"{terminal_id}-{c.journey.digits or '______'}"  # noqa: E731
+        else:
+            prompt = t("Type the reprint code printed on your receipt or slip")
+            shown = lambda: c.journey.digits or "________"  # noqa: E731
         left = column(
-            text(look, t("Type the number after the dash on your receipt"), font=30),
-            self.live(
-                text(look, "", font=52, bold=True),
-                lambda: f"{terminal_id}-{c.journey.digits or '______'}",
-            ),
+            text(look, prompt, font=30),
+            self.live(text(look, "", font=52, bold=True), shown),
         )
         pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
         return row(left, pad)
