@@ -33,9 +33,11 @@ class AlertKind(StrEnum):
     CLOCK_WRONG = "clock_wrong"
 
 
-def append_alert(journal: Journal, kind: AlertKind, **detail: object) -> dict[str, object]:
+def append_alert(
+    journal: Journal, kind: AlertKind, *, sign: bool = True, **detail: object
+) -> dict[str, object]:
     """Journal an alert inside the caller's write transaction (signed when the token works)."""
-    return journal.append(ALERT_RECORD, {"alert": str(kind), **detail}, sign=True)
+    return journal.append(ALERT_RECORD, {"alert": str(kind), **detail}, sign=sign)
 
 
 def announce(events: EventBus, record: dict[str, object]) -> None:

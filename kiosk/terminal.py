@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from kiosk.board_supervisor import BoardSupervisor
 from kiosk.catalog import Catalog, Service
 from kiosk.clock import Clock
+from kiosk.clock_guard import ClockGuard
 from kiosk.config import Config
 from kiosk.devices import (
     BoardStatus,
@@ -89,6 +90,9 @@ class Terminal:
         )
         self.calendar = BusinessCalendar(self.conn, self.journal, config.business.cutoff_time())
         self.signer = signer
+        self.clock_guard = ClockGuard(
+            self.conn, self.journal, clock, self.events, skew=platform.clock_skew
+        )
         self.engine = TransactionEngine(
             conn=self.conn,
             journal=self.journal,
@@ -103,6 +107,7 @@ class Terminal:
             station_name=station.name,
             columns=config.devices.receipt_columns,
             events=self.events,
+            guard=self.clock_guard,
             voucher_valid_days=config.business.voucher_valid_days,
             collect_timeout=timedelta(seconds=config.business.collect_timeout_s),
         )
@@ -113,7 +118,9 @@ class Terminal:
             self.events,
             config.business.low_float_threshold_fen,
         )
-        self.days = DayCloser(self.conn, self.journal, self.calendar, self.float_account)
+        self.days = DayCloser(
+            self.conn, self.journal, self.calendar, self.float_account, self.clock_guard
+        )
         self.board = BoardSupervisor(
             self.conn, self.journal, board, self.events, service_state=self.service_state
         )
@@ -145,13 +152,23 @@ class Terminal:
         outcomes = self.engine.recover()
         self.float_account.refresh()
         self.float_account.check_deposits()
-        self.close_due_days()
+        self._close_due_days_quietly()
         return outcomes
 
-    def close_due_days(self) -> list[dict[str, object]]:
-        return self.days.close_due_days(self.clock.now())
+    def close_due_days(self, *, confirmed_by: str | None = None) -> list[dict[str, object]]:
+        """Close the business days due; refused (ClockWrong, CatchUpRefused) while the clock
+        is not trusted or too many are due without a technician's confirmation."""
+        return self.days.close_due_days(self.clock.now(), confirmed_by=confirmed_by)
 
-    def close_day(self, day: date | None = None) -> dict[str, object]:
+    def _close_due_days_quietly(self) -> None:
+        try:
+            self.close_due_days()
+        except KioskError as exc:
+            log.warning("business days not closed now: %s", exc)
+
+    def close_day(
+        self, day: date | None = None, *, confirmed_by: str | None = None
+    ) -> dict[str, object]:
         """Close a business day on demand (default: the current one), and any open before it.
 
         Transactions that close afterwards belong to the next day (kiosk.settlement.calendar).
@@ -166,7 +183,7 @@ class Terminal:
                 "a transaction is still open: finish it before closing the day "
                 f"({', '.join(r.tx_id for r in open_now)})"
             )
-        record = self.days.close(day, now)
+        record = self.days.close(day, now, confirmed_by=confirmed_by)
         self.events.publish("day_closed", business_day=day.isoformat())
         return record
 
@@ -179,6 +196,8 @@ class Terminal:
         if self.board.technician is not None:
             return "maintenance"
         if self.board.tamper_latched or not self.journal.signing_available():
+            return "out_of_service"
+        if not self.clock_guard.check().ok:
             return "out_of_service"
         try:
             printer = self.engine.printer.status()
@@ -287,7 +306,7 @@ class Terminal:
         self.board.tick()  # after the outage check, so the lamp shows the state just found
         self.engine.housekeeping()
         self.float_account.check_deposits()
-        self.close_due_days()
+        self._close_due_days_quietly()
 
     def close(self) -> None:
         self.conn.close()

@@ -21,7 +21,7 @@ def _close(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"--day {args.day!r} is not a date: write it as YYYY-MM-DD"
             ) from None
-        record = terminal.close_day(day)
+        record = terminal.close_day(day, confirmed_by="technician" if args.catch_up else None)
     finally:
         terminal.close()
     paid = record.get("paid_fen")
@@ -41,5 +41,10 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     close = sub.add_parser("close", help="close a business day now and sign its report")
     close.add_argument("--config", type=Path, required=True)
     close.add_argument("--day", help="YYYY-MM-DD (default: the current business day)")
+    close.add_argument(
+        "--catch-up",
+        action="store_true",
+        help="confirm that the clock is right when more than 7 business days are due",
+    )
     close.add_argument("--json", action="store_true")
     close.set_defaults(handler=_close)

@@ -353,6 +353,13 @@ class Journal:
         ).fetchone()
         return 0 if row is None else int(row[0])
 
+    def last_time(self) -> datetime | None:
+        """The time of the last record (None before the journal started)."""
+        row = self._conn.execute("SELECT record FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return datetime.fromisoformat(str(_load(row[0])["time"]))
+
     def records(self, start_seq: int = 1) -> Iterator[dict[str, object]]:
         # Paged so a long journal is never held in memory at once.
         next_seq = start_seq

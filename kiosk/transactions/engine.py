@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from kiosk.catalog import Catalog, Service
 from kiosk.clock import Clock, iso
+from kiosk.clock_guard import ClockGuard
 from kiosk.devices import CardError, CardReader, CashAcceptor, DeviceError, PrepaidCard, Printer
 from kiosk.events import EventBus
 from kiosk.journal import Journal
@@ -83,6 +84,7 @@ class TransactionEngine:
         station_name: str,
         columns: int,
         events: EventBus,
+        guard: ClockGuard,
         voucher_valid_days: int = 180,
         collect_timeout: timedelta = timedelta(minutes=5),
     ) -> None:
@@ -95,6 +97,7 @@ class TransactionEngine:
         self.calendar = calendar
         self._terminal_id = terminal_id
         self.events = events
+        self._guard = guard
         self._collect_timeout = collect_timeout
         self.store = TxStore(conn)
         self._moves = Transitions(conn, self.store, journal, clock)
@@ -166,6 +169,7 @@ class TransactionEngine:
         card: PrepaidCard | None = None,
     ) -> Progress:
         """Create the transaction, hold the float for it, then open the inlets."""
+        self._guard.require()
         self.ensure_signing()
         if self.store.open_transactions():
             raise PaymentRefused("another transaction is still open: finish or cancel it first")
@@ -288,7 +292,12 @@ class TransactionEngine:
     # ------------------------------------------------------------------ finish
 
     def finish(self, tx_id: str) -> Outcome:
-        """Post a fully paid transaction, close and sign it, write the card, print."""
+        """Post a fully paid transaction, close and sign it, write the card, print.
+
+        With the clock wrong nothing is sent (ClockWrong): the resident may cancel, and gets
+        an interim slip until the clock is right and the voucher can be signed.
+        """
+        self._guard.require()
         self.cash_desk.drain()
         row = self.store.get(tx_id)
         if row.tx_state is not TxState.COLLECTING:
@@ -314,15 +323,7 @@ class TransactionEngine:
     def _settle(self, row: TxRow, *, present: bool) -> Outcome:
         """Close a transaction the platform has decided; report one still in doubt."""
         if row.tx_state is TxState.POSTING:
-            return Outcome(
-                row.tx_id,
-                TxOutcome.IN_DOUBT,
-                None,
-                None,
-                token=self.store.token_of(row.tx_id),
-                cash_in_fen=row.cash_in_fen,
-                total_due_fen=row.pay_fen + row.fee_fen,
-            )
+            return self._pending(row, present)
         if row.tx_state is TxState.POSTED:
             card_credit = None
             if row.kind == TxKind.CARD_TOPUP:
@@ -336,6 +337,23 @@ class TransactionEngine:
             reason = CloseReason(row.close_reason or CloseReason.PLATFORM_REFUSED)
             return self._close(row, outcome, reason=reason, refusal=row.refusal, present=present)
         raise PaymentRefused(f"transaction {row.tx_id} is {row.state}; nothing to advance")
+
+    def _pending(self, row: TxRow, present: bool) -> Outcome:
+        """Not settled yet: the resident leaves with an interim slip naming the payment."""
+        printed, problem = (False, None)
+        if present and row.cash_in_fen:
+            printed, problem = self.receipts.print_interim(row)
+        return Outcome(
+            row.tx_id,
+            TxOutcome.IN_DOUBT,
+            None,
+            None,
+            printed=printed,
+            print_problem=problem,
+            token=self.store.token_of(row.tx_id),
+            cash_in_fen=row.cash_in_fen,
+            total_due_fen=row.total_due_fen,
+        )
 
     def advance(self, row: TxRow, *, present: bool = False, ask_now: bool = False) -> Outcome:
         """Drive a transaction from POSTING, POSTED or VOIDING towards CLOSED.
@@ -385,6 +403,9 @@ class TransactionEngine:
     ) -> Outcome:
         """Write the signed closing record; print the receipt, then release holds and
         register the voucher (a slow platform never delays the receipt)."""
+        if not self._guard.check().ok:
+            # No closing record is signed with a wrong time: housekeeping closes it later.
+            return self._pending(row, present)
         paid = outcome is TxOutcome.PAID
         voucher_fen = row.voucher_fen if paid else row.cash_in_fen
         paper = bool(row.cash_in_fen) or paid
@@ -469,9 +490,11 @@ class TransactionEngine:
         """Settle what is due: abandoned payments, in-doubt postings, holds, vouchers.
 
         At most about max_calls platform requests per duty, so one round stays short even
-        when the platform does not answer.
+        when the platform does not answer. Nothing moves money while the clock is wrong.
         """
         self.void_abandoned()
+        if not self._guard.check().ok:
+            return
         calls = 0
         for row in self.store.open_transactions():
             if row.tx_state not in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
@@ -507,6 +530,7 @@ class TransactionEngine:
         """
         self.cash_desk.drain()
         outcomes: list[Outcome] = []
+        clock_ok = self._guard.check().ok
         for row in self.store.open_transactions():
             state = row.tx_state
             if state in (TxState.NEW, TxState.COLLECTING):
@@ -516,8 +540,10 @@ class TransactionEngine:
                 outcomes.append(
                     self._close(row, TxOutcome.CANCELLED, reason=CloseReason.RESTART, present=False)
                 )
-            else:
+            elif clock_ok:
                 outcomes.append(self.advance(row, ask_now=True))
+        if not clock_ok:
+            return outcomes
         self._holds.release_due()
         try:
             self.card_inserted()

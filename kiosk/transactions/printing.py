@@ -83,6 +83,21 @@ class ReceiptDesk:
                 self._store.update(tx_id, iso(self._clock.now()), printed=1, print_problem=None)
         return True, None
 
+    def print_interim(self, row: TxRow) -> tuple[bool, str | None]:
+        """The interim slip of a payment not settled yet: reference, amounts, what next."""
+        document = interim_slip_document(
+            tx_id=row.tx_id,
+            token=self._store.token_of(row.tx_id) or "",
+            service_name=self._service_name(row.service),
+            account_masked=mask_account(row.account),
+            amount_fen=row.due_fen,
+            fee_fen=row.fee_fen,
+            cash_in_fen=row.cash_in_fen,
+            time=iso(self._clock.now()),
+            columns=self._columns,
+        )
+        return self._print(document, what=row.tx_id)
+
     def by_token(self, token: str) -> str:
         """The closed transaction the token printed on a resident's paper names."""
         tx_id = self._store.tx_of_token("".join(ch for ch in token if ch.isdigit()))
