@@ -8,7 +8,9 @@ never raising, recording what it says.
 """
 
 import logging
+import os
 import shutil
+import time
 import wave
 from pathlib import Path
 
@@ -152,9 +154,40 @@ def test_a_voice_switched_off_says_nothing() -> None:
     assert voice.spoken == [] and not voice.available and voice.wait(timeout_s=0)
 
 
-def test_a_newer_sentence_cuts_the_one_being_said_short() -> None:
-    voice = Voice(True)
-    voice.say("收您 一百万元，缴费 一百万元，退款凭条 一百万元，预存入账 一百万元", "zh_CN")
-    voice.say("请投入 二元", "zh_CN")
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def until_talking(pids: Path, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if pids.exists() and len(pids.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.01)
+
+
+def test_a_newer_sentence_cuts_the_one_being_said_short(tmp_path: Path) -> None:
+    # A stand-in for espeak-ng saying a long sentence to the sound card (there is none here):
+    # it notes its pid and its arguments, then talks for 30 s.
+    pids = tmp_path / "pids"
+    talker = tmp_path / "espeak-ng"
+    talker.write_text(f'#!/bin/sh\necho "$$ $*" >> {pids}\nexec sleep 30\n')
+    talker.chmod(0o755)
+    voice = Voice(True, command=str(talker))
+    voice.say("收您 一百万元，缴费 一百万元", "zh_CN")
+    until_talking(pids, 1)
+    voice.say("Please insert 2 yuan", "en")
+    until_talking(pids, 2)
+    assert not voice.wait(timeout_s=0.1)  # the second sentence is still being said
     voice.stop()
     assert voice.wait(timeout_s=0)
+    started = [line.split(" ", 1) for line in pids.read_text().splitlines()]
+    assert [args for _, args in started] == [
+        "-v cmn-latn-pinyin -s 140 -- 收您 一百万元，缴费 一百万元",
+        "-v en -s 140 -- Please insert 2 yuan",
+    ]
+    assert not any(_alive(int(pid)) for pid, _ in started)
