@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import drivers.cash.simulated as cash_module
 from drivers.cash import ACCEPTED_DENOMINATIONS_FEN
+from drivers.cash.link_faults import LostPart, plan_next_calls, plan_random_calls
 from drivers.cash.simulated import CashRejected, SimulatedCashAcceptor
 from drivers.ioboard.host import IoBoardNotAnswering
 from drivers.ioboard.simulated import SimulatedIoBoard
@@ -484,6 +485,23 @@ def test_a_bad_link_fault_is_refused_with_a_clear_error(
         arm(faulty)
 
     assert faulty.pending() == []
+
+
+def test_either_loses_requests_and_answers_both_and_a_count_runs_out() -> None:
+    plan = plan_next_calls(40, "either")
+
+    lost = [plan.next_call() for _ in range(40)]
+
+    assert set(lost) == {LostPart.REQUEST, LostPart.ANSWER}
+    assert plan.next_call() is None and plan.remaining == 0
+
+
+def test_a_probability_of_one_fails_every_call_and_zero_none() -> None:
+    always = plan_random_calls(1.0, seed=3, lose="answer")
+    never = plan_random_calls(0.0, seed=3)
+
+    assert [always.next_call() for _ in range(20)] == [LostPart.ANSWER] * 20
+    assert [never.next_call() for _ in range(20)] == [None] * 20
 
 
 def test_armed_link_errors_are_still_armed_for_a_new_cash_simulator(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 BoardRunner runs drivers/ioboard/firmware's Board (the very code the board runs) with a host
 HAL: a monotonic clock, pulse edges scheduled in time as a validator sends them, switch levels
-and recorded outputs (inlets, lamp, host power relay). It offers what a person does to the
-board: insert a note or coin (as a pulse train), open the door, open the enclosure (tamper),
-restart the board. BoardHarness adds the USB link: a pseudo-terminal whose slave path (a stable
-symlink, as udev gives a real board) the host driver opens with pyserial, with faults that can
-be injected on the line (bit flips, dropped, duplicated and reordered bytes) and a link that
-can be pulled and plugged back.
+and recorded outputs (the channels each inlet lets in, lamp, host power relay). It offers what
+a person does to the board: insert a note or coin (as a pulse train, handed back when its
+channel is inhibited) or something the validator cannot value, open the door, open the
+enclosure (tamper), restart the board. BoardHarness adds the USB link: a pseudo-terminal
+whose slave path (a stable symlink, as udev gives a real board) the host driver opens with
+pyserial, with faults that can be injected on the line (bit flips, dropped, duplicated and
+reordered bytes) and a link that can be pulled and plugged back.
 
 It is a test bench and a technician's bench: it never talks to real hardware and the firmware
 logic in it is not copied or mocked.
