@@ -105,23 +105,25 @@ class SimulatedCashAcceptor:
     def set_accepting(self, accepting: bool, largest_fen: int | None = None) -> None:
         largest_fen = check_largest_fen(largest_fen)
         with self._lock:
-            lost = self._host_call()
             with write_transaction(self._conn) as conn:
-                # Absolute, as the board's request is: a limit from an earlier call is replaced.
-                conn.execute(
-                    "UPDATE acceptor SET accepting = ?, largest_fen = ?",
-                    (int(accepting), largest_fen if accepting else None),
-                )
-            self._raise_if_answer_lost(lost)
+                lost = self._host_call(conn)
+                if lost is not LostPart.REQUEST:
+                    # Absolute, as the board's request is: an earlier limit is replaced.
+                    conn.execute(
+                        "UPDATE acceptor SET accepting = ?, largest_fen = ?",
+                        (int(accepting), largest_fen if accepting else None),
+                    )
+            _raise_link_error(lost)
 
     def pending(self) -> list[CashEvent]:
         with self._lock:
-            lost = self._host_call()
-            rows = self._conn.execute(
-                "SELECT event_id, kind, value_fen, detail FROM events"
-                " WHERE acknowledged = 0 OR redeliver = 1 ORDER BY number"
-            ).fetchall()
-            self._raise_if_answer_lost(lost)
+            with write_transaction(self._conn) as conn:
+                lost = self._host_call(conn)
+                rows = conn.execute(
+                    "SELECT event_id, kind, value_fen, detail FROM events"
+                    " WHERE acknowledged = 0 OR redeliver = 1 ORDER BY number"
+                ).fetchall()
+            _raise_link_error(lost)
         return [
             CashEvent(row["event_id"], CashKind(row["kind"]), row["value_fen"], row["detail"])
             for row in rows
@@ -129,21 +131,22 @@ class SimulatedCashAcceptor:
 
     def acknowledge(self, event_id: str) -> None:
         with self._lock:
-            lost = self._host_call()
             with write_transaction(self._conn) as conn:
-                # Unknown and already acknowledged ids match nothing or change nothing: the
-                # host may repeat an acknowledgement after a restart without harm.
-                conn.execute(
-                    "UPDATE events SET acknowledged = 1, redeliver = 0 WHERE event_id = ?",
-                    (event_id,),
-                )
-                conn.execute(
-                    "DELETE FROM events WHERE acknowledged = 1 AND number <= ("
-                    " SELECT number FROM events WHERE acknowledged = 1"
-                    " ORDER BY number DESC LIMIT 1 OFFSET ?)",
-                    (ACKNOWLEDGED_HISTORY,),
-                )
-            self._raise_if_answer_lost(lost)
+                lost = self._host_call(conn)
+                if lost is not LostPart.REQUEST:
+                    # Unknown and already acknowledged ids match nothing or change nothing:
+                    # the host may repeat an acknowledgement after a restart without harm.
+                    conn.execute(
+                        "UPDATE events SET acknowledged = 1, redeliver = 0 WHERE event_id = ?",
+                        (event_id,),
+                    )
+                    conn.execute(
+                        "DELETE FROM events WHERE acknowledged = 1 AND number <= ("
+                        " SELECT number FROM events WHERE acknowledged = 1"
+                        " ORDER BY number DESC LIMIT 1 OFFSET ?)",
+                        (ACKNOWLEDGED_HISTORY,),
+                    )
+            _raise_link_error(lost)
 
     def health(self) -> dict[str, object]:
         with self._lock:
@@ -338,28 +341,29 @@ class SimulatedCashAcceptor:
         with self._lock, write_transaction(self._conn) as conn:
             _save_plan(conn, plan)
 
-    def _host_call(self) -> LostPart | None:
-        """Online check and the armed link fault's decision for one host call.
+    def _host_call(self, conn: sqlite3.Connection) -> LostPart | None:
+        """The online check and the armed link fault's decision for one host call.
 
-        The decision is committed before the call acts, so a killed process never replays
-        it. Raises for a lost request; returns ANSWER when the call must act, then fail.
+        Runs in the call's transaction, so the draw is committed together with what the
+        call did (nothing, for a lost request): a killed process never replays a decision.
         """
-        with write_transaction(self._conn) as conn:
-            self._require_online(conn)
-            plan = _load_plan(conn)
-            before = dataclasses.replace(plan)
-            lost = plan.next_call()
-            if plan != before:
-                # Even a call that goes through may use a draw: the next must not repeat it.
-                _save_plan(conn, plan)
-        if lost is LostPart.REQUEST:
-            raise _link_error(lost)
+        self._require_online(conn)
+        plan = _load_plan(conn)
+        before = dataclasses.replace(plan)
+        lost = plan.next_call()
+        if plan != before:
+            # Even a call that goes through may use a draw: the next must not repeat it.
+            _save_plan(conn, plan)
         return lost
 
-    @staticmethod
-    def _raise_if_answer_lost(lost: LostPart | None) -> None:
-        if lost is LostPart.ANSWER:
-            raise _link_error(lost)
+
+def _raise_link_error(lost: LostPart | None) -> None:
+    """After the call's transaction: the host hears of a lost request or answer."""
+    if lost is not None:
+        raise DeviceError(
+            f"I/O board link error ({link_error_text(lost)}): repeat the call; "
+            "counted cash stays buffered on the board"
+        )
 
 
 def _inlet(kind: str) -> CashKind:
@@ -370,13 +374,6 @@ def _inlet(kind: str) -> CashKind:
     if inlet not in INLETS:
         raise CashRejected(f"{kind!r} is neither a note nor a coin: it was handed back")
     return inlet
-
-
-def _link_error(lost: LostPart) -> DeviceError:
-    return DeviceError(
-        f"I/O board link error ({link_error_text(lost)}): repeat the call; "
-        "counted cash stays buffered on the board"
-    )
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
