@@ -6,6 +6,7 @@ driver module directly.
 """
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from kiosk.errors import KioskError
@@ -18,23 +19,54 @@ class DeviceError(KioskError):
 # ---------------------------------------------------------------- cash (I/O board pulses)
 
 
+class CashKind(StrEnum):
+    """What the acceptor counted: a note, a coin, or something it took but could not value."""
+
+    NOTE = "note"
+    COIN = "coin"
+    # A pulse train that matches no denomination (a count between two channels, a train cut
+    # short by a jam): the acceptor took something, so it is reported, valued at 0 fen.
+    UNRECOGNISED = "unrecognised"
+
+
 @dataclass(frozen=True)
 class CashEvent:
-    """One note or coin counted by the acceptor.
+    """One note or coin counted by the acceptor, or one item it took but could not recognise.
 
     event_id is unique per acceptor for ever (the board numbers its events and keeps them
     until acknowledged), so an event delivered twice, as after a restart between
-    journaling and acknowledging, is recognised and counted once.
+    journaling and acknowledging, is recognised and counted once. Unrecognised items are
+    numbered, buffered and acknowledged exactly like notes; their value_fen is 0 and detail
+    says what the board saw (e.g. "pulses=7 on the note inlet") for the suspense record.
     """
 
     event_id: str
-    kind: str  # "note" or "coin"
-    value_fen: int
+    kind: CashKind
+    value_fen: int  # 0 for CashKind.UNRECOGNISED
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass: normalise "note" to CashKind.NOTE the way __init__ would.
+        object.__setattr__(self, "kind", CashKind(self.kind))
+        if isinstance(self.value_fen, bool) or not isinstance(self.value_fen, int):
+            raise ValueError(f"cash event {self.event_id}: value {self.value_fen!r} is not fen")
+        recognised = self.kind is not CashKind.UNRECOGNISED
+        if recognised != (self.value_fen > 0) or self.value_fen < 0:
+            raise ValueError(
+                f"cash event {self.event_id}: a {self.kind} cannot be worth {self.value_fen} fen"
+            )
 
 
 class CashAcceptor(Protocol):
-    def set_accepting(self, accepting: bool) -> None:
-        """Open or close the note and coin inlets."""
+    def set_accepting(self, accepting: bool, largest_fen: int | None = None) -> None:
+        """Open or close the inlets.
+
+        When open, accept only denominations of at most largest_fen (None: every accepted
+        denomination); larger ones are inhibited (a pulse validator's per-channel inhibit
+        lines) and go back to the customer. Each call is absolute: it replaces the earlier
+        setting. The setting survives a link reset; after the acceptor's own restart the
+        inlets are closed. A negative largest_fen is a ValueError.
+        """
         ...
 
     def pending(self) -> list[CashEvent]:

@@ -22,7 +22,7 @@ from drivers.ioboard.host import (
     TamperStillOpen,
 )
 from drivers.ioboard.simulated import SimulatedIoBoard
-from kiosk.devices import CashAcceptor, IoBoard
+from kiosk.devices import CashAcceptor, CashKind, IoBoard
 
 
 def test_the_driver_is_both_the_cash_acceptor_and_the_io_board(ioboard: SerialIoBoard) -> None:
@@ -70,18 +70,59 @@ def test_cash_offered_while_the_inlets_are_closed_is_handed_back_and_not_counted
     assert ioboard.health()["accepting"] is False
 
 
-def test_an_unknown_pulse_train_counts_nothing_and_is_reported(
+def test_a_pulse_train_between_channels_is_a_pending_unrecognised_item_worth_nothing(
     ioboard_harness: BoardHarness, ioboard: SerialIoBoard
 ) -> None:
     ioboard.set_accepting(True)
 
-    ioboard_harness.send_pulses("note", 3)
+    ioboard_harness.send_pulses("note", 7)
 
-    wait_for(
-        lambda: any(e.kind == "cash_unrecognised" for e in ioboard.board_events()),
-        "report the unknown train",
-    )
+    wait_for(lambda: ioboard.health()["pending"] == 1, "count the unknown train")
+    (item,) = ioboard.pending()
+    assert (item.kind, item.value_fen) == (CashKind.UNRECOGNISED, 0)
+    assert item.detail == "pulses=7 on the note inlet"
+    assert item.event_id.startswith(ioboard.identify()["board_id"] + "-")
+    assert not any(e.kind == "cash_unrecognised" for e in ioboard.board_events())
+    ioboard.acknowledge(item.event_id)
     assert ioboard.pending() == []
+
+
+def test_a_limit_drives_the_validators_channel_inhibit_lines(
+    ioboard_harness: BoardHarness, ioboard: SerialIoBoard
+) -> None:
+    ioboard.set_accepting(True, largest_fen=2000)
+
+    assert ioboard_harness.hal.enabled_fen == {
+        "coin": [10, 50, 100],
+        "note": [100, 500, 1000, 2000],
+    }
+    ioboard.set_accepting(False)
+    assert ioboard_harness.hal.enabled_fen == {"coin": [], "note": []}
+
+
+def test_the_limit_survives_the_usb_cable_pulled_and_plugged_back(
+    ioboard_harness: BoardHarness, ioboard: SerialIoBoard
+) -> None:
+    ioboard.set_accepting(True, largest_fen=1000)
+    ioboard_harness.pull_link()
+    with pytest.raises(IoBoardNotAnswering):
+        ioboard.pending()
+    ioboard_harness.plug_link()
+
+    assert ioboard.health()["largest_fen"] == 1000  # reconnected and shook hands again
+    with pytest.raises(CashHandedBack, match="handed back"):
+        ioboard_harness.insert("note", 5000)
+    ioboard_harness.insert("note", 1000)
+    assert [e.value_fen for e in ioboard.pending()] == [1000]
+
+
+def test_a_negative_limit_is_refused_before_anything_is_sent(ioboard: SerialIoBoard) -> None:
+    requests = ioboard.stats["requests"]
+
+    with pytest.raises(ValueError, match="largest_fen -100"):
+        ioboard.set_accepting(True, largest_fen=-100)
+
+    assert ioboard.stats["requests"] == requests
 
 
 def test_cash_counted_while_the_cable_is_out_is_there_after_it_is_plugged_back(
@@ -248,9 +289,13 @@ def test_a_port_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
         host.pending()
 
 
-@pytest.fixture
-def board_of_another_protocol_version() -> Iterator[str]:
-    """A pseudo-terminal whose 'board' answers every HELLO as a protocol v9 firmware."""
+@pytest.fixture(params=[(9, "9.0.0"), (1, "1.0.0")], ids=["future", "firmware-1"])
+def board_of_another_protocol_version(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[str, int]]:
+    """A pseudo-terminal whose 'board' answers every HELLO as another protocol's firmware:
+    a newer one, or a board still running firmware 1.0.0 (protocol v1) after an update."""
+    version, firmware = request.param
     master, slave = os.openpty()
     tty.setraw(slave)
     stop = threading.Event()
@@ -262,12 +307,12 @@ def board_of_another_protocol_version() -> Iterator[str]:
                 continue
             for seq, msg_type, _ in deframer.feed(os.read(master, 4096)):
                 if msg_type == link.HELLO:
-                    hello = link.encode_hello_response(9, 0, "0badf00d", "9.0.0", 0, 1)
+                    hello = link.encode_hello_response(version, 0, "0badf00d", firmware, 0, 1)
                     os.write(master, link.encode_frame(seq, msg_type | link.RESPONSE_BIT, hello))
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
-    yield os.ttyname(slave)
+    yield os.ttyname(slave), version
     stop.set()
     thread.join()
     os.close(master)
@@ -275,15 +320,16 @@ def board_of_another_protocol_version() -> Iterator[str]:
 
 
 def test_a_firmware_of_another_protocol_version_is_refused_with_what_to_flash(
-    board_of_another_protocol_version: str,
+    board_of_another_protocol_version: tuple[str, int],
 ) -> None:
-    host = SerialIoBoard(board_of_another_protocol_version)
+    port, version = board_of_another_protocol_version
+    host = SerialIoBoard(port)
 
     with pytest.raises(IoBoardVersionMismatch) as caught:
         host.pending()
 
     message = str(caught.value)
-    assert "v9" in message and f"v{link.PROTOCOL_VERSION}" in message
+    assert f"speaks link protocol v{version} but this terminal speaks v2" in message
     assert "kiosk-tool ioboard flash" in message and "\n" not in message
     host.close()
 

@@ -6,11 +6,16 @@ and never yields a wrong frame, and the receiver is back in step after any garba
 """
 
 import binascii
+import json
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.cash import ACCEPTED_DENOMINATIONS_FEN, INLETS
 from drivers.ioboard.firmware import link
+from kiosk.devices import CashKind
 
 payloads = st.binary(max_size=link.MAX_PAYLOAD)
 seqs = st.integers(0, 255)
@@ -116,20 +121,48 @@ def test_an_endless_stream_without_delimiter_is_one_damaged_frame_not_a_memory_l
     assert deframer.damaged == 1
 
 
-cash_events = st.lists(
-    st.tuples(
-        st.integers(0, 2**32 - 1), st.sampled_from(link.CASH_KINDS), st.integers(0, 2**32 - 1)
-    ),
-    max_size=link.CASH_PAGE,
-)
+counted_cash = st.tuples(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(link.INLETS),
+    st.integers(1, 2**32 - 1),
+).map(lambda e: (e[0], e[1], e[2], e[1], 0))
+unrecognised_items = st.tuples(
+    st.integers(0, 2**32 - 1), st.sampled_from(link.INLETS), st.integers(0, 0xFFFF)
+).map(lambda e: (e[0], link.UNRECOGNISED, 0, e[1], e[2]))
+cash_events = st.lists(st.one_of(counted_cash, unrecognised_items), max_size=link.CASH_PAGE)
 
 
 @given(cash_events)
-def test_cash_event_pages_round_trip_and_fit_a_frame(events: list[tuple[int, str, int]]) -> None:
+def test_cash_event_pages_round_trip_and_fit_a_frame(
+    events: list[tuple[int, str, int, str, int]],
+) -> None:
     encoded = link.encode_cash_events(events)
 
     assert len(encoded) <= link.MAX_PAYLOAD
     assert link.decode_cash_events(encoded) == events
+
+
+def test_every_cash_kind_on_the_wire_is_a_kind_of_the_core() -> None:
+    assert {str(kind) for kind in CashKind} == set(link.CASH_KINDS)
+    assert set(link.INLETS) == {str(inlet) for inlet in INLETS}
+
+
+@given(st.booleans(), st.one_of(st.none(), st.integers(0, link.NO_LIMIT - 1)))
+def test_the_accepting_setting_round_trips(accepting: bool, largest_fen: int | None) -> None:
+    encoded = link.encode_set_accepting(accepting, largest_fen)
+
+    assert link.decode_set_accepting(encoded) == (accepting, largest_fen)
+
+
+def test_a_limit_beyond_the_wire_is_no_limit() -> None:
+    encoded = link.encode_set_accepting(True, 2**40)
+
+    assert link.decode_set_accepting(encoded) == (True, None)
+
+
+def test_a_version_1_accepting_request_is_malformed_for_a_version_2_board() -> None:
+    with pytest.raises(link.LinkError, match="set_accepting payload has 1 bytes"):
+        link.decode_set_accepting(b"\x01")
 
 
 details = st.dictionaries(
@@ -188,10 +221,19 @@ def test_the_handshake_answer_round_trips(
     st.integers(0, 0xFFFF),
     st.integers(0, 2**32 - 1),
     st.integers(0, 0xFFFF),
+    st.one_of(st.none(), st.integers(0, link.NO_LIMIT - 1)),
     st.text(max_size=16),
 )
 def test_the_status_answer_round_trips(
-    flags: int, lamp: str, decic: int, cash: int, board: int, uptime: int, resets: int, fw: str
+    flags: int,
+    lamp: str,
+    decic: int,
+    cash: int,
+    board: int,
+    uptime: int,
+    resets: int,
+    largest: int | None,
+    fw: str,
 ) -> None:
     status = {
         "flags": flags,
@@ -201,6 +243,7 @@ def test_the_status_answer_round_trips(
         "unacknowledged_board_events": board,
         "uptime_ms": uptime,
         "watchdog_resets": resets,
+        "largest_fen": largest,
         "firmware_version": fw,
     }
 
@@ -216,6 +259,7 @@ def test_no_payload_decoder_fails_with_anything_but_a_link_error(payload: bytes)
         link.decode_hello_response,
         link.decode_hello,
         link.decode_error,
+        link.decode_set_accepting,
         lambda p: link.decode_u32(p, "test"),
     ]
     for decode in decoders:
@@ -232,3 +276,13 @@ def test_a_hello_of_another_version_is_read_only_as_far_as_its_version() -> None
         5,
         6,
     )
+
+
+def test_the_boards_channels_are_the_denominations_the_terminal_accepts() -> None:
+    # config.json cannot import drivers.cash (it is the board's file): the two must agree.
+    config = json.loads((Path(link.__file__).parent / "config.json").read_text(encoding="utf-8"))
+    for inlet in INLETS:
+        channels = {int(value) for value in config[inlet]["train_values_fen"].values()}
+        assert channels == ACCEPTED_DENOMINATIONS_FEN[inlet], inlet
+        wired = {int(value) for value in config["pins"][f"{inlet}_channel_inhibit"]}
+        assert wired == channels, f"every {inlet} channel has its inhibit line"

@@ -8,10 +8,11 @@ printer's paper as files.
 import dataclasses
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,10 @@ from hypothesis import strategies as st
 
 import drivers.cash.simulated as cash_module
 from drivers.cash import ACCEPTED_DENOMINATIONS_FEN
+from drivers.cash.link_faults import LostPart, plan_next_calls, plan_random_calls
 from drivers.cash.simulated import CashRejected, SimulatedCashAcceptor
+from drivers.ioboard.host import IoBoardNotAnswering
+from drivers.ioboard.simulated import SimulatedIoBoard
 from drivers.printer.capabilities import PAPER_WIDTHS, paper_for_columns, paper_for_width
 from drivers.printer.simulated import SimulatedPrinter, layout_line, receipt_file_stem
 from drivers.smartcard.prepaid_card import (
@@ -34,6 +38,8 @@ from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.devices import (
     CardError,
     CardRemoved,
+    CashEvent,
+    CashKind,
     DeviceError,
     PaperOut,
     PrinterStatus,
@@ -249,6 +255,294 @@ def test_counted_cash_survives_a_killed_process(tmp_path: Path) -> None:
     ]
     assert acceptor.health()["jammed"] is True
     acceptor.close()
+
+
+def test_a_note_above_the_limit_is_handed_back_saying_what_the_inlets_take(
+    acceptor: SimulatedCashAcceptor,
+) -> None:
+    acceptor.set_accepting(True, largest_fen=2000)
+
+    with pytest.raises(CashRejected, match=r"above the ¥20\.00 the inlets take now"):
+        acceptor.insert("note", 5000)
+
+    assert acceptor.pending() == []
+
+
+@pytest.mark.parametrize(
+    ("inlet", "pulses", "error"),
+    [("bill", 3, CashRejected), ("unrecognised", 3, CashRejected), ("note", 0, ValueError)],
+)
+def test_an_unrecognised_item_needs_an_inlet_and_a_pulse_count(
+    acceptor: SimulatedCashAcceptor, inlet: str, pulses: int, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        acceptor.insert_unrecognised(inlet, pulses)
+
+    assert acceptor.pending() == []
+
+
+def test_an_unrecognised_item_is_refused_by_a_jammed_inlet(
+    acceptor: SimulatedCashAcceptor,
+) -> None:
+    acceptor.jam()
+
+    with pytest.raises(CashRejected, match="jammed"):
+        acceptor.insert_unrecognised("note")
+
+
+def test_the_limit_and_unrecognised_items_survive_a_killed_process(tmp_path: Path) -> None:
+    state = tmp_path / "cash.sqlite"
+    run_and_get_killed(
+        f"""
+        from pathlib import Path
+        from drivers.cash.simulated import SimulatedCashAcceptor
+        acceptor = SimulatedCashAcceptor(Path({str(state)!r}))
+        acceptor.set_accepting(True, largest_fen=1000)
+        acceptor.insert_unrecognised("note", 7)
+        """
+    )
+
+    acceptor = SimulatedCashAcceptor(state)
+
+    (item,) = acceptor.pending()
+    assert (item.kind, item.value_fen, item.detail) == (
+        CashKind.UNRECOGNISED,
+        0,
+        "pulses=7 on the note inlet",
+    )
+    assert acceptor.health()["largest_fen"] == 1000
+    with pytest.raises(CashRejected):
+        acceptor.insert("note", 2000)
+    acceptor.close()
+
+
+def test_a_state_file_from_before_limits_and_unrecognised_items_opens_with_its_cash(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "cash.sqlite"
+    old = sqlite3.connect(state)
+    old.executescript(
+        """
+        CREATE TABLE acceptor (singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            acceptor_id TEXT NOT NULL, next_number INTEGER NOT NULL,
+            accepting INTEGER NOT NULL, jammed INTEGER NOT NULL, online INTEGER NOT NULL);
+        CREATE TABLE events (number INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL, value_fen INTEGER NOT NULL,
+            acknowledged INTEGER NOT NULL DEFAULT 0, redeliver INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO acceptor VALUES (1, 'cash-0a0b0c0d', 2, 1, 0, 1);
+        INSERT INTO events (number, event_id, kind, value_fen)
+            VALUES (1, 'cash-0a0b0c0d-1', 'note', 5000);
+        """
+    )
+    old.close()
+
+    acceptor = SimulatedCashAcceptor(state)
+
+    assert acceptor.pending() == [CashEvent("cash-0a0b0c0d-1", CashKind.NOTE, 5000)]
+    assert acceptor.health()["largest_fen"] is None
+    assert acceptor.insert_unrecognised("coin").event_id == "cash-0a0b0c0d-2"
+    acceptor.close()
+
+
+# ---------------------------------------------------------------- link errors (soak faults)
+# Both simulators that offer a CashAcceptor take the same fault calls: the SQLite cash
+# simulator and the in-process I/O board (the real host driver and firmware, in one process).
+
+LinkFaultySimulator = SimulatedCashAcceptor | SimulatedIoBoard
+
+
+@pytest.fixture(params=["cash-simulator", "ioboard-in-process"])
+def faulty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LinkFaultySimulator]:
+    simulator: LinkFaultySimulator
+    if request.param == "cash-simulator":
+        simulator = SimulatedCashAcceptor(tmp_path / "cash.sqlite")
+    else:
+        simulator = SimulatedIoBoard(tmp_path / "board")
+    simulator.set_accepting(True)
+    yield simulator
+    simulator.close()
+
+
+def test_the_next_host_calls_fail_while_inserted_cash_is_still_counted(
+    faulty: LinkFaultySimulator,
+) -> None:
+    faulty.fail_next_host_calls(3)
+
+    faulty.insert("note", 500)
+    for call in (faulty.pending, lambda: faulty.set_accepting(True), faulty.pending):
+        with pytest.raises(DeviceError) as caught:
+            call()
+        assert "\n" not in str(caught.value) and "cash stays buffered" in str(caught.value)
+    faulty.insert_unrecognised("note")
+    faulty.insert("coin", 100)
+
+    assert [(e.kind, e.value_fen) for e in faulty.pending()] == [
+        (CashKind.NOTE, 500),
+        (CashKind.UNRECOGNISED, 0),
+        (CashKind.COIN, 100),
+    ]
+
+
+def test_a_lost_request_to_close_the_inlets_leaves_them_open(faulty: LinkFaultySimulator) -> None:
+    faulty.fail_next_host_calls(1, lose="request")
+
+    with pytest.raises(DeviceError):
+        faulty.set_accepting(False)
+
+    faulty.insert("note", 100)
+    assert [e.value_fen for e in faulty.pending()] == [100]
+
+
+def test_a_lost_answer_to_close_the_inlets_means_they_did_close(
+    faulty: LinkFaultySimulator,
+) -> None:
+    faulty.fail_next_host_calls(1, lose="answer")
+
+    with pytest.raises(DeviceError):
+        faulty.set_accepting(False)
+
+    with pytest.raises(CashRejected):
+        faulty.insert("note", 100)
+    assert faulty.health()["accepting"] is False
+
+
+def test_a_lost_answer_to_an_acknowledgement_means_the_board_forgot_the_event(
+    faulty: LinkFaultySimulator,
+) -> None:
+    faulty.insert("note", 100)
+    faulty.insert("coin", 50)
+    first, second = faulty.pending()
+    faulty.fail_next_host_calls(1, lose="answer")
+
+    with pytest.raises(DeviceError):
+        faulty.acknowledge(first.event_id)
+
+    assert faulty.pending() == [second]
+
+
+def test_a_lost_request_to_acknowledge_keeps_the_event_pending(
+    faulty: LinkFaultySimulator,
+) -> None:
+    faulty.insert("note", 100)
+    (event,) = faulty.pending()
+    faulty.fail_next_host_calls(1, lose="request")
+
+    with pytest.raises(DeviceError):
+        faulty.acknowledge(event.event_id)
+
+    assert faulty.pending() == [event]
+
+
+def _failure_pattern(simulator: LinkFaultySimulator, calls: int) -> list[bool]:
+    failed = []
+    for _ in range(calls):
+        try:
+            simulator.pending()
+            failed.append(False)
+        except DeviceError:
+            failed.append(True)
+    return failed
+
+
+def test_random_link_errors_follow_their_seed_and_lose_no_cash(
+    faulty: LinkFaultySimulator,
+) -> None:
+    faulty.fail_host_calls_randomly(0.5, seed=7)
+    pattern = _failure_pattern(faulty, 30)
+    faulty.fail_host_calls_randomly(0.5, seed=7)
+    inserted = []
+    for value in (100, 500, 1000):
+        faulty.insert("note", value)
+        inserted.append(value)
+
+    assert _failure_pattern(faulty, 30) == pattern
+    assert 5 < sum(pattern) < 25
+    faulty.stop_failing_host_calls()
+    assert [e.value_fen for e in faulty.pending()] == inserted
+
+
+def test_another_seed_gives_other_link_errors(faulty: LinkFaultySimulator) -> None:
+    faulty.fail_host_calls_randomly(0.5, seed=7)
+    first = _failure_pattern(faulty, 30)
+    faulty.fail_host_calls_randomly(0.5, seed=8)
+
+    assert _failure_pattern(faulty, 30) != first
+
+
+@pytest.mark.parametrize(
+    "arm",
+    [
+        lambda sim: sim.fail_next_host_calls(-1),
+        lambda sim: sim.fail_next_host_calls(1, lose="everything"),
+        lambda sim: sim.fail_host_calls_randomly(1.5, seed=1),
+        lambda sim: sim.fail_host_calls_randomly(0.5, seed="x"),
+    ],
+)
+def test_a_bad_link_fault_is_refused_with_a_clear_error(
+    faulty: LinkFaultySimulator, arm: Callable[[LinkFaultySimulator], None]
+) -> None:
+    with pytest.raises(ValueError):
+        arm(faulty)
+
+    assert faulty.pending() == []
+
+
+def test_either_loses_requests_and_answers_both_and_a_count_runs_out() -> None:
+    plan = plan_next_calls(40, "either")
+
+    lost = [plan.next_call() for _ in range(40)]
+
+    assert set(lost) == {LostPart.REQUEST, LostPart.ANSWER}
+    assert plan.next_call() is None and plan.remaining == 0
+
+
+def test_a_probability_of_one_fails_every_call_and_zero_none() -> None:
+    always = plan_random_calls(1.0, seed=3, lose="answer")
+    never = plan_random_calls(0.0, seed=3)
+
+    assert [always.next_call() for _ in range(20)] == [LostPart.ANSWER] * 20
+    assert [never.next_call() for _ in range(20)] == [None] * 20
+
+
+def test_armed_link_errors_are_still_armed_for_a_new_cash_simulator(tmp_path: Path) -> None:
+    state = tmp_path / "cash.sqlite"
+    run_and_get_killed(
+        f"""
+        from pathlib import Path
+        from drivers.cash.simulated import SimulatedCashAcceptor
+        acceptor = SimulatedCashAcceptor(Path({str(state)!r}))
+        acceptor.set_accepting(True)
+        acceptor.fail_next_host_calls(2)
+        try:
+            acceptor.pending()
+        except Exception:
+            pass
+        acceptor.insert("note", 2000)
+        """
+    )
+
+    acceptor = SimulatedCashAcceptor(state)
+
+    with pytest.raises(DeviceError, match="link error"):
+        acceptor.pending()
+    assert [e.value_fen for e in acceptor.pending()] == [2000]
+    acceptor.close()
+
+
+def test_the_in_process_board_reconnects_after_a_link_error(tmp_path: Path) -> None:
+    board = SimulatedIoBoard(tmp_path / "board")
+    try:
+        board.set_accepting(True)
+        reconnects = board.stats["reconnects"]
+        board.fail_next_host_calls(1)
+
+        with pytest.raises(IoBoardNotAnswering, match="request was lost"):
+            board.pending()
+
+        assert board.pending() == []
+        assert board.stats["reconnects"] == reconnects + 1
+    finally:
+        board.close()
 
 
 # ================================================================ prepaid card (card logic)

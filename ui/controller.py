@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kiosk import speech
 from kiosk.availability import (
     ServiceAvailability,
     Status,
@@ -438,7 +439,7 @@ class KioskController:
         self.touched()
         self.show("cash")
         self.voice.say(
-            self.t("Please insert {amount}").format(amount=self.money(progress.total_due_fen)),
+            speech.clause(speech.Phrase.PLEASE_INSERT, self.lang, amount=progress.total_due_fen),
             self.lang,
         )
 
@@ -458,9 +459,11 @@ class KioskController:
         if progress.cash_in_fen != previous.cash_in_fen:
             self.touched()  # inserting money is activity: the timeout starts again
             self.voice.say(
-                self.t("Received {received}, still due {due}").format(
-                    received=self.money(progress.cash_in_fen),
-                    due=self.money(progress.still_due_fen),
+                speech.clause(
+                    speech.Phrase.RECEIVED_STILL_DUE,
+                    self.lang,
+                    received=progress.cash_in_fen,
+                    due=progress.still_due_fen,
                 ),
                 self.lang,
             )
@@ -505,20 +508,14 @@ class KioskController:
     def _announce(self, outcome: Outcome) -> None:
         record = outcome.record or {}
         paid = int(str(record.get("amount_fen", 0))) + int(str(record.get("fee_fen", 0)))
-        parts = [
-            self.t("Received {amount}").format(
-                amount=self.money(int(str(record.get("cash_in_fen", 0))))
-            )
-        ]
-        if outcome.outcome == "paid":
-            parts.append(self.t("paid {amount}").format(amount=self.money(paid)))
-        if outcome.voucher_fen:
-            parts.append(self.t("voucher {amount}").format(amount=self.money(outcome.voucher_fen)))
-        if outcome.credited_fen:
-            parts.append(
-                self.t("credited {amount}").format(amount=self.money(outcome.credited_fen))
-            )
-        self.voice.say(", ".join(parts), self.lang)
+        said = speech.result_sentence(
+            self.lang,
+            received_fen=int(str(record.get("cash_in_fen", 0))),
+            paid_fen=paid if outcome.outcome == "paid" else None,
+            voucher_fen=outcome.voucher_fen,
+            credited_fen=outcome.credited_fen,
+        )
+        self.voice.say(said, self.lang)
 
     def poll_reinserted_card(self) -> None:
         """The "insert the same card again" screen's timer.

@@ -1,12 +1,13 @@
 """What a person does to the demo's simulated devices, as actions with a key each.
 
-Owns the demo actions (insert notes and coins, insert and pull prepaid and technician
-cards, run the printer out of paper, jam the acceptor, open the door, open the case to trip
-the tamper switch) and the demo's card numbers and technician PIN. It acts on the
-simulators only (kiosk.composition.SimulatedDevices), never on the terminal core: the core
-sees what happened through its devices, exactly as with real hardware. No Kivy here (it is
-imported before Kivy is configured); ui.sim_panel shows these actions on screen. The labels
-are for the developer at the demo, not for a resident, so they are English, not translated.
+Owns the demo actions (insert notes and coins or a note the acceptor cannot value, insert
+and pull prepaid and technician cards, run the printer out of paper, jam the acceptor, open
+the door, open the case to trip the tamper switch) and the demo's card numbers and
+technician PIN. It acts on the simulators only (kiosk.composition.SimulatedDevices), never
+on the terminal core: the core sees what happened through its devices, exactly as with real
+hardware. No Kivy here (it is imported before Kivy is configured); ui.sim_panel shows these
+actions on screen. The labels are for the developer at the demo, not for a resident, so they
+are English, not translated.
 """
 
 import logging
@@ -86,6 +87,11 @@ def _cash(kind: str, value_fen: int) -> Callable[[Any], str]:
     return run
 
 
+def _unrecognised_note(sims: Any) -> str:
+    event = sims.cash.insert_unrecognised("note")
+    return f"unrecognised note taken ({event.detail})"
+
+
 def _call(what: str, method: str, device: str) -> Callable[[Any], str]:
     def run(sims: Any) -> str:
         getattr(getattr(sims, device), method)()
@@ -102,6 +108,9 @@ def demo_actions() -> list[SimAction]:
         SimAction("3", "note-20", "¥20 note", "¥20", _cash("note", 20_00)),
         SimAction("4", "note-50", "¥50 note", "¥50", _cash("note", 50_00)),
         SimAction("5", "note-100", "¥100 note", "¥100", _cash("note", 100_00)),
+        SimAction(
+            "u", "unrecognised", "note the acceptor cannot value", "unknown", _unrecognised_note
+        ),
         SimAction(
             "e",
             "card-electricity",

@@ -19,7 +19,7 @@ class SimulatorPanel(GridLayout):
     It covers the screen title only, never a resident's button or amount; "h" hides it.
     """
 
-    COLUMNS = 8
+    COLUMNS = 9  # two rows hold every action and the status cell
 
     def __init__(self, sims: Any, **kwargs: Any) -> None:
         super().__init__(cols=self.COLUMNS, spacing=2, size_hint=(None, None), **kwargs)

@@ -24,6 +24,7 @@ PACKAGES=(
 	pcscd libccid opensc
 	libsdl2-2.0-0 libsdl2-image-2.0-0 libsdl2-mixer-2.0-0 libsdl2-ttf-2.0-0 libmtdev1 libgl1-mesa-dri libegl1 libgles2
 	fonts-noto-cjk
+	espeak-ng
 	nftables systemd-timesyncd
 )
 

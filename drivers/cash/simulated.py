@@ -1,22 +1,40 @@
 """A simulated cash acceptor board whose counted cash survives a killed terminal process.
 
-It owns the board's side of kiosk.devices.CashAcceptor: the inlets, the numbering of counted
-notes and coins, and the buffer of events the host has not acknowledged yet, all kept in a
-SQLite file (WAL, synchronous=FULL) so that a new simulator opened on the same state path
-continues exactly where a killed one stopped, as a real board does. It also models the board's
-faults: a jammed inlet, a link reset that re-sends acknowledged events, and a board that does
-not answer. It never decides what the cash pays for.
+It owns the board's side of kiosk.devices.CashAcceptor: the inlets and their denomination
+limit, the numbering of counted notes, coins and unrecognised items, and the buffer of events
+the host has not acknowledged yet, all kept in a SQLite file (WAL, synchronous=FULL) so that a
+new simulator opened on the same state path continues exactly where a killed one stopped, as
+a real board does. It also models the board's faults: a jammed inlet, a link reset that
+re-sends acknowledged events, a board that does not answer, link errors on the next or on
+random host calls, and the board's own restart. It never decides what the cash pays for.
 """
 
+import dataclasses
 import secrets
 import sqlite3
 import threading
 from pathlib import Path
 
-from drivers.cash import ACCEPTED_DENOMINATIONS_FEN
-from kiosk.devices import CashEvent, DeviceError
+from drivers.cash import (
+    ACCEPTED_DENOMINATIONS_FEN,
+    INLETS,
+    CashRejected,
+    check_largest_fen,
+    denominations_up_to,
+    unrecognised_detail,
+)
+from drivers.cash.link_faults import (
+    LinkFaultPlan,
+    LostPart,
+    link_error_text,
+    plan_next_calls,
+    plan_random_calls,
+)
+from kiosk.devices import CashEvent, CashKind, DeviceError
 from kiosk.money import format_fen
 from kiosk.storage import open_database, write_transaction
+
+__all__ = ["CashRejected", "SimulatedCashAcceptor"]
 
 # A real board keeps only a bounded history of acknowledged events for re-sending after a link
 # reset; older ones are forgotten. Unacknowledged events are never dropped.
@@ -29,7 +47,8 @@ CREATE TABLE IF NOT EXISTS acceptor (
     next_number INTEGER NOT NULL,
     accepting INTEGER NOT NULL,
     jammed INTEGER NOT NULL,
-    online INTEGER NOT NULL
+    online INTEGER NOT NULL,
+    largest_fen INTEGER
 );
 CREATE TABLE IF NOT EXISTS events (
     number INTEGER PRIMARY KEY,
@@ -37,13 +56,23 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,
     value_fen INTEGER NOT NULL,
     acknowledged INTEGER NOT NULL DEFAULT 0,
-    redeliver INTEGER NOT NULL DEFAULT 0
+    redeliver INTEGER NOT NULL DEFAULT 0,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS link_faults (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    remaining INTEGER NOT NULL,
+    probability REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    draws INTEGER NOT NULL,
+    lose TEXT NOT NULL
 );
 """
-
-
-class CashRejected(DeviceError):
-    """A note or coin was not counted and went back to the customer; the message says why."""
+# Columns added after the first release: state files made before them get them on open.
+_ADDED_COLUMNS = {
+    "acceptor": (("largest_fen", "INTEGER"),),
+    "events": (("detail", "TEXT NOT NULL DEFAULT ''"),),
+}
 
 
 class SimulatedCashAcceptor:
@@ -65,42 +94,59 @@ class SimulatedCashAcceptor:
                     conn.execute(statement)
             # A fresh board gets a random identity so that its event ids never repeat those
             # of an earlier board whose state file was deleted.
+            _add_missing_columns(conn)
             conn.execute(
-                "INSERT OR IGNORE INTO acceptor VALUES (1, ?, 1, 0, 0, 1)",
+                "INSERT OR IGNORE INTO acceptor VALUES (1, ?, 1, 0, 0, 1, NULL)",
                 (f"cash-{secrets.token_hex(4)}",),
             )
 
     # ------------------------------------------------------------ the host's side (Protocol)
 
-    def set_accepting(self, accepting: bool) -> None:
-        with self._lock, write_transaction(self._conn) as conn:
-            self._require_online(conn)
-            conn.execute("UPDATE acceptor SET accepting = ?", (int(accepting),))
+    def set_accepting(self, accepting: bool, largest_fen: int | None = None) -> None:
+        largest_fen = check_largest_fen(largest_fen)
+        with self._lock:
+            with write_transaction(self._conn) as conn:
+                lost = self._host_call(conn)
+                if lost is not LostPart.REQUEST:
+                    # Absolute, as the board's request is: an earlier limit is replaced.
+                    conn.execute(
+                        "UPDATE acceptor SET accepting = ?, largest_fen = ?",
+                        (int(accepting), largest_fen if accepting else None),
+                    )
+            _raise_link_error(lost)
 
     def pending(self) -> list[CashEvent]:
-        with self._lock, write_transaction(self._conn) as conn:
-            self._require_online(conn)
-            rows = conn.execute(
-                "SELECT event_id, kind, value_fen FROM events"
-                " WHERE acknowledged = 0 OR redeliver = 1 ORDER BY number"
-            ).fetchall()
-        return [CashEvent(row["event_id"], row["kind"], row["value_fen"]) for row in rows]
+        with self._lock:
+            with write_transaction(self._conn) as conn:
+                lost = self._host_call(conn)
+                rows = conn.execute(
+                    "SELECT event_id, kind, value_fen, detail FROM events"
+                    " WHERE acknowledged = 0 OR redeliver = 1 ORDER BY number"
+                ).fetchall()
+            _raise_link_error(lost)
+        return [
+            CashEvent(row["event_id"], CashKind(row["kind"]), row["value_fen"], row["detail"])
+            for row in rows
+        ]
 
     def acknowledge(self, event_id: str) -> None:
-        with self._lock, write_transaction(self._conn) as conn:
-            self._require_online(conn)
-            # Unknown and already acknowledged ids match nothing or change nothing: the host
-            # may repeat an acknowledgement after a restart without harm.
-            conn.execute(
-                "UPDATE events SET acknowledged = 1, redeliver = 0 WHERE event_id = ?",
-                (event_id,),
-            )
-            conn.execute(
-                "DELETE FROM events WHERE acknowledged = 1 AND number <= ("
-                " SELECT number FROM events WHERE acknowledged = 1"
-                " ORDER BY number DESC LIMIT 1 OFFSET ?)",
-                (ACKNOWLEDGED_HISTORY,),
-            )
+        with self._lock:
+            with write_transaction(self._conn) as conn:
+                lost = self._host_call(conn)
+                if lost is not LostPart.REQUEST:
+                    # Unknown and already acknowledged ids match nothing or change nothing:
+                    # the host may repeat an acknowledgement after a restart without harm.
+                    conn.execute(
+                        "UPDATE events SET acknowledged = 1, redeliver = 0 WHERE event_id = ?",
+                        (event_id,),
+                    )
+                    conn.execute(
+                        "DELETE FROM events WHERE acknowledged = 1 AND number <= ("
+                        " SELECT number FROM events WHERE acknowledged = 1"
+                        " ORDER BY number DESC LIMIT 1 OFFSET ?)",
+                        (ACKNOWLEDGED_HISTORY,),
+                    )
+            _raise_link_error(lost)
 
     def health(self) -> dict[str, object]:
         with self._lock:
@@ -112,17 +158,22 @@ class SimulatedCashAcceptor:
                     "acceptor_id": state["acceptor_id"],
                     "online": False,
                     "accepting": None,
+                    "largest_fen": None,
                     "jammed": None,
                     "pending": None,
                 }
             pending = self._conn.execute(
                 "SELECT count(*) FROM events WHERE acknowledged = 0 OR redeliver = 1"
             ).fetchone()[0]
+        largest = state["largest_fen"]
+        # As the board reports its inlets: open only if some denomination is still let in.
+        takes_some = any(denominations_up_to(inlet, largest) for inlet in INLETS)
         return {
             "device": "cash acceptor (simulated)",
             "acceptor_id": state["acceptor_id"],
             "online": True,
-            "accepting": bool(state["accepting"]),
+            "accepting": bool(state["accepting"]) and takes_some,
+            "largest_fen": largest,
             "jammed": bool(state["jammed"]),
             "pending": pending,
         }
@@ -134,11 +185,11 @@ class SimulatedCashAcceptor:
 
         Counted cash is in the board's durable buffer before this returns. The board counts
         while its link to the host is down (it buffers until acknowledged), but refuses while
-        the inlets are closed or jammed and refuses unknown denominations.
+        the inlets are closed or jammed, refuses unknown denominations and, as a validator
+        whose channel is inhibited, denominations above the limit the host set.
         """
-        accepted = ACCEPTED_DENOMINATIONS_FEN.get(kind)
-        if accepted is None:
-            raise CashRejected(f"{kind!r} is neither a note nor a coin: it was handed back")
+        inlet = _inlet(kind)
+        accepted = ACCEPTED_DENOMINATIONS_FEN[inlet]
         if (
             isinstance(value_fen, bool)
             or not isinstance(value_fen, int)
@@ -151,24 +202,29 @@ class SimulatedCashAcceptor:
             )
         with self._lock, write_transaction(self._conn) as conn:
             state = self._state(conn)
-            if state["jammed"]:
+            self._require_open_inlets(state)
+            largest = state["largest_fen"]
+            if value_fen not in denominations_up_to(inlet, largest):
                 raise CashRejected(
-                    "the cash inlet is jammed: the cash was handed back; "
-                    "a technician must clear the inlet"
+                    f"a {kind} of {format_fen(value_fen)} is above the {format_fen(largest)} "
+                    "the inlets take now: it was handed back"
                 )
-            if not state["accepting"]:
-                raise CashRejected(
-                    "the cash inlets are closed: the cash was handed back; "
-                    "choose a service on the screen first"
-                )
-            number = state["next_number"]
-            event = CashEvent(f"{state['acceptor_id']}-{number}", kind, value_fen)
-            conn.execute(
-                "INSERT INTO events (number, event_id, kind, value_fen) VALUES (?, ?, ?, ?)",
-                (number, event.event_id, kind, value_fen),
-            )
-            conn.execute("UPDATE acceptor SET next_number = ?", (number + 1,))
-        return event
+            return self._count(conn, state, CashEvent("", inlet, value_fen))
+
+    def insert_unrecognised(self, inlet: str, pulses: int = 3) -> CashEvent:
+        """The validator takes something it cannot value (a pulse count between channels).
+
+        Counted as an event of kind unrecognised worth 0 fen, durably, like a note; refused
+        like any cash while the inlets are closed or jammed (the validator takes nothing then).
+        """
+        kind = _inlet(inlet)
+        if isinstance(pulses, bool) or not isinstance(pulses, int) or pulses <= 0:
+            raise ValueError(f"{pulses!r} pulses: an unrecognised item sends 1 or more pulses")
+        with self._lock, write_transaction(self._conn) as conn:
+            state = self._state(conn)
+            self._require_open_inlets(state)
+            item = CashEvent("", CashKind.UNRECOGNISED, 0, unrecognised_detail(kind, pulses))
+            return self._count(conn, state, item)
 
     # ------------------------------------------------------------ faults
 
@@ -185,6 +241,29 @@ class SimulatedCashAcceptor:
 
     def go_online(self) -> None:
         self._set_flag("online", True)
+
+    def restart_board(self) -> None:
+        """The board restarts on its own: counted cash stays, the inlets close, no limit."""
+        with self._lock, write_transaction(self._conn) as conn:
+            conn.execute("UPDATE acceptor SET accepting = 0, largest_fen = NULL")
+
+    def fail_next_host_calls(self, count: int, lose: LostPart | str = LostPart.REQUEST) -> None:
+        """The next `count` host calls (set_accepting, pending, acknowledge) fail.
+
+        Each raises DeviceError; `lose` says whether the board never saw the request or
+        carried it out and lost the answer ("either": drawn per call). Replaces any armed
+        link fault; durable like every other fault.
+        """
+        self._arm(plan_next_calls(count, lose))
+
+    def fail_host_calls_randomly(
+        self, probability: float, seed: int, lose: LostPart | str = LostPart.EITHER
+    ) -> None:
+        """Every later host call fails with `probability`, reproducibly for `seed`."""
+        self._arm(plan_random_calls(probability, seed, lose))
+
+    def stop_failing_host_calls(self) -> None:
+        self._arm(LinkFaultPlan())
 
     def redeliver_acknowledged(self, count: int) -> int:
         """After a link reset the board re-sends its `count` most recently acknowledged events.
@@ -230,3 +309,97 @@ class SimulatedCashAcceptor:
                 "I/O board not answering: check its USB cable and power; "
                 "counted cash stays buffered on the board"
             )
+
+    @staticmethod
+    def _require_open_inlets(state: sqlite3.Row) -> None:
+        if state["jammed"]:
+            raise CashRejected(
+                "the cash inlet is jammed: the cash was handed back; "
+                "a technician must clear the inlet"
+            )
+        if not state["accepting"]:
+            raise CashRejected(
+                "the cash inlets are closed: the cash was handed back; "
+                "choose a service on the screen first"
+            )
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, state: sqlite3.Row, item: CashEvent) -> CashEvent:
+        """Number item and keep it in the durable buffer (inside the caller's transaction)."""
+        number = state["next_number"]
+        event = CashEvent(
+            f"{state['acceptor_id']}-{number}", item.kind, item.value_fen, item.detail
+        )
+        conn.execute(
+            "INSERT INTO events (number, event_id, kind, value_fen, detail) VALUES (?, ?, ?, ?, ?)",
+            (number, event.event_id, str(event.kind), event.value_fen, event.detail),
+        )
+        conn.execute("UPDATE acceptor SET next_number = ?", (number + 1,))
+        return event
+
+    def _arm(self, plan: LinkFaultPlan) -> None:
+        with self._lock, write_transaction(self._conn) as conn:
+            _save_plan(conn, plan)
+
+    def _host_call(self, conn: sqlite3.Connection) -> LostPart | None:
+        """The online check and the armed link fault's decision for one host call.
+
+        Runs in the call's transaction, so the draw is committed together with what the
+        call did (nothing, for a lost request): a killed process never replays a decision.
+        """
+        self._require_online(conn)
+        plan = _load_plan(conn)
+        before = dataclasses.replace(plan)
+        lost = plan.next_call()
+        if plan != before:
+            # Even a call that goes through may use a draw: the next must not repeat it.
+            _save_plan(conn, plan)
+        return lost
+
+
+def _raise_link_error(lost: LostPart | None) -> None:
+    """After the call's transaction: the host hears of a lost request or answer."""
+    if lost is not None:
+        raise DeviceError(
+            f"I/O board link error ({link_error_text(lost)}): repeat the call; "
+            "counted cash stays buffered on the board"
+        )
+
+
+def _inlet(kind: str) -> CashKind:
+    try:
+        inlet = CashKind(kind)
+    except ValueError:
+        inlet = CashKind.UNRECOGNISED
+    if inlet not in INLETS:
+        raise CashRejected(f"{kind!r} is neither a note nor a coin: it was handed back")
+    return inlet
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, declaration in columns:
+            if name not in have:
+                # table, name and declaration are this module's literals, never caller text.
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
+
+def _load_plan(conn: sqlite3.Connection) -> LinkFaultPlan:
+    row = conn.execute("SELECT * FROM link_faults").fetchone()
+    if row is None:
+        return LinkFaultPlan()
+    return LinkFaultPlan(
+        remaining=row["remaining"],
+        probability=row["probability"],
+        seed=row["seed"],
+        draws=row["draws"],
+        lose=LostPart(row["lose"]),
+    )
+
+
+def _save_plan(conn: sqlite3.Connection, plan: LinkFaultPlan) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO link_faults VALUES (1, ?, ?, ?, ?, ?)",
+        (plan.remaining, plan.probability, plan.seed, plan.draws, str(plan.lose)),
+    )

@@ -2,12 +2,13 @@
 
 BoardRunner runs drivers/ioboard/firmware's Board (the very code the board runs) with a host
 HAL: a monotonic clock, pulse edges scheduled in time as a validator sends them, switch levels
-and recorded outputs (inlets, lamp, host power relay). It offers what a person does to the
-board: insert a note or coin (as a pulse train), open the door, open the enclosure (tamper),
-restart the board. BoardHarness adds the USB link: a pseudo-terminal whose slave path (a stable
-symlink, as udev gives a real board) the host driver opens with pyserial, with faults that can
-be injected on the line (bit flips, dropped, duplicated and reordered bytes) and a link that
-can be pulled and plugged back.
+and recorded outputs (the channels each inlet lets in, lamp, host power relay). It offers what
+a person does to the board: insert a note or coin (as a pulse train, handed back when its
+channel is inhibited) or something the validator cannot value, open the door, open the
+enclosure (tamper), restart the board. BoardHarness adds the USB link: a pseudo-terminal
+whose slave path (a stable symlink, as udev gives a real board) the host driver opens with
+pyserial, with faults that can be injected on the line (bit flips, dropped, duplicated and
+reordered bytes) and a link that can be pulled and plugged back.
 
 It is a test bench and a technician's bench: it never talks to real hardware and the firmware
 logic in it is not copied or mocked.
@@ -25,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.cash import CashRejected
 from drivers.ioboard.firmware.board import Board
 from drivers.ioboard.firmware.pulses import pulse_train
-from kiosk.devices import DeviceError
+from kiosk.money import format_fen
 
 FIRMWARE_DIR = Path(__file__).resolve().parent / "firmware"
 
@@ -40,8 +42,8 @@ POLL_INTERVAL_S = 0.002
 WAIT_TIMEOUT_S = 15.0
 
 
-class CashHandedBack(DeviceError):
-    """The validator did not take the cash (inlets closed or jammed); nothing was counted."""
+class CashHandedBack(CashRejected):
+    """The validator did not take the cash (inlet or channel inhibited); nothing was counted."""
 
 
 def bench_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -75,7 +77,7 @@ class HostHal:
         self.door = False
         self.tamper = False
         self.temperature: float | None = 31.5
-        self.inlets_open = False
+        self.enabled_fen: dict[str, list[int]] = {}  # inlet -> channels let in ([]: inhibited)
         self.lamp: tuple[int, int, int] = (0, 0, 0)
         self.host_power: list[tuple[int, bool]] = []
 
@@ -100,8 +102,12 @@ class HostHal:
     def random_bytes(self, count: int) -> bytes:
         return os.urandom(count)
 
-    def set_inlets_open(self, open_: bool) -> None:
-        self.inlets_open = open_
+    def set_inlet(self, inlet: str, enabled_fen: list[int]) -> None:
+        self.enabled_fen[inlet] = list(enabled_fen)
+
+    @property
+    def inlets_open(self) -> bool:
+        return any(self.enabled_fen.values())
 
     def set_lamp(self, colour: tuple[int, int, int]) -> None:
         self.lamp = colour
@@ -147,33 +153,55 @@ class BoardRunner:
 
     # ------------------------------------------------------------ what people do
 
+    def channel_table(self, inlet: str) -> dict[int, int]:
+        """The inlet's channels: value in fen -> the train length the validator sends."""
+        table = self.settings[inlet]["train_values_fen"]
+        return {int(value): int(pulses) for pulses, value in table.items()}
+
     def pulses_for(self, kind: str, value_fen: int) -> int:
-        inlet = self.settings[kind]
-        table = {
-            int(value): int(pulses) for pulses, value in inlet.get("train_values_fen", {}).items()
-        }
-        if table:
-            if value_fen not in table:
-                raise ValueError(f"the {kind} validator sends no pulse train for {value_fen} fen")
-            return table[value_fen]
-        per_pulse = int(inlet["value_per_pulse_fen"])
-        if value_fen <= 0 or value_fen % per_pulse:
-            raise ValueError(f"{value_fen} fen is not a multiple of {per_pulse} fen per pulse")
-        return value_fen // per_pulse
+        table = self.channel_table(kind)
+        if value_fen not in table:
+            raise ValueError(f"the {kind} validator sends no pulse train for {value_fen} fen")
+        return table[value_fen]
 
     def insert(self, kind: str, value_fen: int) -> int:
         """A customer inserts a note or coin: its pulse train, until the board counted it.
 
-        Returns the board's event number. Raises CashHandedBack when the inlets are closed,
-        as a validator whose inhibit line is active hands the cash back.
+        Returns the board's event number. Raises CashHandedBack when the inlet is closed or
+        the note's channel inhibited (above the host's limit), as a validator hands it back.
         """
         pulses = self.pulses_for(kind, value_fen)
         with self.lock:
-            if not self.hal.inlets_open:
+            enabled = self.hal.enabled_fen.get(kind, [])
+            if not enabled:
                 raise CashHandedBack(f"the {kind} inlet is closed: the cash was handed back")
+            if value_fen not in enabled:
+                raise CashHandedBack(
+                    f"the {kind} inlet inhibits {format_fen(value_fen)} now "
+                    f"(it takes up to {format_fen(max(enabled))}): the cash was handed back"
+                )
             before = self._next_cash()
         self.send_pulses(kind, pulses)
         wait_for(lambda: self._next_cash() > before, f"count a {kind} of {value_fen} fen")
+        return before
+
+    def insert_unrecognised(self, inlet: str, pulses: int = 3) -> int:
+        """The validator takes something and sends a train that matches no channel.
+
+        Returns the board's event number (an unrecognised cash event). Refused like cash
+        while the inlet is closed: an inhibited validator takes nothing.
+        """
+        if pulses <= 0 or pulses in self.channel_table(inlet).values():
+            raise ValueError(
+                f"{pulses} pulses is no unrecognised train on the {inlet} inlet: give a count "
+                "that matches none of its channels"
+            )
+        with self.lock:
+            if not self.hal.enabled_fen.get(inlet):
+                raise CashHandedBack(f"the {inlet} inlet is closed: the item was handed back")
+            before = self._next_cash()
+        self.send_pulses(inlet, pulses)
+        wait_for(lambda: self._next_cash() > before, f"report a {pulses}-pulse train")
         return before
 
     def send_pulses(self, inlet: str, pulses: int, pulse_ms: int = BENCH_PULSE_MS) -> None:

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 
 import serial
 
+from drivers.cash import check_largest_fen, unrecognised_detail
 from drivers.ioboard.firmware import link
-from kiosk.devices import BoardEvent, BoardStatus, CashEvent, DeviceError
+from kiosk.devices import BoardEvent, BoardStatus, CashEvent, CashKind, DeviceError
 
 DEFAULT_BAUDRATE = 115200
 # The board answers within a few milliseconds; a USB hub or a busy host may add tens.
@@ -153,8 +154,9 @@ class IoBoardDriver:
 
     # ------------------------------------------------------------ CashAcceptor
 
-    def set_accepting(self, accepting: bool) -> None:
-        self._call(link.SET_ACCEPTING, link.encode_u8(1 if accepting else 0))
+    def set_accepting(self, accepting: bool, largest_fen: int | None = None) -> None:
+        largest_fen = check_largest_fen(largest_fen)
+        self._call(link.SET_ACCEPTING, link.encode_set_accepting(accepting, largest_fen))
 
     def pending(self) -> list[CashEvent]:
         with self._lock:
@@ -165,9 +167,7 @@ class IoBoardDriver:
                     self._call(link.CASH_PENDING, link.encode_u32(after))
                 )
                 board_id = self._board_id()
-                events += [
-                    CashEvent(f"{board_id}-{number}", kind, value) for number, kind, value in page
-                ]
+                events += [_cash_event(board_id, *event) for event in page]
                 if len(page) < link.CASH_PAGE:
                     return events
                 after = page[-1][0]
@@ -187,6 +187,7 @@ class IoBoardDriver:
                 "device": self.transport.description,
                 "online": False,
                 "accepting": None,
+                "largest_fen": None,
                 "jammed": None,
                 "pending": None,
                 "error": str(exc),
@@ -200,6 +201,7 @@ class IoBoardDriver:
             "firmware_version": status["firmware_version"],
             "capabilities": link.capability_names(hello.get("capabilities", 0)),
             "accepting": bool(flags & link.FLAG_ACCEPTING),
+            "largest_fen": status["largest_fen"],
             "jammed": bool(flags & link.FLAG_JAMMED),
             "pending": status["unacknowledged_cash"],
             "board_events_pending": status["unacknowledged_board_events"],
@@ -462,6 +464,15 @@ class IoBoardDriver:
         self.transport.close()
         self._connected = False
         self._hello = None
+
+
+def _cash_event(
+    board_id: str, number: int, kind: str, value_fen: int, inlet: str, pulses: int
+) -> CashEvent:
+    if kind == link.UNRECOGNISED:
+        detail = unrecognised_detail(inlet, pulses)
+        return CashEvent(f"{board_id}-{number}", CashKind.UNRECOGNISED, 0, detail)
+    return CashEvent(f"{board_id}-{number}", CashKind(kind), value_fen)
 
 
 class SerialIoBoard(IoBoardDriver):

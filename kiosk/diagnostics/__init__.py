@@ -5,6 +5,7 @@ through kiosk.devices Protocols and the Signer; it never imports a driver or Kiv
 never changes business state (no payment, no journal record).
 """
 
+from kiosk.diagnostics import voice  # noqa: F401  (registers the voice check, after the others)
 from kiosk.diagnostics.checks import REGISTRY
 from kiosk.diagnostics.model import (
     Check,

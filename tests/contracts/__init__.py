@@ -30,7 +30,16 @@ class CashRig(Protocol):
     acceptor: CashAcceptor
 
     def insert(self, kind: str, value_fen: int) -> None:
-        """A customer inserts a note or coin that the acceptor accepts (inlets open)."""
+        """A customer inserts a note or coin; drivers.cash.CashRejected when it is handed
+        back (inlets closed, or the denomination above the limit the host set)."""
+        ...
+
+    def insert_unrecognised(self, inlet: str) -> None:
+        """The validator on inlet ("note" or "coin") takes something it cannot value."""
+        ...
+
+    def restart_board(self) -> None:
+        """The acceptor's own restart (power cut on the board): RAM lost, buffer kept."""
         ...
 
     def close(self) -> None: ...
@@ -42,6 +51,12 @@ class SimulatedCashRig:
 
     def insert(self, kind: str, value_fen: int) -> None:
         self.acceptor.insert(kind, value_fen)
+
+    def insert_unrecognised(self, inlet: str) -> None:
+        self.acceptor.insert_unrecognised(inlet)
+
+    def restart_board(self) -> None:
+        self.acceptor.restart_board()
 
     def close(self) -> None:
         self.acceptor.close()

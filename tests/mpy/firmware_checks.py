@@ -11,6 +11,7 @@ import os
 
 from ioboard import FIRMWARE_VERSION, link
 from ioboard.board import Board, read_settings
+from ioboard.inhibit import enabled_channels, wired_channels
 from ioboard.lamp import OFF, PATTERNS, colour_at
 from ioboard.pulses import PulseTrainDecoder, pulse_train
 from ioboard.store import EventStore
@@ -29,7 +30,7 @@ class FakeHal:
         self.door = False
         self.tamper = False
         self.temperature = 31.5
-        self.inlets_open = None
+        self.enabled = {}
         self.lamp = None
         self.host_power = []
         self._random = 7
@@ -57,8 +58,12 @@ class FakeHal:
             out.append(self._random >> 16 & 0xFF)
         return bytes(out)
 
-    def set_inlets_open(self, open_):
-        self.inlets_open = open_
+    def set_inlet(self, inlet, enabled_fen):
+        self.enabled[inlet] = list(enabled_fen)
+
+    @property
+    def inlets_open(self):
+        return any(self.enabled.values())
 
     def set_lamp(self, colour):
         self.lamp = colour
@@ -161,8 +166,15 @@ def check_the_deframer_resyncs_after_garbage():
 
 
 def check_payload_layouts_round_trip():
-    events = [(1, "coin", 10), (4294967295, "note", 10000)]
+    events = [
+        (1, "coin", 10, "coin", 0),
+        (4294967295, "note", 10000, "note", 0),
+        (7, "unrecognised", 0, "note", 7),
+    ]
     assert link.decode_cash_events(link.encode_cash_events(events)) == events
+    for accepting, largest in ((True, None), (True, 2000), (False, None), (True, 0)):
+        encoded = link.encode_set_accepting(accepting, largest)
+        assert link.decode_set_accepting(encoded) == (accepting, largest)
     board_events = [(3, "tamper", 1700000000123, True, {}), (4, "watchdog_reset", 5, False, {})]
     assert link.decode_board_events(link.encode_board_events(board_events)) == board_events
     hello = link.encode_hello_response(1, 99, "a1b2c3d4", "1.0.0", 0x7F, 12)
@@ -178,6 +190,26 @@ def check_a_malformed_payload_is_a_link_error():
         except link.LinkError:
             continue
         raise AssertionError(bad)
+
+
+def check_a_cash_event_that_contradicts_itself_is_a_link_error():
+    bad_events = [
+        (1, "unrecognised", 500, "note", 3),  # an unrecognised item has no value
+        (2, "note", 0, "note", 0),  # a note is worth something
+        (3, "note", 1000, "coin", 0),  # a note does not come in through the coin inlet
+    ]
+    for event in bad_events:
+        try:
+            link.decode_cash_events(link.encode_cash_events([event]))
+        except link.LinkError:
+            continue
+        raise AssertionError(event)
+    try:
+        link.decode_set_accepting(b"\x02\xff\xff\xff\xff")
+    except link.LinkError:
+        pass
+    else:
+        raise AssertionError("flag 2 accepted")
 
 
 # ---------------------------------------------------------------- pulses
@@ -198,9 +230,24 @@ def check_ten_pulses_make_a_ten_yuan_note():
     assert feed(decoder, pulse_train(10, 0), 2000) == [("cash", "note", 1000)]
 
 
-def check_coins_are_valued_per_pulse():
+def check_coins_are_valued_by_their_channel_table():
     decoder = PulseTrainDecoder("coin", SETTINGS["coin"])
     assert feed(decoder, pulse_train(5, 0), 1500) == [("cash", "coin", 50)]
+    assert decoder.channels_fen() == [10, 50, 100]
+
+
+def check_a_coin_train_between_channels_is_unrecognised_not_valued_per_pulse():
+    decoder = PulseTrainDecoder("coin", SETTINGS["coin"])
+    assert feed(decoder, pulse_train(7, 0), 1500) == [("unrecognised", "coin", 7)]
+
+
+def check_an_inlet_without_a_channel_table_is_refused():
+    try:
+        PulseTrainDecoder("coin", {"value_per_pulse_fen": 10})
+    except ValueError as exc:
+        assert "train_values_fen" in str(exc)
+    else:
+        raise AssertionError("a per-pulse inlet was accepted")
 
 
 def check_contact_bounce_inside_a_pulse_is_one_pulse():
@@ -228,6 +275,16 @@ def check_a_gap_separates_two_notes():
 def check_a_train_length_not_in_the_table_is_reported_not_counted():
     decoder = PulseTrainDecoder("note", SETTINGS["note"])
     assert feed(decoder, pulse_train(3, 0), 1500) == [("unrecognised", "note", 3)]
+
+
+def check_a_train_cut_short_by_a_jam_is_unrecognised_even_if_its_count_is_a_channel():
+    decoder = PulseTrainDecoder("note", SETTINGS["note"])
+    # Five good pulses (a 5-yuan count), then the line sticks: the note never finished.
+    edges = pulse_train(5, 0) + [(True, 600)]
+    results = feed(decoder, edges, 1000)
+    assert [r[0] for r in results] == ["jammed"], results
+    results = feed(decoder, [(False, 1000)], 2000)
+    assert results == [("unrecognised", "note", 5)], results
 
 
 def check_a_line_stuck_active_is_a_jam_and_counts_nothing():
@@ -305,12 +362,37 @@ def check_counted_cash_survives_a_board_restart():
     store = EventStore("state.json", hal.random_bytes)
     first = store.add_cash("note", 1000)
     store.add_cash("coin", 50)
+    store.add_cash("unrecognised", 0, "note", 7)
     store.acknowledge_cash(first)
     again = EventStore("state.json", hal.random_bytes)
     assert again.board_id == store.board_id
-    assert again.cash_after(0, 10) == [(2, "coin", 50)]
+    assert again.cash_after(0, 10) == [
+        (2, "coin", 50, "coin", 0),
+        (3, "unrecognised", 0, "note", 7),
+    ]
     assert again.boots == 2
-    assert again.add_cash("note", 100) == 3
+    assert again.add_cash("note", 100) == 4
+
+
+def check_a_buffer_written_by_firmware_1_is_kept_after_the_upgrade():
+    with open("state.json", "w") as handle:
+        json.dump(
+            {
+                "board_id": "0a0b0c0d",
+                "next_cash": 3,
+                "next_board": 1,
+                "cash": [[1, "note", 2000], [2, "coin", 50]],
+                "board": [],
+                "tamper_latched": False,
+                "boots": 4,
+            },
+            handle,
+        )
+    store = EventStore("state.json", FakeHal().random_bytes)
+    assert not store.lost_state and store.board_id == "0a0b0c0d"
+    assert store.cash_after(0, 10) == [(1, "note", 2000, "note", 0), (2, "coin", 50, "coin", 0)]
+    encoded = link.encode_cash_events(store.cash_after(0, 10))
+    assert [e[:3] for e in link.decode_cash_events(encoded)] == [(1, "note", 2000), (2, "coin", 50)]
 
 
 def check_event_numbers_are_never_reused_after_acknowledgement():
@@ -368,11 +450,11 @@ def check_an_inserted_note_is_buffered_until_acknowledged():
     board, hal = new_board()
     host = Host(board)
     host.hello()
-    host.ok(link.SET_ACCEPTING, b"\x01")
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, None))
     assert hal.inlets_open is True
     insert(board, hal, "note", 20)
     events = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0)))
-    assert events == [(1, "note", 2000)]
+    assert events == [(1, "note", 2000, "note", 0)]
     host.ok(link.CASH_ACK, link.encode_u32(1))
     assert link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0))) == []
 
@@ -381,7 +463,7 @@ def check_a_retransmitted_request_is_answered_again_but_done_once():
     board, hal = new_board()
     host = Host(board)
     host.hello()
-    host.ok(link.SET_ACCEPTING, b"\x01")
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, None))
     insert(board, hal, "coin", 10)
     insert(board, hal, "coin", 5)
     first = host.request(link.CASH_ACK, link.encode_u32(1), seq=77)
@@ -389,7 +471,7 @@ def check_a_retransmitted_request_is_answered_again_but_done_once():
     again = host.request(link.CASH_ACK, link.encode_u32(1), seq=77)
     assert first == again
     pending = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0)))
-    assert pending == [(2, "coin", 50), (3, "coin", 10)]
+    assert [e[:3] for e in pending] == [(2, "coin", 50), (3, "coin", 10)]
 
 
 def check_cash_pending_pages_through_a_long_buffer():
@@ -401,21 +483,139 @@ def check_cash_pending_pages_through_a_long_buffer():
     page = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0)))
     assert len(page) == link.CASH_PAGE
     rest = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(page[-1][0])))
-    assert [n for n, _, _ in rest] == [17, 18, 19]
+    assert [e[0] for e in rest] == [17, 18, 19]
 
 
 def check_cash_counted_while_the_inlets_close_is_still_counted():
     board, hal = new_board()
     host = Host(board)
     host.hello()
-    host.ok(link.SET_ACCEPTING, b"\x01")
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, None))
     for active, at in pulse_train(5, hal.now + 10):
         hal.edges.append(("note", active, at))
     run_for(board, hal, 200)
-    host.ok(link.SET_ACCEPTING, b"\x00")
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(False, None))
     run_for(board, hal, 1000)
     assert hal.inlets_open is False
-    assert board.store.cash_after(0, 10) == [(1, "note", 500)]
+    assert board.store.cash_after(0, 10) == [(1, "note", 500, "note", 0)]
+
+
+def check_an_unrecognised_train_is_buffered_and_numbered_like_cash():
+    board, hal = new_board()
+    host = Host(board)
+    host.hello()
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, None))
+    insert(board, hal, "note", 20)
+    insert(board, hal, "note", 7)  # between the 5- and 10-yuan channels
+    insert(board, hal, "coin", 10)
+    events = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0)))
+    assert events == [
+        (1, "note", 2000, "note", 0),
+        (2, "unrecognised", 0, "note", 7),
+        (3, "coin", 100, "coin", 0),
+    ]
+    status = link.decode_status(host.ok(link.STATUS))
+    assert status["unacknowledged_cash"] == 3
+    kinds = [e[1] for e in board.store.board_events_after(0, 10)]
+    assert "cash_unrecognised" not in kinds  # reported once, as cash, not twice
+    host.ok(link.CASH_ACK, link.encode_u32(2))
+    pending = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0)))
+    assert [e[0] for e in pending] == [1, 3]
+
+
+def check_an_unrecognised_item_survives_a_board_restart_until_acknowledged():
+    board, hal = new_board()
+    host = Host(board)
+    host.hello()
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, None))
+    insert(board, hal, "coin", 3)
+    again, _ = new_board(FakeHal())
+    host = Host(again)
+    host.hello()
+    events = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0)))
+    assert events == [(1, "unrecognised", 0, "coin", 3)]
+
+
+def check_a_limit_inhibits_the_channels_above_it_on_both_inlets():
+    board, hal = new_board()
+    host = Host(board)
+    host.hello()
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, 2000))
+    assert hal.enabled == {"coin": [10, 50, 100], "note": [100, 500, 1000, 2000]}
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, 50))
+    assert hal.enabled == {"coin": [10, 50], "note": []}
+    status = link.decode_status(host.ok(link.STATUS))
+    assert status["largest_fen"] == 50 and status["flags"] & link.FLAG_ACCEPTING
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, None))  # absolute: no limit
+    assert hal.enabled["note"] == [100, 500, 1000, 2000, 5000, 10000]
+    assert link.decode_status(host.ok(link.STATUS))["largest_fen"] is None
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, 5))  # below every channel
+    assert hal.enabled == {"coin": [], "note": []}
+    assert not link.decode_status(host.ok(link.STATUS))["flags"] & link.FLAG_ACCEPTING
+
+
+def check_closing_the_inlets_inhibits_every_channel_and_drops_the_limit():
+    board, hal = new_board()
+    host = Host(board)
+    host.hello()
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, 1000))
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(False, 1000))
+    assert hal.enabled == {"coin": [], "note": []}
+    assert link.decode_status(host.ok(link.STATUS))["largest_fen"] is None
+
+
+def check_the_limit_survives_a_new_handshake_but_not_a_board_restart():
+    board, hal = new_board()
+    host = Host(board)
+    host.hello()
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, 2000))
+    host = Host(board)  # the host reconnected after a link reset
+    host.hello()
+    assert link.decode_status(host.ok(link.STATUS))["largest_fen"] == 2000
+    assert hal.enabled["note"] == [100, 500, 1000, 2000]
+    again, hal = new_board(FakeHal())  # the board's own restart
+    host = Host(again)
+    host.hello()
+    status = link.decode_status(host.ok(link.STATUS))
+    assert status["largest_fen"] is None and not status["flags"] & link.FLAG_ACCEPTING
+    assert hal.enabled == {"coin": [], "note": []}
+
+
+def check_a_note_above_the_limit_that_comes_in_anyway_is_still_counted():
+    # The validator finished a note it had started before the limit, or ignored its line:
+    # the note is in the cash box, so it is the customer's money and is counted.
+    board, hal = new_board()
+    host = Host(board)
+    host.hello()
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, 1000))
+    insert(board, hal, "note", 50)
+    events = link.decode_cash_events(host.ok(link.CASH_PENDING, link.encode_u32(0)))
+    assert events == [(1, "note", 5000, "note", 0)]
+
+
+def check_a_channel_above_the_limit_without_its_own_line_closes_its_inlet():
+    assert enabled_channels([100, 500, 1000], True, 500, [100, 500, 1000]) == [100, 500]
+    assert enabled_channels([100, 500, 1000], True, 500, [100, 500]) == []
+    assert enabled_channels([100, 500, 1000], True, 1000, []) == [100, 500, 1000]
+    assert enabled_channels([100, 500, 1000], True, None, []) == [100, 500, 1000]
+    assert enabled_channels([100, 500, 1000], False, None, [100, 500, 1000]) == []
+    pins = {"note_channel_inhibit": {"100": 12, "500": 16}, "coin_inhibit": 4}
+    assert wired_channels(pins, "note") == [100, 500]
+    assert wired_channels(pins, "coin") == []
+
+
+def check_the_board_applies_its_wiring_to_a_limit():
+    settings = json.loads(json.dumps(SETTINGS))
+    del settings["pins"]["note_channel_inhibit"]["10000"]
+    hal = FakeHal()
+    board = Board(hal, settings, "state.json")
+    host = Host(board)
+    host.hello()
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, 5000))
+    # The 100-yuan channel cannot be inhibited alone: the note inlet closes, coins still go.
+    assert hal.enabled == {"coin": [10, 50, 100], "note": []}
+    host.ok(link.SET_ACCEPTING, link.encode_set_accepting(True, None))
+    assert hal.enabled["note"] == [100, 500, 1000, 2000, 5000, 10000]
 
 
 def check_door_events_carry_the_hosts_time():

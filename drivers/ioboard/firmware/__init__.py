@@ -6,4 +6,4 @@ hardware only through the small HAL the run loop hands them (see rp2.py for the 
 drivers/ioboard/harness.py for the host one) and never import host-side code.
 """
 
-FIRMWARE_VERSION = "1.0.0"
+FIRMWARE_VERSION = "2.0.0"

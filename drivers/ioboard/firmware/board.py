@@ -1,8 +1,9 @@
 """The I/O board's behaviour: inputs to durable events, link requests to answers.
 
-Board ties the parts together: it decodes pulse trains into counted cash kept on flash until
-the host acknowledges it, turns door and tamper switches into timed events (tamper latched
-until cleared), drives the lamp and the host watchdog, and answers the host's link requests.
+Board ties the parts together: it decodes pulse trains into counted cash (and unrecognised
+items) kept on flash until the host acknowledges them, opens the inlets' channels the host
+allows, turns door and tamper switches into timed events (tamper latched until cleared),
+drives the lamp and the host watchdog, and answers the host's link requests.
 It reaches hardware only through the HAL it is given:
 
     now_ms() -> int                       monotonic milliseconds
@@ -10,7 +11,8 @@ It reaches hardware only through the HAL it is given:
     door_open() -> bool, tamper_open() -> bool   raw switch levels
     temperature_c() -> float | None
     random_bytes(n) -> bytes
-    set_inlets_open(bool), set_lamp((r, g, b)), set_host_power(bool)
+    set_inlet(inlet, enabled_fen)         the channels the validator may take ([]: none)
+    set_lamp((r, g, b)), set_host_power(bool)
 
 It never blocks, sleeps or touches a port: the run loop (rp2.py on the board, the harness on
 a host) feeds it bytes and calls poll().
@@ -19,6 +21,7 @@ a host) feeds it bytes and calls poll().
 import json
 
 from . import FIRMWARE_VERSION, link
+from .inhibit import enabled_channels, wired_channels
 from .lamp import colour_at
 from .pulses import PulseTrainDecoder
 from .store import CASH_CLOSE_INLETS_AT, EventStore
@@ -36,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - MicroPython has no typing module; mypy r
         def tamper_open(self) -> bool: ...
         def temperature_c(self) -> float | None: ...
         def random_bytes(self, count: int) -> bytes: ...
-        def set_inlets_open(self, open_: bool) -> None: ...
+        def set_inlet(self, inlet: str, enabled_fen: list[int]) -> None: ...
         def set_lamp(self, colour: tuple[int, int, int]) -> None: ...
         def set_host_power(self, on: bool) -> None: ...
 
@@ -64,7 +67,9 @@ class Board:
         self.settings = settings
         self.store = EventStore(state_path, hal.random_bytes)
         self.fitted = settings.get("fitted", [name for _, name in link.CAPABILITY_NAMES])
-        self.decoders = {kind: PulseTrainDecoder(kind, settings[kind]) for kind in ("coin", "note")}
+        self.decoders = {kind: PulseTrainDecoder(kind, settings[kind]) for kind in link.INLETS}
+        pins = settings.get("pins", {})
+        self.wired = {inlet: wired_channels(pins, inlet) for inlet in link.INLETS}
         stable_ms = int(settings.get("switch_stable_ms", 50))
         self.door = DebouncedSwitch(stable_ms)
         self.tamper = DebouncedSwitch(stable_ms)
@@ -74,7 +79,11 @@ class Board:
         self.last_request: tuple[int, int, bytes] | None = None
         self.last_response = b""
         self.clock_offset_ms: int | None = None
+        # The host's setting, in RAM only: after the board's own restart the inlets are closed
+        # and unlimited until the host opens them again.
         self.accepting = False
+        self.largest_fen: int | None = None
+        self.enabled: dict[str, list[int]] = {inlet: [] for inlet in link.INLETS}
         self.inlets_open = False
         self.lamp_mode = "out_of_service"
         self.maintenance = False
@@ -82,7 +91,8 @@ class Board:
         self.started_ms = hal.now_ms()
         self._lamp_shown: tuple[int, int, int] | None = None
         self._host_power = True
-        hal.set_inlets_open(False)
+        for inlet in link.INLETS:
+            hal.set_inlet(inlet, [])
         hal.set_host_power(True)
         self.record(
             "board_restart",
@@ -111,7 +121,9 @@ class Board:
                     # Durable before anything else happens: this is the customer's money.
                     self.store.add_cash(kind, value)
                 elif result == "unrecognised":
-                    self.record("cash_unrecognised", {"inlet": kind, "pulses": value})
+                    # Something went in that matches no channel: buffered and numbered like
+                    # cash, worth 0 fen, so the host ties it to the customer who inserted it.
+                    self.store.add_cash(link.UNRECOGNISED, 0, kind, value)
                 else:
                     self.record("inlet_jammed", {"inlet": kind, "held_ms": value})
         self._poll_switches(now)
@@ -143,14 +155,19 @@ class Board:
             self.hal.set_host_power(powered)
 
     def _apply_outputs(self, now: int) -> None:
-        want_open = (
+        may_open = (
             self.accepting
             and self.store.unacknowledged_cash() < CASH_CLOSE_INLETS_AT
             and not any(decoder.jammed for decoder in self.decoders.values())
         )
-        if want_open != self.inlets_open:
-            self.inlets_open = want_open
-            self.hal.set_inlets_open(want_open)
+        for inlet, decoder in self.decoders.items():
+            enabled = enabled_channels(
+                decoder.channels_fen(), may_open, self.largest_fen, self.wired[inlet]
+            )
+            if enabled != self.enabled[inlet]:
+                self.enabled[inlet] = enabled
+                self.hal.set_inlet(inlet, enabled)
+        self.inlets_open = any(self.enabled.values())
         colour = colour_at(self.effective_lamp(), now)
         if colour != self._lamp_shown:
             self._lamp_shown = colour
@@ -228,7 +245,10 @@ class Board:
             self.store.acknowledge_cash(link.decode_u32(payload, "cash_ack"))
             return answer, b""
         if msg_type == link.SET_ACCEPTING:
-            self.accepting = link.decode_u8(payload, "set_accepting") == 1
+            accepting, largest_fen = link.decode_set_accepting(payload)
+            # Absolute: a limit from an earlier request is replaced, never combined.
+            self.accepting = accepting
+            self.largest_fen = largest_fen if accepting else None
             self._apply_outputs(now)
             return answer, b""
         if msg_type == link.BOARD_EVENTS:
@@ -319,5 +339,6 @@ class Board:
             "unacknowledged_board_events": self.store.unacknowledged_board_events(),
             "uptime_ms": self.hal.now_ms() - self.started_ms,
             "watchdog_resets": self.watchdog.total_resets,
+            "largest_fen": self.largest_fen,
             "firmware_version": FIRMWARE_VERSION,
         }

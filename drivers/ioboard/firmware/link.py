@@ -19,7 +19,9 @@ else:
 
 # Version of the message set below. The frame layout and the HELLO request/response are
 # frozen for ever, so that any host can tell any board which version it speaks.
-PROTOCOL_VERSION = 1
+# v2: cash events carry unrecognised items (kind, inlet, pulse count), SET_ACCEPTING carries
+# the largest denomination to let in, STATUS reports it (docs/ioboard.md, "Versions").
+PROTOCOL_VERSION = 2
 
 DELIMITER = 0
 MAX_PAYLOAD = 240
@@ -88,7 +90,15 @@ CAPABILITY_NAMES = (
     (CAP_TEMPERATURE, "temperature"),
 )
 
-CASH_KINDS = ("coin", "note")
+# Cash event kinds and inlets on the wire (u8 index). "unrecognised": a pulse train that
+# matches no denomination of its inlet; it is buffered and numbered like cash, worth 0 fen.
+CASH_KINDS = ("coin", "note", "unrecognised")
+INLETS = ("coin", "note")
+UNRECOGNISED = "unrecognised"
+# SET_ACCEPTING / STATUS: no denomination limit.
+NO_LIMIT = 0xFFFFFFFF
+# Board event kinds (u8 index). Firmware 2.0 reports unrecognised trains as cash events and no
+# longer makes cash_unrecognised; the name stays so that its index keeps its meaning.
 BOARD_EVENT_KINDS = (
     "door_open",
     "door_closed",
@@ -367,31 +377,66 @@ def decode_u64(payload: bytes, what: str) -> int:
     return value
 
 
-# A cash event on the wire: number (u32), kind (u8 index into CASH_KINDS), value in fen (u32).
-_CASH_EVENT = ">IBI"
-_CASH_EVENT_SIZE = 9
+# A cash event on the wire: number (u32), kind (u8 index into CASH_KINDS), value in fen (u32),
+# inlet (u8 index into INLETS), pulses (u16: the train length of an unrecognised item, 0 when
+# not recorded). A note or coin is worth more than 0 fen and came in through its own inlet;
+# an unrecognised item is worth 0 fen; anything else is a LinkError.
+_CASH_EVENT = ">IBIBH"
+_CASH_EVENT_SIZE = 12
 
 
-def encode_cash_events(events: list[tuple[int, str, int]]) -> bytes:
+def encode_cash_events(events: list[tuple[int, str, int, str, int]]) -> bytes:
     out = bytearray(struct.pack(">B", len(events)))
-    for number, kind, value_fen in events:
-        out.extend(struct.pack(_CASH_EVENT, number, CASH_KINDS.index(kind), value_fen))
+    for number, kind, value_fen, inlet, pulses in events:
+        out.extend(
+            struct.pack(
+                _CASH_EVENT,
+                number,
+                CASH_KINDS.index(kind),
+                value_fen,
+                INLETS.index(inlet),
+                min(pulses, 0xFFFF),
+            )
+        )
     return bytes(out)
 
 
-def decode_cash_events(payload: bytes) -> list[tuple[int, str, int]]:
+def decode_cash_events(payload: bytes) -> list[tuple[int, str, int, str, int]]:
     if not payload or len(payload) != 1 + payload[0] * _CASH_EVENT_SIZE:
         raise LinkError("cash event list has a wrong length")
     events = []
     for index in range(payload[0]):
         start = 1 + index * _CASH_EVENT_SIZE
-        number, kind, value_fen = struct.unpack(
+        number, kind, value_fen, inlet, pulses = struct.unpack(
             _CASH_EVENT, payload[start : start + _CASH_EVENT_SIZE]
         )
         if kind >= len(CASH_KINDS):
             raise LinkError(f"cash event kind {kind} is unknown")
-        events.append((number, CASH_KINDS[kind], value_fen))
+        if inlet >= len(INLETS):
+            raise LinkError(f"cash event inlet {inlet} is unknown")
+        kind_name = CASH_KINDS[kind]
+        if kind_name == UNRECOGNISED:
+            if value_fen != 0:
+                raise LinkError(f"unrecognised cash event {number} is worth {value_fen} fen")
+        elif value_fen == 0 or INLETS[inlet] != kind_name:
+            raise LinkError(f"cash event {number} is not a valid {kind_name}")
+        events.append((number, kind_name, value_fen, INLETS[inlet], pulses))
     return events
+
+
+# SET_ACCEPTING: open (u8 0/1), largest denomination to let in, in fen (u32, NO_LIMIT: all).
+
+
+def encode_set_accepting(accepting: bool, largest_fen: int | None) -> bytes:
+    largest = NO_LIMIT if largest_fen is None or largest_fen >= NO_LIMIT else largest_fen
+    return struct.pack(">BI", 1 if accepting else 0, largest)
+
+
+def decode_set_accepting(payload: bytes) -> tuple[bool, int | None]:
+    accepting, largest = _unpack(">BI", payload, "set_accepting")
+    if accepting > 1:
+        raise LinkError(f"set_accepting flag {accepting} is neither 0 nor 1")
+    return accepting == 1, None if largest == NO_LIMIT else largest
 
 
 # A board event: number (u32), kind (u8 index into BOARD_EVENT_KINDS), board time in ms
@@ -438,8 +483,8 @@ def decode_board_events(payload: bytes) -> list[tuple[int, str, int, bool, dict[
 # STATUS answer: flags (u8), lamp (u8), temperature in tenths of a degree C (i16,
 # TEMPERATURE_UNKNOWN when the sensor failed), unacknowledged cash (u16), unacknowledged
 # board events (u16), uptime ms (u32), watchdog resets since the board started (u16),
-# firmware version (text).
-_STATUS = ">BBhHHIH"
+# largest denomination let in (u32 fen, NO_LIMIT: all), firmware version (text).
+_STATUS = ">BBhHHIHI"
 _STATUS_SIZE = struct.calcsize(_STATUS)
 
 
@@ -453,13 +498,16 @@ def encode_status(status: dict[str, Any]) -> bytes:
         status["unacknowledged_board_events"],
         status["uptime_ms"] & 0xFFFFFFFF,
         status["watchdog_resets"],
+        NO_LIMIT if status["largest_fen"] is None else status["largest_fen"],
     ) + _text(status["firmware_version"])
 
 
 def decode_status(payload: bytes) -> dict[str, Any]:
     if len(payload) < _STATUS_SIZE:
         raise LinkError(f"status of {len(payload)} bytes is too short")
-    flags, lamp, decic, cash, board, uptime, resets = struct.unpack(_STATUS, payload[:_STATUS_SIZE])
+    flags, lamp, decic, cash, board, uptime, resets, largest = struct.unpack(
+        _STATUS, payload[:_STATUS_SIZE]
+    )
     if lamp >= len(LAMP_MODES):
         raise LinkError(f"lamp mode {lamp} is unknown")
     firmware_version, end = _read_text(payload, _STATUS_SIZE)
@@ -473,6 +521,7 @@ def decode_status(payload: bytes) -> dict[str, Any]:
         "unacknowledged_board_events": board,
         "uptime_ms": uptime,
         "watchdog_resets": resets,
+        "largest_fen": None if largest == NO_LIMIT else largest,
         "firmware_version": firmware_version,
     }
 

@@ -2,9 +2,10 @@
 
 A validator reports a note or coin as N pulses on its output line; a pause longer than the
 gap ends the train. This module owns debouncing the line, counting pulses, turning a train
-into a value (N x value per pulse, or a table of train lengths for validators whose pulse
-counts are not proportional) and noticing a line stuck active (a jammed inlet). It never
-reads a pin or a clock itself: the run loop feeds it edges with their times in milliseconds.
+into a value through the inlet's channel table (train length -> value in fen, one entry per
+channel the validator is set up for), telling a train that matches no channel (unrecognised)
+and noticing a line stuck active (a jammed inlet). It never reads a pin or a clock itself:
+the run loop feeds it edges with their times in milliseconds.
 """
 
 TYPE_CHECKING = False
@@ -19,8 +20,9 @@ class PulseTrainDecoder:
     """Edges in, counted cash out.
 
     Results from poll() are tuples: ("cash", kind, value_fen), ("unrecognised", kind,
-    pulses) for a train whose length is not in the table (something went in; a technician
-    must check), ("jammed", kind, active_ms) once when the line stays active too long.
+    pulses) for a train whose length is not in the table or that a jam cut short (something
+    went in that cannot be valued), ("jammed", kind, active_ms) once when the line stays
+    active too long.
     """
 
     def __init__(self, kind: str, settings: dict[str, Any]) -> None:
@@ -29,19 +31,23 @@ class PulseTrainDecoder:
         self.min_pulse_ms = int(settings.get("min_pulse_ms", 20))
         self.max_pulse_ms = int(settings.get("max_pulse_ms", 200))
         self.gap_ms = int(settings.get("gap_ms", 250))
-        self.value_per_pulse_fen = int(settings.get("value_per_pulse_fen", 0))
         table = settings.get("train_values_fen") or {}
         # JSON object keys are text; the table maps a train length to its value in fen.
         self.train_values_fen = {int(pulses): int(value) for pulses, value in table.items()}
-        if not self.train_values_fen and self.value_per_pulse_fen <= 0:
-            raise ValueError(kind + ": give value_per_pulse_fen or train_values_fen")
+        if not self.train_values_fen:
+            raise ValueError(kind + ": give train_values_fen (pulses -> fen per channel)")
         self.active = False
         self.active_since = 0
         self.release_at = -1  # a release not yet confirmed by debounce_ms of quiet
         self.pulses = 0
         self.last_pulse_end = 0
         self.jammed = False
+        self.broken_train = False  # a jam struck while a train was being counted
         self.glitches = 0
+
+    def channels_fen(self) -> list[int]:
+        """The values of the validator's channels, smallest first."""
+        return sorted(self.train_values_fen.values())
 
     def edge(self, active: bool, now_ms: int) -> None:
         if active:
@@ -65,6 +71,8 @@ class PulseTrainDecoder:
             held = now_ms - self.active_since
             if held > self.max_pulse_ms:
                 self.jammed = True
+                # Pulses counted before the jam are a train cut short: never valued as cash.
+                self.broken_train = self.pulses > 0
                 results.append(("jammed", self.kind, held))
         if (
             self.pulses
@@ -97,12 +105,11 @@ class PulseTrainDecoder:
         self.last_pulse_end = end
 
     def _train_result(self, pulses: int) -> tuple[str, str, int]:
-        if self.train_values_fen:
-            value = self.train_values_fen.get(pulses)
-            if value is None:
-                return ("unrecognised", self.kind, pulses)
-            return ("cash", self.kind, value)
-        return ("cash", self.kind, pulses * self.value_per_pulse_fen)
+        value = self.train_values_fen.get(pulses)
+        if value is None or self.broken_train:
+            self.broken_train = False
+            return ("unrecognised", self.kind, pulses)
+        return ("cash", self.kind, value)
 
 
 def pulse_train(

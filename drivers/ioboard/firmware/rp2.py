@@ -38,9 +38,19 @@ class Rp2Hal:
             # Validators pull the line low for a pulse (open collector): low means active.
             pin.irq(self._edge_handler(inlet), machine.Pin.IRQ_FALLING | machine.Pin.IRQ_RISING)
             self._inputs[inlet] = pin
-        self._inhibit = [
-            machine.Pin(pins[k], machine.Pin.OUT, value=0) for k in ("coin_inhibit", "note_inhibit")
-        ]
+        # Inhibit lines, driven high to let cash in: one per inlet and, where the validator
+        # has them, one per channel (denomination), all inhibiting at start.
+        self._inlet_lines = {}
+        self._channel_lines = {}
+        for inlet in ("coin", "note"):
+            self._inlet_lines[inlet] = machine.Pin(
+                pins[inlet + "_inhibit"], machine.Pin.OUT, value=0
+            )
+            channels = pins.get(inlet + "_channel_inhibit") or {}
+            self._channel_lines[inlet] = {
+                int(value): machine.Pin(pin, machine.Pin.OUT, value=0)
+                for value, pin in channels.items()
+            }
         self._door = machine.Pin(pins["door"], machine.Pin.IN, machine.Pin.PULL_UP)
         self._tamper = machine.Pin(pins["tamper"], machine.Pin.IN, machine.Pin.PULL_UP)
         # The relay is wired normally closed: the host has power unless the board energises it.
@@ -98,9 +108,14 @@ class Rp2Hal:
 
         return os.urandom(count)
 
-    def set_inlets_open(self, open_: bool) -> None:
-        for pin in self._inhibit:
-            pin.value(1 if open_ else 0)
+    def set_inlet(self, inlet: str, enabled_fen: list[int]) -> None:
+        # Inhibit the inlet, set its channels, then let it in again: no moment with a channel
+        # enabled that the host excluded. A note already in transport is finished by the validator.
+        self._inlet_lines[inlet].value(0)
+        for value, pin in self._channel_lines[inlet].items():
+            pin.value(1 if value in enabled_fen else 0)
+        if enabled_fen:
+            self._inlet_lines[inlet].value(1)
 
     def set_lamp(self, colour: tuple[int, int, int]) -> None:
         # An index loop: MicroPython's zip() has no strict= argument.

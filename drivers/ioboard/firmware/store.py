@@ -64,6 +64,11 @@ class EventStore:
             for key in ("board_id", "next_cash", "next_board", "cash", "board", "boots"):
                 if key not in state:
                     raise ValueError(key)
+            # Firmware 1.x kept [number, kind, value]; an upgraded board keeps its buffer.
+            state["cash"] = [
+                event if len(event) == 5 else [event[0], event[1], event[2], event[1], 0]
+                for event in state["cash"]
+            ]
             return state
         except (ValueError, KeyError, TypeError):
             # Unreadable state: keep it for a technician and start a NEW id space so that
@@ -89,15 +94,21 @@ class EventStore:
 
     # ------------------------------------------------------------ cash
 
-    def add_cash(self, kind: str, value_fen: int) -> int:
+    def add_cash(self, kind: str, value_fen: int, inlet: str = "", pulses: int = 0) -> int:
+        """Number and keep a counted note or coin, or an unrecognised item (value 0).
+
+        inlet defaults to the kind (a note comes in through the note inlet); pulses is the
+        train length, recorded for unrecognised items.
+        """
         number: int = self.state["next_cash"]
         self.state["next_cash"] = number + 1
-        self.state["cash"].append([number, kind, value_fen])
+        self.state["cash"].append([number, kind, value_fen, inlet or kind, pulses])
         self._save()
         return number
 
-    def cash_after(self, after: int, limit: int) -> list[tuple[int, str, int]]:
-        return [(n, k, v) for n, k, v in self.state["cash"] if n > after][:limit]
+    def cash_after(self, after: int, limit: int) -> list[tuple[int, str, int, str, int]]:
+        """(number, kind, value_fen, inlet, pulses) of the events after `after`, oldest first."""
+        return [(n, k, v, i, p) for n, k, v, i, p in self.state["cash"] if n > after][:limit]
 
     def acknowledge_cash(self, number: int) -> bool:
         before = len(self.state["cash"])
