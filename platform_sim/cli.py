@@ -1,6 +1,7 @@
 """kiosk-platform-sim: run the simulated operator platform, or dump its ledger as JSON.
 
     kiosk-platform-sim --db PATH --port N [--host 127.0.0.1] [--fault SPEC ...] [--seed S]
+                       [--clock-offset-s N] [--hold-lifetime-s N]
     kiosk-platform-sim dump --db PATH
 
 Serving prints one line with the URL once it listens (port 0 picks a free port), then runs
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from kiosk.command_line import CommandError, run_command
+from kiosk.platform.models import HOLD_LIFETIME
 from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
 from platform_sim.server import PlatformSimulator
 
@@ -33,6 +35,8 @@ def serve(args: argparse.Namespace) -> int:
             faults=args.fault,
             seed=args.seed,
             auto_confirm_deposits=args.auto_confirm_deposits,
+            clock_offset_s=args.clock_offset_s,
+            hold_lifetime_s=args.hold_lifetime_s,
         )
     except OSError as exc:
         raise CommandError(
@@ -73,7 +77,8 @@ def dump(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk-platform-sim",
-        description="Run the simulated operator platform (bills, float, payments, deposits).",
+        description="Run the simulated operator platform (bills, float, payments, deposits, "
+        "vouchers).",
     )
     parser.add_argument("--db", help="SQLite file of the simulator's ledger (created if missing)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
@@ -98,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="credit deposits at once instead of waiting for the operator's confirmation",
     )
+    parser.add_argument(
+        "--clock-offset-s",
+        type=_seconds,
+        default=0.0,
+        metavar="N",
+        help="run the platform's clock N seconds ahead of this machine's (negative: behind)",
+    )
+    parser.add_argument(
+        "--hold-lifetime-s",
+        type=_positive_seconds,
+        default=HOLD_LIFETIME.total_seconds(),
+        metavar="N",
+        help="seconds a float hold lives unless released or consumed (default %(default)g)",
+    )
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     parser.set_defaults(handler=serve)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -106,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     dump_parser.add_argument("--json", action="store_true", help="accepted; output is JSON")
     dump_parser.set_defaults(handler=dump)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    # Beyond a year is a typo, and a timedelta overflows far beyond that.
+    if not abs(seconds) <= 366 * 86_400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds within a year")
+    return seconds
+
+
+def _positive_seconds(text: str) -> float:
+    seconds = _seconds(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,22 +1,28 @@
 """Fault injection for the platform simulator: which operation fails, how, how often.
 
 A fault spec is one line, `OPERATION:KIND[:PARAM=VALUE...]`, for example
-`post:timeout_after_commit:p=0.2` or `post:error:count=3` (docs/platform-api.md lists
-them all). A FaultPlan draws from a seeded RNG so a run can be repeated exactly. This
-module only decides; the server carries the fault out.
+`post:timeout_after_commit:p=0.2`, `post:error:count=3`, `hold:refuse:code=rate_limited`
+or `post:gateway_after_commit:status=403` (docs/platform-api.md lists them all). The kinds
+model a real platform behind a real gateway: answers that never reached the platform,
+answers lost or replaced after the platform committed. A FaultPlan draws from a seeded RNG
+so a run can be repeated exactly. This module only decides; the server carries it out.
 """
 
 import random
+import re
 import threading
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from kiosk.errors import KioskError
-from kiosk.platform.models import Operation
+from kiosk.platform.models import REFUSAL_HTTP_STATUS, Operation
 
 ANY_OPERATION = "*"
 # Long enough to outlast the client's default 5 s timeout.
 DEFAULT_SLEEP_MS = 6_000
+# A refusal code the platform has not defined (a gateway's own) defaults to this status.
+DEFAULT_REFUSAL_STATUS = 400
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 class FaultSpecError(KioskError):
@@ -28,6 +34,31 @@ class FaultKind(StrEnum):
     TIMEOUT_BEFORE = "timeout_before"  # no answer, nothing done
     TIMEOUT_AFTER_COMMIT = "timeout_after_commit"  # the change is committed, no answer
     DELAY = "delay_ms"  # answer normally, but only after delay_ms
+    REFUSE = "refuse"  # a platform-shaped refusal, nothing done
+    GATEWAY = "gateway"  # a gateway's HTML page with that status, nothing done
+    REFUSE_AFTER_COMMIT = "refuse_after_commit"  # committed, then that refusal answered
+    GATEWAY_AFTER_COMMIT = "gateway_after_commit"  # committed, then a gateway's page
+
+    @property
+    def after_commit(self) -> bool:
+        return self in _AFTER_COMMIT
+
+    @property
+    def takes_code(self) -> bool:
+        return self in (FaultKind.REFUSE, FaultKind.REFUSE_AFTER_COMMIT)
+
+    @property
+    def takes_status(self) -> bool:
+        return self.takes_code or self in (FaultKind.GATEWAY, FaultKind.GATEWAY_AFTER_COMMIT)
+
+    @property
+    def is_timeout(self) -> bool:
+        return self in (FaultKind.TIMEOUT_BEFORE, FaultKind.TIMEOUT_AFTER_COMMIT)
+
+
+_AFTER_COMMIT = frozenset(
+    {FaultKind.TIMEOUT_AFTER_COMMIT, FaultKind.REFUSE_AFTER_COMMIT, FaultKind.GATEWAY_AFTER_COMMIT}
+)
 
 
 @dataclass(frozen=True)
@@ -38,27 +69,40 @@ class FaultRule:
     count: int | None = None  # how many times it may still fire; None: no limit
     delay_ms: int = 0  # for delay_ms=N
     sleep_ms: int = DEFAULT_SLEEP_MS  # how long a timeout fault keeps the client waiting
+    code: str | None = None  # the refusal code of a refuse kind
+    status: int | None = None  # the HTTP status of a refuse or gateway kind, as given
 
     def matches(self, operation: str) -> bool:
         return self.operation in (ANY_OPERATION, operation)
 
+    def http_status(self) -> int:
+        """The status to answer: as given, else the platform's own for a known code."""
+        if self.status is not None:
+            return self.status
+        if self.code is not None:
+            return int(REFUSAL_HTTP_STATUS.get(self.code, DEFAULT_REFUSAL_STATUS))
+        raise AssertionError(f"fault {self.spec()} answers no status")  # pragma: no cover
+
     def spec(self) -> str:
         kind = f"delay_ms={self.delay_ms}" if self.kind is FaultKind.DELAY else self.kind.value
         parts = [self.operation, kind]
+        if self.code is not None:
+            parts.append(f"code={self.code}")
+        if self.status is not None:
+            parts.append(f"status={self.status}")
         if self.probability != 1.0:
             parts.append(f"p={self.probability:g}")
         if self.count is not None:
             parts.append(f"count={self.count}")
-        if self.kind in (FaultKind.TIMEOUT_BEFORE, FaultKind.TIMEOUT_AFTER_COMMIT) and (
-            self.sleep_ms != DEFAULT_SLEEP_MS
-        ):
+        if self.kind.is_timeout and self.sleep_ms != DEFAULT_SLEEP_MS:
             parts.append(f"sleep_ms={self.sleep_ms}")
         return ":".join(parts)
 
 
 SPEC_FORM = (
     "write OPERATION:KIND[:p=P][:count=N][:sleep_ms=N], KIND one of error, timeout_before, "
-    "timeout_after_commit, delay_ms=N"
+    "timeout_after_commit, delay_ms=N, refuse:code=CODE[:status=N], gateway:status=N, "
+    "refuse_after_commit:code=CODE[:status=N], gateway_after_commit:status=N"
 )
 
 
@@ -98,8 +142,28 @@ def parse_fault(spec: str) -> FaultRule:
             rule = replace(rule, count=_whole(spec, "count", value))
         elif name == "sleep_ms":
             rule = replace(rule, sleep_ms=_whole(spec, "sleep_ms", value))
+        elif name == "code" and kind.takes_code:
+            if not _CODE.fullmatch(value):
+                raise FaultSpecError(
+                    f"fault {spec!r}: code must be lower-case letters, digits and _, "
+                    f"as insufficient_float, not {value!r}"
+                )
+            rule = replace(rule, code=value)
+        elif name == "status" and kind.takes_status:
+            status = _whole(spec, "status", value)
+            if not 400 <= status <= 599:
+                raise FaultSpecError(
+                    f"fault {spec!r}: status must be an HTTP error from 400 to 599, not {status}"
+                )
+            rule = replace(rule, status=status)
+        elif name in ("code", "status"):
+            raise FaultSpecError(f"fault {spec!r}: kind {kind_text} takes no {name}; {SPEC_FORM}")
         else:
             raise FaultSpecError(f"fault {spec!r}: unknown parameter {name!r}; {SPEC_FORM}")
+    if kind.takes_code and rule.code is None:
+        raise FaultSpecError(f"fault {spec!r}: {kind_text} needs code=CODE; {SPEC_FORM}")
+    if kind.takes_status and not kind.takes_code and rule.status is None:
+        raise FaultSpecError(f"fault {spec!r}: {kind_text} needs status=N; {SPEC_FORM}")
     return rule
 
 

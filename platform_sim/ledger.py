@@ -1,30 +1,37 @@
-"""The simulated operator's books: station floats, holds, payments, deposits, certificates.
+"""The simulated operator's books: station floats, holds, payments, deposits, vouchers,
+certificates.
 
 One SQLite file (WAL, synchronous=FULL). Every request is ONE write transaction (BEGIN
 IMMEDIATE), so concurrent requests are serialised by SQLite itself and the money invariant
 (balance - held >= 0, the credit line is zero) is checked inside the transaction that could
-break it. Idempotency keys are unique across the whole platform. The ledger never speaks
-HTTP and never checks signatures: the server does both before calling it.
+break it. Idempotency keys are unique across the whole platform. Time is the caller's
+(the simulator's clock, which may differ from the terminal's): each transaction first
+expires the holds and vouchers whose time is up, so expiry needs no timer. The ledger never
+speaks HTTP and never checks signatures: the server does both before calling it.
 """
 
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from drivers.smartcard.prepaid_mac import credit_mac
 from kiosk.clock import iso
 from kiosk.platform.models import (
+    HOLD_LIFETIME,
     MIN_DEPOSIT_FEN,
     CardCredit,
     Deposit,
     FloatState,
+    PaymentState,
     PaymentStatus,
     PlatformRefused,
     Posting,
     Refusal,
+    Voucher,
+    VoucherState,
 )
 from kiosk.storage import open_database, write_transaction
 from platform_sim import sample_data
@@ -49,12 +56,14 @@ CREATE TABLE IF NOT EXISTS holds (
     station TEXT NOT NULL REFERENCES stations(station),
     terminal TEXT NOT NULL,
     amount_fen INTEGER NOT NULL CHECK (amount_fen >= 0),
-    state TEXT NOT NULL CHECK (state IN ('active', 'released', 'consumed')),
+    state TEXT NOT NULL CHECK (state IN ('active', 'released', 'consumed', 'expired')),
     payment_key TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL           -- UTC, so that text order is time order
 );
 CREATE INDEX IF NOT EXISTS holds_active ON holds(station) WHERE state = 'active';
+CREATE INDEX IF NOT EXISTS holds_expiry ON holds(expires_at) WHERE state = 'active';
 CREATE TABLE IF NOT EXISTS payments (
     seq INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -97,6 +106,22 @@ CREATE TABLE IF NOT EXISTS deposits (
     created_at TEXT NOT NULL,
     confirmed_at TEXT
 );
+-- A voucher is registered by the terminal that printed it and paid out once, centrally.
+CREATE TABLE IF NOT EXISTS vouchers (
+    voucher_id TEXT PRIMARY KEY,
+    station TEXT NOT NULL REFERENCES stations(station),
+    terminal TEXT NOT NULL,            -- the terminal that issued it
+    amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
+    receipt_no TEXT NOT NULL,
+    expires TEXT NOT NULL,             -- the last day it can be redeemed, YYYY-MM-DD
+    state TEXT NOT NULL CHECK (state IN ('issued', 'redeemed', 'expired')),
+    issued_at TEXT NOT NULL,
+    redeem_key TEXT UNIQUE,
+    redeemed_at TEXT,
+    redeemed_by TEXT,                  -- the terminal that paid it out
+    CHECK ((state = 'redeemed') = (redeem_key IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS vouchers_issued ON vouchers(expires) WHERE state = 'issued';
 """
 
 
@@ -105,10 +130,20 @@ class LedgerInvariantBroken(RuntimeError):
 
 
 class Ledger:
-    def __init__(self, path: Path, *, opening_float_fen: int = DEFAULT_OPENING_FLOAT_FEN) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        opening_float_fen: int = DEFAULT_OPENING_FLOAT_FEN,
+        hold_lifetime: timedelta = HOLD_LIFETIME,
+    ) -> None:
+        if hold_lifetime <= timedelta(0):
+            raise ValueError(f"a hold lifetime must be positive, not {hold_lifetime}")
         self.path = path
         self.opening_float_fen = opening_float_fen
+        self.hold_lifetime = hold_lifetime
         with self._connection() as conn:
+            _add_hold_expiry(conn, hold_lifetime)
             conn.executescript(SCHEMA)
 
     @contextmanager
@@ -119,8 +154,11 @@ class Ledger:
             yield conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, now: datetime | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction; given the time, it first expires what is due by then."""
         with self._connection() as conn, write_transaction(conn):
+            if now is not None:
+                _expire(conn, now)
             yield conn
 
     # ------------------------------------------------------------ stations and terminals
@@ -165,8 +203,8 @@ class Ledger:
             ).fetchone()
         return None if row is None else str(row["certificate_pem"])
 
-    def float_state(self, station: str) -> FloatState:
-        with self._connection() as conn:
+    def float_state(self, station: str, now: datetime) -> FloatState:
+        with self._transaction(now) as conn:
             return _float_state(conn, station)
 
     # ------------------------------------------------------------ holds
@@ -174,14 +212,14 @@ class Ledger:
     def hold(
         self, station: str, terminal: str, hold_id: str, amount_fen: int, now: datetime
     ) -> FloatState:
-        with self._transaction() as conn:
+        with self._transaction(now) as conn:
             row = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
             if row is not None:
                 if row["station"] != station:
                     raise _key_reused("hold", hold_id)
                 if row["state"] == "active" and row["amount_fen"] != amount_fen:
                     raise _key_reused("hold", hold_id)
-                # The same hold again (a retry), or one already released or consumed:
+                # The same hold again (a retry), or one already released, consumed or expired:
                 # a hold id is used once and never reserves twice.
                 return _float_state(conn, station)
             state = _float_state(conn, station)
@@ -192,19 +230,27 @@ class Ledger:
                     f"less than the {amount_fen} fen asked: deposit to the float first",
                 )
             conn.execute(
-                "INSERT INTO holds VALUES (?, ?, ?, ?, 'active', NULL, ?, ?)",
-                (hold_id, station, terminal, amount_fen, iso(now), iso(now)),
+                "INSERT INTO holds VALUES (?, ?, ?, ?, 'active', NULL, ?, ?, ?)",
+                (
+                    hold_id,
+                    station,
+                    terminal,
+                    amount_fen,
+                    iso(now),
+                    iso(now),
+                    _utc(now + self.hold_lifetime),
+                ),
             )
             return _checked_float_state(conn, station)
 
     def release(self, station: str, terminal: str, hold_id: str, now: datetime) -> FloatState:
-        with self._transaction() as conn:
+        with self._transaction(now) as conn:
             row = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
             if row is None:
                 # Fence the id: a hold request still on its way must not reserve float later.
                 conn.execute(
-                    "INSERT INTO holds VALUES (?, ?, ?, 0, 'released', NULL, ?, ?)",
-                    (hold_id, station, terminal, iso(now), iso(now)),
+                    "INSERT INTO holds VALUES (?, ?, ?, 0, 'released', NULL, ?, ?, ?)",
+                    (hold_id, station, terminal, iso(now), iso(now), _utc(now)),
                 )
             elif row["station"] != station:
                 raise _key_reused("hold", hold_id)
@@ -245,7 +291,7 @@ class Ledger:
             "card_counter": None,
             "hold_id": hold_id,
         }
-        with self._transaction() as conn:
+        with self._transaction(now) as conn:
             existing = _existing_payment(conn, key, request)
             if existing is not None:
                 return _posting(existing)
@@ -296,7 +342,7 @@ class Ledger:
             "card_counter": counter,
             "hold_id": hold_id,
         }
-        with self._transaction() as conn:
+        with self._transaction(now) as conn:
             existing = _existing_payment(conn, key, request)
             if existing is not None:
                 return _card_credit(existing)
@@ -321,7 +367,7 @@ class Ledger:
     def reverse_payment(
         self, station: str, terminal: str, key: str, reason: str, now: datetime
     ) -> PaymentStatus:
-        with self._transaction() as conn:
+        with self._transaction(now) as conn:
             row = conn.execute("SELECT * FROM payments WHERE key = ?", (key,)).fetchone()
             if row is None:
                 fenced = conn.execute(
@@ -408,11 +454,129 @@ class Ledger:
             )
         return Deposit(key=key, state="confirmed", amount_fen=row["amount_fen"])
 
+    # ------------------------------------------------------------ vouchers
+
+    def issue_voucher(
+        self,
+        station: str,
+        terminal: str,
+        voucher_id: str,
+        *,
+        amount_fen: int,
+        receipt_no: str,
+        expires: date,
+        now: datetime,
+    ) -> Voucher:
+        """Register a printed voucher; idempotent by its id, key_reused for other details."""
+        with self._transaction(now) as conn:
+            row = _voucher_row(conn, voucher_id)
+            if row is not None:
+                same = (row["station"], row["terminal"], row["amount_fen"], row["receipt_no"])
+                if (
+                    same != (station, terminal, amount_fen, receipt_no)
+                    or row["expires"] != expires.isoformat()
+                ):
+                    raise _key_reused("voucher", voucher_id)
+                return _voucher(row)
+            if expires < now.date():
+                raise PlatformRefused(
+                    Refusal.BAD_REQUEST,
+                    f"voucher {voucher_id} would expire on {expires}, before today "
+                    f"({now.date()}): give a later expiry date",
+                )
+            conn.execute(
+                "INSERT INTO vouchers (voucher_id, station, terminal, amount_fen, receipt_no, "
+                "expires, state, issued_at) VALUES (?, ?, ?, ?, ?, ?, 'issued', ?)",
+                (
+                    voucher_id,
+                    station,
+                    terminal,
+                    amount_fen,
+                    receipt_no,
+                    expires.isoformat(),
+                    iso(now),
+                ),
+            )
+            return _voucher(_voucher_row(conn, voucher_id))
+
+    def redeem_voucher(
+        self,
+        station: str,
+        terminal: str,
+        key: str,
+        *,
+        voucher_id: str,
+        amount_fen: int,
+        now: datetime,
+    ) -> Voucher:
+        """Pay a voucher out once, at any terminal of its station; idempotent by key."""
+        with self._transaction(now) as conn:
+            redeemed = conn.execute(
+                "SELECT * FROM vouchers WHERE redeem_key = ?", (key,)
+            ).fetchone()
+            if redeemed is not None:
+                if (redeemed["voucher_id"], redeemed["amount_fen"], redeemed["station"]) != (
+                    voucher_id,
+                    amount_fen,
+                    station,
+                ):
+                    raise _key_reused("redemption", key)
+                return _voucher(redeemed)
+            row = _voucher_row(conn, voucher_id)
+            if row is None or row["station"] != station:
+                raise PlatformRefused(
+                    Refusal.VOUCHER_NOT_FOUND,
+                    f"no voucher {voucher_id!r} was issued at station {station}: "
+                    "check the voucher number",
+                )
+            if row["state"] == VoucherState.REDEEMED:
+                raise PlatformRefused(
+                    Refusal.VOUCHER_ALREADY_REDEEMED,
+                    f"voucher {voucher_id} was paid out at {row['redeemed_at']} by terminal "
+                    f"{row['redeemed_by']}: it cannot be paid out again",
+                )
+            if row["state"] == VoucherState.EXPIRED:
+                raise PlatformRefused(
+                    Refusal.VOUCHER_EXPIRED,
+                    f"voucher {voucher_id} expired after {row['expires']}: it cannot be paid out",
+                )
+            if row["amount_fen"] != amount_fen:
+                raise PlatformRefused(
+                    Refusal.VOUCHER_AMOUNT_MISMATCH,
+                    f"voucher {voucher_id} is for {row['amount_fen']} fen, not {amount_fen}: "
+                    "check the voucher",
+                )
+            conn.execute(
+                "UPDATE vouchers SET state = 'redeemed', redeem_key = ?, redeemed_at = ?, "
+                "redeemed_by = ? WHERE voucher_id = ?",
+                (key, iso(now), terminal, voucher_id),
+            )
+            return _voucher(_voucher_row(conn, voucher_id))
+
+    def voucher_status(self, station: str, voucher_id: str, now: datetime) -> Voucher:
+        with self._transaction(now) as conn:
+            row = _voucher_row(conn, voucher_id)
+        if row is None or row["station"] != station:
+            raise PlatformRefused(
+                Refusal.VOUCHER_NOT_FOUND,
+                f"no voucher {voucher_id!r} was issued at station {station}",
+            )
+        return _voucher(row)
+
+    def vouchers(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Every voucher with its issuer and redemption, as of now (default: as stored)."""
+        with self._transaction(now) as conn:
+            return _rows(conn, "SELECT * FROM vouchers ORDER BY issued_at, voucher_id")
+
     # ------------------------------------------------------------ dump
 
-    def dump(self) -> dict[str, Any]:
-        """Everything the platform holds, for tests, the soak test and a curious operator."""
-        with self._connection() as conn:
+    def dump(self, now: datetime | None = None) -> dict[str, Any]:
+        """Everything the platform holds, for tests, the soak test and a curious operator.
+
+        Given the time, holds and vouchers due to expire by then are expired first;
+        without it (`kiosk-platform-sim dump`) the ledger is shown as last written.
+        """
+        with self._transaction(now) as conn:
             stations = [
                 {"station": row["station"], **_float_state(conn, row["station"]).to_json()}
                 for row in conn.execute("SELECT station FROM stations ORDER BY station")
@@ -450,6 +614,7 @@ class Ledger:
                 "fenced_keys": _rows(conn, "SELECT * FROM fenced_keys ORDER BY fenced_at, key"),
                 "holds": _rows(conn, "SELECT * FROM holds ORDER BY created_at, hold_id"),
                 "deposits": _rows(conn, "SELECT * FROM deposits ORDER BY created_at, key"),
+                "vouchers": _rows(conn, "SELECT * FROM vouchers ORDER BY issued_at, voucher_id"),
             }
 
 
@@ -458,6 +623,67 @@ class Ledger:
 
 def _rows(conn: sqlite3.Connection, sql: str) -> list[dict[str, Any]]:
     return [dict(row) for row in conn.execute(sql)]
+
+
+def _utc(moment: datetime) -> str:
+    return iso(moment.astimezone(UTC))
+
+
+def _expire(conn: sqlite3.Connection, now: datetime) -> None:
+    """Expire the holds whose lifetime is over (their float is free again) and the vouchers
+    past their last day (judged by the date of the simulator's clock)."""
+    conn.execute(
+        "UPDATE holds SET state = 'expired', updated_at = ? "
+        "WHERE state = 'active' AND expires_at <= ?",
+        (iso(now), _utc(now)),
+    )
+    conn.execute(
+        "UPDATE vouchers SET state = 'expired' WHERE state = 'issued' AND expires < ?",
+        (now.date().isoformat(),),
+    )
+
+
+def _add_hold_expiry(conn: sqlite3.Connection, lifetime: timedelta) -> None:
+    """Bring a ledger written before holds expired up to date: its holds table gains
+    expires_at and the 'expired' state; each hold lives `lifetime` from when it was made."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(holds)")}
+    if not columns or "expires_at" in columns:
+        return
+    create_holds = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS holds") :]
+    create_holds = create_holds[: create_holds.index(";") + 1]
+    with write_transaction(conn):
+        conn.execute("ALTER TABLE holds RENAME TO holds_before_expiry")
+        conn.execute("DROP INDEX IF EXISTS holds_active")
+        conn.execute(create_holds)
+        for row in conn.execute("SELECT * FROM holds_before_expiry").fetchall():
+            expires = datetime.fromisoformat(row["created_at"]) + lifetime
+            conn.execute(
+                "INSERT INTO holds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*tuple(row), _utc(expires)),
+            )
+        conn.execute("DROP TABLE holds_before_expiry")
+
+
+def _voucher_row(conn: sqlite3.Connection, voucher_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM vouchers WHERE voucher_id = ?", (voucher_id,)
+    ).fetchone()
+    return row
+
+
+def _voucher(row: sqlite3.Row | None) -> Voucher:
+    assert row is not None  # read back inside the transaction that wrote it
+    return Voucher(
+        voucher_id=row["voucher_id"],
+        state=VoucherState(row["state"]),
+        amount_fen=row["amount_fen"],
+        receipt_no=row["receipt_no"],
+        expires=date.fromisoformat(row["expires"]),
+        redeemed_at=None
+        if row["redeemed_at"] is None
+        else datetime.fromisoformat(row["redeemed_at"]),
+        redeemed_by=row["redeemed_by"],
+    )
 
 
 def _float_state(conn: sqlite3.Connection, station: str) -> FloatState:
@@ -573,20 +799,29 @@ def _card_credit(row: sqlite3.Row) -> CardCredit:
         card_no=row["account"],
         new_counter=new_counter,
         amount_fen=row["amount_fen"],
+        fee_fen=row["fee_fen"],
         mac=credit_mac(row["account"], new_counter, row["amount_fen"]),
     )
 
 
 def _payment_status(conn: sqlite3.Connection, station: str, key: str) -> PaymentStatus:
     row = conn.execute(
-        "SELECT state, reference FROM payments WHERE key = ? AND station = ?", (key, station)
+        "SELECT state, reference, amount_fen, fee_fen FROM payments WHERE key = ? AND station = ?",
+        (key, station),
     ).fetchone()
     if row is not None:
-        return PaymentStatus(key=key, state=row["state"], ref=row["reference"])
+        return PaymentStatus(
+            key=key,
+            state=PaymentState(row["state"]),
+            ref=row["reference"],
+            amount_fen=row["amount_fen"],
+            fee_fen=row["fee_fen"],
+        )
     fenced = conn.execute(
         "SELECT 1 FROM fenced_keys WHERE key = ? AND station = ?", (key, station)
     ).fetchone()
-    return PaymentStatus(key=key, state="reversed" if fenced else "not_found", ref=None)
+    state = PaymentState.REVERSED if fenced else PaymentState.NOT_FOUND
+    return PaymentStatus(key=key, state=state, ref=None)
 
 
 def _deposit(row: sqlite3.Row) -> Deposit:

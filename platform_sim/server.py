@@ -1,8 +1,10 @@
-"""The platform simulator's HTTP face: routing, signature checks, faults, JSON answers.
+"""The platform simulator's HTTP face: routing, signature checks, faults, clock, JSON answers.
 
 A ThreadingHTTPServer from the standard library, on loopback unless told otherwise. Each
 /v1 request is checked (envelope, freshness, signature against the terminal's registered
 certificate), may be hit by an injected fault, and then runs as one ledger transaction.
+The simulator keeps its own clock, which can be set apart from the terminal's: every answer
+carries it in its HTTP Date header, and freshness and expiry are judged by it.
 The /sim endpoints are the operator's and the tests' controls; they are unsigned, which is
 why the server listens on loopback by default. Business rules live in the ledger and the
 sample data, never here.
@@ -10,11 +12,12 @@ sample data, never here.
 
 import base64
 import binascii
+import email.utils
 import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,45 +33,23 @@ from kiosk.clock import Clock, SystemClock
 from kiosk.errors import KioskError
 from kiosk.money import MoneyError, check_fen
 from kiosk.platform.models import (
+    HOLD_LIFETIME,
+    MAX_CLOCK_SKEW,
     MONEY_OPERATIONS,
     PATHS,
+    REFUSAL_HTTP_STATUS,
     SIGNATURE_HEADER,
     Operation,
     PlatformRefused,
     Refusal,
 )
 from platform_sim import sample_data
-from platform_sim.faults import FaultKind, FaultPlan, parse_fault
+from platform_sim.faults import FaultKind, FaultPlan, FaultRule, parse_fault
 from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
 
 log = logging.getLogger("platform_sim")
 
 MAX_BODY_BYTES = 64 * 1024
-# A request whose time is further off than this is refused, so a terminal with a wrong
-# clock is told so instead of signing records with a wrong time.
-MAX_CLOCK_SKEW = timedelta(minutes=15)
-
-REFUSAL_STATUS: dict[str, HTTPStatus] = {
-    Refusal.BAD_REQUEST: HTTPStatus.BAD_REQUEST,
-    Refusal.BAD_SIGNATURE: HTTPStatus.UNAUTHORIZED,
-    Refusal.BAD_CERTIFICATE: HTTPStatus.BAD_REQUEST,
-    Refusal.CERTIFICATE_CONFLICT: HTTPStatus.CONFLICT,
-    Refusal.NOT_REGISTERED: HTTPStatus.FORBIDDEN,
-    Refusal.STALE_REQUEST: HTTPStatus.BAD_REQUEST,
-    Refusal.UNKNOWN_BILLER: HTTPStatus.NOT_FOUND,
-    Refusal.UNKNOWN_ACCOUNT: HTTPStatus.NOT_FOUND,
-    Refusal.NO_BILL_DUE: HTTPStatus.NOT_FOUND,
-    Refusal.UNKNOWN_BILL: HTTPStatus.CONFLICT,
-    Refusal.BILL_ALREADY_PAID: HTTPStatus.CONFLICT,
-    Refusal.INSUFFICIENT_FLOAT: HTTPStatus.UNPROCESSABLE_ENTITY,
-    Refusal.HOLD_MISSING: HTTPStatus.CONFLICT,
-    Refusal.HOLD_TOO_SMALL: HTTPStatus.UNPROCESSABLE_ENTITY,
-    Refusal.KEY_REUSED: HTTPStatus.CONFLICT,
-    Refusal.PAYMENT_REVERSED: HTTPStatus.CONFLICT,
-    Refusal.CARD_COUNTER_USED: HTTPStatus.CONFLICT,
-    Refusal.DEPOSIT_TOO_SMALL: HTTPStatus.UNPROCESSABLE_ENTITY,
-    Refusal.DEPOSIT_NOT_FOUND: HTTPStatus.NOT_FOUND,
-}
 OPERATION_BY_PATH = {path: operation for operation, path in PATHS.items()}
 
 Answer = tuple[int, dict[str, Any]]
@@ -88,12 +69,23 @@ class PlatformSimulator:
         seed: int | None = None,
         auto_confirm_deposits: bool = False,
         clock: Clock | None = None,
+        clock_offset_s: float = 0.0,
+        hold_lifetime_s: float = HOLD_LIFETIME.total_seconds(),
     ) -> None:
         check_fen(opening_float_fen)
-        self.ledger = Ledger(db_path, opening_float_fen=opening_float_fen)
+        if not hold_lifetime_s > 0:
+            raise KioskError(f"the hold lifetime must be positive, not {hold_lifetime_s} s")
+        self.ledger = Ledger(
+            db_path,
+            opening_float_fen=opening_float_fen,
+            hold_lifetime=timedelta(seconds=hold_lifetime_s),
+        )
         self.faults = FaultPlan([parse_fault(spec) for spec in faults], seed=seed)
         self.auto_confirm_deposits = auto_confirm_deposits
         self.clock: Clock = clock or SystemClock()
+        # The platform's clock is the base clock plus this offset: a platform whose time
+        # differs from the terminal's. One attribute, so a reader never sees half a change.
+        self._clock_offset = timedelta(seconds=clock_offset_s)
         self._stopping = threading.Event()
         self._counts_lock = threading.Lock()
         self._requests: dict[str, int] = {}
@@ -134,6 +126,19 @@ class PlatformSimulator:
         with self._counts_lock:
             return dict(self._requests)
 
+    def now(self) -> datetime:
+        """The platform's time: what its answers' Date says and its rules go by."""
+        return self.clock.now() + self._clock_offset
+
+    @property
+    def clock_offset(self) -> timedelta:
+        return self._clock_offset
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Set the platform's clock this many seconds ahead of (or, negative, behind) the base
+        clock; the terminal's clock is the base clock when both run on one machine."""
+        self._clock_offset = timedelta(seconds=seconds)
+
     def pause(self, milliseconds: int) -> None:
         """Sleep for a fault, waking early when the simulator stops."""
         self._stopping.wait(milliseconds / 1000)
@@ -149,7 +154,7 @@ class PlatformSimulator:
         try:
             return HTTPStatus.OK, self._carry_out(operation, body, signature)
         except PlatformRefused as refusal:
-            status = REFUSAL_STATUS.get(refusal.code, HTTPStatus.BAD_REQUEST)
+            status = REFUSAL_HTTP_STATUS.get(refusal.code, HTTPStatus.BAD_REQUEST)
             return status, {"error": {"code": refusal.code, "message": str(refusal)}}
         except MoneyError as exc:
             return HTTPStatus.BAD_REQUEST, _error(Refusal.BAD_REQUEST, str(exc))
@@ -164,7 +169,7 @@ class PlatformSimulator:
         station = _text(request, "station")
         terminal = _text(request, "terminal")
         request_time = _text(request, "request_time")
-        now = self.clock.now()
+        now = self.now()
         if operation is Operation.REGISTER:
             certificate = _text(request, "certificate")
             self._verify(_public_key(certificate, station, terminal, now), body, signature)
@@ -188,7 +193,7 @@ class PlatformSimulator:
             )
             return bill.to_json()
         if operation is Operation.FLOAT:
-            return ledger.float_state(station).to_json()
+            return ledger.float_state(station, now).to_json()
         if operation is Operation.HOLD:
             amount = _fen(request, "amount_fen", positive=True)
             return ledger.hold(station, terminal, key, amount, now).to_json()
@@ -235,6 +240,28 @@ class PlatformSimulator:
             return deposit.to_json()
         if operation is Operation.DEPOSIT_STATUS:
             return ledger.deposit_status(station, _text(request, "key")).to_json()
+        if operation is Operation.VOUCHER_ISSUE:
+            return ledger.issue_voucher(
+                station,
+                terminal,
+                key,
+                amount_fen=_fen(request, "amount_fen", positive=True),
+                receipt_no=_text(request, "receipt_no"),
+                expires=_date(request, "expires"),
+                now=now,
+            ).to_json()
+        if operation is Operation.VOUCHER_REDEEM:
+            return ledger.redeem_voucher(
+                station,
+                terminal,
+                key,
+                voucher_id=_text(request, "voucher_id"),
+                amount_fen=_fen(request, "amount_fen", positive=True),
+                now=now,
+            ).to_json()
+        if operation is Operation.VOUCHER_STATUS:
+            voucher_id = _text(request, "voucher_id")
+            return ledger.voucher_status(station, voucher_id, now).to_json()
         raise AssertionError(f"operation {operation} has no handler")  # pragma: no cover
 
     def _check_fresh(self, request_time: str, now: datetime) -> None:
@@ -329,6 +356,16 @@ def _fen(request: dict[str, Any], name: str, *, positive: bool = False) -> int:
     return value
 
 
+def _date(request: dict[str, Any], name: str) -> date:
+    text = _text(request, name)
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _bad_request(f"field '{name}' must be a date YYYY-MM-DD, not {text!r}") from None
+
+
 def _public_key(
     certificate: str, station: str, terminal: str, now: datetime
 ) -> ec.EllipticCurvePublicKey:
@@ -373,6 +410,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The HTTP Date of every answer: the platform's clock, not the machine's."""
+        return email.utils.format_datetime(self.sim.now().astimezone(UTC), usegmt=True)
+
     @property
     def sim(self) -> PlatformSimulator:
         return self.server.simulator
@@ -380,9 +421,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         routes: dict[str, Callable[[], Answer]] = {
             "/sim/health": lambda: (HTTPStatus.OK, {"ok": True}),
-            "/sim/dump": lambda: (HTTPStatus.OK, self.sim.ledger.dump()),
+            "/sim/dump": lambda: (HTTPStatus.OK, self.sim.ledger.dump(self.sim.now())),
             "/sim/stats": lambda: (HTTPStatus.OK, {"requests": self.sim.requests_seen()}),
             "/sim/faults": self._faults_in_force,
+            "/sim/clock": self._clock,
+            "/sim/vouchers": lambda: (
+                HTTPStatus.OK,
+                {"vouchers": self.sim.ledger.vouchers(self.sim.now())},
+            ),
         }
         route = routes.get(self.path)
         if route is None:
@@ -404,6 +450,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/sim/faults":
             self._send(*self._set_faults(body))
             return
+        if self.path == "/sim/clock":
+            self._send(*self._set_clock(body))
+            return
         if self.path.startswith("/sim/deposits/") and self.path.endswith("/confirm"):
             key = self.path.removeprefix("/sim/deposits/").removesuffix("/confirm")
             self._send(*self._confirm_deposit(key))
@@ -422,18 +471,28 @@ class _Handler(BaseHTTPRequestHandler):
                     _error("unavailable", "simulated fault: the platform is unavailable"),
                 )
                 return
-            if fault.kind is FaultKind.TIMEOUT_BEFORE:
-                self.sim.pause(fault.sleep_ms)
-                self.close_connection = True  # no answer at all; nothing was done
-                return
             if fault.kind is FaultKind.DELAY:
                 self.sim.pause(fault.delay_ms)
+            elif not fault.kind.after_commit:
+                self._fail(fault)  # nothing was done
+                return
         status, answer = self.sim.answer(operation, body, self.headers.get(SIGNATURE_HEADER))
-        if fault is not None and fault.kind is FaultKind.TIMEOUT_AFTER_COMMIT:
-            self.sim.pause(fault.sleep_ms)
-            self.close_connection = True  # the change is committed; the answer is lost
+        if fault is not None and fault.kind.after_commit:
+            self._fail(fault)  # the change is committed; its answer is lost or replaced
             return
         self._send(status, answer)
+
+    def _fail(self, fault: FaultRule) -> None:
+        """Answer as the fault says instead of with the platform's answer."""
+        if fault.kind.is_timeout:
+            self.sim.pause(fault.sleep_ms)
+            self.close_connection = True  # no answer at all
+        elif fault.kind.takes_code:
+            assert fault.code is not None
+            message = f"simulated fault: refused with {fault.code}"
+            self._send(fault.http_status(), _error(fault.code, message))
+        else:
+            self._send_gateway_page(fault.http_status())
 
     def _read_body(self) -> bytes | None:
         length_text = self.headers.get("Content-Length", "0")
@@ -467,17 +526,52 @@ class _Handler(BaseHTTPRequestHandler):
         self.sim.faults.replace_rules(rules, seed=seed)
         return self._faults_in_force()
 
+    def _clock(self) -> Answer:
+        return HTTPStatus.OK, {
+            "offset_s": self.sim.clock_offset.total_seconds(),
+            "now": self.sim.now().isoformat(),
+        }
+
+    def _set_clock(self, body: bytes) -> Answer:
+        try:
+            offset = json.loads(body)["offset_s"]
+            if isinstance(offset, bool) or not isinstance(offset, int | float):
+                raise ValueError(f"offset_s must be a number of seconds, not {offset!r}")
+            # Beyond a year is a typo, and timedelta overflows far beyond that.
+            if not abs(offset) <= 366 * 86_400:
+                raise ValueError(f"offset_s {offset} is more than a year")
+        except (ValueError, KeyError, TypeError) as exc:
+            return HTTPStatus.BAD_REQUEST, _error(Refusal.BAD_REQUEST, str(exc))
+        self.sim.set_clock_offset(offset)
+        return self._clock()
+
     def _confirm_deposit(self, key: str) -> Answer:
         try:
-            deposit = self.sim.ledger.confirm_deposit(key, self.sim.clock.now())
+            deposit = self.sim.ledger.confirm_deposit(key, self.sim.now())
         except PlatformRefused as refusal:
-            return REFUSAL_STATUS[refusal.code], _error(refusal.code, str(refusal))
+            return REFUSAL_HTTP_STATUS[refusal.code], _error(refusal.code, str(refusal))
         return HTTPStatus.OK, deposit.to_json()
 
     def _send(self, status: int, answer: dict[str, Any]) -> None:
         payload = json.dumps(answer, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        self._send_bytes(status, "application/json; charset=utf-8", payload)
+
+    def _send_gateway_page(self, status: int) -> None:
+        """What a reverse proxy in front of the platform answers: HTML, not the platform's
+        error object."""
+        try:
+            title = f"{status} {HTTPStatus(status).phrase}"
+        except ValueError:
+            title = f"{status} Error"
+        page = (
+            f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1>"
+            "</center><hr><center>gateway</center></body></html>\n"
+        )
+        self._send_bytes(status, "text/html", page.encode("ascii"))
+
+    def _send_bytes(self, status: int, content_type: str, payload: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -1,13 +1,15 @@
 """The platform client against the real simulator over loopback HTTP, and against a scripted
-HTTP server for answers the simulator would never send."""
+HTTP server for answers the simulator would never send: what each error proves, the echo of
+the money in every answer, and the platform's clock read from the Date header."""
 
 import base64
 import json
+import re
 import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,20 +19,25 @@ from drivers.smartcard.prepaid_mac import check_credit_mac
 from drivers.token.software import SoftwareSigner
 from kiosk.i18n import translator
 from kiosk.platform import (
+    PAYMENT_SPECIFIC_REFUSALS,
     CardCredit,
     InsufficientFloat,
     MalformedAnswer,
+    OutcomeUnknown,
     PlatformClient,
     PlatformError,
     PlatformRefused,
     PlatformUnavailable,
     Posting,
+    Refusal,
     UnknownAccount,
+    UnprovenRefusal,
     resident_notice,
 )
 from kiosk.platform.models import (
     NOTICE_REFUSED,
     NOTICE_UNAVAILABLE,
+    REFUSAL_HTTP_STATUS,
     RESIDENT_NOTICES,
     SIGNATURE_HEADER,
 )
@@ -260,9 +267,11 @@ def test_a_card_of_a_biller_without_prepaid_cards_is_refused(
 
 
 def test_payment_status_tells_posted_from_not_found(platform_client: PlatformClient) -> None:
-    assert platform_client.payment_status("pay-1").state == "not_found"
+    assert (
+        platform_client.payment_status("pay-1", amount_fen=12_345, fee_fen=0).state == "not_found"
+    )
     pay_water(platform_client, "pay-1", "hold-1")
-    status = platform_client.payment_status("pay-1")
+    status = platform_client.payment_status("pay-1", amount_fen=12_345, fee_fen=0)
     assert status.state == "posted" and status.ref is not None
 
 
@@ -284,7 +293,7 @@ def test_reversing_a_key_never_posted_fences_it_against_a_late_post(
     with pytest.raises(PlatformRefused) as refused:
         pay_water(platform_client, "pay-1", "hold-1")
     assert refused.value.code == "payment_reversed"
-    assert platform_client.payment_status("pay-1").state == "reversed"
+    assert platform_client.payment_status("pay-1", amount_fen=12_345, fee_fen=0).state == "reversed"
 
 
 # ---------------------------------------------------------------- deposits
@@ -388,11 +397,22 @@ def test_a_url_that_is_not_http_is_refused_at_once(platform_signer: SoftwareSign
 
 
 def scripted_server(
-    status: int, body: bytes, received: list[tuple[str, bytes, str]] | None = None
+    status: int,
+    body: bytes,
+    received: list[tuple[str, bytes, str]] | None = None,
+    date_headers: list[str] | None = None,
 ) -> tuple[ThreadingHTTPServer, str]:
-    """A loopback HTTP server giving one fixed answer; it records (path, body, signature)."""
+    """A loopback HTTP server giving one fixed answer; it records (path, body, signature).
+
+    date_headers replace, one answer after the other, the Date the standard library sends
+    (its machine's clock); the last one stays."""
 
     class Scripted(BaseHTTPRequestHandler):
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            if not date_headers:
+                return super().date_time_string(timestamp)
+            return date_headers.pop(0) if len(date_headers) > 1 else date_headers[0]
+
         def do_POST(self) -> None:
             request = self.rfile.read(int(self.headers["Content-Length"]))
             if received is not None:
@@ -410,47 +430,273 @@ def scripted_server(
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-MALFORMED: list[tuple[str, int, bytes, Callable[[PlatformClient], object]]] = [
-    ("float amount", 200, b'{"balance_fen": 100.0, "held_fen": 0}', lambda c: c.float_state()),
-    ("missing field", 200, b'{"balance_fen": 100}', lambda c: c.float_state()),
-    ("bool amount", 200, b'{"balance_fen": true, "held_fen": 0}', lambda c: c.float_state()),
-    ("holds over balance", 200, b'{"balance_fen": 1, "held_fen": 2}', lambda c: c.float_state()),
-    ("not json", 200, b"<html>proxy error</html>", lambda c: c.float_state()),
-    ("json list", 200, b"[1, 2]", lambda c: c.float_state()),
-    ("NaN", 200, b'{"balance_fen": NaN, "held_fen": 0}', lambda c: c.float_state()),
+def post_100(client: PlatformClient) -> object:
+    return client.post_payment(
+        "pay",
+        hold_id="h",
+        service="water-bill",
+        biller="water",
+        account=WATER,
+        amount_fen=100,
+        fee_fen=0,
+        bill_id=None,
+    )
+
+
+def credit_100(client: PlatformClient) -> object:
+    return client.authorize_card_credit(
+        "card-1",
+        hold_id="h",
+        service="power-card",
+        biller="electricity",
+        card_no="900000000001",
+        counter=7,
+        amount_fen=100,
+        fee_fen=0,
+    )
+
+
+def status_100(client: PlatformClient) -> object:
+    return client.payment_status("mine", amount_fen=100, fee_fen=0)
+
+
+def issue_v1(client: PlatformClient) -> object:
+    return client.issue_voucher("V1", amount_fen=500, receipt_no="T-01-000007", expires=EXPIRES)
+
+
+def redeem_v1(client: PlatformClient) -> object:
+    return client.redeem_voucher("R1", voucher_id="V1", amount_fen=500)
+
+
+EXPIRES = date(2026, 6, 30)
+CARD = b'"key": "card-1", "ref": "R1", "card_no": "900000000001", "new_counter": 8, '
+VOUCHER = b'"voucher_id": "V1", "receipt_no": "T-01-000007", "expires": "2026-06-30", '
+REDEEMED = b'"redeemed_at": "2026-05-01T10:00:00+08:00", "redeemed_by": "T-01"'
+UNREDEEMED = b'"redeemed_at": null, "redeemed_by": null'
+
+# (name, HTTP status, body, call, what the one-line message must name)
+MALFORMED: list[tuple[str, int, bytes, Callable[[PlatformClient], object], str]] = [
+    (
+        "float amount",
+        200,
+        b'{"balance_fen": 100.0, "held_fen": 0}',
+        lambda c: c.float_state(),
+        "'balance_fen' is 100.0",
+    ),
+    ("missing field", 200, b'{"balance_fen": 100}', lambda c: c.float_state(), "'held_fen'"),
+    (
+        "bool amount",
+        200,
+        b'{"balance_fen": true, "held_fen": 0}',
+        lambda c: c.float_state(),
+        "'balance_fen' is True",
+    ),
+    (
+        "holds over balance",
+        200,
+        b'{"balance_fen": 1, "held_fen": 2}',
+        lambda c: c.float_state(),
+        "holds exceed the balance",
+    ),
+    ("not json", 200, b"<html>proxy error</html>", lambda c: c.float_state(), "JSON object"),
+    ("json list", 200, b"[1, 2]", lambda c: c.float_state(), "JSON object"),
+    ("NaN", 200, b'{"balance_fen": NaN, "held_fen": 0}', lambda c: c.float_state(), "JSON"),
     (
         "answer for another key",
         200,
-        b'{"key": "other", "state": "posted", "ref": "R1"}',
-        lambda c: c.payment_status("mine"),
+        b'{"key": "other", "state": "posted", "ref": "R1", "amount_fen": 100, "fee_fen": 0}',
+        status_100,
+        "instead of 'mine'",
     ),
     (
         "posted without a reference",
         200,
-        b'{"key": "mine", "state": "posted", "ref": null}',
-        lambda c: c.payment_status("mine"),
+        b'{"key": "mine", "state": "posted", "ref": null, "amount_fen": null, "fee_fen": null}',
+        status_100,
+        "has no reference",
     ),
     (
         "unknown state",
         200,
-        b'{"key": "mine", "state": "maybe", "ref": null}',
-        lambda c: c.payment_status("mine"),
+        b'{"key": "mine", "state": "maybe", "ref": null, "amount_fen": null, "fee_fen": null}',
+        status_100,
+        "'maybe'",
     ),
-    ("refusal without error", 409, b'{"detail": "no"}', lambda c: c.float_state()),
-    ("redirect", 302, b"{}", lambda c: c.float_state()),
+    ("refusal without error", 409, b'{"detail": "no"}', lambda c: c.float_state(), "error object"),
+    ("redirect", 302, b"{}", lambda c: c.float_state(), "unexpected HTTP 302"),
+    # A gateway's page instead of the platform's refusal: for a money request, in doubt.
+    ("gateway page on a hold", 403, b"<html>403</html>", lambda c: c.hold_float("h", 1), "403"),
+    # Item 11: answers must echo the money sent.
+    (
+        "posting of another amount",
+        200,
+        b'{"key": "pay", "ref": "R1", "amount_fen": 101, "fee_fen": 0}',
+        post_100,
+        "posting of 101 fen with a fee of 0 fen, not the 100 fen with a fee of 0 fen sent",
+    ),
+    (
+        "posting with another fee",
+        200,
+        b'{"key": "pay", "ref": "R1", "amount_fen": 100, "fee_fen": 1}',
+        post_100,
+        "a fee of 1 fen, not",
+    ),
+    (
+        "card credit of another amount",
+        200,
+        b"{" + CARD + b'"amount_fen": 99, "fee_fen": 0, "mac": "00112233aabbccdd"}',
+        credit_100,
+        "card credit of 99 fen",
+    ),
+    (
+        "card credit with another fee",
+        200,
+        b"{" + CARD + b'"amount_fen": 100, "fee_fen": 3, "mac": "00112233aabbccdd"}',
+        credit_100,
+        "a fee of 3 fen",
+    ),
+    (
+        "card credit without its fee",
+        200,
+        b"{" + CARD + b'"amount_fen": 100, "mac": "00112233aabbccdd"}',
+        credit_100,
+        "'fee_fen' is None",
+    ),
+    (
+        "status posted with another amount",
+        200,
+        b'{"key": "mine", "state": "posted", "ref": "R1", "amount_fen": 200, "fee_fen": 0}',
+        status_100,
+        "payment posted of 200 fen",
+    ),
+    (
+        "status reversed with another fee",
+        200,
+        b'{"key": "mine", "state": "reversed", "ref": "R1", "amount_fen": 100, "fee_fen": 9}',
+        status_100,
+        "payment reversed of 100 fen with a fee of 9 fen",
+    ),
+    (
+        "status posted without amounts",
+        200,
+        b'{"key": "mine", "state": "posted", "ref": "R1", "amount_fen": null, "fee_fen": null}',
+        status_100,
+        "exactly when it was posted",
+    ),
+    (
+        "status not found with amounts",
+        200,
+        b'{"key": "mine", "state": "not_found", "ref": null, "amount_fen": 100, "fee_fen": 0}',
+        status_100,
+        "exactly when it was posted",
+    ),
+    (
+        "status not found with a reference",
+        200,
+        b'{"key": "mine", "state": "not_found", "ref": "R1", "amount_fen": 100, "fee_fen": 0}',
+        status_100,
+        "not found has the reference 'R1'",
+    ),
+    (
+        "status without its amount fields",
+        200,
+        b'{"key": "mine", "state": "not_found", "ref": null}',
+        status_100,
+        "'amount_fen' is missing",
+    ),
+    (
+        "reversal answered as posted",
+        200,
+        b'{"key": "mine", "state": "posted", "ref": "R1", "amount_fen": 100, "fee_fen": 0}',
+        lambda c: c.reverse_payment("mine", "cancelled"),
+        "reversal with the state posted",
+    ),
+    (
+        "deposit of another amount",
+        200,
+        b'{"key": "dep", "state": "pending", "amount_fen": 60000}',
+        lambda c: c.deposit("dep", 50_000),
+        "deposit of 60000 fen, not the 50000",
+    ),
+    (
+        "voucher issued for another amount",
+        200,
+        b'{"state": "issued", "amount_fen": 600, ' + VOUCHER + UNREDEEMED + b"}",
+        issue_v1,
+        "'V1' of 600 fen, not 'V1' of 500 fen",
+    ),
+    (
+        "voucher issued with another expiry",
+        200,
+        b'{"voucher_id": "V1", "receipt_no": "T-01-000007", "expires": "2026-07-30", '
+        b'"state": "issued", "amount_fen": 500, ' + UNREDEEMED + b"}",
+        issue_v1,
+        "until 2026-07-30, not receipt T-01-000007 until 2026-06-30",
+    ),
+    (
+        "voucher expiry not a date",
+        200,
+        b'{"voucher_id": "V1", "receipt_no": "T-01-000007", "expires": "20260630", '
+        b'"state": "issued", "amount_fen": 500, ' + UNREDEEMED + b"}",
+        issue_v1,
+        "not a date YYYY-MM-DD",
+    ),
+    (
+        "redemption answered as still issued",
+        200,
+        b'{"state": "issued", "amount_fen": 500, ' + VOUCHER + UNREDEEMED + b"}",
+        redeem_v1,
+        "with state issued by None, not redeemed by T-01",
+    ),
+    (
+        "redemption by another terminal",
+        200,
+        b'{"state": "redeemed", "amount_fen": 500, '
+        + VOUCHER
+        + REDEEMED.replace(b"T-01", b"T-09")
+        + b"}",
+        redeem_v1,
+        "by T-09, not redeemed by T-01",
+    ),
+    (
+        "redeemed voucher without its time",
+        200,
+        b'{"state": "redeemed", "amount_fen": 500, '
+        + VOUCHER
+        + b'"redeemed_at": null, "redeemed_by": "T-01"}',
+        redeem_v1,
+        "exactly when redeemed",
+    ),
+    (
+        "redemption time without an offset",
+        200,
+        b'{"state": "redeemed", "amount_fen": 500, '
+        + VOUCHER
+        + b'"redeemed_at": "2026-05-01T10:00:00", "redeemed_by": "T-01"}',
+        redeem_v1,
+        "not an ISO 8601 time with offset",
+    ),
+    (
+        "status of another voucher",
+        200,
+        b'{"state": "issued", "amount_fen": 500, ' + VOUCHER + UNREDEEMED + b"}",
+        lambda c: c.voucher_status("V2"),
+        "voucher 'V1' instead of 'V2'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "call"),
+    ("status", "body", "call", "why"),
     [case[1:] for case in MALFORMED],
     ids=[case[0] for case in MALFORMED],
 )
-def test_a_malformed_answer_is_rejected_in_one_line(
+def test_a_malformed_answer_is_rejected_in_one_line_as_outcome_unknown(
     platform_signer: SoftwareSigner,
     status: int,
     body: bytes,
     call: Callable[[PlatformClient], object],
+    why: str,
 ) -> None:
     server, url = scripted_server(status, body)
     try:
@@ -461,7 +707,36 @@ def test_a_malformed_answer_is_rejected_in_one_line(
         server.shutdown()
         server.server_close()
     assert str(malformed.value).startswith("malformed answer from the operator platform")
+    assert why in str(malformed.value)
     assert "\n" not in str(malformed.value)
+    assert isinstance(malformed.value, OutcomeUnknown)
+
+
+@pytest.mark.parametrize(
+    ("body", "call"),
+    [
+        (b'{"key": "pay", "ref": "R1", "amount_fen": 100, "fee_fen": 0}', post_100),
+        (b"{" + CARD + b'"amount_fen": 100, "fee_fen": 0, "mac": "00112233aabbccdd"}', credit_100),
+        (
+            b'{"key": "mine", "state": "posted", "ref": "R1", "amount_fen": 100, "fee_fen": 0}',
+            status_100,
+        ),
+        (b'{"state": "issued", "amount_fen": 500, ' + VOUCHER + UNREDEEMED + b"}", issue_v1),
+        (b'{"state": "redeemed", "amount_fen": 500, ' + VOUCHER + REDEEMED + b"}", redeem_v1),
+    ],
+    ids=["posting", "card credit", "status", "voucher issued", "voucher redeemed"],
+)
+def test_an_answer_that_echoes_the_money_is_accepted(
+    platform_signer: SoftwareSigner, body: bytes, call: Callable[[PlatformClient], object]
+) -> None:
+    # The counterpart of the echo cases above: the same answers with the amounts sent.
+    server, url = scripted_server(200, body)
+    try:
+        client = PlatformClient(url, station=STATION, terminal=TERMINAL, signer=platform_signer)
+        assert call(client) is not None
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_card_credit_for_another_counter_is_rejected(
@@ -469,7 +744,7 @@ def test_a_card_credit_for_another_counter_is_rejected(
 ) -> None:
     body = (
         b'{"key": "card-1", "ref": "R1", "card_no": "900000000001", "new_counter": 9, '
-        b'"amount_fen": 100, "mac": "00112233aabbccdd"}'
+        b'"amount_fen": 100, "fee_fen": 0, "mac": "00112233aabbccdd"}'
     )
     server, url = scripted_server(200, body)
     try:
@@ -504,13 +779,13 @@ def test_a_request_carries_its_envelope_and_a_signature_openssl_verifies(
     platform_signer: SoftwareSigner, tmp_path: Path
 ) -> None:
     received: list[tuple[str, bytes, str]] = []
-    answer = b'{"key": "hold-1", "state": "posted", "ref": "R1"}'
+    answer = b'{"key": "hold-1", "state": "posted", "ref": "R1", "amount_fen": 100, "fee_fen": 0}'
     server, url = scripted_server(200, answer, received)
     try:
         client = PlatformClient(
             url + "/operator", station=STATION, terminal=TERMINAL, signer=platform_signer
         )
-        client.payment_status("hold-1")
+        client.payment_status("hold-1", amount_fen=100, fee_fen=0)
     finally:
         server.shutdown()
         server.server_close()
@@ -549,3 +824,113 @@ def test_a_resident_is_told_about_a_missing_bill_not_about_http() -> None:
     assert notice == "There is no bill due for this account."
     assert resident_notice(PlatformUnavailable("timed out")) == NOTICE_UNAVAILABLE
     assert resident_notice(PlatformRefused("key_reused", "x")) == NOTICE_REFUSED
+
+
+# ---------------------------------------------------------------- what an error proves
+
+
+def test_errors_are_grouped_by_what_they_prove() -> None:
+    for unknown in (PlatformUnavailable, MalformedAnswer, UnprovenRefusal):
+        assert issubclass(unknown, OutcomeUnknown)
+        assert not issubclass(unknown, PlatformRefused)
+    for refused in (InsufficientFloat, UnknownAccount):
+        assert issubclass(refused, PlatformRefused)
+        assert not issubclass(refused, OutcomeUnknown)
+    unproven = UnprovenRefusal("stale_request", "x", 400)
+    assert (unproven.code, unproven.http_status) == ("stale_request", 400)
+    assert resident_notice(unproven) == NOTICE_UNAVAILABLE
+
+
+def refusal_table() -> dict[str, tuple[int, str]]:
+    """code -> (HTTP status, what it proves) from the refusal table of docs/platform-api.md."""
+    text = (Path(__file__).parent.parent / "docs" / "platform-api.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` +\| (\d{3}) +\| ([a-z ]+?) +\|", text, re.MULTILINE)
+    return {code: (int(status), proves) for code, status, proves in rows}
+
+
+def test_the_documented_refusal_table_matches_the_contract() -> None:
+    documented = refusal_table()
+    assert set(documented) == {str(code) for code in Refusal}
+    for code, (status, proves) in documented.items():
+        assert status == REFUSAL_HTTP_STATUS[code], code
+        expected = "not carried out" if code in PAYMENT_SPECIFIC_REFUSALS else "nothing"
+        assert proves == expected, code
+
+
+def test_the_payment_specific_refusals_leave_out_envelope_and_gateway_codes() -> None:
+    for code in ("bad_request", "bad_signature", "not_registered", "stale_request"):
+        assert code not in PAYMENT_SPECIFIC_REFUSALS
+    assert {"key_reused", "rate_limited"}.isdisjoint(PAYMENT_SPECIFIC_REFUSALS)
+    assert {"insufficient_float", "hold_missing", "payment_reversed"} <= (PAYMENT_SPECIFIC_REFUSALS)
+    assert PAYMENT_SPECIFIC_REFUSALS <= {str(code) for code in Refusal}
+
+
+# ---------------------------------------------------------------- the platform's clock
+
+
+def test_the_clock_skew_is_unknown_until_an_answer_carries_a_date(
+    platform_sim: ThreadedPlatformSim, platform_signer: SoftwareSigner
+) -> None:
+    client = PlatformClient(
+        platform_sim.url, station=STATION, terminal=TERMINAL, signer=platform_signer
+    )
+    assert client.clock_skew() is None and client.last_answer_at is None
+    before = datetime.now(UTC)
+    client.register()
+    skew = client.clock_skew()
+    assert skew is not None and abs(skew) < timedelta(seconds=2)
+    assert client.last_answer_at is not None
+    assert before <= client.last_answer_at <= datetime.now(UTC)
+
+
+def test_the_clock_skew_follows_the_platforms_clock(
+    platform_sim: ThreadedPlatformSim, platform_signer: SoftwareSigner
+) -> None:
+    client = client_for(platform_sim, platform_signer)
+    platform_sim.set_clock_offset(600)  # ten minutes ahead: still within the 15 allowed
+    client.float_state()
+    skew = client.clock_skew()
+    assert skew is not None
+    assert timedelta(seconds=598) <= skew <= timedelta(seconds=601)
+    platform_sim.set_clock_offset(-1200)  # twenty minutes behind: requests are stale
+    with pytest.raises(PlatformRefused) as stale:
+        client.float_state()
+    assert (stale.value.code, stale.value.http_status) == ("stale_request", 400)
+    skew = client.clock_skew()  # a refusal carries the platform's clock too
+    assert skew is not None
+    assert timedelta(seconds=-1202) <= skew <= timedelta(seconds=-1199)
+
+
+def test_the_clock_skew_is_read_from_the_date_header_of_any_answer(
+    platform_signer: SoftwareSigner,
+) -> None:
+    refusal = b'{"error": {"code": "rate_limited", "message": "slow down"}}'
+    server, url = scripted_server(429, refusal, date_headers=["Wed, 01 Jan 2020 00:00:00 GMT"])
+    try:
+        client = PlatformClient(url, station=STATION, terminal=TERMINAL, signer=platform_signer)
+        with pytest.raises(PlatformRefused):
+            client.float_state()
+    finally:
+        server.shutdown()
+        server.server_close()
+    skew, at = client.clock_skew(), client.last_answer_at
+    assert skew is not None and at is not None
+    assert at + skew == datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_an_answer_without_a_readable_date_keeps_the_last_reading(
+    platform_signer: SoftwareSigner,
+) -> None:
+    answer = b'{"balance_fen": 1, "held_fen": 0}'
+    dates = ["Wed, 01 Jan 2020 00:00:00 GMT", "yesterday, about noon"]
+    server, url = scripted_server(200, answer, date_headers=dates)
+    try:
+        client = PlatformClient(url, station=STATION, terminal=TERMINAL, signer=platform_signer)
+        client.float_state()
+        reading = (client.clock_skew(), client.last_answer_at)
+        assert reading[0] is not None
+        client.float_state()  # its Date is not a date
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (client.clock_skew(), client.last_answer_at) == reading

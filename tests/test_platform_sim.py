@@ -1,9 +1,12 @@
 """The platform simulator itself: sample billers and bills, request checks (signature,
 certificate, freshness), the float invariant under concurrency and random operation
-sequences, deposits, and the kiosk-platform-sim command line."""
+sequences, hold expiry, its own clock, deposits, vouchers redeemed once centrally, and the
+kiosk-platform-sim command line."""
 
 import base64
+import email.utils
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,15 +22,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers.token.software import SoftwareSigner, create_software_identity
-from kiosk.clock import iso
-from kiosk.platform import InsufficientFloat, PlatformClient, PlatformRefused
-from kiosk.platform.models import PATHS, SIGNATURE_HEADER, Operation
+from kiosk.clock import FixedClock, iso
+from kiosk.platform import (
+    InsufficientFloat,
+    PlatformClient,
+    PlatformRefused,
+    Voucher,
+    VoucherState,
+)
+from kiosk.platform.models import HOLD_LIFETIME, PATHS, SIGNATURE_HEADER, Operation
 from platform_sim import sample_data
 from platform_sim.ledger import Ledger
 from tests.fixtures.platform import (
     STATION,
     TERMINAL,
     PlatformSimHandle,
+    PlatformSimProcess,
     ThreadedPlatformSim,
     client_for,
 )
@@ -325,7 +335,7 @@ def test_no_sequence_of_requests_takes_the_float_below_zero_or_loses_a_fen(
                 ledger.confirm_deposit(f"d{n}", now)
         except PlatformRefused:
             pass
-        state = ledger.float_state(STATION)
+        state = ledger.float_state(STATION, now)
         assert state.available_fen >= 0
     dump = ledger.dump()
     confirmed = sum(d["amount_fen"] for d in dump["deposits"] if d["state"] == "confirmed")
@@ -421,3 +431,376 @@ def test_the_command_line_has_help() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
     assert "--fault" in result.stdout and "dump" in result.stdout
+    assert "--clock-offset-s" in result.stdout and "--hold-lifetime-s" in result.stdout
+
+
+def test_the_clock_offset_and_hold_lifetime_are_set_on_the_command_line(
+    tmp_path: Path, platform_signer: SoftwareSigner
+) -> None:
+    sim = PlatformSimProcess(
+        tmp_path / "p.sqlite3", "--clock-offset-s", "-300", "--hold-lifetime-s", "60"
+    )
+    try:
+        assert sim.control("GET", "/sim/clock")["offset_s"] == -300
+        client = client_for(sim, platform_signer)
+        skew = client.clock_skew()
+        assert skew is not None and abs(skew + timedelta(seconds=300)) < timedelta(seconds=2)
+        client.hold_float("hold-1", 1_000)
+        (hold,) = sim.dump()["holds"]
+        made = datetime.fromisoformat(hold["created_at"])
+        assert datetime.fromisoformat(hold["expires_at"]) - made == timedelta(seconds=60)
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--clock-offset-s", "soon"), ("--clock-offset-s", "1e12"), ("--hold-lifetime-s", "0")],
+)
+def test_a_bad_clock_offset_or_hold_lifetime_is_refused_naming_it(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    result = run_cli("--db", str(tmp_path / "p.sqlite3"), option, value)
+    assert result.returncode == 2
+    assert f"argument {option}: {value!r} is not" in result.stderr
+    assert not (tmp_path / "p.sqlite3").exists()
+
+
+# ---------------------------------------------------------------- the platform's clock
+
+
+def test_every_answer_carries_the_platforms_clock_in_its_date_header(
+    platform_sim_factory: Any,
+) -> None:
+    platform_time = datetime(2026, 5, 1, 10, 2, 3, tzinfo=UTC)
+    sim = platform_sim_factory(clock=FixedClock(platform_time), clock_offset_s=90)
+    with urllib.request.urlopen(sim.url + "/sim/health", timeout=5) as response:
+        date = response.headers["Date"]
+    assert email.utils.parsedate_to_datetime(date) == platform_time + timedelta(seconds=90)
+    assert date.endswith(" GMT")
+
+
+def test_the_clock_offset_is_read_and_set_at_run_time(platform_sim: ThreadedPlatformSim) -> None:
+    assert platform_sim.control("GET", "/sim/clock")["offset_s"] == 0
+    platform_sim.set_clock_offset(-42.5)
+    clock = platform_sim.control("GET", "/sim/clock")
+    assert clock["offset_s"] == -42.5
+    platform_now = datetime.fromisoformat(clock["now"])
+    assert abs(platform_now - datetime.now(UTC) + timedelta(seconds=42.5)) < timedelta(seconds=2)
+    for bad in ({"offset_s": "soon"}, {"offset_s": True}, {"offset_s": 10**9}, {}):
+        with pytest.raises(AssertionError, match="HTTP 400"):
+            platform_sim.control("POST", "/sim/clock", bad)
+    assert platform_sim.control("GET", "/sim/clock")["offset_s"] == -42.5
+
+
+@pytest.mark.usefixtures("registered")
+def test_staleness_is_judged_by_the_platforms_clock(
+    platform_sim: ThreadedPlatformSim, platform_signer: SoftwareSigner
+) -> None:
+    platform_sim.set_clock_offset(16 * 60)  # the platform runs 16 minutes ahead
+    answer = signed_post(platform_sim, platform_signer, Operation.FLOAT, {})
+    assert refusal(answer) == (400, "stale_request")
+    sixteen_ahead = datetime.now(UTC) + timedelta(minutes=16)
+    answer = signed_post(
+        platform_sim, platform_signer, Operation.FLOAT, {}, request_time=sixteen_ahead
+    )
+    assert answer[0] == 200
+
+
+# ---------------------------------------------------------------- hold expiry
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    ledger = Ledger(tmp_path / "ledger.sqlite3", opening_float_fen=100_000)
+    ledger.register(STATION, TERMINAL, "certificate", T0)
+    return ledger
+
+
+T0 = datetime(2026, 5, 1, 10, 0, 0, tzinfo=UTC)
+
+
+def post_on(ledger: Ledger, key: str, hold_id: str, now: datetime) -> object:
+    return ledger.post_payment(
+        STATION,
+        TERMINAL,
+        key,
+        hold_id=hold_id,
+        service="mobile-topup",
+        biller="mobile",
+        account="13800138000",
+        amount_fen=10_000,
+        fee_fen=0,
+        bill_id=None,
+        now=now,
+    )
+
+
+def test_a_hold_expires_after_its_documented_lifetime_and_frees_its_float(ledger: Ledger) -> None:
+    assert HOLD_LIFETIME == timedelta(minutes=30)
+    ledger.hold(STATION, TERMINAL, "h1", 10_000, T0)
+    last_moment = T0 + HOLD_LIFETIME - timedelta(seconds=1)
+    assert ledger.float_state(STATION, last_moment).held_fen == 10_000
+    expired_at = T0 + HOLD_LIFETIME
+    assert ledger.float_state(STATION, expired_at).held_fen == 0
+    with pytest.raises(PlatformRefused) as refused:
+        post_on(ledger, "p1", "h1", expired_at)
+    assert refused.value.code == "hold_missing"
+    # Releasing it is not an error, and its id never reserves again.
+    assert ledger.release(STATION, TERMINAL, "h1", expired_at).held_fen == 0
+    assert ledger.hold(STATION, TERMINAL, "h1", 10_000, expired_at).held_fen == 0
+    (hold,) = ledger.dump()["holds"]
+    assert (hold["state"], hold["expires_at"]) == ("expired", "2026-05-01T10:30:00+00:00")
+    assert ledger.float_state(STATION, expired_at).balance_fen == 100_000
+
+
+def test_a_hold_used_in_time_is_consumed_not_expired(ledger: Ledger) -> None:
+    ledger.hold(STATION, TERMINAL, "h1", 10_000, T0)
+    post_on(ledger, "p1", "h1", T0 + timedelta(minutes=29))
+    later = T0 + timedelta(hours=2)
+    assert [h["state"] for h in ledger.dump(later)["holds"]] == ["consumed"]
+    assert ledger.float_state(STATION, later).balance_fen == 90_000
+
+
+def test_the_hold_lifetime_is_judged_by_the_simulators_clock_over_http(
+    platform_sim_factory: Any, platform_signer: SoftwareSigner
+) -> None:
+    sim = platform_sim_factory(hold_lifetime_s=600)
+    client = client_for(sim, platform_signer)
+    client.hold_float("hold-1", 12_345)
+    sim.set_clock_offset(599)
+    assert client.float_state().held_fen == 12_345
+    sim.set_clock_offset(601)  # past the lifetime, still within the 15 minutes of freshness
+    assert client.float_state().held_fen == 0
+    with pytest.raises(PlatformRefused) as refused:
+        client.post_payment(
+            "pay-1",
+            hold_id="hold-1",
+            service="water-bill",
+            biller="water",
+            account="3100000011",
+            amount_fen=12_345,
+            fee_fen=0,
+            bill_id=None,
+        )
+    assert refused.value.code == "hold_missing"
+    assert client.release_float("hold-1").held_fen == 0
+    assert [h["state"] for h in sim.dump()["holds"]] == ["expired"]
+
+
+def test_a_ledger_from_before_holds_expired_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE stations (station TEXT PRIMARY KEY, balance_fen INTEGER NOT NULL, "
+            "created_at TEXT NOT NULL);"
+            "CREATE TABLE holds (hold_id TEXT PRIMARY KEY, station TEXT NOT NULL, "
+            "terminal TEXT NOT NULL, amount_fen INTEGER NOT NULL, state TEXT NOT NULL CHECK "
+            "(state IN ('active', 'released', 'consumed')), payment_key TEXT, "
+            "created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+            "CREATE INDEX holds_active ON holds(station) WHERE state = 'active';"
+            f"INSERT INTO stations VALUES ('{STATION}', 50000, '2026-05-01T18:00:00+08:00');"
+            f"INSERT INTO holds VALUES ('h1', '{STATION}', '{TERMINAL}', 2000, 'active', NULL, "
+            "'2026-05-01T18:00:00+08:00', '2026-05-01T18:00:00+08:00');"
+        )
+    old.close()
+    ledger = Ledger(path)
+    assert ledger.float_state(STATION, T0 + timedelta(minutes=29)).held_fen == 2_000
+    assert ledger.float_state(STATION, T0 + timedelta(minutes=30)).held_fen == 0
+    Ledger(path)  # opening it again changes nothing
+    assert [h["expires_at"] for h in ledger.dump()["holds"]] == ["2026-05-01T10:30:00+00:00"]
+
+
+# ---------------------------------------------------------------- vouchers
+
+
+def issue(client: PlatformClient, voucher_id: str = "V-1", **changes: Any) -> Voucher:
+    details: dict[str, Any] = {
+        "amount_fen": 1_250,
+        "receipt_no": "T-01-000123",
+        "expires": date.today() + timedelta(days=30),
+    }
+    details.update(changes)
+    return client.issue_voucher(voucher_id, **details)
+
+
+def other_terminal(
+    sim: ThreadedPlatformSim, tmp_path: Path, terminal: str, station: str = STATION
+) -> PlatformClient:
+    signer = create_software_identity(
+        tmp_path / f"{station}-{terminal}.key",
+        tmp_path / f"{station}-{terminal}.pem",
+        institution_no=station,
+        terminal_id=terminal,
+        station_name="Another",
+    )
+    client = PlatformClient(sim.url, station=station, terminal=terminal, signer=signer)
+    client.register()
+    return client
+
+
+def test_a_voucher_is_issued_and_redeemed_once(
+    platform_sim: ThreadedPlatformSim, platform_client: PlatformClient
+) -> None:
+    issued = issue(platform_client)
+    assert (issued.state, issued.amount_fen, issued.receipt_no) == ("issued", 1_250, "T-01-000123")
+    assert issued.redeemed_at is None and issued.redeemed_by is None
+    assert issue(platform_client) == issued  # the same id, the same details: a retry
+    redeemed = platform_client.redeem_voucher("redeem-1", voucher_id="V-1", amount_fen=1_250)
+    assert redeemed.state is VoucherState.REDEEMED and redeemed.redeemed_by == TERMINAL
+    assert redeemed.redeemed_at is not None
+    assert abs(redeemed.redeemed_at - datetime.now(UTC)) < timedelta(seconds=5)
+    # The same redemption again is a retry and answers the same; another one is refused.
+    assert platform_client.redeem_voucher("redeem-1", voucher_id="V-1", amount_fen=1_250) == (
+        redeemed
+    )
+    with pytest.raises(PlatformRefused) as refused:
+        platform_client.redeem_voucher("redeem-2", voucher_id="V-1", amount_fen=1_250)
+    assert (refused.value.code, refused.value.http_status) == ("voucher_already_redeemed", 409)
+    assert platform_client.voucher_status("V-1") == redeemed
+    (listed,) = platform_sim.vouchers()
+    assert (listed["redeem_key"], listed["redeemed_by"], listed["state"]) == (
+        "redeem-1",
+        TERMINAL,
+        "redeemed",
+    )
+    assert platform_sim.dump()["vouchers"] == [listed]
+    assert platform_sim.balance_fen() == 200_000  # a voucher is paid from cash, not float
+
+
+def test_a_voucher_is_redeemable_at_any_terminal_of_its_station_and_no_other(
+    platform_sim: ThreadedPlatformSim, platform_client: PlatformClient, tmp_path: Path
+) -> None:
+    issue(platform_client)
+    elsewhere = other_terminal(platform_sim, tmp_path, "T-01", station="31010002")
+    with pytest.raises(PlatformRefused) as refused:
+        elsewhere.redeem_voucher("redeem-x", voucher_id="V-1", amount_fen=1_250)
+    assert refused.value.code == "voucher_not_found"
+    with pytest.raises(PlatformRefused):
+        elsewhere.voucher_status("V-1")
+    neighbour = other_terminal(platform_sim, tmp_path, "T-02")
+    redeemed = neighbour.redeem_voucher("redeem-2", voucher_id="V-1", amount_fen=1_250)
+    assert redeemed.redeemed_by == "T-02"
+    assert platform_client.voucher_status("V-1").redeemed_by == "T-02"
+
+
+@pytest.mark.parametrize(
+    ("voucher_id", "amount_fen", "code", "status"),
+    [
+        ("V-unknown", 1_250, "voucher_not_found", 404),
+        ("V-1", 1_000, "voucher_amount_mismatch", 409),
+    ],
+)
+def test_a_redemption_of_an_unknown_voucher_or_another_amount_is_refused(
+    platform_sim: ThreadedPlatformSim,
+    platform_client: PlatformClient,
+    voucher_id: str,
+    amount_fen: int,
+    code: str,
+    status: int,
+) -> None:
+    issue(platform_client)
+    with pytest.raises(PlatformRefused) as refused:
+        platform_client.redeem_voucher("redeem-1", voucher_id=voucher_id, amount_fen=amount_fen)
+    assert (refused.value.code, refused.value.http_status) == (code, status)
+    assert platform_client.voucher_status("V-1").state == "issued"
+
+
+def test_an_expired_voucher_is_refused_and_shown_expired(
+    platform_sim: ThreadedPlatformSim, platform_client: PlatformClient
+) -> None:
+    ledger = platform_sim.simulator.ledger
+    yesterday = date.today() - timedelta(days=1)
+    issued_then = datetime.now(UTC) - timedelta(days=10)
+    ledger.issue_voucher(
+        STATION,
+        TERMINAL,
+        "V-old",
+        amount_fen=800,
+        receipt_no="T-01-000042",
+        expires=yesterday,
+        now=issued_then,
+    )
+    with pytest.raises(PlatformRefused) as refused:
+        platform_client.redeem_voucher("redeem-1", voucher_id="V-old", amount_fen=800)
+    assert (refused.value.code, refused.value.http_status) == ("voucher_expired", 410)
+    assert platform_client.voucher_status("V-old").state is VoucherState.EXPIRED
+    assert [v["state"] for v in platform_sim.vouchers()] == ["expired"]
+
+
+def test_a_voucher_is_valid_through_its_expiry_date(ledger: Ledger) -> None:
+    last_day = T0.date()
+    ledger.issue_voucher(
+        STATION, TERMINAL, "V-1", amount_fen=500, receipt_no="R", expires=last_day, now=T0
+    )
+    end_of_day = datetime.combine(last_day, datetime.max.time(), tzinfo=UTC)
+    assert ledger.voucher_status(STATION, "V-1", end_of_day).state == "issued"
+    next_day = end_of_day + timedelta(microseconds=1)
+    assert ledger.voucher_status(STATION, "V-1", next_day).state == "expired"
+    with pytest.raises(PlatformRefused) as refused:
+        ledger.redeem_voucher(
+            STATION, TERMINAL, "r1", voucher_id="V-1", amount_fen=500, now=next_day
+        )
+    assert refused.value.code == "voucher_expired"
+
+
+def test_a_redeemed_voucher_stays_redeemed_after_its_expiry(ledger: Ledger) -> None:
+    ledger.issue_voucher(
+        STATION, TERMINAL, "V-1", amount_fen=500, receipt_no="R", expires=T0.date(), now=T0
+    )
+    ledger.redeem_voucher(STATION, TERMINAL, "r1", voucher_id="V-1", amount_fen=500, now=T0)
+    much_later = T0 + timedelta(days=400)
+    assert ledger.voucher_status(STATION, "V-1", much_later).state == "redeemed"
+    replay = ledger.redeem_voucher(
+        STATION, TERMINAL, "r1", voucher_id="V-1", amount_fen=500, now=much_later
+    )
+    assert replay.redeemed_at == T0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"amount_fen": 1_251},
+        {"receipt_no": "T-01-000124"},
+        {"expires": date.today() + timedelta(days=31)},
+    ],
+)
+def test_a_voucher_id_issued_again_with_other_details_is_refused(
+    platform_client: PlatformClient, changes: dict[str, Any]
+) -> None:
+    issue(platform_client)
+    with pytest.raises(PlatformRefused) as refused:
+        issue(platform_client, **changes)
+    assert (refused.value.code, refused.value.http_status) == ("key_reused", 409)
+
+
+def test_a_redemption_key_reused_for_another_voucher_is_refused(
+    platform_client: PlatformClient,
+) -> None:
+    issue(platform_client, "V-1")
+    issue(platform_client, "V-2")
+    platform_client.redeem_voucher("redeem-1", voucher_id="V-1", amount_fen=1_250)
+    with pytest.raises(PlatformRefused) as refused:
+        platform_client.redeem_voucher("redeem-1", voucher_id="V-2", amount_fen=1_250)
+    assert refused.value.code == "key_reused"
+    assert platform_client.voucher_status("V-2").state == "issued"
+
+
+def test_a_voucher_expiring_before_today_is_not_issued(
+    platform_sim: ThreadedPlatformSim, platform_client: PlatformClient
+) -> None:
+    with pytest.raises(PlatformRefused) as refused:
+        issue(platform_client, expires=date.today() - timedelta(days=2))
+    assert refused.value.code == "bad_request"
+    assert platform_sim.vouchers() == []
+
+
+@pytest.mark.usefixtures("registered")
+@pytest.mark.parametrize("expires", ["2026-13-01", "20260601", 20260601, None])
+def test_a_voucher_expiry_that_is_not_a_date_is_refused(
+    platform_sim: ThreadedPlatformSim, platform_signer: SoftwareSigner, expires: Any
+) -> None:
+    fields = {"key": "V-1", "amount_fen": 100, "receipt_no": "R", "expires": expires}
+    answer = signed_post(platform_sim, platform_signer, Operation.VOUCHER_ISSUE, fields)
+    assert refusal(answer) == (400, "bad_request")
+    assert platform_sim.vouchers() == []

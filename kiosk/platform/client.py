@@ -1,18 +1,22 @@
 """The terminal's client of the operator platform: signed JSON over HTTP, bounded retries.
 
 It owns the request envelope (station, terminal, request time, idempotency key), the
-signature header, timeouts and retries, and the strict reading of answers. It never decides
-what a failure means for a customer's money: PlatformUnavailable says "outcome unknown" and
-the transaction engine resolves it with payment_status. It keeps no state between calls.
+signature header, timeouts and retries, the strict reading of answers (amounts must echo
+what was sent), and what each failure proves: PlatformRefused "not carried out",
+OutcomeUnknown "may have been" (docs/platform-api.md, "What an error proves"). It never
+decides what an unknown outcome means for a customer's money (the transaction engine does,
+with payment_status). The only thing it keeps between calls is the platform's clock as
+read from the last answer's Date header.
 """
 
 import base64
+import email.utils
 import http.client
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from kiosk.clock import iso
@@ -21,18 +25,23 @@ from kiosk.platform.models import (
     MIN_DEPOSIT_FEN,
     MONEY_OPERATIONS,
     PATHS,
+    PAYMENT_SPECIFIC_REFUSALS,
     SIGNATURE_HEADER,
     Bill,
     CardCredit,
     Deposit,
     FloatState,
     Operation,
+    PaymentState,
     PaymentStatus,
     PlatformError,
     PlatformRefused,
     PlatformUnavailable,
     Posting,
     Refusal,
+    UnprovenRefusal,
+    Voucher,
+    VoucherState,
     malformed_answer,
     read_str,
     refusal_error,
@@ -46,6 +55,14 @@ FIRST_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 1.0
 
 _Keyed = TypeVar("_Keyed", Posting, CardCredit, PaymentStatus, Deposit)
+
+
+class _Answer(NamedTuple):
+    status: int
+    reason: str
+    payload: bytes
+    date_header: str | None  # the answer's HTTP Date: the platform's clock
+    received_at: datetime  # the terminal's clock when the answer arrived
 
 
 class PlatformClient:
@@ -78,6 +95,26 @@ class PlatformClient:
         self._signer = signer
         self._timeout_s = timeout_s
         self._retries = retries
+        # (local time of the answer, platform time minus local time); one tuple, so that a
+        # reader on another thread never sees the time of one answer with the skew of another.
+        self._clock_reading: tuple[datetime, timedelta] | None = None
+
+    # ------------------------------------------------------------ the platform's clock
+
+    def clock_skew(self) -> timedelta | None:
+        """The platform's time minus the terminal's, read from the last answer's Date header.
+
+        None before any answer carried a readable Date. The Date header has whole seconds, so
+        the figure is good to about one second plus the answer's transit time.
+        """
+        reading = self._clock_reading
+        return None if reading is None else reading[1]
+
+    @property
+    def last_answer_at(self) -> datetime | None:
+        """The terminal's time (UTC) when the answer clock_skew was read from arrived."""
+        reading = self._clock_reading
+        return None if reading is None else reading[0]
 
     # ------------------------------------------------------------ operations
 
@@ -89,20 +126,27 @@ class PlatformClient:
     def lookup_bill(self, biller: str, account: str) -> Bill:
         return Bill.from_json(self._call(Operation.LOOKUP, {"biller": biller, "account": account}))
 
-    def hold_float(self, hold_id: str, amount_fen: int) -> FloatState:
+    def hold_float(self, hold_id: str, amount_fen: int, *, sent_before: bool = False) -> FloatState:
         """Reserve amount_fen of the float; idempotent by hold_id.
 
         InsufficientFloat when the available float (balance minus holds) is smaller: the
-        credit line is zero, the float never goes negative.
+        credit line is zero, the float never goes negative. The hold expires on the platform
+        after HOLD_LIFETIME unless consumed or released first.
+
+        sent_before (on every money request): an earlier call with this key ended with its
+        outcome unknown, so only a payment-specific refusal proves anything.
         """
         answer = self._call(
-            Operation.HOLD, {"key": hold_id, "amount_fen": _positive(amount_fen, "hold")}
+            Operation.HOLD,
+            {"key": hold_id, "amount_fen": _positive(amount_fen, "hold")},
+            sent_before=sent_before,
         )
         return FloatState.from_json(answer)
 
-    def release_float(self, hold_id: str) -> FloatState:
-        """Give a hold back; an unknown or already consumed hold is not an error."""
-        return FloatState.from_json(self._call(Operation.RELEASE, {"key": hold_id}))
+    def release_float(self, hold_id: str, *, sent_before: bool = False) -> FloatState:
+        """Give a hold back; an unknown, expired or already consumed hold is not an error."""
+        answer = self._call(Operation.RELEASE, {"key": hold_id}, sent_before=sent_before)
+        return FloatState.from_json(answer)
 
     def post_payment(
         self,
@@ -115,8 +159,12 @@ class PlatformClient:
         amount_fen: int,
         fee_fen: int,
         bill_id: str | None,
+        sent_before: bool = False,
     ) -> Posting:
-        """Post a payment, consuming the hold; the same key again returns the same Posting."""
+        """Post a payment, consuming the hold; the same key again returns the same Posting.
+
+        An answer whose amount or fee is not the one sent is a MalformedAnswer.
+        """
         answer = self._call(
             Operation.POST,
             {
@@ -129,8 +177,11 @@ class PlatformClient:
                 "fee_fen": check_fen(fee_fen),
                 "bill_id": bill_id,
             },
+            sent_before=sent_before,
         )
-        return _same_key(Posting.from_json(answer), key)
+        posting = _same_key(Posting.from_json(answer), key)
+        _check_echo("posting", posting.amount_fen, posting.fee_fen, amount_fen, fee_fen)
+        return posting
 
     def authorize_card_credit(
         self,
@@ -143,10 +194,12 @@ class PlatformClient:
         counter: int,
         amount_fen: int,
         fee_fen: int,
+        sent_before: bool = False,
     ) -> CardCredit:
         """Post a prepaid card purchase and get the MAC crediting the card to counter + 1.
 
-        Idempotent by key: the same key returns the same CardCredit (counter and MAC).
+        Idempotent by key: the same key returns the same CardCredit (counter and MAC). An
+        answer for another card, counter, amount or fee is a MalformedAnswer.
         """
         if isinstance(counter, bool) or not isinstance(counter, int) or counter < 0:
             raise PlatformError(f"card purchase counter {counter!r} is not a whole number >= 0")
@@ -162,6 +215,7 @@ class PlatformClient:
                 "amount_fen": _positive(amount_fen, "card credit"),
                 "fee_fen": check_fen(fee_fen),
             },
+            sent_before=sent_before,
         )
         credit = _same_key(CardCredit.from_json(answer), key)
         if credit.card_no != card_no or credit.new_counter != counter + 1:
@@ -169,24 +223,43 @@ class PlatformClient:
                 f"it authorised card {credit.card_no} to counter {credit.new_counter}, "
                 f"not card {card_no} to counter {counter + 1}"
             )
+        _check_echo("card credit", credit.amount_fen, credit.fee_fen, amount_fen, fee_fen)
         return credit
 
-    def payment_status(self, key: str) -> PaymentStatus:
-        return _same_key(PaymentStatus.from_json(self._call(Operation.STATUS, {"key": key})), key)
+    def payment_status(self, key: str, *, amount_fen: int, fee_fen: int) -> PaymentStatus:
+        """What the platform knows of a payment key: posted, reversed or not_found.
 
-    def reverse_payment(self, key: str, reason: str) -> PaymentStatus:
+        amount_fen and fee_fen are those the terminal sent with the key: a posting of other
+        amounts under it is a MalformedAnswer (in doubt: alert). A refusal of this query
+        proves nothing about the payment itself.
+        """
+        answer = self._call(Operation.STATUS, {"key": key})
+        status = _same_key(PaymentStatus.from_json(answer), key)
+        if status.amount_fen is not None and status.fee_fen is not None:
+            _check_echo(
+                f"payment {status.state}", status.amount_fen, status.fee_fen, amount_fen, fee_fen
+            )
+        return status
+
+    def reverse_payment(self, key: str, reason: str, *, sent_before: bool = False) -> PaymentStatus:
         """Reverse a posted payment and refund the float; idempotent.
 
-        A key the platform never posted is fenced: it reports "reversed" and a late-arriving
-        post with that key is refused, so a reversal is final either way.
+        A key the platform never posted is fenced: it reports "reversed" (ref None) and a
+        late-arriving post with that key is refused, so a reversal is final either way. An
+        answer in any other state is a MalformedAnswer.
         """
-        answer = self._call(Operation.REVERSE, {"key": key, "reason": reason})
-        return _same_key(PaymentStatus.from_json(answer), key)
+        answer = self._call(
+            Operation.REVERSE, {"key": key, "reason": reason}, sent_before=sent_before
+        )
+        status = _same_key(PaymentStatus.from_json(answer), key)
+        if status.state is not PaymentState.REVERSED:
+            raise malformed_answer(f"it answered a reversal with the state {status.state}")
+        return status
 
     def float_state(self) -> FloatState:
         return FloatState.from_json(self._call(Operation.FLOAT, {}))
 
-    def deposit(self, key: str, amount_fen: int) -> Deposit:
+    def deposit(self, key: str, amount_fen: int, *, sent_before: bool = False) -> Deposit:
         """Announce a float deposit; it stays "pending" until the operator confirms it."""
         check_fen(amount_fen)
         if amount_fen < MIN_DEPOSIT_FEN:
@@ -195,16 +268,90 @@ class PlatformClient:
                 f"a float deposit must be at least {format_fen(MIN_DEPOSIT_FEN)}, "
                 f"not {format_fen(amount_fen)}: deposit a larger amount",
             )
-        answer = self._call(Operation.DEPOSIT, {"key": key, "amount_fen": amount_fen})
-        return _same_key(Deposit.from_json(answer), key)
+        answer = self._call(
+            Operation.DEPOSIT, {"key": key, "amount_fen": amount_fen}, sent_before=sent_before
+        )
+        deposit = _same_key(Deposit.from_json(answer), key)
+        if deposit.amount_fen != amount_fen:
+            raise malformed_answer(
+                f"it recorded a deposit of {deposit.amount_fen} fen, not the {amount_fen} sent"
+            )
+        return deposit
 
     def deposit_status(self, key: str) -> Deposit:
         answer = self._call(Operation.DEPOSIT_STATUS, {"key": key})
         return _same_key(Deposit.from_json(answer), key)
 
+    def issue_voucher(
+        self,
+        voucher_id: str,
+        *,
+        amount_fen: int,
+        receipt_no: str,
+        expires: date,
+        sent_before: bool = False,
+    ) -> Voucher:
+        """Register a voucher this terminal printed, so that it can be paid out once.
+
+        Idempotent by voucher_id: the same id with the same details answers the voucher as
+        it is now; other details are refused (key_reused).
+        """
+        if isinstance(expires, datetime) or not isinstance(expires, date):
+            raise PlatformError(f"voucher expiry {expires!r} is not a date")
+        answer = self._call(
+            Operation.VOUCHER_ISSUE,
+            {
+                "key": voucher_id,
+                "amount_fen": _positive(amount_fen, "voucher"),
+                "receipt_no": receipt_no,
+                "expires": expires.isoformat(),
+            },
+            sent_before=sent_before,
+        )
+        voucher = _same_voucher(Voucher.from_json(answer), voucher_id, amount_fen)
+        if (voucher.receipt_no, voucher.expires) != (receipt_no, expires):
+            raise malformed_answer(
+                f"it registered voucher {voucher_id} for receipt {voucher.receipt_no} until "
+                f"{voucher.expires}, not receipt {receipt_no} until {expires}"
+            )
+        return voucher
+
+    def redeem_voucher(
+        self, key: str, *, voucher_id: str, amount_fen: int, sent_before: bool = False
+    ) -> Voucher:
+        """Pay a voucher out, once, centrally; idempotent by the redemption key.
+
+        Refused (proven) as voucher_not_found, voucher_already_redeemed (by another key),
+        voucher_expired or voucher_amount_mismatch. The answer must say "redeemed" by this
+        terminal, with the amount asked.
+        """
+        answer = self._call(
+            Operation.VOUCHER_REDEEM,
+            {"key": key, "voucher_id": voucher_id, "amount_fen": _positive(amount_fen, "voucher")},
+            sent_before=sent_before,
+        )
+        voucher = _same_voucher(Voucher.from_json(answer), voucher_id, amount_fen)
+        if voucher.state is not VoucherState.REDEEMED or voucher.redeemed_by != self._terminal:
+            raise malformed_answer(
+                f"it answered the redemption of voucher {voucher_id} with state "
+                f"{voucher.state} by {voucher.redeemed_by}, not redeemed by {self._terminal}"
+            )
+        return voucher
+
+    def voucher_status(self, voucher_id: str) -> Voucher:
+        answer = self._call(Operation.VOUCHER_STATUS, {"voucher_id": voucher_id})
+        voucher = Voucher.from_json(answer)
+        if voucher.voucher_id != voucher_id:
+            raise malformed_answer(
+                f"it answered for voucher {voucher.voucher_id!r} instead of {voucher_id!r}"
+            )
+        return voucher
+
     # ------------------------------------------------------------ transport
 
-    def _call(self, operation: Operation, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _call(
+        self, operation: Operation, fields: Mapping[str, Any], *, sent_before: bool = False
+    ) -> dict[str, Any]:
         envelope = {
             "station": self._station,
             "terminal": self._terminal,
@@ -218,23 +365,45 @@ class PlatformClient:
         }
         path = self._prefix + PATHS[operation]
         problem = ""
+        # Whether an earlier attempt (or call) of this request may have been carried out:
+        # then a refusal proves nothing unless it is payment-specific.
+        maybe_done = sent_before
         for attempt in range(1, self._retries + 1):
             if attempt > 1:
                 time.sleep(min(FIRST_BACKOFF_S * 2 ** (attempt - 2), MAX_BACKOFF_S))
             try:
-                status, reason, payload = self._exchange(path, body, headers)
+                answer = self._exchange(path, body, headers)
             except (OSError, http.client.HTTPException) as exc:
                 # Timeouts and connection failures only; a retry is safe because every
                 # money request is idempotent by its key and the others change nothing.
+                maybe_done = True
                 problem = f"{_describe(exc)} after {attempt} attempt{'s' if attempt > 1 else ''}"
                 continue
-            if status >= 500:
+            self._read_clock(answer)
+            if answer.status >= 500:
                 # An answer, but not a definite one: not retried (the platform is up and
-                # failing), and for a money request its outcome is unknown all the same.
-                problem = f"HTTP {status} {reason}"
+                # failing; the customer should not wait through backoffs for it), and for a
+                # money request its outcome is unknown all the same.
+                problem = f"HTTP {answer.status} {answer.reason}"
                 break
-            return _interpret(operation, status, payload)
+            return _interpret(
+                operation,
+                answer.status,
+                answer.payload,
+                maybe_done=maybe_done and operation in MONEY_OPERATIONS,
+            )
         return self._unavailable(operation, problem)
+
+    def _read_clock(self, answer: _Answer) -> None:
+        if not answer.date_header:
+            return
+        try:
+            platform_time = email.utils.parsedate_to_datetime(answer.date_header)
+        except (TypeError, ValueError, IndexError):
+            return  # no readable clock in this answer; keep the last reading
+        if platform_time.tzinfo is None:  # "-0000": UTC, the sender's zone unknown
+            platform_time = platform_time.replace(tzinfo=UTC)
+        self._clock_reading = (answer.received_at, platform_time - answer.received_at)
 
     def _unavailable(self, operation: Operation, problem: str) -> NoReturn:
         if operation in MONEY_OPERATIONS:
@@ -247,9 +416,7 @@ class PlatformClient:
             f"({problem}); try again later"
         )
 
-    def _exchange(
-        self, path: str, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[int, str, bytes]:
+    def _exchange(self, path: str, body: bytes, headers: Mapping[str, str]) -> _Answer:
         connection: http.client.HTTPConnection
         if self._https:
             connection = http.client.HTTPSConnection(
@@ -260,8 +427,11 @@ class PlatformClient:
         try:
             connection.request("POST", path, body=body, headers=dict(headers))
             response = connection.getresponse()
+            received_at = datetime.now(UTC)
             payload = response.read(MAX_ANSWER_BYTES + 1)
-            return response.status, response.reason, payload
+            return _Answer(
+                response.status, response.reason, payload, response.getheader("Date"), received_at
+            )
         finally:
             connection.close()
 
@@ -280,7 +450,16 @@ def _describe(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def _interpret(operation: Operation, status: int, payload: bytes) -> dict[str, Any]:
+def _interpret(
+    operation: Operation, status: int, payload: bytes, *, maybe_done: bool
+) -> dict[str, Any]:
+    """The answer's JSON object, or the error it stands for.
+
+    A 4xx refusal proves the request was not carried out (PlatformRefused) unless an earlier
+    attempt of this money request may have been (maybe_done) and its code is not
+    payment-specific: then it proves nothing (UnprovenRefusal). A 4xx that is not the
+    platform's error object (a gateway's page) is a MalformedAnswer: outcome unknown.
+    """
     if len(payload) > MAX_ANSWER_BYTES:
         raise malformed_answer(f"{operation}: more than {MAX_ANSWER_BYTES} bytes")
     try:
@@ -297,7 +476,15 @@ def _interpret(operation: Operation, status: int, payload: bytes) -> dict[str, A
             raise malformed_answer(f"{operation}: HTTP {status} without an error object")
         code = read_str(error, "code", "refusal")
         message = read_str(error, "message", "refusal")
-        raise refusal_error(code, f"the operator platform refused {operation}: {message}")
+        if maybe_done and code not in PAYMENT_SPECIFIC_REFUSALS:
+            raise UnprovenRefusal(
+                code,
+                f"the operator platform refused the {operation} request ({code}: {message}) "
+                "after an earlier attempt got no answer; its outcome is unknown and will be "
+                "checked with a status query",
+                status,
+            )
+        raise refusal_error(code, f"the operator platform refused {operation}: {message}", status)
     raise malformed_answer(f"{operation}: unexpected HTTP {status}")
 
 
@@ -309,3 +496,20 @@ def _same_key(record: _Keyed, key: str) -> _Keyed:
     if record.key != key:
         raise malformed_answer(f"it answered for key {record.key!r} instead of {key!r}")
     return record
+
+
+def _check_echo(what: str, amount_fen: int, fee_fen: int, sent_amount: int, sent_fee: int) -> None:
+    if (amount_fen, fee_fen) != (sent_amount, sent_fee):
+        raise malformed_answer(
+            f"{what} of {amount_fen} fen with a fee of {fee_fen} fen, not the {sent_amount} fen "
+            f"with a fee of {sent_fee} fen sent"
+        )
+
+
+def _same_voucher(voucher: Voucher, voucher_id: str, amount_fen: int) -> Voucher:
+    if (voucher.voucher_id, voucher.amount_fen) != (voucher_id, amount_fen):
+        raise malformed_answer(
+            f"it answered for voucher {voucher.voucher_id!r} of {voucher.amount_fen} fen, "
+            f"not {voucher_id!r} of {amount_fen} fen"
+        )
+    return voucher

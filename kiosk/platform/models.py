@@ -6,19 +6,30 @@ to_json, so the two cannot drift. This module does no I/O and never holds state.
 
 Money is an integer number of fen; a reader refuses a float, a bool or a missing field
 as a malformed answer rather than guessing.
+
+Errors are grouped by what they prove (docs/platform-api.md, "What an error proves"):
+PlatformRefused says the request was NOT carried out; OutcomeUnknown says it may or may
+not have been. Money code branches on these two groups, never on a list of classes.
 """
 
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from http import HTTPStatus
 from typing import Any
 
+from kiosk.clock import iso
 from kiosk.errors import KioskError
 
 SIGNATURE_HEADER = "X-Kiosk-Signature"
 # Deposits to the float are at least 500 yuan (seed 002: 每次购买金额不得低于500元).
 MIN_DEPOSIT_FEN = 50_000
+# A request_time further than this from the platform's clock is refused (stale_request).
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+# How long a float hold lives on the platform unless released or consumed first.
+HOLD_LIFETIME = timedelta(minutes=30)
 
 
 class Operation(StrEnum):
@@ -35,6 +46,9 @@ class Operation(StrEnum):
     FLOAT = "float"
     DEPOSIT = "deposit"
     DEPOSIT_STATUS = "deposit_status"
+    VOUCHER_ISSUE = "voucher_issue"
+    VOUCHER_REDEEM = "voucher_redeem"
+    VOUCHER_STATUS = "voucher_status"
 
 
 # Every operation is a POST of one signed JSON object to its path.
@@ -50,6 +64,9 @@ PATHS: Mapping[Operation, str] = {
     Operation.FLOAT: "/v1/float",
     Operation.DEPOSIT: "/v1/float/deposits",
     Operation.DEPOSIT_STATUS: "/v1/float/deposits/status",
+    Operation.VOUCHER_ISSUE: "/v1/vouchers",
+    Operation.VOUCHER_REDEEM: "/v1/vouchers/redeem",
+    Operation.VOUCHER_STATUS: "/v1/vouchers/status",
 }
 
 # Requests that move money (or fence a key) and so carry an idempotency key.
@@ -61,12 +78,14 @@ MONEY_OPERATIONS = frozenset(
         Operation.AUTHORIZE,
         Operation.REVERSE,
         Operation.DEPOSIT,
+        Operation.VOUCHER_ISSUE,
+        Operation.VOUCHER_REDEEM,
     }
 )
 
 
 class Refusal(StrEnum):
-    """The code of a definite refusal (HTTP 4xx); nothing happened on the platform."""
+    """The code of a refusal (HTTP 4xx); what each one proves is in docs/platform-api.md."""
 
     BAD_REQUEST = "bad_request"
     BAD_SIGNATURE = "bad_signature"
@@ -74,6 +93,7 @@ class Refusal(StrEnum):
     CERTIFICATE_CONFLICT = "certificate_conflict"
     NOT_REGISTERED = "not_registered"
     STALE_REQUEST = "stale_request"
+    RATE_LIMITED = "rate_limited"  # sent by the operator's gateway, never by the ledger
     UNKNOWN_BILLER = "unknown_biller"
     UNKNOWN_ACCOUNT = "unknown_account"
     NO_BILL_DUE = "no_bill_due"
@@ -87,26 +107,111 @@ class Refusal(StrEnum):
     CARD_COUNTER_USED = "card_counter_used"
     DEPOSIT_TOO_SMALL = "deposit_too_small"
     DEPOSIT_NOT_FOUND = "deposit_not_found"
+    VOUCHER_NOT_FOUND = "voucher_not_found"
+    VOUCHER_ALREADY_REDEEMED = "voucher_already_redeemed"
+    VOUCHER_EXPIRED = "voucher_expired"
+    VOUCHER_AMOUNT_MISMATCH = "voucher_amount_mismatch"
+
+
+# The HTTP status the platform answers each refusal with.
+REFUSAL_HTTP_STATUS: Mapping[str, HTTPStatus] = {
+    Refusal.BAD_REQUEST: HTTPStatus.BAD_REQUEST,
+    Refusal.BAD_SIGNATURE: HTTPStatus.UNAUTHORIZED,
+    Refusal.BAD_CERTIFICATE: HTTPStatus.BAD_REQUEST,
+    Refusal.CERTIFICATE_CONFLICT: HTTPStatus.CONFLICT,
+    Refusal.NOT_REGISTERED: HTTPStatus.FORBIDDEN,
+    Refusal.STALE_REQUEST: HTTPStatus.BAD_REQUEST,
+    Refusal.RATE_LIMITED: HTTPStatus.TOO_MANY_REQUESTS,
+    Refusal.UNKNOWN_BILLER: HTTPStatus.NOT_FOUND,
+    Refusal.UNKNOWN_ACCOUNT: HTTPStatus.NOT_FOUND,
+    Refusal.NO_BILL_DUE: HTTPStatus.NOT_FOUND,
+    Refusal.UNKNOWN_BILL: HTTPStatus.CONFLICT,
+    Refusal.BILL_ALREADY_PAID: HTTPStatus.CONFLICT,
+    Refusal.INSUFFICIENT_FLOAT: HTTPStatus.UNPROCESSABLE_ENTITY,
+    Refusal.HOLD_MISSING: HTTPStatus.CONFLICT,
+    Refusal.HOLD_TOO_SMALL: HTTPStatus.UNPROCESSABLE_ENTITY,
+    Refusal.KEY_REUSED: HTTPStatus.CONFLICT,
+    Refusal.PAYMENT_REVERSED: HTTPStatus.CONFLICT,
+    Refusal.CARD_COUNTER_USED: HTTPStatus.CONFLICT,
+    Refusal.DEPOSIT_TOO_SMALL: HTTPStatus.UNPROCESSABLE_ENTITY,
+    Refusal.DEPOSIT_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    Refusal.VOUCHER_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    Refusal.VOUCHER_ALREADY_REDEEMED: HTTPStatus.CONFLICT,
+    Refusal.VOUCHER_EXPIRED: HTTPStatus.GONE,
+    Refusal.VOUCHER_AMOUNT_MISMATCH: HTTPStatus.CONFLICT,
+}
+
+# The refusals that prove the platform examined THIS key's request and did not (and, by
+# idempotency, never will) carry it out: the platform decides each of them only after it
+# looked the key up, so a request already carried out under the key would have been
+# answered with its first answer instead. Anything else (the envelope, the signature, the
+# clock, a gateway, key_reused, a code this terminal does not know) is decided before or
+# apart from that lookup and proves nothing about an earlier attempt. Reasoning per code:
+# docs/platform-api.md, "What an error proves".
+PAYMENT_SPECIFIC_REFUSALS: frozenset[str] = frozenset(
+    {
+        Refusal.UNKNOWN_BILLER,
+        Refusal.UNKNOWN_ACCOUNT,
+        Refusal.NO_BILL_DUE,
+        Refusal.UNKNOWN_BILL,
+        Refusal.BILL_ALREADY_PAID,
+        Refusal.INSUFFICIENT_FLOAT,
+        Refusal.HOLD_MISSING,
+        Refusal.HOLD_TOO_SMALL,
+        Refusal.PAYMENT_REVERSED,
+        Refusal.CARD_COUNTER_USED,
+        Refusal.DEPOSIT_TOO_SMALL,
+        Refusal.DEPOSIT_NOT_FOUND,
+        Refusal.VOUCHER_NOT_FOUND,
+        Refusal.VOUCHER_ALREADY_REDEEMED,
+        Refusal.VOUCHER_EXPIRED,
+        Refusal.VOUCHER_AMOUNT_MISMATCH,
+    }
+)
+
+
+# ---------------------------------------------------------------- errors, by what they prove
 
 
 class PlatformError(KioskError):
     """The operator platform could not be used as asked; the message says what to do."""
 
 
-class PlatformUnavailable(PlatformError):
-    """No answer in time, or the connection failed.
+class OutcomeUnknown(PlatformError):
+    """The request may or may not have been carried out.
 
-    For a money request the outcome is UNKNOWN: resolve it with a status query, never by
-    assuming it failed.
+    For a money request, resolve it with a status query (payment_status, voucher_status,
+    deposit_status), never by assuming it failed or succeeded.
     """
 
 
-class PlatformRefused(PlatformError):
-    """A definite refusal by the platform: nothing happened there."""
+class PlatformUnavailable(OutcomeUnknown):
+    """No answer in time, the connection failed, or an HTTP 5xx answer."""
 
-    def __init__(self, code: str, message: str) -> None:
+
+class MalformedAnswer(OutcomeUnknown):
+    """An answer that breaks the contract: wrong type, missing field, a gateway's page, or
+    amounts that are not the ones sent. In doubt: alert, and resolve by status."""
+
+
+class UnprovenRefusal(OutcomeUnknown):
+    """A refusal that proves nothing: an earlier attempt of the same money request got no
+    answer (and may have been carried out), and this refusal's code is not one of
+    PAYMENT_SPECIFIC_REFUSALS (a gateway, the clock, the signature, key_reused...)."""
+
+    def __init__(self, code: str, message: str, http_status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.http_status = http_status
+
+
+class PlatformRefused(PlatformError):
+    """A refusal that proves this request was not carried out on the platform."""
+
+    def __init__(self, code: str, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status  # None when refused by the client before sending
 
 
 class InsufficientFloat(PlatformRefused):
@@ -117,17 +222,18 @@ class UnknownAccount(PlatformRefused):
     """The biller does not know the account, or it has no bill due."""
 
 
-def refusal_error(code: str, message: str) -> PlatformRefused:
+def refusal_error(code: str, message: str, http_status: int | None = None) -> PlatformRefused:
     """The PlatformRefused subclass a refusal code stands for."""
     if code == Refusal.INSUFFICIENT_FLOAT:
-        return InsufficientFloat(code, message)
+        return InsufficientFloat(code, message, http_status)
     if code in (Refusal.UNKNOWN_ACCOUNT, Refusal.NO_BILL_DUE):
-        return UnknownAccount(code, message)
-    return PlatformRefused(code, message)
+        return UnknownAccount(code, message, http_status)
+    return PlatformRefused(code, message, http_status)
 
 
-# What a resident is told, by refusal code (English message ids; Chinese in platform.po).
-# Codes not listed here are faults of the terminal or the operator, not of the resident.
+# What a resident (or the station operator paying out a voucher) is told, by refusal code
+# (English message ids; Chinese in platform.po). Codes not listed here are faults of the
+# terminal or the operator, not of the resident.
 RESIDENT_NOTICES: Mapping[str, str] = {
     Refusal.UNKNOWN_ACCOUNT: "The biller does not know this account number. "
     "Please check the number on your bill.",
@@ -137,6 +243,12 @@ RESIDENT_NOTICES: Mapping[str, str] = {
     "Please ask the station staff or come back later.",
     Refusal.CARD_COUNTER_USED: "This card already has a credit waiting. "
     "Please insert the card again to finish it.",
+    Refusal.VOUCHER_NOT_FOUND: "This voucher is not known at this station. "
+    "Please check the voucher number.",
+    Refusal.VOUCHER_ALREADY_REDEEMED: "This voucher has already been paid out.",
+    Refusal.VOUCHER_EXPIRED: "This voucher has expired. Please ask the station staff.",
+    Refusal.VOUCHER_AMOUNT_MISMATCH: "The amount does not match this voucher. "
+    "Please ask the station staff.",
 }
 NOTICE_UNAVAILABLE = "The payment service is not answering. Please try again later."
 NOTICE_REFUSED = "The payment service refused this request. Please ask the station staff."
@@ -150,10 +262,6 @@ def resident_notice(error: PlatformError) -> str:
 
 
 # ---------------------------------------------------------------- strict JSON readers
-
-
-class MalformedAnswer(PlatformError):
-    """An answer that does not follow the contract (wrong type, missing field, bad value)."""
 
 
 def _malformed(record: str, detail: str) -> MalformedAnswer:
@@ -181,6 +289,12 @@ def read_fen(data: Mapping[str, Any], name: str, record: str) -> int:
     return value
 
 
+def read_optional_fen(data: Mapping[str, Any], name: str, record: str) -> int | None:
+    if name not in data:
+        raise _malformed(record, f"field '{name}' is missing")
+    return None if data[name] is None else read_fen(data, name, record)
+
+
 def read_str(data: Mapping[str, Any], name: str, record: str) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value:
@@ -201,6 +315,30 @@ def read_choice(data: Mapping[str, Any], name: str, record: str, choices: frozen
     if value not in choices:
         raise _malformed(record, f"field '{name}' is {value!r}, not one of {sorted(choices)}")
     return value
+
+
+def read_date(data: Mapping[str, Any], name: str, record: str) -> date:
+    text = read_str(data, name, record)
+    try:
+        # fromisoformat alone would also take "20260501"; the wire form is YYYY-MM-DD.
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _malformed(record, f"field '{name}' is {text!r}, not a date YYYY-MM-DD") from None
+
+
+def read_optional_time(data: Mapping[str, Any], name: str, record: str) -> datetime | None:
+    text = read_optional_str(data, name, record)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise _malformed(record, f"field '{name}' is {text!r}, not an ISO 8601 time with offset")
+    return moment
 
 
 # ---------------------------------------------------------------- answer records
@@ -292,6 +430,7 @@ class CardCredit:
     card_no: str
     new_counter: int
     amount_fen: int
+    fee_fen: int
     mac: bytes  # hex on the wire
 
     @classmethod
@@ -310,6 +449,7 @@ class CardCredit:
             card_no=read_str(data, "card_no", "card credit"),
             new_counter=new_counter,
             amount_fen=read_fen(data, "amount_fen", "card credit"),
+            fee_fen=read_fen(data, "fee_fen", "card credit"),
             mac=mac,
         )
 
@@ -320,32 +460,65 @@ class CardCredit:
             "card_no": self.card_no,
             "new_counter": self.new_counter,
             "amount_fen": self.amount_fen,
+            "fee_fen": self.fee_fen,
             "mac": self.mac.hex(),
         }
 
 
-PAYMENT_STATES = frozenset({"posted", "not_found", "reversed"})
+class PaymentState(StrEnum):
+    POSTED = "posted"
+    REVERSED = "reversed"  # reversed after posting, or fenced before any posting arrived
+    NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True)
 class PaymentStatus:
+    """What the platform knows of a payment key.
+
+    ref, amount_fen and fee_fen are those of the key's posting, and None when the key was
+    never posted (not_found, or reversed before any posting arrived).
+    """
+
     key: str
-    state: str  # "posted" | "not_found" | "reversed"
-    ref: str | None  # None when never posted
+    state: PaymentState
+    ref: str | None
+    amount_fen: int | None = None
+    fee_fen: int | None = None
+
+    @property
+    def was_posted(self) -> bool:
+        return self.ref is not None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "PaymentStatus":
+        record = "payment status"
+        states = frozenset(PaymentState)
         status = cls(
-            key=read_str(data, "key", "payment status"),
-            state=read_choice(data, "state", "payment status", PAYMENT_STATES),
-            ref=read_optional_str(data, "ref", "payment status"),
+            key=read_str(data, "key", record),
+            state=PaymentState(read_choice(data, "state", record, states)),
+            ref=read_optional_str(data, "ref", record),
+            amount_fen=read_optional_fen(data, "amount_fen", record),
+            fee_fen=read_optional_fen(data, "fee_fen", record),
         )
-        if status.state == "posted" and status.ref is None:
-            raise _malformed("payment status", "a posted payment has no reference")
+        if status.state is PaymentState.POSTED and status.ref is None:
+            raise _malformed(record, "a posted payment has no reference")
+        if status.state is PaymentState.NOT_FOUND and status.ref is not None:
+            raise _malformed(record, f"a payment not found has the reference {status.ref!r}")
+        if (status.amount_fen is None, status.fee_fen is None) != (
+            not status.was_posted,
+            not status.was_posted,
+        ):
+            raise _malformed(record, "amount and fee must be given exactly when it was posted")
         return status
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "state": self.state, "ref": self.ref}
+        return {
+            "key": self.key,
+            "state": str(self.state),
+            "ref": self.ref,
+            "amount_fen": self.amount_fen,
+            "fee_fen": self.fee_fen,
+        }
 
 
 DEPOSIT_STATES = frozenset({"pending", "confirmed"})
@@ -367,3 +540,57 @@ class Deposit:
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "state": self.state, "amount_fen": self.amount_fen}
+
+
+class VoucherState(StrEnum):
+    ISSUED = "issued"  # registered by the terminal that printed it; can be paid out
+    REDEEMED = "redeemed"  # paid out once; never again
+    EXPIRED = "expired"  # not redeemed by the end of its expiry date
+
+
+@dataclass(frozen=True)
+class Voucher:
+    """A voucher as the platform records it: single-use money with its own id."""
+
+    voucher_id: str
+    state: VoucherState
+    amount_fen: int
+    receipt_no: str  # the receipt it was printed on
+    expires: date  # the last day it can be redeemed
+    redeemed_at: datetime | None
+    redeemed_by: str | None  # the terminal that paid it out (of the issuing station)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Voucher":
+        record = "voucher"
+        voucher = cls(
+            voucher_id=read_str(data, "voucher_id", record),
+            state=VoucherState(read_choice(data, "state", record, frozenset(VoucherState))),
+            amount_fen=read_fen(data, "amount_fen", record),
+            receipt_no=read_str(data, "receipt_no", record),
+            expires=read_date(data, "expires", record),
+            redeemed_at=read_optional_time(data, "redeemed_at", record),
+            redeemed_by=read_optional_str(data, "redeemed_by", record),
+        )
+        if voucher.amount_fen == 0:
+            raise _malformed(record, "a voucher of 0 fen")
+        redeemed = voucher.state is VoucherState.REDEEMED
+        if (voucher.redeemed_at is not None, voucher.redeemed_by is not None) != (
+            redeemed,
+            redeemed,
+        ):
+            raise _malformed(
+                record, "redeemed_at and redeemed_by must be given exactly when redeemed"
+            )
+        return voucher
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "voucher_id": self.voucher_id,
+            "state": str(self.state),
+            "amount_fen": self.amount_fen,
+            "receipt_no": self.receipt_no,
+            "expires": self.expires.isoformat(),
+            "redeemed_at": None if self.redeemed_at is None else iso(self.redeemed_at),
+            "redeemed_by": self.redeemed_by,
+        }
