@@ -112,7 +112,7 @@ class Posting:
             # The card credit's MAC comes only with the authorisation, which is idempotent by
             # key: asking again returns the same one.
             try:
-                ref, credit = self._request(row)
+                ref, credit = self._request(row, sent_before=True)
             except (PlatformRefused, OutcomeUnknown, SignerError) as exc:
                 self._note_mismatch(row, exc)
                 return self.in_doubt(row, f"card authorisation again: {_name(exc)}")
@@ -175,7 +175,7 @@ class Posting:
 
     # ------------------------------------------------------------------ helpers
 
-    def _request(self, row: TxRow) -> tuple[str, CardCredit | None]:
+    def _request(self, row: TxRow, *, sent_before: bool = False) -> tuple[str, CardCredit | None]:
         assert row.post_key is not None and row.hold_id is not None
         if row.kind == TxKind.CARD_TOPUP:
             assert row.card_no is not None and row.card_counter is not None
@@ -188,6 +188,7 @@ class Posting:
                 counter=row.card_counter,
                 amount_fen=row.pay_fen,
                 fee_fen=row.fee_fen,
+                sent_before=sent_before,
             )
             return credit.ref, credit
         posting = self._platform.post_payment(
@@ -199,6 +200,7 @@ class Posting:
             amount_fen=row.pay_fen,
             fee_fen=row.fee_fen,
             bill_id=row.bill_id,
+            sent_before=sent_before,
         )
         return posting.ref, None
 
