@@ -14,7 +14,7 @@ from typing import Any
 
 from kiosk.catalog import Service
 from kiosk.errors import KioskError
-from kiosk.platform import PlatformRefused, PlatformUnavailable
+from kiosk.platform import PlatformError, PlatformRefused
 from kiosk.storage import open_database, write_transaction
 from kiosk.terminal import Terminal
 from kiosk.transactions.engine import Outcome, PaymentRefused
@@ -100,7 +100,7 @@ class Soak:
             except PaymentRefused as exc:
                 self.report.refusals[type(exc).__name__] += 1
                 outcome = None
-            except (PlatformRefused, PlatformUnavailable) as exc:
+            except PlatformError as exc:
                 self.report.refusals[type(exc).__name__] += 1
                 outcome = None
             if outcome is not None:

@@ -30,7 +30,7 @@ from kiosk.events import Event, EventBus
 from kiosk.instance_lock import DataDirectoryLock
 from kiosk.journal import Journal
 from kiosk.ledger.float_account import FloatAccount
-from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavailable
+from kiosk.platform import Bill, PlatformClient, PlatformError
 from kiosk.receipts.test_page import printer_test_page
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.day_close import DayCloser
@@ -132,7 +132,7 @@ class Terminal:
         if event.kind == "tx_closed" and event.data.get("outcome") in ("paid", "refused"):
             try:
                 self.float_account.refresh()
-            except (SignerError, PlatformUnavailable, PlatformRefused) as exc:
+            except (SignerError, PlatformError) as exc:
                 # Housekeeping asks again; a token or platform outage is reported elsewhere.
                 log.warning("float balance not refreshed after a payment: %s", exc)
         if event.kind == "board_restart":
@@ -147,7 +147,7 @@ class Terminal:
         self.journal.open()
         try:
             self.platform.register()
-        except (PlatformUnavailable, PlatformRefused) as exc:
+        except (PlatformError, SignerError) as exc:
             log.warning("platform registration not confirmed: %s", exc)
         outcomes = self.engine.recover()
         self.float_account.refresh()

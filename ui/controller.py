@@ -34,7 +34,7 @@ from kiosk.devices import (
 from kiosk.errors import KioskError
 from kiosk.i18n import translator
 from kiosk.money import FEN_PER_YUAN, MoneyError, format_fen
-from kiosk.platform import PlatformUnavailable
+from kiosk.platform import OutcomeUnknown
 from kiosk.ratings import RatingRefused, RatingStore
 from kiosk.terminal import BillQuote, Terminal
 from kiosk.transactions.engine import Outcome, Progress
@@ -135,7 +135,7 @@ class KioskController:
         self.worker.submit(call, done, failed or self.fail)
 
     def fail(self, error: Exception) -> None:
-        if isinstance(error, PlatformUnavailable):
+        if isinstance(error, OutcomeUnknown):
             self.platform_ok = False
         log.info("notice for %s: %s", type(error).__name__, error)
         self.notice = notice_for(error, self.t, self.settings.help_phone)

@@ -12,7 +12,7 @@ from kiosk.devices import CardRemoved, DeviceError
 from kiosk.errors import KioskError
 from kiosk.i18n import Translate
 from kiosk.money import MoneyError
-from kiosk.platform import PlatformRefused, PlatformUnavailable
+from kiosk.platform import OutcomeUnknown, PlatformRefused
 from kiosk.transactions.engine import PaymentRefused
 
 HELP = "For help, ask the station staff or call {phone}."
@@ -36,7 +36,7 @@ def notice_for(error: Exception, translate: Translate, phone: str) -> Notice:
     help_line = translate(HELP).format(phone=phone)
     message = str(error)
     known = _known(translate, message)
-    if isinstance(error, PlatformUnavailable):
+    if isinstance(error, OutcomeUnknown):
         return Notice(
             translate("The service cannot be reached"),
             translate("The operator's platform did not answer."),

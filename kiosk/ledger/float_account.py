@@ -8,7 +8,15 @@ from kiosk.errors import KioskError
 from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.money import format_fen
-from kiosk.platform import FloatState, PlatformClient, PlatformUnavailable
+from kiosk.platform import (
+    FloatState,
+    OutcomeUnknown,
+    PlatformClient,
+    PlatformError,
+    PlatformRefused,
+    Refusal,
+)
+from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
 
 log = logging.getLogger(__name__)
@@ -60,7 +68,7 @@ class FloatAccount:
         """Ask the platform; journal and announce a crossing of the low-balance threshold."""
         try:
             state = self._platform.float_state()
-        except PlatformUnavailable as exc:
+        except (PlatformError, SignerError) as exc:
             log.warning("float balance not refreshed: %s", exc)
             return self.last_known()
         previous = self._conn.execute("SELECT low FROM float_state").fetchone()
@@ -112,7 +120,16 @@ class FloatAccount:
         ).fetchall():
             try:
                 status = self._platform.deposit_status(key)
-            except PlatformUnavailable:
+            except PlatformRefused as exc:
+                if exc.code != Refusal.DEPOSIT_NOT_FOUND:
+                    break
+                # The announcement never reached the platform: announce it again (same key).
+                try:
+                    status = self._platform.deposit(key, amount, sent_before=True)
+                except (PlatformError, SignerError) as again:
+                    log.warning("deposit %s not announced yet: %s", key, again)
+                    break
+            except (OutcomeUnknown, SignerError):
                 break
             if status.state != "confirmed":
                 continue
