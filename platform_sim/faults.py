@@ -38,6 +38,9 @@ class FaultKind(StrEnum):
     GATEWAY = "gateway"  # a gateway's HTML page with that status, nothing done
     REFUSE_AFTER_COMMIT = "refuse_after_commit"  # committed, then that refusal answered
     GATEWAY_AFTER_COMMIT = "gateway_after_commit"  # committed, then a gateway's page
+    # Committed, then answered with one fen more than the amount: a platform (or something
+    # between) answering other money than was sent.
+    ALTER_AMOUNT = "alter_amount"
 
     @property
     def after_commit(self) -> bool:
@@ -57,7 +60,12 @@ class FaultKind(StrEnum):
 
 
 _AFTER_COMMIT = frozenset(
-    {FaultKind.TIMEOUT_AFTER_COMMIT, FaultKind.REFUSE_AFTER_COMMIT, FaultKind.GATEWAY_AFTER_COMMIT}
+    {
+        FaultKind.TIMEOUT_AFTER_COMMIT,
+        FaultKind.REFUSE_AFTER_COMMIT,
+        FaultKind.GATEWAY_AFTER_COMMIT,
+        FaultKind.ALTER_AMOUNT,
+    }
 )
 
 
@@ -102,7 +110,7 @@ class FaultRule:
 SPEC_FORM = (
     "write OPERATION:KIND[:p=P][:count=N][:sleep_ms=N], KIND one of error, timeout_before, "
     "timeout_after_commit, delay_ms=N, refuse:code=CODE[:status=N], gateway:status=N, "
-    "refuse_after_commit:code=CODE[:status=N], gateway_after_commit:status=N"
+    "refuse_after_commit:code=CODE[:status=N], gateway_after_commit:status=N, alter_amount"
 )
 
 

@@ -477,6 +477,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._fail(fault)  # nothing was done
                 return
         status, answer = self.sim.answer(operation, body, self.headers.get(SIGNATURE_HEADER))
+        if fault is not None and fault.kind is FaultKind.ALTER_AMOUNT:
+            amount = answer.get("amount_fen")
+            if isinstance(amount, int) and not isinstance(amount, bool):
+                answer = {**answer, "amount_fen": amount + 1}
+            self._send(status, answer)
+            return
         if fault is not None and fault.kind.after_commit:
             self._fail(fault)  # the change is committed; its answer is lost or replaced
             return

@@ -21,7 +21,9 @@ def posted(rig: TerminalRig) -> list[dict[str, Any]]:
 
 
 def alerts(rig: TerminalRig, kind: str) -> list[dict[str, Any]]:
-    return [r for r in rig.terminal.journal.records() if r["type"] == "alert" and r["alert"] == kind]
+    return [
+        r for r in rig.terminal.journal.records() if r["type"] == "alert" and r["alert"] == kind
+    ]
 
 
 def later(rig: TerminalRig, minutes: float = 15) -> None:
@@ -309,3 +311,20 @@ def test_a_device_error_opening_the_inlets_refuses_the_payment_and_leaves_nothin
     with pytest.raises(Exception, match="cash acceptor"):
         rig.terminal.pay_bill(quote(rig, "gas-bill"))
     assert rig.terminal.engine.store.open_transactions() == []
+
+
+def test_an_answer_with_other_money_than_sent_is_in_doubt_and_alerted(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    q = quote(rig, "water-bill")
+    progress = rig.terminal.pay_bill(q)
+    pay_in_notes(rig, progress.tx_id, q.total_fen)
+    rig.platform.set_faults(["post:alter_amount", "status:alter_amount"])
+    assert rig.terminal.finish(progress.tx_id).outcome == TxOutcome.IN_DOUBT
+    assert len(alerts(rig, "platform_answer_mismatch")) >= 1
+    assert len(alerts(rig, "tx_in_doubt")) == 1
+    rig.platform.clear_faults()
+    later(rig)
+    assert rig.terminal.engine.store.get(progress.tx_id).outcome == "paid"
+    assert len(posted(rig)) == 1
