@@ -573,7 +573,7 @@ def _card_credit(row: sqlite3.Row) -> CardCredit:
         card_no=row["account"],
         new_counter=new_counter,
         amount_fen=row["amount_fen"],
-        mac=credit_mac(row["account"], new_counter, row["amount_fen"]),
+        mac=credit_mac(row["account"], new_counter, row["amount_fen"], row["terminal"], row["key"]),
     )
 
 

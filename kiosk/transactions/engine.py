@@ -623,7 +623,12 @@ class TransactionEngine:
                     continue
                 try:
                     card = self.cards.credit_prepaid(
-                        card.card_no, int(credit["amount_fen"]), new_counter, bytes(credit["mac"])
+                        card.card_no,
+                        int(credit["amount_fen"]),
+                        new_counter,
+                        bytes(credit["mac"]),
+                        terminal=self._terminal_id,
+                        ref=f"{credit['tx_id']}-p",  # the post key it was authorised for
                     )
                 except CardRemoved as exc:
                     # Pulled again: the credit stays pending for the card's next return; the
