@@ -146,9 +146,7 @@ class PcscCardReader:
         try:
             command = prepaid_app.credit(amount_fen, new_counter, mac, terminal, ref)
         except ApduError as exc:
-            raise CardRefused(
-                f"{doing} cannot be sent: {exc}; nothing was sent to the card"
-            ) from None
+            raise CardRefused(f"{doing} cannot be sent ({exc}): nothing reached the card") from None
         with self._lock:
             connection = self._connect(doing)
             if connection is None:
