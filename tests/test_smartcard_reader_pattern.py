@@ -1,10 +1,14 @@
 """Choosing the PC/SC reader by `[devices] reader_name`: the pure rule (pcscd tests it live in
 tests/test_smartcard_pcsc.py)."""
 
+from pathlib import Path
+
 import pytest
 
 from drivers.smartcard.reader_pattern import choose_reader
+from kiosk.config import load_config
 from kiosk.devices import CardError
+from kiosk.errors import ConfigError
 
 ACS = "ACS ACR39U ICC Reader 00 00"
 IDENTIV = "Identiv uTrust 2700 R [CCID Interface] (55041513) 00 00"
@@ -59,3 +63,30 @@ def test_without_readers_the_error_says_none_is_present() -> None:
     for pattern in ("", "ACS*"):
         with pytest.raises(CardError, match=r"readers present: none"):
             choose_reader(pattern, [])
+
+
+MINIMAL_CONFIG = """
+data_dir = "/tmp/kiosk"
+[station]
+institution_no = "33078200001"
+name = "test"
+terminal_id = "T0001"
+[platform]
+url = "http://127.0.0.1:8700"
+[token]
+kind = "pkcs11"
+[devices]
+card_reader = "real"
+"""
+
+
+def test_the_configuration_takes_a_pattern_and_refuses_one_that_is_not_one_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(MINIMAL_CONFIG + 'reader_name = "ACS ACR39U*"\n', encoding="utf-8")
+    assert load_config(path).devices.reader_name == "ACS ACR39U*"
+
+    path.write_text(MINIMAL_CONFIG + 'reader_name = "ACS\\nACR39U"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="'devices.reader_name' must be one line"):
+        load_config(path)
