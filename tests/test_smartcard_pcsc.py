@@ -460,9 +460,21 @@ def t0_cards(pcscd: PrivatePcscd, tmp_path: Path) -> Iterator[VpcdCardSimulator]
     """A T=0 utility card whose I/O buffer holds 16 bytes (answers come in chunks)."""
     cards = pcscd.card_simulator(tmp_path / "cards.json", protocol=CardProtocol.T0, t0_chunk=16)
     cards.issue_prepaid(CARD, "electricity", "4400123456")
+    cards.issue_technician(TECH, "T-042", PIN)
     yield cards
     cards.close()
     pcscd.wait_for_empty_reader()
+
+
+def test_a_t0_technician_card_gives_its_id_after_an_le_correction(
+    t0_cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(t0_cards, pcsc_reader, TECH)
+    exchanges = Exchanges(t0_cards)
+
+    assert pcsc_reader.verify_technician(PIN) == "T-042"
+
+    assert exchanges.status_words()[-2:] == ["6C05", "9000"]  # "T-042" is 5 bytes
 
 
 def test_a_t0_card_is_read_and_credited_through_get_response_and_le_correction(

@@ -99,10 +99,10 @@ def answer_to_reset(historical: bytes, protocol: CardProtocol = CardProtocol.T1)
     return b"\x3b" + body + bytes((tck,))
 
 
-PREPAID_ATR: Final = answer_to_reset(b"KIOSK-PREPAID")
-TECHNICIAN_ATR: Final = answer_to_reset(b"KIOSK-TECH")
 PREPAID_HISTORICAL: Final = b"KIOSK-PREPAID"
 TECHNICIAN_HISTORICAL: Final = b"KIOSK-TECH"
+PREPAID_ATR: Final = answer_to_reset(PREPAID_HISTORICAL)  # as T1 cards send it
+TECHNICIAN_ATR: Final = answer_to_reset(TECHNICIAN_HISTORICAL)
 
 # Faults: the pull strikes the next CREDIT or VERIFY, as a resident pulls a card while it
 # is being written; an armed status word answers the next command other than SELECT.
