@@ -59,6 +59,8 @@ class DevicesConfig:
     printer_port: str = ""
     paper_width_mm: Literal[58, 80] = 58
     card_reader: DeviceChoice = "sim"
+    # The PC/SC reader to use: the start of its name or a glob on the whole name ("ACS*");
+    # it must match exactly one reader. Empty: the first reader (docs/smartcard.md).
     reader_name: str = ""
     cash: DeviceChoice = "sim"
     # The I/O board counts the cash, so cash = "real" means ioboard = "real" on ioboard_port.
@@ -216,6 +218,11 @@ def _validate(config: Config) -> Config:
                 f"config key 'devices.{port_key}' is needed when devices.{kind} is 'real'"
                 " (e.g. the stable name the udev rules give it)"
             )
+    if not devices.reader_name.isprintable():
+        raise ConfigError(
+            "config key 'devices.reader_name' must be one line of printable text: the PC/SC"
+            " reader's name, the start of it, or a glob such as 'ACS ACR39U*'"
+        )
     config.telemetry.check()
     if config.token.kind == "software" and not config.token.key_file:
         raise ConfigError("config key 'token.key_file' is needed when token.kind is 'software'")

@@ -61,7 +61,7 @@ printer = {_value(devices)}
 printer_port = {_value("/dev/kiosk-printer" if devices == "real" else "")}   # udev name
 paper_width_mm = 58        # 58 (32 columns) or 80 (48 columns)
 card_reader = {_value(devices)}
-reader_name = ""           # PC/SC reader name; empty takes the first reader
+reader_name = ""           # PC/SC reader: name, start of it or glob ("ACS*"); empty: first
 cash = {_value(devices)}              # the cash inlets are on the I/O board
 ioboard = {_value(devices)}           # door, tamper, lamp, watchdog; "none" only for development
 ioboard_port = {_value("/dev/kiosk-ioboard" if devices == "real" else "")}

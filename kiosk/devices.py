@@ -96,26 +96,51 @@ class CardRefused(CardError):
 
 
 @dataclass(frozen=True)
+class CardLoad:
+    """One entry of the card's load log, as the card itself recorded it.
+
+    The card appends it atomically with the balance and the purchase counter, and only for
+    a credit whose issuer MAC covers all four fields, so it proves which authorisation moved
+    the counter: ours (this terminal, this transaction) or a load made elsewhere.
+    """
+
+    counter: int  # the purchase counter this load moved the card to
+    amount_fen: int
+    terminal: str  # the terminal id the load was authorised for
+    ref: str  # the transaction reference it was authorised for (the platform key)
+
+
+@dataclass(frozen=True)
 class PrepaidCard:
     card_no: str
     utility: str  # "electricity", "gas", "water"
     meter_no: str
     purchase_counter: int  # incremented by the card on every credit it applies
     last_credit_fen: int
+    last_load: CardLoad | None = None  # the newest load-log entry, None on a fresh card
 
 
 class CardReader(Protocol):
     def read_prepaid(self) -> PrepaidCard | None:
-        """The prepaid card in the reader, or None when no card is present."""
+        """The prepaid card in the reader (with its newest load), or None when no card is in."""
         ...
 
     def credit_prepaid(
-        self, card_no: str, amount_fen: int, new_counter: int, mac: bytes
+        self,
+        card_no: str,
+        amount_fen: int,
+        new_counter: int,
+        mac: bytes,
+        *,
+        terminal: str,
+        ref: str,
     ) -> PrepaidCard:
-        """Apply a credit the platform authorised with mac.
+        """Apply a credit the platform authorised with mac for this terminal and reference.
 
-        The card applies it only if its purchase counter is new_counter - 1, so the same
-        credit can never be applied twice. Returns the card as read after the credit.
+        The card checks the MAC over card number, new counter, amount, terminal and ref; it
+        applies the credit only if its purchase counter is new_counter - 1, so the same
+        credit can never be applied twice, and it records the load (CardLoad) in its load
+        log in the same write. Returns the card as read after the credit, last_load included.
         """
         ...
 

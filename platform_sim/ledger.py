@@ -800,7 +800,7 @@ def _card_credit(row: sqlite3.Row) -> CardCredit:
         new_counter=new_counter,
         amount_fen=row["amount_fen"],
         fee_fen=row["fee_fen"],
-        mac=credit_mac(row["account"], new_counter, row["amount_fen"]),
+        mac=credit_mac(row["account"], new_counter, row["amount_fen"], row["terminal"], row["key"]),
     )
 
 

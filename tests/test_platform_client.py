@@ -228,8 +228,11 @@ def test_a_card_credit_carries_the_mac_the_card_checks_for_its_next_counter(
 ) -> None:
     first = authorize(platform_client, "card-1", counter=7)
     assert first.new_counter == 8
-    assert check_credit_mac("900000000001", 8, 10_000, first.mac)
-    assert not check_credit_mac("900000000001", 9, 10_000, first.mac)
+    assert check_credit_mac("900000000001", 8, 10_000, TERMINAL, "card-1", first.mac)
+    assert not check_credit_mac("900000000001", 9, 10_000, TERMINAL, "card-1", first.mac)
+    # Bound to the terminal that asked and the authorisation's key: not valid for any other.
+    assert not check_credit_mac("900000000001", 8, 10_000, "OTHER-01", "card-1", first.mac)
+    assert not check_credit_mac("900000000001", 8, 10_000, TERMINAL, "card-2", first.mac)
     assert authorize(platform_client, "card-1", counter=7) == first  # same key, same credit
     assert platform_client.float_state().balance_fen == 190_000
 

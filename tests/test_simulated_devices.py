@@ -37,11 +37,13 @@ from drivers.smartcard.prepaid_mac import credit_mac
 from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.devices import (
     CardError,
+    CardLoad,
     CardRemoved,
     CashEvent,
     CashKind,
     DeviceError,
     PaperOut,
+    PrepaidCard,
     PrinterStatus,
     ReceiptDocument,
     ReceiptLine,
@@ -49,6 +51,7 @@ from kiosk.devices import (
 
 CARD = "31000012345678"
 OTHER_CARD = "31000087654321"
+TERMINAL = "K-0001"  # this kiosk's terminal id in the card tests
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -553,10 +556,28 @@ def blank_card(**changes: object) -> SimulatedPrepaidCard:
     return dataclasses.replace(card, **changes)  # type: ignore[arg-type]
 
 
+def ref(counter: int) -> str:
+    """The transaction reference of this kiosk's credit to counter in these tests."""
+    return f"{TERMINAL}-{counter:016x}-p"
+
+
+def mac_for(
+    card_no: str, counter: int, amount: int, terminal: str = TERMINAL, to: str = ""
+) -> bytes:
+    return credit_mac(card_no, counter, amount, terminal, to or ref(counter))
+
+
+def apply(card: SimulatedPrepaidCard, amount: int, counter: int) -> SimulatedPrepaidCard:
+    """card after this kiosk's genuine credit of amount to counter."""
+    return card.apply_credit(
+        amount, counter, mac_for(CARD, counter, amount), TERMINAL, ref(counter)
+    )
+
+
 def test_a_credit_moves_the_counter_adds_to_the_balance_and_records_the_amount() -> None:
     card = blank_card()
 
-    credited = card.apply_credit(5000, 1, credit_mac(CARD, 1, 5000))
+    credited = apply(card, 5000, 1)
 
     assert (credited.purchase_counter, credited.balance_fen, credited.last_credit_fen) == (
         1,
@@ -566,37 +587,91 @@ def test_a_credit_moves_the_counter_adds_to_the_balance_and_records_the_amount()
     assert card.purchase_counter == 0  # the card before the credit is a value, unchanged
 
 
+def test_a_credit_appends_its_load_to_the_log_with_the_terminal_and_reference() -> None:
+    card = apply(apply(blank_card(), 5000, 1), 3000, 2)
+
+    assert card.load_log == (
+        CardLoad(2, 3000, TERMINAL, ref(2)),
+        CardLoad(1, 5000, TERMINAL, ref(1)),
+    )
+    assert card.as_read().last_load == CardLoad(2, 3000, TERMINAL, ref(2))
+    assert blank_card().as_read().last_load is None
+
+
+def test_the_load_log_keeps_the_newest_ten_loads() -> None:
+    card = blank_card()
+    for counter in range(1, 13):
+        card = apply(card, 100 * counter, counter)
+
+    assert [load.counter for load in card.load_log] == list(range(12, 2, -1))
+    assert card.purchase_counter == 12
+
+
+def test_a_card_round_trips_through_its_state_file_form_log_included() -> None:
+    card = apply(apply(blank_card(), 5000, 1), 3000, 2)
+
+    assert SimulatedPrepaidCard.from_state(card.to_state()) == card
+    old_state = {k: v for k, v in blank_card().to_state().items() if k != "load_log"}
+    assert SimulatedPrepaidCard.from_state(old_state).load_log == ()  # a state file from before
+
+
 @pytest.mark.parametrize(
-    ("card", "amount_fen", "new_counter", "mac", "status_word"),
+    ("card", "amount_fen", "new_counter", "mac", "terminal", "to", "status_word"),
     [
-        (blank_card(), 5000, 1, credit_mac(CARD, 1, 4999), "6988"),
-        (blank_card(), 5000, 1, b"", "6988"),
-        (blank_card(), 5000, 1, credit_mac(OTHER_CARD, 1, 5000), "6988"),
-        (blank_card(purchase_counter=3), 5000, 3, credit_mac(CARD, 3, 5000), "6985"),
-        (blank_card(purchase_counter=3), 5000, 5, credit_mac(CARD, 5, 5000), "6985"),
-        (blank_card(blocked=True), 5000, 1, credit_mac(CARD, 1, 5000), "6983"),
-        (blank_card(), 0, 1, credit_mac(CARD, 1, 0), "6A80"),
-        (blank_card(), 2**31, 1, credit_mac(CARD, 1, 2**31), "6A80"),
+        (blank_card(), 5000, 1, mac_for(CARD, 1, 4999), TERMINAL, ref(1), "6988"),
+        (blank_card(), 5000, 1, b"", TERMINAL, ref(1), "6988"),
+        (blank_card(), 5000, 1, mac_for(OTHER_CARD, 1, 5000), TERMINAL, ref(1), "6988"),
+        (blank_card(), 5000, 1, mac_for(CARD, 1, 5000), "K-0002", ref(1), "6988"),
+        (blank_card(), 5000, 1, mac_for(CARD, 1, 5000), TERMINAL, ref(2), "6988"),
+        (blank_card(purchase_counter=3), 5000, 3, mac_for(CARD, 3, 5000), TERMINAL, ref(3), "6985"),
+        (blank_card(purchase_counter=3), 5000, 5, mac_for(CARD, 5, 5000), TERMINAL, ref(5), "6985"),
+        (blank_card(blocked=True), 5000, 1, mac_for(CARD, 1, 5000), TERMINAL, ref(1), "6983"),
+        (blank_card(), 0, 1, mac_for(CARD, 1, 0), TERMINAL, ref(1), "6A80"),
+        (blank_card(), 2**31, 1, mac_for(CARD, 1, 2**31), TERMINAL, ref(1), "6A80"),
+        (blank_card(), 5000, 1, mac_for(CARD, 1, 5000, "T" * 33), "T" * 33, ref(1), "6A80"),
+        (blank_card(), 5000, 1, mac_for(CARD, 1, 5000, to="R" * 65), TERMINAL, "R" * 65, "6A80"),
+        (blank_card(), 5000, 1, mac_for(CARD, 1, 5000, ""), "", ref(1), "6A80"),
+        (blank_card(), 5000, 1, mac_for(CARD, 1, 5000, to="a b"), TERMINAL, "a b", "6A80"),
     ],
     ids=[
         "wrong-mac",
         "no-mac",
         "mac-of-another-card",
+        "mac-for-another-terminal",
+        "mac-for-another-reference",
         "replayed-counter",
         "skipped-counter",
         "blocked",
         "zero-amount",
         "balance-overflow",
+        "terminal-id-of-33-bytes",
+        "reference-of-65-bytes",
+        "empty-terminal-id",
+        "reference-with-a-space",
     ],
 )
 def test_the_card_refuses_a_credit_with_the_status_word_a_real_card_sends(
-    card: SimulatedPrepaidCard, amount_fen: int, new_counter: int, mac: bytes, status_word: str
+    card: SimulatedPrepaidCard,
+    amount_fen: int,
+    new_counter: int,
+    mac: bytes,
+    terminal: str,
+    to: str,
+    status_word: str,
 ) -> None:
     with pytest.raises(CardCommandRefused) as refused:
-        card.apply_credit(amount_fen, new_counter, mac)
+        card.apply_credit(amount_fen, new_counter, mac, terminal, to)
 
     assert refused.value.status_word == status_word
     assert status_word in str(refused.value)
+
+
+def test_the_longest_terminal_id_and_reference_the_card_holds_are_accepted() -> None:
+    terminal, to = "T" * 32, "R" * 64
+
+    card = blank_card().apply_credit(5000, 1, mac_for(CARD, 1, 5000, terminal, to), terminal, to)
+
+    assert card.last_load == CardLoad(1, 5000, terminal, to)
 
 
 @settings(max_examples=50, deadline=None)
@@ -614,7 +689,7 @@ def test_whatever_credits_are_tried_each_counter_value_is_paid_exactly_once(
     for amount, counter_offset in attempts:
         new_counter = card.purchase_counter + counter_offset
         try:
-            card = card.apply_credit(amount, new_counter, credit_mac(CARD, new_counter, amount))
+            card = apply(card, amount, new_counter)
         except CardCommandRefused:
             continue
         accepted.append(amount)
@@ -622,6 +697,7 @@ def test_whatever_credits_are_tried_each_counter_value_is_paid_exactly_once(
     assert card.purchase_counter == len(accepted)
     assert card.balance_fen == sum(accepted)
     assert card.last_credit_fen == (accepted[-1] if accepted else 0)
+    assert [load.amount_fen for load in reversed(card.load_log)] == accepted[-10:]
 
 
 @pytest.mark.parametrize(
@@ -661,9 +737,14 @@ def reader(tmp_path: Path) -> Iterator[SimulatedCardReader]:
     reader.close()
 
 
-def credit(reader: SimulatedCardReader, amount_fen: int, new_counter: int) -> object:
+def credit(reader: SimulatedCardReader, amount_fen: int, new_counter: int) -> PrepaidCard:
     return reader.credit_prepaid(
-        CARD, amount_fen, new_counter, credit_mac(CARD, new_counter, amount_fen)
+        CARD,
+        amount_fen,
+        new_counter,
+        mac_for(CARD, new_counter, amount_fen),
+        terminal=TERMINAL,
+        ref=ref(new_counter),
     )
 
 
@@ -770,7 +851,7 @@ def test_a_refused_credit_pulled_after_the_card_answered_changes_nothing(
     reader.pull_during_next_command(after_apply=True)
 
     with pytest.raises(CardRemoved):
-        reader.credit_prepaid(CARD, 5000, 1, credit_mac(CARD, 1, 1))
+        reader.credit_prepaid(CARD, 5000, 1, mac_for(CARD, 1, 1), terminal=TERMINAL, ref=ref(1))
 
     assert reader.card(CARD).purchase_counter == 0
 
@@ -891,7 +972,10 @@ def test_the_slot_an_armed_fault_and_the_cards_survive_a_killed_process(tmp_path
         reader = SimulatedCardReader(Path({str(state)!r}))
         reader.create_card({CARD!r}, "gas", "77")
         reader.insert_card({CARD!r})
-        reader.credit_prepaid({CARD!r}, 3000, 1, credit_mac({CARD!r}, 1, 3000))
+        reader.credit_prepaid(
+            {CARD!r}, 3000, 1, credit_mac({CARD!r}, 1, 3000, "K-1", "R-1"),
+            terminal="K-1", ref="R-1",
+        )
         reader.pull_during_next_command(after_apply=True)
         """
     )
@@ -899,10 +983,85 @@ def test_the_slot_an_armed_fault_and_the_cards_survive_a_killed_process(tmp_path
     reader = SimulatedCardReader(state)
 
     assert reader.card(CARD).balance_fen == 3000
+    assert reader.card(CARD).last_load == CardLoad(1, 3000, "K-1", "R-1")
     with pytest.raises(CardRemoved):
         credit(reader, 1000, 2)
     assert reader.card(CARD).balance_fen == 4000
+    assert [load.counter for load in reader.card(CARD).load_log] == [2, 1]
     reader.close()
+
+
+def test_a_credit_returns_the_card_with_the_load_it_recorded(
+    reader: SimulatedCardReader,
+) -> None:
+    reader.insert_card(CARD)
+
+    card = credit(reader, 5000, 1)
+
+    assert card.last_load == CardLoad(1, 5000, TERMINAL, ref(1))
+    assert reader.read_prepaid() == card
+
+
+def test_a_credit_authorised_for_another_terminal_or_reference_is_refused_with_6988(
+    reader: SimulatedCardReader,
+) -> None:
+    reader.insert_card(CARD)
+    mac = mac_for(CARD, 1, 5000)
+
+    for terminal, to in (("K-0002", ref(1)), (TERMINAL, ref(9))):
+        with pytest.raises(CardCommandRefused) as refused:
+            reader.credit_prepaid(CARD, 5000, 1, mac, terminal=terminal, ref=to)
+        assert refused.value.status_word == "6988"
+
+    card = reader.read_prepaid()
+    assert card is not None and (card.purchase_counter, card.last_load) == (0, None)
+
+
+def test_a_card_pulled_before_the_write_and_topped_up_elsewhere_names_the_other_terminal(
+    reader: SimulatedCardReader,
+) -> None:
+    reader.insert_card(CARD)
+    reader.pull_during_next_command(after_apply=False)
+    with pytest.raises(CardRemoved):
+        credit(reader, 5000, 1)  # this kiosk's ¥50, never written
+
+    elsewhere = reader.load_elsewhere(CARD, 3000, ref="GRID-01-20240501-0007")
+    reader.insert_card(CARD)
+
+    card = reader.read_prepaid()
+    assert card == elsewhere
+    assert card is not None and card.purchase_counter == 1  # the counter this kiosk expected
+    assert card.last_load == CardLoad(1, 3000, "GRID-01", "GRID-01-20240501-0007")
+    assert reader.card(CARD).balance_fen == 1200 + 3000
+    with pytest.raises(CardCommandRefused) as refused:
+        credit(reader, 5000, 1)  # the kiosk's credit for counter 1 can no longer be written
+    assert refused.value.status_word == "6985"
+
+
+def test_a_load_elsewhere_gets_a_fresh_reference_and_obeys_the_card(
+    reader: SimulatedCardReader,
+) -> None:
+    first = reader.load_elsewhere(CARD, 1000)
+    second = reader.load_elsewhere(CARD, 1000, terminal="GAS-OFFICE-7")
+
+    assert first.last_load is not None and second.last_load is not None
+    assert first.last_load.terminal == "GRID-01" and first.last_load.ref.startswith("GRID-01-")
+    assert second.last_load.terminal == "GAS-OFFICE-7"
+    assert first.last_load.ref != second.last_load.ref
+    reader.block_card(CARD)
+    with pytest.raises(CardCommandRefused, match="6983"):
+        reader.load_elsewhere(CARD, 1000)
+    with pytest.raises(ValueError, match="create it first"):
+        reader.load_elsewhere("999", 1000)
+
+
+def test_a_card_in_this_reader_cannot_be_loaded_elsewhere(reader: SimulatedCardReader) -> None:
+    reader.insert_card(CARD)
+
+    with pytest.raises(ValueError, match="remove it"):
+        reader.load_elsewhere(CARD, 1000)
+
+    assert reader.card(CARD).purchase_counter == 0
 
 
 # ================================================================ printer

@@ -12,10 +12,10 @@ from drivers.smartcard.apdu import (
     decode_tlv,
     encode_tlv,
 )
-from drivers.smartcard.prepaid_mac import credit_mac
+from drivers.smartcard.prepaid_mac import check_credit_mac, credit_mac
 from drivers.smartcard.technician_app import SimulatedTechnicianCard
-from drivers.smartcard.vpcd_card import PREPAID_ATR, answer_to_reset
-from kiosk.devices import PrepaidCard
+from drivers.smartcard.vpcd_card import PREPAID_ATR, CardProtocol, answer_to_reset
+from kiosk.devices import CardLoad, PrepaidCard
 
 byte = st.integers(0, 255)
 
@@ -90,14 +90,66 @@ def test_a_card_record_without_its_counter_is_refused() -> None:
         prepaid_app.decode_card_record(record)
 
 
-def test_the_credit_command_carries_amount_counter_and_mac_in_16_bytes() -> None:
-    mac = credit_mac("31000012345678", 7, 5000)
-    command = prepaid_app.credit(5000, 7, mac)
+def test_the_credit_command_carries_amount_counter_mac_terminal_and_reference() -> None:
+    mac = credit_mac("31000012345678", 7, 5000, "T01", "T01-ab-p")
+    command = prepaid_app.credit(5000, 7, mac, "T01", "T01-ab-p")
 
-    assert command.encode()[:5] == bytes.fromhex("80D2000010")
-    assert prepaid_app.parse_credit(command.data) == prepaid_app.CreditRequest(5000, 7, mac)
+    # Lc = 16 fixed bytes + D3 03 "T01" + D4 08 "T01-ab-p" = 31 (1F)
+    assert command.encode()[:5] == bytes.fromhex("80D200001F")
+    assert command.data[16:21] == bytes.fromhex("D303") + b"T01"
+    assert prepaid_app.parse_credit(command.data) == prepaid_app.CreditRequest(
+        5000, 7, mac, "T01", "T01-ab-p"
+    )
     with pytest.raises(ApduError):
-        prepaid_app.credit(-1, 7, mac)
+        prepaid_app.credit(-1, 7, mac, "T01", "r")
+    with pytest.raises(ApduError, match="ASCII"):
+        prepaid_app.credit(5000, 7, mac, "终端", "r")
+    with pytest.raises(ApduError):
+        prepaid_app.credit(5000, 7, mac, "T01", "r" * 255)  # more than one APDU carries
+
+
+def test_a_credit_without_its_terminal_or_reference_does_not_parse() -> None:
+    fixed = bytes(16)
+
+    with pytest.raises(ApduError, match="terminal id"):
+        prepaid_app.parse_credit(fixed + encode_tlv([(prepaid_app.TAG_LOAD_REF, b"r")]))
+    with pytest.raises(ApduError, match="at least 16"):
+        prepaid_app.parse_credit(bytes(15))
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=32),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64),
+)
+def test_a_load_record_round_trips(counter: int, amount: int, terminal: str, ref: str) -> None:
+    load = CardLoad(counter, amount, terminal, ref)
+
+    assert prepaid_app.decode_load_record(prepaid_app.encode_load_record(load)) == load
+
+
+def test_the_load_log_is_read_by_record_number_from_short_file_18() -> None:
+    assert prepaid_app.read_load_record(1).encode() == bytes.fromhex("00B201C400")
+    assert prepaid_app.read_load_record(10).encode() == bytes.fromhex("00B20AC400")
+    with pytest.raises(ApduError):
+        prepaid_app.read_load_record(0)
+
+
+def test_the_credit_mac_covers_every_field_and_cannot_be_shifted_between_them() -> None:
+    mac = credit_mac("31", 1, 5000, "T01", "R-1")
+
+    assert check_credit_mac("31", 1, 5000, "T01", "R-1", mac)
+    for changed in (
+        ("32", 1, 5000, "T01", "R-1"),
+        ("31", 2, 5000, "T01", "R-1"),
+        ("31", 1, 5001, "T01", "R-1"),
+        ("31", 1, 5000, "T02", "R-1"),
+        ("31", 1, 5000, "T01", "R-2"),
+        ("31", 1, 5000, "T01R", "-1"),  # the same characters, split elsewhere
+    ):
+        assert not check_credit_mac(*changed, mac)
+    assert not check_credit_mac("31", 1, 5000, "终端", "R-1", mac)  # never raises
 
 
 def test_the_atr_ends_with_a_check_byte_that_xors_to_zero() -> None:
@@ -107,6 +159,12 @@ def test_the_atr_ends_with_a_check_byte_that_xors_to_zero() -> None:
     assert check == 0 and PREPAID_ATR[0] == 0x3B
     with pytest.raises(ValueError):
         answer_to_reset(bytes(16))
+
+
+def test_the_t0_atr_offers_t0_alone_without_a_check_byte() -> None:
+    atr = answer_to_reset(b"KIOSK-PREPAID", CardProtocol.T0)
+
+    assert atr == bytes.fromhex("3B0D") + b"KIOSK-PREPAID"
 
 
 def test_a_technician_pin_must_be_4_to_12_digits() -> None:

@@ -5,8 +5,12 @@ the cards answer APDUs over vpcd's TCP link, as docs/smartcard.md describes.
 """
 
 import json
+import re
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +18,10 @@ import pytest
 from drivers.smartcard.pcsc_reader import CardReaderEvent, PcscCardReader
 from drivers.smartcard.prepaid_card import CardStatusError
 from drivers.smartcard.prepaid_mac import credit_mac
-from drivers.smartcard.vpcd_card import VpcdCardSimulator
+from drivers.smartcard.vpcd_card import CardProtocol, VpcdCardSimulator
 from kiosk.devices import (
     CardError,
+    CardLoad,
     CardRefused,
     CardRemoved,
     PrepaidCard,
@@ -28,6 +33,11 @@ from tests.fixtures.pcscd import PrivatePcscd
 CARD = "31000012345678"
 TECH = "99000000000042"
 PIN = "2468"
+TERMINAL = "K-31000001-01"
+
+
+def ref(counter: int) -> str:
+    return f"{TERMINAL}-{counter:016x}-p"
 
 
 def insert(cards: VpcdCardSimulator, reader: PcscCardReader, card_no: str) -> None:
@@ -36,7 +46,10 @@ def insert(cards: VpcdCardSimulator, reader: PcscCardReader, card_no: str) -> No
 
 
 def credit(reader: PcscCardReader, amount_fen: int, counter: int) -> PrepaidCard:
-    return reader.credit_prepaid(CARD, amount_fen, counter, credit_mac(CARD, counter, amount_fen))
+    mac = credit_mac(CARD, counter, amount_fen, TERMINAL, ref(counter))
+    return reader.credit_prepaid(
+        CARD, amount_fen, counter, mac, terminal=TERMINAL, ref=ref(counter)
+    )
 
 
 def wait_until(condition: object, timeout_s: float = 15.0) -> bool:
@@ -64,7 +77,7 @@ def test_a_card_read_through_pcscd_gives_its_record_and_health_its_atr(
     card = pcsc_reader.read_prepaid()
     health = pcsc_reader.health()
 
-    assert card == PrepaidCard(CARD, "electricity", "4400123456", 0, 0)
+    assert card == PrepaidCard(CARD, "electricity", "4400123456", 0, 0, last_load=None)
     json.dumps(health)
     assert health["connected"] is True and health["card_present"] is True
     assert str(health["atr"]).startswith("3B8D8001")
@@ -90,9 +103,82 @@ def test_a_wrong_mac_is_refused_with_6988_and_loads_nothing(
     insert(cards, pcsc_reader, CARD)
 
     with pytest.raises(CardRefused, match="6988"):
-        pcsc_reader.credit_prepaid(CARD, 99900, 1, credit_mac(CARD, 1, 100))
+        pcsc_reader.credit_prepaid(
+            CARD,
+            99900,
+            1,
+            credit_mac(CARD, 1, 100, TERMINAL, ref(1)),
+            terminal=TERMINAL,
+            ref=ref(1),
+        )
 
     assert cards.prepaid(CARD).balance_fen == 0
+
+
+@pytest.mark.parametrize(
+    ("terminal", "to"), [("K-31000001-02", ref(1)), (TERMINAL, ref(2))], ids=["terminal", "ref"]
+)
+def test_a_mac_for_another_terminal_or_reference_is_refused_with_6988(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader, terminal: str, to: str
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    mac = credit_mac(CARD, 1, 5000, TERMINAL, ref(1))
+
+    with pytest.raises(CardRefused, match="6988"):
+        pcsc_reader.credit_prepaid(CARD, 5000, 1, mac, terminal=terminal, ref=to)
+
+    assert cards.prepaid(CARD).load_log == ()
+
+
+def test_a_terminal_id_or_reference_longer_than_the_card_holds_is_refused_with_6a80(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+
+    for terminal, to in (("T" * 33, ref(1)), (TERMINAL, "R" * 65)):
+        mac = credit_mac(CARD, 1, 5000, terminal, to)
+        with pytest.raises(CardRefused, match="6A80"):
+            pcsc_reader.credit_prepaid(CARD, 5000, 1, mac, terminal=terminal, ref=to)
+    with pytest.raises(CardRefused, match="nothing reached the card"):
+        pcsc_reader.credit_prepaid(CARD, 5000, 1, bytes(8), terminal=TERMINAL, ref="R" * 250)
+
+    assert cards.prepaid(CARD).purchase_counter == 0
+
+
+def test_the_load_log_is_read_record_by_record_and_keeps_the_newest_ten(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    assert pcsc_reader.load_log() == []
+
+    for counter in range(1, 12):
+        credited = credit(pcsc_reader, 100 * counter, counter)
+        assert credited.last_load == CardLoad(counter, 100 * counter, TERMINAL, ref(counter))
+
+    log = pcsc_reader.load_log()
+    assert [load.counter for load in log] == list(range(11, 1, -1))
+    assert log[0] == CardLoad(11, 1100, TERMINAL, ref(11))
+    card = pcsc_reader.read_prepaid()
+    assert card is not None and card.last_load == log[0]
+
+
+def test_a_card_pulled_before_the_write_and_loaded_elsewhere_reads_with_the_other_load(
+    cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(cards, pcsc_reader, CARD)
+    with pytest.raises(ValueError, match="remove it"):
+        cards.load_elsewhere(CARD, 3000)  # it is in this kiosk's reader, not at the office
+    cards.pull_during_next_command(after_apply=False)
+    with pytest.raises(CardRemoved):
+        credit(pcsc_reader, 5000, 1)
+    assert pcsc_reader.wait_for_card(False, 10.0)
+
+    cards.load_elsewhere(CARD, 3000, ref="GRID-01-0000815")
+    insert(cards, pcsc_reader, CARD)
+
+    card = pcsc_reader.read_prepaid()
+    assert card is not None and card.purchase_counter == 1
+    assert card.last_load == CardLoad(1, 3000, "GRID-01", "GRID-01-0000815")
 
 
 def test_a_card_pulled_before_the_credit_is_removed_and_unchanged(
@@ -345,3 +431,214 @@ def test_kiosk_tool_card_control_without_a_simulator_says_so_in_one_line(tmp_pat
 
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "no card simulator answers" in result.stderr
+
+
+# ---------------------------------------------------------------- T=0 cards
+
+
+class Exchanges:
+    """What passed between pcscd and the simulated card: (command hex, status word) pairs.
+
+    A spy wrapped around the real card's answer(): the card still answers every command."""
+
+    def __init__(self, cards: VpcdCardSimulator) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._answer = cards.answer
+        cards.answer = self  # type: ignore[method-assign]
+
+    def __call__(self, card_no: str, raw: bytes) -> bytes:
+        response = self._answer(card_no, raw)
+        self.seen.append((raw.hex().upper(), response[-2:].hex().upper()))
+        return response
+
+    def status_words(self) -> list[str]:
+        return [sw for _, sw in self.seen]
+
+
+@pytest.fixture
+def t0_cards(pcscd: PrivatePcscd, tmp_path: Path) -> Iterator[VpcdCardSimulator]:
+    """A T=0 utility card whose I/O buffer holds 16 bytes (answers come in chunks)."""
+    cards = pcscd.card_simulator(tmp_path / "cards.json", protocol=CardProtocol.T0, t0_chunk=16)
+    cards.issue_prepaid(CARD, "electricity", "4400123456")
+    cards.issue_technician(TECH, "T-042", PIN)
+    yield cards
+    cards.close()
+    pcscd.wait_for_empty_reader()
+
+
+def test_a_t0_technician_card_gives_its_id_after_an_le_correction(
+    t0_cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(t0_cards, pcsc_reader, TECH)
+    exchanges = Exchanges(t0_cards)
+
+    assert pcsc_reader.verify_technician(PIN) == "T-042"
+
+    assert exchanges.status_words()[-2:] == ["6C05", "9000"]  # "T-042" is 5 bytes
+
+
+def test_a_t0_card_is_read_and_credited_through_get_response_and_le_correction(
+    t0_cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(t0_cards, pcsc_reader, CARD)
+    assert str(pcsc_reader.health()["atr"]).startswith("3B0D")  # T=0 only: pcscd uses T=0
+    exchanges = Exchanges(t0_cards)
+
+    read = pcsc_reader.read_prepaid()
+    credited = credit(pcsc_reader, 5000, 1)
+
+    assert read == PrepaidCard(CARD, "electricity", "4400123456", 0, 0, last_load=None)
+    assert credited.purchase_counter == 1
+    assert credited.last_load == CardLoad(1, 5000, TERMINAL, ref(1))
+    commands = [command for command, _ in exchanges.seen]
+    status_words = exchanges.status_words()
+    assert any(sw.startswith("6C") for sw in status_words)  # READ CARD with Le 00, resent
+    assert "6110" in status_words  # the CREDIT answer announced 16 bytes at a time
+    assert sum(command.startswith("00C00000") for command in commands) >= 3  # chained
+    assert t0_cards.prepaid(CARD).balance_fen == 5000
+
+
+def test_a_t0_card_that_never_stops_announcing_data_is_a_card_error_not_a_hang(
+    t0_cards: VpcdCardSimulator, pcsc_reader: PcscCardReader
+) -> None:
+    insert(t0_cards, pcsc_reader, CARD)
+    original = t0_cards.answer
+
+    def endless(card_no: str, raw: bytes) -> bytes:
+        if raw[:2] == b"\x00\xc0":
+            return b"\x00" + bytes.fromhex("6101")  # one byte, and one more, for ever
+        return original(card_no, raw)
+
+    t0_cards.answer = endless  # type: ignore[method-assign]
+    try:
+        with pytest.raises(CardError, match="kept asking for GET RESPONSE"):
+            credit(pcsc_reader, 5000, 1)
+    finally:
+        t0_cards.answer = original  # type: ignore[method-assign]
+    assert t0_cards.prepaid(CARD).purchase_counter == 1  # the card did apply it
+    card = pcsc_reader.read_prepaid()
+    assert card is not None and card.last_load == CardLoad(1, 5000, TERMINAL, ref(1))
+
+
+# ---------------------------------------------------------------- several readers
+
+
+@pytest.fixture
+def spare_cards(pcscd: PrivatePcscd, tmp_path: Path) -> Iterator[VpcdCardSimulator]:
+    """Simulated cards for the second reader pcscd lists (vpcd's second slot)."""
+    cards = pcscd.card_simulator(tmp_path / "spare-cards.json", spare=True)
+    cards.issue_prepaid(CARD, "electricity", "4400123456")
+    yield cards
+    cards.close()
+    pcscd.wait_for_empty_reader(spare=True)
+
+
+@pytest.mark.parametrize("pattern", ["*vpcd 00 01", "Kiosk Test vpcd 00 01", "Kiosk*[1]"])
+def test_the_reader_is_chosen_by_its_name_pattern_among_several(
+    spare_cards: VpcdCardSimulator, pcscd: PrivatePcscd, pattern: str
+) -> None:
+    chosen = PcscCardReader(pattern, monitor=False, timeout_s=10.0)
+    other = PcscCardReader("*vpcd 00 00", monitor=False, timeout_s=10.0)
+    first = PcscCardReader("", monitor=False, timeout_s=10.0)
+    try:
+        insert(spare_cards, chosen, CARD)
+
+        card = chosen.read_prepaid()
+
+        assert card is not None and card.card_no == CARD
+        assert chosen.health()["reader"] == pcscd.spare_reader_name
+        assert other.read_prepaid() is None  # the other reader is empty
+        assert first.health()["reader"] == pcscd.reader_name  # "": the first reader listed
+    finally:
+        for reader in (chosen, other, first):
+            reader.close()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "error"),
+    [
+        ("Gemalto*", "no card reader matches 'Gemalto*' (readers present: "),
+        ("Kiosk Test vpcd", "2 card readers match 'Kiosk Test vpcd'"),
+        ("*vpcd 00 0[01]", "2 card readers match"),
+    ],
+)
+def test_a_pattern_matching_no_reader_or_several_is_one_clear_error_naming_them(
+    pcscd: PrivatePcscd, pattern: str, error: str
+) -> None:
+    reader = PcscCardReader(pattern, monitor=False)
+    try:
+        with pytest.raises(CardError, match=re.escape(error)) as failure:
+            reader.read_prepaid()
+        health = reader.health()
+    finally:
+        reader.close()
+
+    message = str(failure.value)
+    assert "\n" not in message
+    assert all(repr(name) in message for name in pcscd.reader_names)
+    assert (health["connected"], health["card_present"]) == (False, None)
+    assert health["last_error"] == message
+
+
+# ---------------------------------------------------------------- kiosk-tool card (T=0, elsewhere)
+
+
+def kiosk_tool_card(*args: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [sys.executable, "-m", "firmware_tools.cli", "card", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_kiosk_tool_serves_a_t0_card_and_loads_it_elsewhere_for_the_bench(
+    pcscd: PrivatePcscd, tmp_path: Path
+) -> None:
+    control = str(tmp_path / "control.sock")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "firmware_tools.cli", "card", "simulate", "--card", "utility",
+         "--card-no", CARD, "--meter-no", "4400123456", "--state", str(tmp_path / "cards.json"),
+         "--port", str(pcscd.port), "--control", control, "--protocol", "t0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    reader = PcscCardReader(pcscd.reader_name, monitor=False, timeout_s=10.0)
+    try:
+        assert reader.wait_for_card(True, 20.0)
+        assert str(reader.health()["atr"]).startswith("3B0D")  # a T=0 card
+        assert credit(reader, 5000, 1).last_load == CardLoad(1, 5000, TERMINAL, ref(1))
+
+        in_reader = kiosk_tool_card("control", "load-elsewhere", "--control", control,
+                                    "--card-no", CARD, "--amount", "30")  # fmt: skip
+        bad_amount = kiosk_tool_card("control", "load-elsewhere", "--control", control,
+                                     "--card-no", CARD, "--amount", "30元")  # fmt: skip
+        assert kiosk_tool_card("control", "remove", "--control", control).returncode == 0
+        assert reader.wait_for_card(False, 10.0)
+        loaded = kiosk_tool_card("control", "load-elsewhere", "--control", control,
+                                 "--card-no", CARD, "--amount", "30", "--ref", "GRID-01-7",
+                                 "--json")  # fmt: skip
+        plain = kiosk_tool_card("control", "load-elsewhere", "--control", control,
+                                "--card-no", CARD, "--amount", "0.50",
+                                "--terminal", "GAS-OFFICE-3")  # fmt: skip
+        assert kiosk_tool_card("control", "insert", "--control", control,
+                               "--card-no", CARD).returncode == 0  # fmt: skip
+        assert reader.wait_for_card(True, 10.0)
+        card = reader.read_prepaid()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        reader.close()
+        pcscd.wait_for_empty_reader()
+
+    assert in_reader.returncode == 1 and in_reader.stderr.count("\n") == 1
+    assert "remove it before loading it elsewhere" in in_reader.stderr
+    assert bad_amount.returncode == 1 and bad_amount.stderr.count("\n") == 1
+    assert "not a yuan amount" in bad_amount.stderr
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["card"]["last_load"] == {
+        "counter": 2, "amount_fen": 3000, "terminal": "GRID-01", "ref": "GRID-01-7"
+    }  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert "loaded ¥0.50 at terminal GAS-OFFICE-3" in plain.stdout
+    assert card is not None and card.purchase_counter == 3
+    assert card.last_load is not None and card.last_load.terminal == "GAS-OFFICE-3"

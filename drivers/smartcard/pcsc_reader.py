@@ -1,14 +1,16 @@
 """The real smartcard reader over PC/SC (pyscard): prepaid utility cards and technician cards.
 
-It owns the host side of the reader: finding the reader, connecting to the card, sending the
-APDUs of drivers.smartcard.prepaid_app and technician_app with timeouts, turning status words
-and PC/SC errors into kiosk.devices errors, and watching readers and cards (events pushed to
-observers). A restarted pcscd or an unplugged reader is recovered by establishing a new PC/SC
-context (and the monitor does the same), never by restarting the terminal. It never decides
+It owns the host side of the reader: finding the reader (drivers.smartcard.reader_pattern),
+connecting to the card, sending the APDUs of drivers.smartcard.prepaid_app and technician_app
+with timeouts and T=0's GET RESPONSE, turning status words and PC/SC errors into
+kiosk.devices errors, and watching readers and cards (events pushed to observers). A
+restarted pcscd or an unplugged reader is recovered by establishing a new PC/SC context (and
+the monitor does the same), never by restarting the terminal. It never decides
 whether a credit is due (the core does) and never retries a CREDIT on its own.
 """
 
 import collections
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -18,10 +20,20 @@ from typing import Any, Final, TypeVar
 from smartcard import scard
 
 from drivers.smartcard import prepaid_app, technician_app
-from drivers.smartcard.apdu import SW_FILE_NOT_FOUND, ApduError, CommandApdu, ResponseApdu
+from drivers.smartcard.apdu import (
+    INS_GET_RESPONSE,
+    SW_FILE_NOT_FOUND,
+    SW_RECORD_NOT_FOUND,
+    ApduError,
+    CommandApdu,
+    ResponseApdu,
+)
 from drivers.smartcard.prepaid_card import error_for_status
+from drivers.smartcard.reader_pattern import choose_reader, reader_matches
 from kiosk.devices import (
     CardError,
+    CardLoad,
+    CardRefused,
     CardRemoved,
     PrepaidCard,
     TechnicianCardBlocked,
@@ -42,6 +54,9 @@ _NO_CARD: Final = frozenset(
 )
 _READER_GONE: Final = frozenset({scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE})
 _PNP_NOTIFICATION: Final = "\\\\?PnP?\\Notification"
+# T=0 exchanges one command may take: GET RESPONSEs chained behind 61xx and resends after
+# 6Cxx. A response APDU holds at most 256 bytes, so a card past this is misbehaving.
+_MAX_T0_EXCHANGES: Final = 16
 
 T = TypeVar("T")
 
@@ -66,9 +81,10 @@ class _ServiceGone(Exception):
 class PcscCardReader:
     """A PC/SC reader (satisfies kiosk.devices.CardReader and TechnicianCards).
 
-    reader_name selects the reader whose name starts with it ("" takes the first reader);
-    timeout_s bounds every PC/SC call that talks to the card; removal_grace_s is how long a
-    failed command waits for pcscd to confirm the card left before calling it removed.
+    reader_name selects the reader (drivers.smartcard.reader_pattern: a name prefix or a
+    glob, exactly one reader must match; "" takes the first reader); timeout_s bounds
+    every PC/SC call that talks to the card; removal_grace_s is how long a failed command
+    waits for pcscd to confirm the card left before calling it removed.
     """
 
     kind = "pcsc"
@@ -111,15 +127,26 @@ class PcscCardReader:
                 return None
             try:
                 self._select_prepaid(connection, "the read")
-                return self._read_record(connection, "the read")
+                card = self._read_record(connection, "the read")
+                return self._with_last_load(connection, card, "the read")
             finally:
                 self._disconnect(connection)
 
     def credit_prepaid(
-        self, card_no: str, amount_fen: int, new_counter: int, mac: bytes
+        self,
+        card_no: str,
+        amount_fen: int,
+        new_counter: int,
+        mac: bytes,
+        *,
+        terminal: str,
+        ref: str,
     ) -> PrepaidCard:
         doing = f"the credit to card {card_no}"
-        command = prepaid_app.credit(amount_fen, new_counter, mac)
+        try:
+            command = prepaid_app.credit(amount_fen, new_counter, mac, terminal, ref)
+        except ApduError as exc:
+            raise CardRefused(f"{doing} cannot be sent ({exc}): nothing reached the card") from None
         with self._lock:
             connection = self._connect(doing)
             if connection is None:
@@ -137,7 +164,30 @@ class PcscCardReader:
                 response = self._transmit(connection, command, doing)
                 if not response.ok:
                     raise error_for_status(response.status_word, doing)
-                return self._decode_record(response.data, doing)
+                # The card appended the load with the credit; reading it back is the proof
+                # the core keeps. A card pulled now raises CardRemoved: the core reads it
+                # again when it returns, and the load log then shows the credit applied.
+                credited = self._decode_record(response.data, doing)
+                return self._with_last_load(connection, credited, doing)
+            finally:
+                self._disconnect(connection)
+
+    def load_log(self) -> list[CardLoad]:
+        """The load log of the prepaid card in the reader, newest first (CardRemoved if none)."""
+        doing = "reading the load log"
+        with self._lock:
+            connection = self._connect(doing)
+            if connection is None:
+                raise CardRemoved("no card in the reader to read the load log of: insert it")
+            try:
+                self._select_prepaid(connection, doing)
+                loads: list[CardLoad] = []
+                for number in range(1, prepaid_app.LOAD_LOG_RECORDS + 1):
+                    load = self._read_load(connection, number, doing)
+                    if load is None:
+                        break
+                    loads.append(load)
+                return loads
             finally:
                 self._disconnect(connection)
 
@@ -283,13 +333,7 @@ class PcscCardReader:
             raise _ServiceGone(_message(result))
         if result not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_NO_READERS_AVAILABLE):
             raise CardError(f"cannot list the card readers ({_message(result)}): check pcscd")
-        for reader in readers or []:
-            if reader.startswith(self.reader_name):
-                return str(reader)
-        wanted = f" {self.reader_name!r}" if self.reader_name else ""
-        raise CardError(
-            f"card reader{wanted} not found: check its USB cable; the card's contents are unchanged"
-        )
+        return choose_reader(self.reader_name, [str(r) for r in readers or []])
 
     def _connect(self, doing: str) -> tuple[Any, int] | None:
         """A connection to the card, or None when the reader is empty.
@@ -343,9 +387,21 @@ class PcscCardReader:
     def _transmit(
         self, connection: tuple[Any, int], command: CommandApdu, doing: str
     ) -> ResponseApdu:
+        """The whole response APDU to command, T=0's status words 61xx and 6Cxx handled.
+
+        Written here because pyscard (2.3) leaves them to the caller: CardConnection.transmit
+        returns 61xx and 6Cxx as they come, and its ErrorCheckingChain only turns status
+        words into exceptions; and this driver calls scard directly (with a timeout on
+        every call) rather than through CardConnection. pcsc-lite does not fetch either.
+        61xx: xx more bytes wait, fetched with GET RESPONSE (a card may chain further 61xx
+        behind them, so the data are joined); 6Cxx: wrong Le, the same command is sent again
+        with Le = xx (ISO/IEC 7816-3 12.2, ISO/IEC 7816-4 5.3.4). A T=1 card sends neither.
+        """
         card, protocol = connection
-        raw = command.encode()
-        while True:
+        current = command
+        data = b""
+        for _ in range(_MAX_T0_EXCHANGES):
+            raw = current.encode()
             result, response = self._bounded(scard.SCardTransmit, card, protocol, list(raw))
             if result == scard.SCARD_S_SUCCESS and len(response) < 2:
                 # vpcd (and some readers) report a card that left mid-command as an empty
@@ -355,15 +411,19 @@ class PcscCardReader:
                 raise self._lost_card(result, doing)
             answer = ResponseApdu.decode(bytes(response))
             sw1, sw2 = answer.sw >> 8, answer.sw & 0xFF
-            # T=0 readers: 61xx means "xx more bytes, fetch them with GET RESPONSE"; 6Cxx
-            # means "send the same command with Le = xx" (ISO/IEC 7816-4 section 5.3.4).
             if sw1 == 0x61:
-                raw = CommandApdu(0x00, 0xC0, 0x00, 0x00, le=sw2 or 256).encode()
+                data += answer.data
+                current = CommandApdu(0x00, INS_GET_RESPONSE, 0x00, 0x00, le=sw2 or 256)
                 continue
             if sw1 == 0x6C:
-                raw = raw[:-1] + bytes((sw2,)) if command.le is not None else raw + bytes((sw2,))
+                current = dataclasses.replace(current, le=sw2 or 256)
                 continue
-            return answer
+            return ResponseApdu(data + answer.data, answer.sw)
+        raise CardError(
+            f"the card kept asking for GET RESPONSE or another Le during {doing} (more than "
+            f"{_MAX_T0_EXCHANGES} exchanges): take it out and put it back in; read it again "
+            "before deciding whether a credit was loaded"
+        )
 
     def _lost_card(self, result: int, doing: str) -> CardError:
         """The error for a command that got no answer: removed if pcscd sees the card gone."""
@@ -408,6 +468,23 @@ class PcscCardReader:
         if not response.ok:
             raise error_for_status(response.status_word, doing)
         return self._decode_record(response.data, doing)
+
+    def _read_load(self, connection: tuple[Any, int], number: int, doing: str) -> CardLoad | None:
+        """Load-log record number (1 = newest), None when the log has no such record."""
+        response = self._transmit(connection, prepaid_app.read_load_record(number), doing)
+        if response.sw == SW_RECORD_NOT_FOUND:
+            return None
+        if not response.ok:
+            raise error_for_status(response.status_word, doing)
+        try:
+            return prepaid_app.decode_load_record(response.data)
+        except ApduError as exc:
+            raise CardError(f"the card answered {doing} with a malformed load: {exc}") from None
+
+    def _with_last_load(
+        self, connection: tuple[Any, int], card: PrepaidCard, doing: str
+    ) -> PrepaidCard:
+        return dataclasses.replace(card, last_load=self._read_load(connection, 1, doing))
 
     @staticmethod
     def _decode_record(data: bytes, doing: str) -> PrepaidCard:
@@ -483,7 +560,7 @@ class PcscCardReader:
         result, readers = scard.SCardListReaders(context, [])
         if result in _SERVICE_GONE:
             raise _ServiceGone(_message(result))
-        wanted = [r for r in (readers or []) if r.startswith(self.reader_name)]
+        wanted = [r for r in (readers or []) if reader_matches(self.reader_name, r)]
         for gone in [r for r in states if r not in wanted]:
             self._forget_readers({gone: states.pop(gone)})
         for reader in wanted:

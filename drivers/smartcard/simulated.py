@@ -2,7 +2,8 @@
 
 It owns the reader's side of kiosk.devices.CardReader: which card is in the slot, whether the
 reader is plugged in, and the faults a bench or a test arms for the next command (card pulled
-before or after the card applied a credit, an error status word). The cards' own rules live in
+before or after the card applied a credit, an error status word), and the bench's "the card
+was topped up elsewhere" (load_elsewhere). The cards' own rules live in
 drivers.smartcard.prepaid_card. Everything is kept in a SQLite file (WAL, synchronous=FULL), so
 a new simulator on the same state path continues where a killed one stopped: like real cards,
 a credit the card applied stays applied whatever happened to the terminal.
@@ -14,16 +15,20 @@ from pathlib import Path
 from typing import Literal
 
 from drivers.smartcard.apdu import ApduError
+from drivers.smartcard.prepaid_app import LOAD_LOG_RECORDS
 from drivers.smartcard.prepaid_card import (
+    GRID_OFFICE_TERMINAL,
     SW_FILE_NOT_FOUND,
     CardCommandRefused,
     SimulatedPrepaidCard,
     check_status_word,
     error_for_status,
+    load_elsewhere,
 )
 from drivers.smartcard.technician_app import SimulatedTechnicianCard, check_pin_format
 from kiosk.devices import (
     CardError,
+    CardLoad,
     CardRefused,
     CardRemoved,
     PrepaidCard,
@@ -60,6 +65,16 @@ _SCHEMA = (
         tries_left INTEGER NOT NULL,
         in_slot INTEGER NOT NULL
     )""",
+    # Each card's load log (newest LOAD_LOG_RECORDS kept), written in the same transaction
+    # as the card's counter and balance, as the card writes them in one EEPROM update.
+    """CREATE TABLE IF NOT EXISTS load_log (
+        card_no TEXT NOT NULL REFERENCES cards (card_no),
+        counter INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        terminal TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        PRIMARY KEY (card_no, counter)
+    )""",
 )
 
 # The faults that can be armed, and the commands each one strikes: the first such command
@@ -76,6 +91,8 @@ _STRIKES: dict[str, tuple[str, ...]] = {
 }
 
 Command = Literal["read", "credit"]
+# A credit as the card gets it: amount, new counter, MAC, terminal id, reference.
+_Credit = tuple[int, int, bytes, str, str]
 
 
 class SimulatedCardReader:
@@ -97,9 +114,16 @@ class SimulatedCardReader:
         return self._command("read")
 
     def credit_prepaid(
-        self, card_no: str, amount_fen: int, new_counter: int, mac: bytes
+        self,
+        card_no: str,
+        amount_fen: int,
+        new_counter: int,
+        mac: bytes,
+        *,
+        terminal: str,
+        ref: str,
     ) -> PrepaidCard:
-        outcome = self._command("credit", card_no, amount_fen, new_counter, mac)
+        outcome = self._command("credit", card_no, (amount_fen, new_counter, mac, terminal, ref))
         assert outcome is not None  # a credit either returns the card or raises
         return outcome
 
@@ -162,6 +186,33 @@ class SimulatedCardReader:
         with self._lock, write_transaction(self._conn) as conn:
             conn.execute("UPDATE reader SET slot_card_no = NULL, slot_foreign = 0")
             conn.execute("UPDATE technician_cards SET in_slot = 0")
+
+    def load_elsewhere(
+        self,
+        card_no: str,
+        amount_fen: int,
+        terminal: str = GRID_OFFICE_TERMINAL,
+        ref: str | None = None,
+    ) -> PrepaidCard:
+        """The resident tops the card up at another terminal (the utility's counter).
+
+        A genuine load: the simulated issuer's MAC for that terminal and reference, applied
+        by the card's own rules, so the counter moves and the load log names that terminal.
+        The card must be out of this reader (it is at the other terminal). Returns the card
+        as read afterwards; raises ValueError for an unknown card or one in this reader, and
+        CardCommandRefused as the card refuses (blocked, amount, too long a terminal/ref).
+        """
+        with self._lock, write_transaction(self._conn) as conn:
+            card = self._card(conn, card_no)
+            if card is None:
+                raise ValueError(f"there is no simulated card {card_no}: create it first")
+            if self._reader(conn)["slot_card_no"] == card_no:
+                raise ValueError(
+                    f"card {card_no} is in this reader: remove it before loading it elsewhere"
+                )
+            loaded = load_elsewhere(card, amount_fen, terminal, ref)
+            self._store_card(conn, loaded)
+        return loaded.as_read()
 
     # ------------------------------------------------------------ technician cards
 
@@ -280,17 +331,12 @@ class SimulatedCardReader:
     # ------------------------------------------------------------ internals
 
     def _command(
-        self,
-        command: Command,
-        card_no: str = "",
-        amount_fen: int = 0,
-        new_counter: int = 0,
-        mac: bytes = b"",
+        self, command: Command, card_no: str = "", credit: _Credit | None = None
     ) -> PrepaidCard | None:
         # The outcome is committed (a fault consumed, a credit applied, a card pulled) before
         # an error is raised, as a card's and a reader's state change whatever the host sees.
         with self._lock, write_transaction(self._conn) as conn:
-            outcome = self._command_locked(conn, command, card_no, amount_fen, new_counter, mac)
+            outcome = self._command_locked(conn, command, card_no, credit)
         if isinstance(outcome, CardError):
             raise outcome
         return outcome
@@ -300,9 +346,7 @@ class SimulatedCardReader:
         conn: sqlite3.Connection,
         command: Command,
         card_no: str,
-        amount_fen: int,
-        new_counter: int,
-        mac: bytes,
+        credit: _Credit | None,
     ) -> PrepaidCard | CardError | None:
         doing = "the read" if command == "read" else f"the credit to card {card_no}"
         reader = self._reader(conn)
@@ -359,8 +403,9 @@ class SimulatedCardReader:
             )
         if fault == _PULL_BEFORE_APPLY:
             return removed
+        assert credit is not None  # credit_prepaid always passes one
         try:
-            credited = card.apply_credit(amount_fen, new_counter, mac)
+            credited = card.apply_credit(*credit)
         except CardRefused as refusal:
             return removed if pulled else refusal
         self._store_card(conn, credited)
@@ -389,6 +434,11 @@ class SimulatedCardReader:
         row = conn.execute("SELECT * FROM cards WHERE card_no = ?", (card_no,)).fetchone()
         if row is None:
             return None
+        loads = conn.execute(
+            "SELECT counter, amount_fen, terminal, ref FROM load_log WHERE card_no = ? "
+            "ORDER BY counter DESC LIMIT ?",
+            (card_no, LOAD_LOG_RECORDS),
+        ).fetchall()
         return SimulatedPrepaidCard(
             card_no=row["card_no"],
             utility=row["utility"],
@@ -397,6 +447,7 @@ class SimulatedCardReader:
             last_credit_fen=row["last_credit_fen"],
             balance_fen=row["balance_fen"],
             blocked=bool(row["blocked"]),
+            load_log=tuple(CardLoad(**dict(load)) for load in loads),
         )
 
     @staticmethod
@@ -429,4 +480,10 @@ class SimulatedCardReader:
                 card.balance_fen,
                 int(card.blocked),
             ),
+        )
+        # The log as the card holds it: the newest loads only, older ones overwritten.
+        conn.execute("DELETE FROM load_log WHERE card_no = ?", (card.card_no,))
+        conn.executemany(
+            "INSERT INTO load_log VALUES (?, ?, ?, ?, ?)",
+            [(card.card_no, x.counter, x.amount_fen, x.terminal, x.ref) for x in card.load_log],
         )

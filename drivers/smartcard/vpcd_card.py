@@ -3,9 +3,11 @@
 It owns the card side of the real PC/SC stack in tests, on a bench and in the demo: a wallet
 of simulated cards kept in a state file (a real card keeps its purchase counter and PIN try
 counter whatever happens to the terminal), which one is in the virtual reader, the vpcd link,
-the APDU dispatch of both card applications, and the faults a test arms (card pulled before
-or after it applied a credit, an error status word). The card rules themselves live in
-prepaid_card (utility card) and technician_app (technician card). It never uses pyscard:
+the APDU dispatch of both card applications (the utility card's load log included), how the
+card transmits (CardProtocol: whole answers as over T=1, or T=0's 61xx / GET RESPONSE and
+6Cxx), the faults a test arms (card pulled before or after it applied a credit, an error
+status word), and a load made at another terminal (load_elsewhere). The card rules themselves
+live in prepaid_card (utility card) and technician_app (technician card). It never uses pyscard:
 it is the card, not the host.
 
 vpcd (Debian vsmartcard-vpcd) listens on a TCP port (35963 by default) and the card connects
@@ -17,22 +19,28 @@ is a command APDU answered with a response APDU), and vicc would bring its own c
 and a dependency the firmware does not otherwise need.
 """
 
+import dataclasses
 import json
 import os
 import socket
 import threading
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
 from drivers.smartcard import prepaid_app, technician_app
 from drivers.smartcard.apdu import (
+    INS_GET_RESPONSE,
     SW_CLA_NOT_SUPPORTED,
     SW_COMMAND_NOT_ALLOWED,
+    SW_CONDITIONS_NOT_SATISFIED,
     SW_FILE_NOT_FOUND,
     SW_INS_NOT_SUPPORTED,
     SW_OK,
+    SW_RECORD_NOT_FOUND,
     SW_SECURITY_STATUS_NOT_SATISFIED,
+    SW_WRONG_DATA,
     SW_WRONG_LENGTH,
     SW_WRONG_P1P2,
     ApduError,
@@ -40,12 +48,15 @@ from drivers.smartcard.apdu import (
     ResponseApdu,
 )
 from drivers.smartcard.prepaid_card import (
+    GRID_OFFICE_TERMINAL,
     CardCommandRefused,
     SimulatedPrepaidCard,
     check_status_word,
     error_for_status,
+    load_elsewhere,
 )
 from drivers.smartcard.technician_app import SimulatedTechnicianCard
+from kiosk.devices import CardError, PrepaidCard
 
 VPCD_DEFAULT_PORT: Final = 35963
 CTRL_OFF: Final = 0x00
@@ -56,15 +67,31 @@ CTRL_ATR: Final = 0x04
 CARD_KINDS: Final = ("utility", "technician")
 
 
-def answer_to_reset(historical: bytes) -> bytes:
-    """An ATR offering T=0 and T=1 with historical bytes (ISO/IEC 7816-3 section 8.2).
+class CardProtocol(StrEnum):
+    """How a simulated card transmits (ISO/IEC 7816-3), chosen when the simulator starts.
 
-    3B (direct convention), T0 = 8k (TD1 follows, k historical bytes), TD1 = 80 (TD2
+    T1: its ATR offers T=0 and T=1 (pcscd picks T=1) and every command gets its whole
+    response APDU. T0: its ATR offers T=0 only and it answers as a T=0 card: the response
+    data of a command that carried data waits behind 61xx for GET RESPONSE (00 C0 00 00 xx),
+    and a command asking for data with the wrong Le gets 6Cxx (send it again with Le = xx).
+    """
+
+    T1 = "t1"
+    T0 = "t0"
+
+
+def answer_to_reset(historical: bytes, protocol: CardProtocol = CardProtocol.T1) -> bytes:
+    """An ATR with historical bytes (ISO/IEC 7816-3 section 8.2).
+
+    T1: 3B (direct convention), T0 = 8k (TD1 follows, k historical bytes), TD1 = 80 (TD2
     follows, T=0), TD2 = 01 (T=1), the historical bytes, then TCK: the XOR of T0..last byte,
-    required because a protocol other than T=0 is offered.
+    required because a protocol other than T=0 is offered. T0: 3B, T0 = 0k (no interface
+    bytes: T=0 only), the historical bytes, and no TCK (T=0 alone has none).
     """
     if len(historical) > 15:
         raise ValueError("an ATR carries at most 15 historical bytes")
+    if protocol is CardProtocol.T0:
+        return b"\x3b" + bytes((len(historical),)) + historical
     body = bytes((0x80 | len(historical), 0x80, 0x01)) + historical
     tck = 0
     for byte in body:
@@ -72,8 +99,10 @@ def answer_to_reset(historical: bytes) -> bytes:
     return b"\x3b" + body + bytes((tck,))
 
 
-PREPAID_ATR: Final = answer_to_reset(b"KIOSK-PREPAID")
-TECHNICIAN_ATR: Final = answer_to_reset(b"KIOSK-TECH")
+PREPAID_HISTORICAL: Final = b"KIOSK-PREPAID"
+TECHNICIAN_HISTORICAL: Final = b"KIOSK-TECH"
+PREPAID_ATR: Final = answer_to_reset(PREPAID_HISTORICAL)  # as T1 cards send it
+TECHNICIAN_ATR: Final = answer_to_reset(TECHNICIAN_HISTORICAL)
 
 # Faults: the pull strikes the next CREDIT or VERIFY, as a resident pulls a card while it
 # is being written; an armed status word answers the next command other than SELECT.
@@ -89,10 +118,23 @@ class VpcdCardSimulator:
     """A wallet of simulated cards and the vpcd slot one of them can be inserted into."""
 
     def __init__(
-        self, state_path: Path, *, host: str = "127.0.0.1", port: int = VPCD_DEFAULT_PORT
+        self,
+        state_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = VPCD_DEFAULT_PORT,
+        protocol: CardProtocol = CardProtocol.T1,
+        t0_chunk: int = 256,
     ) -> None:
+        """t0_chunk: in T0, the most response bytes one 61xx announces and one GET RESPONSE
+        returns (a card with a small I/O buffer chains the rest behind further 61xx)."""
+        if not 1 <= t0_chunk <= 256:
+            raise ValueError(f"t0_chunk {t0_chunk} is not 1 to 256 bytes")
         self.state_path = state_path
         self.host, self.port = host, port
+        self.protocol = protocol
+        self.t0_chunk = t0_chunk
+        self._t0_pending: ResponseApdu | None = None  # T0: the answer GET RESPONSE fetches
         self._lock = threading.RLock()
         self._prepaid: dict[str, SimulatedPrepaidCard] = {}
         self._technician: dict[str, SimulatedTechnicianCard] = {}
@@ -159,8 +201,35 @@ class VpcdCardSimulator:
         """The issuer blocks (or unblocks) a utility card: it refuses every credit (6983)."""
         with self._lock:
             card = self.prepaid(card_no)
-            self._prepaid[card_no] = SimulatedPrepaidCard(**{**asdict(card), "blocked": blocked})
+            self._prepaid[card_no] = dataclasses.replace(card, blocked=blocked)
             self._save()
+
+    def load_elsewhere(
+        self,
+        card_no: str,
+        amount_fen: int,
+        terminal: str = GRID_OFFICE_TERMINAL,
+        ref: str | None = None,
+    ) -> PrepaidCard:
+        """The resident tops the card up at another terminal (the utility's counter).
+
+        A genuine load: the simulated issuer's MAC for that terminal and reference, applied
+        by the card's own rules, so the counter moves and the load log names that terminal.
+        The card must be out of the virtual reader. Returns the card as read afterwards;
+        raises ValueError for an unknown card or one in the reader, CardCommandRefused as
+        the card refuses (blocked, amount, too long a terminal id or reference).
+        """
+        with self._lock:
+            card = self.prepaid(card_no)
+            if self._inserted == card_no:
+                raise ValueError(
+                    f"card {card_no} is in the virtual reader: remove it before loading it "
+                    "elsewhere"
+                )
+            loaded = load_elsewhere(card, amount_fen, terminal, ref)
+            self._prepaid[card_no] = loaded
+            self._save()
+        return loaded.as_read()
 
     # ------------------------------------------------------------ slot
 
@@ -282,7 +351,8 @@ class VpcdCardSimulator:
 
     def _control(self, control: int, card_no: str) -> bytes | None:
         if control == CTRL_ATR:
-            return PREPAID_ATR if card_no in self._prepaid else TECHNICIAN_ATR
+            historical = PREPAID_HISTORICAL if card_no in self._prepaid else TECHNICIAN_HISTORICAL
+            return answer_to_reset(historical, self.protocol)
         if control in (CTRL_OFF, CTRL_ON, CTRL_RESET):
             with self._lock:
                 self._reset_session()
@@ -307,17 +377,67 @@ class VpcdCardSimulator:
             except ApduError:
                 return _sw(SW_WRONG_LENGTH)
             self.commands_answered += 1
-            if command.cla == 0x00 and command.ins == 0xA4:
-                return self._select(card_no, command)
-            if self._fault == "status-word":
-                sw, self._fault, self._fault_sw = self._fault_sw, None, None
-                assert sw is not None
-                return _sw(sw)
-            if self._selected == "prepaid":
-                return self._prepaid_command(card_no, command)
-            if self._selected == "technician":
-                return self._technician_command(card_no, command)
-            return _sw(SW_COMMAND_NOT_ALLOWED)
+            if self.protocol is not CardProtocol.T0:
+                return self._dispatch(card_no, command)
+            # T=0: an answer waiting for GET RESPONSE is lost to any other command.
+            pending, self._t0_pending = self._t0_pending, None
+            if command.cla == 0x00 and command.ins == INS_GET_RESPONSE:
+                return self._get_response(pending, command)
+            return self._t0_transmit(command, self._dispatch(card_no, command))
+
+    def _dispatch(self, card_no: str, command: CommandApdu) -> bytes:
+        if command.cla == 0x00 and command.ins == 0xA4:
+            return self._select(card_no, command)
+        if self._fault == "status-word":
+            sw, self._fault, self._fault_sw = self._fault_sw, None, None
+            assert sw is not None
+            return _sw(sw)
+        if self._selected == "prepaid":
+            return self._prepaid_command(card_no, command)
+        if self._selected == "technician":
+            return self._technician_command(card_no, command)
+        return _sw(SW_COMMAND_NOT_ALLOWED)
+
+    # ------------------------------------------------------------ T=0 transmission
+
+    def _t0_transmit(self, command: CommandApdu, raw: bytes) -> bytes:
+        """The answer a T=0 card gives in place of the whole response APDU raw.
+
+        A T=0 command carries data or asks for data, never both (ISO/IEC 7816-3 12.2): after
+        a command with data the card announces its response data with 61xx and keeps it
+        for GET RESPONSE; a command asking for Le bytes when it has another number gets
+        6Cxx with the right number (ISO/IEC 7816-4 5.3.4). Status words alone pass as they are.
+        """
+        response = ResponseApdu.decode(raw)
+        if not response.data:
+            return raw
+        if command.data:
+            self._t0_pending = response
+            return _sw(0x6100 | self._t0_announce(len(response.data)))
+        if command.le != len(response.data):
+            return _sw(0x6C00 | len(response.data) % 256)
+        return raw
+
+    def _get_response(self, pending: ResponseApdu | None, command: CommandApdu) -> bytes:
+        if (command.p1, command.p2) != (0x00, 0x00):
+            return _sw(SW_WRONG_P1P2)
+        if pending is None:
+            return _sw(SW_CONDITIONS_NOT_SATISFIED)  # no response data waiting
+        if command.le is None:
+            self._t0_pending = pending
+            return _sw(SW_WRONG_LENGTH)
+        if command.le > min(len(pending.data), self.t0_chunk):
+            self._t0_pending = pending  # still waiting: ask again with the right Le
+            return _sw(0x6C00 | self._t0_announce(len(pending.data)))
+        chunk, rest = pending.data[: command.le], pending.data[command.le :]
+        if not rest:
+            return chunk + pending.sw.to_bytes(2, "big")
+        self._t0_pending = ResponseApdu(rest, pending.sw)
+        return chunk + _sw(0x6100 | self._t0_announce(len(rest)))
+
+    def _t0_announce(self, available: int) -> int:
+        """SW2 of a 61xx or 6Cxx: the bytes one GET RESPONSE can fetch (00 means 256)."""
+        return min(available, self.t0_chunk) % 256
 
     def _select(self, card_no: str, command: CommandApdu) -> bytes:
         if command.p1 != 0x04:
@@ -333,22 +453,28 @@ class VpcdCardSimulator:
         return _sw(SW_OK)
 
     def _prepaid_command(self, card_no: str, command: CommandApdu) -> bytes:
+        card = self._prepaid[card_no]
+        if command.cla == 0x00 and command.ins == prepaid_app.INS_READ_RECORD:
+            return self._read_load_record(card, command)
         if command.cla != prepaid_app.CLA_PROPRIETARY:
             return _sw(SW_CLA_NOT_SUPPORTED)
-        card = self._prepaid[card_no]
         if command.ins == prepaid_app.INS_READ_CARD:
             return prepaid_app.encode_card_record(card.as_read()) + _sw(SW_OK)
         if command.ins != prepaid_app.INS_CREDIT:
             return _sw(SW_INS_NOT_SUPPORTED)
+        if len(command.data) < prepaid_app.CREDIT_FIXED_LENGTH:
+            return _sw(SW_WRONG_LENGTH)
         try:
             request = prepaid_app.parse_credit(command.data)
         except ApduError:
-            return _sw(SW_WRONG_LENGTH)
+            return _sw(SW_WRONG_DATA)  # the terminal and reference TLVs are malformed
         pull = self._take_pull()
         if pull == _PULL_BEFORE:
             raise _Pulled
         try:
-            credited = card.apply_credit(request.amount_fen, request.new_counter, request.mac)
+            credited = card.apply_credit(
+                request.amount_fen, request.new_counter, request.mac, request.terminal, request.ref
+            )
         except CardCommandRefused as refusal:
             if pull is not None:
                 raise _Pulled from None
@@ -358,6 +484,16 @@ class VpcdCardSimulator:
         if pull is not None:
             raise _Pulled
         return prepaid_app.encode_card_record(credited.as_read()) + _sw(SW_OK)
+
+    @staticmethod
+    def _read_load_record(card: SimulatedPrepaidCard, command: CommandApdu) -> bytes:
+        if command.p2 & 0x07 != 0x04:
+            return _sw(SW_WRONG_P1P2)  # only "record number in P1" is supported
+        if command.p2 != prepaid_app.P2_LOAD_LOG_RECORD:
+            return _sw(SW_FILE_NOT_FOUND)  # no file with that short identifier
+        if not 1 <= command.p1 <= len(card.load_log):
+            return _sw(SW_RECORD_NOT_FOUND)
+        return prepaid_app.encode_load_record(card.load_log[command.p1 - 1]) + _sw(SW_OK)
 
     def _technician_command(self, card_no: str, command: CommandApdu) -> bytes:
         card = self._technician[card_no]
@@ -397,6 +533,7 @@ class VpcdCardSimulator:
     def _reset_session(self) -> None:
         self._selected = None
         self._pin_verified = False
+        self._t0_pending = None
 
     # ------------------------------------------------------------ state file
 
@@ -411,14 +548,14 @@ class VpcdCardSimulator:
             return
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read the card state file {self.state_path}: {exc}") from None
-        self._prepaid = {n: SimulatedPrepaidCard(**c) for n, c in state["utility"].items()}
+        self._prepaid = {n: SimulatedPrepaidCard.from_state(c) for n, c in state["utility"].items()}
         self._technician = {n: SimulatedTechnicianCard(**c) for n, c in state["technician"].items()}
 
     def _save(self) -> None:
         # Written to a temporary file, flushed to disk and renamed: a killed simulator leaves
         # the old or the new state, never half of one, as a card's EEPROM write.
         state = {
-            "utility": {n: asdict(c) for n, c in self._prepaid.items()},
+            "utility": {n: c.to_state() for n, c in self._prepaid.items()},
             "technician": {n: asdict(c) for n, c in self._technician.items()},
         }
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -451,8 +588,10 @@ def serve_control(simulator: VpcdCardSimulator, path: Path) -> threading.Thread:
     """Accept one JSON request per connection on a Unix socket at path (kiosk-tool card ...).
 
     Requests: {"do": "insert", "card_no": ...}, {"do": "remove"}, {"do": "pull",
-    "after_apply": bool}, {"do": "answer-error", "status_word": "6581"}, {"do": "status"}.
-    Each gets {"ok": true, ...} or {"ok": false, "error": "..."}.
+    "after_apply": bool}, {"do": "answer-error", "status_word": "6581"}, {"do": "status"},
+    {"do": "load-elsewhere", "card_no": ..., "amount_fen": int, "terminal": ..., "ref": ...}
+    (terminal and ref optional). Each gets {"ok": true, "inserted": ...} (load-elsewhere adds
+    "card": the card as read, last_load included) or {"ok": false, "error": "..."}.
     """
     if path.exists():
         path.unlink()
@@ -470,6 +609,18 @@ def serve_control(simulator: VpcdCardSimulator, path: Path) -> threading.Thread:
             simulator.pull_during_next_command(bool(request.get("after_apply")))
         elif action == "answer-error":
             simulator.answer_error(str(request["status_word"]))
+        elif action == "load-elsewhere":
+            amount_fen = request["amount_fen"]
+            if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
+                raise ValueError(f"amount_fen {amount_fen!r} is not a whole number of fen")
+            ref = request.get("ref")
+            card = simulator.load_elsewhere(
+                str(request["card_no"]),
+                amount_fen,
+                str(request.get("terminal") or GRID_OFFICE_TERMINAL),
+                None if ref is None else str(ref),
+            )
+            return {"ok": True, "inserted": simulator.inserted, "card": asdict(card)}
         elif action != "status":
             raise ValueError(f"unknown control request {action!r}")
         return {"ok": True, "inserted": simulator.inserted}
@@ -484,7 +635,7 @@ def serve_control(simulator: VpcdCardSimulator, path: Path) -> threading.Thread:
                 try:
                     line = connection.makefile("r", encoding="utf-8").readline()
                     reply = handle(json.loads(line))
-                except (ValueError, KeyError, TimeoutError) as exc:
+                except (ValueError, KeyError, TimeoutError, CardError) as exc:
                     reply = {"ok": False, "error": str(exc)}
                 connection.sendall(json.dumps(reply).encode() + b"\n")
 

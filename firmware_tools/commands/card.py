@@ -1,28 +1,33 @@
 """kiosk-tool card: serve simulated smartcards to pcscd's virtual reader, and steer them.
 
 `card simulate` runs a simulated utility or technician card served through vsmartcard's vpcd
-reader (drivers.smartcard.vpcd_card) until interrupted; `card control` asks a running
-simulator to insert, remove or pull its card or to answer an error status word. Never shows
-a technician PIN.
+reader (drivers.smartcard.vpcd_card) until interrupted, as a T=1 or a T=0 card; `card
+control` asks a running simulator to insert, remove or pull its card, to answer an error
+status word, or to load the card at another terminal (a utility's counter). Never shows a
+technician PIN.
 """
 
 import argparse
 import threading
 from pathlib import Path
 
-from drivers.smartcard.prepaid_card import UTILITIES
+from drivers.smartcard.prepaid_card import GRID_OFFICE_TERMINAL, UTILITIES
 from drivers.smartcard.vpcd_card import (
     VPCD_DEFAULT_PORT,
+    CardProtocol,
     VpcdCardSimulator,
     send_control,
     serve_control,
 )
 from kiosk.command_line import CommandError, emit
+from kiosk.money import MoneyError, format_fen, parse_yuan
 
 
 def _simulate(args: argparse.Namespace) -> int:
     try:
-        cards = VpcdCardSimulator(args.state, host=args.host, port=args.port)
+        cards = VpcdCardSimulator(
+            args.state, host=args.host, port=args.port, protocol=CardProtocol(args.protocol)
+        )
         if not cards.has_card(args.card_no):
             if args.card == "utility":
                 cards.issue_prepaid(args.card_no, args.utility, args.meter_no)
@@ -46,8 +51,8 @@ def _simulate(args: argparse.Namespace) -> int:
     emit(
         args,
         {"card_no": args.card_no, "card": args.card, "port": args.port, "state": str(args.state)},
-        f"{args.card} card {args.card_no} is in the virtual reader on {args.host}:{args.port}"
-        " (Ctrl-C to stop)",
+        f"{args.card} card {args.card_no} ({args.protocol.upper()}) is in the virtual reader on"
+        f" {args.host}:{args.port} (Ctrl-C to stop)",
     )
     try:
         threading.Event().wait()
@@ -68,6 +73,18 @@ def _control(args: argparse.Namespace) -> int:
         if not args.status_word:
             raise CommandError("answer-error needs --status-word, such as 6581")
         request["status_word"] = args.status_word
+    elif args.action == "load-elsewhere":
+        if not args.card_no or not args.amount:
+            raise CommandError(
+                "load-elsewhere needs --card-no and --amount: which card, and how many yuan"
+            )
+        try:
+            amount_fen = parse_yuan(args.amount)
+        except MoneyError as exc:
+            raise CommandError(str(exc)) from None
+        request.update(card_no=args.card_no, amount_fen=amount_fen, terminal=args.terminal)
+        if args.ref:
+            request["ref"] = args.ref
     try:
         reply = send_control(args.control, request)
     except OSError as exc:
@@ -78,7 +95,16 @@ def _control(args: argparse.Namespace) -> int:
     if not reply.get("ok"):
         raise CommandError(f"the card simulator refused {args.action}: {reply.get('error')}")
     inserted = reply.get("inserted")
-    emit(args, reply, f"done; card in the reader: {inserted or 'none'}")
+    text = f"done; card in the reader: {inserted or 'none'}"
+    card = reply.get("card")
+    if isinstance(card, dict) and isinstance(card.get("last_load"), dict):
+        load = card["last_load"]
+        text = (
+            f"card {card['card_no']} loaded {format_fen(int(load['amount_fen']))} at terminal "
+            f"{load['terminal']} (reference {load['ref']}), now at purchase {load['counter']}; "
+            + text
+        )
+    emit(args, reply, text)
     return 0
 
 
@@ -120,12 +146,18 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     simulate.add_argument(
         "--control", type=Path, help="a Unix socket path for `kiosk-tool card control`"
     )
+    simulate.add_argument(
+        "--protocol",
+        choices=[p.value for p in CardProtocol],
+        default=CardProtocol.T1.value,
+        help="t1 (default): whole answers; t0: a T=0 card (61xx and GET RESPONSE, 6Cxx)",
+    )
     simulate.add_argument("--json", action="store_true", help="print the start line as JSON")
     simulate.set_defaults(handler=_simulate)
 
     control = commands.add_parser(
         "control",
-        help="insert, remove or pull the simulated card, or arm an error status word",
+        help="insert, remove or pull the simulated card, arm an error, or load it elsewhere",
         description="Steer a running `kiosk-tool card simulate --control PATH`.",
     )
     control.add_argument(
@@ -137,10 +169,22 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
             "pull-before-apply",
             "pull-after-apply",
             "answer-error",
+            "load-elsewhere",
         ),
     )
     control.add_argument("--control", type=Path, required=True, help="the simulator's socket")
-    control.add_argument("--card-no", help="for insert: the card to put in")
+    control.add_argument("--card-no", help="for insert and load-elsewhere: the card")
     control.add_argument("--status-word", help="for answer-error: e.g. 6581 or 6983")
+    control.add_argument(
+        "--amount", help="for load-elsewhere: yuan loaded at the other terminal, e.g. 30"
+    )
+    control.add_argument(
+        "--terminal",
+        default=GRID_OFFICE_TERMINAL,
+        help=f"for load-elsewhere: the other terminal's id (default {GRID_OFFICE_TERMINAL})",
+    )
+    control.add_argument(
+        "--ref", help="for load-elsewhere: its transaction reference (default: a fresh one)"
+    )
     control.add_argument("--json", action="store_true", help="print the reply as JSON")
     control.set_defaults(handler=_control)

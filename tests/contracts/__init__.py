@@ -18,6 +18,7 @@ from typing import Protocol
 from drivers.cash.simulated import SimulatedCashAcceptor
 from drivers.printer.simulated import SimulatedPrinter
 from drivers.smartcard.simulated import SimulatedCardReader
+from drivers.smartcard.vpcd_card import CardProtocol
 from kiosk.devices import CardReader, CashAcceptor, Printer
 from tests.fixtures.ioboard import IoBoardCashRig
 from tests.fixtures.pcscd import PcscVpcdCardRig
@@ -87,6 +88,11 @@ class CardRig(Protocol):
         """The resident pulls the card in the middle of the next command reaching it."""
         ...
 
+    def load_elsewhere(self, card_no: str, amount_fen: int, terminal: str, ref: str) -> None:
+        """The resident tops the card (out of the reader) up at another terminal: a genuine
+        load authorised for that terminal and reference."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -106,6 +112,9 @@ class SimulatedCardRig:
     def pull_during_next_command(self, after_apply: bool) -> None:
         self.reader.pull_during_next_command(after_apply)
 
+    def load_elsewhere(self, card_no: str, amount_fen: int, terminal: str, ref: str) -> None:
+        self.reader.load_elsewhere(card_no, amount_fen, terminal, ref)
+
     def close(self) -> None:
         self.reader.close()
 
@@ -115,6 +124,8 @@ CARD_RIGS: dict[str, Callable[[Path], CardRig]] = {
         SimulatedCardReader(directory / "card-reader.sqlite")
     ),
     "pcsc-vpcd": PcscVpcdCardRig,
+    # A T=0 card with a 16-byte I/O buffer: every answer comes by GET RESPONSE, in chunks.
+    "pcsc-vpcd-t0": lambda directory: PcscVpcdCardRig(directory, CardProtocol.T0, t0_chunk=16),
 }
 
 # ---------------------------------------------------------------- receipt printer
