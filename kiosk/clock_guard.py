@@ -4,8 +4,10 @@ A power cut can bring a Raspberry Pi back with its clock wrong (no battery-backe
 a bad one): earlier than records already journaled, or far in the future. Signed records
 carry the time, business days are decided by it and the platform refuses requests whose
 time is 15 minutes off. So (docs/transactions.md, "Clock guard"):
-- the clock is wrong while it is earlier than the last journal record (beyond a few seconds
-  of tolerance), or more than FAR_AHEAD after it unless the platform's own clock, read from
+- the clock is wrong while it is earlier than the latest time it was trusted at (a mark the
+  guard keeps, which starts at the last journal record: records written while the clock is
+  wrong, such as its own alert, carry wrong times and must not become the reference) beyond
+  a few seconds of tolerance, or more than FAR_AHEAD after it unless the platform's own clock, read from
   its last answer, confirms it, or while it is more than SKEW_BLOCK away from the
   platform's clock;
 - while it is wrong no payment starts, no money request is sent and no transaction or day
@@ -31,6 +33,15 @@ from kiosk.transactions.outcomes import PaymentRefused
 log = logging.getLogger(__name__)
 
 BEHIND_TOLERANCE = timedelta(seconds=5)
+# The latest time the clock was trusted is kept, written at most this often.
+MARK_EVERY = timedelta(minutes=1)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS clock_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    trusted_until TEXT NOT NULL      -- ISO time: the clock was trusted at least up to here
+);
+"""
 FAR_AHEAD = timedelta(days=30)
 SKEW_ALERT = timedelta(minutes=2)
 SKEW_BLOCK = timedelta(minutes=10)
@@ -97,10 +108,18 @@ class ClockGuard:
         self._skew = skew
         self._reported: ClockVerdict = ClockVerdict.OK
         self._skew_alerted = False
+        conn.executescript(SCHEMA)
+        found = conn.execute("SELECT trusted_until FROM clock_mark").fetchone()
+        self._mark: datetime | None = None if found is None else datetime.fromisoformat(found[0])
+        self._mark_written = self._mark
 
     def check(self) -> ClockCheck:
         """Judge the clock now; alert once when it turns wrong (or skews noticeably)."""
-        check = judge(self._clock.now(), self._journal.last_time(), self._skew())
+        now = self._clock.now()
+        latest = self._latest_trusted()
+        check = judge(now, latest, self._skew())
+        if check.ok:
+            self._trusted(now if latest is None else max(now, latest))
         if check.verdict is not self._reported:
             self._reported = check.verdict
             if check.ok:
@@ -114,6 +133,25 @@ class ClockGuard:
                 self._alert(check)
             self._skew_alerted = skewed
         return check
+
+    def _latest_trusted(self) -> datetime | None:
+        # Only the mark: records journaled while the clock was wrong carry wrong times. A
+        # database from before the mark existed starts from its last record.
+        if self._mark is None:
+            self._mark = self._journal.last_time()
+        return self._mark
+
+    def _trusted(self, moment: datetime) -> None:
+        self._mark = moment
+        if self._mark_written is not None and moment - self._mark_written < MARK_EVERY:
+            return
+        with write_transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO clock_mark (id, trusted_until) VALUES (1, ?) "
+                "ON CONFLICT(id) DO UPDATE SET trusted_until = excluded.trusted_until",
+                (moment.isoformat(),),
+            )
+        self._mark_written = moment
 
     def require(self) -> None:
         """Raise ClockWrong (a PaymentRefused) unless the clock may be trusted."""

@@ -141,10 +141,13 @@ class Soak:
             if cancel_after is not None and inserted >= cancel_after:
                 return self.terminal.cancel(progress.tx_id)
             due = progress.still_due_fen
+            # The inlets take no note above progress.largest_fen: a resident offers one
+            # they take (a larger one would be handed back).
+            largest = progress.largest_fen or max(NOTES_FEN)
             if due >= 1_00 and rng.random() < 0.85:
                 kind, value = (
                     "note",
-                    rng.choice([n for n in NOTES_FEN if n <= max(due, 1_00) * 2] or [1_00]),
+                    rng.choice([n for n in NOTES_FEN if n <= largest] or [1_00]),
                 )
             else:
                 kind, value = "coin", rng.choice(COINS_FEN)

@@ -10,6 +10,7 @@ answer and the journal is settled by asking again with the same key.
 
 import logging
 import secrets
+import uuid
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -168,7 +169,7 @@ class Vouchers:
                 f"{voucher_text!r} is not a voucher code: type the {VOUCHER_ID_LENGTH} "
                 "letters and digits printed under the voucher's QR code"
             )
-        key = f"R-{voucher_id}-{self._terminal}"
+        key = self._payout_key(voucher_id)
         with write_transaction(self._conn):
             self._conn.execute(
                 "INSERT OR IGNORE INTO voucher_payout (key, voucher_id, amount_fen, operator, "
@@ -201,6 +202,21 @@ class Vouchers:
             raise VoucherRefused(f"the platform answered {answer.state!r} for this voucher")
         self._settle(key, voucher_id, amount_fen, operator, paid=True, refusal=None)
         return Payout(voucher_id, amount_fen, paid=True)
+
+    def _payout_key(self, voucher_id: str) -> str:
+        """The key of this payout: the one still unsettled if there is one (asking again
+        settles it), else a new one. A voucher already paid here is refused at once."""
+        rows = self._conn.execute(
+            "SELECT key, state FROM voucher_payout WHERE voucher_id = ?", (voucher_id,)
+        ).fetchall()
+        if any(state == "paid" for _, state in rows):
+            raise VoucherRefused(
+                "this voucher was already paid out at this terminal (voucher_already_redeemed)"
+            )
+        for key, state in rows:
+            if state == "asked":
+                return str(key)
+        return f"R-{voucher_id}-{self._terminal}-{uuid.uuid4().hex[:8]}"
 
     def register_now(self, voucher_id: str) -> None:
         self.register_due(max_calls=1, only=voucher_id)
