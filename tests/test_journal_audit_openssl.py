@@ -129,7 +129,7 @@ def exported_journal(bench: JournalBench, path: Path) -> Path:
     bench.pay(3)
     bench.signer.failing = False
     bench.journal.try_recover_signing()
-    bench.append("day_close", {"business_day": "2025-03-01", "count": 3}, sign=True)
+    bench.close_day()
     path.write_text("".join(bench.export_lines()), encoding="utf-8", newline="")
     return path
 

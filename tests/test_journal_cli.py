@@ -49,7 +49,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def business(bench: JournalBench) -> None:
     bench.pay(1)
     bench.pay(2)
-    bench.append("day_close", {"business_day": "2025-03-01"}, sign=True)
+    bench.close_day()
 
 
 # ------------------------------------------------------------------ export
