@@ -123,4 +123,3 @@ class OperatorCA:
 
 def load_operator_ca(ca_pem: bytes | None) -> OperatorCA | None:
     return None if ca_pem is None else OperatorCA(ca_pem)
-

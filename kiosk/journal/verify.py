@@ -38,6 +38,7 @@ from kiosk.journal.certificates import (
 from kiosk.journal.totals import RECOMPUTED_KEYS, day_totals, tx_close_turnover_fen
 
 __all__ = [
+    "SIGNATURE_MISMATCH",
     "SIGNED_TYPES",
     "SOFTWARE_SIGNER_WARNING",
     "StationCertificate",
@@ -51,6 +52,7 @@ __all__ = [
 # Types that must always carry a signature, or be marked sig_failed during an outage.
 SIGNED_TYPES = ("journal_start", "tx_close", "day_close", "signature_recovered")
 SOFTWARE_SIGNER_WARNING = "signed by the demo software signer, not a token"
+SIGNATURE_MISMATCH = "its signature does not match its content: it was altered after signing"
 
 
 _HEAD = re.compile(r"^([1-9][0-9]{0,15}):([0-9a-f]{64})$")
@@ -112,7 +114,7 @@ def signature_problem(
     try:
         public_key.verify(der, signed_bytes(record), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
-        return "its signature does not match its content: it was altered after signing"
+        return SIGNATURE_MISMATCH
     return None
 
 
