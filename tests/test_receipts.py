@@ -264,8 +264,7 @@ def test_the_worst_case_record_fits_version_10_and_reads_back_from_paper_at_3_do
 ) -> None:
     record = worst_case(journal_bench)
     code = receipt_code(record)
-    body = compact.decode_code(code.payload)
-    size = len(cbor2.dumps([1, body.prev, body.signature, body.fields], canonical=True))
+    size = len(base45.b45decode(code.payload[4:]))
     print(
         f"worst-case receipt code: {size} bytes, {len(code.payload)} characters, "
         f"QR version {code.version}-{code.error_level}"
@@ -330,7 +329,7 @@ def test_an_altered_amount_is_named_as_not_genuine(journal_bench: JournalBench) 
     record = journal_bench.pay(1, numbered=True)
     code = compact.decode_code(qr_payload(record))
     fields = {**code.fields, compact.Field.AMOUNT_FEN: 22345}
-    body = cbor2.dumps([1, code.prev, code.signature, fields], canonical=True)
+    body = cbor2.dumps([1, code.prev + code.signature, fields], canonical=True)
     forged = compact.PREFIX + base45.b45encode(body).decode()
     check = verify_receipt(forged, journal_bench.cert_pem)
     assert not check.genuine and check.record is not None
@@ -351,13 +350,15 @@ def test_a_code_with_bytes_after_its_content_is_refused(journal_bench: JournalBe
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        ([9, b"\0" * 32, b"", {}], "signature algorithm 9, unknown to this version"),
-        ([1, b"\0" * 32, b"\0" * 64, {30: 1}], "field number 30, unknown to this version"),
-        ([1, b"\0" * 31, b"\0" * 64, {}], "its content has the wrong shape"),
-        ([1, b"\0" * 32, b"\0" * 63, {}], "its signature has the wrong length"),
-        ([1, b"\0" * 32, b"\0" * 64, {"station": "1"}], "it carries station itself"),
-        ([1, b"\0" * 32, b"\0" * 64, {2: 1, "time": "x"}], "it carries time twice"),
-        ([1, b"\0" * 32, b"\0" * 64, {2: 1, 6: 99}], "names a value (99) this version"),
+        ([9, bytes(32), {}], "signature algorithm 9, unknown to this version"),
+        ([1, bytes(96), {30: 1}], "field number 30, unknown to this version"),
+        ([1, bytes(31), {}], "its content has the wrong shape"),
+        ([1, bytes(32), bytes(64), {}], "its content has the wrong shape"),
+        ([1, bytes(95), {}], "its signature has the wrong length"),
+        ([0, bytes(33), {}], "its signature has the wrong length"),
+        ([1, bytes(96), {"station": "1"}], "it carries station itself"),
+        ([1, bytes(96), {2: 1, "time": "x"}], "it carries time twice"),
+        ([1, bytes(96), {2: 1, 6: 99}], "names a value (99) this version"),
     ],
 )
 def test_a_malformed_code_gets_one_clear_problem(

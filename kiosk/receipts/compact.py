@@ -4,7 +4,7 @@ Owns the byte layout of docs/journal-format.md section 7.2, both ways. A code is
 followed by the base45 text (RFC 9285, the base45 library) of a CBOR array (RFC 8949, the
 cbor2 library, deterministic encoding):
 
-    [algorithm, prev (32 bytes), signature, fields]
+    [algorithm, prev (32 bytes) followed by the signature, fields]
 
 The fields map holds every field of the record except those the verifier computes: type
 (always tx_close), station and cert_sha256 (from the station certificate), receipt_no (from
@@ -501,7 +501,7 @@ def encode_code(record: Mapping[str, Any]) -> str:
         raise ReceiptError("the tx_close record has no receipt_no: it cannot be a receipt")
     algorithm, signature = _signature(record)
     fields = encode_fields(record)
-    body = cbor2.dumps([int(algorithm), bytes.fromhex(prev), signature, fields], canonical=True)
+    body = cbor2.dumps([int(algorithm), bytes.fromhex(prev) + signature, fields], canonical=True)
     # The encoding is checked both ways before it is printed: what a verifier will rebuild
     # must be the record, byte for byte, or the receipt would never verify.
     rebuilt = decode_record(
@@ -525,14 +525,13 @@ def decode_body(body: bytes) -> CompactCode:
         raise ReceiptError("the receipt code is damaged: its content is not readable") from None
     if (
         not isinstance(decoded, list)
-        or len(decoded) != 4
+        or len(decoded) != 3
         or isinstance(decoded[0], bool)
         or not isinstance(decoded[0], int)
         or not isinstance(decoded[1], bytes)
-        or len(decoded[1]) != PREV_BYTES
-        or not isinstance(decoded[2], bytes)
-        or not isinstance(decoded[3], dict)
-        or not all(isinstance(key, int | str) for key in decoded[3])
+        or len(decoded[1]) < PREV_BYTES
+        or not isinstance(decoded[2], dict)
+        or not all(isinstance(key, int | str) for key in decoded[2])
     ):
         raise ReceiptError("the receipt code is damaged: its content has the wrong shape")
     try:
@@ -549,12 +548,12 @@ def decode_body(body: bytes) -> CompactCode:
             f"the receipt code uses signature algorithm {decoded[0]}, unknown to this "
             "version: update kiosk-tool"
         ) from None
-    signature = decoded[2]
+    prev, signature = decoded[1][:PREV_BYTES], decoded[1][PREV_BYTES:]
     if (algorithm is Algorithm.ECDSA_P256 and len(signature) != 64) or (
         algorithm is Algorithm.UNSIGNED and signature
     ):
         raise ReceiptError("the receipt code is damaged: its signature has the wrong length")
-    return CompactCode(algorithm, decoded[1], signature, decoded[3])
+    return CompactCode(algorithm, prev, signature, decoded[2])
 
 
 def decode_code(text: str) -> CompactCode:
