@@ -22,13 +22,11 @@ from PIL import Image
 import kiosk.receipts.lines as lines_module
 from drivers.printer.capabilities import MIN_QR_MODULE_DOTS, paper_for_width
 from drivers.printer.render import PrintedPage, PrintedQr, PrintedText, render_page
-from drivers.token.software import SoftwareSigner
 from kiosk.config import parse_config
 from kiosk.devices import ReceiptDocument
 from kiosk.errors import ConfigError
 from kiosk.i18n import catalog
 from kiosk.journal import canonical_json
-from kiosk.journal.canonical import certificate_sha256
 from kiosk.journal.store import receipt_no_of
 from kiosk.receipts import (
     ReceiptCodeTooLarge,
@@ -55,10 +53,12 @@ from kiosk.receipts.qr import QR_MAX_VERSION, qr_symbol
 from tests.fixtures.journal_bench import (
     STATION,
     TERMINAL,
+    VOUCHER_ID,
     JournalBench,
     OperatorCA,
     make_operator_ca,
     make_signer,
+    worst_case,
 )
 from tests.fixtures.pty_printer import PtyPrinterBench
 
@@ -70,7 +70,6 @@ STATION_INFO = StationInfo(
     hotline="11185",
 )
 QR_ALPHANUMERIC = set(string.digits + string.ascii_uppercase + " $%*+-./:")
-VOUCHER_ID = "7K3M9QXR2T4W8Z6B"
 
 
 def receipt_of(
@@ -91,44 +90,6 @@ def joined(document: ReceiptDocument, separator: str = "") -> str:
 
 def has_line(document: ReceiptDocument, *parts: str) -> bool:
     return any(all(part in text for part in parts) for text in texts(document))
-
-
-def resigned(record: dict[str, object], signer: SoftwareSigner) -> dict[str, object]:
-    """record with other field values, signed again by the station's key (as a terminal
-    with these figures would have signed it)."""
-    unsigned = {key: value for key, value in record.items() if key != "sig"}
-    unsigned["cert_sha256"] = certificate_sha256(signer.certificate_pem())
-    signature = signer.sign(canonical_json(unsigned))
-    return {**unsigned, "sig": base64.b64encode(signature).decode("ascii")}
-
-
-def worst_case(bench: JournalBench) -> dict[str, object]:
-    """The largest tx_close the engine writes, at the limits of every field: a prepaid card
-    top-up at the money limit with a voucher and an overpayment credit, its card credit
-    pending, closed after the cut-off, journal record four billion, lifetime turnover 2**40."""
-    record = bench.pay(1, numbered=True)
-    seq = 4_000_000_000
-    worst = {
-        **record,
-        "seq": seq,
-        "receipt_no": receipt_no_of(TERMINAL, seq),
-        "kind": "card_topup",
-        "service": "electricity-card",
-        "account_masked": "05**************6789",
-        "amount_fen": 99_999_999,
-        "fee_fen": 99_999,
-        "cash_in_fen": 100_109_997,
-        "voucher_fen": 9_999,
-        "credited_fen": 1,
-        "platform_ref": "PLT20250301235959000123",
-        "turnover_fen": 2**40,
-        "business_day": "2025-03-02",
-        "card_no_masked": "37**********0042",
-        "card_credit": "pending",
-        "voucher_id": VOUCHER_ID,
-        "voucher_expires": "2026-03-02",
-    }
-    return resigned(worst, bench.signer)
 
 
 def printed_png(document: ReceiptDocument, path: Path) -> Path:
