@@ -4,6 +4,7 @@ of receipts and slips, and the codes printed for people to type."""
 import base64
 import json
 import string
+import tomllib
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +24,7 @@ import kiosk.receipts.lines as lines_module
 from drivers.printer.capabilities import MIN_QR_MODULE_DOTS, paper_for_width
 from drivers.printer.render import PrintedPage, PrintedQr, PrintedText, render_page
 from kiosk.config import parse_config
+from kiosk.config_template import render_config
 from kiosk.devices import ReceiptDocument
 from kiosk.errors import ConfigError
 from kiosk.i18n import catalog
@@ -190,6 +192,20 @@ def test_station_info_comes_from_the_configuration() -> None:
         }
     )
     assert StationInfo.from_config(config.station) == STATION_INFO
+
+
+def test_config_init_writes_the_address_phone_and_hotline_keys() -> None:
+    text = render_config(
+        institution_no=STATION,
+        station_name=STATION_NAME,
+        terminal_id=TERMINAL,
+        data_dir="/var/lib/kiosk",
+        platform_url="http://127.0.0.1:9/",
+        token={"kind": "software", "key_file": "k.pem"},
+    )
+    table = tomllib.loads(text)
+    assert {"address", "phone", "hotline"} <= set(table["station"])
+    assert StationInfo.from_config(parse_config(table).station) == StationInfo(STATION_NAME)
 
 
 @pytest.mark.parametrize("key", ["phone", "hotline"])
@@ -641,6 +657,8 @@ def test_a_copy_of_an_older_voucher_receipt_without_an_id_carries_no_signed_reco
     record = journal_bench.pay(1)
     assert record["voucher_fen"] and "voucher_id" not in record
     assert receipt_of(record, copy_no=1).qr_payload == "KRREF:SD-JN-0001-000001"
+    original = receipt_of(record)
+    assert "本凭条的二维码即为凭券" in joined(original) and not has_line(original, "凭券号")
 
 
 def test_the_reprint_code_is_printed_on_the_original_only(journal_bench: JournalBench) -> None:

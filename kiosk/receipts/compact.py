@@ -305,7 +305,6 @@ SPECS = _specs()
 _BY_NUMBER = {spec.number: spec for spec in SPECS}
 # Field numbers whose encoding is not a _Spec: the signer, the time and its offset.
 _SPECIAL = (Field.SIGNER, Field.TIME, Field.UTC_OFFSET)
-_NUMBERED_KEYS = frozenset(spec.key for spec in SPECS) | {"signer", "time"}
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,9 @@ def receipt_document(
     if receipt.voucher_fen and original:
         lines += note(
             "The voucher number and QR code are the voucher: keep this receipt; it is paid "
-            "out once.",
+            "out once."
+            if receipt.voucher_id
+            else "This receipt's QR code is the voucher: keep it; it is paid out once.",
             columns,
             bold=True,
         )
