@@ -336,6 +336,9 @@ def test_a_code_with_bytes_after_its_content_is_refused(journal_bench: JournalBe
         ([1, bytes(96), {"station": "1"}], "it carries station itself"),
         ([1, bytes(96), {2: 1, "time": "x"}], "it carries time twice"),
         ([1, bytes(96), {2: 1, 6: 99}], "names a value (99) this version"),
+        ([1, bytes(96), {0: 0, 2: 1}], "not in its canonical form"),
+        ([1, bytes(96), {2: 1, 3: 480}], "not in its canonical form"),
+        ([1, bytes(96), {2: 1, "kind": "bill"}], "not in its canonical form"),
     ],
 )
 def test_a_malformed_code_gets_one_clear_problem(

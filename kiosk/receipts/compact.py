@@ -440,8 +440,9 @@ def decode_record(code: CompactCode, *, station: str, cert_sha256: str | None) -
     """
     fields = code.fields
     named = {key for key in fields if isinstance(key, str)}
-    for key in sorted(named.intersection(DERIVED_KEYS)):
-        raise ReceiptError(f"the receipt code is damaged: it carries {key} itself")
+    carried = sorted(named.intersection(DERIVED_KEYS))
+    if carried:
+        raise ReceiptError(f"the receipt code is damaged: it carries {carried[0]} itself")
     for number in (key for key in fields if isinstance(key, int)):
         if number not in _BY_NUMBER and number not in _SPECIAL:
             raise ReceiptError(
@@ -479,9 +480,15 @@ def decode_record(code: CompactCode, *, station: str, cert_sha256: str | None) -
     elif Field.SIGNER in fields or "signer" in named:
         raise ReceiptError("the receipt code is damaged: an unsigned record names a signer")
     try:
-        return checked_record(record)
+        record = checked_record(record)
     except JournalError as exc:
         raise ReceiptError(f"the receipt code is damaged: {exc}") from None
+    # One record, one code: a field under its name that its number could carry, a default
+    # written out, an offset without its time... would rebuild the same record from
+    # another code.
+    if encode_fields(record) != fields:
+        raise ReceiptError("the receipt code is not in its canonical form: it was altered")
+    return record
 
 
 # ------------------------------------------------------------------ the code as text
