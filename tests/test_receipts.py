@@ -424,14 +424,17 @@ _odd_values = st.one_of(
         optional={
             "kind": st.sampled_from(["bill", "card_topup", "other_kind"]) | _odd_values,
             "service": _texts | _odd_values,
-            "account_masked": st.sampled_from(["05******6789", "123", "**", "a*b*c"]) | _texts,
+            "account_masked": st.sampled_from(["05******6789", "123", "**", "a*b*c", "05**9\n"])
+            | _texts,
             "amount_fen": st.integers(0, 2**53 - 1) | _odd_values,
-            "platform_ref": st.sampled_from(["SIM2025030100000007", "P000", "X0", "7"])
+            "platform_ref": st.sampled_from(["SIM2025030100000007", "P000", "X0", "7", "S7\n"])
             | _odd_values,
             "business_day": st.sampled_from(["2025-02-28", "2025-3-1", "2099-12-31"]) | _odd_values,
             "voucher_id": st.sampled_from([VOUCHER_ID, VOUCHER_ID.lower(), "SHORT"]) | _odd_values,
             "reason": st.sampled_from(["cancelled by the customer", "平台拒绝"]) | _odd_values,
-            "tx_id": st.sampled_from([f"{TERMINAL}-0123456789abcdef", f"{TERMINAL}-ABC"])
+            "tx_id": st.sampled_from(
+                [f"{TERMINAL}-0123456789abcdef", f"{TERMINAL}-ABC", f"{TERMINAL}-ab\n"]
+            )
             | _odd_values,
             "time": st.sampled_from(
                 ["2025-03-01T09:30:21+08:00", "2025-03-01T01:30:21+00:00", "yesterday"]
@@ -459,6 +462,28 @@ def test_any_tx_close_record_survives_the_compact_code_exactly(fields: dict[str,
     }
     code = compact.decode_code(compact.encode_code(record))
     assert compact.decode_record(code, station=STATION, cert_sha256="cd" * 32) == record
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("platform_ref", "SIM7\n"), ("tx_id", f"{TERMINAL}-ab\n"), ("account_masked", "05**9\n")],
+)
+def test_a_value_ending_in_a_newline_is_not_taken_for_its_compact_form(
+    key: str, value: str
+) -> None:
+    record = {
+        "seq": 5,
+        "prev": "ab" * 32,
+        "type": "tx_close",
+        "time": "2025-03-01T09:30:21+08:00",
+        "station": STATION,
+        "terminal": TERMINAL,
+        "receipt_no": receipt_no_of(TERMINAL, 5),
+        "sig_failed": True,
+        key: value,
+    }
+    code = compact.decode_code(compact.encode_code(record))  # checked both ways when made
+    assert compact.decode_record(code, station=STATION, cert_sha256=None) == record
 
 
 def test_a_kr1_receipt_printed_before_still_verifies(journal_bench: JournalBench) -> None:

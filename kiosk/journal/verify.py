@@ -55,7 +55,7 @@ SOFTWARE_SIGNER_WARNING = "signed by the demo software signer, not a token"
 SIGNATURE_MISMATCH = "its signature does not match its content: it was altered after signing"
 
 
-_HEAD = re.compile(r"^([1-9][0-9]{0,15}):([0-9a-f]{64})$")
+_HEAD = re.compile(r"^([1-9][0-9]{0,15}):([0-9a-f]{64})\Z")
 
 
 @dataclass(frozen=True)

@@ -97,9 +97,9 @@ REASONS = (
 DEFAULT_SIGNER = "pkcs11"
 DEFAULT_UTC_OFFSET_MIN = 8 * 60  # China Standard Time: the offset of nearly every record
 
-_HEX_SUFFIX = re.compile(r"^(?:[0-9a-f]{2})+$")
-_MASKED = re.compile(r"^([^*]*)(\*+)([^*]*)$")
-_NUMBERED = re.compile(r"^(.*?)([1-9][0-9]{0,18})$", re.DOTALL)
+_HEX_SUFFIX = re.compile(r"^(?:[0-9a-f]{2})+\Z")
+_MASKED = re.compile(r"^([^*]*)(\*+)([^*]*)\Z")
+_NUMBERED = re.compile(r"^(.*?)([1-9][0-9]{0,18})\Z", re.DOTALL)
 
 
 class _Loose(Exception):
