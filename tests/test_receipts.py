@@ -36,6 +36,7 @@ from kiosk.receipts import (
     StationInfo,
     claim_slip_document,
     compact,
+    compact_fields,
     grouped_voucher_id,
     interim_slip_document,
     new_receipt_token,
@@ -915,7 +916,7 @@ def test_every_translation_in_receipts_po_is_chinese() -> None:
 
 
 def test_every_reason_the_compact_code_knows_is_translated() -> None:
-    assert sorted(set(compact.REASONS) - set(catalog("zh_CN"))) == []
+    assert sorted(set(compact_fields.REASONS) - set(catalog("zh_CN"))) == []
 
 
 # ------------------------------------------------------------------ codes people type
