@@ -89,9 +89,13 @@ def receipt_code(record: Mapping[str, object]) -> ReceiptCode:
     symbol = _symbol(payload)
     if symbol is None or not isinstance(symbol.version, int):
         algorithm = compact.decode_code(payload).algorithm
+        try:
+            needed = f"version {segno.make_qr(payload, error='l').version}-L"
+        except segno.DataOverflowError:
+            needed = "more than any QR code holds"
         raise ReceiptCodeTooLarge(
             f"the receipt code of {record.get('receipt_no')} ({len(payload)} characters, "
-            f"signature algorithm {algorithm.name}) needs a QR code above version "
+            f"signature algorithm {algorithm.name}) needs {needed}, above version "
             f"{QR_MAX_VERSION}, which phones do not read reliably from paper"
         )
     return ReceiptCode(payload, str(symbol.error), symbol.version)
