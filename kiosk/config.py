@@ -26,8 +26,10 @@ class StationConfig:
     institution_no: str  # 机构号, as on the station certificate
     name: str  # shown on screen and receipts
     terminal_id: str
-    address: str = ""
+    address: str = ""  # printed on receipts and slips
     service_hours: str = "08:00-20:00"
+    phone: str = ""  # the station's telephone, printed on receipts and slips
+    hotline: str = ""  # the operator's help hotline (服务热线), printed on receipts and slips
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Config:
 
 
 _CUTOFF = re.compile(r"^([01]\d|2[0-3]):[0-5]\d\Z")
+_PHONE = re.compile(r"[0-9 +()-]{0,24}")
 T = TypeVar("T")
 
 
@@ -201,6 +204,12 @@ def _validate(config: Config) -> Config:
         raise ConfigError("config key 'station.institution_no' must be digits (the 机构号)")
     if not re.fullmatch(r"[A-Za-z0-9-]{1,32}", config.station.terminal_id):
         raise ConfigError("config key 'station.terminal_id' must be 1-32 letters, digits or '-'")
+    for key in ("phone", "hotline"):
+        if not _PHONE.fullmatch(getattr(config.station, key)):
+            raise ConfigError(
+                f"config key 'station.{key}' must be a telephone number: up to 24 digits, "
+                "spaces and + - ( ), or empty"
+            )
     if not config.platform.url.startswith(("http://", "https://")):
         raise ConfigError("config key 'platform.url' must start with http:// or https://")
     devices = config.devices

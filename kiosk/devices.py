@@ -229,6 +229,9 @@ class ReceiptDocument:
     qr_payload: str | None = None
     cut: str = "partial"  # full | partial
     extra: dict[str, str] = field(default_factory=dict)
+    # The QR code's error correction level, L M Q or H (kiosk.receipts.qr picks M or L so
+    # that a receipt's code stays within version 10).
+    qr_error_level: str = "M"
 
 
 class Printer(Protocol):

@@ -12,12 +12,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import base45
+import cbor2
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.journal import canonical_json
-from tests.fixtures.journal_bench import JournalBench, forge
+from kiosk.receipts import compact, qr_payload
+from tests.fixtures.journal_bench import (
+    JournalBench,
+    OperatorCA,
+    forge,
+    make_bench,
+    make_operator_ca,
+    worst_case,
+)
 
 DOC = Path(__file__).parent.parent / "docs" / "journal-format.md"
 
@@ -129,7 +139,7 @@ def exported_journal(bench: JournalBench, path: Path) -> Path:
     bench.pay(3)
     bench.signer.failing = False
     bench.journal.try_recover_signing()
-    bench.append("day_close", {"business_day": "2025-03-01", "count": 3}, sign=True)
+    bench.close_day()
     path.write_text("".join(bench.export_lines()), encoding="utf-8", newline="")
     return path
 
@@ -184,20 +194,22 @@ def test_the_documented_openssl_audit_finds_a_deleted_record(
 # ------------------------------------------------------------------ the reference script
 
 
-def reference_script() -> str:
-    match = re.search(r"```python\n(# journal-audit\.py.*?)```", DOC.read_text(), re.DOTALL)
-    assert match is not None, "docs/journal-format.md lost its reference audit script"
+def reference_script(name: str = "journal-audit.py") -> str:
+    pattern = rf"```python\n(# {re.escape(name)}.*?)```"
+    match = re.search(pattern, DOC.read_text(), re.DOTALL)
+    assert match is not None, f"docs/journal-format.md lost its reference script {name}"
     return match.group(1)
 
 
 def run_reference_script(
-    export: Path, cert: Path, tmp_path: Path
+    export: Path | str, cert: Path, tmp_path: Path, *options: str, name: str = "journal-audit.py"
 ) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "journal-audit.py"
-    script.write_text(reference_script())
-    # A bare interpreter, isolated from this project: the script needs no code of ours.
+    script = tmp_path / name
+    script.write_text(reference_script(name))
+    # A bare interpreter, isolated from this project: the script needs no code of ours (the
+    # receipt script only the cbor2 and base45 libraries, which this interpreter has).
     return subprocess.run(
-        [sys.executable, "-I", str(script), str(export), str(cert)],
+        [sys.executable, "-I", str(script), str(export), str(cert), *options],
         capture_output=True,
         text=True,
         check=False,
@@ -211,7 +223,8 @@ def test_the_documents_reference_script_passes_a_sound_export(
     export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
     result = run_reference_script(export, journal_bench.cert_file, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "journal sound: 12 records"
+    seq, digest = journal_bench.journal.head()
+    assert result.stdout.strip() == f"journal sound: 12 records, head {seq}:{digest}"
 
 
 def test_the_documents_reference_script_rejects_a_forged_signature(
@@ -236,3 +249,122 @@ def test_the_documents_reference_script_rejects_an_uncovered_outage(
     result = run_reference_script(export, journal_bench.cert_file, tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "journal unsound: outage from record 10 never recovered"
+
+
+def test_the_reference_script_checks_the_operator_ca_and_the_expected_head(
+    ca_journal_bench: tuple[JournalBench, OperatorCA], tmp_path: Path
+) -> None:
+    bench, ca = ca_journal_bench
+    export = exported_journal(bench, tmp_path / "journal.jsonl")
+    seq, digest = bench.journal.head()
+    ca_file = bench.directory / "operator-ca.pem"
+    sound = run_reference_script(
+        export, bench.cert_file, tmp_path, "--ca", str(ca_file), "--expect-head", f"{seq}:{digest}"
+    )
+    assert sound.returncode == 0, sound.stderr
+    stranger = make_operator_ca(tmp_path, "stranger")
+    assert stranger.pem
+    other_ca = run_reference_script(
+        export, bench.cert_file, tmp_path, "--ca", str(tmp_path / "stranger.pem")
+    )
+    assert other_ca.returncode == 1
+    assert other_ca.stderr.strip() == (
+        "journal unsound: record 1: the certificate does not chain to the CA"
+    )
+    old_head = run_reference_script(
+        export, bench.cert_file, tmp_path, "--expect-head", f"{seq + 1}:{digest}"
+    )
+    assert old_head.returncode == 1
+    assert old_head.stderr.strip() == (
+        f"journal unsound: the export's head {seq}:{digest} is not it"
+    )
+
+
+def test_the_reference_script_recomputes_turnover_and_day_totals(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    export = exported_journal(journal_bench, tmp_path / "journal.jsonl")
+    records = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    closing = records[-1]
+    assert closing["type"] == "day_close" and closing["paid_count"] == 3
+    # Someone holding the key re-signs a report that hides a payment ...
+    hidden = [*records[:-1], {**closing, "paid_count": 2}]
+    export.write_text("".join(forge(hidden, journal_bench.signer)), encoding="utf-8")
+    result = run_reference_script(export, journal_bench.cert_file, tmp_path)
+    assert result.stderr.strip() == "journal unsound: record 12: paid_count is not 3"
+    # ... or a payment's amount, everything after it re-signed too.
+    altered = [dict(record) for record in records]
+    altered[3]["amount_fen"] = 1
+    export.write_text("".join(forge(altered, journal_bench.signer)), encoding="utf-8")
+    result = run_reference_script(export, journal_bench.cert_file, tmp_path)
+    assert result.stderr.strip() == "journal unsound: record 4: turnover_fen is not 101"
+
+
+def test_the_reference_script_refuses_a_certificate_of_another_station(
+    tmp_path: Path,
+) -> None:
+    ca = make_operator_ca(tmp_path)
+    bench = make_bench(tmp_path, ca.issue(tmp_path, "station", station="3701029999"))
+    try:
+        export = exported_journal(bench, tmp_path / "journal.jsonl")
+        result = run_reference_script(export, bench.cert_file, tmp_path)
+        assert result.stderr.strip() == ("journal unsound: record 1: not the certificate's station")
+    finally:
+        bench.conn.close()
+
+
+# ------------------------------------------------------------------ the receipt script
+
+
+def test_the_receipt_script_rebuilds_and_verifies_a_compact_code(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    record = journal_bench.pay(
+        1, numbered=True, voucher_id="7K3M9QXR2T4W8Z6B", voucher_expires="2026-03-01"
+    )
+    payload = qr_payload(record)
+    result = run_reference_script(
+        payload, journal_bench.cert_file, tmp_path, name="receipt-audit.py"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == record
+    assert (
+        hashlib.sha256(canonical_json(json.loads(result.stdout))).hexdigest()
+        == (journal_bench.journal.head()[1])
+    )
+
+
+def test_the_receipt_script_rebuilds_the_worst_case_and_refuses_an_altered_one(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    record = worst_case(journal_bench)
+    payload = qr_payload(record)
+    result = run_reference_script(
+        payload, journal_bench.cert_file, tmp_path, name="receipt-audit.py"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == record
+    code = compact.decode_code(payload)
+    fields = {**code.fields, compact.Field.CASH_IN_FEN: 1}
+    body = cbor2.dumps([1, code.prev + code.signature, fields], canonical=True)
+    forged = compact.PREFIX + base45.b45encode(body).decode()
+    result = run_reference_script(
+        forged, journal_bench.cert_file, tmp_path, name="receipt-audit.py"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"receipt {record['receipt_no']} is not genuine"
+
+
+def test_the_receipt_script_says_an_outage_receipt_is_unsigned(
+    journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    journal_bench.signer.failing = True
+    record = journal_bench.pay(1, numbered=True)
+    result = run_reference_script(
+        qr_payload(record), journal_bench.cert_file, tmp_path, name="receipt-audit.py"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"receipt {record['receipt_no']} is unsigned (a signature device outage): the "
+        "station checks it in its journal"
+    )

@@ -48,7 +48,7 @@ def test_tuples_and_other_mappings_encode_as_arrays_and_objects_like_rfc8785() -
         ({"名": 1}, "non-ASCII key"),
         ({"x": {1: "a"}}, "non-text key"),
         ({"x": b"bytes"}, "bytes"),
-        ({"x": "\ud800"}, "canonicalised"),
+        ({"x": "\ud800"}, "lone surrogate"),
     ],
 )
 def test_both_encoders_refuse_what_the_journal_cannot_hold(

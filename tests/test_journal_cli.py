@@ -6,12 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import base45
+import cbor2
 import pytest
 
 from firmware_tools.cli import main
-from kiosk.receipts import qr_payload
+from kiosk.receipts import compact, qr_payload
 from kiosk.storage import write_transaction
-from tests.fixtures.journal_bench import STATION, TERMINAL, JournalBench, make_signer
+from tests.fixtures.journal_bench import (
+    STATION,
+    TERMINAL,
+    JournalBench,
+    OperatorCA,
+    make_operator_ca,
+    make_signer,
+)
 
 KIOSK_TOOL = Path(sys.executable).parent / "kiosk-tool"
 
@@ -49,7 +58,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def business(bench: JournalBench) -> None:
     bench.pay(1)
     bench.pay(2)
-    bench.append("day_close", {"business_day": "2025-03-01"}, sign=True)
+    bench.close_day()
 
 
 # ------------------------------------------------------------------ export
@@ -132,8 +141,9 @@ def test_verify_of_a_sound_export_prints_the_count_and_warnings(
         capsys, "journal", "verify", str(export), "--cert", str(journal_bench.cert_file)
     )
     assert (code, stderr) == (0, "")
+    seq, digest = journal_bench.journal.head()
     assert stdout.splitlines() == [
-        "journal sound: 8 records",
+        f"journal sound: 8 records, head {seq}:{digest}",
         "warning: 4 records were signed by the demo software signer, not a token",
     ]
 
@@ -232,20 +242,90 @@ def test_the_installed_console_script_verifies_an_export(journal_bench: JournalB
     assert unsound.stderr.count("\n") == 1
 
 
+def test_verify_against_the_back_offices_head_and_the_operator_ca(
+    ca_journal_bench: tuple[JournalBench, OperatorCA], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench, _ = ca_journal_bench
+    business(bench)
+    seq, digest = bench.journal.head()
+    bench.pay(3)  # written after the back office acknowledged the head
+    config = str(write_config(bench))
+    out = bench.directory / "journal.jsonl"
+    code, stdout, _ = run(
+        capsys, "journal", "export", "--config", config, "--out", str(out), "--upto", str(seq)
+    )
+    assert (code, stdout) == (0, f"exported {seq} records to {out}\n")
+    argv = ["journal", "verify", str(out), "--cert", str(bench.cert_file)]
+    argv += ["--ca", str(bench.directory / "operator-ca.pem")]
+    code, stdout, stderr = run(capsys, *argv, "--expect-head", f"{seq}:{digest}")
+    assert (code, stderr) == (0, "")
+    assert stdout.startswith(f"journal sound: {seq} records, head {seq}:{digest}")
+    other = "0" * 64
+    code, stdout, stderr = run(capsys, *argv, "--expect-head", f"{seq}:{other}", "--json")
+    report = json.loads(stdout)
+    assert code == 1 and report["first_bad_seq"] == seq
+    assert report["problem"].startswith(f"record {seq} is not the expected head")
+    code, _, stderr = run(capsys, *argv, "--expect-head", f"{seq + 1}:{digest}")
+    assert code == 1 and stderr == (
+        f"kiosk-tool: error: journal unsound at record {seq + 1}: the export ends at record "
+        f"{seq}, but the expected head is record {seq + 1}: record {seq + 1} is missing (the "
+        "export was cut short, or an older copy of the database was restored)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--expect-head", "12"], "expected head '12' is not SEQ:HASH"),
+        (["--ca", "missing-ca.pem"], "cannot read CA certificate missing-ca.pem"),
+    ],
+)
+def test_verify_refuses_bad_head_and_ca_arguments_in_one_line(
+    journal_bench: JournalBench,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    export = exported(journal_bench)
+    code, _, stderr = run(
+        capsys, "journal", "verify", str(export), "--cert", str(journal_bench.cert_file), *argv
+    )
+    assert code == 1 and message in stderr and stderr.count("\n") == 1
+
+
+def test_export_upto_beyond_the_journal_is_refused_and_leaves_no_file(
+    journal_bench: JournalBench, capsys: pytest.CaptureFixture[str]
+) -> None:
+    business(journal_bench)
+    out = journal_bench.directory / "journal.jsonl"
+    config = str(write_config(journal_bench))
+    code, _, stderr = run(
+        capsys, "journal", "export", "--config", config, "--out", str(out), "--upto", "99"
+    )
+    assert code == 1 and "the journal ends at record 8, before record 99" in stderr
+    assert not out.exists() and not out.with_name("journal.jsonl.partial").exists()
+    with pytest.raises(SystemExit):
+        main(["journal", "export", "--config", config, "--out", str(out), "--upto", "0"])
+    assert "is not a record number" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ receipt verify
 
 
 def test_receipt_verify_confirms_a_genuine_receipt(
     journal_bench: JournalBench, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    payload = qr_payload(journal_bench.pay(1))
+    payload = qr_payload(
+        journal_bench.pay(1, voucher_id="7K3M9QXR2T4W8Z6B", voucher_expires="2026-03-01")
+    )
     code, stdout, stderr = run(
         capsys, "receipt", "verify", payload, "--cert", str(journal_bench.cert_file)
     )
     assert (code, stderr) == (0, "")
     assert stdout == (
         f"genuine receipt SD-JN-0001-000001 of station {STATION} terminal {TERMINAL}: paid, "
-        "amount ¥123.45, fee ¥1.00, at 2025-03-01T09:30:21+08:00 "
+        "amount ¥123.45, fee ¥1.00, at 2025-03-01T09:30:21+08:00; voucher ¥9.00 no. "
+        "7K3M-9QXR-2T4W-8Z6B, valid until 2026-03-01 "
         "(signed by the demo software signer, not a token)\n"
     )
 
@@ -264,14 +344,52 @@ def test_receipt_verify_reads_the_code_from_stdin(
 def test_receipt_verify_refuses_an_altered_receipt_in_one_line(
     journal_bench: JournalBench, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    payload = qr_payload(journal_bench.pay(1)).replace('"fee_fen":100', '"fee_fen":0')
-    code, stdout, stderr = run(
-        capsys, "receipt", "verify", payload, "--cert", str(journal_bench.cert_file)
+    code = compact.decode_code(qr_payload(journal_bench.pay(1)))
+    fields = {**code.fields, compact.Field.FEE_FEN: 0}
+    body = cbor2.dumps([1, code.prev + code.signature, fields], canonical=True)
+    altered = compact.PREFIX + base45.b45encode(body).decode()
+    exit_code, stdout, stderr = run(
+        capsys, "receipt", "verify", altered, "--cert", str(journal_bench.cert_file)
     )
-    assert (code, stdout) == (1, "")
+    assert (exit_code, stdout) == (1, "")
     assert stderr == (
         "kiosk-tool: error: receipt SD-JN-0001-000001 is not genuine: its signature does not "
-        "match its content: it was altered after signing\n"
+        "match the station certificate given: the code was altered, or it is another "
+        "station's receipt\n"
+    )
+
+
+def test_receipt_verify_checks_the_operator_ca_when_given(
+    ca_journal_bench: tuple[JournalBench, OperatorCA],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    bench, ca = ca_journal_bench
+    payload = qr_payload(bench.pay(1, numbered=True))
+    ca_file = bench.directory / "operator-ca.pem"
+    code, stdout, _ = run(
+        capsys, "receipt", "verify", payload, "--cert", str(bench.cert_file), "--ca", str(ca_file)
+    )
+    assert code == 0 and stdout.startswith("genuine receipt")
+    stranger = make_operator_ca(tmp_path, "stranger")
+    code, _, stderr = run(
+        capsys,
+        "receipt",
+        "verify",
+        payload,
+        "--cert",
+        str(bench.cert_file),
+        "--ca",
+        str(tmp_path / "stranger.pem"),
+    )
+    assert code == 1 and "does not chain to the operator CA" in stderr
+    assert stranger.pem and stderr.count("\n") == 1
+    code, _, stderr = run(
+        capsys, "receipt", "verify", payload, "--cert", str(bench.cert_file), "--ca", "nope.pem"
+    )
+    assert (code, stderr) == (
+        1,
+        "kiosk-tool: error: cannot read CA certificate nope.pem: No such file or directory\n",
     )
 
 

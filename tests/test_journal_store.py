@@ -72,7 +72,7 @@ def test_record_hash_is_the_sha256_of_the_canonical_json() -> None:
         ({"nested": {1: "x"}}, "non-text key"),
         ({"nested": {"schlüssel": "x"}}, "non-ASCII key"),
         ({"money": Decimal("1.00")}, "money"),
-        ({"text": "\ud800"}, "canonicalised"),
+        ({"text": "\ud800"}, "field text holds a lone surrogate"),
     ],
 )
 def test_canonical_json_refuses_what_the_journal_cannot_hold_in_one_line(
@@ -396,7 +396,7 @@ def test_recovery_writes_one_signed_record_covering_the_outage_span(
     journal_bench.signer.failing = True
     journal_bench.pay(2)  # seq 5..7, 7 unsigned
     journal_bench.pay(3)  # seq 8..10, 10 unsigned
-    journal_bench.append("day_close", {"business_day": "2025-03-01"}, sign=True)  # 11
+    journal_bench.close_day()  # 11
     assert journal_bench.journal.try_recover_signing() is None
     journal_bench.signer.failing = False
     recovered = journal_bench.journal.try_recover_signing()

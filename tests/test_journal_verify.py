@@ -15,7 +15,7 @@ def day(bench: JournalBench) -> list[str]:
     """A business day: start, three payments (records 2-10), a signed day_close (11)."""
     for number in (1, 2, 3):
         bench.pay(number)
-    bench.append("day_close", {"business_day": "2025-03-01", "count": 3}, sign=True)
+    bench.close_day()
     return bench.export_lines()
 
 
@@ -271,7 +271,7 @@ def outage_day(bench: JournalBench, *, recover: bool) -> list[str]:
     bench.pay(1)  # 2-4
     bench.signer.failing = True
     bench.pay(2)  # 5-7, 7 sig_failed
-    bench.append("day_close", {"business_day": "2025-03-01"}, sign=True)  # 8 sig_failed
+    bench.close_day()  # 8 sig_failed
     bench.signer.failing = False
     if recover:
         bench.journal.try_recover_signing()  # 9

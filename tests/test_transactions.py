@@ -69,7 +69,7 @@ def test_a_bill_paid_in_cash_is_posted_once_closed_signed_and_printed(
     assert types[-1] == "tx_close" or "float_restored" in types or "low_float" in types
     assert not rig.sims.cash.health()["accepting"]
     receipts = list((rig.config.data_path / "receipts").glob("*.txt"))
-    assert len(receipts) == 1 and "KR1:" in receipts[0].read_text(encoding="utf-8")
+    assert len(receipts) == 1 and "KR2:" in receipts[0].read_text(encoding="utf-8")
 
 
 def test_an_overpayment_is_credited_to_an_account_whose_biller_allows_it(

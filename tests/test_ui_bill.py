@@ -106,5 +106,5 @@ def test_a_receipt_that_cannot_be_printed_is_shown_with_its_qr_code(
     outcome = ui.controller.journey.outcome
     assert outcome.outcome == "paid" and not outcome.printed
     assert any(w for w in ui.widgets() if getattr(w, "action_id", "") == "receipt-qr")
-    assert ui.controller.receipt_qr().startswith("KR1:")
+    assert ui.controller.receipt_qr().startswith("KR2:")
     assert any(outcome.receipt_no in text for text in ui.texts())

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import segno
 import serial
-from escpos.constants import QR_ECLEVEL_M, QR_MODEL_2
+from escpos.constants import QR_ECLEVEL_H, QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q, QR_MODEL_2
 from escpos.printer import Dummy
 
 from drivers.printer.capabilities import (
@@ -67,6 +67,7 @@ ALIGN = {"left": ESC + b"a\x00", "center": ESC + b"a\x01", "right": ESC + b"a\x0
 FONT_A, FONT_B = ESC + b"M\x00", ESC + b"M\x01"
 CLEAR_BUFFERS = DLE + b"\x14\x08\x01\x03\x14\x01\x06\x02\x08"
 CUTS = ("full", "partial")
+QR_LEVELS = {"L": QR_ECLEVEL_L, "M": QR_ECLEVEL_M, "Q": QR_ECLEVEL_Q, "H": QR_ECLEVEL_H}
 # The largest QR module the driver asks for: bigger modules only waste paper.
 MAX_QR_MODULE_DOTS = 6
 # The last line of every job, in the small font: the job id, so that paper found in the
@@ -274,7 +275,8 @@ class EscPosPrinter:
         for line in (*marking, *document.lines, *marking):
             out += self._line_bytes(line)
         if document.qr_payload is not None:
-            out += ALIGN["center"] + self._qr_bytes(document.qr_payload) + b"\n"
+            qr = self._qr_bytes(document.qr_payload, document.qr_error_level)
+            out += ALIGN["center"] + qr + b"\n"
         out += ALIGN["left"] + FONT_B + text_bytes(JOB_LINE_PREFIX + document.job_id)
         out += b"\n" + FONT_A
         cutter = Dummy()
@@ -293,11 +295,11 @@ class EscPosPrinter:
         out += BOLD[False] + SIZE[False]
         return bytes(out)
 
-    def _qr_bytes(self, payload: str) -> bytes:
-        modules = _qr_modules(payload)
+    def _qr_bytes(self, payload: str, level: str) -> bytes:
+        modules = _qr_modules(payload, level)
         dots = max(1, min(MAX_QR_MODULE_DOTS, self.paper.dots // modules))
         code = Dummy()
-        code.qr(payload, ec=QR_ECLEVEL_M, size=dots, model=QR_MODEL_2, native=True)
+        code.qr(payload, ec=QR_LEVELS[level], size=dots, model=QR_MODEL_2, native=True)
         return bytes(code.output)
 
     def _check_document(self, document: ReceiptDocument) -> None:
@@ -311,7 +313,12 @@ class EscPosPrinter:
             _refuse_control_characters(line.text, "a receipt line")
         if document.qr_payload is not None:
             _refuse_control_characters(document.qr_payload, "the receipt's QR payload")
-            if _qr_modules(document.qr_payload) > max_qr_symbol_modules(self.paper):
+            if document.qr_error_level not in QR_LEVELS:
+                raise ValueError(
+                    f"QR error level {document.qr_error_level!r} is not one of {tuple(QR_LEVELS)}"
+                )
+            modules = _qr_modules(document.qr_payload, document.qr_error_level)
+            if modules > max_qr_symbol_modules(self.paper):
                 raise ValueError(
                     f"the receipt's QR payload ({len(document.qr_payload)} characters) is too "
                     f"long for a legible QR code on {self.paper.width_mm} mm paper: shorten it"
@@ -519,10 +526,11 @@ def _process_id(counter: int) -> str:
     return "".join(reversed(digits))
 
 
-def _qr_modules(payload: str) -> int:
-    """The QR symbol's width in modules, quiet zone included, as the printer will draw it."""
+def _qr_modules(payload: str, level: str) -> int:
+    """The QR symbol's width in modules, quiet zone included, as the printer will draw it
+    (its firmware picks the mode from the data: alphanumeric for a receipt's KR2 code)."""
     try:
-        symbol = segno.make_qr(payload, error="m", mode="byte", boost_error=False)
+        symbol = segno.make_qr(payload, error=level.lower(), boost_error=False)
     except segno.DataOverflowError:
         return 10_000
     return int(symbol.symbol_size(border=QR_QUIET_ZONE_MODULES)[0])

@@ -81,8 +81,9 @@ def page_text(page: PrintedPage, columns: int) -> str:
 
 
 def qr_symbol(row: PrintedQr) -> segno.QRCode:
-    # Versions chosen automatically from the data, as the printer's firmware does.
-    return segno.make_qr(row.payload, error=row.error_level.lower(), mode="byte", boost_error=False)
+    # Version and mode chosen automatically from the data, as the printer's firmware does
+    # (ESC/POS GS ( k fn 81: "automatically selects the best compaction mode").
+    return segno.make_qr(row.payload, error=row.error_level.lower(), boost_error=False)
 
 
 def render_page(page: PrintedPage, paper: PaperWidth) -> Image.Image:

@@ -236,15 +236,15 @@ class SimulatedPrinter:
         body = [row for line in document.lines for row in layout_line(line, self.columns)]
         qr_line = None
         if document.qr_payload is not None:
-            self._check_qr_fits(document.qr_payload)
+            self._check_qr_fits(document.qr_payload, document.qr_error_level)
             qr_line = f"[QR] {document.qr_payload}"
         return body, qr_line, f"[CUT {document.cut}]"
 
-    def _check_qr_fits(self, payload: str) -> None:
+    def _check_qr_fits(self, payload: str, level: str) -> None:
         _refuse_control_characters(payload, "the receipt's QR payload")
         widest = max_qr_symbol_modules(self.paper)
         try:
-            symbol = segno.make_qr(payload, error="m", boost_error=False)
+            symbol = segno.make_qr(payload, error=level.lower(), boost_error=False)
         except segno.DataOverflowError:
             symbol = None
         if symbol is None or symbol.symbol_size(border=QR_QUIET_ZONE_MODULES)[0] > widest:

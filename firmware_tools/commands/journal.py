@@ -1,8 +1,9 @@
 """kiosk-tool journal: export a terminal's journal as JSON Lines and verify an export.
 
 export reads the database read-only (no token needed), so a technician can take it while
-the terminal runs. verify checks an export against the station certificate exactly as
-docs/journal-format.md describes; it never needs the terminal or its database.
+the terminal runs. verify checks an export against the station certificate (and the
+operator CA, and the head the back office acknowledged) exactly as docs/journal-format.md
+describes; it never needs the terminal or its database.
 """
 
 import argparse
@@ -15,7 +16,8 @@ from typing import BinaryIO
 
 from kiosk.command_line import CommandError, emit
 from kiosk.config import load_config
-from kiosk.journal import export_jsonl, verify_jsonl
+from kiosk.journal import JournalError, export_jsonl, verify_jsonl
+from kiosk.journal.verify import parse_head
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
@@ -36,18 +38,21 @@ def _export(args: argparse.Namespace) -> int:
     conn = _open_read_only(config.database_path)
     try:
         if args.out == "-":
-            export_jsonl(conn, sys.stdout)
+            export_jsonl(conn, sys.stdout, upto=args.upto)
             return 0
         out = Path(args.out)
         partial = out.with_name(out.name + ".partial")
         try:
             with partial.open("w", encoding="utf-8", newline="\n") as handle:
-                count = export_jsonl(conn, handle)
+                count = export_jsonl(conn, handle, upto=args.upto)
             # Renamed only when complete: a half-written export never looks like a journal.
             os.replace(partial, out)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise CommandError(f"cannot write {out}: {exc.strerror}") from None
+        except JournalError:
+            partial.unlink(missing_ok=True)
+            raise
     finally:
         conn.close()
     emit(args, {"records": count, "out": str(out)}, f"exported {count} records to {out}")
@@ -64,18 +69,20 @@ def _lines(handle: BinaryIO) -> Iterator[str]:
             ) from None
 
 
-def _read_cert(path: Path) -> bytes:
+def _read_cert(path: Path, what: str = "certificate") -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise CommandError(f"cannot read certificate {path}: {exc.strerror}") from None
+        raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
 def _verify(args: argparse.Namespace) -> int:
     cert_pem = _read_cert(args.cert)
+    ca_pem = None if args.ca is None else _read_cert(args.ca, "CA certificate")
+    head = None if args.expect_head is None else parse_head(args.expect_head)
     try:
         with args.file.open("rb") as handle:
-            report = verify_jsonl(_lines(handle), cert_pem)
+            report = verify_jsonl(_lines(handle), cert_pem, ca_pem=ca_pem, expect_head=head)
     except OSError as exc:
         raise CommandError(f"cannot read journal export {args.file}: {exc.strerror}") from None
     data = {
@@ -84,6 +91,7 @@ def _verify(args: argparse.Namespace) -> int:
         "first_bad_seq": report.first_bad_seq,
         "problem": report.problem,
         "warnings": list(report.warnings),
+        "head": report.head,
     }
     if args.json:
         emit(args, data, "")
@@ -91,7 +99,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not report.ok:
         where = "" if report.first_bad_seq is None else f" at record {report.first_bad_seq}"
         raise CommandError(f"journal unsound{where}: {report.problem}")
-    print(f"journal sound: {report.records} records")
+    print(f"journal sound: {report.records} records, head {report.head}")
     for warning in report.warnings:
         print(f"warning: {warning}")
     return 0
@@ -106,6 +114,12 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     )
     export.add_argument("--config", type=Path, required=True, help="terminal configuration file")
     export.add_argument("--out", required=True, metavar="FILE", help="output file, - for stdout")
+    export.add_argument(
+        "--upto",
+        type=_record_number,
+        metavar="SEQ",
+        help="stop at record SEQ (the head the back office acknowledged, for --expect-head)",
+    )
     export.add_argument("--json", action="store_true", help="print the result as JSON")
     export.set_defaults(handler=_export)
 
@@ -117,5 +131,22 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         required=True,
         help="station certificate (PEM; may hold several, e.g. before and after a renewal)",
     )
+    verify.add_argument(
+        "--ca",
+        type=Path,
+        metavar="CA_PEM",
+        help="operator CA certificate(s): each station certificate must chain to it",
+    )
+    verify.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        help="the last record the export must end with (the back office's last acknowledged)",
+    )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=_verify)
+
+
+def _record_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a record number (1, 2, 3 ...)")
+    return int(text)

@@ -1,7 +1,8 @@
 """kiosk-tool receipt: check a receipt's QR code, or reprint a receipt from the journal.
 
-The QR code holds the signed tx_close record (docs/journal-format.md), so the check needs
-only the code's text and the certificate: no terminal, no database, no network.
+The QR code holds the signed tx_close record (docs/journal-format.md, section 7), so the
+check needs only the code's text and the certificate (and, to check that certificate, the
+operator CA): no terminal, no database, no network.
 """
 
 import argparse
@@ -11,17 +12,15 @@ from pathlib import Path
 from kiosk.command_line import CommandError, emit
 from kiosk.journal.verify import SOFTWARE_SIGNER_WARNING
 from kiosk.money import format_fen
-from kiosk.receipts import verify_receipt
+from kiosk.receipts import grouped_voucher_id, verify_receipt
 from kiosk.receipts.qr import RECEIPT_PREFIX
 
 
 def _verify(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
-    try:
-        cert_pem = args.cert.read_bytes()
-    except OSError as exc:
-        raise CommandError(f"cannot read certificate {args.cert}: {exc.strerror}") from None
-    check = verify_receipt(text, cert_pem)
+    cert_pem = _read(args.cert, "certificate")
+    ca_pem = None if args.ca is None else _read(args.ca, "CA certificate")
+    check = verify_receipt(text, cert_pem, ca_pem=ca_pem)
     if args.json:
         emit(args, {"genuine": check.genuine, "problem": check.problem, "record": check.record}, "")
         return 0 if check.genuine else 1
@@ -36,10 +35,24 @@ def _verify(args: argparse.Namespace) -> int:
         f"amount {format_fen(amount if isinstance(amount, int) else 0)}, "
         f"fee {format_fen(fee if isinstance(fee, int) else 0)}, at {record.get('time')}"
     )
+    voucher = record.get("voucher_fen")
+    if isinstance(voucher, int) and voucher:
+        summary += f"; voucher {format_fen(voucher)}"
+        if isinstance(record.get("voucher_id"), str):
+            summary += f" no. {grouped_voucher_id(str(record['voucher_id']))}"
+        if isinstance(record.get("voucher_expires"), str):
+            summary += f", valid until {record['voucher_expires']}"
     if record.get("signer") == "software":
         summary += f" ({SOFTWARE_SIGNER_WARNING})"
     print(summary)
     return 0
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
 def _reprint(args: argparse.Namespace) -> int:
@@ -73,6 +86,12 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         "text", metavar="TEXT", help=f"the scanned QR text ({RECEIPT_PREFIX}...), - for stdin"
     )
     verify.add_argument("--cert", type=Path, required=True, help="station certificate (PEM)")
+    verify.add_argument(
+        "--ca",
+        type=Path,
+        metavar="CA_PEM",
+        help="operator CA certificate(s): the station certificate must chain to it",
+    )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(handler=_verify)
     reprint = sub.add_parser("reprint", help="print a receipt again from the journal, as a copy")

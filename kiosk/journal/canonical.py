@@ -6,6 +6,7 @@ these rules for auditors. This module never touches the database or a signing de
 """
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -26,21 +27,48 @@ BASE_KEYS = ("seq", "prev", "type", "time", "station", "terminal")
 # Keys of the signature block (and of the signature outage marking).
 SIGNATURE_KEYS = ("signer", "cert_sha256", "sig", "sig_failed")
 SIGNER_KINDS = ("pkcs11", "software")
+# Written by the journal on a record whose text it had to repair (lone surrogates, which no
+# UTF-8 text can hold, replaced by U+FFFD): the sorted paths of the repaired fields.
+TEXT_REPLACED_KEY = "text_replaced"
+REPLACEMENT_CHARACTER = "\ufffd"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JournalError(KioskError):
     """The journal refused a record, or a journal or receipt is damaged; the message says why."""
 
 
-def _plain(value: object, path: str) -> Any:
+def repaired_text(text: str) -> str:
+    """text with every lone surrogate replaced by U+FFFD (a valid pair becomes its character).
+
+    Lone surrogates reach Python strings from JSON escapes ("\\ud800") and from file names
+    decoded with surrogateescape; UTF-8, and so canonical JSON, cannot hold them.
+    """
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _plain(value: object, path: str, repaired: list[str] | None = None) -> Any:
     """A plain dict/list copy of value, refusing anything outside the journal's JSON subset.
 
     The subset (strings, integers within 2**53, booleans, null, arrays, objects with ASCII
     keys) is what makes canonical JSON equal to sorted-key json.dumps, which auditors rely on.
+    Text holding a lone surrogate is refused, or, when `repaired` is a list, repaired
+    (repaired_text) and its path appended to the list.
     """
     where = path or "the record"
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        if value.isascii() or _SURROGATE.search(value) is None:
+            return str(value)
+        if repaired is None:
+            raise JournalError(
+                f"journal field {where} holds a lone surrogate, which is not text: "
+                "repair it (U+FFFD) before journaling it"
+            )
+        repaired.append(where)
+        return repaired_text(value)
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise JournalError(
@@ -58,10 +86,10 @@ def _plain(value: object, path: str) -> Any:
                 raise JournalError(f"journal field {where} has a non-text key {key!r}")
             if not key.isascii():
                 raise JournalError(f"journal field {where} has a non-ASCII key {key!r}")
-            plain[key] = _plain(item, f"{path}.{key}" if path else key)
+            plain[key] = _plain(item, f"{path}.{key}" if path else key, repaired)
         return plain
     if isinstance(value, list | tuple):
-        return [_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        return [_plain(item, f"{where}[{index}]", repaired) for index, item in enumerate(value)]
     raise JournalError(
         f"journal field {where} is a {type(value).__name__}: only text, whole numbers, "
         "true/false, null, lists and objects can be journaled"
@@ -75,15 +103,17 @@ def canonical_json(obj: Mapping[str, object]) -> bytes:
     plain = _plain(obj, "")
     try:
         return rfc8785.dumps(cast(dict[str, Any], plain))
-    except rfc8785.CanonicalizationError as exc:
-        # Only a lone surrogate in a string can get here: _plain checked everything else.
+    except rfc8785.CanonicalizationError as exc:  # _plain checked everything; kept as a guard
         raise JournalError(f"journal record cannot be canonicalised: {exc}") from None
 
 
 def _within_subset(value: object) -> bool:
     """True when value is already plain data of the journal's subset (checked without copying)."""
     kind = type(value)
-    if kind is str or kind is bool or value is None:
+    if kind is str:
+        text = cast(str, value)
+        return text.isascii() or _SURROGATE.search(text) is None
+    if kind is bool or value is None:
         return True
     if kind is int:
         return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER  # type: ignore[operator]
@@ -94,7 +124,12 @@ def _within_subset(value: object) -> bool:
             if type(key) is not str or not key.isascii():
                 return False
             leaf = type(item)
-            if leaf is str or leaf is bool or item is None:
+            if leaf is str:
+                # Chinese text is common; a lone surrogate in it is what no UTF-8 can hold.
+                if item.isascii() or _SURROGATE.search(item) is None:
+                    continue
+                return False
+            if leaf is bool or item is None:
                 continue
             if leaf is int:
                 if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
@@ -108,13 +143,22 @@ def _within_subset(value: object) -> bool:
     return False
 
 
-def checked_record(record: Mapping[str, object]) -> dict[str, Any]:
-    """record as plain data of the journal's subset, or JournalError naming what is refused."""
+def checked_record(record: Mapping[str, object], *, repair_text: bool = False) -> dict[str, Any]:
+    """record as plain data of the journal's subset, or JournalError naming what is refused.
+
+    repair_text: text holding lone surrogates is repaired (repaired_text) instead of refused,
+    and the record names the repaired fields under TEXT_REPLACED_KEY. The journal's writer
+    does this, so that no text handed to it can wedge a transaction's commit.
+    """
     if type(record) is dict and _within_subset(record):
         return record
     if not isinstance(record, Mapping):
         raise JournalError(f"a journal record must be an object, not {type(record).__name__}")
-    return cast(dict[str, Any], _plain(record, ""))
+    repaired: list[str] | None = [] if repair_text else None
+    plain = cast(dict[str, Any], _plain(record, "", repaired))
+    if repaired:
+        plain[TEXT_REPLACED_KEY] = sorted(repaired)
+    return plain
 
 
 def encode_checked(plain: Mapping[str, object]) -> bytes:
@@ -129,7 +173,7 @@ def encode_checked(plain: Mapping[str, object]) -> bytes:
     """
     try:
         return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as exc:  # a lone surrogate: not valid UTF-8, never canonical
+    except orjson.JSONEncodeError as exc:  # checked_record refused what orjson cannot encode
         raise JournalError(f"journal record cannot be canonicalised: {exc}") from None
 
 

@@ -10,8 +10,14 @@ from typing import TextIO
 from kiosk.journal.canonical import JournalError
 
 
-def export_jsonl(conn: sqlite3.Connection, out: TextIO) -> int:
-    """Write every record, in seq order, as its canonical JSON text and "\\n"; return the count."""
+def export_jsonl(conn: sqlite3.Connection, out: TextIO, *, upto: int | None = None) -> int:
+    """Write every record (up to seq upto), in seq order, as its canonical JSON text and "\\n";
+    return the count.
+
+    upto: the last record to export, e.g. the head the back office acknowledged, so that the
+    export can be checked against it (journal verify --expect-head). JournalError when the
+    journal does not reach it.
+    """
     found = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'"
     ).fetchone()
@@ -23,7 +29,19 @@ def export_jsonl(conn: sqlite3.Connection, out: TextIO) -> int:
     if started:
         conn.execute("BEGIN")
     try:
-        for (text,) in conn.execute("SELECT record FROM journal ORDER BY seq"):
+        if upto is not None:
+            (head,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+            if head < upto:
+                raise JournalError(
+                    f"the journal ends at record {head}, before record {upto}: records are "
+                    "missing from this database (an older copy restored?); report it"
+                )
+        rows = (
+            conn.execute("SELECT record FROM journal ORDER BY seq")
+            if upto is None
+            else conn.execute("SELECT record FROM journal WHERE seq <= ? ORDER BY seq", (upto,))
+        )
+        for (text,) in rows:
             out.write(text)
             out.write("\n")
             count += 1

@@ -20,6 +20,7 @@ from kiosk.clock import Clock, iso
 from kiosk.journal.canonical import (
     BASE_KEYS,
     SIGNATURE_KEYS,
+    TEXT_REPLACED_KEY,
     ZERO_HASH,
     JournalError,
     canonical_json,
@@ -42,7 +43,9 @@ _IN_OUTAGE = (
     "EXISTS (SELECT 1 FROM journal WHERE sig_failed = 1 AND seq > ("
     "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'))"
 )
-_RESERVED_KEYS = frozenset(BASE_KEYS) | frozenset(SIGNATURE_KEYS) | {"turnover_fen"}
+_RESERVED_KEYS = (
+    frozenset(BASE_KEYS) | frozenset(SIGNATURE_KEYS) | {"turnover_fen", TEXT_REPLACED_KEY}
+)
 
 
 def receipt_no_of(terminal: str, seq: int) -> str:
@@ -218,10 +221,17 @@ class Journal:
                 )
             turnover += turnover_add_fen
             record["turnover_fen"] = turnover
-        # Validate the fields before touching the signer: a bad record never gets signed (a
-        # lone surrogate, the one thing this leaves, fails the encoding before the signer).
-        # The signature block and outage flag added below are plain text and booleans.
-        record = checked_record(record)
+        # Validate the fields before touching the signer: a bad record never gets signed.
+        # Text is repaired rather than refused (a lone surrogate becomes U+FFFD and the record
+        # names the field): a reason text from the platform must never make the commit of a
+        # transaction fail, and fail again at every retry. Floats, huge integers and non-text
+        # keys are still refused: only code can produce them. The signature block and outage
+        # flag added below are plain text and booleans.
+        record = checked_record(record, repair_text=True)
+        if tx_id is not None:
+            tx_id = record["tx_id"]
+        if receipt_no is not None:
+            receipt_no = record["receipt_no"]
 
         sig_failed = False
         if sign:

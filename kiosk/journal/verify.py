@@ -1,18 +1,21 @@
 """Verification of an exported journal (JSON Lines) and of single signed records.
 
 Owns the audit rules of docs/journal-format.md: numbering, hash chain, signatures, the
-station certificate, signature outages and the journal's first record. It reads only what
-it is given (lines and certificates); it never opens the terminal database or a token.
+station certificate (its station, its chain to the operator CA), signature outages, the
+journal's first record, the expected head, and the recomputed turnover and day totals. It
+reads only what it is given (lines and certificates); it never opens the terminal database
+or a token.
 """
 
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,14 +26,36 @@ from kiosk.journal.canonical import (
     ZERO_HASH,
     JournalError,
     canonical_json,
-    der_sha256,
     record_hash,
     signed_bytes,
 )
+from kiosk.journal.certificates import (
+    OperatorCA,
+    StationCertificate,
+    load_certificates,
+    load_operator_ca,
+)
+from kiosk.journal.totals import RECOMPUTED_KEYS, day_totals, tx_close_turnover_fen
+
+__all__ = [
+    "SIGNATURE_MISMATCH",
+    "SIGNED_TYPES",
+    "SOFTWARE_SIGNER_WARNING",
+    "StationCertificate",
+    "VerifyReport",
+    "load_certificates",
+    "parse_head",
+    "signature_problem",
+    "verify_jsonl",
+]
 
 # Types that must always carry a signature, or be marked sig_failed during an outage.
 SIGNED_TYPES = ("journal_start", "tx_close", "day_close", "signature_recovered")
 SOFTWARE_SIGNER_WARNING = "signed by the demo software signer, not a token"
+SIGNATURE_MISMATCH = "its signature does not match its content: it was altered after signing"
+
+
+_HEAD = re.compile(r"^([1-9][0-9]{0,15}):([0-9a-f]{64})\Z")
 
 
 @dataclass(frozen=True)
@@ -40,33 +65,18 @@ class VerifyReport:
     first_bad_seq: int | None
     problem: str  # "" when ok
     warnings: tuple[str, ...]
+    head: str = ""  # "SEQ:HASH" of the last sound record ("" when there is none)
 
 
-@dataclass(frozen=True)
-class StationCertificate:
-    certificate: x509.Certificate
-    sha256: str
-
-
-def load_certificates(cert_pem: bytes) -> dict[str, StationCertificate]:
-    """The certificates of a PEM file or bundle (a station's successive certificates), by hash."""
-    try:
-        certificates = x509.load_pem_x509_certificates(cert_pem)
-    except ValueError:
+def parse_head(text: str) -> tuple[int, str]:
+    """SEQ:HASH (a record's seq and the lower-case hex SHA-256 of its canonical JSON)."""
+    found = _HEAD.match(text.strip().lower())
+    if found is None:
         raise JournalError(
-            "the certificate file holds no PEM certificate: give the station certificate "
-            "(-----BEGIN CERTIFICATE-----)"
-        ) from None
-    found: dict[str, StationCertificate] = {}
-    for certificate in certificates:
-        if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
-            raise JournalError(
-                "the station certificate does not hold an ECDSA public key: "
-                "give the certificate of the station's token"
-            )
-        fingerprint = der_sha256(certificate)
-        found[fingerprint] = StationCertificate(certificate, fingerprint)
-    return found
+            f"expected head {text!r} is not SEQ:HASH (a record number, a colon and 64 hex "
+            "digits): take it from the back office's last acknowledged record of the terminal"
+        )
+    return int(found.group(1)), found.group(2)
 
 
 def signature_problem(
@@ -89,6 +99,9 @@ def signature_problem(
             f"it was signed with another certificate (cert_sha256 {fingerprint[:16]}...), "
             "not the station certificate given"
         )
+    station_problem = station_certificate.station_problem(record.get("station"))
+    if station_problem is not None:
+        return f"it may not be signed with its certificate: {station_problem}"
     sig = record.get("sig")
     if not isinstance(sig, str):
         return "its sig is not base64 text"
@@ -101,7 +114,7 @@ def signature_problem(
     try:
         public_key.verify(der, signed_bytes(record), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
-        return "its signature does not match its content: it was altered after signing"
+        return SIGNATURE_MISMATCH
     return None
 
 
@@ -160,9 +173,35 @@ def _numbering_problem(expected: int, found: int, rest: Iterator[str]) -> _Unsou
     return _Unsound(expected, f"records {expected} to {found - 1} are missing")
 
 
+def _compact(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _moment(record: Mapping[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(record["time"]))
+    except ValueError:
+        raise _Unsound(
+            record["seq"], f"record {record['seq']}'s time {record['time']!r} is not ISO 8601"
+        ) from None
+
+
+@dataclass
+class _Use:
+    """Where the journal used one certificate: its first and last signed records."""
+
+    first_seq: int
+    first_time: datetime
+    last_seq: int
+    last_time: datetime
+
+
 class _Auditor:
-    def __init__(self, certificates: Mapping[str, StationCertificate]) -> None:
+    def __init__(
+        self, certificates: Mapping[str, StationCertificate], ca: OperatorCA | None
+    ) -> None:
         self.certificates = certificates
+        self.ca = ca
         self.count = 0
         self.prev_hash = ZERO_HASH
         self.prev_time = ""
@@ -171,6 +210,10 @@ class _Auditor:
         self.software_signed = 0
         self.last_signed_seq = 0
         self.warnings: list[str] = []
+        self.turnover = 0  # the running turnover counter and the record that last set it
+        self.turnover_seq = 0
+        self.closes: list[dict[str, Any]] = []  # tx_close records since the last day_close
+        self.uses: dict[str, _Use] = {}  # by certificate fingerprint
 
     def check(self, record: dict[str, Any]) -> None:
         seq = record["seq"]
@@ -207,6 +250,11 @@ class _Auditor:
             )
         self.prev_time = str(record["time"])
         self._check_signature(record, seq, kind)
+        self._check_turnover(record, seq, kind)
+        if kind == "tx_close":
+            self.closes.append(record)
+        elif kind == "day_close":
+            self._check_day_close(record, seq)
         self.prev_hash = record_hash(record)
         self.count += 1
 
@@ -218,6 +266,7 @@ class _Auditor:
             problem = signature_problem(record, self.certificates)
             if problem is not None:
                 raise _Unsound(seq, f"record {seq}: {problem}")
+            self._note_use(record, seq)
             if record["signer"] == "software":
                 self.software_signed += 1
             self.last_signed_seq = seq
@@ -240,6 +289,73 @@ class _Auditor:
         if kind in SIGNED_TYPES:
             raise _Unsound(seq, f"record {seq} ({kind}) must be signed but carries no signature")
 
+    def _note_use(self, record: dict[str, Any], seq: int) -> None:
+        """Check the chain to the operator CA when a certificate signs for the first time."""
+        if self.ca is None:
+            return
+        fingerprint = str(record["cert_sha256"])
+        moment = _moment(record)
+        use = self.uses.get(fingerprint)
+        if use is not None:
+            use.last_seq, use.last_time = seq, moment
+            return
+        self.uses[fingerprint] = _Use(seq, moment, seq, moment)
+        problem = self.ca.chain_problem(
+            self.certificates[fingerprint], moment, self.certificates.values()
+        )
+        if problem is not None:
+            raise _Unsound(seq, f"record {seq}: {problem}")
+
+    def check_last_uses(self) -> None:
+        """Each certificate must still chain to the CA when it signed its last record."""
+        if self.ca is None:
+            return
+        for fingerprint, use in self.uses.items():
+            if use.last_seq == use.first_seq:
+                continue
+            problem = self.ca.chain_problem(
+                self.certificates[fingerprint], use.last_time, self.certificates.values()
+            )
+            if problem is not None:
+                raise _Unsound(use.last_seq, f"record {use.last_seq}: {problem}")
+
+    def _check_turnover(self, record: dict[str, Any], seq: int, kind: str) -> None:
+        """The turnover counter: each tx_close adds its amount and fee; nothing else moves it."""
+        if kind != "tx_close" and "turnover_fen" not in record:
+            return
+        value = record.get("turnover_fen")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Unsound(seq, f"record {seq} ({kind}) has no whole-number turnover_fen")
+        added = tx_close_turnover_fen(record) if kind == "tx_close" else 0
+        expected = self.turnover + added
+        if value != expected:
+            since = f"record {self.turnover_seq}'s" if self.turnover_seq else "the start's"
+            raise _Unsound(
+                seq,
+                f"record {seq}: turnover_fen is {value}, but {since} {self.turnover} plus this "
+                f"record's amount and fee ({added}) is {expected}",
+            )
+        self.turnover, self.turnover_seq = value, seq
+
+    def _check_day_close(self, record: dict[str, Any], seq: int) -> None:
+        """A day's report must be the totals of the tx_close records since the last day_close."""
+        day = record.get("business_day")
+        recomputed = day_totals(self.closes, str(day))
+        span = (
+            f"records {self.closes[0]['seq']} to {self.closes[-1]['seq']}"
+            if self.closes
+            else "no tx_close records"
+        )
+        for key in RECOMPUTED_KEYS:
+            if record.get(key) != recomputed[key]:
+                raise _Unsound(
+                    seq,
+                    f"record {seq} (day_close of {day}): {key} is "
+                    f"{_compact(record.get(key))}, but its tx_close records ({span}) give "
+                    f"{_compact(recomputed[key])}",
+                )
+        self.closes = []
+
     def _close_outage(self, record: dict[str, Any], seq: int) -> None:
         if not self.outage:
             raise _Unsound(seq, f"record {seq} ends a signature outage that never happened")
@@ -252,6 +368,38 @@ class _Auditor:
                 f"unsigned), but the outage was {expected[0]} to {expected[1]} ({expected[2]})",
             )
         self.outage = []
+
+    def check_head(self, expected: tuple[int, str] | None) -> None:
+        """The export must end at the head the back office acknowledged, with its hash."""
+        if expected is None:
+            return
+        seq, digest = expected
+        if self.count < seq:
+            missing = (
+                f"record {seq} is"
+                if self.count + 1 == seq
+                else f"records {self.count + 1} to {seq} are"
+            )
+            raise _Unsound(
+                self.count + 1,
+                f"the export ends at record {self.count}, but the expected head is record "
+                f"{seq}: {missing} missing (the export was cut short, or an older copy of "
+                "the database was restored)",
+            )
+        if self.count > seq:
+            raise _Unsound(
+                seq + 1,
+                f"the export goes on past the expected head, record {seq}, to record "
+                f"{self.count}: export up to the head (kiosk-tool journal export --upto {seq}) "
+                "or take a newer head from the back office",
+            )
+        if self.prev_hash != digest:
+            raise _Unsound(
+                seq,
+                f"record {seq} is not the expected head: its hash is {self.prev_hash[:16]}..., "
+                f"the back office acknowledged {digest[:16]}... (the journal was rewritten, "
+                "or another database restored)",
+            )
 
     def final_warnings(self) -> tuple[str, ...]:
         warnings = list(self.warnings)
@@ -271,9 +419,19 @@ class _Auditor:
         return tuple(warnings)
 
 
-def verify_jsonl(lines: Iterable[str], cert_pem: bytes) -> VerifyReport:
-    """Check an exported journal against the station certificate(s); see journal-format.md."""
-    auditor = _Auditor(load_certificates(cert_pem))
+def verify_jsonl(
+    lines: Iterable[str],
+    cert_pem: bytes,
+    *,
+    ca_pem: bytes | None = None,
+    expect_head: tuple[int, str] | None = None,
+) -> VerifyReport:
+    """Check an exported journal against the station certificate(s); see journal-format.md.
+
+    ca_pem: the operator CA's certificate(s): every certificate that signed must chain to it
+    at the times it signed. expect_head: (seq, hash) of the record the export must end with.
+    """
+    auditor = _Auditor(load_certificates(cert_pem), load_operator_ca(ca_pem))
     iterator = iter(lines)
     try:
         for line_no, line in enumerate(iterator, start=1):
@@ -287,6 +445,10 @@ def verify_jsonl(lines: Iterable[str], cert_pem: bytes) -> VerifyReport:
             auditor.check(record)
         if auditor.count == 0:
             raise _Unsound(1, "the journal is empty: it must start with journal_start")
+        auditor.check_last_uses()
+        auditor.check_head(expect_head)
     except _Unsound as unsound:
-        return VerifyReport(False, auditor.count, unsound.seq, unsound.problem, ())
-    return VerifyReport(True, auditor.count, None, "", auditor.final_warnings())
+        head = f"{auditor.count}:{auditor.prev_hash}" if auditor.count else ""
+        return VerifyReport(False, auditor.count, unsound.seq, unsound.problem, (), head)
+    head = f"{auditor.count}:{auditor.prev_hash}"
+    return VerifyReport(True, auditor.count, None, "", auditor.final_warnings(), head)

@@ -1,11 +1,14 @@
 """What a receipt says, taken from the signed tx_close journal record and nothing else.
 
-Owns the Receipt value and its extraction from a record. A receipt never holds a figure
-that is not in the record, so what is printed is what was signed. It never prints.
+Owns the Receipt value and its extraction from a record, and StationInfo, what every
+printed slip says about the station (from the configuration). A receipt never holds a
+figure that is not in the record, so what is printed is what was signed. It never prints.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from kiosk.errors import KioskError
 
@@ -15,9 +18,29 @@ class ReceiptError(KioskError):
 
 
 @dataclass(frozen=True)
+class StationInfo:
+    """The station as receipts and slips print it: its name, where it is, whom to call."""
+
+    name: str
+    address: str = ""
+    phone: str = ""  # the station's own telephone
+    hotline: str = ""  # the operator's help hotline (服务热线)
+
+    @classmethod
+    def from_config(cls, station: Any) -> "StationInfo":
+        """From the configuration's [station] table (kiosk.config.StationConfig)."""
+        return cls(
+            name=str(station.name),
+            address=str(getattr(station, "address", "")),
+            phone=str(getattr(station, "phone", "")),
+            hotline=str(getattr(station, "hotline", "")),
+        )
+
+
+@dataclass(frozen=True)
 class Receipt:
-    station: str
-    station_name: str
+    station: str  # the 机构号, as journaled
+    station_info: StationInfo
     terminal: str
     receipt_no: str
     time: str  # ISO 8601 with offset, as journaled
@@ -39,6 +62,12 @@ class Receipt:
     card_no_masked: str | None = None
     card_credit: str | None = None  # "written" or "pending"
     reason: str | None = None  # why a transaction did not complete
+    voucher_id: str | None = None  # single-use money's own id, when voucher_fen > 0
+    voucher_expires: str | None = None  # ISO date
+
+    @property
+    def station_name(self) -> str:
+        return self.station_info.name
 
     @property
     def total_fen(self) -> int:
@@ -67,18 +96,42 @@ def _fen(record: Mapping[str, object], key: str, *, required: bool = True) -> in
     return value
 
 
+def _optional_date(record: Mapping[str, object], key: str) -> str | None:
+    value = _optional_text(record, key)
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ReceiptError(
+                f"tx_close record field {key!r} must be a date (YYYY-MM-DD), not {value!r}"
+            ) from None
+    return value
+
+
 def receipt_from_record(
-    record: Mapping[str, object], *, station_name: str, service_name: str
+    record: Mapping[str, object],
+    *,
+    service_name: str,
+    station_name: str | None = None,
+    station: StationInfo | None = None,
 ) -> Receipt:
-    """The receipt of a closed transaction; ReceiptError if record is not a usable tx_close."""
+    """The receipt of a closed transaction; ReceiptError if record is not a usable tx_close.
+
+    station: the station as configured (name, address, phone, hotline); station_name alone
+    is the older form and prints no address, phone or hotline.
+    """
     if record.get("type") != "tx_close":
         raise ReceiptError(
             f"a receipt is made from a tx_close record, not from {record.get('type')!r}"
         )
+    if station is None:
+        if station_name is None:
+            raise ReceiptError("a receipt needs the station: give station=StationInfo(...)")
+        station = StationInfo(station_name)
     seq = record.get("seq")
     return Receipt(
         station=_text(record, "station"),
-        station_name=station_name,
+        station_info=station,
         terminal=_text(record, "terminal"),
         receipt_no=_text(record, "receipt_no"),
         time=_text(record, "time"),
@@ -100,4 +153,6 @@ def receipt_from_record(
         card_no_masked=_optional_text(record, "card_no_masked"),
         card_credit=_optional_text(record, "card_credit"),
         reason=_optional_text(record, "reason"),
+        voucher_id=_optional_text(record, "voucher_id"),
+        voucher_expires=_optional_date(record, "voucher_expires"),
     )

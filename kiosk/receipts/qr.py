@@ -1,29 +1,48 @@
-"""The receipt's QR code: the signed tx_close record itself, and its verification.
+"""The receipt's QR code: which code a receipt carries, its symbol, and checking a scanned code.
 
-Owns the payload format "KR1:" + canonical JSON of the complete tx_close record (signature
-included), so anyone holding the station certificate can check a receipt offline. It never
-reads the journal database and never signs.
+Owns the choice of code and symbol (docs/journal-format.md section 7): an original receipt
+carries the compact signed record ("KR2:", kiosk/receipts/compact.py) in a QR code of at most
+version 10, at error correction level M when it fits and L otherwise; a slip, or a copy that
+must not carry a redeemable voucher, carries only a reference ("KRREF:"). It verifies all of
+them, and the older "KR1:" codes (the canonical JSON of the whole record) that receipts
+printed before. It never reads the journal database and never signs.
 """
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import segno
 
 from kiosk.journal.canonical import JournalError, canonical_json
-from kiosk.journal.verify import load_certificates, signature_problem
+from kiosk.journal.certificates import StationCertificate, load_certificates, load_operator_ca
+from kiosk.journal.verify import SIGNATURE_MISMATCH, signature_problem
+from kiosk.receipts import compact
 from kiosk.receipts.model import ReceiptError
 
-RECEIPT_PREFIX = "KR1:"
-QR_ERROR_LEVEL = "m"
-# Version 20 at level M holds only 666 bytes, but a signed tx_close record as the transaction
-# engine writes it measures 700-900 bytes (about 400 of them are seq, prev, time, signer,
-# cert_sha256 and sig), i.e. version 22-24. Version 25 (117 modules plus a 4-module quiet
-# zone each side = 125) still prints at 3 dots per module within the 384-dot line of a 58 mm
-# printer, and holds 997 bytes at level M.
-QR_MAX_VERSION = 25
+RECEIPT_PREFIX = compact.PREFIX
+LEGACY_PREFIX = "KR1:"
+REFERENCE_PREFIX = "KRREF:"
+# A phone reads a code of up to version 10 (57 modules) from thermal paper even at 3 printer
+# dots a module; receipts used to print version 22-25, which many phones could not read.
+QR_MAX_VERSION = 10
+# In order of preference: M restores 15 % of the symbol, L 7 %. A P-256-signed record with a
+# voucher and card fields needs about 240 bytes, beyond version 10 at M (204 bytes of base45
+# payload), within it at L (260): see docs/journal-format.md for the figures.
+QR_ERROR_LEVELS = ("M", "L")
+
+
+class ReceiptCodeTooLarge(ReceiptError):
+    """A receipt code needs a QR symbol larger than a phone reads reliably from paper."""
+
+
+@dataclass(frozen=True)
+class ReceiptCode:
+    payload: str
+    error_level: str  # "M" or "L"
+    version: int
 
 
 @dataclass(frozen=True)
@@ -33,63 +52,89 @@ class ReceiptCheck:
     record: dict[str, Any] | None  # the record the code holds, when it could be read
 
 
+def _symbol(payload: str) -> segno.QRCode | None:
+    for level in QR_ERROR_LEVELS:
+        try:
+            symbol = segno.make_qr(payload, error=level, boost_error=False)
+        except segno.DataOverflowError:
+            return None
+        if isinstance(symbol.version, int) and symbol.version <= QR_MAX_VERSION:
+            return symbol
+    return None
+
+
 def qr_symbol(payload: str) -> segno.QRCode:
-    """The QR code of a payload (byte mode, level M); ReceiptError if it is too large."""
-    try:
-        return segno.make(
-            payload,
-            error=QR_ERROR_LEVEL,
-            mode="byte",
-            boost_error=False,
-            version=None,
+    """The QR symbol of a payload: version <= QR_MAX_VERSION at the best level that fits.
+
+    The mode is chosen from the data, as a printer's own QR encoder does: a KR2 code is all
+    QR alphanumeric characters. ReceiptCodeTooLarge when no level fits.
+    """
+    symbol = _symbol(payload)
+    if symbol is None:
+        raise ReceiptCodeTooLarge(
+            f"the code ({len(payload)} characters) needs a QR code above version "
+            f"{QR_MAX_VERSION}, which phones do not read reliably from paper"
         )
-    except segno.DataOverflowError:
-        raise ReceiptError(
-            f"the receipt code ({len(payload)} bytes) does not fit any QR code: "
-            "the tx_close record is far too large"
-        ) from None
+    return symbol
+
+
+def receipt_code(record: Mapping[str, object]) -> ReceiptCode:
+    """The KR2 code of a tx_close record and the QR level it is printed at.
+
+    ReceiptCodeTooLarge when it needs a QR symbol above version 10 even at level L (a
+    signature algorithm with large signatures, such as RSA-2048, or unusually long text
+    fields): the receipt then says so instead of printing a code a phone cannot read.
+    """
+    payload = compact.encode_code(record)
+    symbol = _symbol(payload)
+    if symbol is None or not isinstance(symbol.version, int):
+        algorithm = compact.decode_code(payload).algorithm
+        try:
+            needed = f"version {segno.make_qr(payload, error='l').version}-L"
+        except segno.DataOverflowError:
+            needed = "more than any QR code holds"
+        raise ReceiptCodeTooLarge(
+            f"the receipt code of {record.get('receipt_no')} ({len(payload)} characters, "
+            f"signature algorithm {algorithm.name}) needs {needed}, above version "
+            f"{QR_MAX_VERSION}, which phones do not read reliably from paper"
+        )
+    return ReceiptCode(payload, str(symbol.error), symbol.version)
 
 
 def qr_payload(record: Mapping[str, object]) -> str:
-    """'KR1:' + the canonical JSON of the complete tx_close record, checked to fit the QR."""
-    if record.get("type") != "tx_close":
-        raise ReceiptError(
-            f"only a tx_close record goes into a receipt code, not {record.get('type')!r}"
-        )
-    try:
-        text = canonical_json(record).decode("utf-8")
-    except JournalError as exc:
-        raise ReceiptError(f"the tx_close record cannot be encoded: {exc}") from None
-    if not text.isascii():
-        # Non-ASCII would push the QR code into a UTF-8/ECI byte mode some scanners mangle.
-        raise ReceiptError(
-            f"tx_close record {record.get('receipt_no')} holds non-ASCII text: keep its "
-            "field values ASCII so the receipt code stays readable"
-        )
-    payload = RECEIPT_PREFIX + text
-    version = qr_symbol(payload).version
-    if not isinstance(version, int) or version > QR_MAX_VERSION:
-        raise ReceiptError(
-            f"the receipt code of {record.get('receipt_no')} needs QR version {version} "
-            f"({len(payload)} bytes), above {QR_MAX_VERSION}: shorten the tx_close fields"
-        )
-    return payload
+    """The KR2 code of a tx_close record (receipt_code(record).payload)."""
+    return receipt_code(record).payload
 
 
-def verify_receipt(text: str, cert_pem: bytes) -> ReceiptCheck:
-    """Check a scanned receipt code against the station certificate (or a bundle of them)."""
-    certificates = load_certificates(cert_pem)
-    text = text.strip()
-    if not text.startswith(RECEIPT_PREFIX):
-        return ReceiptCheck(
-            False, f"this is not a kiosk receipt code: it must start with {RECEIPT_PREFIX}", None
-        )
+def reference_code(reference: str) -> str:
+    """A code that only names a transaction or receipt: for slips and voucher copies."""
+    return REFERENCE_PREFIX + reference
+
+
+# ------------------------------------------------------------------ verifying a code
+
+
+def _chain_problem(
+    record: Mapping[str, Any],
+    station: StationCertificate,
+    certificates: Mapping[str, StationCertificate],
+    ca_pem: bytes | None,
+) -> str | None:
+    ca = load_operator_ca(ca_pem)
+    if ca is None:
+        return None
     try:
-        record = json.loads(text[len(RECEIPT_PREFIX) :])
+        at = datetime.fromisoformat(str(record.get("time")))
     except ValueError:
-        return ReceiptCheck(False, "the receipt code is damaged: its content is not JSON", None)
-    if not isinstance(record, dict) or record.get("type") != "tx_close":
-        return ReceiptCheck(False, "the receipt code does not hold a transaction record", None)
+        return f"its time {record.get('time')!r} is not ISO 8601"
+    return ca.chain_problem(station, at, certificates.values())
+
+
+def _verdict(
+    record: dict[str, Any],
+    certificates: Mapping[str, StationCertificate],
+    ca_pem: bytes | None,
+) -> ReceiptCheck:
     receipt_no = record.get("receipt_no")
     if "sig" not in record:
         if record.get("sig_failed") is True:
@@ -104,6 +149,91 @@ def verify_receipt(text: str, cert_pem: bytes) -> ReceiptCheck:
         problem = signature_problem(record, certificates)
     except JournalError as exc:
         problem = str(exc)
+    if problem is None:
+        station = certificates[str(record["cert_sha256"])]
+        problem = _chain_problem(record, station, certificates, ca_pem)
     if problem is not None:
         return ReceiptCheck(False, f"receipt {receipt_no} is not genuine: {problem}", record)
     return ReceiptCheck(True, "", record)
+
+
+def _verify_legacy(
+    text: str, certificates: Mapping[str, StationCertificate], ca_pem: bytes | None
+) -> ReceiptCheck:
+    body = text[len(LEGACY_PREFIX) :]
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return ReceiptCheck(False, "the receipt code is damaged: its content is not JSON", None)
+    if not isinstance(record, dict) or record.get("type") != "tx_close":
+        return ReceiptCheck(False, "the receipt code does not hold a transaction record", None)
+    try:
+        canonical = canonical_json(record).decode("utf-8")
+    except JournalError:
+        canonical = ""
+    if canonical != body:
+        return ReceiptCheck(
+            False,
+            f"receipt {record.get('receipt_no')} is not genuine: its code is not in canonical "
+            "JSON form, byte for byte, so it was edited",
+            record,
+        )
+    return _verdict(record, certificates, ca_pem)
+
+
+def _verify_compact(
+    text: str, certificates: Mapping[str, StationCertificate], ca_pem: bytes | None
+) -> ReceiptCheck:
+    try:
+        code = compact.decode_code(text)
+    except ReceiptError as exc:
+        return ReceiptCheck(False, str(exc), None)
+    record: dict[str, Any] | None = None
+    problem = "the station certificate names no station (no serialNumber in its subject)"
+    # Every certificate of a bundle is tried: the code does not name its certificate (the
+    # verifier computes cert_sha256), and a renewal leaves a station two of them.
+    for station in certificates.values():
+        if station.institution_no is None:
+            continue
+        try:
+            record = compact.decode_record(
+                code, station=station.institution_no, cert_sha256=station.sha256
+            )
+        except ReceiptError as exc:
+            return ReceiptCheck(False, str(exc), None)
+        check = _verdict(record, {station.sha256: station}, ca_pem)
+        if check.genuine or "sig" not in record:
+            return check
+        problem = check.problem
+        if problem.endswith(SIGNATURE_MISMATCH):
+            # The code names no certificate: a wrong one and an alteration look alike.
+            problem = (
+                f"receipt {record.get('receipt_no')} is not genuine: its signature does not "
+                "match the station certificate given: the code was altered, or it is another "
+                "station's receipt"
+            )
+    return ReceiptCheck(False, problem, record)
+
+
+def verify_receipt(text: str, cert_pem: bytes, *, ca_pem: bytes | None = None) -> ReceiptCheck:
+    """Check a scanned receipt code against the station certificate (or a bundle of them).
+
+    ca_pem: the operator CA; the certificate must then chain to it at the receipt's time.
+    """
+    certificates = load_certificates(cert_pem)
+    text = text.strip()
+    if text.startswith(RECEIPT_PREFIX):
+        return _verify_compact(text, certificates, ca_pem)
+    if text.startswith(LEGACY_PREFIX):
+        return _verify_legacy(text, certificates, ca_pem)
+    if text.startswith(REFERENCE_PREFIX):
+        return ReceiptCheck(
+            False,
+            f"this code only names {text[len(REFERENCE_PREFIX) :]!r} (a slip, or the copy of "
+            "a receipt with a voucher): it proves nothing by itself; the station checks that "
+            "number in its journal",
+            None,
+        )
+    return ReceiptCheck(
+        False, f"this is not a kiosk receipt code: it must start with {RECEIPT_PREFIX}", None
+    )

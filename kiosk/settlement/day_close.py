@@ -12,6 +12,7 @@ from typing import Any
 from kiosk.clock_guard import ClockGuard
 from kiosk.errors import KioskError
 from kiosk.journal import Journal
+from kiosk.journal.totals import day_totals
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.days import days_between
@@ -44,46 +45,15 @@ class DayCloser:
         conn.executescript(SCHEMA)
 
     def report(self, day: date) -> dict[str, Any]:
-        """Totals of one business day from its tx_close records.
+        """Totals of one business day from its tx_close records (kiosk.journal.totals, the
+        rule the journal verifier recomputes), and the float balance last known.
 
-        Those are the tx_close records after the previous day's day_close that carry the day
-        (all of them, since transactions close into the open day; the filter keeps a journal
-        written before that rule from counting a record twice).
+        Those are the tx_close records after the previous day's day_close that carry the day.
         """
-        services: dict[str, dict[str, int]] = {}
-        cash_in = vouchers = voucher_count = credited = 0
-        outcomes: dict[str, int] = {}
-        wanted = day.isoformat()
-        for record in self._journal.of_type("tx_close", self._calendar.span_start(day)):
-            if record.get("business_day") != wanted:
-                continue
-            outcome = str(record.get("outcome") or "unknown")
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            cash_in += _fen(record, "cash_in_fen")
-            if _fen(record, "voucher_fen"):
-                vouchers += _fen(record, "voucher_fen")
-                voucher_count += 1
-            if outcome == "paid":
-                totals = services.setdefault(
-                    str(record["service"]), {"count": 0, "amount_fen": 0, "fee_fen": 0}
-                )
-                totals["count"] += 1
-                totals["amount_fen"] += _fen(record, "amount_fen")
-                totals["fee_fen"] += _fen(record, "fee_fen")
-                credited += _fen(record, "credited_fen")
+        closes = self._journal.of_type("tx_close", self._calendar.span_start(day))
         known = self._float.last_known()
         return {
-            "business_day": day.isoformat(),
-            "services": services,
-            "outcomes": outcomes,
-            "paid_count": sum(s["count"] for s in services.values()),
-            "paid_fen": sum(s["amount_fen"] + s["fee_fen"] for s in services.values()),
-            "cash_in_fen": cash_in,
-            # Pulse acceptors give no change: all cash taken stays in the box.
-            "cash_expected_fen": cash_in,
-            "voucher_count": voucher_count,
-            "voucher_fen": vouchers,
-            "credited_fen": credited,
+            **day_totals(closes, day.isoformat()),
             "float_balance_fen": None if known is None else known.balance_fen,
         }
 
@@ -181,7 +151,3 @@ class DayCloser:
                 )
         return closed
 
-
-def _fen(record: dict[str, object], key: str) -> int:
-    value = record.get(key)
-    return value if isinstance(value, int) else 0

@@ -1,0 +1,78 @@
+"""Figures recomputable from tx_close records: the turnover counter and a day's totals.
+
+Owns the two rules an auditor recomputes from a journal alone (docs/journal-format.md,
+section 6): how much a closed transaction adds to the cumulative turnover, and the totals
+of a business day's end-of-day report (日终轧帐). The day closer writes its report with
+day_totals() and the verifier recomputes it with the same function, so the rule is written
+once. Pure: no database, no clock.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# The keys of a day_close report that come from its tx_close records. The report's other
+# keys (float_balance_fen: the platform's figure) cannot be recomputed from the journal.
+RECOMPUTED_KEYS = (
+    "business_day",
+    "services",
+    "outcomes",
+    "paid_count",
+    "paid_fen",
+    "cash_in_fen",
+    "cash_expected_fen",
+    "voucher_count",
+    "voucher_fen",
+    "credited_fen",
+)
+
+
+def _fen(record: Mapping[str, object], key: str) -> int:
+    value = record.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def tx_close_turnover_fen(record: Mapping[str, object]) -> int:
+    """What a tx_close adds to the turnover counter: its amount and fee (0 unless paid)."""
+    return _fen(record, "amount_fen") + _fen(record, "fee_fen")
+
+
+def day_totals(closes: Iterable[Mapping[str, object]], business_day: str) -> dict[str, Any]:
+    """The recomputable part of the day_close report of business_day (RECOMPUTED_KEYS).
+
+    closes: the tx_close records after the previous day_close, in journal order. Those that
+    carry another business_day are left out (only a journal written before transactions
+    closed into the open day has them).
+    """
+    services: dict[str, dict[str, int]] = {}
+    outcomes: dict[str, int] = {}
+    cash_in = vouchers = voucher_count = credited = 0
+    for record in closes:
+        if record.get("business_day") != business_day:
+            continue
+        outcome = str(record.get("outcome") or "unknown")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        cash_in += _fen(record, "cash_in_fen")
+        if _fen(record, "voucher_fen"):
+            vouchers += _fen(record, "voucher_fen")
+            voucher_count += 1
+        if outcome == "paid":
+            totals = services.setdefault(
+                str(record.get("service")), {"count": 0, "amount_fen": 0, "fee_fen": 0}
+            )
+            totals["count"] += 1
+            totals["amount_fen"] += _fen(record, "amount_fen")
+            totals["fee_fen"] += _fen(record, "fee_fen")
+            credited += _fen(record, "credited_fen")
+    return {
+        "business_day": business_day,
+        "services": services,
+        "outcomes": outcomes,
+        "paid_count": sum(s["count"] for s in services.values()),
+        "paid_fen": sum(s["amount_fen"] + s["fee_fen"] for s in services.values()),
+        "cash_in_fen": cash_in,
+        # Pulse acceptors give no change: all cash taken stays in the box.
+        "cash_expected_fen": cash_in,
+        "voucher_count": voucher_count,
+        "voucher_fen": vouchers,
+        "credited_fen": credited,
+    }
