@@ -7,9 +7,9 @@ time is 15 minutes off. So (docs/transactions.md, "Clock guard"):
 - the clock is wrong while it is earlier than the latest time it was trusted at (a mark the
   guard keeps, which starts at the last journal record: records written while the clock is
   wrong, such as its own alert, carry wrong times and must not become the reference) beyond
-  a few seconds of tolerance, or more than FAR_AHEAD after it unless the platform's own clock, read from
-  its last answer, confirms it, or while it is more than SKEW_BLOCK away from the
-  platform's clock;
+  a few seconds of tolerance; or more than FAR_AHEAD after it unless the platform's own
+  clock, read from its last answer, confirms it; or while it is more than SKEW_BLOCK away
+  from the platform's clock;
 - while it is wrong no payment starts, no money request is sent and no transaction or day
   is closed (a closing record is signed); one alert names the problem when it starts;
 - a skew of more than SKEW_ALERT is alerted although money still moves.

@@ -31,6 +31,7 @@ from kiosk.instance_lock import DataDirectoryLock
 from kiosk.journal import Journal
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.platform import Bill, PlatformClient, PlatformError
+from kiosk.receipts import StationInfo
 from kiosk.receipts.test_page import printer_test_page
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.day_close import DayCloser
@@ -104,7 +105,7 @@ class Terminal:
             clock=clock,
             calendar=self.calendar,
             terminal_id=station.terminal_id,
-            station_name=station.name,
+            station=StationInfo.from_config(station),
             columns=config.devices.receipt_columns,
             events=self.events,
             guard=self.clock_guard,

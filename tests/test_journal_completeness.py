@@ -16,7 +16,8 @@ from kiosk.journal.canonical import TEXT_REPLACED_KEY, record_hash
 from kiosk.journal.verify import VerifyReport, parse_head
 from kiosk.receipts import receipt_document, receipt_from_record, verify_receipt
 from kiosk.receipts.qr import qr_payload
-from kiosk.transactions.states import TxState
+from kiosk.transactions.outcomes import CloseReason
+from kiosk.transactions.transitions import Transitions
 from tests.fixtures.journal_bench import (
     START,
     STATION,
@@ -210,7 +211,7 @@ def test_a_certificate_of_another_station_may_not_sign_this_stations_records(
 
 def test_a_real_terminals_day_recomputes_exactly(terminal_rig: TerminalRig) -> None:
     rig = terminal_rig
-    for amount, notes in ((10_00, [10_00]), (20_00, [50_00])):
+    for amount, notes in ((10_00, [10_00]), (20_00, [5_00, 20_00])):
         progress = rig.terminal.start_phone_topup("mobile-topup", "13800138000", amount)
         rig.insert(progress.tx_id, *notes)
         rig.terminal.finish(progress.tx_id)
@@ -320,18 +321,24 @@ def test_the_journal_names_the_repaired_fields_itself(journal_bench: JournalBenc
         journal_bench.append("note", {TEXT_REPLACED_KEY: []})
 
 
-def test_a_lone_surrogate_in_a_reason_cannot_wedge_a_transaction(
+def test_a_lone_surrogate_in_a_refusal_code_cannot_wedge_a_transaction(
     terminal_rig: TerminalRig,
 ) -> None:
     rig = terminal_rig
+    engine = rig.terminal.engine
     progress = rig.terminal.start_phone_topup("mobile-topup", "13800138000", 50_00)
     rig.insert(progress.tx_id, 20_00)
-    # A reason as it comes from outside (a platform's message decoded from JSON "\ud800").
-    outcome = rig.terminal.engine.cancel(progress.tx_id, reason=json.loads('"refused \\ud800"'))
-    assert outcome.outcome == "cancelled" and outcome.printed
-    assert rig.terminal.engine.store.get(progress.tx_id).tx_state == TxState.CLOSED
+    # A refusal code as it comes from outside (a platform's JSON "\ud800"): only codes of
+    # the platform's form are kept.
+    code = json.loads('"refused_\\ud800"')
+    transitions = Transitions(engine._conn, engine.store, rig.terminal.journal, rig.clock)
+    row = transitions.to_voiding(
+        engine.store.get(progress.tx_id), CloseReason.PLATFORM_REFUSED, refusal=code
+    )
+    assert row.refusal == "unreadable_code"
+    rig.terminal.tick()
     close = rig.closes()[-1]
-    assert close["reason"] == "refused \ufffd" and close[TEXT_REPLACED_KEY] == ["reason"]
+    assert close["tx_id"] == progress.tx_id and close["refusal"] == "unreadable_code"
     assert close["voucher_fen"] == 20_00 and "sig" in close
     again = rig.terminal.start_phone_topup("mobile-topup", "13800138000", 10_00)  # not wedged
     rig.insert(again.tx_id, 10_00)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from drivers.cash import CashRejected
 from kiosk.clock_guard import ClockWrong
 from kiosk.transactions.kinds import CardCreditState, TxOutcome
 from kiosk.transactions.states import TxState
@@ -300,7 +301,7 @@ def test_the_inlets_take_no_note_larger_than_what_covers_the_rest(
     assert limit is not None and limit >= due
     assert all(note < due for note in (100, 500, 1_000, 2_000, 5_000, 10_000) if note < limit)
     if limit < 100_00:
-        with pytest.raises(Exception):
+        with pytest.raises(CashRejected):
             rig.sims.cash.insert("note", 100_00)
 
 

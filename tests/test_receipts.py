@@ -943,9 +943,9 @@ def test_a_typed_voucher_id_is_read_back_however_it_is_typed() -> None:
     assert read_voucher_id("7K3M-9QXR-2T4W-8Z6U") is None
 
 
-def test_a_receipt_token_is_six_random_digits_checked_as_typed() -> None:
+def test_a_receipt_token_is_eight_random_digits_checked_as_typed() -> None:
     tokens = {new_receipt_token() for _ in range(200)}
-    assert all(len(token) == 6 and token.isdigit() for token in tokens)
+    assert all(len(token) == 8 and token.isdigit() for token in tokens)
     assert len(tokens) > 190
     assert receipt_token_matches("049302", "049 302")
     assert not receipt_token_matches("049302", "049303")

@@ -45,6 +45,8 @@ class Field(IntEnum):
     REASON = 20
     VOUCHER_ID = 21
     VOUCHER_EXPIRES = 22
+    REFUSAL = 23
+    AWAITING_CLAIM = 24
 
 
 # The vocabularies a field number encodes as an index. Append only: an index names its text
@@ -52,7 +54,7 @@ class Field(IntEnum):
 SIGNERS = ("pkcs11", "software")
 KINDS = ("bill", "card_topup", "phone_topup", "cash_refund")
 OUTCOMES = ("paid", "refused", "refund", "cancelled", "failed")
-CARD_CREDITS = ("written", "pending")
+CARD_CREDITS = ("written", "pending", "conflict")
 REASONS = (
     "cancelled by the customer",
     "the station's prepaid float cannot cover this payment",
@@ -61,6 +63,25 @@ REASONS = (
     "payment not accepted by the platform",
     "interrupted by a restart",
     "signature device failed",
+    "abandoned: nobody finished the payment",
+    "the operator's platform refused the payment",
+    "the payment was reversed: it will never be posted",
+    "the terminal's clock is wrong",
+)
+# Refusal codes of the platform (kiosk.platform.models.Refusal) a closing record may carry.
+REFUSALS = (
+    "bill_already_paid",
+    "unknown_bill",
+    "no_bill_due",
+    "unknown_account",
+    "unknown_biller",
+    "insufficient_float",
+    "hold_missing",
+    "hold_too_small",
+    "card_counter_used",
+    "payment_reversed",
+    "bad_request",
+    "key_reused",
 )
 DEFAULT_SIGNER = "pkcs11"
 DEFAULT_UTC_OFFSET_MIN = 8 * 60  # China Standard Time: the offset of nearly every record
@@ -112,6 +133,18 @@ def _unpack_text(value: Any, _: Context) -> str:
     if not isinstance(value, str):
         raise ReceiptError("the receipt code is damaged: a text field is not text")
     return value
+
+
+def _true(value: Any, _: Context) -> int:
+    if value is not True:
+        raise Loose
+    return 1
+
+
+def _unpack_true(value: Any, _: Context) -> bool:
+    if value != 1 or isinstance(value, bool):
+        raise ReceiptError("the receipt code is damaged: a flag is not set as flags are")
+    return True
 
 
 def vocabulary(table: tuple[str, ...]) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -265,6 +298,8 @@ def _specs() -> tuple[Spec, ...]:
         ("reason", Field.REASON, vocabulary(REASONS)),
         ("voucher_id", Field.VOUCHER_ID, (_voucher_id, _unpack_voucher_id)),
         ("voucher_expires", Field.VOUCHER_EXPIRES, day),
+        ("refusal", Field.REFUSAL, vocabulary(REFUSALS)),
+        ("awaiting_claim", Field.AWAITING_CLAIM, (_true, _unpack_true)),
     ]
     return tuple(Spec(key, number, pack, unpack) for key, number, (pack, unpack) in table)
 

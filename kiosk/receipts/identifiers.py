@@ -19,7 +19,8 @@ VOUCHER_GROUP = 4
 # What a person may type for a character of the alphabet (Crockford's decoding rules).
 _READ_AS = {"O": "0", "I": "1", "L": "1"}
 
-RECEIPT_TOKEN_DIGITS = 6
+# Eight digits: typed on the kiosk's keypad, and 10^8 codes keep guessing hopeless.
+RECEIPT_TOKEN_DIGITS = 8
 
 
 def new_voucher_id() -> str:

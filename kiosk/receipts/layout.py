@@ -47,7 +47,11 @@ OUTCOME_MESSAGES = {
     "cancelled": "Cancelled",
     "failed": "Failed",
 }
-CARD_CREDIT_MESSAGES = {"written": "Written", "pending": "Not yet written"}
+CARD_CREDIT_MESSAGES = {
+    "written": "Written",
+    "pending": "Not yet written",
+    "conflict": "Not written: the card changed",
+}
 INVOICE_NOTE = "For an invoice, bring this receipt to a post office."
 
 
@@ -105,6 +109,13 @@ def _figures(receipt: Receipt, columns: int, *, original: bool) -> list[ReceiptL
         if receipt.card_credit == "pending":
             lines += note(
                 "Insert the card at this terminal again to finish writing the credit.",
+                columns,
+                bold=True,
+            )
+        if receipt.card_credit == "conflict":
+            lines += note(
+                "The card was loaded elsewhere before this credit could be written. Keep this "
+                "receipt: the station staff will credit or refund this payment.",
                 columns,
                 bold=True,
             )

@@ -72,15 +72,21 @@ def interim_slip_document(
     cash_in_fen: int,
     time: str | datetime,
     columns: int,
+    receipt_token: str | None = None,
     copy_no: int = 0,
 ) -> ReceiptDocument:
     """The slip of a payment in doubt (sent to the platform, its answer unknown).
+
+    receipt_token: the payer's reprint code (never journaled), printed on the original: with
+    it the result is claimed at the terminal.
 
     time: when the payment was sent (ISO 8601 with offset as journaled, or an aware
     datetime). The figures are those of the transaction; the slip promises nothing more
     than that the outcome will be settled and how to claim it.
     """
     body = row("Transaction ref.", tx_id, columns)
+    if receipt_token and not copy_no:
+        body += row("Reprint code", receipt_token, columns)
     body += row("Time", _time(time), columns)
     body += row("Service", service_name, columns)
     body += row("Account", account_masked, columns)
@@ -95,8 +101,8 @@ def interim_slip_document(
         bold=True,
     )
     body += note(
-        "Keep this slip. With its transaction reference, collect the receipt or a refund "
-        "voucher at this terminal, or call the hotline.",
+        "Keep this slip. With its reprint code, collect the receipt or a refund voucher at "
+        "this terminal, or call the hotline with its transaction reference.",
         columns,
     )
     return _slip(

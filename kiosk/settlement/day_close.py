@@ -150,4 +150,3 @@ class DayCloser:
                     },
                 )
         return closed
-

@@ -9,7 +9,6 @@ vouchers and printing; this module decides the order.
 """
 
 import logging
-import secrets
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,8 @@ from kiosk.devices import CardError, CardReader, CashAcceptor, DeviceError, Prep
 from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.platform import InsufficientFloat, OutcomeUnknown, PlatformClient, PlatformRefused
+from kiosk.receipts import StationInfo
+from kiosk.receipts.identifiers import new_receipt_token
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
@@ -59,7 +60,6 @@ __all__ = [
 # overpay by less than the largest note (100 yuan). Services that credit overpayment to
 # the account hold this much extra float so the credit can be posted.
 OVERPAY_MARGIN_FEN = 100_00 - 1
-TOKEN_DIGITS = 8
 
 NO_SIGNER = (
     "the signature device (USBKey) is not working, so no payment can start: "
@@ -81,7 +81,7 @@ class TransactionEngine:
         clock: Clock,
         calendar: BusinessCalendar,
         terminal_id: str,
-        station_name: str,
+        station: StationInfo,
         columns: int,
         events: EventBus,
         guard: ClockGuard,
@@ -103,6 +103,7 @@ class TransactionEngine:
         self._moves = Transitions(conn, self.store, journal, clock)
         self.cash_desk = CashDesk(conn, self.store, journal, cash, clock, events, terminal_id)
         self.cash_desk.on_orphan = self._close_orphan
+        self.cash_desk.on_suspense = self._claim_slip
         self._holds = FloatHolds(conn, self.store, journal, platform, clock, events)
         self._posting = Posting(conn, self.store, journal, self._moves, platform, clock, events)
         self.card_credits = CardCredits(conn, self.store, journal, cards, events, terminal_id)
@@ -124,7 +125,7 @@ class TransactionEngine:
             clock,
             events,
             catalog,
-            station_name=station_name,
+            station=station,
             columns=columns,
         )
 
@@ -258,10 +259,8 @@ class TransactionEngine:
         return self._progress(row)
 
     def _new_token(self, tx_id: str) -> None:
-        while not self.store.add_token(
-            "".join(secrets.choice("0123456789") for _ in range(TOKEN_DIGITS)), tx_id
-        ):
-            continue
+        while not self.store.add_token(new_receipt_token(), tx_id):
+            continue  # taken by an earlier transaction: draw again
 
     # ------------------------------------------------------------------ cash
 
@@ -280,6 +279,9 @@ class TransactionEngine:
         if row.tx_state is TxState.COLLECTING:
             self.cash_desk.limit_for(row)
         return self._progress(row)
+
+    def _claim_slip(self, tx_id: str | None, event_id: str) -> None:
+        self.receipts.print_claim_slip(tx_id, event_id)
 
     def _close_orphan(self, tx_id: str) -> None:
         self._close(

@@ -16,14 +16,21 @@ from collections.abc import Callable
 
 from kiosk.catalog import Catalog
 from kiosk.clock import Clock, iso
-from kiosk.devices import Printer, PrinterError
+from kiosk.devices import Printer, PrinterError, ReceiptDocument
 from kiosk.errors import KioskError
 from kiosk.events import EventBus
 from kiosk.i18n import bilingual
 from kiosk.journal import Journal
-from kiosk.receipts import receipt_document, receipt_from_record
+from kiosk.receipts import (
+    StationInfo,
+    claim_slip_document,
+    interim_slip_document,
+    receipt_document,
+    receipt_from_record,
+)
 from kiosk.storage import write_transaction
-from kiosk.transactions.store import TxStore
+from kiosk.transactions.store import TxRow, TxStore
+from kiosk.transactions.transitions import mask_account
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ class ReceiptDesk:
         events: EventBus,
         catalog: Callable[[], Catalog],
         *,
-        station_name: str,
+        station: StationInfo,
         columns: int,
     ) -> None:
         self._conn = conn
@@ -53,7 +60,7 @@ class ReceiptDesk:
         self._clock = clock
         self._events = events
         self._catalog = catalog
-        self._station_name = station_name
+        self._station = station
         self._columns = columns
 
     def print_receipt(self, tx_id: str, copy_no: int) -> tuple[bool, str | None]:
@@ -63,40 +70,67 @@ class ReceiptDesk:
         record = self._journal.by_receipt(row.receipt_no)
         if record is None:
             raise KioskError(f"receipt {row.receipt_no} is not in the journal")
-        try:
-            name = bilingual(self._catalog().service(row.service).name)
-        except KioskError:
-            name = row.service
-        receipt = receipt_from_record(record, station_name=self._station_name, service_name=name)
-        document = receipt_document(receipt, record, columns=self._columns, copy_no=copy_no)
-        try:
-            self.printer.print_receipt(document)
-        except PrinterError as exc:
+        receipt = receipt_from_record(
+            record, station=self._station, service_name=self._service_name(row.service)
+        )
+        document = receipt_document(
+            receipt,
+            record,
+            columns=self._columns,
+            copy_no=copy_no,
+            # The reprint code goes on the original only: a copy never gives it away.
+            receipt_token=self._store.token_of(tx_id) if copy_no == 0 else None,
+        )
+        printed, problem = self._print(document, what=row.receipt_no)
+        if not printed:
             with write_transaction(self._conn):
-                self._store.update(tx_id, iso(self._clock.now()), print_problem=str(exc))
-            self._events.publish(
-                "receipt_not_printed", receipt_no=row.receipt_no, reason=type(exc).__name__
-            )
-            return False, str(exc)
+                self._store.update(tx_id, iso(self._clock.now()), print_problem=problem)
+            return False, problem
         if copy_no == 0:
             with write_transaction(self._conn):
                 self._store.update(tx_id, iso(self._clock.now()), printed=1, print_problem=None)
+        return True, None
+
+    def _service_name(self, code: str) -> str:
+        try:
+            return bilingual(self._catalog().service(code).name)
+        except KioskError:
+            return code
+
+    def _print(self, document: ReceiptDocument, *, what: str) -> tuple[bool, str | None]:
+        try:
+            self.printer.print_receipt(document)
+        except PrinterError as exc:
+            self._events.publish("receipt_not_printed", receipt_no=what, reason=type(exc).__name__)
+            return False, str(exc)
         return True, None
 
     def print_interim(self, row: TxRow) -> tuple[bool, str | None]:
         """The interim slip of a payment not settled yet: reference, amounts, what next."""
         document = interim_slip_document(
             tx_id=row.tx_id,
-            token=self._store.token_of(row.tx_id) or "",
+            station=self._station,
             service_name=self._service_name(row.service),
             account_masked=mask_account(row.account),
-            amount_fen=row.due_fen,
+            amount_fen=row.pay_fen or row.due_fen,
             fee_fen=row.fee_fen,
             cash_in_fen=row.cash_in_fen,
-            time=iso(self._clock.now()),
+            time=self._clock.now(),
             columns=self._columns,
+            receipt_token=self._store.token_of(row.tx_id),
         )
         return self._print(document, what=row.tx_id)
+
+    def print_claim_slip(self, tx_id: str | None, event_id: str) -> tuple[bool, str | None]:
+        """The slip for cash the acceptor kept but could not recognise."""
+        document = claim_slip_document(
+            tx_id=tx_id or event_id,
+            station=self._station,
+            time=self._clock.now(),
+            columns=self._columns,
+            claim_ref=event_id,
+        )
+        return self._print(document, what=event_id)
 
     def by_token(self, token: str) -> str:
         """The closed transaction the token printed on a resident's paper names."""

@@ -5,6 +5,7 @@ method here is one write transaction and performs no device or platform call. Th
 step modules (cash, holds, posting, card credits, receipts) call these and do the I/O.
 """
 
+import re
 import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,6 +20,9 @@ from kiosk.transactions.kinds import CardCreditState, TxOutcome
 from kiosk.transactions.outcomes import CloseReason
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
+
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+UNREADABLE_CODE = "unreadable_code"
 
 
 def mask_account(account: str) -> str:
@@ -159,7 +163,13 @@ class Transitions:
         return row
 
     def to_voiding(self, row: TxRow, reason: CloseReason, *, refusal: str | None = None) -> TxRow:
-        """Not posted and never will be: all cash inserted becomes a voucher."""
+        """Not posted and never will be: all cash inserted becomes a voucher.
+
+        refusal: the platform's refusal code, kept only if it has a code's form (it comes
+        from outside and must never be text that cannot be stored or printed).
+        """
+        if refusal is not None and not _CODE.fullmatch(refusal):
+            refusal = UNREADABLE_CODE
         fields: dict[str, object] = {"tx_id": row.tx_id, "state": "voiding", "reason": str(reason)}
         if refusal is not None:
             fields["refusal"] = refusal

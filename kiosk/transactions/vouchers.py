@@ -9,9 +9,8 @@ answer and the journal is settled by asking again with the same key.
 """
 
 import logging
-import secrets
-import uuid
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -21,6 +20,7 @@ from kiosk.errors import KioskError
 from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.platform import OutcomeUnknown, PlatformClient, PlatformRefused
+from kiosk.receipts.identifiers import VOUCHER_ID_LENGTH, new_voucher_id, read_voucher_id
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
 from kiosk.transactions.retry_policy import ALERT_AFTER_ATTEMPTS, next_try
@@ -28,9 +28,6 @@ from kiosk.transactions.store import RetryKind, TxRow, TxStore
 
 log = logging.getLogger(__name__)
 
-# Unambiguous when typed from paper: no 0/O, 1/I/L.
-VOUCHER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-VOUCHER_ID_LENGTH = 16
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS voucher_payout (
@@ -52,15 +49,6 @@ class Payout:
     voucher_id: str
     amount_fen: int
     paid: bool  # False: the platform's answer is not known yet; ask again later
-
-
-def new_voucher_id() -> str:
-    return "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(VOUCHER_ID_LENGTH))
-
-
-def normalise_voucher_id(text: str) -> str:
-    """What a person typed or a scanner read, as a voucher id (groups and case ignored)."""
-    return "".join(ch for ch in text.upper() if ch.isalnum())
 
 
 class Vouchers:
@@ -161,13 +149,11 @@ class Vouchers:
         The payout is journaled as asked before the platform is asked; an unknown answer
         leaves it asked (Payout.paid False): asking again later with the same key settles it.
         """
-        voucher_id = normalise_voucher_id(voucher_text)
-        if len(voucher_id) != VOUCHER_ID_LENGTH or any(
-            ch not in VOUCHER_ALPHABET for ch in voucher_id
-        ):
+        voucher_id = read_voucher_id(voucher_text)
+        if voucher_id is None:
             raise VoucherRefused(
                 f"{voucher_text!r} is not a voucher code: type the {VOUCHER_ID_LENGTH} "
-                "letters and digits printed under the voucher's QR code"
+                "letters and digits printed on the voucher (XXXX-XXXX-XXXX-XXXX)"
             )
         key = self._payout_key(voucher_id)
         with write_transaction(self._conn):
