@@ -105,6 +105,7 @@ class Runtime:
         self._owns_terminal = owns_terminal
         self._ui_ready = threading.Event() if wait_for_ui else None
         self._stop = threading.Event()
+        self.started = threading.Event()  # start() returned (or raised: start_error)
         self.ready = threading.Event()  # READY sent (or would have been, outside systemd)
         self.start_error: BaseException | None = None
         self._started_at = 0.0
@@ -171,9 +172,10 @@ class Runtime:
             self.start()
         except BaseException as exc:  # the caller (the app) reports it in one line
             self.start_error = exc
-            self.ready.set()
+            self.started.set()
             self._finish()
             return
+        self.started.set()
         self.run()
 
     # ------------------------------------------------------------------ the terminal's thread
@@ -379,6 +381,7 @@ class Runtime:
             return
         self.notifier.ready(status_line(self.terminal))
         self.ready.set()
+        self._next_watchdog = 0.0  # and a ping at once: the watchdog runs from READY on
 
     def _feed_watchdog(self) -> None:
         if self._watchdog_s is None:

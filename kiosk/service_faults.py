@@ -7,8 +7,11 @@ the health report's devices.service entry; the screen shows the messages. It nev
 fault itself and never decides how a screen looks.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from enum import StrEnum
+
+from kiosk.availability import ServiceAvailability
 
 
 class Fault(StrEnum):
@@ -51,3 +54,23 @@ def blocking(faults: Iterable[Fault]) -> tuple[Fault, ...]:
     """The faults that stop payments, in the enum's order."""
     found = set(faults)
     return tuple(fault for fault in Fault if fault in found and fault.blocks_payments)
+
+
+def with_faults(
+    services: Mapping[str, ServiceAvailability], faults: Iterable[Fault]
+) -> dict[str, ServiceAvailability]:
+    """The availability of each service once the faults that stop payments are added:
+    every money service becomes unavailable with their messages among its reasons
+    (reprint and help need no payment and stay as they are)."""
+    stopping = blocking(faults)
+    if not stopping:
+        return dict(services)
+    messages = tuple(fault.message for fault in stopping)
+    result: dict[str, ServiceAvailability] = {}
+    for code, availability in services.items():
+        if code in ("reprint", "help"):
+            result[code] = availability
+            continue
+        reasons = tuple(dict.fromkeys((*availability.reasons, *messages)))
+        result[code] = replace(availability, available=False, reasons=reasons)
+    return result

@@ -221,6 +221,9 @@ class Terminal:
         self.faults.pop(Fault.PLATFORM_REFUSED, None)
 
     def _refresh_float(self) -> None:
+        # FloatAccount.refresh keeps the last balance when the platform is silent; the
+        # direct query first is what tells whether the platform answers (or refuses).
+        self.platform.float_state()
         self.float_account.refresh()
         self.faults.pop(Fault.PLATFORM_UNREACHABLE, None)
         if self.registered:  # a refused registration stays until registration succeeds
