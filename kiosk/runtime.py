@@ -31,6 +31,7 @@ from kiosk.clock import Clock, SystemClock
 from kiosk.composition import build_signer, build_terminal
 from kiosk.config import Config
 from kiosk.core_inbox import TerminalThreadInbox
+from kiosk.events import Event
 from kiosk.fleet_link import FleetLink
 from kiosk.service_faults import Fault, blocking
 from kiosk.service_notify import ServiceNotifier
@@ -126,6 +127,7 @@ class Runtime:
         self._last_problems: dict[str, str] | None = None
         self._confirm_done = False
         self._broker_since: float | None = None
+        terminal.events.subscribe(self._on_core_event)
 
     # ------------------------------------------------------------------ other threads
 
@@ -245,7 +247,17 @@ class Runtime:
     # ------------------------------------------------------------------ duties of a turn
 
     def _serve(self) -> None:
-        self.inbox.run_pending()
+        if self.inbox.run_pending():
+            # A call may have moved the card (a credit the resident interrupted): look at
+            # the slot now, before the screens act on the call's result.
+            self._watch_card()
+
+    def _on_core_event(self, event: Event) -> None:
+        # On the terminal's thread. A credit left pending means the card left the slot
+        # during it, however briefly: its return must be announced even if the slot was
+        # never seen empty between two looks.
+        if event.kind == "card_credit_pending":
+            self._card_present = False
 
     def _drain_cash(self) -> None:
         journal = self.terminal.journal

@@ -291,3 +291,13 @@ def test_kiosk_run_and_diagnose_refuse_a_real_token_trusting_the_development_key
     report = run_diagnostics(DiagnosticContext(config), only=("catalog.trust",))
     [result] = report.results
     assert result.verdict is Verdict.FAIL and "development" in result.detail
+
+
+def test_every_fault_has_its_reason_in_chinese_and_english() -> None:
+    from kiosk.i18n import translator
+
+    chinese, english = translator("zh_CN"), translator("en")
+    for fault in Fault:
+        assert chinese(fault.message) != fault.message, fault
+        assert english(fault.message) == fault.message
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese(fault.message)), fault

@@ -107,6 +107,7 @@ def run_app(runtime: Any, settings: UiSettings, sims: Any = None, fullscreen: bo
             return KioskRoot(controller, sims=sims)
 
         def on_start(self) -> None:
+            log.info("screen %s", controller.screen)
             # After the first frame: READY (and a trial version's confirmation) only once
             # the screen really shows something.
             Clock.schedule_once(lambda _dt: runtime.ui_ready(), 0)

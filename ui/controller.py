@@ -153,6 +153,8 @@ class KioskController:
             self.refresh_status()
 
     def show(self, screen: str) -> None:
+        if screen != self.screen:
+            log.info("screen %s", screen)
         self.screen = screen
         for listener in list(self.listeners):
             listener(screen)
@@ -224,6 +226,9 @@ class KioskController:
             return services, terminal_status(services), snapshot.tamper_latched
 
         def done(result: tuple[dict[str, ServiceAvailability], Status, bool]) -> None:
+            if result[1] == "out_of_service" and result[0] != self.availability:
+                reasons = sorted({r for a in result[0].values() for r in a.reasons})
+                log.info("out of service: %s", "; ".join(reasons))
             self.availability, self.status, self.tamper_latched = result
             if self.screen == "idle" and self.status == "out_of_service":
                 self.show("out_of_service")
