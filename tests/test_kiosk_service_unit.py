@@ -367,3 +367,25 @@ def test_with_the_token_missing_it_is_ready_and_shows_out_of_service_with_the_re
     run.wait_for(lambda: SlotStore(run.root).status().trial is None, "the trial version confirmed")
     run.process.send_signal(signal.SIGTERM)
     assert run.process.wait(60) == 0, run.log_text()[-3000:]
+
+
+def test_the_terminal_starts_only_once_the_clock_is_synchronised(tmp_path: Path) -> None:
+    """time-sync.target means "synchronised" only when systemd-time-wait-sync is enabled:
+    the unit wants it and is ordered after it, and provisioning enables it."""
+    unit: dict[str, list[str]] = {}
+    for line in UNIT.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            unit.setdefault(key, []).extend(value.split())
+    assert "time-sync.target" in unit["After"]
+    assert "systemd-time-wait-sync.service" in unit["After"]
+    assert "systemd-time-wait-sync.service" in unit["Wants"]
+    key = tmp_path / "release.pub.pem"
+    key.write_text("-----BEGIN PUBLIC KEY-----\n")
+    result = subprocess.run(
+        ["bash", str(REPO / "deploy" / "pi" / "provision.sh"), "--root", str(tmp_path / "tree"),
+         "--hardware", "rpi4-arm64", "--release-key", str(key)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "would run: systemctl enable systemd-time-wait-sync.service" in result.stdout
