@@ -31,6 +31,7 @@ from kiosk.clock import Clock, SystemClock
 from kiosk.composition import build_signer, build_terminal
 from kiosk.config import Config
 from kiosk.core_inbox import TerminalThreadInbox
+from kiosk.errors import KioskError
 from kiosk.events import Event
 from kiosk.fleet_link import FleetLink
 from kiosk.service_faults import Fault, blocking
@@ -328,7 +329,8 @@ class Runtime:
             fault = fault_of(exc)
             if fault is Fault.TOKEN_UNAVAILABLE:
                 self.terminal.faults[fault] = f"{what}: {exc}"
-            log.warning("%s failed: %s", what, exc, exc_info=fault is None)
+            # A KioskError says what went wrong in its message; anything else is a bug.
+            log.warning("%s failed: %s", what, exc, exc_info=not isinstance(exc, KioskError))
             return None
 
     # ------------------------------------------------------------------ state and telemetry

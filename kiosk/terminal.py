@@ -188,7 +188,7 @@ class Terminal:
         """
         try:
             result = call()
-        except (SignerError, PlatformUnavailable, PlatformRefused, CatalogError, KioskError) as exc:
+        except KioskError as exc:  # token, platform, catalog, device: all say what failed
             fault = fault_of(exc)
             log.warning("%s did not complete (%s): %s", step, fault or "logged only", exc)
             if fault is not None:
