@@ -457,6 +457,8 @@ class TransactionEngine:
 
     def release_holds(self, max_calls: int | None = None) -> int:
         """Release every float hold of a closed transaction whose retry is due."""
+        if not self._guard.check().ok:
+            return 0
         return self._holds.release_due(max_calls)
 
     # ------------------------------------------------------------------ prepaid cards
@@ -492,27 +494,47 @@ class TransactionEngine:
         """Settle what is due: abandoned payments, in-doubt postings, holds, vouchers.
 
         At most about max_calls platform requests per duty, so one round stays short even
-        when the platform does not answer. Nothing moves money while the clock is wrong.
+        when the platform does not answer. The runtime (kiosk.runtime) runs the same duties
+        one at a time through Terminal.housekeeping_duties.
         """
         self.void_abandoned()
+        for tx_id in self.settling()[:max_calls]:
+            self.settle(tx_id)
+        self.release_holds(max_calls)
+        self.register_vouchers(max_calls)
+
+    def register_vouchers(self, max_calls: int | None = None) -> int:
+        """Register with the platform the vouchers whose registration is due."""
         if not self._guard.check().ok:
-            return
-        calls = 0
+            return 0
+        return self.vouchers.register_due(max_calls)
+
+    def settling(self) -> list[str]:
+        """The open transactions housekeeping should move on now (posted or voiding ones,
+        and postings in doubt whose retry is due)."""
+        due: list[str] = []
         for row in self.store.open_transactions():
-            if row.tx_state not in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
-                continue
-            if row.tx_state is TxState.POSTING:
-                if not self._posting.due(row):
-                    continue
-                if calls >= max_calls:
-                    break
-                calls += 1
-            self.advance(row)
-        self._holds.release_due(max_calls)
-        self.vouchers.register_due(max_calls)
+            if row.tx_state in (TxState.POSTED, TxState.VOIDING):
+                due.append(row.tx_id)
+            elif row.tx_state is TxState.POSTING and self._posting.due(row):
+                due.append(row.tx_id)
+        return due
+
+    def settle(self, tx_id: str) -> Outcome | None:
+        """Move one open transaction on in the resident's absence (nothing while the clock
+        is wrong); None if it is no longer open or not due."""
+        if not self._guard.check().ok:
+            return None
+        row = self.store.get(tx_id)
+        if row.tx_state not in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
+            return None
+        if row.tx_state is TxState.POSTING and not self._posting.due(row):
+            return None
+        return self.advance(row)
 
     def void_abandoned(self) -> list[Outcome]:
-        """Cancel a payment collecting cash that nobody touched for the journey timeout."""
+        """Cancel a payment collecting cash that nobody touched for the journey timeout (its
+        voucher awaits a claim; while the clock is wrong it waits to be closed)."""
         row = self.store.collecting()
         if row is None:
             return []
