@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,7 @@ def test_a_black_holed_platform_never_starves_the_watchdog_or_a_residents_call(
             assert terminal.finish(progress.tx_id).outcome == "in_doubt"
         rig.platform.clear_faults()
         rig.platform.set_faults(["*:timeout_before:sleep_ms=120000"])  # the black hole
+        rig.clock.advance(timedelta(minutes=1))  # its retry is due
 
         runtime = Runtime(terminal, started=True, cadence=FAST, notifier=notifier_for(notify, 2.0))
         runtime.start()
