@@ -25,6 +25,7 @@ from kiosk.composition import build_terminal
 from kiosk.devices import CardError, DeviceError, TechnicianPinWrong
 from kiosk.signing import WrongPin
 from kiosk.transactions.engine import NotEnoughCash, PaymentRefused
+from kiosk.transactions.outcomes import Outcome
 from tests.fixtures.real_station import (
     TECHNICIAN_CARD,
     TECHNICIAN_ID,
@@ -63,9 +64,16 @@ def paid_phone_topup(station: RealStation, amount_fen: int = 10_00) -> str:
     return outcome.receipt_no
 
 
-def assert_reprinted_marked(station: RealStation, receipt_no: str) -> None:
-    """The receipt is reprinted by its number, whole, marked as a copy."""
-    assert station.terminal.reprint(receipt_no) == (True, None)
+def assert_printed_when_claimed(station: RealStation, outcome: Outcome) -> None:
+    """A receipt that never printed whole is printed whole, as the original, when the
+    resident claims it with the reprint code on... the screen (it showed the code); asked
+    again, it comes out as a marked copy."""
+    assert outcome.receipt_no is not None and outcome.token is not None
+    receipt_no = outcome.receipt_no
+    assert station.terminal.reprint(outcome.token) == (True, None)
+    [original] = [r for r in station.prints_of(receipt_no, copy_no=0) if not r.truncated]
+    assert receipt_no in original.text and "COPY" not in original.text
+    assert station.terminal.reprint_by_number(receipt_no, by="T-1") == (True, None)
     [copy] = [r for r in station.prints_of(receipt_no, copy_no=1) if not r.truncated]
     assert "COPY 1" in copy.text and receipt_no in copy.text
 
@@ -95,7 +103,7 @@ def test_paper_out_before_a_payment_takes_money_services_off_and_loses_no_receip
     assert outcome.receipt_no is not None and station.prints_of(outcome.receipt_no) == []
     station.printer.restore()
     assert unavailable_because(station, "mobile-topup") == ()
-    assert_reprinted_marked(station, outcome.receipt_no)
+    assert_printed_when_claimed(station, outcome)
     station.assert_nothing_lost()
 
 
@@ -116,7 +124,7 @@ def test_paper_out_in_the_middle_of_a_receipt_keeps_it_reprintable_by_number_mar
     assert station.prints_of(outcome.receipt_no) == []
     assert printer_unavailable(station, "mobile-topup")
     station.printer.restore()
-    assert_reprinted_marked(station, outcome.receipt_no)
+    assert_printed_when_claimed(station, outcome)
     station.assert_nothing_lost()
 
 
@@ -134,7 +142,7 @@ def test_cover_open_during_a_payment_leaves_the_receipt_reprintable(
     assert station.terminal.service_state() == "attention"
     station.printer.restore()
     assert outcome.receipt_no is not None
-    assert_reprinted_marked(station, outcome.receipt_no)
+    assert_printed_when_claimed(station, outcome)
     station.assert_nothing_lost()
 
 
@@ -160,7 +168,7 @@ def test_a_printer_unplugged_or_off_recovers_when_back_without_a_restart(
     assert printer is station.terminal.engine.printer
     assert unavailable_because(station, "mobile-topup") == ()
     assert outcome.receipt_no is not None
-    assert_reprinted_marked(station, outcome.receipt_no)
+    assert_printed_when_claimed(station, outcome)
     paid_phone_topup(station)  # and the next resident's receipt prints as usual
     station.assert_nothing_lost()
 
@@ -519,13 +527,19 @@ def test_a_platform_unreachable_during_posting_is_settled_later_never_posted_twi
     assert station.journal("tx_close") == []
 
     station.platform.clear_faults()
-    station.terminal.tick()
+    # Housekeeping asks again once the retry falls due (10 s later); the test asks now.
+    engine = station.terminal.engine
+    engine.advance(engine.store.get(progress.tx_id), ask_now=True)
     [close] = station.journal("tx_close")
     assert close["tx_id"] == progress.tx_id and close["outcome"] == settled_as
     if settled_as == "failed":
         assert close["voucher_fen"] == 10_00
-    row = station.terminal.engine.store.get(progress.tx_id)
-    assert row.printed
+    # Settled in the resident's absence: not printed into an empty tray, kept for a claim.
+    assert close["awaiting_claim"] is True
+    assert not engine.store.get(progress.tx_id).printed
+    assert outcome.token is not None
+    assert station.terminal.reprint(outcome.token) == (True, None)
+    assert engine.store.get(progress.tx_id).printed
     station.assert_nothing_lost()
 
 

@@ -78,12 +78,7 @@ def test_an_overpayment_is_credited_to_an_account_whose_biller_allows_it(
     rig = terminal_rig
     q = quote(rig, "water-bill")
     progress = rig.terminal.pay_bill(q)
-    cash_in = 0
-    while cash_in < q.total_fen:  # always the largest note the inlets take
-        limit = rig.terminal.collect(progress.tx_id).largest_fen
-        assert limit is not None
-        rig.insert(progress.tx_id, limit)
-        cash_in += limit
+    cash_in = rig.pay_with_largest_notes(progress.tx_id)
     outcome = rig.terminal.finish(progress.tx_id)
     surplus = cash_in - q.total_fen
     assert 0 < surplus < 100_00

@@ -55,13 +55,13 @@ def test_a_phone_top_up_is_announced_in_mandarin_before_and_after_paying(
     ui.wait_screen("idle")
     ui.phone_topup_to_cash("13800138000", "amount-2000")
     assert heard(ui, voice, 1) == ["请投入 二十元"]
-    insert(terminal_rig, ui, 10_00)
-    assert heard(ui, voice, 2)[-1] == "已收 十元，还需 十元"
-    insert(terminal_rig, ui, 50_00)
+    insert(terminal_rig, ui, 5_00)
+    assert heard(ui, voice, 2)[-1] == "已收 五元，还需 十五元"
+    insert(terminal_rig, ui, 20_00)  # the largest note the inlets take for the 15 due
     ui.wait_screen("result")
     assert heard(ui, voice, 4)[-2:] == [
-        "已收 六十元，还需 零元",
-        "收您 六十元，缴费 二十元，退款凭条 四十元",
+        "已收 二十五元，还需 零元",
+        "收您 二十五元，缴费 二十元，退款凭条 五元",
     ]
     check_recordings(voice, "zh_CN", tmp_path)
 

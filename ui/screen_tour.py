@@ -107,8 +107,8 @@ class ScreenTour:
         ui.wait_screen("result")
         self.snap()
         outcome = ui.controller.journey.outcome
-        assert outcome is not None and outcome.receipt_no is not None
-        receipt_no = outcome.receipt_no
+        assert outcome is not None and outcome.token is not None
+        reprint_code = outcome.token
         self.go("done", then="rating")
         self.snap()
         self.go("rate-bad", then="rating_reason")
@@ -152,9 +152,9 @@ class ScreenTour:
         ui.controller.go_idle()
         ui.wait_screen("idle")
 
-        # A receipt reprinted by its number.
+        # A receipt reprinted with the reprint code printed on it.
         self.start_service("reprint", then="reprint")
-        ui.type_digits(str(int(receipt_no.rsplit("-", 1)[1])))
+        ui.type_digits(reprint_code)
         self.snap()
         self.go("confirm", then="reprinted")
         self.snap()

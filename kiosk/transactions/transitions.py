@@ -53,6 +53,7 @@ def write_close(
     Returns the closed row and the record. What follows the commit (holds, printing) is the
     engine's; `make bench` times exactly this function.
     """
+    outcome = TxOutcome(outcome)
     paid = outcome is TxOutcome.PAID
     with write_transaction(conn):
         # The day still open, read in this write transaction (kiosk.settlement.calendar).
