@@ -25,7 +25,7 @@ from pathlib import Path
 from drivers.printer import escpos_commands as esc
 from drivers.printer.capabilities import paper_for_columns
 from drivers.printer.job_ledger import JobLedger
-from drivers.printer.profiles import AUTO, Confirmation, profile_for
+from drivers.printer.profiles import AUTO, Confirmation, ConfirmationSource, profile_for
 from drivers.printer.receipt_job import EscPosJob, check_document, receipt_job
 from drivers.printer.status import (
     BUFFER_CLEARED_REPLY,
@@ -187,7 +187,7 @@ class EscPosPrinter:
             "transport": str(self._transport.kind),
             "model": self.profile.name,
             "confirmation": str(confirmation) if confirmation else "undetected",
-            "confirmation_source": source,
+            "confirmation_source": str(source),
             "link": "up" if link_up else "down",
             "online": status.online,
             "cover_open": status.cover_open,
@@ -211,19 +211,15 @@ class EscPosPrinter:
 
     # ------------------------------------------------------------ how a job is confirmed
 
-    def confirmation(self) -> tuple[Confirmation | None, str]:
-        """The confirmation method in force and where it comes from.
-
-        config (the confirm argument), profile (a named model), detected (model "auto",
-        probed at first contact) or undetected (not yet in contact with a ready printer).
-        """
+    def confirmation(self) -> tuple[Confirmation | None, ConfirmationSource]:
+        """The confirmation method in force (None: not detected yet) and where it comes from."""
         if self._confirm_override is not None:
-            return self._confirm_override, "config"
+            return self._confirm_override, ConfirmationSource.CONFIG
         if self.model != AUTO:
-            return self.profile.confirm, "profile"
+            return self.profile.confirm, ConfirmationSource.PROFILE
         if self._detected is not None:
-            return self._detected, "detected"
-        return None, "undetected"
+            return self._detected, ConfirmationSource.DETECTED
+        return None, ConfirmationSource.UNDETECTED
 
     def _first_contact_status(self) -> PrinterStatus:
         status = self._query_status()

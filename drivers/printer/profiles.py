@@ -31,6 +31,15 @@ class Confirmation(StrEnum):
     STATUS_POLL = "status_poll"  # real-time status polled until the job had time to print
 
 
+class ConfirmationSource(StrEnum):
+    """Where the confirmation method in force comes from."""
+
+    CONFIG = "config"  # the configuration overrides the model's
+    PROFILE = "profile"  # the named model's profile
+    DETECTED = "detected"  # model "auto": probed at first contact
+    UNDETECTED = "undetected"  # model "auto", no ready printer met yet
+
+
 class QrSupport(StrEnum):
     NATIVE = "native"  # GS ( k model 2
 
