@@ -17,6 +17,11 @@ from kiosk.errors import ConfigError
 from kiosk.telemetry.config import TelemetryConfig
 
 DeviceChoice = Literal["real", "sim"]
+# How the ESC/POS printer confirms a job (docs/printer.md): "auto" takes the model's way, or
+# detects it at first contact when the model is "auto".
+PrinterConfirm = Literal["auto", "process_id", "status_poll"]
+# "auto": the kernel's usblp device when printer_port leads to /dev/usb/lp*, else serial.
+PrinterTransport = Literal["auto", "serial", "usblp"]
 # "none": no I/O board is supervised (door, tamper, lamp, watchdog): development only.
 BoardChoice = Literal["real", "sim", "none"]
 
@@ -57,6 +62,10 @@ class TokenConfig:
 class DevicesConfig:
     printer: DeviceChoice = "sim"
     printer_port: str = ""
+    # "auto" or a model of drivers/printer/profiles.toml (kiosk-tool printer models lists them).
+    printer_model: str = "auto"
+    printer_confirm: PrinterConfirm = "auto"
+    printer_transport: PrinterTransport = "auto"
     paper_width_mm: Literal[58, 80] = 58
     card_reader: DeviceChoice = "sim"
     reader_name: str = ""
@@ -114,6 +123,9 @@ class Config:
 
 
 _CUTOFF = re.compile(r"^([01]\d|2[0-3]):[0-5]\d\Z")
+# The form of a printer model name; whether the model exists is checked where the driver is
+# built (kiosk/composition.py), since the profiles belong to the driver.
+_PRINTER_MODEL = re.compile(r"[a-z0-9][a-z0-9-]{0,39}\Z")
 T = TypeVar("T")
 
 
@@ -203,6 +215,11 @@ def _validate(config: Config) -> Config:
                 f"config key 'devices.{port_key}' is needed when devices.{kind} is 'real'"
                 " (e.g. the stable name the udev rules give it)"
             )
+    if not _PRINTER_MODEL.match(devices.printer_model):
+        raise ConfigError(
+            f"config key 'devices.printer_model' is {devices.printer_model!r}; write \"auto\""
+            ' or a model name in lower case (see docs/printer.md), e.g. "clone-58"'
+        )
     config.telemetry.check()
     if config.token.kind == "software" and not config.token.key_file:
         raise ConfigError("config key 'token.key_file' is needed when token.kind is 'software'")
