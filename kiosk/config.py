@@ -239,6 +239,56 @@ def parse_config(table: dict[str, Any], source: str = "<defaults>") -> Config:
     return _validate(dataclasses.replace(config, source=source))
 
 
+def real_token(token: TokenConfig) -> bool:
+    """Whether the token is a real USBKey: a PKCS#11 module that is not SoftHSM2.
+
+    SoftHSM2 (a configured softhsm_conf, or its module libsofthsm2) and the software signer
+    are development and test tokens.
+    """
+    if token.kind != "pkcs11" or token.softhsm_conf:
+        return False
+    return "softhsm" not in Path(token.module).name.lower()
+
+
+def trusts_development_key(config: Config) -> bool:
+    """Whether catalogs are verified with the public development operator key: no
+    business.operator_key_file, or one whose key is the development key."""
+    from kiosk.catalog import shipped_operator_public_pem  # the catalog package reads config
+
+    key_file = config.business.operator_key_file
+    if not key_file:
+        return True
+    try:
+        key = Path(key_file).read_bytes()
+    except OSError:
+        return False  # not readable: loading the catalog says so with the file's name
+    return key.strip() == shipped_operator_public_pem().strip()
+
+
+def development_trust_problem(config: Config) -> str | None:
+    """Why this configuration must not run a terminal, or None.
+
+    A terminal with a real token handles residents' money; the development operator key
+    is public (its private half is in the repository's tests), so anyone could sign a
+    catalog such a terminal would accept.
+    """
+    if real_token(config.token) and trusts_development_key(config):
+        return (
+            f"{config.source}: this terminal's token is a real PKCS#11 module "
+            f"({config.token.module}) but catalogs are verified with the public development "
+            "operator key: set business.operator_key_file to the operator's production "
+            "public key (docs/catalog.md)"
+        )
+    return None
+
+
+def refuse_development_trust(config: Config) -> None:
+    """Raise ConfigError (one line) if a production terminal trusts the development key."""
+    problem = development_trust_problem(config)
+    if problem is not None:
+        raise ConfigError(problem)
+
+
 def read_toml(path: Path, how_to_make_one: str) -> dict[str, Any]:
     """The TOML table in path; ConfigError naming the file and what to do when it cannot be read.
 

@@ -10,60 +10,23 @@ verifies a command itself (kiosk.telemetry.commands does, before any handler run
 
 import base64
 import logging
-import queue
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from kiosk.clock import Clock
 from kiosk.config import Config
+from kiosk.core_inbox import TerminalThreadInbox
 from kiosk.errors import KioskError
+from kiosk.service_faults import blocking
 from kiosk.telemetry import Command, HealthFacts, TelemetryClient
 from kiosk.terminal import Terminal
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-# A command waits this long for the terminal's thread (which may be finishing a payment).
-COMMAND_WAIT_S = 60.0
-
-
-class TerminalThreadInbox:
-    """Calls handed from other threads to the terminal's thread, which runs them in run_pending."""
-
-    def __init__(self) -> None:
-        self._calls: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
-
-    def call(self, function: Callable[[], T], timeout_s: float = COMMAND_WAIT_S) -> T:
-        future: Future[T] = Future()
-        self._calls.put((function, future))
-        try:
-            return future.result(timeout=timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise KioskError(
-                f"the terminal was busy for {timeout_s:.0f} s and did not run the command:"
-                " send it again later"
-            ) from None
-
-    def run_pending(self) -> int:
-        """Run every call waiting (on the terminal's thread); return how many ran."""
-        ran = 0
-        while True:
-            try:
-                function, future = self._calls.get_nowait()
-            except queue.Empty:
-                return ran
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(function())
-            except BaseException as exc:  # handed back to the caller's thread
-                future.set_exception(exc)
-            ran += 1
+__all__ = ["FleetLink", "TerminalThreadInbox", "health_facts_of", "paper_state"]
 
 
 def paper_state(printer_health: Mapping[str, object]) -> str:
@@ -86,9 +49,23 @@ def paper_state(printer_health: Mapping[str, object]) -> str:
     return "unknown"
 
 
+def service_entry(terminal: Terminal) -> dict[str, object]:
+    """devices.service of the health report: the lamp's state and every fault's code."""
+    faults = sorted(terminal.faults)
+    return {
+        "ok": not blocking(terminal.faults),
+        "state": terminal.service_state(),
+        "faults": [str(fault) for fault in faults],
+        "detail": {str(fault): terminal.faults[fault][:200] for fault in faults},
+    }
+
+
 def health_facts_of(terminal: Terminal) -> HealthFacts:
     """The terminal's health as telemetry reports it; call on the terminal's thread."""
-    devices = terminal.device_health()
+    devices: dict[str, dict[str, object]] = {
+        **terminal.device_health(),
+        "service": service_entry(terminal),
+    }
     float_state = terminal.float_account.last_known()
     cert_days = devices.get("token", {}).get("cert_days_left")
     firmware: str | None = None
@@ -117,15 +94,20 @@ class FleetLink:
         *,
         request_restart: Callable[[str], None],
         client_factory: Callable[..., TelemetryClient] = TelemetryClient,
+        inbox: TerminalThreadInbox | None = None,
     ) -> None:
         self._config = config
         self._terminal = terminal
         self._clock = clock
         self._request_restart = request_restart
-        self.inbox = TerminalThreadInbox()
+        # The runtime's inbox when a runtime hosts the terminal (its loop runs the calls).
+        self.inbox = inbox or TerminalThreadInbox()
         self._facts_lock = threading.Lock()
         self._facts = health_facts_of(terminal)
-        self._last_paper = self._facts.paper
+        self._last_reported: tuple[str, Mapping[str, object]] = (
+            self._facts.paper,
+            self._facts.devices["service"],
+        )
         self.client = client_factory(
             config.telemetry,
             station=config.station.institution_no,
@@ -165,8 +147,8 @@ class FleetLink:
         facts = health_facts_of(self._terminal)
         with self._facts_lock:
             self._facts = facts
-        if facts.paper != self._last_paper:
-            self._last_paper = facts.paper
+        if (facts.paper, facts.devices["service"]) != self._last_reported:
+            self._last_reported = (facts.paper, facts.devices["service"])
             self.client.notify_health_changed()
 
     def report_update_events(self, events: list[dict[str, Any]]) -> int:
@@ -184,6 +166,8 @@ class FleetLink:
         self, handler: Callable[[Command], Mapping[str, Any] | None]
     ) -> Callable[[Command], Mapping[str, Any] | None]:
         def on_terminal_thread(command: Command) -> Mapping[str, Any] | None:
+            # Waits as long as it takes, on the command's own thread: the telemetry client
+            # reports a command still waiting here as running (CommandRunner), never as lost.
             return self.inbox.call(lambda: handler(command))
 
         return on_terminal_thread

@@ -5,13 +5,15 @@ database and one set of devices, and offers the resident's journeys as plain cal
 devices, signer, platform client and catalog are given to it (see kiosk.composition).
 """
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from kiosk.board_supervisor import BoardSupervisor
-from kiosk.catalog import Catalog, Service
+from kiosk.catalog import Catalog, CatalogError, Service
 from kiosk.clock import Clock
 from kiosk.config import Config
 from kiosk.devices import (
@@ -31,6 +33,7 @@ from kiosk.journal import Journal
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.platform import Bill, PlatformClient, PlatformRefused, PlatformUnavailable
 from kiosk.receipts.test_page import printer_test_page
+from kiosk.service_faults import Fault, blocking
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.day_close import DayCloser
 from kiosk.signing import Signer, SignerError
@@ -39,6 +42,29 @@ from kiosk.transactions.engine import Outcome, PaymentRefused, Progress, Transac
 from kiosk.transactions.states import TxState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Duty:
+    """One step of housekeeping; `platform`: it may call the operator platform."""
+
+    name: str
+    run: Callable[[], object]
+    platform: bool = True
+
+
+def fault_of(error: BaseException) -> Fault | None:
+    """The fault an error at start or in housekeeping proves, if any (else it is logged)."""
+    if isinstance(error, SignerError):
+        return Fault.TOKEN_UNAVAILABLE
+    if isinstance(error, PlatformUnavailable):
+        return Fault.PLATFORM_UNREACHABLE
+    if isinstance(error, PlatformRefused):
+        return Fault.PLATFORM_REFUSED
+    if isinstance(error, CatalogError):
+        return Fault.CATALOG_UNAVAILABLE
+    return None
 
 
 @dataclass(frozen=True)
@@ -115,6 +141,9 @@ class Terminal:
         self.board = BoardSupervisor(
             self.conn, self.journal, board, self.events, service_state=self.service_state
         )
+        # Causes found by start() and housekeeping that keep the terminal out of service.
+        self.faults: dict[Fault, str] = {}
+        self.registered = False
         self.events.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -134,17 +163,71 @@ class Terminal:
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> list[Outcome]:
-        """Open the journal, resolve everything a restart left open, catch up missed days."""
+        """Open the journal, resolve what a restart left open, catch up missed days.
+
+        Only a journal that cannot open raises: without it nothing may happen. Every later
+        step is guarded: a missing token, a refusing or silent platform or a failing device
+        leaves the terminal started with the cause in `faults` (kiosk.service_faults), and
+        housekeeping (`housekeeping_duties`) tries again until the cause clears.
+        """
         self.journal.open()
-        try:
-            self.platform.register()
-        except (PlatformUnavailable, PlatformRefused) as exc:
-            log.warning("platform registration not confirmed: %s", exc)
-        outcomes = self.engine.recover()
-        self.float_account.refresh()
-        self.float_account.check_deposits()
-        self.close_due_days()
+        self.faults.clear()
+        self.check_token()
+        outcomes = self.guarded("recovery", self.engine.recover, recovery=True) or []
+        self.guarded("registration", self._register)
+        self.guarded("float balance", self._refresh_float)
+        self.guarded("deposits", self.float_account.check_deposits)
+        self.guarded("day close", self.close_due_days)
         return outcomes
+
+    def guarded(self, step: str, call: Callable[[], T], *, recovery: bool = False) -> T | None:
+        """call(), or None with its cause recorded in `faults` when it fails.
+
+        A step that succeeds clears nothing by itself: each fault is cleared by the step
+        that proves it gone (check_token, a platform answer, a recovery run to its end).
+        """
+        try:
+            result = call()
+        except KioskError as exc:  # token, platform, catalog, device: all say what failed
+            fault = fault_of(exc)
+            log.warning("%s did not complete (%s): %s", step, fault or "logged only", exc)
+            if fault is not None:
+                self.faults[fault] = f"{step}: {exc}"
+            if recovery:
+                self.faults[Fault.RECOVERY_INCOMPLETE] = f"{step}: {exc}"
+            return None
+        if recovery:
+            self.faults.pop(Fault.RECOVERY_INCOMPLETE, None)
+        return result
+
+    def check_token(self) -> bool:
+        """Whether the token can sign now, by its own health report; clears or sets the fault."""
+        try:
+            health = self.signer.health()
+        except Exception as exc:  # a broken driver is an unavailable token, not a crash
+            health = {"present": False, "last_error": f"{type(exc).__name__}: {exc}"}
+        usable = bool(health.get("present")) and health.get("logged_in", True) is not False
+        if usable:
+            self.faults.pop(Fault.TOKEN_UNAVAILABLE, None)
+        else:
+            detail = health.get("last_error") or "the token is not present"
+            self.faults[Fault.TOKEN_UNAVAILABLE] = f"token: {detail}"
+        return usable
+
+    def _register(self) -> None:
+        self.platform.register()
+        self.registered = True
+        self.faults.pop(Fault.PLATFORM_UNREACHABLE, None)
+        self.faults.pop(Fault.PLATFORM_REFUSED, None)
+
+    def _refresh_float(self) -> None:
+        # FloatAccount.refresh keeps the last balance when the platform is silent; the
+        # direct query first is what tells whether the platform answers (or refuses).
+        self.platform.float_state()
+        self.float_account.refresh()
+        self.faults.pop(Fault.PLATFORM_UNREACHABLE, None)
+        if self.registered:  # a refused registration stays until registration succeeds
+            self.faults.pop(Fault.PLATFORM_REFUSED, None)
 
     def close_due_days(self) -> list[dict[str, object]]:
         return self.days.close_due_days(self.clock.now())
@@ -171,12 +254,18 @@ class Terminal:
     def service_state(self) -> str:
         """What the lamp shows: maintenance, out_of_service, attention or in_service.
 
-        Out of service: a latched tamper or no working signature device (no payment can
-        start). Attention: the printer is not ready or its paper runs low, or the float is low.
+        Out of service: a latched tamper, no working signature device (no payment can
+        start) or a fault found at start or in housekeeping that stops payments
+        (kiosk.service_faults). Attention: the printer is not ready or its paper runs low,
+        or the float is low.
         """
         if self.board.technician is not None:
             return "maintenance"
-        if self.board.tamper_latched or not self.journal.signing_available():
+        if (
+            self.board.tamper_latched
+            or not self.journal.signing_available()
+            or blocking(self.faults)
+        ):
             return "out_of_service"
         try:
             printer = self.engine.printer.status()
@@ -278,17 +367,67 @@ class Terminal:
         return report
 
     def tick(self) -> None:
-        """Periodic housekeeping: signer outage, board, in-doubt postings, holds, deposits, days."""
-        if not self.journal.signing_available() and self.journal.try_recover_signing():
-            # The outage's collective record is written as soon as the token works again.
-            self.events.publish("signer_recovered")
-        self.board.tick()  # after the outage check, so the lamp shows the state just found
+        """Periodic housekeeping, every duty in turn: signer outage, board, in-doubt
+        postings, holds, deposits, days. The runtime (kiosk.runtime) runs the same duties
+        one at a time, each bounded, so that it never holds the terminal's thread long."""
+        for duty in self.housekeeping_duties():
+            duty.run()
+
+    def housekeeping_duties(self) -> list[Duty]:
+        """The housekeeping due now, in order; `platform` marks the duties that call it.
+
+        Retries of what start could not finish come first (token, recovery, registration,
+        float), then the regular duties.
+        """
+        duties = [Duty("signer", self._signer_duty, platform=False)]
+        duties.append(Duty("board", self.board.tick, platform=False))
+        if Fault.RECOVERY_INCOMPLETE in self.faults:
+            duties.append(
+                Duty(
+                    "recovery", lambda: self.guarded("recovery", self.engine.recover, recovery=True)
+                )
+            )
+        if not self.registered:
+            duties.append(
+                Duty("registration", lambda: self.guarded("registration", self._register))
+            )
+        if self.faults.keys() & {Fault.PLATFORM_UNREACHABLE, Fault.PLATFORM_REFUSED}:
+            duties.append(
+                Duty("float balance", lambda: self.guarded("float balance", self._refresh_float))
+            )
         for row in self.engine.store.open_transactions():
             if row.tx_state in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
+                duties.append(
+                    Duty(f"in-doubt {row.tx_id}", functools.partial(self._advance, row.tx_id))
+                )
+        duties.append(Duty("holds", self.engine.release_holds))
+        duties.append(Duty("deposits", self.float_account.check_deposits))
+        duties.append(Duty("day close", self.close_due_days))
+        return duties
+
+    def _signer_duty(self) -> None:
+        if self.check_token() and not self.journal.signing_available():
+            if self.journal.try_recover_signing():
+                # The outage's collective record is written as soon as the token works again.
+                self.events.publish("signer_recovered")
+
+    def _advance(self, tx_id: str) -> None:
+        for row in self.engine.store.open_transactions():  # still open when its turn came
+            if row.tx_id == tx_id and row.tx_state in (
+                TxState.POSTING,
+                TxState.POSTED,
+                TxState.VOIDING,
+            ):
                 self.engine._advance(row)
-        self.engine.release_holds()
-        self.float_account.check_deposits()
-        self.close_due_days()
+
+    def card_present(self) -> bool | None:
+        """Whether a card is in the slot, by the reader's status (no APDU); None: unknown."""
+        try:
+            present = self.engine.cards.health().get("card_present")
+        except Exception as exc:  # a reader that fails its status says so in device health
+            log.debug("card slot not read: %s", exc)
+            return None
+        return present if isinstance(present, bool) else None
 
     def close(self) -> None:
         self.conn.close()

@@ -10,7 +10,7 @@ from firmware_tools.commands import catalog as catalog_commands
 from kiosk.command_line import run_command
 
 REPO = Path(__file__).resolve().parents[1]
-DEV_KEY = REPO / "deploy" / "dev" / "operator-dev-key.pem"
+DEV_KEY = REPO / "tests" / "keys" / "operator-dev-key.pem"
 SHIPPED = REPO / "kiosk" / "catalog" / "data"
 
 

@@ -18,7 +18,7 @@ from kiosk.catalog import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DEV_KEY = REPO / "deploy" / "dev" / "operator-dev-key.pem"
+DEV_KEY = REPO / "tests" / "keys" / "operator-dev-key.pem"
 SHIPPED = REPO / "kiosk" / "catalog" / "data"
 
 

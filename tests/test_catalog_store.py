@@ -20,7 +20,7 @@ from kiosk.catalog import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DEV_KEY = (REPO / "deploy" / "dev" / "operator-dev-key.pem").read_bytes()
+DEV_KEY = (REPO / "tests" / "keys" / "operator-dev-key.pem").read_bytes()
 TODAY = date(2026, 11, 23)  # a Monday; the shipped catalog 2026.11 was published 2026-11-16
 NOTICE_ENDS = "2026-11-30"  # published 2026-11-23 + 5 working days
 

@@ -1,4 +1,7 @@
-"""The running terminal's fleet link: real core, real Mosquitto, commands run on its thread."""
+"""The running terminal's fleet link: real core, real Mosquitto, commands run on its thread.
+
+A command that waits for a busy terminal is reported as running and never holds up
+telemetry; a remote reboot ends the runtime's loop."""
 
 import dataclasses
 import json
@@ -15,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from kiosk.errors import KioskError
 from kiosk.fleet_link import FleetLink, TerminalThreadInbox, paper_state
+from kiosk.runtime import Cadence, Runtime
 from kiosk.telemetry import sign_command, topic, unsigned_command
 from kiosk.telemetry.config import TelemetryConfig
 from tests.fixtures.mosquitto import MosquittoBroker, MqttPeer, MqttPki, connect_peer
@@ -174,9 +178,61 @@ def test_a_call_handed_to_the_terminal_thread_returns_its_result_or_error() -> N
     assert any(isinstance(r, ZeroDivisionError) for r in results)
 
 
-def test_a_busy_terminal_answers_a_command_with_a_clear_timeout() -> None:
-    with pytest.raises(KioskError, match="busy for 0 s"):
-        TerminalThreadInbox().call(lambda: None, timeout_s=0.1)
+def test_a_call_whose_caller_stopped_waiting_still_runs_on_the_terminals_thread() -> None:
+    inbox = TerminalThreadInbox()
+    ran: list[str] = []
+    with pytest.raises(TimeoutError):
+        inbox.call(lambda: ran.append("late"), timeout_s=0.1)
+    # Never cancelled behind the caller's back: the terminal runs it when it gets there.
+    assert inbox.run_pending() == 1 and ran == ["late"]
+
+
+def test_a_command_waiting_for_a_busy_terminal_never_blocks_telemetry(
+    linked: LinkedTerminal,
+) -> None:
+    linked.fleet.client.commands.wait_s = 0.5
+    command_id = linked.command("close_day")  # nobody runs the terminal's inbox: it is busy
+
+    def results() -> list[dict[str, Any]]:
+        return [
+            json.loads(m.payload)
+            for m in linked.backoffice.messages("/cmd_result")
+            if json.loads(m.payload)["id"] == command_id
+        ]
+
+    deadline = time.monotonic() + 20
+    while not results():
+        assert time.monotonic() < deadline, "no running result"
+        time.sleep(0.05)
+    [running] = results()
+    assert running["ok"] is True and running["result"]["state"] == "running"
+    before = len(linked.backoffice.messages("/heartbeat"))
+    linked.fleet.client.send_heartbeat_now()  # the telemetry worker is free meanwhile
+    while len(linked.backoffice.messages("/heartbeat")) <= before:
+        assert time.monotonic() < deadline, "telemetry was blocked by the command"
+        time.sleep(0.05)
+    final = linked.result_of(command_id)  # turns the terminal's inbox: the command runs
+    assert final["ok"] is True, final
+    deadline = time.monotonic() + 20
+    while len(results()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert results()[-1]["ok"] is True and results()[-1]["result"].get("state") != "running"
+
+
+def test_a_remote_reboot_stops_the_runtime_loop(
+    linked: LinkedTerminal,
+) -> None:
+    runtime = Runtime(linked.rig.terminal, started=True, cadence=Cadence(confirm_after_s=0))
+    runtime.inbox = linked.fleet.inbox  # the fleet link was built on its own inbox here
+    stops: list[str] = []
+    runtime.on_stop_requested(stops.append)
+    linked.fleet._request_restart = runtime.request_stop  # as the runtime wires it
+    command_id = linked.command("reboot")
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and stops and command_id in stops[0]
 
 
 @pytest.mark.parametrize(

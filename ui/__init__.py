@@ -2,7 +2,8 @@
 
 A client of kiosk.terminal.Terminal: it shows what the core decides (amounts, fees,
 validation, availability) and holds no business rule and no money state of its own.
-Blocking core calls run on one worker thread (ui.worker); the Kivy main thread only draws.
+Core calls run on the runtime's thread (kiosk.runtime, through ui.worker); the Kivy main
+thread only draws and follows the core's events.
 """
 
 import os

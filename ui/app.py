@@ -1,17 +1,21 @@
-"""`python -m ui.app --demo`: the terminal window with every device simulated.
+"""`kiosk-ui --config F`: the terminal's touchscreen app (kiosk.service runs it full screen).
 
-Owns the Kivy App and the demo station: it starts the platform simulator, a demo station
+Owns the Kivy App, hosted on kiosk.runtime (the terminal's thread: guarded start, systemd
+READY and WATCHDOG, telemetry, remote commands, update confirmation), and the demo station:
+with --demo (`python -m ui.app --demo`) it starts the platform simulator, a demo station
 identity and the real terminal core on simulated devices under --data (var/ui-demo by
 default), the I/O board included (its firmware logic in-process: door, case tamper), as
 firmware_tools.demo does headless, and shows the simulator panel (ui.sim_panel) over the
-window. Without --demo it runs on a terminal configuration file. Without a display it says
-in one line how to get one, never with a traceback.
+window. On a terminal the window fills the screen without a cursor; SDL's kmsdrm driver
+draws it without X or Wayland. Without a display it says in one line how to get one,
+never with a traceback.
 """
 
 import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,11 +76,19 @@ def demo_station(data: Path, platform_url: str | None = None) -> tuple[Any, Any,
 
 
 def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    """An X or Wayland display, or SDL's KMS/DRM driver (the terminal: no X, no Wayland)."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    return os.environ.get("SDL_VIDEODRIVER", "") in KMS_DRIVERS
 
 
-def run_app(terminal: Any, settings: UiSettings, sims: Any = None) -> None:
-    prepare_kivy(settings)
+# SDL drivers that draw on the console's DRM device themselves (kiosk.service sets one).
+KMS_DRIVERS = ("kmsdrm",)
+
+
+def run_app(runtime: Any, settings: UiSettings, sims: Any = None, fullscreen: bool = False) -> None:
+    """The window, on the runtime's terminal, until it is closed or a restart is asked for."""
+    prepare_kivy(settings, fullscreen=fullscreen)
     from kivy.app import App
     from kivy.clock import Clock
 
@@ -86,7 +98,7 @@ def run_app(terminal: Any, settings: UiSettings, sims: Any = None) -> None:
     def post(call: Any) -> None:
         Clock.schedule_once(lambda _dt: call(), 0)
 
-    controller = KioskController(terminal, settings, post=post)
+    controller = KioskController(runtime.terminal, settings, post=post, submit=runtime.submit)
 
     class KioskApp(App):
         title = "kiosk"
@@ -94,17 +106,69 @@ def run_app(terminal: Any, settings: UiSettings, sims: Any = None) -> None:
         def build(self) -> KioskRoot:
             return KioskRoot(controller, sims=sims)
 
+        def on_start(self) -> None:
+            log.info("screen %s", controller.screen)
+            # After the first frame: READY (and a trial version's confirmation) only once
+            # the screen really shows something.
+            Clock.schedule_once(lambda _dt: runtime.ui_ready(), 0)
+
         def on_stop(self) -> None:
             controller.shutdown()
 
-    KioskApp().run()
+    app = KioskApp()
+
+    def stop_app(*_: Any) -> None:
+        Clock.schedule_once(lambda _dt: app.stop(), 0)
+
+    runtime.on_stop_requested(stop_app)  # a remote "reboot": systemd starts us again
+    previous = signal.signal(signal.SIGTERM, stop_app)  # systemctl stop: close cleanly
+    try:
+        app.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _hosted(args: argparse.Namespace) -> tuple[Any, int]:
+    """(runtime, 0) for the terminal of --config, started on its thread; or (None, 1)."""
+    from kiosk.config import load_config, refuse_development_trust
+    from kiosk.errors import KioskError
+    from kiosk.runtime import Runtime, build_hosted_terminal
+    from kiosk.service_notify import ServiceNotifier
+
+    try:
+        config = load_config(args.config)
+        refuse_development_trust(config)
+        terminal = build_hosted_terminal(config)
+    except KioskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, 1
+    runtime = Runtime(
+        terminal,
+        config=config,
+        notifier=ServiceNotifier(),
+        telemetry=True,
+        owns_terminal=True,
+        wait_for_ui=True,
+    )
+    runtime.start_thread()
+    runtime.started.wait()
+    if runtime.start_error is not None:
+        runtime.join()
+        print(f"error: {runtime.start_error}", file=sys.stderr)
+        return None, 1
+    return runtime, 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui.app", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kiosk-ui", description=__doc__.splitlines()[0])
     parser.add_argument("--demo", action="store_true", help="simulate every device")
     parser.add_argument("--data", type=Path, default=Path("var/ui-demo"))
     parser.add_argument("--config", type=Path, help="terminal configuration (without --demo)")
+    parser.add_argument(
+        "--windowed",
+        action="store_true",
+        help="with --config: a window instead of the full screen without a cursor",
+    )
     parser.add_argument("--no-voice", action="store_true")
     parser.add_argument("--large-text", action="store_true")
     parser.add_argument("--high-contrast", action="store_true")
@@ -124,33 +188,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(NO_DISPLAY, file=sys.stderr)
         return 2
     if args.demo:
+        from kiosk.runtime import Runtime
         from ui.demo_devices import demo_actions, keys_help
 
         terminal, sims, platform = demo_station(args.data.resolve())
         print(keys_help(demo_actions()))
+        runtime = Runtime(terminal, started=True, wait_for_ui=True)
+        runtime.start_thread()
         try:
-            run_app(terminal, settings, sims)
+            run_app(runtime, settings, sims)
         finally:
+            runtime.stop()
+            runtime.join()
             terminal.close()
             if sims.board is not None:
                 sims.board.close()
             if platform is not None:
                 platform.stop()
         return 0
-    from kiosk.composition import build_terminal
-    from kiosk.config import load_config
-    from kiosk.errors import KioskError
-
+    runtime, code = _hosted(args)
+    if runtime is None:
+        return code
     try:
-        terminal, _sims = build_terminal(load_config(args.config))
-        terminal.start()
-    except KioskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        run_app(terminal, settings)
+        run_app(runtime, settings, fullscreen=not args.windowed)
     finally:
-        terminal.close()
+        runtime.stop()
+        runtime.join()
     return 0
 
 

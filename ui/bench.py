@@ -132,7 +132,7 @@ def journeys(count: int) -> JourneyFigures:
         platform_simulator_process(Path(data) / "platform.sqlite3") as (url, simulator_pid),
     ):
         terminal, sims, _ = demo_station(Path(data) / "terminal", platform_url=url)
-        ui = UiHarness(terminal, UiSettings(voice=False, status_refresh_s=30))
+        ui = UiHarness(terminal, UiSettings(voice=False))
 
         def tap(action_id: str) -> None:
             feedback, response = ui.timed_tap(action_id)

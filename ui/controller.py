@@ -5,7 +5,9 @@ progress the core returned) and the idle timeout that wipes it. Every rule and a
 from kiosk: validation from the catalog, fees and totals from the core, availability from
 kiosk.availability. It never imports Kivy: screens call it and re-render from its fields,
 and it tells them to change screen through `show`. Runs on the Kivy main thread; blocking
-core calls go to the CoreWorker.
+core calls go to the CoreWorker (the runtime's thread). It polls nothing: the core's events
+(cash counted, card inserted or removed, device and service state; kiosk.runtime) arrive
+on the main thread through `post` and move the screens on.
 """
 
 import logging
@@ -32,18 +34,40 @@ from kiosk.devices import (
     TechnicianPinWrong,
 )
 from kiosk.errors import KioskError
+from kiosk.events import Event
 from kiosk.i18n import translator
 from kiosk.money import FEN_PER_YUAN, MoneyError, format_fen
 from kiosk.platform import PlatformUnavailable
-from kiosk.ratings import RatingRefused, RatingStore
+from kiosk.ratings import RatingStore
+from kiosk.runtime import RuntimeEvent
+from kiosk.service_faults import with_faults
 from kiosk.terminal import BillQuote, Terminal
 from kiosk.transactions.engine import Outcome, Progress
 from ui.notices import Notice, notice_for
 from ui.settings import UiSettings
 from ui.voice import Voice
-from ui.worker import CoreWorker
+from ui.worker import CoreWorker, Submit
 
 log = logging.getLogger(__name__)
+
+# Core events after which what the screens show about availability is read again.
+STATUS_EVENTS = frozenset(
+    {
+        RuntimeEvent.DEVICE_STATE,
+        RuntimeEvent.SERVICE_STATE,
+        RuntimeEvent.STARTED,
+        "tamper",
+        "tamper_cleared",
+        "maintenance_entered",
+        "maintenance_left",
+        "signer_outage",
+        "signer_recovered",
+        "low_float",
+        "paper_out",
+        "paper_near_end",
+    }
+)
+CARD_EVENTS = frozenset({RuntimeEvent.CARD_INSERTED, RuntimeEvent.CARD_REMOVED})
 
 # Screens where nothing personal is shown and no timeout runs.
 RESTING = ("idle", "out_of_service", "busy", "maintenance_login", "maintenance")
@@ -73,14 +97,17 @@ class KioskController:
         settings: UiSettings,
         *,
         post: Callable[[Callable[[], None]], None],
+        submit: Submit,
         voice: Voice | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.terminal = terminal
         self.settings = settings
-        self.worker = CoreWorker(post)
+        self._post = post
+        self.worker = CoreWorker(post, submit)
         self.voice = voice or Voice(settings.voice)
-        self.ratings = RatingStore(terminal.conn)
+        # On the terminal's thread, like every use of its database connection.
+        self.ratings = self.worker.run(lambda: RatingStore(terminal.conn))
         self._monotonic = monotonic
         self.lang = settings.language
         self.t = translator(self.lang)
@@ -100,10 +127,35 @@ class KioskController:
         self.listeners: list[Callable[[str], None]] = []  # told the screen to show
         self.redraw: list[Callable[[], None]] = []  # told to re-render the current screen
         self._polling = False
+        self._closed = False
+        terminal.events.subscribe(self._observe)
 
     # ------------------------------------------------------------------ plumbing
 
+    def _observe(self, event: Event) -> None:
+        """On the terminal's thread: hand the events the screens follow to the main thread."""
+        if self._closed:
+            return
+        if event.kind == RuntimeEvent.CASH_COUNTED or event.kind in CARD_EVENTS:
+            self._post(lambda: self.on_core_event(event))
+        elif event.kind in STATUS_EVENTS:
+            self._post(lambda: self.on_core_event(event))
+
+    def on_core_event(self, event: Event) -> None:
+        """On the main thread: cash counted, a card in or out, device or service state."""
+        if self._closed:
+            return
+        if event.kind == RuntimeEvent.CASH_COUNTED:
+            self.poll_cash()
+        elif event.kind == RuntimeEvent.CARD_INSERTED:
+            self.poll_card()
+            self.poll_reinserted_card()
+        elif event.kind in STATUS_EVENTS:
+            self.refresh_status()
+
     def show(self, screen: str) -> None:
+        if screen != self.screen:
+            log.info("screen %s", screen)
         self.screen = screen
         for listener in list(self.listeners):
             listener(screen)
@@ -167,12 +219,17 @@ class KioskController:
         terminal = self.terminal
 
         def read() -> tuple[dict[str, ServiceAvailability], Status, bool]:
-            terminal.drain_cash()  # cash inserted while idle becomes a voucher at once
             snapshot = snapshot_of(terminal, self.platform_ok)
-            services = service_availability(terminal.catalog(), snapshot)
+            # Faults the runtime found (token, platform, recovery) stop payments too.
+            services = with_faults(
+                service_availability(terminal.catalog(), snapshot), terminal.faults
+            )
             return services, terminal_status(services), snapshot.tamper_latched
 
         def done(result: tuple[dict[str, ServiceAvailability], Status, bool]) -> None:
+            if result[1] == "out_of_service" and result[0] != self.availability:
+                reasons = sorted({r for a in result[0].values() for r in a.reasons})
+                log.info("out of service: %s", "; ".join(reasons))
             self.availability, self.status, self.tamper_latched = result
             if self.screen == "idle" and self.status == "out_of_service":
                 self.show("out_of_service")
@@ -182,21 +239,6 @@ class KioskController:
                 self.refresh()
 
         self.worker.submit(read, done, lambda exc: log.warning("status not read: %s", exc))
-
-    def terminal_tick(self) -> None:
-        """The core's housekeeping off the main thread: the I/O board's watchdog, its events
-        (door, tamper), the lamp, held-back postings, holds and day close."""
-        tamper_before = self.tamper_latched
-
-        def done(tamper: bool) -> None:
-            if tamper != tamper_before and self.screen in ("idle", "menu", "out_of_service"):
-                self.refresh_status()  # a tamper alarm takes the terminal out of service now
-
-        def ticked() -> bool:
-            self.terminal.tick()
-            return self.terminal.tamper_latched
-
-        self.worker.submit(ticked, done, lambda exc: log.warning("tick: %s", exc))
 
     def services(self) -> list[Service]:
         return list(self.terminal.catalog().services.values())
@@ -411,7 +453,7 @@ class KioskController:
         self.fail(error)
 
     def poll_card(self) -> None:
-        """The card screen's timer: read the slot again."""
+        """A card came into the slot: read it (on the card screen)."""
         if self.screen == "card_insert":
             self._poll_card()
 
@@ -444,9 +486,9 @@ class KioskController:
         )
 
     def poll_cash(self) -> None:
-        """The cash screen's timer: take in what was inserted; finish when all is in."""
+        """Cash was counted: take in what was inserted; finish when all is in."""
         progress = self.journey.progress
-        if self.screen != "cash" or progress is None or self._finishing or self.worker.busy:
+        if self.screen != "cash" or progress is None or self._finishing:
             return
         tx_id = progress.tx_id
         self.worker.submit(lambda: self.terminal.collect(tx_id), self._collected, self.fail)
@@ -518,7 +560,7 @@ class KioskController:
         self.voice.say(said, self.lang)
 
     def poll_reinserted_card(self) -> None:
-        """The "insert the same card again" screen's timer.
+        """A card came into the slot on the "insert the same card again" screen.
 
         Terminal.read_card() finishes the credit owed to the card in the slot before it
         reads it: the same card coming back with a higher purchase counter than before the
@@ -526,7 +568,7 @@ class KioskController:
         """
         tx_id = self.journey.pending_card_tx
         before = self.journey.card
-        if self.screen != "card_reinsert" or tx_id is None or self.worker.busy:
+        if self.screen != "card_reinsert" or tx_id is None:
             return
 
         def done(card: PrepaidCard | None) -> None:
@@ -625,16 +667,20 @@ class KioskController:
         outcome = self.journey.outcome
         service = self.journey.service
         code = service.code if service else "help"
-        try:
-            self.ratings.record(
-                service=code,
-                satisfied=satisfied,
-                reason=reason,
-                when=datetime.now(self.terminal.clock.now().tzinfo),
-                tx_id=outcome.tx_id if outcome else None,
-            )
-        except RatingRefused as exc:
-            log.warning("rating not stored: %s", exc)
+        when = datetime.now(self.terminal.clock.now().tzinfo)
+        tx_id = outcome.tx_id if outcome else None
+
+        def refused(exc: Exception) -> None:
+            # RatingRefused (a rating of the same payment again) and the like: logged only.
+            log.warning("rating not stored (%s): %s", type(exc).__name__, exc)
+
+        self.worker.submit(  # on the terminal's thread, which owns the database connection
+            lambda: self.ratings.record(
+                service=code, satisfied=satisfied, reason=reason, when=when, tx_id=tx_id
+            ),
+            lambda _rating: None,
+            refused,
+        )
         self.journey.rating_done = True
         self.show("thanks")
 
@@ -749,6 +795,7 @@ class KioskController:
         self._run(calls[action], done, busy=self.t("Please wait"), failed=failed)
 
     def shutdown(self) -> None:
+        self._closed = True
         self.voice.stop()
         self.worker.shutdown()
 

@@ -12,13 +12,15 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from kiosk.runtime import Runtime
 from kiosk.terminal import Terminal
 from ui.kivy_env import prepare_kivy
 from ui.settings import UiSettings
 
 DEFAULT_TIMEOUT_S = 20.0
+T = TypeVar("T")
 
 
 @functools.cache
@@ -61,10 +63,15 @@ class UiHarness:
         def post(call: Callable[[], None]) -> None:
             Clock.schedule_once(lambda _dt: call(), 0)
 
+        # The terminal was started by the caller; the runtime hosts it on its own thread
+        # (housekeeping, cash, card slot, events) as in the app, without systemd or MQTT.
+        self.runtime = Runtime(terminal, started=True)
+        self.runtime.start_thread()
         self.controller = KioskController(
             terminal,
             settings,
             post=post,
+            submit=self.runtime.submit,
             voice=Voice(settings.voice),
         )
         self.root = KioskRoot(self.controller, sims=sims)
@@ -174,9 +181,15 @@ class UiHarness:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.root.export_to_png(str(path))
 
+    def core(self, call: Callable[[], T]) -> T:
+        """Run call on the terminal's thread and wait (a test's direct use of the core)."""
+        return self.runtime.submit(call).result(timeout=DEFAULT_TIMEOUT_S)
+
     def close(self) -> None:
         self.root.stop()
         self.settle()
         self.window.remove_widget(self.root)
         self.controller.shutdown()
+        self.runtime.stop()
+        self.runtime.join(DEFAULT_TIMEOUT_S)
         self.pump()

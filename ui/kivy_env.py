@@ -19,7 +19,9 @@ CJK_FONT_BOLD = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 _prepared = False
 
 
-def prepare_kivy(settings: UiSettings, home: Path | None = None) -> None:
+def prepare_kivy(settings: UiSettings, home: Path | None = None, fullscreen: bool = False) -> None:
+    """Set Kivy up for settings; fullscreen: the terminal's screen (the whole display, no
+    mouse cursor: a touchscreen), else a window of settings' size (demo, tests, desktop)."""
     global _prepared
     if _prepared:
         return
@@ -36,6 +38,8 @@ def prepare_kivy(settings: UiSettings, home: Path | None = None) -> None:
     Config.set("graphics", "width", str(settings.width_px))
     Config.set("graphics", "height", str(settings.height_px))
     Config.set("graphics", "resizable", "0")
+    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
     # No multisample anti-aliasing (Kivy asks for 2 samples by default; Mesa gives 4): it
     # would keep every pixel of the window four times over (47 MB of a software renderer's
     # memory, video memory on a GPU). The screens draw only axis-aligned rectangles and

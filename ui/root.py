@@ -1,11 +1,12 @@
-"""The window's content: the screen manager, the idle-timeout countdown and the timers.
+"""The window's content: the screen manager and the idle-timeout countdown.
 
-Owns the link between Kivy's clock and the controller: one 0.1 s timer drives cash,
-card and status polling, the core's periodic tick (I/O board watchdog, board events, lamp)
-and the timeout. It never holds journey state (the controller does).
+Owns the link between Kivy's clock and the controller's idle timeout: one timer counts the
+resident's time down. It polls nothing of the core: cash, card and status changes arrive
+as the core's events (kiosk.runtime, through the controller), and the core's housekeeping
+(I/O board watchdog, board events, lamp) runs on the runtime's own loop. It never holds
+journey state (the controller does).
 """
 
-import time
 from typing import Any
 
 from kivy.clock import Clock
@@ -19,6 +20,9 @@ from ui.memory import freeze_startup_objects
 from ui.screens import SCREENS, KioskScreen
 from ui.sim_panel import SimulatorPanel
 from ui.widgets import HIGH_CONTRAST, NORMAL, Look, button, paint_background, text
+
+# The idle timeout's resolution: the countdown shows whole seconds.
+TIMEOUT_TICK_S = 0.25
 
 
 class KioskRoot(FloatLayout):
@@ -42,12 +46,11 @@ class KioskRoot(FloatLayout):
             )
             self.add_widget(self.panel)
         self.countdown: BoxLayout | None = None
-        self._last = {"cash": 0.0, "card": 0.0, "status": 0.0, "terminal": 0.0}
         controller.listeners.append(self._show)
         controller.redraw.append(self._redraw)
         Window.bind(on_touch_down=self._touched)
         self.manager.current = controller.screen
-        self._event = Clock.schedule_interval(self._tick, 0.1)
+        self._event = Clock.schedule_interval(self._tick, TIMEOUT_TICK_S)
         controller.refresh_status()
         freeze_startup_objects()
 
@@ -72,30 +75,7 @@ class KioskRoot(FloatLayout):
         self._update_countdown()
 
     def _tick(self, _dt: float) -> None:
-        c = self.controller
-        now = time.monotonic()
-        s = c.settings
-        if c.screen == "cash" and now - self._last["cash"] >= s.cash_poll_s:
-            self._last["cash"] = now
-            c.poll_cash()
-        if (
-            c.screen in ("card_insert", "card_reinsert")
-            and now - self._last["card"] >= s.card_poll_s
-        ):
-            self._last["card"] = now
-            c.poll_card() if c.screen == "card_insert" else c.poll_reinserted_card()
-        if (
-            c.screen in ("idle", "out_of_service")
-            and now - self._last["status"] >= s.status_refresh_s
-        ):
-            self._last["status"] = now
-            if not c.worker.busy:
-                c.refresh_status()
-        if now - self._last["terminal"] >= s.terminal_tick_s and not c.worker.busy:
-            # On every screen: the I/O board's watchdog must be fed even mid-journey.
-            self._last["terminal"] = now
-            c.terminal_tick()
-        c.tick()
+        self.controller.tick()
         self._update_countdown()
 
     def _update_countdown(self) -> None:

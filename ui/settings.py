@@ -24,10 +24,6 @@ class UiSettings:
     high_contrast: bool = False
     language: str = "zh_CN"
     help_phone: str = "11185"
-    cash_poll_s: float = 0.25
-    card_poll_s: float = 0.4
-    status_refresh_s: float = 10.0
-    terminal_tick_s: float = 2.0  # Terminal.tick(): board watchdog, board events, lamp
 
     def __post_init__(self) -> None:
         if self.width_px <= 0 or self.height_px <= 0 or self.width_mm <= 0:

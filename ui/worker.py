@@ -1,28 +1,32 @@
-"""One worker thread for every blocking call into the terminal core.
+"""The touchscreen's door to the terminal's thread: every core call goes through it.
 
 The core's calls talk to devices, SQLite and the platform over HTTP; they must never block
 the Kivy main thread, and they must never run two at a time (one database connection, one
-set of devices). Results come back through `post`, which runs them on the main thread.
+set of devices). The runtime (kiosk.runtime) owns the terminal's thread; this hands each
+call to its inbox, in order, and posts the result back through `post`, which runs it on the
+main thread. `busy` says whether a call of the screens is still on its way.
 """
 
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Post = Callable[[Callable[[], None]], None]
+Submit = Callable[[Callable[[], Any]], "Future[Any]"]
 
 
 class CoreWorker:
-    def __init__(self, post: Post) -> None:
+    def __init__(self, post: Post, submit: Submit) -> None:
         self._post = post
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-core")
+        self._submit = submit
         self._lock = threading.Lock()
         self._pending = 0
+        self._closed = False
 
     @property
     def busy(self) -> bool:
@@ -36,8 +40,11 @@ class CoreWorker:
         failed: Callable[[Exception], None],
     ) -> None:
         with self._lock:
+            if self._closed:
+                log.info("core call dropped: the app is closing")
+                return
             self._pending += 1
-        future = self._pool.submit(call)
+        future: Future[T] = self._submit(call)
 
         def deliver(finished: "Future[T]") -> None:
             error = finished.exception()
@@ -56,9 +63,11 @@ class CoreWorker:
 
         future.add_done_callback(deliver)
 
-    def run(self, call: Callable[[], Any]) -> Any:
-        """Run call on the worker and wait (for shutdown and maintenance only)."""
-        return self._pool.submit(call).result()
+    def run(self, call: Callable[[], T]) -> T:
+        """Run call on the terminal's thread and wait (start-up and shutdown only)."""
+        return self._submit(call).result()
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Take no more calls; the runtime finishes those already handed over."""
+        with self._lock:
+            self._closed = True

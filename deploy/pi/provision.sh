@@ -122,6 +122,9 @@ put 0644 "$HERE/journald-kiosk.conf" /etc/systemd/journald.conf.d/kiosk.conf
 put 0644 "$HERE/timesyncd-kiosk.conf" /etc/systemd/timesyncd.conf.d/kiosk.conf
 system systemctl restart systemd-journald
 system systemctl enable --now systemd-timesyncd
+# time-sync.target waits for a synchronised clock only with this service enabled: the terminal
+# (After=time-sync.target) must not journal, sign or check expiry on the RTC-less Pi's 1970.
+system systemctl enable systemd-time-wait-sync.service
 
 step "firewall (nftables)"
 put 0755 "$HERE/nftables.conf" /etc/nftables.conf

@@ -250,6 +250,26 @@ def token_sign(ctx: DiagnosticContext) -> Outcome:
     )
 
 
+@REGISTRY.add("catalog.trust", "Catalog signing key: not the development key in production")
+def catalog_trust(ctx: DiagnosticContext) -> Outcome:
+    from kiosk.config import development_trust_problem, real_token, trusts_development_key
+
+    problem = development_trust_problem(ctx.config)
+    if problem is not None:
+        return failed(
+            "a real USBKey terminal trusts the public development catalog key",
+            "set business.operator_key_file to the operator's production public key"
+            " (docs/catalog.md), then run again",
+        )
+    development = trusts_development_key(ctx.config)
+    if development:
+        return passed(
+            "development catalog key trusted (development token: allowed)",
+            real_token=real_token(ctx.config.token),
+        )
+    return passed("catalogs verified with the operator's own key", real_token=True)
+
+
 def _token_failure(error: str) -> Outcome:
     lowered = error.lower()
     if "locked" in lowered:

@@ -10,7 +10,8 @@ import base64
 import http.client
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
@@ -78,6 +79,22 @@ class PlatformClient:
         self._signer = signer
         self._timeout_s = timeout_s
         self._retries = retries
+        self._window: BoundedWindow | None = None
+
+    @contextmanager
+    def bounded(self, timeout_s: float) -> Iterator["BoundedWindow"]:
+        """Calls inside get one attempt of at most timeout_s; after the first call that got
+        no answer, the others fail at once with PlatformUnavailable (nothing was sent).
+
+        For housekeeping, which must never hold the terminal's thread for long
+        (kiosk.runtime); a resident's own calls keep the configured timeout and retries.
+        """
+        window = BoundedWindow(min(timeout_s, self._timeout_s))
+        previous, self._window = self._window, window
+        try:
+            yield window
+        finally:
+            self._window = previous
 
     # ------------------------------------------------------------ operations
 
@@ -218,12 +235,20 @@ class PlatformClient:
         }
         path = self._prefix + PATHS[operation]
         problem = ""
-        for attempt in range(1, self._retries + 1):
+        window = self._window
+        if window is not None and window.unanswered:
+            # Not sent at all: an unanswered call earlier in this window says why.
+            return self._unavailable(operation, "not sent: the platform did not answer just now")
+        attempts = 1 if window is not None else self._retries
+        timeout_s = window.timeout_s if window is not None else self._timeout_s
+        for attempt in range(1, attempts + 1):
             if attempt > 1:
                 time.sleep(min(FIRST_BACKOFF_S * 2 ** (attempt - 2), MAX_BACKOFF_S))
             try:
-                status, reason, payload = self._exchange(path, body, headers)
+                status, reason, payload = self._exchange(path, body, headers, timeout_s)
             except (OSError, http.client.HTTPException) as exc:
+                if window is not None:
+                    window.unanswered += 1
                 # Timeouts and connection failures only; a retry is safe because every
                 # money request is idempotent by its key and the others change nothing.
                 problem = f"{_describe(exc)} after {attempt} attempt{'s' if attempt > 1 else ''}"
@@ -248,15 +273,13 @@ class PlatformClient:
         )
 
     def _exchange(
-        self, path: str, body: bytes, headers: Mapping[str, str]
+        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
     ) -> tuple[int, str, bytes]:
         connection: http.client.HTTPConnection
         if self._https:
-            connection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout_s
-            )
+            connection = http.client.HTTPSConnection(self._host, self._port, timeout=timeout_s)
         else:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=timeout_s)
         try:
             connection.request("POST", path, body=body, headers=dict(headers))
             response = connection.getresponse()
@@ -264,6 +287,14 @@ class PlatformClient:
             return response.status, response.reason, payload
         finally:
             connection.close()
+
+
+class BoundedWindow:
+    """What PlatformClient.bounded allows, and whether a call in it went unanswered."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.unanswered = 0
 
 
 def _positive(amount_fen: int, what: str) -> int:

@@ -36,6 +36,7 @@ from kiosk.telemetry.commands import (
     CommandGate,
     CommandHandlers,
     CommandRefused,
+    CommandRunner,
 )
 from kiosk.telemetry.config import TelemetryConfig
 from kiosk.telemetry.outbox import Outbox
@@ -119,6 +120,8 @@ class TelemetryClient:
             clock=clock,
             max_lifetime_s=config.max_command_lifetime_s,
         )
+        # Handlers run on threads of their own: a slow one never blocks this client.
+        self.commands = CommandRunner(self.handlers, self._report_command)
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -455,19 +458,12 @@ class TelemetryClient:
             )
             return
         log.info("running remote command %s (%s)", command.name, command.id)
-        try:
-            result = self.handlers.dispatch(command)
-        except KioskError as failed:
-            log.warning("remote command %s (%s) failed: %s", command.name, command.id, failed)
-            self._answer(command.id, ok=False, error=str(failed))
-            return
-        except Exception:
-            log.exception("remote command %s (%s) crashed", command.name, command.id)
-            self._answer(
-                command.id, ok=False, error="the command failed inside the terminal: see its log"
-            )
-            return
-        self._answer(command.id, ok=True, result=result)
+        self.commands.run(command)
+
+    def _report_command(
+        self, command_id: str, ok: bool, result: Mapping[str, Any] | None, error: str | None
+    ) -> None:
+        self._answer(command_id, ok=ok, result=result, error=error)
 
     def _answer(
         self,

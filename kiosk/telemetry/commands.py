@@ -4,6 +4,7 @@ Owns the command's wire rules (docs/mqtt.md section 4): the back-office signatur
 canonical JSON, the binding to one station and terminal, expiry, and the durable store of
 seen nonces (table telemetry_nonces). A refused command changes nothing here but the log.
 It never performs a command itself: the terminal registers a handler per command name.
+CommandRunner runs the handlers off the telemetry thread and reports what became of them.
 """
 
 import base64
@@ -14,6 +15,7 @@ import math
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -276,3 +278,71 @@ class CommandHandlers:
             )
         result = handler(command)
         return dict(result or {})
+
+
+# How long a command's handler may take before its result says "still running".
+COMMAND_WAIT_S = 10.0
+RUNNING = "running"
+
+# ok, result, error: what cmd_result says (kiosk.telemetry.payloads.command_result).
+Report = Callable[[str, bool, Mapping[str, Any] | None, str | None], None]
+
+
+class CommandRunner:
+    """Runs each admitted command on a thread of its own and reports its result.
+
+    The telemetry worker hands a command over and goes on at once: heartbeats, health and
+    the outbox never wait for a handler (which may wait for the terminal's thread while a
+    resident pays). A handler still at work after wait_s is reported as running
+    (`ok: true, result: {"state": "running"}`), never as failed or not run; its real result
+    follows in a second cmd_result with the same id when it ends.
+    """
+
+    def __init__(
+        self, handlers: CommandHandlers, report: Report, *, wait_s: float = COMMAND_WAIT_S
+    ) -> None:
+        self._handlers = handlers
+        self._report = report
+        self.wait_s = wait_s
+
+    def run(self, command: Command) -> threading.Thread:
+        done = threading.Event()
+        lock = threading.Lock()
+
+        def still_running() -> None:
+            with lock:
+                if not done.is_set():
+                    log.warning(
+                        "remote command %s (%s) still running after %.0f s",
+                        command.name,
+                        command.id,
+                        self.wait_s,
+                    )
+                    self._report(
+                        command.id, True, {"state": RUNNING, "waited_s": self.wait_s}, None
+                    )
+
+        timer = threading.Timer(self.wait_s, still_running)
+        timer.daemon = True
+
+        def work() -> None:
+            ok, result, error = self._outcome(command)
+            timer.cancel()
+            with lock:
+                done.set()
+                self._report(command.id, ok, result, error)
+
+        thread = threading.Thread(target=work, name=f"command-{command.id}", daemon=True)
+        timer.start()
+        thread.start()
+        return thread
+
+    def _outcome(self, command: Command) -> tuple[bool, Mapping[str, Any] | None, str | None]:
+        try:
+            return True, self._handlers.dispatch(command), None
+        except KioskError as failed:
+            log.warning("remote command %s (%s) failed: %s", command.name, command.id, failed)
+            return False, None, str(failed)
+        except Exception:
+            log.exception("remote command %s (%s) crashed", command.name, command.id)
+            return False, None, "the command failed inside the terminal: see its log"

@@ -29,9 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory(prefix="ui-screens-") as data:
             terminal, sims, platform = demo_station(Path(data))
-            ui = UiHarness(
-                terminal, UiSettings(voice=False, status_refresh_s=0.5, terminal_tick_s=0.5)
-            )
+            ui = UiHarness(terminal, UiSettings(voice=False))
             devices = TourDevices(
                 sims,
                 demo_card_number("electricity"),
