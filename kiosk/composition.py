@@ -13,6 +13,7 @@ from kiosk.catalog import Catalog, CatalogStore, shipped_operator_public_pem
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import Config
 from kiosk.devices import IoBoard
+from kiosk.errors import ConfigError
 from kiosk.events import EventBus
 from kiosk.instance_lock import DataDirectoryLock
 from kiosk.platform import PlatformClient
@@ -88,14 +89,26 @@ def build_devices(config: Config) -> Devices:
             columns=columns,
         )
     else:
-        printer = _construct(
+        printer = build_escpos_printer(config)
+    return Devices(cash, cards, printer, board, sims)
+
+
+def build_escpos_printer(config: Config) -> Any:
+    """The real receipt printer of the configuration (the port is opened on first use)."""
+    devices = config.devices
+    try:
+        return _construct(
             "drivers.printer.escpos_driver",
             "EscPosPrinter",
             devices.printer_port,
-            columns,
+            devices.receipt_columns,
+            model=devices.printer_model,
+            confirm=devices.printer_confirm,
+            transport=devices.printer_transport,
             jobs_path=config.data_path / "printer-jobs.sqlite3",
         )
-    return Devices(cash, cards, printer, board, sims)
+    except ValueError as exc:  # the model is not known, or does not take this paper
+        raise ConfigError(f"config key 'devices.printer_model': {exc}") from None
 
 
 def build_signer(config: Config, pin: str | None = None) -> Signer:

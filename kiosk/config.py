@@ -17,6 +17,11 @@ from kiosk.errors import ConfigError
 from kiosk.telemetry.config import TelemetryConfig
 
 DeviceChoice = Literal["real", "sim"]
+# How the ESC/POS printer confirms a job (docs/printer.md): "auto" takes the model's way, or
+# detects it at first contact when the model is "auto".
+PrinterConfirm = Literal["auto", "process_id", "status_poll"]
+# "auto": the kernel's usblp device when printer_port leads to /dev/usb/lp*, else serial.
+PrinterTransport = Literal["auto", "serial", "usblp"]
 # "none": no I/O board is supervised (door, tamper, lamp, watchdog): development only.
 BoardChoice = Literal["real", "sim", "none"]
 
@@ -59,6 +64,10 @@ class TokenConfig:
 class DevicesConfig:
     printer: DeviceChoice = "sim"
     printer_port: str = ""
+    # "auto" or a model of drivers/printer/profiles.toml (kiosk-tool printer models lists them).
+    printer_model: str = "auto"
+    printer_confirm: PrinterConfirm = "auto"
+    printer_transport: PrinterTransport = "auto"
     paper_width_mm: Literal[58, 80] = 58
     card_reader: DeviceChoice = "sim"
     # The PC/SC reader to use: the start of its name or a glob on the whole name ("ACS*");
@@ -124,6 +133,9 @@ class Config:
 
 _CUTOFF = re.compile(r"^([01]\d|2[0-3]):[0-5]\d\Z")
 _PHONE = re.compile(r"[0-9 +()-]{0,24}")
+# The form of a printer model name; whether the model exists is checked where the driver is
+# built (kiosk/composition.py), since the profiles belong to the driver.
+_PRINTER_MODEL = re.compile(r"[a-z0-9][a-z0-9-]{0,39}\Z")
 T = TypeVar("T")
 
 
@@ -231,6 +243,11 @@ def _validate(config: Config) -> Config:
         raise ConfigError(
             "config key 'devices.reader_name' must be one line of printable text: the PC/SC"
             " reader's name, the start of it, or a glob such as 'ACS ACR39U*'"
+        )
+    if not _PRINTER_MODEL.match(devices.printer_model):
+        raise ConfigError(
+            f"config key 'devices.printer_model' is {devices.printer_model!r}; write \"auto\""
+            ' or a model name in lower case (see docs/printer.md), e.g. "clone-58"'
         )
     config.telemetry.check()
     if config.token.kind == "software" and not config.token.key_file:

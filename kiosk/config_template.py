@@ -61,6 +61,9 @@ retries = 3
 # "sim" runs the simulator of a device; "real" the driver for the physical device.
 printer = {_value(devices)}
 printer_port = {_value("/dev/kiosk-printer" if devices == "real" else "")}   # udev name
+printer_model = "auto"     # "auto" or a model of docs/printer.md (epson-compatible, clone-58...)
+printer_confirm = "auto"   # job confirmation: "auto", "process_id" (GS ( H) or "status_poll"
+printer_transport = "auto" # "auto" (usblp for /dev/usb/lp*), "serial" or "usblp"
 paper_width_mm = 58        # 58 (32 columns) or 80 (48 columns)
 card_reader = {_value(devices)}
 reader_name = ""           # PC/SC reader: name, start of it or glob ("ACS*"); empty: first

@@ -1,6 +1,7 @@
 """Every deploy/ file is checked by the tool that will read it, or by its documented grammar."""
 
 import configparser
+import fnmatch
 import re
 import shutil
 import subprocess
@@ -121,6 +122,7 @@ _UDEV_ASSIGN = {
     "OPTIONS",
     "LABEL",
     "GOTO",
+    "IMPORT",
 }
 _UDEV_TOKEN = re.compile(r'\s*([A-Z_]+)(\{[^}]+\})?\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"\s*(,|$)')
 
@@ -155,6 +157,75 @@ def test_the_udev_rules_follow_udevs_grammar_and_name_each_device() -> None:
             assert any(op in ("==", "!=") for _, op, _ in tokens), line
             links |= {value for key, _, value in tokens if key == "SYMLINK"}
     assert {"kiosk-printer", "kiosk-ioboard"} <= links
+
+
+def _udev_rules() -> list[list[tuple[str, str, str]]]:
+    """Each rule's (key with its {attribute}, operator, value), checked by the grammar first."""
+    rules = []
+    for line in (PI / "90-kiosk.rules").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            _parse_udev_line(line)
+            rules.append([(m[1] + (m[2] or ""), m[3], m[4]) for m in _UDEV_TOKEN.finditer(line)])
+    return rules
+
+
+def _udev_matches(pattern: str, value: str) -> bool:
+    # udev(7) patterns: shell globs, with "|" separating alternatives.
+    return any(fnmatch.fnmatchcase(value, alternative) for alternative in pattern.split("|"))
+
+
+def _udev_links(device: dict[str, str], path_id: str) -> set[str]:
+    """The SYMLINKs the rules give a device, udev's way: rules in order, imports applied.
+
+    device holds SUBSYSTEM, KERNEL, ATTRS{...} and ENV{...} keys as udevadm info shows them;
+    IMPORT{builtin}="path_id" sets ENV{ID_PATH} to path_id, as udev's builtin does.
+    """
+    device, links = dict(device), set()
+    for rule in _udev_rules():
+        matches = [(k, op, v) for k, op, v in rule if op in ("==", "!=")]
+        if all(_udev_matches(v, device.get(k, "")) == (op == "==") for k, op, v in matches):
+            for key, _, value in rule:
+                if key == "IMPORT{builtin}" and value == "path_id":
+                    device["ENV{ID_PATH}"] = path_id
+                if key == "SYMLINK":
+                    links.add(value)
+    return links
+
+
+PRINTER_PORT = "platform-fd500000.pcie-pci-0000:01:00.0-usb-0:1.3:1.0"
+OTHER_PORT = "platform-fd500000.pcie-pci-0000:01:00.0-usb-0:1.4:1.0"
+CH340 = {"SUBSYSTEM": "tty", "KERNEL": "ttyUSB0", "ATTRS{idVendor}": "1a86"}
+CH340["ATTRS{idProduct}"] = "7523"
+USBLP = {"SUBSYSTEM": "usbmisc", "KERNEL": "lp0"}
+
+
+def test_a_serial_number_less_adapter_is_the_printer_only_in_the_printers_port() -> None:
+    # Two CH340 adapters (no serial numbers) are told apart by their physical port alone.
+    assert _udev_links(CH340, PRINTER_PORT) == {"kiosk-printer"}
+    assert _udev_links(CH340, OTHER_PORT) == set()
+    pl2303 = dict(CH340, **{"ATTRS{idVendor}": "067b", "ATTRS{idProduct}": "2303"})
+    assert _udev_links(pl2303, PRINTER_PORT) == {"kiosk-printer"}
+
+
+def test_a_usb_printer_class_device_in_the_printers_port_is_the_printer() -> None:
+    assert _udev_links(USBLP, PRINTER_PORT) == {"kiosk-printer"}
+    assert _udev_links(USBLP, OTHER_PORT) == set()
+    assert _udev_links(dict(USBLP, KERNEL="hiddev0"), PRINTER_PORT) == set()
+
+
+def test_every_printer_rule_names_the_physical_port_or_the_uart() -> None:
+    for rule in _udev_rules():
+        keys = {key for key, _, _ in rule}
+        if ("SYMLINK", "+=", "kiosk-printer") in rule:
+            assert "ENV{ID_PATH}" in keys or ("KERNEL", "==", "ttyAMA0") in rule, rule
+
+
+def test_the_printer_port_in_the_rules_is_the_one_the_docs_name() -> None:
+    docs = (DEPLOY.parent / "docs" / "printer.md").read_text(encoding="utf-8")
+    ports = {v for rule in _udev_rules() for k, op, v in rule if k == "ENV{ID_PATH}" and op == "=="}
+    ports.discard("")
+    assert ports == {"*-usb-0:1.3:1.0"}
+    assert "usb-0:1.3:1.0" in docs and "ID_PATH" in docs
 
 
 def test_the_udev_grammar_check_rejects_a_broken_rule() -> None:

@@ -4,8 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.printer import escpos_decoder as cmd
-from drivers.printer.escpos_driver import text_bytes
 from drivers.printer.pty_simulator import NOISE
+from drivers.printer.receipt_job import text_bytes
 from drivers.printer.status import (
     STATUS_BITS,
     decode_status,

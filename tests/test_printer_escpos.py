@@ -8,7 +8,8 @@ import serial
 from PIL import Image
 from pyzbar.pyzbar import decode
 
-from drivers.printer.escpos_driver import CHINESE_OFF, CHINESE_ON, text_bytes
+from drivers.printer.escpos_commands import CHINESE_OFF, CHINESE_ON
+from drivers.printer.receipt_job import text_bytes
 from drivers.printer.render import PrintedText
 from kiosk.devices import (
     CoverOpen,

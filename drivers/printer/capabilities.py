@@ -8,6 +8,10 @@ never hard-code a width.
 
 from dataclasses import dataclass
 
+DOTS_PER_MM = 8  # 203 dpi thermal heads
+# The default line spacing (ESC 2) of these printers: 1/6 inch per text row.
+LINE_PITCH_MM = 25.4 / 6
+
 
 @dataclass(frozen=True)
 class PaperWidth:

@@ -8,6 +8,12 @@ QR codes onto a page, and at each cut writes the page to the output directory as
 receipt-NNNN.txt and receipt-NNNN.png (render.py). Unknown commands are recorded, logged and
 noted on the page, never silently dropped.
 
+It imitates one printer model (profiles.py): a model that does not answer GS ( H (a clone)
+parses the request and ignores it, and the autocutter makes only the model's cuts. The model
+can be switched while it runs (another printer plugged into the same port), and printing can
+take the time real paper takes (print_speed_mm_s), so that a fault can strike while the host
+waits for a job.
+
 Faults, set while it runs (from Python or through the control FIFO, see docs/printer.md):
 paper near end, paper out, paper running out part-way through the next job, cover open, a
 cutter error, offline (it stops answering and prints nothing), line noise sent to the host,
@@ -34,8 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.printer import escpos_decoder as cmd
-from drivers.printer.capabilities import paper_for_columns
-from drivers.printer.render import PrintedPage, PrintedQr, PrintedText, page_text, write_page
+from drivers.printer.capabilities import DOTS_PER_MM, LINE_PITCH_MM, paper_for_columns
+from drivers.printer.escpos_commands import Cut
+from drivers.printer.profiles import GENERIC_MODEL, PrinterProfile, profile_for
+from drivers.printer.render import (
+    PrintedPage,
+    PrintedQr,
+    PrintedText,
+    page_text,
+    qr_dots,
+    write_page,
+)
 from drivers.printer.status import BUFFER_CLEARED_REPLY, encode_status, process_id_response
 
 log = logging.getLogger(__name__)
@@ -56,6 +71,7 @@ CONTROL_COMMANDS = (
     "unplug",
     "replug",
     "restore",
+    "model",
 )
 
 
@@ -118,13 +134,24 @@ class PtyPrinterSimulator:
     """An ESC/POS printer on a pseudo-terminal linked at `link`, printing into `out_dir`."""
 
     def __init__(
-        self, link: Path, out_dir: Path, columns: int = 32, *, control: Path | None = None
+        self,
+        link: Path,
+        out_dir: Path,
+        columns: int = 32,
+        *,
+        control: Path | None = None,
+        model: str = GENERIC_MODEL,
+        print_speed_mm_s: float | None = None,
     ) -> None:
+        """model: the profile it imitates; print_speed_mm_s: None prints at once."""
         self.link = link
         self.out_dir = out_dir
         self.columns = columns
         self.paper = paper_for_columns(columns)
+        self.profile: PrinterProfile = profile_for(model, self.paper.width_mm)
+        self.print_speed_mm_s = print_speed_mm_s
         self.control = control
+        self.process_id_requests = 0  # GS ( H received (answered or, by a clone, ignored)
         self.receipts: list[PrintedReceipt] = []
         self.unknown: list[cmd.Unknown] = []
         self.bytes_discarded = 0  # received while offline
@@ -145,6 +172,7 @@ class PtyPrinterSimulator:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._replug_at: float | None = None
+        self._busy_until: float | None = None  # printing the last row takes until then
         out_dir.mkdir(parents=True, exist_ok=True)
         self._next_number = 1 + len(list(out_dir.glob(f"{RECEIPT_PREFIX}*.txt")))
 
@@ -238,6 +266,11 @@ class PtyPrinterSimulator:
         """A technician loads paper, closes the cover, clears the cutter and powers it on."""
         self._call(self._restore)
 
+    def set_model(self, model: str) -> None:
+        """Another model behind the same port (a swapped printer); UnknownPrinterModel if none."""
+        profile = profile_for(model, self.paper.width_mm)
+        self._call(lambda: setattr(self, "profile", profile))
+
     # ------------------------------------------------------------ what came out
 
     def printed_texts(self) -> list[str]:
@@ -265,8 +298,9 @@ class PtyPrinterSimulator:
         while not self._stopping:
             watched = [fd for fd in (self._master, self._control_fd) if fd is not None]
             wait = 0.5
-            if self._replug_at is not None:
-                wait = min(max(self._replug_at - time.monotonic(), 0.0), wait)
+            for due in (self._replug_at, self._busy_until if self._pending else None):
+                if due is not None:
+                    wait = min(max(due - time.monotonic(), 0.0), wait)
             try:
                 ready, _, _ = select.select([self._wake_read, *watched], [], [], wait)
             except (OSError, ValueError):
@@ -281,6 +315,7 @@ class PtyPrinterSimulator:
                 self._read_master()
             if self._control_fd is not None and self._control_fd in ready:
                 self._read_control()
+            self._print_pending()  # rows that waited for the print head
 
     def _run_actions(self) -> None:
         while True:
@@ -379,6 +414,9 @@ class PtyPrinterSimulator:
             "unplug": self._unplug,
             "replug": self._plug,
             "restore": self._restore,
+            "model": lambda: setattr(
+                self, "profile", profile_for(arguments[0], self.paper.width_mm)
+            ),
         }
         action = actions.get(name)
         if action is None:
@@ -386,7 +424,7 @@ class PtyPrinterSimulator:
             return
         try:
             action()
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, IndexError) as exc:
             log.warning("control command %r failed: %s", " ".join(words), exc)
             return
         log.info("fault: %s", " ".join(words))
@@ -423,6 +461,10 @@ class PtyPrinterSimulator:
 
     def _print_pending(self) -> None:
         while self._pending and not self._state.stopped and not self._state.offline:
+            if self._busy_until is not None:
+                if time.monotonic() < self._busy_until:
+                    return  # the head is still printing the last row
+                self._busy_until = None
             self._execute(self._pending.popleft())
 
     def _execute(self, command: cmd.Command) -> None:
@@ -461,10 +503,13 @@ class PtyPrinterSimulator:
                 self._add_row(PrintedQr(qr.data, qr.module_dots, qr.error_level, modes.align))
         elif isinstance(command, cmd.Cut):
             self._end_row(keep_empty=False)
-            self._page.cut = "full" if command.full else "partial"
+            # The autocutter makes the cut it has (a partial-only cutter cuts partially).
+            self._page.cut = str(self.profile.cut_for(Cut.FULL if command.full else Cut.PARTIAL))
             self._finish_page(truncated=False)
         elif isinstance(command, cmd.ProcessIdRequest):
-            self._reply(process_id_response(command.process_id))
+            self.process_id_requests += 1
+            if self.profile.answers_process_id:  # a clone parses the request and ignores it
+                self._reply(process_id_response(command.process_id))
         elif isinstance(command, cmd.PaperSensorQuery):
             self._reply(bytes([self._status_byte(4)]))
         elif isinstance(command, cmd.Unknown):
@@ -489,6 +534,12 @@ class PtyPrinterSimulator:
     def _add_row(self, row: PrintedText | PrintedQr) -> None:
         self._page.rows.append(row)
         self._rows_this_job += 1
+        if self.print_speed_mm_s is not None:
+            if isinstance(row, PrintedQr):
+                row_mm = qr_dots(row) / DOTS_PER_MM
+            else:
+                row_mm = LINE_PITCH_MM * row.height
+            self._busy_until = time.monotonic() + row_mm / self.print_speed_mm_s
         limit = self._state.out_after_rows
         if limit is not None and self._rows_this_job >= limit:
             self._state.out_after_rows = None

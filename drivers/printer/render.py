@@ -120,6 +120,11 @@ def write_page(page: PrintedPage, paper: PaperWidth, columns: int, stem: Path) -
     os.replace(temporary, text_path)
 
 
+def qr_dots(row: PrintedQr) -> int:
+    """The QR code's height (and width) on paper in dots, quiet zone included."""
+    return _qr_dots(qr_symbol(row), row)
+
+
 def _draw_qr(
     image: Image.Image, symbol: segno.QRCode, row: PrintedQr, paper: PaperWidth, y: int
 ) -> int:

@@ -1,8 +1,10 @@
-"""kiosk-tool printer: print a test receipt on a serial ESC/POS printer, or run the pty simulator.
+"""kiosk-tool printer: print a test receipt on an ESC/POS printer, list models, run the simulator.
 
-`test` talks to the printer through the same driver the terminal uses, so a technician's
-verdict is the terminal's; `simulate` runs the pseudo-terminal printer for a bench or the
-demo until interrupted (see docs/printer.md for its control FIFO).
+`test` talks to the printer through the same driver the terminal uses (serial or usblp, the
+model's profile, the job confirmation detected or configured), so a technician's verdict is
+the terminal's; `models` lists the printer profiles a configuration may name; `simulate` runs
+the pseudo-terminal printer, imitating one model, for a bench or the demo until interrupted
+(see docs/printer.md for its control FIFO).
 """
 
 import argparse
@@ -32,7 +34,17 @@ def _status_dict(status: PrinterStatus) -> dict[str, Any]:
 def _test(args: argparse.Namespace) -> int:
     from drivers.printer.escpos_driver import EscPosPrinter
 
-    printer = EscPosPrinter(args.port, args.columns, timeout_s=args.timeout)
+    try:
+        printer = EscPosPrinter(
+            args.port,
+            args.columns,
+            model=args.model,
+            confirm=args.confirm,
+            transport=args.transport,
+            timeout_s=args.timeout,
+        )
+    except ValueError as exc:  # an unknown model, or one that does not take this paper
+        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
     try:
         before = printer.status()
         try:
@@ -44,6 +56,7 @@ def _test(args: argparse.Namespace) -> int:
     finally:
         printer.close()
     near_end = " (paper nearly used up: load a new roll soon)" if after.paper_near_end else ""
+    how = f"model {health['model']}, jobs confirmed by {health['confirmation']}"
     emit(
         args,
         {
@@ -52,18 +65,56 @@ def _test(args: argparse.Namespace) -> int:
             "after": _status_dict(after),
             "health": health,
         },
-        f"test receipt printed on {args.port} ({args.columns} columns); printer ready" + near_end,
+        f"test receipt printed on {args.port} ({args.columns} columns, {how}); printer ready"
+        + near_end,
     )
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from drivers.printer.profiles import AUTO, GENERIC_MODEL, shipped_profiles
+
+    models = [
+        {
+            "model": profile.name,
+            "description": profile.description,
+            "paper_widths_mm": [paper.width_mm for paper in profile.paper],
+            "confirm": str(profile.confirm),
+            "cuts": [str(cut) for cut in profile.cuts],
+            "qr": str(profile.qr),
+        }
+        for profile in shipped_profiles().values()
+    ]
+    lines = [
+        f"{m['model']}: {m['description']} "
+        f"({'/'.join(str(w) for w in m['paper_widths_mm'])} mm, confirm {m['confirm']})"
+        for m in models
+    ]
+    lines.append(f"{AUTO}: {GENERIC_MODEL}, its job confirmation detected at first contact")
+    emit(args, {"models": models}, "\n".join(lines))
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
+    from drivers.printer.profiles import UnknownPrinterModel
     from drivers.printer.pty_simulator import PtyPrinterSimulator
 
     logging.basicConfig(level=logging.INFO, format="printer simulator: %(message)s")
     if args.link.exists() and not args.link.is_symlink():
         raise CommandError(f"{args.link} exists and is not a link: choose another --link path")
-    simulator = PtyPrinterSimulator(args.link, args.out, args.columns, control=args.control)
+    if args.print_speed is not None and args.print_speed <= 0:
+        raise CommandError(f"--print-speed {args.print_speed:g} must be more than 0 mm/s")
+    try:
+        simulator = PtyPrinterSimulator(
+            args.link,
+            args.out,
+            args.columns,
+            control=args.control,
+            model=args.model,
+            print_speed_mm_s=args.print_speed,
+        )
+    except UnknownPrinterModel as exc:
+        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -72,7 +123,11 @@ def _simulate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CommandError(f"cannot start the printer simulator: {exc}") from None
     control = f", faults through {args.control}" if args.control else ""
-    print(f"printer simulator on {args.link}, receipts in {args.out}{control}", flush=True)
+    print(
+        f"printer simulator ({simulator.profile.name}) on {args.link}, receipts in {args.out}"
+        + control,
+        flush=True,
+    )
     try:
         stop.wait()
     finally:
@@ -85,7 +140,9 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     parser = groups.add_parser("printer", help="test the receipt printer or run its simulator")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     test = sub.add_parser("test", help="print a test receipt and report the printer's status")
-    test.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    test.add_argument(
+        "--port", required=True, help="the printer's device, e.g. /dev/ttyUSB0 or /dev/usb/lp0"
+    )
     test.add_argument(
         "--columns",
         type=int,
@@ -99,8 +156,26 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         default=0.5,
         help="seconds to wait for each status reply (default 0.5)",
     )
+    test.add_argument(
+        "--model", default="auto", help="printer model (kiosk-tool printer models; default auto)"
+    )
+    test.add_argument(
+        "--confirm",
+        choices=("auto", "process_id", "status_poll"),
+        default="auto",
+        help="how a job is confirmed (default: the model's, detected for model auto)",
+    )
+    test.add_argument(
+        "--transport",
+        choices=("auto", "serial", "usblp"),
+        default="auto",
+        help="serial port or USB printer class (default: usblp for /dev/usb/lp*)",
+    )
     test.add_argument("--json", action="store_true", help="print the result as JSON")
     test.set_defaults(handler=_test)
+    models = sub.add_parser("models", help="list the printer models a configuration may name")
+    models.add_argument("--json", action="store_true", help="print the list as JSON")
+    models.set_defaults(handler=_models)
     simulate = sub.add_parser(
         "simulate", help="run an ESC/POS printer on a pseudo-terminal until interrupted"
     )
@@ -114,6 +189,17 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         "--out", type=Path, required=True, help="directory for the printed receipts (.txt and .png)"
     )
     simulate.add_argument("--columns", type=int, choices=(32, 48), default=32)
+    simulate.add_argument(
+        "--model",
+        default="epson-compatible",
+        help="the printer model it imitates, e.g. clone-58 (ignores GS ( H)",
+    )
+    simulate.add_argument(
+        "--print-speed",
+        type=float,
+        metavar="MM_PER_S",
+        help="print at this paper speed instead of at once",
+    )
     simulate.add_argument(
         "--control", type=Path, help="FIFO to create for fault commands (see docs/printer.md)"
     )

@@ -184,4 +184,10 @@ PRINTER_RIGS: dict[str, Callable[[Path], PrinterRig]] = {
     ),
     "escpos-pty": open_pty_printer_rig,
     "escpos-pty-80mm": lambda directory: open_pty_printer_rig(directory, columns=48),
+    # A clone that ignores GS ( H: the driver detects it and confirms jobs by status polling.
+    "escpos-pty-clone": lambda directory: open_pty_printer_rig(directory, model="clone-58"),
+    # The kernel usblp device's file I/O (a raw pty stands in for /dev/usb/lp0).
+    "escpos-usblp-80mm": lambda directory: open_pty_printer_rig(
+        directory, columns=48, model="kiosk-80", transport="usblp"
+    ),
 }
