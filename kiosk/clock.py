@@ -1,5 +1,6 @@
 """Time for the terminal: always timezone-aware, in the station's configured zone."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -32,6 +33,23 @@ class FixedClock:
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
+
+
+class PlatformTime:
+    """A clock corrected by the operator platform's clock, as last read (platform time minus
+    ours; the uncorrected clock while it is unknown).
+
+    For judging times set by the back office, such as a remote command's expiry: its clock
+    and the platform's are kept right by the operator, while a terminal's may have drifted
+    (kiosk.clock_guard).
+    """
+
+    def __init__(self, clock: Clock, skew: Callable[[], timedelta | None]) -> None:
+        self._clock = clock
+        self._skew = skew
+
+    def now(self) -> datetime:
+        return self._clock.now() + (self._skew() or timedelta(0))
 
 
 def iso(moment: datetime) -> str:

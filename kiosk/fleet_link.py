@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.clock import Clock
+from kiosk.clock import Clock, PlatformTime
 from kiosk.config import Config
 from kiosk.core_inbox import TerminalThreadInbox
 from kiosk.errors import KioskError
@@ -117,6 +117,7 @@ class FleetLink:
             clock=clock,
             health_facts=self.health_facts,
             events=terminal.events,
+            command_clock=PlatformTime(clock, terminal.platform.clock_skew),
         )
         handlers: dict[str, Callable[[Command], Mapping[str, Any] | None]] = {
             "reboot": self._reboot,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kiosk.clock import FixedClock
+from kiosk.clock import FixedClock, PlatformTime
 from kiosk.errors import KioskError
 from kiosk.storage import open_database
 from kiosk.telemetry import (
@@ -270,3 +270,25 @@ def test_a_replay_is_refused_whatever_offsets_the_terminal_and_the_command_use(
     gate.admit(body)
     with pytest.raises(CommandRefused, match="replay"):
         gate.admit(body)
+
+
+def test_a_terminal_clock_running_ahead_judges_expiry_by_the_platforms_clock(
+    telemetry_station: TelemetryStation,
+) -> None:
+    # The terminal's clock is 30 minutes ahead; the back office signed a command valid for
+    # 10 minutes by the right time. Judged by the terminal's own clock it would be expired.
+    ahead = FixedClock(NOW + timedelta(minutes=30))
+    body = signed(telemetry_station)
+    with pytest.raises(CommandRefused, match="expired"):
+        make_gate(telemetry_station, ahead).admit(body)
+    corrected = PlatformTime(ahead, lambda: timedelta(minutes=-30))
+    gate = CommandGate(
+        open_database(telemetry_station.db_path),
+        backoffice_public_pem=telemetry_station.backoffice_pub.read_bytes(),
+        station=STATION,
+        terminal=telemetry_station.terminal,
+        clock=corrected,
+        max_lifetime_s=3600,
+    )
+    assert gate.admit(body).name == "set_heartbeat_interval"
+    assert PlatformTime(ahead, lambda: None).now() == ahead.now()  # no reading: as it is

@@ -87,6 +87,7 @@ class TelemetryClient:
         clock: Clock,
         health_facts: Callable[[], HealthFacts],
         events: EventBus | None = None,
+        command_clock: Clock | None = None,
         software: str = kiosk.__version__,
         reconnect_max_delay_s: int = 60,
     ) -> None:
@@ -117,7 +118,8 @@ class TelemetryClient:
             backoffice_public_pem=key_pem,
             station=station,
             terminal=terminal,
-            clock=clock,
+            # Expiry is judged by the platform-corrected clock when the caller has one.
+            clock=command_clock or clock,
             max_lifetime_s=config.max_command_lifetime_s,
         )
         # Handlers run on threads of their own: a slow one never blocks this client.
