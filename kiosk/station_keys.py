@@ -103,6 +103,21 @@ def _spki_of(certificate: x509.Certificate) -> bytes:
     return spki
 
 
+def request_spki(request: x509.CertificateSigningRequest) -> bytes:
+    """The SubjectPublicKeyInfo (DER) of a PKCS#10 request, for any key (SM2 included)."""
+    from asn1crypto import csr as asn1_csr
+
+    der = request.public_bytes(serialization.Encoding.DER)
+    loaded = asn1_csr.CertificationRequest.load(der)
+    spki: bytes = loaded["certification_request_info"]["subject_pk_info"].dump()
+    return spki
+
+
+def certificate_spki(certificate: x509.Certificate) -> bytes:
+    """The SubjectPublicKeyInfo (DER) of a certificate, for any key (SM2 included)."""
+    return _spki_of(certificate)
+
+
 def algorithm_problem(alg: object, key: StationKey) -> str | None:
     """Why a record's alg does not fit the key that is to check it, or None when it does.
 

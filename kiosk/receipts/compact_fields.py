@@ -45,11 +45,14 @@ class Field(IntEnum):
     REASON = 20
     VOUCHER_ID = 21
     VOUCHER_EXPIRES = 22
+    ALG = 23
 
 
 # The vocabularies a field number encodes as an index. Append only: an index names its text
 # for ever. A value not listed travels under its name.
 SIGNERS = ("pkcs11", "software")
+# The record's alg (kiosk.signing.SignatureAlgorithm values); a record without alg is ES256.
+ALGS = ("ES256", "RS256", "SM2-SM3")
 KINDS = ("bill", "card_topup", "phone_topup", "cash_refund")
 OUTCOMES = ("paid", "refused", "refund", "cancelled", "failed")
 CARD_CREDITS = ("written", "pending")
@@ -265,6 +268,7 @@ def _specs() -> tuple[Spec, ...]:
         ("reason", Field.REASON, vocabulary(REASONS)),
         ("voucher_id", Field.VOUCHER_ID, (_voucher_id, _unpack_voucher_id)),
         ("voucher_expires", Field.VOUCHER_EXPIRES, day),
+        ("alg", Field.ALG, vocabulary(ALGS)),
     ]
     return tuple(Spec(key, number, pack, unpack) for key, number, (pack, unpack) in table)
 
