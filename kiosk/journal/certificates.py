@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
@@ -127,7 +128,9 @@ class OperatorCA:
         others = [each.certificate for each in intermediates if each is not station]
         try:
             verifier.verify(station.certificate, others)
-        except verification.VerificationError as exc:
+        except (verification.VerificationError, UnsupportedAlgorithm, ValueError) as exc:
+            # UnsupportedAlgorithm: an SM2 station key under a CA that signs otherwise, which
+            # cryptography cannot parse on its path (only SM2-signed chains are ours to check).
             detail = _LIBRARY_DETAIL.sub("", str(exc))
             return (
                 f"the certificate {station.sha256[:16]}... does not chain to the operator CA "
