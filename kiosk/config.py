@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from kiosk.errors import ConfigError
+from kiosk.pkcs11_uri import parse_pkcs11_uri
 from kiosk.telemetry.config import TelemetryConfig
 
 DeviceChoice = Literal["real", "sim"]
@@ -58,6 +59,15 @@ class TokenConfig:
     cert_file: str = ""
     # For SoftHSM2 tokens made by `kiosk-tool config init --token softhsm`.
     softhsm_conf: str = ""
+    # An RFC 7512 PKCS#11 URI instead of module, label, key_label and pin_source (docs/token.md):
+    # pkcs11:token=kiosk;object=station;type=private?module-path=/usr/lib/x.so&pin-source=file:/p
+    uri: str = ""
+    # The station key's type: "p256", "rsa2048" or "sm2" (kiosk.signing.KeyType).
+    key_type: Literal["p256", "rsa2048", "sm2"] = "p256"
+    # SM2 tokens: the vendor's PKCS#11 mechanism number for SM2 with SM3 (e.g. 0x80000xxx), and
+    # whether it signs the digest SM3(Z || M) made on the host instead of the message.
+    sm2_mechanism: int = 0
+    sm2_hash_on_host: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,8 +260,7 @@ def _validate(config: Config) -> Config:
             ' or a model name in lower case (see docs/printer.md), e.g. "clone-58"'
         )
     config.telemetry.check()
-    if config.token.kind == "software" and not config.token.key_file:
-        raise ConfigError("config key 'token.key_file' is needed when token.kind is 'software'")
+    _check_token(config.token)
     try:
         from zoneinfo import ZoneInfo
 
@@ -263,9 +272,54 @@ def _validate(config: Config) -> Config:
     return config
 
 
+# The [token] keys a PKCS#11 URI stands for (kiosk/pkcs11_uri.py).
+_URI_KEYS = {
+    "module": "module_path",
+    "label": "token",
+    "key_label": "object",
+    "pin_source": "pin_source",
+}
+
+
+def _token_from_uri(token: TokenConfig, table: dict[str, Any]) -> TokenConfig:
+    """token with module, label, key_label and pin_source taken from token.uri, if given."""
+    if not token.uri:
+        return token
+    given = sorted(key for key in _URI_KEYS if key in table)
+    if given:
+        raise ConfigError(
+            f"config keys 'token.uri' and 'token.{given[0]}' are both given: keep the URI"
+            f" (its {_URI_KEYS[given[0]]} attribute) or the separate keys, not both"
+        )
+    parsed = parse_pkcs11_uri(token.uri)
+    replaced = {
+        key: getattr(parsed, attribute)
+        for key, attribute in _URI_KEYS.items()
+        if getattr(parsed, attribute) is not None
+    }
+    return dataclasses.replace(token, **replaced)
+
+
+def _check_token(token: TokenConfig) -> None:
+    if token.kind == "software" and not token.key_file:
+        raise ConfigError("config key 'token.key_file' is needed when token.kind is 'software'")
+    if not 0 <= token.sm2_mechanism <= 0xFFFFFFFF:
+        raise ConfigError(
+            "config key 'token.sm2_mechanism' must be a PKCS#11 mechanism number (0x80000000"
+            " and up for a vendor's)"
+        )
+    if token.kind == "pkcs11" and token.key_type == "sm2" and not token.sm2_mechanism:
+        raise ConfigError(
+            "config key 'token.sm2_mechanism' is needed when token.key_type is 'sm2': give the"
+            " USBKey vendor's SM2 with SM3 mechanism number (e.g. 0x80000xxx)"
+        )
+
+
 def parse_config(table: dict[str, Any], source: str = "<defaults>") -> Config:
     config = build_table(Config, table)
-    return _validate(dataclasses.replace(config, source=source))
+    raw_token = table.get("token")
+    token = _token_from_uri(config.token, raw_token if isinstance(raw_token, dict) else {})
+    return _validate(dataclasses.replace(config, token=token, source=source))
 
 
 def real_token(token: TokenConfig) -> bool:

@@ -55,6 +55,10 @@ retries = 3
 [token]
 # The station's signing key and certificate. kind = "pkcs11" for the USBKey (or SoftHSM2);
 # "software" only for a demo: every record it signs says so in the journal.
+# key_type: "p256", "rsa2048" or "sm2" (国密; then sm2_mechanism = the vendor's CKM number).
+# Instead of module, label, key_label and pin_source, one RFC 7512 URI may be given (not both):
+# uri = "pkcs11:token=kiosk;object=station;type=private?module-path=/usr/lib/p11.so\
+# &pin-source=file:/etc/kiosk/token.pin" (one line)
 {token_lines}
 
 [devices]

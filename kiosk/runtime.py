@@ -36,7 +36,14 @@ from kiosk.events import Event
 from kiosk.fleet_link import FleetLink
 from kiosk.service_faults import Fault, blocking
 from kiosk.service_notify import ServiceNotifier
-from kiosk.signing import Signer, SignerError, SignerUnavailable
+from kiosk.signing import (
+    ALGORITHM_OF_KEY,
+    KeyType,
+    SignatureAlgorithm,
+    Signer,
+    SignerError,
+    SignerUnavailable,
+)
 from kiosk.terminal import Duty, Terminal, fault_of
 from kiosk.transactions.engine import Outcome
 from kiosk.updates.slots import SlotStore
@@ -461,9 +468,11 @@ class UnusableSigner:
     PIN source and restarting the service brings the real token back.
     """
 
-    def __init__(self, kind: str, reason: str) -> None:
+    def __init__(self, kind: str, reason: str, algorithm: SignatureAlgorithm) -> None:
         self.kind = kind
         self._reason = reason
+        # What the configured key would sign with: nothing is signed while it stands in.
+        self.algorithm = algorithm
 
     def sign(self, data: bytes) -> bytes:
         raise SignerUnavailable(self._reason)
@@ -487,6 +496,7 @@ def build_hosted_terminal(config: Config, clock: Clock | None = None) -> Termina
         signer = build_signer(config)
     except SignerError as exc:
         log.error("the token refused: %s", exc)
-        signer = UnusableSigner(config.token.kind, str(exc))
+        algorithm = ALGORITHM_OF_KEY[KeyType(config.token.key_type)]
+        signer = UnusableSigner(config.token.kind, str(exc), algorithm)
     terminal, _ = build_terminal(config, signer=signer, clock=clock)
     return terminal

@@ -831,10 +831,11 @@ def _deposit(row: sqlite3.Row) -> Deposit:
 def _same_key(old_pem: str, new_pem: str) -> bool:
     """Whether two certificates hold the same public key (a renewal, not a new terminal)."""
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from kiosk.station_keys import certificate_spki
 
     def key(pem: str) -> bytes:
-        public = x509.load_pem_x509_certificate(pem.encode("ascii")).public_key()
-        return public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        # Any station key type, SM2 included (which cryptography cannot load as a key).
+        return certificate_spki(x509.load_pem_x509_certificate(pem.encode("ascii")))
 
     return key(old_pem) == key(new_pem)

@@ -24,9 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kiosk.clock import Clock, SystemClock
@@ -43,6 +40,7 @@ from kiosk.platform.models import (
     PlatformRefused,
     Refusal,
 )
+from kiosk.station_keys import StationKey, StationKeyError, station_key_of
 from platform_sim import sample_data
 from platform_sim.faults import FaultKind, FaultPlan, FaultRule, parse_fault
 from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
@@ -89,7 +87,7 @@ class PlatformSimulator:
         self._stopping = threading.Event()
         self._counts_lock = threading.Lock()
         self._requests: dict[str, int] = {}
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._keys: dict[str, StationKey] = {}
         self._httpd = _Server((host, port), _Handler)
         self._httpd.simulator = self
         self._thread: threading.Thread | None = None
@@ -281,23 +279,25 @@ class PlatformSimulator:
                 f"platform's time {now.isoformat(timespec='seconds')}: set the terminal's clock",
             )
 
-    def _registered_key(self, certificate: str) -> ec.EllipticCurvePublicKey:
+    def _registered_key(self, certificate: str) -> StationKey:
         key = self._keys.get(certificate)
         if key is None:
-            loaded = x509.load_pem_x509_certificate(certificate.encode("ascii")).public_key()
-            assert isinstance(loaded, ec.EllipticCurvePublicKey)  # checked at registration
-            key = self._keys[certificate] = loaded
+            loaded = x509.load_pem_x509_certificate(certificate.encode("ascii"))
+            key = self._keys[certificate] = station_key_of(loaded)  # checked at registration
         return key
 
     @staticmethod
-    def _verify(key: ec.EllipticCurvePublicKey, body: bytes, signature: str | None) -> None:
+    def _verify(key: StationKey, body: bytes, signature: str | None) -> None:
+        """The request signature by the certificate key's algorithm (ES256, RS256, SM2-SM3)."""
         if not signature:
             raise PlatformRefused(
                 Refusal.BAD_SIGNATURE, f"the request has no {SIGNATURE_HEADER} header"
             )
         try:
-            key.verify(base64.b64decode(signature, validate=True), body, ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, binascii.Error, ValueError):
+            valid = key.verify(base64.b64decode(signature, validate=True), body)
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
             raise PlatformRefused(
                 Refusal.BAD_SIGNATURE,
                 "the request's signature does not verify with the terminal's registered "
@@ -366,9 +366,7 @@ def _date(request: dict[str, Any], name: str) -> date:
         raise _bad_request(f"field '{name}' must be a date YYYY-MM-DD, not {text!r}") from None
 
 
-def _public_key(
-    certificate: str, station: str, terminal: str, now: datetime
-) -> ec.EllipticCurvePublicKey:
+def _public_key(certificate: str, station: str, terminal: str, now: datetime) -> StationKey:
     """The key of a station certificate fit for this terminal, or a bad_certificate refusal."""
 
     def refuse(why: str) -> PlatformRefused:
@@ -378,9 +376,10 @@ def _public_key(
         cert = x509.load_pem_x509_certificate(certificate.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         raise refuse("is not a PEM X.509 certificate") from None
-    key = cert.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise refuse("does not hold an ECDSA P-256 key")
+    try:
+        key = station_key_of(cert)
+    except StationKeyError as exc:
+        raise refuse(f"does not hold a station key (ECDSA P-256, RSA-2048 or SM2): {exc}") from None
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise refuse(
             f"is valid only from {cert.not_valid_before_utc:%Y-%m-%d} "

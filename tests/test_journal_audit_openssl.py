@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from kiosk.journal import canonical_json
 from kiosk.receipts import compact, qr_payload
+from kiosk.signing import KeyType
 from tests.fixtures.journal_bench import (
     JournalBench,
     OperatorCA,
@@ -368,3 +369,105 @@ def test_the_receipt_script_says_an_outage_receipt_is_unsigned(
         f"receipt {record['receipt_no']} is unsigned (a signature device outage): the "
         "station checks it in its journal"
     )
+
+
+# ------------------------------------------------------------------ RSA-2048 and SM2
+
+
+def test_the_reference_script_passes_rsa_and_sm2_journals(
+    other_key_journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    bench = other_key_journal_bench
+    export = exported_journal(bench, tmp_path / "journal.jsonl")
+    result = run_reference_script(export, bench.cert_file, tmp_path)
+    assert result.returncode == 0, result.stderr
+    seq, digest = bench.journal.head()
+    assert result.stdout.strip() == f"journal sound: 12 records, head {seq}:{digest}"
+    # ... and it is OpenSSL that decides: an altered amount fails its signature.
+    text = export.read_text(encoding="utf-8")
+    export.write_text(text.replace('"outcome":"paid"', '"outcome":"PAID"', 1))
+    result = run_reference_script(export, bench.cert_file, tmp_path)
+    assert result.stderr.strip() == "journal unsound: record 4: bad signature"
+
+
+def test_the_documented_sm2_command_needs_the_standard_user_id(
+    tmp_path: Path,
+) -> None:
+    from tests.fixtures.journal_bench import make_signer
+
+    signer = make_signer(tmp_path, key_type=KeyType.SM2)
+    data = tmp_path / "data.bin"
+    data.write_bytes(b'{"seq":1}')
+    (tmp_path / "sig.der").write_bytes(signer.sign(data.read_bytes()))
+    pub = tmp_path / "pub.pem"
+    pub.write_bytes(
+        openssl("x509", "-in", tmp_path / "station-cert.pem", "-pubkey", "-noout").stdout
+    )
+    documented = openssl(
+        "dgst", "-sm3", "-verify", pub, "-signature", tmp_path / "sig.der",
+        "-sigopt", "distid:1234567812345678", data,
+    )  # fmt: skip
+    assert documented.returncode == 0 and documented.stdout.strip() == b"Verified OK"
+    without_id = openssl("dgst", "-sm3", "-verify", pub, "-signature", tmp_path / "sig.der", data)
+    assert without_id.returncode == 1
+
+
+def test_the_reference_script_refuses_an_alg_that_is_not_the_keys(
+    other_key_journal_bench: JournalBench, tmp_path: Path
+) -> None:
+    bench = other_key_journal_bench
+    export = exported_journal(bench, tmp_path / "journal.jsonl")
+    records = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    records[3]["alg"] = "ES256"
+    unsigned = {key: value for key, value in records[3].items() if key != "sig"}
+    records[3]["sig"] = base64.b64encode(bench.signer.sign(python_canonical(unsigned))).decode()
+    prev = "0" * 64
+    lines = []
+    for record in records:
+        record["prev"] = prev
+        text = python_canonical(record)
+        lines.append(text.decode() + "\n")
+        prev = hashlib.sha256(text).hexdigest()
+    export.write_text("".join(lines), encoding="utf-8")
+    result = run_reference_script(export, bench.cert_file, tmp_path)
+    assert (
+        result.stderr.strip() == "journal unsound: record 4: alg ES256 is not the certificate key's"
+    )
+
+
+def test_the_reference_script_checks_an_sm2_chain_with_openssl_verify(tmp_path: Path) -> None:
+    from tests.fixtures.journal_bench import make_sm2_operator_ca
+
+    ca = make_sm2_operator_ca(tmp_path)
+    bench = make_bench(tmp_path, ca.issue(tmp_path, "station"))
+    try:
+        export = exported_journal(bench, tmp_path / "journal.jsonl")
+        sound = run_reference_script(export, bench.cert_file, tmp_path, "--ca", str(ca.cert_file))
+        assert sound.returncode == 0, sound.stderr
+        (tmp_path / "other").mkdir()
+        stranger = make_sm2_operator_ca(tmp_path / "other", "sm2-ca")  # same name, other key
+        refused = run_reference_script(
+            export, bench.cert_file, tmp_path, "--ca", str(stranger.cert_file)
+        )
+        assert refused.stderr.strip() == (
+            "journal unsound: record 1: the certificate does not chain to the CA"
+        )
+    finally:
+        bench.conn.close()
+
+
+def test_the_receipt_script_verifies_an_sm2_receipt_code(tmp_path: Path) -> None:
+    from tests.fixtures.journal_bench import make_signer
+
+    bench = make_bench(tmp_path, make_signer(tmp_path, key_type=KeyType.SM2))
+    try:
+        record = bench.pay(
+            1, numbered=True, voucher_id="7K3M9QXR2T4W8Z6B", voucher_expires="2026-03-01"
+        )
+        payload = qr_payload(record)
+        assert compact.decode_code(payload).algorithm is compact.Algorithm.SM2_SM3
+        result = run_reference_script(payload, bench.cert_file, tmp_path, name="receipt-audit.py")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == record
+    finally:
+        bench.conn.close()

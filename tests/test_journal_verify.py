@@ -351,3 +351,178 @@ def test_a_record_both_signed_and_marked_failed_is_refused(journal_bench: Journa
         4,
         "record 4 has both a signature and sig_failed",
     )
+
+
+# ------------------------------------------------------------------ signature algorithms
+
+
+def test_rsa_and_sm2_journals_are_sound_and_every_signed_record_names_its_alg(
+    other_key_journal_bench: JournalBench,
+) -> None:
+    bench = other_key_journal_bench
+    lines = day(bench)
+    report = verify_jsonl(lines, bench.cert_pem)
+    assert report.ok and report.records == 11, report
+    signed = [record for record in records(lines) if "sig" in record]
+    assert {record["alg"] for record in signed} == {bench.signer.algorithm.value}
+    assert bench.signer.algorithm.value in ("RS256", "SM2-SM3")
+
+
+def test_an_altered_rsa_or_sm2_signed_record_fails_its_signature(
+    other_key_journal_bench: JournalBench,
+) -> None:
+    bench = other_key_journal_bench
+    lines = day(bench)
+    altered = [*lines[:3], lines[3].replace('"amount_fen":12345', '"amount_fen":12346'), *lines[4:]]
+    report = verify_jsonl(altered, bench.cert_pem)
+    assert unsound(
+        report,
+        4,
+        "record 4: its signature does not match its content: it was altered after signing",
+    )
+
+
+def test_alg_is_signed_so_changing_it_breaks_the_signature(journal_bench: JournalBench) -> None:
+    lines = day(journal_bench)
+    # An ES256 record without alg would still be ES256: but alg was signed, so dropping it
+    # (or changing it) changes the signed bytes.
+    stripped = records(lines)
+    del stripped[3]["alg"]
+    report = verify_jsonl(forge(stripped, None), journal_bench.cert_pem)
+    assert unsound(
+        report,
+        4,
+        "record 4: its signature does not match its content: it was altered after signing",
+    )
+
+
+def test_an_alg_that_does_not_fit_the_certificate_key_is_refused(
+    other_key_journal_bench: JournalBench,
+) -> None:
+    bench = other_key_journal_bench
+    forged = records(day(bench))
+    forged[3]["alg"] = "ES256"
+    # Re-signed by the station's own key: only the alg rule can catch it.
+    unsigned = {key: value for key, value in forged[3].items() if key != "sig"}
+    signature = bench.signer.sign(line(unsigned)[:-1].encode())
+    forged[3] = {**unsigned, "sig": base64.b64encode(signature).decode()}
+    lines = forge(forged, None)
+    key = bench.signer.key_type.value
+    report = verify_jsonl(lines, bench.cert_pem)
+    assert unsound(
+        report,
+        4,
+        f"record 4: its alg is ES256, but its certificate holds a {key} key, which signs "
+        f"{bench.signer.algorithm.value}",
+    )
+
+
+def test_an_unknown_alg_is_refused(journal_bench: JournalBench) -> None:
+    forged = records(day(journal_bench))
+    forged[3]["alg"] = "PS256"
+    report = verify_jsonl(forge(forged, None), journal_bench.cert_pem)
+    assert unsound(report, 4, "record 4: its alg is 'PS256', not one of ES256, RS256, SM2-SM3")
+
+
+def test_records_written_before_alg_existed_verify_as_es256(journal_bench: JournalBench) -> None:
+    import hashlib
+
+    lines = []
+    prev = "0" * 64
+    for record in records(day(journal_bench)):
+        # Written as the terminal did before alg: no alg key, signed, chained.
+        record = {key: value for key, value in record.items() if key not in ("alg", "sig")}
+        record["prev"] = prev
+        if "signer" in record:
+            signature = journal_bench.signer.sign(line(record)[:-1].encode())
+            record["sig"] = base64.b64encode(signature).decode()
+        lines.append(line(record))
+        prev = hashlib.sha256(line(record)[:-1].encode()).hexdigest()
+    assert not any('"alg"' in text for text in lines)
+    report = verify_jsonl(lines, journal_bench.cert_pem)
+    assert report.ok, report
+
+
+def test_a_record_without_alg_is_not_accepted_from_an_rsa_or_sm2_certificate(
+    other_key_journal_bench: JournalBench,
+) -> None:
+    bench = other_key_journal_bench
+    forged = records(day(bench))
+    unsigned = {key: value for key, value in forged[0].items() if key not in ("alg", "sig")}
+    forged[0] = {
+        **unsigned,
+        "sig": base64.b64encode(bench.signer.sign(line(unsigned)[:-1].encode())).decode(),
+    }
+    report = verify_jsonl(forge(forged, None), bench.cert_pem)
+    key = bench.signer.key_type.value
+    assert unsound(
+        report,
+        1,
+        f"record 1: it names no alg (so ES256), but its certificate holds a {key} key, which "
+        f"signs {bench.signer.algorithm.value}",
+    )
+
+
+def test_an_sm2_journal_chains_to_an_sm2_operator_ca(tmp_path: Path) -> None:
+    from tests.fixtures.journal_bench import make_bench, make_sm2_operator_ca
+
+    ca = make_sm2_operator_ca(tmp_path)
+    bench = make_bench(tmp_path, ca.issue(tmp_path, "station"))
+    try:
+        lines = day(bench)
+        assert verify_jsonl(lines, bench.cert_pem, ca_pem=ca.pem).ok
+        stranger = make_sm2_operator_ca(tmp_path, "stranger")
+        report = verify_jsonl(lines, bench.cert_pem, ca_pem=stranger.pem)
+        assert not report.ok and report.first_bad_seq == 1
+        assert report.problem.endswith("no CA certificate given is its issuer")
+        # Same name, other key: the SM2 signature over the certificate decides.
+        (tmp_path / "impostor").mkdir()
+        impostor = make_sm2_operator_ca(tmp_path / "impostor", "sm2-ca")
+        report = verify_jsonl(lines, bench.cert_pem, ca_pem=impostor.pem)
+        assert not report.ok
+        assert report.problem.endswith("its signature does not verify with the CA's key")
+    finally:
+        bench.conn.close()
+
+
+def test_an_sm2_certificate_outside_its_validity_does_not_chain(tmp_path: Path) -> None:
+    from tests.fixtures.journal_bench import START, make_bench, make_sm2_operator_ca
+
+    ca = make_sm2_operator_ca(tmp_path)
+    # Valid from the day after the bench's records were signed.
+    later = START + timedelta(days=1)
+    bench = make_bench(
+        tmp_path, ca.issue(tmp_path, "station", not_before=later, not_after=later + timedelta(1))
+    )
+    try:
+        report = verify_jsonl(day(bench), bench.cert_pem, ca_pem=ca.pem)
+        assert not report.ok and report.first_bad_seq == 1
+        assert report.problem.endswith("it or the CA certificate is not valid at that time")
+    finally:
+        bench.conn.close()
+
+
+def test_a_certificate_with_a_key_no_station_has_is_a_clear_error(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from kiosk.journal.certificates import load_certificates
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.SERIAL_NUMBER, "1")])
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    with pytest.raises(JournalError, match="curve secp384r1, not P-256"):
+        load_certificates(certificate.public_bytes(serialization.Encoding.PEM))

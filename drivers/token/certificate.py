@@ -1,7 +1,9 @@
 """The station certificate: built around a key that never leaves the token, and read back.
 
 Owns the X.509 structure of the self-signed station certificate (subject as in
-drivers.token.software.station_subject, ECDSA P-256 with SHA-256) and the facts the terminal
+drivers.token.software.station_subject; signed ECDSA with SHA-256, RSA PKCS#1 v1.5 with
+SHA-256 or SM2 with SM3, by the key's type), the signature AlgorithmIdentifier of each
+kiosk.signing.SignatureAlgorithm (also used by the CSR), and the facts the terminal
 reads from it (机构号, days left). It never holds a private key: the signature over the
 TBSCertificate comes from a callable, which for a USBKey is the token itself.
 """
@@ -11,6 +13,8 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from asn1crypto import algos as asn1_algos
+from asn1crypto import core as asn1_core
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -18,9 +22,24 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from drivers.token.software import station_subject
+from kiosk.signing import SignatureAlgorithm
+from kiosk.sm2 import SM2_SM3_SIGNATURE_OID
 
-# Signs the DER bytes given with the station key: returns a DER ECDSA signature over SHA-256.
+# Signs the DER bytes given with the station key, by the key's SignatureAlgorithm.
 SignFunction = Callable[[bytes], bytes]
+
+
+def signature_algorithm_id(algorithm: SignatureAlgorithm) -> asn1_algos.SignedDigestAlgorithm:
+    """The X.509 / PKCS#10 AlgorithmIdentifier of a signature algorithm."""
+    if algorithm is SignatureAlgorithm.RS256:
+        # RFC 4055 section 5: sha256WithRSAEncryption carries NULL parameters.
+        return asn1_algos.SignedDigestAlgorithm(
+            {"algorithm": "sha256_rsa", "parameters": asn1_core.Null()}
+        )
+    if algorithm is SignatureAlgorithm.SM2_SM3:
+        # GM/T 0006 / OpenSSL: 1.2.156.10197.1.501 without parameters.
+        return asn1_algos.SignedDigestAlgorithm({"algorithm": SM2_SM3_SIGNATURE_OID})
+    return asn1_algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
 
 
 def _asn1_time(moment: datetime) -> asn1_x509.Time:
@@ -39,11 +58,12 @@ def build_self_signed_certificate(
     station_name: str,
     days: int = 730,
     now: datetime | None = None,
+    algorithm: SignatureAlgorithm = SignatureAlgorithm.ES256,
 ) -> bytes:
     """Return the DER certificate of a station key, self-signed through `sign`.
 
-    public_key_info_der is the key's SubjectPublicKeyInfo (pkcs11.util.ec.encode_ec_public_key
-    gives it for a key on a token).
+    public_key_info_der is the key's SubjectPublicKeyInfo (drivers.token.keys gives it for a
+    key on a token); `sign` signs by `algorithm`, the key's.
     """
     if days < 1:
         raise ValueError("a station certificate must be valid for at least one day")
@@ -53,13 +73,13 @@ def build_self_signed_certificate(
     )
     public_key = asn1_keys.PublicKeyInfo.load(public_key_info_der)
     key_id = subject_key_identifier(public_key_info_der)
-    algorithm = asn1_x509.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+    signature_algorithm = signature_algorithm_id(algorithm)
     tbs = asn1_x509.TbsCertificate(
         {
             "version": "v3",
             # Positive and at most 20 octets (RFC 5280 4.1.2.2).
             "serial_number": secrets.randbits(159) | 1,
-            "signature": algorithm,
+            "signature": signature_algorithm,
             "issuer": subject,
             "validity": {
                 "not_before": _asn1_time(moment - timedelta(minutes=5)),
@@ -82,7 +102,7 @@ def build_self_signed_certificate(
     certificate = asn1_x509.Certificate(
         {
             "tbs_certificate": tbs,
-            "signature_algorithm": algorithm,
+            "signature_algorithm": signature_algorithm,
             "signature_value": signature,
         }
     )
@@ -101,6 +121,16 @@ def subject_key_identifier(public_key_info_der: bytes) -> bytes:
 
 def pem_of(certificate_der: bytes) -> bytes:
     return x509.load_der_x509_certificate(certificate_der).public_bytes(Encoding.PEM)
+
+
+def public_key_info_of(cert_pem: bytes) -> bytes:
+    """The certificate's SubjectPublicKeyInfo (DER), for any key type (SM2 included, which
+    cryptography cannot load as a key)."""
+    der = _load(cert_pem).public_bytes(Encoding.DER)
+    info: bytes = asn1_x509.Certificate.load(der)["tbs_certificate"][
+        "subject_public_key_info"
+    ].dump()
+    return info
 
 
 def _load(cert_pem: bytes) -> x509.Certificate:

@@ -7,7 +7,6 @@ It must never let the user PIN reach a message, a log line or a repr, and never 
 the token refused (each wrong PIN brings a real token closer to locking).
 """
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -16,17 +15,40 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pkcs11
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, TokenFlag
+from pkcs11 import Attribute, Mechanism, ObjectClass, TokenFlag
 from pkcs11 import exceptions as p11
-from pkcs11.util.ec import encode_named_curve_parameters
 
-from drivers.token.certificate import days_left, describe, pem_of
-from kiosk.signing import SignerError, SignerUnavailable, TokenLocked, WrongPin
+from drivers.token.certificate import days_left, describe, pem_of, public_key_info_of
+from drivers.token.keys import (
+    Sm2Mechanism,
+    der_of_p1363,
+    key_type_problem,
+    mechanism_problem,
+    sign_by_type,
+    sign_ecdsa_p256,
+)
+from kiosk import sm2
+from kiosk.signing import (
+    ALGORITHM_OF_KEY,
+    KeyType,
+    SignatureAlgorithm,
+    SignerError,
+    SignerUnavailable,
+    TokenLocked,
+    WrongPin,
+)
 
 log = logging.getLogger(__name__)
 
-_P256_PARAMETERS = encode_named_curve_parameters("secp256r1")
+# Re-exported: callers and tests use them from here.
+__all__ = [
+    "Pkcs11Module",
+    "Pkcs11Signer",
+    "der_of_p1363",
+    "pkcs11_module",
+    "sign_ecdsa_p256",
+    "signer_error_for",
+]
 
 
 class Pkcs11Module:
@@ -178,43 +200,36 @@ def signer_error_for(exc: p11.PKCS11Error, token_label: str) -> SignerError:
     )
 
 
-def sign_ecdsa_p256(key: Any, mechanisms: set[Mechanism], data: bytes) -> bytes:
-    """DER ECDSA signature over SHA-256(data) by a private key object on a token."""
-    if Mechanism.ECDSA_SHA256 in mechanisms:
-        raw = key.sign(data, mechanism=Mechanism.ECDSA_SHA256)
-    else:
-        # Tokens without the combined mechanism (SoftHSM2 2.6 among them) sign a digest
-        # made on the host with plain CKM_ECDSA; the signature is the same.
-        raw = key.sign(hashlib.sha256(data).digest(), mechanism=Mechanism.ECDSA)
-    return der_of_p1363(raw)
-
-
-def der_of_p1363(raw: bytes) -> bytes:
-    """PKCS#11's r||s ECDSA signature (IEEE P1363) as the DER that X.509, the journal and
-    OpenSSL use.
-
-    Through cryptography's encoder, not pkcs11.util.ec's (asn1crypto, pure Python): about
-    2 us instead of 20 on the commit path of every payment; a test holds the two equal.
-    """
-    half = len(raw) // 2
-    return encode_dss_signature(
-        int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
-    )
-
-
 def _serial_text(serial: bytes) -> str:
     return serial.decode("ascii", "replace").strip()
 
 
 class Pkcs11Signer:
-    """kiosk.signing.Signer for the station key on a PKCS#11 token (USBKey or SoftHSM2)."""
+    """kiosk.signing.Signer for the station key on a PKCS#11 token (USBKey or SoftHSM2).
+
+    key_type is the configured type of the station key (token.key_type); a key of another
+    type on the token is refused, because the journal's alg is written before signing.
+    """
 
     kind = "pkcs11"
 
-    def __init__(self, module_path: str, token_label: str, key_label: str, pin: str) -> None:
+    def __init__(
+        self,
+        module_path: str,
+        token_label: str,
+        key_label: str,
+        pin: str,
+        *,
+        key_type: KeyType = KeyType.P256,
+        sm2_mechanism: Sm2Mechanism | None = None,
+    ) -> None:
         self._module = pkcs11_module(module_path)
         self._token_label = token_label
         self._key_label = key_label
+        self.key_type = key_type
+        self.algorithm: SignatureAlgorithm = ALGORITHM_OF_KEY[key_type]
+        self._sm2_mechanism = sm2_mechanism
+        self._sm2_public: sm2.Sm2PublicKey | None = None
         self.__pin = pin
         self._token: Any = None
         self._session: Any = None
@@ -238,7 +253,7 @@ class Pkcs11Signer:
     def __repr__(self) -> str:
         return (
             f"Pkcs11Signer(module_path={self._module.path!r}, token_label={self._token_label!r},"
-            f" key_label={self._key_label!r})"
+            f" key_label={self._key_label!r}, key_type={self.key_type.value!r})"
         )
 
     # -- Signer ----------------------------------------------------------------------------
@@ -249,7 +264,14 @@ class Pkcs11Signer:
                 try:
                     if not self._connected():
                         self._connect()
-                    signature = sign_ecdsa_p256(self._key, self._mechanisms, data)
+                    signature = sign_by_type(
+                        self._key,
+                        self.key_type,
+                        self._mechanisms,
+                        data,
+                        sm2_mechanism=self._sm2_mechanism,
+                        sm2_public=self._sm2_public,
+                    )
                 except SignerError as exc:
                     self._last_error = str(exc)
                     raise
@@ -295,6 +317,8 @@ class Pkcs11Signer:
                 "module": self._module.path,
                 "token_label": self._token_label,
                 "key_label": self._key_label,
+                "key_type": self.key_type.value,
+                "algorithm": self.algorithm.value,
                 "present": False,
                 "logged_in": self._connected(),
                 "token_serial": None,
@@ -316,17 +340,26 @@ class Pkcs11Signer:
                 except p11.PKCS11Error:
                     health["present"] = False
             if self._connected():
-                health["mechanism"] = (
-                    "CKM_ECDSA_SHA256"
-                    if Mechanism.ECDSA_SHA256 in self._mechanisms
-                    else "CKM_ECDSA (SHA-256 on the host)"
-                )
+                health["mechanism"] = self._mechanism_text()
             if self._cert_pem is not None:
                 subject, not_after = describe(self._cert_pem)
                 health["cert_subject"] = subject
                 health["cert_not_after"] = not_after.isoformat(timespec="seconds")
                 health["cert_days_left"] = days_left(self._cert_pem, datetime.now(UTC))
             return health
+
+    def _mechanism_text(self) -> str:
+        if self.key_type is KeyType.RSA2048:
+            if Mechanism.SHA256_RSA_PKCS in self._mechanisms:
+                return "CKM_SHA256_RSA_PKCS"
+            return "CKM_RSA_PKCS (SHA-256 DigestInfo on the host)"
+        if self.key_type is KeyType.SM2 and self._sm2_mechanism is not None:
+            how = self._sm2_mechanism
+            where = "SM3(Z || M) on the host" if how.hash_on_host else "the token hashes"
+            return f"vendor SM2 mechanism 0x{how.mechanism:x} ({where})"
+        if Mechanism.ECDSA_SHA256 in self._mechanisms:
+            return "CKM_ECDSA_SHA256"
+        return "CKM_ECDSA (SHA-256 on the host)"
 
     # -- session handling ------------------------------------------------------------------
 
@@ -378,12 +411,12 @@ class Pkcs11Signer:
         try:
             key = self._find_private_key(session)
             mechanisms = set(token.slot.get_mechanisms())
-            if not mechanisms & {Mechanism.ECDSA, Mechanism.ECDSA_SHA256}:
-                raise SignerUnavailable(
-                    f"USBKey token '{self._token_label}' offers no ECDSA mechanism: it is not a"
-                    " supported station token"
-                )
+            problem = mechanism_problem(self.key_type, mechanisms, self._sm2_mechanism)
+            if problem is not None:
+                raise SignerUnavailable(f"USBKey token '{self._token_label}' {problem}")
             cert_der = self._find_certificate(session)
+            cert_pem = None if cert_der is None else pem_of(cert_der)
+            sm2_public = self._sm2_public_of(cert_pem)
         except p11.PKCS11Error as exc:
             session.close()
             raise signer_error_for(exc, self._token_label) from None
@@ -392,8 +425,9 @@ class Pkcs11Signer:
             raise
         self._session, self._key, self._mechanisms = session, key, mechanisms
         self._generation = generation
-        if cert_der is not None:
-            self._cert_pem = pem_of(cert_der)
+        if cert_pem is not None:
+            self._cert_pem = cert_pem
+            self._sm2_public = sm2_public
         log.info("logged in to USBKey token '%s' (key '%s')", self._token_label, self._key_label)
 
     def _find_private_key(self, session: Any) -> Any:
@@ -409,12 +443,29 @@ class Pkcs11Signer:
                 f"USBKey token '{self._token_label}' holds several keys labelled"
                 f" '{self._key_label}': a technician must remove the extra ones"
             ) from None
-        if key.key_type != KeyType.EC or key[Attribute.EC_PARAMS] != _P256_PARAMETERS:
+        problem = key_type_problem(key, self.key_type)
+        if problem is not None:
             raise SignerUnavailable(
-                f"key '{self._key_label}' on USBKey token '{self._token_label}' is not an EC"
-                " P-256 key: the station key must be ECDSA P-256"
+                f"key '{self._key_label}' on USBKey token '{self._token_label}': {problem},"
+                f" but token.key_type is '{self.key_type.value}': correct token.key_type or"
+                " provision the token again"
             )
         return key
+
+    def _sm2_public_of(self, cert_pem: bytes | None) -> sm2.Sm2PublicKey | None:
+        """The SM2 public key of the station certificate (what SM3(Z || M) is computed with)."""
+        if self.key_type is not KeyType.SM2 or cert_pem is None:
+            return None
+        try:
+            public = sm2.public_key_from_spki(public_key_info_of(cert_pem))
+        except (ValueError, sm2.Sm2Error):
+            public = None
+        if public is None:
+            raise SignerUnavailable(
+                f"the certificate '{self._key_label}' on USBKey token '{self._token_label}'"
+                " holds no SM2 key, but token.key_type is 'sm2'"
+            )
+        return public
 
     def _find_certificate(self, session: Any) -> bytes | None:
         for certificate in session.get_objects(

@@ -1,7 +1,8 @@
 """SoftHSM2 station tokens for tests, the demo and a technician's bench.
 
 Owns making a SoftHSM2 token that looks like a provisioned station USBKey: a softhsm2.conf
-for one token directory, the token itself, an ECDSA P-256 key pair generated ON the token
+for one token directory, the token itself, a station key pair (ECDSA P-256 or RSA-2048;
+SoftHSM2 2.6 has no SM2 signature mechanism) generated ON the token
 (private key sensitive and not extractable) and a self-signed station certificate signed BY
 the token, stored beside the key under the same label and CKA_ID. It writes nothing secret:
 the PINs go to the token only, never to a file, a command line, a message or a log.
@@ -19,9 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pkcs11 import Attribute, CertificateType, KeyType, ObjectClass, TokenFlag
+from pkcs11 import Attribute, CertificateType, ObjectClass, TokenFlag
 from pkcs11 import exceptions as p11
-from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
 from drivers.token.certificate import (
     build_self_signed_certificate,
@@ -29,14 +29,11 @@ from drivers.token.certificate import (
     pem_of,
     subject_key_identifier,
 )
-from drivers.token.pkcs11_signer import (
-    pkcs11_module,
-    sign_ecdsa_p256,
-    signer_error_for,
-)
+from drivers.token.keys import generate_key_pair, public_key_info, sign_by_type
+from drivers.token.pkcs11_signer import pkcs11_module, signer_error_for
 from drivers.token.software import station_subject
 from kiosk.errors import ConfigError
-from kiosk.signing import SignerUnavailable
+from kiosk.signing import ALGORITHM_OF_KEY, KeyType, SignerUnavailable
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 _CKR_OK = 0
@@ -93,13 +90,19 @@ def init_softhsm_token(
     station_name: str,
     days: int = 730,
     key_label: str = "station",
+    key_type: KeyType = KeyType.P256,
 ) -> Path:
     """Make (or reuse) a SoftHSM2 station token in token_dir; return its softhsm2.conf path.
 
     Running it again on the same directory and label is safe: the existing token, key and
     certificate are reused (and logged as such); a certificate for another 机构号 is refused.
-    Several labels may share one directory: each is its own token.
+    Several labels may share one directory: each is its own token. key_type p256 or rsa2048.
     """
+    if key_type is KeyType.SM2:
+        raise ConfigError(
+            "SoftHSM2 2.6 has no SM2 signature mechanism: use token.kind = 'software' with an"
+            " SM2 key for a bench, or the vendor's SM2 USBKey"
+        )
     if not 1 <= len(label.encode("utf-8")) <= 32:
         raise ConfigError("a token label must be 1 to 32 bytes long (PKCS#11 CK_TOKEN_INFO)")
     _check_pin("SO PIN", so_pin)
@@ -120,12 +123,13 @@ def init_softhsm_token(
         except p11.PKCS11Error as exc:
             raise signer_error_for(exc, label) from None
         with session:
-            private_key, public_key = _station_key_pair(session, label=key_label)
+            private_key, public_key = _station_key_pair(session, label=key_label, key_type=key_type)
             _station_certificate(
                 session,
                 private_key,
                 public_key,
                 mechanisms=set(token.slot.get_mechanisms()),
+                key_type=key_type,
                 institution_no=institution_no,
                 terminal_id=terminal_id,
                 station_name=station_name,
@@ -168,7 +172,7 @@ def _c_init_token(slot_id: int, *, so_pin: str, label: str) -> None:
         raise SignerUnavailable(f"SoftHSM2 could not initialise the token (CKR 0x{result:x})")
 
 
-def _station_key_pair(session: Any, *, label: str) -> tuple[Any, Any]:
+def _station_key_pair(session: Any, *, label: str, key_type: KeyType) -> tuple[Any, Any]:
     try:
         private_key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
         public_key = session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label)
@@ -176,24 +180,9 @@ def _station_key_pair(session: Any, *, label: str) -> tuple[Any, Any]:
         return private_key, public_key
     except p11.NoSuchKey:
         pass
-    parameters = session.create_domain_parameters(
-        KeyType.EC,
-        {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
-        local=True,
-    )
-    public_key, private_key = parameters.generate_keypair(
-        store=True,
-        label=label,
-        public_template={Attribute.VERIFY: True},
-        private_template={
-            Attribute.SIGN: True,
-            Attribute.SENSITIVE: True,
-            Attribute.EXTRACTABLE: False,
-            Attribute.PRIVATE: True,
-        },
-    )
+    public_key, private_key = generate_key_pair(session, key_type, label)
     # CKA_ID = the certificate's subjectKeyIdentifier, as most token tools expect.
-    key_id = subject_key_identifier(encode_ec_public_key(public_key))
+    key_id = subject_key_identifier(public_key_info(public_key, key_type))
     public_key[Attribute.ID] = key_id
     private_key[Attribute.ID] = key_id
     return private_key, public_key
@@ -205,6 +194,7 @@ def _station_certificate(
     public_key: Any,
     *,
     mechanisms: set[Any],
+    key_type: KeyType,
     institution_no: str,
     terminal_id: str,
     station_name: str,
@@ -222,14 +212,15 @@ def _station_certificate(
             )
         log.info("reusing the existing station certificate '%s'", label)
         return
-    public_key_info = encode_ec_public_key(public_key)
+    key_info = public_key_info(public_key, key_type)
     certificate = build_self_signed_certificate(
-        public_key_info,
-        lambda tbs: sign_ecdsa_p256(private_key, mechanisms, tbs),
+        key_info,
+        lambda tbs: sign_by_type(private_key, key_type, mechanisms, tbs),
         institution_no=institution_no,
         terminal_id=terminal_id,
         station_name=station_name,
         days=days,
+        algorithm=ALGORITHM_OF_KEY[key_type],
     )
     session.create_object(
         {
@@ -238,7 +229,7 @@ def _station_certificate(
             Attribute.TOKEN: True,
             Attribute.PRIVATE: False,
             Attribute.LABEL: label,
-            Attribute.ID: subject_key_identifier(public_key_info),
+            Attribute.ID: subject_key_identifier(key_info),
             Attribute.SUBJECT: station_subject(
                 institution_no, terminal_id, station_name
             ).public_bytes(),

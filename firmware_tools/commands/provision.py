@@ -14,6 +14,7 @@ from typing import Any
 
 from drivers.token.csr import TokenEnrolment
 from drivers.token.initialise import TokenSlots, read_so_pin
+from drivers.token.keys import Sm2Mechanism
 from drivers.token.pin import read_pin
 from kiosk.command_line import CommandError, emit
 from kiosk.config import Config, load_config
@@ -32,6 +33,7 @@ from kiosk.provisioning.plan import (
     station_certificate_step,
     token_initialisation_step,
 )
+from kiosk.signing import KeyType
 
 RENEW_DAYS = 30
 
@@ -69,6 +71,7 @@ def _softhsm_token(args: argparse.Namespace, token: dict[str, Any], identity: Id
             terminal_id=identity.terminal_id,
             station_name=identity.station_name,
             key_label=token["key_label"],
+            key_type=KeyType(token["key_type"]),
         )
     )
     token["pin_source"] = f"file:{directory / 'user.pin'}"
@@ -153,13 +156,16 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
         identity = Identity(
             existing.station.institution_no, existing.station.terminal_id, existing.station.name
         )
-        token = {
+        token: dict[str, Any] = {
             "kind": existing.token.kind,
             "module": existing.token.module,
             "label": existing.token.label,
             "key_label": existing.token.key_label,
             "pin_source": existing.token.pin_source,
             "softhsm_conf": existing.token.softhsm_conf,
+            "key_type": existing.token.key_type,
+            "sm2_mechanism": existing.token.sm2_mechanism,
+            "sm2_hash_on_host": existing.token.sm2_hash_on_host,
         }
         data_dir = existing.data_path
         if existing.token.kind != "pkcs11":
@@ -180,6 +186,9 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
             "key_label": args.key_label,
             "pin_source": args.pin_source,
             "softhsm_conf": "",
+            "key_type": args.key_type,
+            "sm2_mechanism": args.sm2_mechanism,
+            "sm2_hash_on_host": args.sm2_hash_on_host,
         }
         data_dir = args.data.resolve()
         if args.softhsm_dir:
@@ -191,7 +200,28 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
     csr_path = data_dir / "provisioning" / "station.csr.pem"
     issuer = _issuer(args, csr_path)
     user_pin = read_pin(token["pin_source"])
-    enrolment = TokenEnrolment(token["module"], token["label"], token["key_label"], user_pin)
+    key_type = KeyType(token["key_type"])
+    sm2_mechanism = (
+        Sm2Mechanism(token["sm2_mechanism"], token["sm2_hash_on_host"])
+        if token["sm2_mechanism"]
+        else None
+    )
+    if key_type is KeyType.SM2 and sm2_mechanism is None:
+        raise CommandError(
+            "an SM2 station key needs the vendor's SM2 with SM3 mechanism: give --sm2-mechanism"
+            " 0x80000xxx (from the USBKey vendor's documentation)"
+        )
+    if not token["sm2_mechanism"]:
+        # Written to the configuration only when they apply.
+        del token["sm2_mechanism"], token["sm2_hash_on_host"]
+    enrolment = TokenEnrolment(
+        token["module"],
+        token["label"],
+        token["key_label"],
+        user_pin,
+        key_type=key_type,
+        sm2_mechanism=sm2_mechanism,
+    )
     plan = ProvisioningPlan()
 
     def so_pin() -> str:
@@ -231,12 +261,18 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
                 f"the key '{token['key_label']}' on the token can be exported: it cannot be the"
                 " station key; delete it with the token vendor's tool and run provision again"
             )
-        return "station key on the token (sensitive, never extractable)"
+        if facts["key_type_problem"] is not None:
+            raise ProvisioningError(
+                f"the key '{token['key_label']}' on the token: {facts['key_type_problem']}, but"
+                f" the station key is to be {key_type.value}: give the right --key-type (or"
+                " token.key_type), or delete the key with the token vendor's tool"
+            )
+        return f"{key_type.value} station key on the token (sensitive, never extractable)"
 
     @plan.add("key", "Station key on the token", key_present)
     def generate() -> str:
         enrolment.generate_key()
-        return "station key generated on the token (sensitive, never extractable)"
+        return f"{key_type.value} station key generated on the token (sensitive, never extractable)"
 
     station_certificate_step(
         plan,
@@ -294,6 +330,18 @@ def _renew(args: argparse.Namespace) -> int:
     return _run(args, args.config, renew=True)
 
 
+def _mechanism_number(text: str) -> int:
+    try:
+        number = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a mechanism number: write it as 0x80000xxx or in decimal"
+        ) from None
+    if not 0 < number <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(f"{text} is not a 32-bit PKCS#11 mechanism number")
+    return number
+
+
 def _issuer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert", type=Path, help="the certificate the operator's CA issued")
     parser.add_argument(
@@ -324,6 +372,23 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     parser.add_argument("--module", default="/usr/lib/softhsm/libsofthsm2.so")
     parser.add_argument("--label", default="kiosk", help="token label")
     parser.add_argument("--key-label", default="station")
+    parser.add_argument(
+        "--key-type",
+        choices=[kind.value for kind in KeyType],
+        default=KeyType.P256.value,
+        help="the station key: ECDSA P-256, RSA-2048 or 国密 SM2 (new terminals)",
+    )
+    parser.add_argument(
+        "--sm2-mechanism",
+        type=_mechanism_number,
+        default=0,
+        help="SM2 keys: the vendor's PKCS#11 mechanism number for SM2 with SM3, e.g. 0x80000xxx",
+    )
+    parser.add_argument(
+        "--sm2-hash-on-host",
+        action="store_true",
+        help="SM2 keys: the vendor mechanism signs SM3(Z || M) made on the host",
+    )
     parser.add_argument("--pin-source", default="prompt", help="env:NAME, file:/path or prompt")
     parser.add_argument(
         "--so-pin-source",

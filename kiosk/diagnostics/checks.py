@@ -21,9 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kiosk.devices import LAMP_MODES, DeviceError, ReceiptDocument, ReceiptLine
@@ -42,6 +39,7 @@ from kiosk.journal import JournalError, export_jsonl, verify_jsonl
 from kiosk.platform import PlatformClient, PlatformRefused, PlatformUnavailable
 from kiosk.platform.models import PlatformError
 from kiosk.provisioning.archive import archived_certificates
+from kiosk.station_keys import StationKeyError, station_key_of
 
 REGISTRY = CheckRegistry()
 POLL_S = 0.2
@@ -232,20 +230,29 @@ def token_sign(ctx: DiagnosticContext) -> Outcome:
             "the token's station certificate is not a valid certificate",
             "provision the token again with kiosk-tool provision",
         )
-    public_key = certificate.public_key()
     try:
-        if not isinstance(public_key, ec.EllipticCurvePublicKey):
-            raise InvalidSignature
-        public_key.verify(signature, challenge, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
+        station_key = station_key_of(certificate)
+    except StationKeyError as exc:
+        return failed(
+            f"the token's station certificate cannot be a station's: {exc}",
+            "provision the token again with kiosk-tool provision",
+        )
+    if station_key.algorithm is not signer.algorithm:
+        return failed(
+            f"the token signs {signer.algorithm.value}, but its certificate holds a"
+            f" {station_key.key_type.value} key (token.key_type does not fit the token)",
+            "set token.key_type to the station key's type, or provision the token again",
+        )
+    if not station_key.verify(signature, challenge):
         return failed(
             "token signature does not verify with its station certificate (key and"
             " certificate do not belong together)",
             "provision the token again with kiosk-tool provision",
         )
     return passed(
-        f"token signed and the signature verified ({signer.kind})",
+        f"token signed and the signature verified ({signer.kind}, {signer.algorithm.value})",
         kind=signer.kind,
+        algorithm=signer.algorithm.value,
         signature_b64=base64.b64encode(signature).decode("ascii")[:24] + "...",
     )
 

@@ -25,7 +25,9 @@ ZERO_HASH = "0" * 64
 # Keys every record carries, written by the journal itself; fields may not override them.
 BASE_KEYS = ("seq", "prev", "type", "time", "station", "terminal")
 # Keys of the signature block (and of the signature outage marking).
-SIGNATURE_KEYS = ("signer", "cert_sha256", "sig", "sig_failed")
+# alg names the signature algorithm (kiosk.signing.SignatureAlgorithm; absent: ES256) and
+# is itself signed, so an algorithm cannot be swapped under a signature.
+SIGNATURE_KEYS = ("signer", "alg", "cert_sha256", "sig", "sig_failed")
 SIGNER_KINDS = ("pkcs11", "software")
 # Written by the journal on a record whose text it had to repair (lone surrogates, which no
 # UTF-8 text can hold, replaced by U+FFFD): the sorted paths of the repaired fields.

@@ -1,22 +1,25 @@
 """The station certificates a journal or receipt is checked with, and the operator CA.
 
-Owns what makes a certificate acceptable for a station's records: it is an ECDSA
-certificate, it names the station (subject serialNumber = 机构号, as provisioning puts it in
-the certificate request), and, when the operator CA is given, it chains to that CA at the
-time the records were signed. It reads only what it is given; never a token or a database.
+Owns what makes a certificate acceptable for a station's records: it holds a station key
+(ECDSA P-256, RSA-2048 or SM2: kiosk/station_keys.py), it names the station (subject
+serialNumber = 机构号, as provisioning puts it in the certificate request), and, when the
+operator CA is given, it chains to that CA at the time the records were signed. It reads
+only what it is given; never a token or a database.
 """
 
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
+from kiosk import sm2
 from kiosk.journal.canonical import JournalError, der_sha256
+from kiosk.station_keys import StationKey, StationKeyError, station_key_of
 
 _LIBRARY_DETAIL = re.compile(r"\s*\(encountered processing .*\)$", re.DOTALL)
 
@@ -26,6 +29,7 @@ class StationCertificate:
     certificate: x509.Certificate
     sha256: str
     institution_no: str | None  # the subject's serialNumber, None when it has none
+    key: StationKey
 
     def station_problem(self, station: object) -> str | None:
         """Why this certificate may not sign records of station, or None when it names it."""
@@ -58,14 +62,16 @@ def load_certificates(cert_pem: bytes) -> dict[str, StationCertificate]:
         ) from None
     found: dict[str, StationCertificate] = {}
     for certificate in certificates:
-        if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
+        try:
+            key = station_key_of(certificate)
+        except StationKeyError as exc:
             raise JournalError(
-                "the station certificate does not hold an ECDSA public key: "
-                "give the certificate of the station's token"
-            )
+                f"the station certificate cannot be a station's: {exc}; give the certificate "
+                "of the station's token"
+            ) from None
         fingerprint = der_sha256(certificate)
         found[fingerprint] = StationCertificate(
-            certificate, fingerprint, _institution_no(certificate)
+            certificate, fingerprint, _institution_no(certificate), key
         )
     return found
 
@@ -78,6 +84,11 @@ class OperatorCA:
     are those of the Web PKI (subjectAltName, authorityKeyIdentifier, extendedKeyUsage), which
     a station certificate issued for a token's request does not carry; so every extension is
     permitted, except that a CA must carry basicConstraints, which the library requires.
+
+    cryptography does not verify SM2 signatures, so a certificate signed "SM2 with SM3" is
+    checked by _sm2_chain_problem: issued directly by one of the anchors (no intermediate CA),
+    the anchor a CA (basicConstraints), both valid at the time, and the SM2 signature over
+    the TBSCertificate with the standard user id (what `openssl verify` checks).
     """
 
     def __init__(self, ca_pem: bytes) -> None:
@@ -88,7 +99,10 @@ class OperatorCA:
                 "the CA file holds no PEM certificate: give the operator CA's certificate "
                 "(-----BEGIN CERTIFICATE-----)"
             ) from None
-        self._store = verification.Store(anchors)
+        self._anchors = anchors
+        self._store = verification.Store(
+            [anchor for anchor in anchors if not _signed_with_sm2(anchor)] or anchors
+        )
         self._ca_policy = verification.ExtensionPolicy.permit_all().require_present(
             x509.BasicConstraints, verification.Criticality.AGNOSTIC, None
         )
@@ -100,6 +114,8 @@ class OperatorCA:
         intermediates: Iterable[StationCertificate] = (),
     ) -> str | None:
         """Why station's certificate does not chain to the CA at time at, or None when it does."""
+        if _signed_with_sm2(station.certificate):
+            return self._sm2_chain_problem(station, at)
         verifier = (
             verification.PolicyBuilder()
             .store(self._store)
@@ -112,13 +128,58 @@ class OperatorCA:
         others = [each.certificate for each in intermediates if each is not station]
         try:
             verifier.verify(station.certificate, others)
-        except verification.VerificationError as exc:
+        except (verification.VerificationError, UnsupportedAlgorithm, ValueError) as exc:
+            # UnsupportedAlgorithm: an SM2 station key under a CA that signs otherwise, which
+            # cryptography cannot parse on its path (only SM2-signed chains are ours to check).
             detail = _LIBRARY_DETAIL.sub("", str(exc))
             return (
                 f"the certificate {station.sha256[:16]}... does not chain to the operator CA "
                 f"at {at.isoformat()}: {detail}"
             )
         return None
+
+    def _sm2_chain_problem(self, station: StationCertificate, at: datetime) -> str | None:
+        certificate = station.certificate
+        moment = at.astimezone(UTC)
+        problem = "no CA certificate given is its issuer"
+        for anchor in self._anchors:
+            if anchor.subject != certificate.issuer:
+                continue
+            try:
+                issuer_key = station_key_of(anchor).key
+            except StationKeyError:
+                problem = "its issuer's certificate holds no SM2 key"
+                continue
+            if not isinstance(issuer_key, sm2.Sm2PublicKey):
+                problem = "its issuer's certificate holds no SM2 key"
+            elif not issuer_key.verify(certificate.signature, certificate.tbs_certificate_bytes):
+                problem = "its signature does not verify with the CA's key"
+            elif not _is_ca(anchor):
+                problem = "its issuer is not a CA (no basicConstraints CA:TRUE)"
+            elif not _valid_at(anchor, moment) or not _valid_at(certificate, moment):
+                problem = "it or the CA certificate is not valid at that time"
+            else:
+                return None
+        return (
+            f"the certificate {station.sha256[:16]}... does not chain to the operator CA "
+            f"at {at.isoformat()}: {problem}"
+        )
+
+
+def _signed_with_sm2(certificate: x509.Certificate) -> bool:
+    return certificate.signature_algorithm_oid.dotted_string == sm2.SM2_SM3_SIGNATURE_OID
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    return bool(constraints.value.ca)
+
+
+def _valid_at(certificate: x509.Certificate, moment: datetime) -> bool:
+    return certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc
 
 
 def load_operator_ca(ca_pem: bytes | None) -> OperatorCA | None:

@@ -270,18 +270,20 @@ class Journal:
         return dict(record)
 
     def _sign_into(self, record: dict[str, object]) -> bool:
-        """Add signer, cert_sha256 and sig to record; False (record untouched) if signing fails."""
+        """Add signer, alg, cert_sha256 and sig to record; False (record untouched) if signing
+        fails."""
         try:
             fingerprint = self._certificate_fingerprint()
         except SignerError:
             return False
         record["signer"] = self._signer.kind
+        record["alg"] = self._signer.algorithm.value
         record["cert_sha256"] = fingerprint
         try:
             # What signed_bytes(record) gives: record has no "sig" yet.
             signature = self._signer.sign(encode_checked(record))
         except SignerError:
-            del record["signer"], record["cert_sha256"]
+            del record["signer"], record["alg"], record["cert_sha256"]
             return False
         record["sig"] = base64.b64encode(signature).decode("ascii")
         return True

@@ -16,10 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from kiosk.journal.canonical import (
     BASE_KEYS,
     SIGNER_KINDS,
@@ -36,6 +32,7 @@ from kiosk.journal.certificates import (
     load_operator_ca,
 )
 from kiosk.journal.totals import RECOMPUTED_KEYS, day_totals, tx_close_turnover_fen
+from kiosk.station_keys import algorithm_problem
 
 __all__ = [
     "SIGNATURE_MISMATCH",
@@ -85,7 +82,8 @@ def signature_problem(
     """Why the record's signature is not good, or None when it verifies.
 
     The record must carry sig, signer and cert_sha256; a missing signature is the caller's
-    business (it may be a sig_failed record).
+    business (it may be a sig_failed record). Its alg (ES256 when absent) must be the one
+    the certificate's key signs: a P-256 key ES256, an RSA key RS256, an SM2 key SM2-SM3.
     """
     signer = record.get("signer")
     if signer not in SIGNER_KINDS:
@@ -102,18 +100,17 @@ def signature_problem(
     station_problem = station_certificate.station_problem(record.get("station"))
     if station_problem is not None:
         return f"it may not be signed with its certificate: {station_problem}"
+    mismatch = algorithm_problem(record.get("alg"), station_certificate.key)
+    if mismatch is not None:
+        return mismatch
     sig = record.get("sig")
     if not isinstance(sig, str):
         return "its sig is not base64 text"
     try:
-        der = base64.b64decode(sig, validate=True)
+        signature = base64.b64decode(sig, validate=True)
     except (binascii.Error, ValueError):
         return "its sig is not valid base64"
-    public_key = station_certificate.certificate.public_key()
-    assert isinstance(public_key, ec.EllipticCurvePublicKey)  # checked in load_certificates
-    try:
-        public_key.verify(der, signed_bytes(record), ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
+    if not station_certificate.key.verify(signature, signed_bytes(record)):
         return SIGNATURE_MISMATCH
     return None
 

@@ -21,6 +21,8 @@ from cryptography.x509.oid import NameOID
 
 from kiosk.errors import KioskError
 from kiosk.provisioning.archive import archive_certificate
+from kiosk.sm2 import SM2_SM3_SIGNATURE_OID
+from kiosk.station_keys import certificate_spki, request_spki
 
 
 class ProvisioningError(KioskError):
@@ -100,7 +102,7 @@ class CertificateFile:
         except ValueError:
             raise ProvisioningError(f"--cert {self.path} is not a PEM certificate") from None
         request = x509.load_pem_x509_csr(csr_pem)
-        if certificate.public_key() != request.public_key():
+        if certificate_spki(certificate) != request_spki(request):
             raise ProvisioningError(
                 f"--cert {self.path} was issued for another key, not this token's request:"
                 " give the certificate issued for the CSR this terminal wrote"
@@ -123,6 +125,9 @@ class AwaitingCertificate:
 
 class DevCertificateAuthority:
     """A development CA in a directory, for simulated terminals and benches; never production.
+
+    It signs with its own P-256 key whatever the station key's type (P-256 or RSA-2048); an
+    SM2 station's certificate comes from an SM2 CA (cryptography cannot sign SM2).
 
     Its key is a plain file (mode 600): it stands in for the operator's CA, which a real
     terminal never holds.
@@ -168,6 +173,11 @@ class DevCertificateAuthority:
 
     def issue(self, csr_pem: bytes) -> bytes:
         request = x509.load_pem_x509_csr(csr_pem)
+        if request.signature_algorithm_oid.dotted_string == SM2_SM3_SIGNATURE_OID:
+            raise ProvisioningError(
+                "the development CA issues P-256 and RSA certificates only: have the operator's"
+                " SM2 CA issue this request (docs/provisioning.md) and give it with --cert"
+            )
         if not request.is_signature_valid:
             raise ProvisioningError("the certificate request's signature does not verify")
         key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
@@ -338,10 +348,7 @@ def certificate_problem(
     if cert_pem is None:
         return "no certificate on the token"
     certificate = x509.load_pem_x509_certificate(cert_pem)
-    held = certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if held != public_key_info:
+    if certificate_spki(certificate) != public_key_info:
         return "the certificate on the token is for another key"
     numbers = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
     names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)

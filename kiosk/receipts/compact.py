@@ -63,6 +63,12 @@ class Algorithm(IntEnum):
     UNSIGNED = 0  # closed during a signature device outage: the record carries sig_failed
     ECDSA_P256 = 1  # r || s, 32 bytes each, big-endian (the DER of the record's sig, unpacked)
     STORED = 2  # the bytes of the record's sig as they are (RSA, another curve ...): larger
+    SM2_SM3 = 3  # r || s of an SM2 signature (alg "SM2-SM3"), packed as ECDSA_P256's
+
+
+# Algorithms whose signature travels as r || s, 32 bytes each.
+_RAW_PAIRS = (Algorithm.ECDSA_P256, Algorithm.SM2_SM3)
+SM2_ALG = "SM2-SM3"
 
 
 @dataclass(frozen=True)
@@ -90,19 +96,27 @@ def _signature(record: Mapping[str, Any]) -> tuple[Algorithm, bytes]:
         der = base64.b64decode(str(sig), validate=True)
     except (binascii.Error, ValueError):
         raise ReceiptError(f"receipt {record.get('receipt_no')}'s sig is not base64") from None
+    alg = record.get("alg")
+    if alg not in (None, "ES256", SM2_ALG):
+        return Algorithm.STORED, der  # RSA: its signature is as long as its modulus
     try:
         r, s = decode_dss_signature(der)
     except ValueError:
+        r = s = -1
+    if r < 0 or r.bit_length() > 256 or s.bit_length() > 256 or encode_dss_signature(r, s) != der:
+        if alg == SM2_ALG:
+            raise ReceiptError(
+                f"receipt {record.get('receipt_no')}'s SM2 signature is not DER r, s"
+            )
         return Algorithm.STORED, der
-    if r.bit_length() > 256 or s.bit_length() > 256 or encode_dss_signature(r, s) != der:
-        return Algorithm.STORED, der
-    return Algorithm.ECDSA_P256, r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    pair = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return (Algorithm.SM2_SM3 if alg == SM2_ALG else Algorithm.ECDSA_P256), pair
 
 
 def _sig_text(algorithm: Algorithm, signature: bytes) -> str | None:
     if algorithm is Algorithm.UNSIGNED:
         return None
-    if algorithm is Algorithm.ECDSA_P256:
+    if algorithm in _RAW_PAIRS:
         r = int.from_bytes(signature[:32], "big")
         s = int.from_bytes(signature[32:], "big")
         signature = encode_dss_signature(r, s)
@@ -185,6 +199,11 @@ def decode_record(code: CompactCode, *, station: str, cert_sha256: str | None) -
         record["sig"] = _sig_text(code.algorithm, code.signature)
     elif Field.SIGNER in fields or "signer" in named:
         raise ReceiptError("the receipt code is damaged: an unsigned record names a signer")
+    # One code, one record: the SM2 number goes with alg SM2-SM3 and only with it.
+    if (code.algorithm is Algorithm.SM2_SM3) != (record.get("alg") == SM2_ALG):
+        raise ReceiptError(
+            "the receipt code is damaged: its signature algorithm and the record's alg differ"
+        )
     try:
         record = checked_record(record)
     except JournalError as exc:
@@ -261,7 +280,7 @@ def decode_body(body: bytes) -> CompactCode:
             "version: update kiosk-tool"
         ) from None
     prev, signature = decoded[1][:PREV_BYTES], decoded[1][PREV_BYTES:]
-    if (algorithm is Algorithm.ECDSA_P256 and len(signature) != 64) or (
+    if (algorithm in _RAW_PAIRS and len(signature) != 64) or (
         algorithm is Algorithm.UNSIGNED and signature
     ):
         raise ReceiptError("the receipt code is damaged: its signature has the wrong length")

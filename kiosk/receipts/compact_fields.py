@@ -45,13 +45,16 @@ class Field(IntEnum):
     REASON = 20
     VOUCHER_ID = 21
     VOUCHER_EXPIRES = 22
-    REFUSAL = 23
-    AWAITING_CLAIM = 24
+    ALG = 23
+    REFUSAL = 24
+    AWAITING_CLAIM = 25
 
 
 # The vocabularies a field number encodes as an index. Append only: an index names its text
 # for ever. A value not listed travels under its name.
 SIGNERS = ("pkcs11", "software")
+# The record's alg (kiosk.signing.SignatureAlgorithm values); a record without alg is ES256.
+ALGS = ("ES256", "RS256", "SM2-SM3")
 KINDS = ("bill", "card_topup", "phone_topup", "cash_refund")
 OUTCOMES = ("paid", "refused", "refund", "cancelled", "failed")
 CARD_CREDITS = ("written", "pending", "conflict")
@@ -298,6 +301,7 @@ def _specs() -> tuple[Spec, ...]:
         ("reason", Field.REASON, vocabulary(REASONS)),
         ("voucher_id", Field.VOUCHER_ID, (_voucher_id, _unpack_voucher_id)),
         ("voucher_expires", Field.VOUCHER_EXPIRES, day),
+        ("alg", Field.ALG, vocabulary(ALGS)),
         ("refusal", Field.REFUSAL, vocabulary(REFUSALS)),
         ("awaiting_claim", Field.AWAITING_CLAIM, (_true, _unpack_true)),
     ]
