@@ -27,6 +27,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from backoffice.commands import signature_valid
 from backoffice.contract import topic_for
+from backoffice.signatures import register_certificate
+from backoffice.store import Store
 from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.clock import SystemClock, iso
 from kiosk.journal import Journal
@@ -99,6 +101,17 @@ class SimulatedTerminal:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         return client
+
+    def certificate_pem(self) -> bytes:
+        """The station certificate its records are signed with (for the back office to
+        register, as staff do with kiosk-backoffice cert register)."""
+        return self.signer.certificate_pem()
+
+    def register_with(self, store: Store, by: str = "fleet simulator") -> None:
+        """Register its certificate in a back-office store."""
+        register_certificate(
+            store, self.station, self.terminal, self.certificate_pem(), by=by, now=time.time()
+        )
 
     def topic(self, kind: str) -> str:
         return topic_for(self.station, self.terminal, kind)

@@ -12,11 +12,10 @@ from typing import NamedTuple
 
 from kiosk.journal.canonical import ZERO_HASH
 from kiosk.storage import write_transaction
+from kiosk.telemetry.records import OUTBOX_TYPES
 
 log = logging.getLogger(__name__)
 
-# The record types the back office must receive exactly once (docs/mqtt.md section 3).
-OUTBOX_TYPES = ("tx_close", "day_close")
 _TYPES_SQL = ", ".join(f"'{t}'" for t in OUTBOX_TYPES)
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS telemetry_outbox (
