@@ -17,6 +17,7 @@ from backoffice.config import Thresholds
 from backoffice.store import Cursor, Row, key_chunks, key_table
 from kiosk.telemetry.event_kinds import EventKind
 
+
 class AlertKind(StrEnum):
     OFFLINE = "offline"
     PAPER_LOW = "paper_low"

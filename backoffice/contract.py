@@ -55,9 +55,7 @@ class Topic(NamedTuple):
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
-        raise PayloadRejected(
-            f"topic {topic!r} is not {TOPIC_ROOT}/<station>/<terminal>/<kind>"
-        )
+        raise PayloadRejected(f"topic {topic!r} is not {TOPIC_ROOT}/<station>/<terminal>/<kind>")
     _, _, station, terminal, kind = parts
     if not valid_station(station) or not valid_terminal(terminal):
         raise PayloadRejected(f"topic {topic!r} names an impossible station or terminal id")

@@ -278,6 +278,19 @@ class SimulatedTerminal:
         self._queue(record)
         return record
 
+    def journal_record(
+        self, kind: str, fields: dict[str, object], *, sign: bool = True, sig_failed: bool = False
+    ) -> dict[str, object]:
+        """Any outbox record type (kiosk.telemetry.records), journaled, queued and published.
+        sig_failed: as the terminal journals it while its signing token fails (unsigned,
+        marked so)."""
+        with write_transaction(self.conn):
+            record = self.journal.append(kind, fields, sign=sign and not sig_failed)
+        if sig_failed:
+            record = {**record, "sig_failed": True}
+        self._queue(record)
+        return record
+
     def close_day(self, day: date, *, paid_count: int, paid_fen: int) -> dict[str, object]:
         report = {
             "business_day": day.isoformat(),

@@ -392,8 +392,10 @@ class _Batch:
         row = self.terminals[(station, terminal)]
         row.state = row.changes["state"] = "offline"
         row.changes["state_reason"], row.changes["state_at"] = status.reason, self.now
-        detail = "last will: connection lost" if status.reason == "lost" else (
-            f"offline: {status.reason}"
+        detail = (
+            "last will: connection lost"
+            if status.reason == "lost"
+            else (f"offline: {status.reason}")
         )
         self.alerts.raise_alert(station, terminal, AlertKind.OFFLINE, detail, self.now)
 
@@ -536,7 +538,9 @@ class _Batch:
             if isinstance(alert, str) and alert in ALERT_KINDS:
                 self.alerts.raise_alert(station, terminal, alert, detail, self.now)
             else:
-                log.warning("terminal %s/%s alert record %d names %r", station, terminal, seq, alert)
+                log.warning(
+                    "terminal %s/%s alert record %d names %r", station, terminal, seq, alert
+                )
         elif kind in _RECORD_ALERTS:
             self.alerts.raise_alert(station, terminal, _RECORD_ALERTS[kind], detail, self.now)
         elif kind == RecordType.BOARD_EVENT and record.get("kind") == BoardEventKind.TAMPER:

@@ -156,6 +156,7 @@ class MqttLink:
         for name, code in zip(self.filters, reason_codes, strict=False):
             if code.is_failure:
                 log.error("the broker refused the subscription %s: %s", name, code)
+        log.info("subscribed to %d topic filters as %s", len(self.filters), self.client_id)
         self.subscribed.set()
 
     def _on_disconnect(

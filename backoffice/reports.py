@@ -31,8 +31,7 @@ def reconciliation(store: Store, day: datetime.date) -> list[Row]:
         (RecordType.TX_CLOSE, PAID, day.isoformat()),
     )
     closes = store.query(
-        "SELECT station, terminal, record FROM records "
-        "WHERE type = ? AND business_day = ?",
+        "SELECT station, terminal, record FROM records WHERE type = ? AND business_day = ?",
         (RecordType.DAY_CLOSE, day.isoformat()),
     )
     rows: dict[tuple[str, str], Row] = {}

@@ -41,9 +41,7 @@ class Verdict:
     problem: str = ""  # why it is bad
 
 
-def verdict(
-    record: Mapping[str, Any], certificates: Mapping[str, StationCertificate]
-) -> Verdict:
+def verdict(record: Mapping[str, Any], certificates: Mapping[str, StationCertificate]) -> Verdict:
     """What the record's signature proves, given the terminal's registered certificates."""
     if "sig" not in record:
         if may_travel_unsigned(record):
@@ -138,7 +136,9 @@ def load_operator_ca(path: str) -> bytes | None:
         ) from None
 
 
-def certificates_of(cursor: Cursor, keys: Iterable[Key]) -> dict[Key, dict[str, StationCertificate]]:
+def certificates_of(
+    cursor: Cursor, keys: Iterable[Key]
+) -> dict[Key, dict[str, StationCertificate]]:
     """The registered certificates of these terminals, by fingerprint (empty: none)."""
     found: dict[Key, dict[str, StationCertificate]] = {key: {} for key in keys}
     for chunk in key_chunks(sorted(found)):

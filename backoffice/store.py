@@ -25,6 +25,7 @@ Row = dict[str, Any]
 # PostgreSQL connections per process: the ingest worker's, the dashboard's and liveness.
 POOL_SIZE = 4
 
+
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 

@@ -155,7 +155,9 @@ class TelemetryClient:
         if self._worker is not None:
             self._worker.join(timeout_s)
         if self.connected:
-            info = self._publish(TopicKind.STATUS, payloads.shutdown(self._clock.now(), self.boot_id))
+            info = self._publish(
+                TopicKind.STATUS, payloads.shutdown(self._clock.now(), self.boot_id)
+            )
             try:
                 info.wait_for_publish(timeout_s)
             except (RuntimeError, ValueError):
