@@ -143,7 +143,10 @@ class MqttLink:
         log.info("connected to the MQTT broker as %s", self.client_id)
         # Again on every connection: Mosquitto does not reliably restore a persisted
         # session's subscriptions after its own restart (docs/mqtt.md section 5).
-        client.subscribe([(name, SubscribeOptions(qos=1)) for name in self.filters])
+        if self.filters:
+            client.subscribe([(name, SubscribeOptions(qos=1)) for name in self.filters])
+        else:
+            self.subscribed.set()  # a link that only publishes is ready once connected
 
     def _on_subscribe(
         self,
