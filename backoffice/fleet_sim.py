@@ -291,6 +291,16 @@ class SimulatedTerminal:
         self._queue(record)
         return record
 
+    def journal_record_unqueued(self, n: int) -> dict[str, object]:
+        """A signed bill payment journaled but not queued (the bench builds its stream)."""
+        fields = {"tx_id": f"bench-{n}", "outcome": "paid", "amount_fen": 100 + n % 900}
+        fields |= {"fee_fen": 10, "service": SERVICES[n % len(SERVICES)]}
+        with write_transaction(self.conn):
+            return self.journal.append("tx_close", fields, sign=True)
+
+    def outbox_envelope(self, seq: int, prev_seq: int, record: dict[str, object]) -> bytes:
+        return json.dumps({"v": 1, "seq": seq, "prev_seq": prev_seq, "record": record}).encode()
+
     def close_day(self, day: date, *, paid_count: int, paid_fen: int) -> dict[str, object]:
         report = {
             "business_day": day.isoformat(),

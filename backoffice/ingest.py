@@ -66,14 +66,29 @@ RECORD_COLUMNS = (
     "tx_id",
     "awaiting_claim",
 )
-_INSERT_RECORD = (
-    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) ON CONFLICT DO NOTHING"
+QUARANTINE_COLUMNS = (
+    "station",
+    "terminal",
+    "seq",
+    "type",
+    "record",
+    "record_hash",
+    "prev_seq",
+    "reason",
+    "received",
 )
-_INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (station, terminal, seq, type, record, record_hash, prev_seq, "
-    "reason, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+HEALTH_COLUMNS = (
+    "station",
+    "terminal",
+    "received",
+    "time",
+    "paper",
+    "float_balance_fen",
+    "cert_days_left",
+    "outbox_backlog",
+    "payload",
 )
+EVENT_COLUMNS = ("station", "terminal", "received", "time", "kind", "data")
 # Terminal records that become back-office alerts of a fixed kind.
 _RECORD_ALERTS = {
     RecordType.CASH_SUSPENSE: AlertKind.CASH_SUSPENSE,
@@ -550,8 +565,11 @@ class _Batch:
 
     def _write(self) -> list[tuple[Key, int]]:
         cursor = self.cursor
-        stored = cursor.executemany(_INSERT_RECORD, self.records)
-        quarantined = cursor.executemany(_INSERT_QUARANTINE, self.quarantine)
+        conflict = "ON CONFLICT DO NOTHING"
+        stored = cursor.insert_rows("records", RECORD_COLUMNS, self.records, conflict)
+        quarantined = cursor.insert_rows(
+            "quarantine", QUARANTINE_COLUMNS, self.quarantine, conflict
+        )
         if stored + quarantined != len(self.records) + len(self.quarantine):
             # Cannot happen while every writer of records holds its terminal's row (above);
             # if it did, a record stored by someone else would be acknowledged unchecked.
@@ -559,17 +577,8 @@ class _Batch:
                 "records appeared while this batch held their terminals: is another program "
                 "writing the records table?"
             )
-        cursor.executemany(
-            "INSERT INTO health_history (station, terminal, received, time, paper, "
-            "float_balance_fen, cert_days_left, outbox_backlog, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self.health,
-        )
-        cursor.executemany(
-            "INSERT INTO events (station, terminal, received, time, kind, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            self.events,
-        )
+        cursor.insert_rows("health_history", HEALTH_COLUMNS, self.health)
+        cursor.insert_rows("events", EVENT_COLUMNS, self.events)
         # A boot's row is written when a terminal changes to it (that is all the clone
         # check asks: was this boot heard before?).
         cursor.executemany(
@@ -632,20 +641,17 @@ class _Batch:
 
     def _write_terminals(self) -> None:
         """One UPDATE statement per set of changed columns (a few sets: heartbeat only,
-        with health...), each run for every terminal it applies to."""
+        with health...) and KEY_CHUNK terminals."""
         by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for key, row in self.terminals.items():
             if not row.changes:
                 continue
             columns = tuple(sorted(row.changes))
             by_columns.setdefault(columns, []).append(
-                (*[row.changes[name] for name in columns], *key)
+                (*key, *[row.changes[name] for name in columns])
             )
         for columns, rows in by_columns.items():
-            assignments = ", ".join(f"{name} = ?" for name in columns)
-            self.cursor.executemany(
-                f"UPDATE terminals SET {assignments} WHERE station = ? AND terminal = ?", rows
-            )
+            self.cursor.update_rows("terminals", ("station", "terminal"), columns, rows)
 
 
 def _text_or_none(value: Any) -> str | None:

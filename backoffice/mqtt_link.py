@@ -28,10 +28,12 @@ from backoffice.errors import BackofficeError
 
 log = logging.getLogger(__name__)
 
-# QoS 1 messages the broker may send before the first is acknowledged. Acknowledging after
-# the commit holds a batch's messages unacknowledged for a commit's time, so the window
-# must hold at least a batch (backoffice.worker.BATCH_LIMIT).
-RECEIVE_MAXIMUM = 10_000
+# QoS 1 messages the broker may send before the first is acknowledged: MQTT's largest.
+# Acknowledging after the commit holds a batch's messages unacknowledged for a commit's
+# time, so the window must hold at least a batch (backoffice.worker.BATCH_LIMIT); and
+# Mosquitto 2.0.11 lost half the QoS 1 messages of a queued backlog mixed with QoS 0 ones
+# that was longer than a smaller window (docs/backoffice.md, "Ingest").
+RECEIVE_MAXIMUM = 65_535
 # QoS 1 messages this client has published and the broker has not yet confirmed.
 OUTGOING_INFLIGHT = 1_000
 

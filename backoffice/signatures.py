@@ -132,7 +132,8 @@ def load_operator_ca(path: str) -> bytes | None:
         return Path(path).read_bytes()
     except OSError as exc:
         raise CertificateRefused(
-            f"cannot read the operator CA {path}: {exc.strerror}; check certificates.operator_ca_file"
+            f"cannot read the operator CA {path}: {exc.strerror}; "
+            "check certificates.operator_ca_file"
         ) from None
 
 

@@ -29,6 +29,18 @@ POOL_SIZE = 4
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> int:
+        """INSERT rows (tail: e.g. "ON CONFLICT DO NOTHING"); the number inserted."""
+        ...
+
+    def update_rows(
+        self, table: str, keys: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """UPDATE table SET columns WHERE keys, from rows of (*keys, *values)."""
+        ...
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one statement for each row, in order; the number of rows it changed in all."""
         ...
@@ -41,8 +53,10 @@ def row_values(count: int, width: int) -> str:
     return ", ".join([row] * count)
 
 
-# Keys per statement of a key table: well under both engines' parameter limits.
-KEY_CHUNK = 500
+# Keys per statement of a key table. Small enough that PostgreSQL looks each key up in the
+# joined table's primary key: with 500, against a table of 100,000 terminals, it chose to
+# scan the whole table and hash it (25 ms a statement instead of 1 ms for 100 keys).
+KEY_CHUNK = 100
 
 
 def key_chunks(keys: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -74,6 +88,7 @@ class Store:
         self.dialect: Dialect
         self.checkpointer: Checkpointer | None = None
         self._pool: Any = None
+        self._column_types: dict[str, dict[str, str]] = {}
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
             path = Path(url.removeprefix("sqlite://"))
@@ -144,7 +159,7 @@ class Store:
 
         try:
             with self._pool.connection() as conn, conn.transaction():
-                yield _PostgresCursor(conn)
+                yield _PostgresCursor(conn, self._column_types)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             raise StoreUnavailable(
                 f"PostgreSQL is unreachable ({_first_line(exc)}); the work is tried again"
@@ -170,8 +185,28 @@ class Store:
 
 
 class _SqliteCursor:
+    """SQLite runs in this process: a statement per row costs microseconds."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> int:
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {tail}"
+        return self.executemany(sql, rows)
+
+    def update_rows(
+        self, table: str, keys: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        match = " AND ".join(f"{key} = ?" for key in keys)
+        width = len(keys)
+        self.executemany(
+            f"UPDATE {table} SET {assignments} WHERE {match}",
+            [(*row[width:], *row[:width]) for row in rows],
+        )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return [dict(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
@@ -183,13 +218,63 @@ class _SqliteCursor:
 
 
 class _PostgresCursor:
-    def __init__(self, conn: Any) -> None:
+    """Rows in bulk go to the server as one array per column (unnest): one statement, of a
+    fixed text, for any number of rows. A statement per row cost the server about 100 us
+    each, and a multi-row VALUES list cost psycopg more to parse than the rows to store
+    (docs/benchmarks.md)."""
+
+    def __init__(self, conn: Any, types: dict[str, dict[str, str]]) -> None:
         self._conn = conn
+        self._types = types  # table -> column -> SQL type, read from the catalog once
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        if table not in self._types:
+            rows = self.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ?",
+                (table,),
+            )
+            self._types[table] = {row["column_name"]: row["data_type"] for row in rows}
+        return self._types[table]
+
+    def _arrays(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, list[list[Any]]]:
+        types = self._column_types(table)
+        # %b: psycopg sends each array in binary (text would quote every element).
+        unnest = ", ".join(f"%b::{types[name]}[]" for name in columns)
+        return unnest, [list(values) for values in zip(*rows, strict=True)]
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> int:
+        if not rows:
+            return 0
+        unnest, arrays = self._arrays(table, columns, rows)
+        with self._conn.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({unnest}) {tail}",
+                arrays,
+            )
+            return int(cursor.rowcount)
+
+    def update_rows(
+        self, table: str, keys: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if not rows:
+            return
+        names = [*keys, *columns]
+        unnest, arrays = self._arrays(table, names, rows)
+        assignments = ", ".join(f"{name} = k.{name}" for name in columns)
+        match = " AND ".join(f"{table}.{key} = k.{key}" for key in keys)
+        self._conn.execute(
+            f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS k({', '.join(names)}) "
+            f"WHERE {match}",
+            arrays,
+        )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        # The shared SQL uses ?; psycopg wants %s (and a literal % doubled).
-        translated = sql.replace("%", "%%").replace("?", "%s")
-        cursor = self._conn.execute(translated, tuple(params))
+        cursor = self._conn.execute(_placeholders(sql), tuple(params))
         if cursor.description is None:
             return []
         rows: list[Row] = cursor.fetchall()
@@ -198,10 +283,14 @@ class _PostgresCursor:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
-        translated = sql.replace("%", "%%").replace("?", "%s")
         with self._conn.cursor() as cursor:
-            cursor.executemany(translated, rows)
+            cursor.executemany(_placeholders(sql), rows)
             return int(cursor.rowcount)
+
+
+def _placeholders(sql: str) -> str:
+    """The shared SQL uses ?; psycopg wants %s (and a literal % doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 def _open_sqlite(path: Path) -> sqlite3.Connection:
@@ -235,7 +324,14 @@ def _open_pool(url: str, connect_timeout_s: float) -> Any:
         url,
         min_size=1,
         max_size=POOL_SIZE,
-        kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 10},
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            "connect_timeout": 10,
+            # No server-side prepared statements: a key table's generic plan scanned the
+            # whole terminals table for every statement (docs/benchmarks.md).
+            "prepare_threshold": None,
+        },
         # A connection is checked before it is lent: one the server closed (a restart)
         # is replaced instead of failing the next transaction.
         check=ConnectionPool.check_connection,

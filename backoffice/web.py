@@ -26,10 +26,10 @@ from backoffice.alerts import ALERT_KINDS, acknowledge_alert, open_alerts
 from backoffice.config import BackofficeConfig
 from backoffice.errors import BackofficeError
 from backoffice.store import Row, Store
-from kiosk.telemetry.records import RecordType
 from kiosk.i18n import LANGUAGES, Translate, translator
 from kiosk.money import format_fen
 from kiosk.telemetry.commands import COMMAND_NAMES
+from kiosk.telemetry.records import RecordType
 
 log = logging.getLogger(__name__)
 

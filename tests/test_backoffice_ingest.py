@@ -1,8 +1,6 @@
 """The back office ingests a real Mosquitto stream: records exactly once, acks, liveness, alerts."""
 
 import json
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence

@@ -2,13 +2,12 @@
 subscription with one killed mid-stream, and PostgreSQL restarted mid-ingest. Nothing is
 lost and nothing is stored twice; every record ends acknowledged."""
 
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
