@@ -33,6 +33,7 @@ from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.clock import SystemClock, iso
 from kiosk.journal import Journal
 from kiosk.storage import write_transaction
+from kiosk.telemetry.records import RecordType
 
 SERVICES = ("water", "electricity", "gas", "phone", "cable_tv")
 SOFTWARE = "kiosk-terminal 0.1.0 (simulated)"
@@ -272,7 +273,7 @@ class SimulatedTerminal:
         }
         with write_transaction(self.conn):
             record = self.journal.append(
-                "tx_close", fields, sign=True, turnover_add_fen=amount_fen + fee_fen
+                RecordType.TX_CLOSE, fields, sign=True, turnover_add_fen=amount_fen + fee_fen
             )
         self.float_balance_fen -= amount_fen
         self._queue(record)
@@ -296,7 +297,7 @@ class SimulatedTerminal:
         fields = {"tx_id": f"bench-{n}", "outcome": "paid", "amount_fen": 100 + n % 900}
         fields |= {"fee_fen": 10, "service": SERVICES[n % len(SERVICES)]}
         with write_transaction(self.conn):
-            return self.journal.append("tx_close", fields, sign=True)
+            return self.journal.append(RecordType.TX_CLOSE, fields, sign=True)
 
     def outbox_envelope(self, seq: int, prev_seq: int, record: dict[str, object]) -> bytes:
         return json.dumps({"v": 1, "seq": seq, "prev_seq": prev_seq, "record": record}).encode()
@@ -310,7 +311,7 @@ class SimulatedTerminal:
             "float_balance_fen": self.float_balance_fen,
         }
         with write_transaction(self.conn):
-            record = self.journal.append("day_close", report, sign=True)
+            record = self.journal.append(RecordType.DAY_CLOSE, report, sign=True)
         self._queue(record)
         return record
 
