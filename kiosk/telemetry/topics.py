@@ -59,7 +59,7 @@ def terminal_identity(station: str, terminal: str) -> str:
     topic root below kiosk/v1/.
     """
     if not valid_station(station):
-        raise ValueError(f"station {station!r} must be 1-20 digits (the 机构号)")
+        raise ValueError(f"station {station!r} must be digits (the 机构号), at most 20")
     if not valid_terminal(terminal):
         raise ValueError(f"terminal {terminal!r} must be 1-32 letters, digits or '-'")
     return f"{station}/{terminal}"
