@@ -1,7 +1,7 @@
 """`make bench`: the terminal's performance figures, printed (never asserted on a time).
 
 Sections: the commit path against its raw parts, whole transactions, then the I/O board link
-under injected faults, telemetry bytes per day, back-office ingest against mosquitto_sub, and
+under injected faults, telemetry bytes per day, back-office ingest against a fleet of 100,000, and
 the touchscreen app (start, memory, touch feedback); see docs/benchmarks.md.
 
 Prints, for the commit path of one transaction (the signed tx_close journal record and the
