@@ -83,6 +83,15 @@ def _simulate(args: argparse.Namespace) -> int:
         fleet = Fleet(
             Path(work), args.terminals, host=host, port=port, command_public_key=public_key
         )
+        if args.register_config:
+            from backoffice.store import Store
+
+            store = Store(load_config(Path(args.register_config)).store)
+            try:
+                for terminal in fleet.terminals:
+                    terminal.register_with(store, by="simulate-fleet")
+            finally:
+                store.close()
         try:
             fleet.start()
         except OSError as exc:
@@ -232,11 +241,22 @@ def _head(args: argparse.Namespace) -> int:
 
 
 def _quarantine(args: argparse.Namespace) -> int:
+    import time
+
+    from backoffice.ingest import release_quarantine
     from backoffice.store import Store
 
     config = load_config(Path(args.config))
     store = Store(config.store)
     try:
+        if args.release:
+            released = release_quarantine(store, time.time())
+            emit(
+                args,
+                [{"station": s, "terminal": t, "seq": q} for s, t, q in released],
+                f"{len(released)} quarantined records now verify and were stored",
+            )
+            return 0
         rows = store.query(
             "SELECT station, terminal, seq, type, reason, received, record_hash FROM quarantine "
             "ORDER BY received, station, terminal, seq"
@@ -301,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     quarantined = sub.add_parser("quarantine", help="records quarantined for their signature")
     quarantined.add_argument("--config", required=True)
+    quarantined.add_argument(
+        "--release",
+        action="store_true",
+        help="verify the quarantined records again and store those that now verify",
+    )
     quarantined.add_argument("--json", action="store_true")
     quarantined.set_defaults(handler=_quarantine)
 
@@ -312,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--tx-per-hour", type=float, default=6.0, help="payments per terminal-hour")
     sim.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     sim.add_argument("--command-public-key", default="", help="verify commands with this PEM")
+    sim.add_argument(
+        "--register-config",
+        default="",
+        help="register the simulated terminals' certificates in this back office's store",
+    )
     sim.set_defaults(handler=_simulate)
 
     key = sub.add_parser("make-command-key", help="create the back office's command signing key")

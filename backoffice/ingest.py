@@ -35,6 +35,7 @@ from backoffice.messages import (
     Skip,
     Status,
     check_message,
+    check_outbox,
 )
 from backoffice.signatures import SignatureStatus, certificates_of, verdict
 from backoffice.store import Cursor, Store, key_chunks, key_table
@@ -510,28 +511,7 @@ class _Batch:
             self.alerts.raise_alert(station, terminal, AlertKind.BAD_SIGNATURE, detail, self.now)
             return
         self.stored += 1
-        self.records.append(
-            (
-                station,
-                terminal,
-                seq,
-                record["type"],
-                record["time"],
-                message.business_day,
-                record.get("outcome"),
-                record.get("service"),
-                message.amount_fen,
-                message.fee_fen,
-                record.get("receipt_no"),
-                message.text,
-                message.digest,
-                message.prev_seq,
-                self.now,
-                found.status.value,
-                _text_or_none(record.get("tx_id")),
-                1 if record.get("awaiting_claim") is True else 0,
-            )
-        )
+        self.records.append(_record_row(message, found.status, self.now))
         self._record_alerts(station, terminal, seq, record)
 
     def _record_alerts(self, station: str, terminal: str, seq: int, record: dict[str, Any]) -> None:
@@ -678,6 +658,59 @@ def walk_ack(acked_seq: int, above: Iterable[tuple[int, int]]) -> int:
             break
         upto = int(seq)
     return upto
+
+
+def release_quarantine(store: Store, now: float) -> list[tuple[str, str, int]]:
+    """Verify the quarantined records again (a certificate registered since, say) and move
+    those that now verify into the records; return their (station, terminal, seq)."""
+    released: list[tuple[str, str, int]] = []
+    with store.transaction() as cursor:
+        rows = cursor.execute(
+            "SELECT station, terminal, seq, prev_seq, record FROM quarantine "
+            "ORDER BY station, terminal, seq" + (" FOR UPDATE" if store.dialect != "sqlite" else "")
+        )
+        certificates = certificates_of(cursor, {(r["station"], r["terminal"]) for r in rows})
+        for row in rows:
+            key = (row["station"], row["terminal"])
+            record = json.loads(row["record"])
+            message = check_outbox(
+                *key, {"v": 1, "seq": row["seq"], "prev_seq": row["prev_seq"], "record": record}
+            )
+            found = verdict(record, certificates[key])
+            if found.status == SignatureStatus.BAD:
+                continue
+            cursor.insert_rows("records", RECORD_COLUMNS, [_record_row(message, found.status, now)])
+            cursor.execute(
+                "DELETE FROM quarantine WHERE station = ? AND terminal = ? AND seq = ?",
+                (*key, row["seq"]),
+            )
+            released.append((*key, row["seq"]))
+    return released
+
+
+def _record_row(message: OutboxRecord, status: SignatureStatus, now: float) -> tuple[Any, ...]:
+    """A records row (RECORD_COLUMNS) of a checked outbox record."""
+    record = message.record
+    return (
+        message.station,
+        message.terminal,
+        message.seq,
+        record["type"],
+        record["time"],
+        message.business_day,
+        record.get("outcome"),
+        record.get("service"),
+        message.amount_fen,
+        message.fee_fen,
+        record.get("receipt_no"),
+        message.text,
+        message.digest,
+        message.prev_seq,
+        now,
+        status.value,
+        _text_or_none(record.get("tx_id")),
+        1 if record.get("awaiting_claim") is True else 0,
+    )
 
 
 def ack_point(cursor: Cursor, station: str, terminal: str) -> int:

@@ -53,7 +53,7 @@ def verdict(record: Mapping[str, Any], certificates: Mapping[str, StationCertifi
         return Verdict(
             SignatureStatus.BAD,
             "no station certificate is registered for this terminal: register it with "
-            "kiosk-backoffice cert register, then release the quarantined records",
+            "kiosk-backoffice cert register, then kiosk-backoffice quarantine --release",
         )
     problem = signature_problem(record, certificates)
     if problem is not None:

@@ -14,7 +14,7 @@ from backoffice.alerts import open_alerts
 from backoffice.cli import main
 from backoffice.config import Thresholds
 from backoffice.fleet_sim import SimulatedTerminal
-from backoffice.ingest import Ingestor
+from backoffice.ingest import Ingestor, release_quarantine
 from backoffice.signatures import CertificateRefused, register_certificate
 from backoffice.store import Store
 from kiosk.telemetry.records import RecordType
@@ -223,3 +223,24 @@ def test_a_certificate_the_operator_ca_did_not_issue_is_refused(
         now=NOW,
         operator_ca=sim.certificate_pem(),
     )
+
+
+def test_records_quarantined_before_the_certificate_was_registered_are_released_after(
+    rig: Rig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = rig.sim.pay(1_000), rig.sim.pay(2_000)
+    rig.send(first, second)
+    assert sorted(rig.quarantined()) == [first["seq"], second["seq"]]
+    assert rig.acks == [second["seq"]]  # kept here, so the terminal may forget them
+    rig.sim.register_with(rig.store)
+    assert release_quarantine(rig.store, NOW) == [
+        (STATION, "T-01", first["seq"]),
+        (STATION, "T-01", second["seq"]),
+    ]
+    assert rig.quarantined() == {}
+    assert rig.stored() == {first["seq"]: "verified", second["seq"]: "verified"}
+    # An altered one stays where it is.
+    altered = {**rig.sim.pay(3_000), "amount_fen": 3}
+    rig.send(altered)
+    assert release_quarantine(rig.store, NOW) == []
+    assert list(rig.quarantined()) == [altered["seq"]]
