@@ -55,7 +55,7 @@ def row_values(count: int, width: int) -> str:
 
 # Keys per statement of a key table. Small enough that PostgreSQL looks each key up in the
 # joined table's primary key: with 500, against a table of 100,000 terminals, it chose to
-# scan the whole table and hash it (25 ms a statement instead of 1 ms for 100 keys).
+# scan and hash the whole table (docs/benchmarks.md section 5).
 KEY_CHUNK = 100
 
 
@@ -185,7 +185,7 @@ class Store:
 
 
 class _SqliteCursor:
-    """SQLite runs in this process: a statement per row costs microseconds."""
+    """SQLite runs in this process: a statement per row is cheap."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -219,9 +219,8 @@ class _SqliteCursor:
 
 class _PostgresCursor:
     """Rows in bulk go to the server as one array per column (unnest): one statement, of a
-    fixed text, for any number of rows. A statement per row cost the server about 100 us
-    each, and a multi-row VALUES list cost psycopg more to parse than the rows to store
-    (docs/benchmarks.md)."""
+    fixed text, for any number of rows: a statement per row, or a multi-row VALUES list,
+    cost several times more (docs/benchmarks.md section 5)."""
 
     def __init__(self, conn: Any, types: dict[str, dict[str, str]]) -> None:
         self._conn = conn

@@ -39,7 +39,8 @@ def product_files() -> list[Path]:
 
 
 def literal(words: set[str]) -> re.Pattern[str]:
-    return re.compile(r"""["'](%s)["']""" % "|".join(sorted(map(re.escape, words))))
+    alternatives = "|".join(sorted(map(re.escape, words)))
+    return re.compile(rf"""["']({alternatives})["']""")
 
 
 def test_no_topic_is_spelled_outside_the_topic_module() -> None:
