@@ -91,7 +91,7 @@ class SimulatedTerminal:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"sim-{self.station}-{self.terminal}-{self.boot_id}",
-            protocol=mqtt.MQTTv311,
+            protocol=mqtt.MQTTv5,
         )
         client.will_set(
             self.topic("status"),
