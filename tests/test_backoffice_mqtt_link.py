@@ -32,10 +32,10 @@ def test_messages_published_while_the_broker_is_down_arrive_when_it_is_back(
     broker = BrokerConfig(host=backoffice_broker.host, port=backoffice_broker.port)
     backoffice_broker.stop()
     link = MqttLink(broker, [], lambda message: None, "bo-test-pub")
-    link.start()
     received: list[bytes] = []
     subscriber = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="t")
     try:
+        # Published with no connection (the broker is down): kept, in order.
         link.publish(ACK, b'{"v":1,"upto_seq":7}', 1)
         link.publish(ACK, b'{"v":1,"upto_seq":9}', 1)
         subscribed = threading.Event()
@@ -45,9 +45,11 @@ def test_messages_published_while_the_broker_is_down_arrive_when_it_is_back(
         backoffice_broker.start()
         subscriber.connect(backoffice_broker.host, backoffice_broker.port)
         subscriber.loop_start()
-        assert subscribed.wait(DEADLINE_S)
-        # Sent before the subscriber was there, or after: wait until the link has connected.
+        assert subscribed.wait(DEADLINE_S)  # listening before the link connects
+        link.start()
         wait_for(link.subscribed.is_set, "the link to connect")
+        wait_for(lambda: len(received) >= 2, "the acks published while the broker was down")
+        assert received[:2] == [b'{"v":1,"upto_seq":7}', b'{"v":1,"upto_seq":9}']
         wait_for(
             lambda: (
                 link.publish(ACK, b'{"v":1,"upto_seq":12}', 1)
