@@ -10,28 +10,84 @@ unique index guarantees it across ingest workers). It never talks to MQTT or HTT
 
 import json
 from collections.abc import Collection, Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Protocol
 
 from backoffice.config import Thresholds
 from backoffice.store import Cursor, Row, key_chunks, key_table
+from kiosk.telemetry.event_kinds import EventKind
+
+
+class AlertKind(StrEnum):
+    OFFLINE = "offline"
+    PAPER_LOW = "paper_low"
+    PAPER_OUT = "paper_out"
+    LOW_FLOAT = "low_float"
+    CERT_EXPIRING = "cert_expiring"
+    TAMPER = "tamper"
+    DEVICE_FAULT = "device_fault"
+    OUTBOX_BACKLOG = "outbox_backlog"
+    GAP = "gap"
+    ROLLBACK = "rollback"
+    CLONE = "clone"
+    SIGNER_OUTAGE = "signer_outage"
+    # A record whose signature does not verify against the terminal's registered
+    # certificate (or that is unsigned where it must be signed): quarantined.
+    BAD_SIGNATURE = "bad_signature"
+    # The terminal's own alert records (kiosk.journal.record_types.TerminalAlertKind).
+    TX_IN_DOUBT = "tx_in_doubt"
+    PLATFORM_ANSWER_MISMATCH = "platform_answer_mismatch"
+    HOLD_NOT_RELEASED = "hold_not_released"
+    VOUCHER_NOT_REGISTERED = "voucher_not_registered"
+    CARD_CREDIT_CONFLICT = "card_credit_conflict"
+    UNRECOGNISED_CASH = "unrecognised_cash"
+    INLETS_NOT_CLOSED = "inlets_not_closed"
+    CLOCK_WRONG = "clock_wrong"
+    CASH_SUSPENSE = "cash_suspense"
+
 
 # kind -> English description (the message id of its label in backoffice.po).
 ALERT_KINDS: dict[str, str] = {
-    "offline": "Terminal offline",
-    "paper_low": "Receipt paper low",
-    "paper_out": "Receipt paper out",
-    "low_float": "Float balance low",
-    "cert_expiring": "Certificate expiring",
-    "tamper": "Tamper switch triggered",
-    "device_fault": "Device fault",
-    "outbox_backlog": "Records waiting to upload",
-    "gap": "Journal records missing",
-    "rollback": "Journal rolled back",
-    "clone": "Terminal identity cloned",
-    "signer_outage": "Signing token outage",
+    AlertKind.OFFLINE: "Terminal offline",
+    AlertKind.PAPER_LOW: "Receipt paper low",
+    AlertKind.PAPER_OUT: "Receipt paper out",
+    AlertKind.LOW_FLOAT: "Float balance low",
+    AlertKind.CERT_EXPIRING: "Certificate expiring",
+    AlertKind.TAMPER: "Tamper switch triggered",
+    AlertKind.DEVICE_FAULT: "Device fault",
+    AlertKind.OUTBOX_BACKLOG: "Records waiting to upload",
+    AlertKind.GAP: "Journal records missing",
+    AlertKind.ROLLBACK: "Journal rolled back",
+    AlertKind.CLONE: "Terminal identity cloned",
+    AlertKind.SIGNER_OUTAGE: "Signing token outage",
+    AlertKind.BAD_SIGNATURE: "Record signature invalid (quarantined)",
+    AlertKind.TX_IN_DOUBT: "Transaction in doubt",
+    AlertKind.PLATFORM_ANSWER_MISMATCH: "Platform answer does not match",
+    AlertKind.HOLD_NOT_RELEASED: "Float hold not released",
+    AlertKind.VOUCHER_NOT_REGISTERED: "Voucher not registered",
+    AlertKind.CARD_CREDIT_CONFLICT: "Card credit conflict",
+    AlertKind.UNRECOGNISED_CASH: "Unrecognised cash",
+    AlertKind.INLETS_NOT_CLOSED: "Cash inlets not closed",
+    AlertKind.CLOCK_WRONG: "Terminal clock wrong",
+    AlertKind.CASH_SUSPENSE: "Cash in suspense",
 }
 # Alerts that only staff can close: the condition is evidence, not a state that passes.
-STICKY_KINDS = ("tamper", "rollback", "clone", "device_fault")
+STICKY_KINDS: tuple[str, ...] = (
+    AlertKind.TAMPER,
+    AlertKind.ROLLBACK,
+    AlertKind.CLONE,
+    AlertKind.DEVICE_FAULT,
+    AlertKind.BAD_SIGNATURE,
+    AlertKind.TX_IN_DOUBT,
+    AlertKind.PLATFORM_ANSWER_MISMATCH,
+    AlertKind.HOLD_NOT_RELEASED,
+    AlertKind.VOUCHER_NOT_REGISTERED,
+    AlertKind.CARD_CREDIT_CONFLICT,
+    AlertKind.UNRECOGNISED_CASH,
+    AlertKind.INLETS_NOT_CLOSED,
+    AlertKind.CLOCK_WRONG,
+    AlertKind.CASH_SUSPENSE,
+)
 _RAISE = (
     "INSERT INTO alerts (station, terminal, kind, detail, raised) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING"
@@ -58,8 +114,8 @@ def clear_alert(cursor: Cursor, station: str, terminal: str, kind: str, now: flo
 
 
 class AlertSink(Protocol):
-    """Where the rules below send their decisions: a batch's changes (BatchAlerts), or the
-    receiving process's decisions, which the batch then replays."""
+    """Where the rules below send their decisions: a batch's changes (BatchAlerts), or one
+    message's decisions (backoffice.messages), which the batch then replays."""
 
     def raise_alert(self, station: str, terminal: str, kind: str, detail: str, now: float) -> None:
         """Open an alert unless one of this kind is already open for the terminal."""
@@ -77,11 +133,9 @@ class BatchAlerts:
     batch's transaction) skips those clears. Raises are always written
     (the partial unique index and ON CONFLICT DO NOTHING decide), so a stale view could only
     cost a statement, never lose an alert; the writes keep the order of the decisions, so a
-    raise and a clear of one kind in one batch leave the same rows as one at a time. The
-    ingestor hands it on to the next batch while nothing else writes (as it does the
-    terminal rows: Store.change_mark), so a terminal's open alerts are read once, not with
-    each of its health reports; a clear skipped on a stale view would leave an alert open,
-    which is why anything else's write drops it.
+    raise and a clear of one kind in one batch leave the same rows as one at a time. It
+    lives for one batch: the next reads the open alerts again, since another ingest worker
+    may have changed them.
     """
 
     def __init__(self) -> None:
@@ -158,7 +212,7 @@ def faulty_devices(devices: Mapping[str, Any]) -> list[str]:
     faulty = [
         name
         for name, health in devices.items()
-        if (type(health) is dict or isinstance(health, Mapping))  # a parsed report: a dict
+        if isinstance(health, Mapping)
         and (
             health.get("online") is False
             or health.get("present") is False
@@ -179,10 +233,7 @@ def apply_health(
     now: float,
 ) -> None:
     """Raise the condition alerts a health report decides, in this order, then clear the
-    others it speaks for, together. None of these kinds is sticky (STICKY_KINDS).
-
-    Written out condition by condition, without a helper call or a worded detail for each:
-    the receiving process runs it for every health report (2.3 to 1.4 µs a report)."""
+    others it speaks for, together. None of these kinds is sticky (STICKY_KINDS)."""
     cleared: list[str] = []
     paper = health.get("paper")
     if paper == "out":
@@ -215,7 +266,7 @@ def apply_health(
         else:
             cleared.append("outbox_backlog")
     devices = health.get("devices")
-    if type(devices) is dict or isinstance(devices, Mapping):
+    if isinstance(devices, Mapping):
         faulty = faulty_devices(devices)
         if faulty:
             detail = json.dumps({name: devices[name] for name in faulty}, sort_keys=True)
@@ -233,7 +284,12 @@ def apply_event(
     now: float,
 ) -> None:
     detail = json.dumps(dict(data), ensure_ascii=False, sort_keys=True)
-    if kind in ("tamper", "device_fault", "low_float", "signer_outage"):
+    if kind in (
+        EventKind.TAMPER,
+        EventKind.DEVICE_FAULT,
+        EventKind.LOW_FLOAT,
+        EventKind.SIGNER_OUTAGE,
+    ):
         alerts.raise_alert(station, terminal, kind, detail, now)
-    elif kind == "signer_recovered":
+    elif kind == EventKind.SIGNER_RECOVERED:
         alerts.clear_alerts(station, terminal, ["signer_outage"], now)

@@ -16,22 +16,43 @@ from pathlib import Path
 
 from backoffice import reports
 from backoffice.config import load_config
+from backoffice.logs import configure_logging
 from kiosk.command_line import CommandError, emit, run_command
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from backoffice.service import BackofficeService
+    return _run_service(args, dashboard=True)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+def _ingest(args: argparse.Namespace) -> int:
+    return _run_service(args, dashboard=False)
+
+
+def _run_service(args: argparse.Namespace, *, dashboard: bool) -> int:
+    """Run until SIGTERM as a systemd Type=notify service: READY once started, watchdog
+    pings while the ingest worker goes round (none outside systemd)."""
+    from backoffice.service import BackofficeService
+    from kiosk.service_notify import ServiceNotifier
+
+    configure_logging()
     config = load_config(Path(args.config))
-    service = BackofficeService(config)
+    service = BackofficeService(config, dashboard=dashboard, client_id=args.client_id or None)
+    notifier = ServiceNotifier()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     service.start()
-    print(f"kiosk-backoffice: dashboard at {service.url}", flush=True)
+    if dashboard:
+        print(f"kiosk-backoffice: dashboard at {service.url}", flush=True)
+    else:
+        print(f"kiosk-backoffice: ingest worker {service.ingest.link.client_id}", flush=True)
+    notifier.ready("ingesting")
+    interval = notifier.watchdog_interval
     try:
-        stop.wait()
+        while not stop.wait(interval.total_seconds() if interval else None):
+            if service.healthy():
+                notifier.watchdog()
     finally:
+        notifier.stopping()
         service.stop()
     return 0
 
@@ -62,6 +83,15 @@ def _simulate(args: argparse.Namespace) -> int:
         fleet = Fleet(
             Path(work), args.terminals, host=host, port=port, command_public_key=public_key
         )
+        if args.register_config:
+            from backoffice.store import Store
+
+            store = Store(load_config(Path(args.register_config)).store)
+            try:
+                for terminal in fleet.terminals:
+                    terminal.register_with(store, by="simulate-fleet")
+            finally:
+                store.close()
         try:
             fleet.start()
         except OSError as exc:
@@ -117,12 +147,120 @@ def _report(args: argparse.Namespace) -> int:
             rows = reports.activity(store, args.name, first, last)
         elif args.name == "exit":
             rows = reports.exit_candidates(store, args.month, config.reports)
+        elif args.name == "unclaimed":
+            rows = reports.unclaimed_receipts(store)
+        elif args.name == "payouts":
+            first = datetime.date.fromisoformat(args.first)
+            last = datetime.date.fromisoformat(args.last)
+            rows = reports.voucher_payouts(store, first, last)
         else:
             rows = reports.commission(store, args.month, config.reports)
     except ValueError as exc:
         raise CommandError(
             f"wrong date: {exc}; write days as YYYY-MM-DD, months as YYYY-MM"
         ) from None
+    finally:
+        store.close()
+    if args.json:
+        emit(args, rows, "")
+    else:
+        sys.stdout.write(reports.to_csv(rows))
+    return 0
+
+
+def _cert_register(args: argparse.Namespace) -> int:
+    import time
+
+    from backoffice.signatures import load_operator_ca, register_certificate
+    from backoffice.store import Store
+
+    config = load_config(Path(args.config))
+    try:
+        pem = Path(args.cert).read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.cert}: {exc.strerror}") from None
+    operator_ca = load_operator_ca(config.certificates.operator_ca_file)
+    store = Store(config.store)
+    try:
+        fingerprints = register_certificate(
+            store,
+            args.station,
+            args.terminal,
+            pem,
+            by=args.by,
+            now=time.time(),
+            operator_ca=operator_ca,
+        )
+    finally:
+        store.close()
+    emit(
+        args,
+        {"station": args.station, "terminal": args.terminal, "cert_sha256": fingerprints},
+        f"registered {', '.join(f[:16] + '...' for f in fingerprints)} for "
+        f"{args.station}/{args.terminal}",
+    )
+    return 0
+
+
+def _cert_list(args: argparse.Namespace) -> int:
+    from backoffice.signatures import registered_certificates
+    from backoffice.store import Store
+
+    config = load_config(Path(args.config))
+    store = Store(config.store)
+    try:
+        rows = registered_certificates(store, args.station, args.terminal)
+    finally:
+        store.close()
+    if args.json:
+        emit(args, rows, "")
+    else:
+        sys.stdout.write(reports.to_csv(rows))
+    return 0
+
+
+def _head(args: argparse.Namespace) -> int:
+    from backoffice.store import Store
+
+    config = load_config(Path(args.config))
+    store = Store(config.store)
+    try:
+        rows = store.query(
+            "SELECT acked_seq, acked_hash FROM terminals WHERE station = ? AND terminal = ?",
+            (args.station, args.terminal),
+        )
+    finally:
+        store.close()
+    if not rows or rows[0]["acked_hash"] is None:
+        raise CommandError(
+            f"no acknowledged record of {args.station}/{args.terminal} is stored yet"
+        )
+    seq, digest = int(rows[0]["acked_seq"]), str(rows[0]["acked_hash"])
+    emit(args, {"seq": seq, "hash": digest}, f"{seq}:{digest}")
+    return 0
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    import time
+
+    from backoffice.ingest import release_quarantine
+    from backoffice.store import Store
+
+    config = load_config(Path(args.config))
+    store = Store(config.store)
+    try:
+        if args.release:
+            released = release_quarantine(store, time.time())
+            emit(
+                args,
+                [{"station": s, "terminal": t, "seq": q} for s, t, q in released],
+                f"{len(released)} quarantined records now verify and were stored",
+            )
+            return 0
+        rows = store.query(
+            "SELECT station, terminal, seq, type, reason, received, record_hash FROM quarantine "
+            "ORDER BY received, station, terminal, seq"
+        )
     finally:
         store.close()
     if args.json:
@@ -140,7 +278,56 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands")
     serve = sub.add_parser("serve", help="ingest the fleet's MQTT messages and serve the dashboard")
     serve.add_argument("--config", required=True, help="the back office's TOML file")
+    serve.add_argument("--client-id", default="", help="MQTT client id (default [broker])")
     serve.set_defaults(handler=_serve)
+
+    worker = sub.add_parser(
+        "ingest", help="run one ingest worker alone (several share [broker] shared_group)"
+    )
+    worker.add_argument("--config", required=True, help="the back office's TOML file")
+    worker.add_argument(
+        "--client-id", default="", help="this worker's own MQTT client id (default [broker])"
+    )
+    worker.set_defaults(handler=_ingest)
+
+    cert = sub.add_parser("cert", help="register and list terminals' station certificates")
+    cert_sub = cert.add_subparsers(title="cert commands")
+    register = cert_sub.add_parser(
+        "register", help="register a terminal's station certificate (kiosk-tool token cert)"
+    )
+    register.add_argument("--config", required=True)
+    register.add_argument("--station", required=True, help="the station's 机构号")
+    register.add_argument("--terminal", required=True, help="the terminal id")
+    register.add_argument("--cert", required=True, help="PEM file of the station certificate")
+    register.add_argument("--by", required=True, help="who vouches for it (your name)")
+    register.add_argument("--json", action="store_true")
+    register.set_defaults(handler=_cert_register)
+    listing = cert_sub.add_parser("list", help="a terminal's registered certificates")
+    listing.add_argument("--config", required=True)
+    listing.add_argument("--station", required=True)
+    listing.add_argument("--terminal", required=True)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_cert_list)
+
+    head = sub.add_parser(
+        "head",
+        help="the last acknowledged journal head of a terminal (for journal verify --expect-head)",
+    )
+    head.add_argument("--config", required=True)
+    head.add_argument("--station", required=True)
+    head.add_argument("--terminal", required=True)
+    head.add_argument("--json", action="store_true")
+    head.set_defaults(handler=_head)
+
+    quarantined = sub.add_parser("quarantine", help="records quarantined for their signature")
+    quarantined.add_argument("--config", required=True)
+    quarantined.add_argument(
+        "--release",
+        action="store_true",
+        help="verify the quarantined records again and store those that now verify",
+    )
+    quarantined.add_argument("--json", action="store_true")
+    quarantined.set_defaults(handler=_quarantine)
 
     sim = sub.add_parser("simulate-fleet", help="run N simulated terminals against a broker")
     sim.add_argument("--terminals", type=int, default=10, help="how many terminals (default 10)")
@@ -150,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--tx-per-hour", type=float, default=6.0, help="payments per terminal-hour")
     sim.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     sim.add_argument("--command-public-key", default="", help="verify commands with this PEM")
+    sim.add_argument(
+        "--register-config",
+        default="",
+        help="register the simulated terminals' certificates in this back office's store",
+    )
     sim.set_defaults(handler=_simulate)
 
     key = sub.add_parser("make-command-key", help="create the back office's command signing key")
@@ -158,7 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     key.set_defaults(handler=_make_key)
 
     rep = sub.add_parser("report", help="print a report as CSV (or --json)")
-    rep.add_argument("name", choices=["daily", "week", "month", "exit", "commission"])
+    rep.add_argument(
+        "name",
+        choices=["daily", "week", "month", "exit", "commission", "unclaimed", "payouts"],
+    )
     rep.add_argument("--config", required=True)
     today = datetime.date.today()
     rep.add_argument("--day", default=(today - datetime.timedelta(days=1)).isoformat())

@@ -23,8 +23,10 @@ from backoffice.errors import CommandRefused
 from backoffice.store import Store
 from kiosk.telemetry.commands import COMMAND_NAMES, command_signed_bytes, unsigned_command
 from kiosk.telemetry.commands import sign_command as terminal_sign_command
+from kiosk.telemetry.topics import TopicKind
 
-Publish = Callable[[str, bytes, int], None]
+# (topic, payload, expiry_s): published at QoS 1; the broker drops it once expired.
+PublishCommand = Callable[[str, bytes, int], None]
 
 
 def load_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -104,7 +106,7 @@ def signature_valid(public_key: ec.EllipticCurvePublicKey, command: Mapping[str,
 
 def send_command(
     store: Store,
-    publish: Publish,
+    publish: PublishCommand,
     key: ec.EllipticCurvePrivateKey,
     *,
     station: str,
@@ -115,7 +117,9 @@ def send_command(
     ttl_s: int,
     now: float,
 ) -> dict[str, Any]:
-    """Sign, record (before sending, so a result can never arrive for an unknown id), publish."""
+    """Sign, record (before sending, so a result can never arrive for an unknown id), publish
+    with an MQTT 5 message expiry equal to the command's own: a terminal that comes back
+    later is not handed a command it would refuse as expired anyway."""
     moment = datetime.datetime.fromtimestamp(now, datetime.UTC).astimezone()
     command = sign_command(
         key, name, args, station=station, terminal=terminal, now=moment, ttl_s=ttl_s
@@ -137,5 +141,5 @@ def send_command(
                 payload,
             ),
         )
-    publish(topic_for(station, terminal, "cmd"), payload.encode("utf-8"), 1)
+    publish(topic_for(station, terminal, TopicKind.CMD), payload.encode("utf-8"), ttl_s)
     return command

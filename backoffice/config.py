@@ -30,6 +30,9 @@ class BrokerConfig:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     keepalive_s: int = 30
+    # How long the broker keeps this worker's session (and its unacknowledged messages)
+    # while the worker is away.
+    session_expiry_s: int = 86_400
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,13 @@ class CommandConfig:
     # PEM EC P-256 private key of the back office; terminals hold its public key.
     key_file: str = ""
     ttl_s: int = 300
+
+
+@dataclass(frozen=True)
+class CertificateConfig:
+    # PEM of the operator CA: when set, a station certificate is registered only if this CA
+    # issued it. Empty: staff vouch for each certificate they register.
+    operator_ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class BackofficeConfig:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     commands: CommandConfig = field(default_factory=CommandConfig)
+    certificates: CertificateConfig = field(default_factory=CertificateConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     reports: ReportConfig = field(default_factory=ReportConfig)
     source: str = "<defaults>"

@@ -17,3 +17,7 @@ class PayloadRejected(BackofficeError):
 
 class CommandRefused(BackofficeError):
     """A remote command could not be signed or sent."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server could not be reached; nothing was committed, try again later."""

@@ -27,9 +27,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from backoffice.commands import signature_valid
 from backoffice.contract import topic_for
+from backoffice.signatures import register_certificate
+from backoffice.store import Store
 from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.clock import SystemClock, iso
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType
 from kiosk.storage import write_transaction
 
 SERVICES = ("water", "electricity", "gas", "phone", "cable_tv")
@@ -88,7 +91,7 @@ class SimulatedTerminal:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"sim-{self.station}-{self.terminal}-{self.boot_id}",
-            protocol=mqtt.MQTTv311,
+            protocol=mqtt.MQTTv5,
         )
         client.will_set(
             self.topic("status"),
@@ -99,6 +102,17 @@ class SimulatedTerminal:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         return client
+
+    def certificate_pem(self) -> bytes:
+        """The station certificate its records are signed with (for the back office to
+        register, as staff do with kiosk-backoffice cert register)."""
+        return self.signer.certificate_pem()
+
+    def register_with(self, store: Store, by: str = "fleet simulator") -> None:
+        """Register its certificate in a back-office store."""
+        register_certificate(
+            store, self.station, self.terminal, self.certificate_pem(), by=by, now=time.time()
+        )
 
     def topic(self, kind: str) -> str:
         return topic_for(self.station, self.terminal, kind)
@@ -259,11 +273,34 @@ class SimulatedTerminal:
         }
         with write_transaction(self.conn):
             record = self.journal.append(
-                "tx_close", fields, sign=True, turnover_add_fen=amount_fen + fee_fen
+                RecordType.TX_CLOSE, fields, sign=True, turnover_add_fen=amount_fen + fee_fen
             )
         self.float_balance_fen -= amount_fen
         self._queue(record)
         return record
+
+    def journal_record(
+        self, kind: str, fields: dict[str, object], *, sign: bool = True, sig_failed: bool = False
+    ) -> dict[str, object]:
+        """Any outbox record type (kiosk.journal.record_types), journaled, queued and published.
+        sig_failed: as the terminal journals it while its signing token fails (unsigned,
+        marked so)."""
+        with write_transaction(self.conn):
+            record = self.journal.append(kind, fields, sign=sign and not sig_failed)
+        if sig_failed:
+            record = {**record, "sig_failed": True}
+        self._queue(record)
+        return record
+
+    def journal_record_unqueued(self, n: int) -> dict[str, object]:
+        """A signed bill payment journaled but not queued (the bench builds its stream)."""
+        fields = {"tx_id": f"bench-{n}", "outcome": "paid", "amount_fen": 100 + n % 900}
+        fields |= {"fee_fen": 10, "service": SERVICES[n % len(SERVICES)]}
+        with write_transaction(self.conn):
+            return self.journal.append(RecordType.TX_CLOSE, fields, sign=True)
+
+    def outbox_envelope(self, seq: int, prev_seq: int, record: dict[str, object]) -> bytes:
+        return json.dumps({"v": 1, "seq": seq, "prev_seq": prev_seq, "record": record}).encode()
 
     def close_day(self, day: date, *, paid_count: int, paid_fen: int) -> dict[str, object]:
         report = {
@@ -274,7 +311,7 @@ class SimulatedTerminal:
             "float_balance_fen": self.float_balance_fen,
         }
         with write_transaction(self.conn):
-            record = self.journal.append("day_close", report, sign=True)
+            record = self.journal.append(RecordType.DAY_CLOSE, report, sign=True)
         self._queue(record)
         return record
 

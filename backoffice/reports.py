@@ -16,6 +16,7 @@ from typing import Any
 
 from backoffice.config import ReportConfig
 from backoffice.store import Row, Store
+from kiosk.journal.record_types import RecordType
 
 PAID = "paid"
 
@@ -25,14 +26,13 @@ def reconciliation(store: Store, day: datetime.date) -> list[Row]:
     received = store.query(
         "SELECT station, terminal, COUNT(*) AS count, "
         "COALESCE(SUM(amount_fen + fee_fen), 0) AS fen FROM records "
-        "WHERE type = 'tx_close' AND outcome = ? AND business_day = ? "
+        "WHERE type = ? AND outcome = ? AND business_day = ? "
         "GROUP BY station, terminal",
-        (PAID, day.isoformat()),
+        (RecordType.TX_CLOSE, PAID, day.isoformat()),
     )
     closes = store.query(
-        "SELECT station, terminal, record FROM records "
-        "WHERE type = 'day_close' AND business_day = ?",
-        (day.isoformat(),),
+        "SELECT station, terminal, record FROM records WHERE type = ? AND business_day = ?",
+        (RecordType.DAY_CLOSE, day.isoformat()),
     )
     rows: dict[tuple[str, str], Row] = {}
     for row in received:
@@ -85,9 +85,9 @@ def activity(store: Store, period: str, first: datetime.date, last: datetime.dat
         raise ValueError("period must be 'week' or 'month'")
     rows = store.query(
         "SELECT station, business_day, COUNT(*) AS count, COALESCE(SUM(amount_fen), 0) AS amount, "
-        "COALESCE(SUM(fee_fen), 0) AS fee FROM records WHERE type = 'tx_close' AND outcome = ? "
+        "COALESCE(SUM(fee_fen), 0) AS fee FROM records WHERE type = ? AND outcome = ? "
         "AND business_day >= ? AND business_day <= ? GROUP BY station, business_day",
-        (PAID, first.isoformat(), last.isoformat()),
+        (RecordType.TX_CLOSE, PAID, first.isoformat(), last.isoformat()),
     )
     totals: dict[tuple[str, str], Row] = {}
     for row in rows:
@@ -125,9 +125,9 @@ def exit_candidates(store: Store, month: str, config: ReportConfig) -> list[Row]
         (row["station"], row["month"]): int(row["count"])
         for row in store.query(
             "SELECT station, SUBSTR(business_day, 1, 7) AS month, COUNT(*) AS count "
-            "FROM records WHERE type = 'tx_close' AND outcome = ? AND business_day >= ? "
+            "FROM records WHERE type = ? AND outcome = ? AND business_day >= ? "
             "AND business_day <= ? GROUP BY station, SUBSTR(business_day, 1, 7)",
-            (PAID, first.isoformat(), last.isoformat()),
+            (RecordType.TX_CLOSE, PAID, first.isoformat(), last.isoformat()),
         )
     }
     stations = [row["station"] for row in store.query("SELECT DISTINCT station FROM terminals")]
@@ -160,9 +160,9 @@ def commission(store: Store, month: str, config: ReportConfig) -> list[Row]:
     result = []
     for row in store.query(
         "SELECT station, COUNT(*) AS count, COALESCE(SUM(fee_fen), 0) AS fee FROM records "
-        "WHERE type = 'tx_close' AND outcome = ? AND business_day >= ? AND business_day <= ? "
+        "WHERE type = ? AND outcome = ? AND business_day >= ? AND business_day <= ? "
         "GROUP BY station ORDER BY station",
-        (PAID, first.isoformat(), last.isoformat()),
+        (RecordType.TX_CLOSE, PAID, first.isoformat(), last.isoformat()),
     ):
         fees = int(row["fee"])
         station_share = fees * config.commission_station // parts
@@ -176,6 +176,43 @@ def commission(store: Store, month: str, config: ReportConfig) -> list[Row]:
                 "station_fen": station_share,
             }
         )
+    return result
+
+
+def unclaimed_receipts(store: Store, station: str | None = None) -> list[Row]:
+    """Transactions whose receipt was not printed (tx_close with awaiting_claim) and that no
+    receipt_claimed record has claimed yet, oldest first: each is money a resident may
+    still come for."""
+    sql = (
+        "SELECT r.station, r.terminal, r.seq, r.tx_id, r.time, r.business_day, r.service, "
+        "r.amount_fen, r.fee_fen, r.receipt_no, r.signature FROM records r "
+        "WHERE r.type = ? AND r.awaiting_claim = 1 AND NOT EXISTS (SELECT 1 FROM records c "
+        "WHERE c.type = ? AND c.station = r.station AND c.terminal = r.terminal "
+        "AND c.tx_id = r.tx_id)"
+    )
+    params: list[Any] = [RecordType.TX_CLOSE, RecordType.RECEIPT_CLAIMED]
+    if station is not None:
+        sql += " AND r.station = ?"
+        params.append(station)
+    return store.query(sql + " ORDER BY r.time, r.station, r.terminal, r.seq", params)
+
+
+def voucher_payouts(store: Store, first: datetime.date, last: datetime.date) -> list[Row]:
+    """Every voucher payout record of the business days first..last (asked, paid or
+    refused), with who paid it out and whether its signature verified."""
+    rows = store.query(
+        "SELECT station, terminal, seq, time, business_day, amount_fen, record, signature "
+        "FROM records WHERE type = ? AND business_day >= ? AND business_day <= ? "
+        "ORDER BY time, station, terminal, seq",
+        (RecordType.VOUCHER_PAYOUT, first.isoformat(), last.isoformat()),
+    )
+    result = []
+    for row in rows:
+        record = json.loads(row.pop("record"))
+        row["voucher_id"] = record.get("voucher_id")
+        row["operator"] = record.get("operator")
+        row["state"] = record.get("state")
+        result.append(row)
     return result
 
 

@@ -4,7 +4,7 @@ Owns the checkpoints of a WAL-mode database: a thread with a connection of its o
 PASSIVE checkpoint after commits, at most every CHECKPOINT_EVERY_S. A commit is durable
 once its WAL frames are synced (synchronous=FULL); the checkpoint only copies them into the
 database file and syncs that, and SQLite's default runs it inside whichever commit takes
-the log past 1,000 pages: an ingest batch, which then stalls 10-20 ms with the messages
+the log past 1,000 pages: an ingest batch, which then stalls with the messages
 that came meanwhile waiting behind it (docs/backoffice.md, "Store"). It never reads or
 writes a row.
 """

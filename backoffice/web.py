@@ -27,6 +27,7 @@ from backoffice.config import BackofficeConfig
 from backoffice.errors import BackofficeError
 from backoffice.store import Row, Store
 from kiosk.i18n import LANGUAGES, Translate, translator
+from kiosk.journal.record_types import RecordType
 from kiosk.money import format_fen
 from kiosk.telemetry.commands import COMMAND_NAMES
 
@@ -81,9 +82,9 @@ class Dashboard:
             (row["station"], row["terminal"]): int(row["count"])
             for row in self.store.query(
                 "SELECT station, terminal, COUNT(*) AS count FROM records "
-                "WHERE type = 'tx_close' AND outcome = 'paid' AND business_day = ? "
+                "WHERE type = ? AND outcome = 'paid' AND business_day = ? "
                 "GROUP BY station, terminal",
-                (today,),
+                (RecordType.TX_CLOSE, today),
             )
         }
         alerts: dict[tuple[str, str], list[str]] = {}
@@ -270,8 +271,8 @@ class Dashboard:
         )
         closes = self.store.query(
             "SELECT business_day, seq, record FROM records WHERE station = ? AND terminal = ? "
-            "AND type = 'day_close' ORDER BY business_day DESC LIMIT 31",
-            (station, terminal),
+            "AND type = ? ORDER BY business_day DESC LIMIT 31",
+            (station, terminal, RecordType.DAY_CLOSE),
         )
         body += _table(
             t,
@@ -299,9 +300,9 @@ class Dashboard:
             row["business_day"]: int(row["count"])
             for row in self.store.query(
                 "SELECT business_day, COUNT(*) AS count FROM records WHERE station = ? "
-                "AND terminal = ? AND type = 'tx_close' AND outcome = 'paid' "
+                "AND terminal = ? AND type = ? AND outcome = 'paid' "
                 "AND business_day >= ? GROUP BY business_day",
-                (station, terminal, first.isoformat()),
+                (station, terminal, RecordType.TX_CLOSE, first.isoformat()),
             )
         }
         peak = max(counts.values(), default=0) or 1

@@ -6,31 +6,15 @@ an in-memory event. Each is also published on the event bus for the screen and t
 The kinds are one vocabulary shared with the back office.
 """
 
-from enum import StrEnum
-
 from kiosk.events import EventBus
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType, TerminalAlertKind
 
-ALERT_RECORD = "alert"
+ALERT_RECORD = RecordType.ALERT
 
 
-class AlertKind(StrEnum):
-    # A money request's outcome is still unknown after the customer left with a slip.
-    TX_IN_DOUBT = "tx_in_doubt"
-    # The platform answered with an amount or fee other than what was sent.
-    PLATFORM_ANSWER_MISMATCH = "platform_answer_mismatch"
-    # A float hold could not be released (the float stays reserved until it is).
-    HOLD_NOT_RELEASED = "hold_not_released"
-    # A voucher could not be registered with the platform (it cannot be paid out yet).
-    VOUCHER_NOT_REGISTERED = "voucher_not_registered"
-    # The card moved on without this credit: the operator reverses or refunds.
-    CARD_CREDIT_CONFLICT = "card_credit_conflict"
-    # The acceptor kept something it could not recognise: counted at the next collection.
-    UNRECOGNISED_CASH = "unrecognised_cash"
-    # The inlets could not be closed when a payment stopped: later cash becomes a voucher.
-    INLETS_NOT_CLOSED = "inlets_not_closed"
-    # The clock is earlier than the journal, implausibly far ahead, or far from the platform's.
-    CLOCK_WRONG = "clock_wrong"
+# The kinds are one vocabulary with the back office: kiosk.journal.record_types holds it.
+AlertKind = TerminalAlertKind
 
 
 def append_alert(

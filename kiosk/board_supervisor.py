@@ -17,6 +17,7 @@ from kiosk.devices import LAMP_MODES, BoardEvent, DeviceError, IoBoard
 from kiosk.errors import KioskError
 from kiosk.events import EventBus
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType
 from kiosk.storage import write_transaction
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class BoardSupervisor:
             if seen is not None:
                 return False
             record = self._journal.append(
-                "board_event",
+                RecordType.BOARD_EVENT,
                 {
                     "event_id": event.event_id,
                     "kind": event.kind,

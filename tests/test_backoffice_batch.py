@@ -15,7 +15,7 @@ import pytest
 
 from backoffice.config import Thresholds
 from backoffice.fleet_sim import SimulatedTerminal
-from backoffice.ingest import BOOT_REFRESH_S, Ingestor
+from backoffice.ingest import Ingestor
 from backoffice.store import Store
 
 STATION = "31010001"
@@ -114,6 +114,7 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
         "alerts",
         "commands",
         "rejected",
+        "quarantine",
     ):
         rows = store.query(f"SELECT * FROM {table}")
         tables[table] = sorted(
@@ -122,7 +123,10 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
-def ingest(store: Store, batches: list[list[Message]]) -> list[tuple[str, dict[str, Any]]]:
+def ingest(
+    store: Store, batches: list[list[Message]], sim: SimulatedTerminal
+) -> list[tuple[str, dict[str, Any]]]:
+    sim.register_with(store)
     sent: list[tuple[str, dict[str, Any]]] = []
     ingestor = Ingestor(
         store,
@@ -150,8 +154,8 @@ def test_a_batch_stores_exactly_what_its_messages_one_at_a_time_would(
         Store(f"sqlite:///{tmp_path / 'b.db'}"),
     )
     try:
-        acks_one_by_one = ingest(one_by_one, [[m] for m in messages])
-        acks_together = ingest(together, [messages])
+        acks_one_by_one = ingest(one_by_one, [[m] for m in messages], terminals[0])
+        acks_together = ingest(together, [messages], terminals[0])
         assert dump(together) == dump(one_by_one)
         # One ack per batch and terminal, each the contiguous point at its commit.
         assert acks_together == [acks_one_by_one[-1]]
@@ -216,33 +220,30 @@ def test_a_failed_batch_stores_nothing_and_the_next_one_reads_the_rows_again(
         store.close()
 
 
-def test_a_boot_heard_again_in_a_later_batch_is_seen_then_and_keeps_its_first_sighting(
+def test_a_boot_is_written_when_the_terminal_changes_to_it_and_keeps_its_first_sighting(
     two_writers: tuple[Store, Store],
 ) -> None:
     store, other_worker = two_writers
-    clock = iter([100.0, 100.0 + BOOT_REFRESH_S - 1, 200.0, 300.0, 400.0, 500.0])
+    clock = iter([100.0, 150.0, 200.0, 300.0, 400.0, 500.0])
     ingestor = Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: next(clock))
-    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])
     seen = "SELECT boot_id, first_seen, last_seen FROM boots ORDER BY boot_id"
-    # Heard again within BOOT_REFRESH_S of the row's write: the row is not written again.
-    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=6)])
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=5)])
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=6)])  # the same boot: no write
     assert [tuple(row.values()) for row in store.query(seen)] == [(f"{1:032x}", 100.0, 100.0)]
-    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=7)])
     ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=8)])
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=9)])  # 1, 2, 1: a clone
     assert [tuple(row.values()) for row in store.query(seen)] == [
-        (f"{1:032x}", 100.0, 200.0),
-        (f"{2:032x}", 300.0, 300.0),
+        (f"{1:032x}", 100.0, 300.0),
+        (f"{2:032x}", 200.0, 200.0),
     ]
-    with other_worker.transaction() as cursor:  # the rows this worker wrote go away
+    assert [r["kind"] for r in store.query("SELECT kind FROM alerts")] == ["clone"]
+    with other_worker.transaction() as cursor:  # the rows go away (another writer)
         cursor.execute("DELETE FROM boots")
-    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=9)])
-    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=10)])
-    assert [tuple(row.values()) for row in store.query(seen)] == [
-        (f"{1:032x}", 500.0, 500.0),
-        (f"{2:032x}", 400.0, 400.0),
-    ]
+        cursor.execute("UPDATE alerts SET cleared = 1")
+    ingestor.handle_batch([heartbeat("T-01", boot=2, chain_seq=10)])
+    ingestor.handle_batch([heartbeat("T-01", boot=1, chain_seq=11)])
     # Boot 1's row went with the others, so boots 2 then 1 are no proven A, B, A.
-    assert store.query("SELECT kind FROM alerts") == []
+    assert store.query("SELECT kind FROM alerts WHERE cleared IS NULL") == []
 
 
 def test_a_record_another_writer_stored_between_batches_is_compared_with_the_heartbeat(
@@ -277,36 +278,6 @@ def test_waiting_for_commits_ends_at_the_commit_that_reaches_the_count(tmp_path:
         later.join()
     finally:
         store.close()
-
-
-def alert_reads(store: Store) -> list[str]:
-    """Start recording the statements that read open alerts (SQLite's trace callback)."""
-    reads: list[str] = []
-    store._conn.set_trace_callback(
-        lambda sql: reads.append(sql) if "JOIN alerts a" in sql else None
-    )
-    return reads
-
-
-@pytest.fixture
-def sqlite_ingestor(tmp_path: Path) -> Iterator[tuple[Store, Ingestor]]:
-    """An ingestor on a new SQLite file, its clock at NOW, publishing nowhere."""
-    store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
-    yield store, Ingestor(store, Thresholds(), lambda *message: None, clock=lambda: NOW)
-    store.close()
-
-
-def test_a_terminals_open_alerts_are_read_once_while_nothing_else_writes(
-    sqlite_ingestor: tuple[Store, Ingestor],
-    terminals: tuple[SimulatedTerminal, SimulatedTerminal],
-) -> None:
-    (store, ingestor), (sim, _) = sqlite_ingestor, terminals
-    reads = alert_reads(store)
-    ingestor.handle_batch([health(sim, paper="out")])
-    ingestor.handle_batch([health(sim, paper="ok")])  # clears paper_out: known open
-    ingestor.handle_batch([health(sim, paper="ok")])
-    assert len(reads) == 1
-    assert store.query("SELECT kind FROM alerts WHERE cleared IS NULL") == []
 
 
 def test_an_alert_another_writer_opened_between_batches_is_cleared_by_the_next_report(

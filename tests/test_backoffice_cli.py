@@ -1,6 +1,10 @@
 """kiosk-backoffice as a person runs it: help, one-line errors, the key, reports, serve."""
 
 import json
+import logging
+import os
+import re
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -9,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from backoffice.cli import main
+from backoffice.logs import JournalFormatter, priority
+from backoffice.store import Store
 from tests.fixtures.backoffice import Broker, free_port, wait_for
 
 
@@ -85,6 +91,8 @@ def test_serve_and_simulate_fleet_run_as_processes(
                 "3600",
                 "--duration",
                 "3",
+                "--register-config",
+                str(config),
             ],
             capture_output=True,
             timeout=120,
@@ -97,6 +105,12 @@ def test_serve_and_simulate_fleet_run_as_processes(
             return rows if len(rows) == 3 else []
 
         wait_for(listed, "three terminals on the dashboard")
+        store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
+        try:  # their records verified against the certificates the simulator registered
+            wait_for(lambda: store.query("SELECT 1 FROM records"), "a stored record")
+            assert store.query("SELECT COUNT(*) AS n FROM quarantine")[0]["n"] == 0
+        finally:
+            store.close()
     finally:
         serve.terminate()
         serve.wait(timeout=20)
@@ -127,3 +141,55 @@ def test_simulate_fleet_says_when_the_broker_is_unreachable() -> None:
         .strip()
         .startswith(f"kiosk-backoffice: error: cannot reach the MQTT broker at 127.0.0.1:{port}")
     )
+
+
+def test_an_ingest_worker_tells_systemd_it_is_ready_pings_its_watchdog_and_logs_priorities(
+    tmp_path: Path, backoffice_broker: Broker
+) -> None:
+    config = tmp_path / "bo.toml"
+    config.write_text(
+        f'store = "sqlite:///{tmp_path / "bo.db"}"\n[broker]\nport = {backoffice_broker.port}\n'
+    )
+    notify = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(notify))
+        systemd.settimeout(20)
+        environment = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(notify),
+            "WATCHDOG_USEC": "400000",  # a ping every 0.2 s
+            "JOURNAL_STREAM": "8:1234",  # stderr is the journal: lines carry priorities
+        }
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "backoffice.cli",
+                "ingest",
+                "--config",
+                str(config),
+                "--client-id",
+                "bo-notify",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=environment,
+            text=True,
+        )
+        try:
+            messages = [systemd.recv(4096).decode() for _ in range(3)]
+            assert "READY=1" in messages[0]
+            assert messages[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
+        finally:
+            worker.terminate()
+            _, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    lines = [line for line in stderr.splitlines() if line]
+    assert lines and all(re.match(r"<[0-7]>", line) for line in lines)
+    assert any(line.startswith("<6>backoffice.mqtt_link: subscribed") for line in lines)
+
+
+def test_journal_priorities_follow_the_log_levels() -> None:
+    record = logging.LogRecord("backoffice.x", logging.WARNING, "", 0, "two\nlines", None, None)
+    assert JournalFormatter().format(record) == "<4>backoffice.x: two\n<4>lines"
+    assert [priority(level) for level in (50, 40, 30, 20, 10)] == [2, 3, 4, 6, 7]

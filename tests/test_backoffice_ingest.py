@@ -1,8 +1,6 @@
 """The back office ingests a real Mosquitto stream: records exactly once, acks, liveness, alerts."""
 
 import json
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,10 +13,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from backoffice.config import BrokerConfig, Thresholds, parse_config
 from backoffice.fleet_sim import SimulatedTerminal
-from backoffice.ingest import MqttIngest
-from backoffice.ingest_check import Intent
+from backoffice.messages import Intent, OutboxRecord
 from backoffice.service import BackofficeService
 from backoffice.store import Store
+from backoffice.worker import MqttIngest
 from kiosk.journal import verify_jsonl
 from tests.fixtures.backoffice import DEADLINE_S, Broker, service_config, wait_for
 
@@ -54,21 +52,22 @@ def test_signed_records_are_stored_once_acknowledged_and_dropped_from_the_outbox
     assert json.loads(stored[0]["record"]) == first  # the signed record, byte for byte in content
 
 
-def test_the_acks_of_the_last_batch_go_out_when_the_back_office_stops(
+def test_a_record_received_as_the_back_office_stops_is_stored_and_acknowledged_first(
     tmp_path: Path, backoffice_broker: Broker, make_sim_terminal: Callable[..., SimulatedTerminal]
 ) -> None:
-    # Acknowledgements go out on the receiving process's connection: stopping, it waits
-    # for the worker's last ones before it disconnects. Here the stop reaches it while the
-    # batch holding the record is still to be stored.
+    # The stop reaches the worker while the batch holding the record is still to be stored:
+    # it stores it, acknowledges it, and only then disconnects.
     broker = BrokerConfig(host=backoffice_broker.host, port=backoffice_broker.port)
     store = Store(f"sqlite:///{tmp_path / 'bo.db'}")
     ingest = MqttIngest(store, broker, Thresholds())
     apply_batch = ingest.ingestor.apply_batch
+    stopper: list[threading.Thread] = []
 
     def stopped_first(intents: Sequence[Intent]) -> None:
-        if any(intent[0] == "outbox" for intent in intents):
-            os.kill(ingest.receiver_pid(), signal.SIGTERM)
-            time.sleep(0.5)  # it has stopped reading and waits for the last acks
+        if any(isinstance(intent, OutboxRecord) for intent in intents):
+            stopper.append(threading.Thread(target=ingest.stop))
+            stopper[0].start()
+            time.sleep(0.3)
         apply_batch(intents)
 
     ingest.ingestor.apply_batch = stopped_first  # type: ignore[method-assign]
@@ -76,13 +75,15 @@ def test_the_acks_of_the_last_batch_go_out_when_the_back_office_stops(
     try:
         wait_for(ingest.connected.is_set, "the back office to subscribe")
         sim = make_sim_terminal()
+        sim.register_with(store)
         sim.start()
         record = sim.pay(12_345, 100)
-        wait_for(lambda: ingest.ingestor.stats.records_stored == 1, "the record to be stored")
+        wait_for(lambda: stopper and not stopper[0].is_alive(), "the stop to end")
+        assert ingest.ingestor.stats.records_stored == 1
     finally:
         ingest.stop()
         store.close()
-    wait_for(lambda: sim.acked_seq == record["seq"], "the ack after the stop")
+    wait_for(lambda: sim.acked_seq == record["seq"], "the ack sent before the disconnect")
     assert sim.backlog() == 0
 
 
@@ -208,6 +209,7 @@ def test_records_published_while_the_back_office_is_down_arrive_once_after_resta
     time.sleep(0.2)
     assert sim.backlog() == 5
     service = BackofficeService(parse_config(table))
+    sim.register_with(service.store)
     service.start()
     try:
         wait_for(lambda: sim.backlog() == 0, "the queued records to be stored and acknowledged")
@@ -262,12 +264,13 @@ def test_two_workers_on_a_shared_subscription_acknowledge_only_a_contiguous_run(
         host=backoffice_broker.host, port=backoffice_broker.port, shared_group="ingest"
     )
     stores = [Store(url), Store(url)]
+    sim = make_sim_terminal()
+    sim.register_with(stores[0])
     workers = [
         MqttIngest(store, replace(broker, client_id=f"bo-worker-{n}"), Thresholds())
         for n, store in enumerate(stores)
     ]
     assert all(w.subscriptions()[0].startswith("$share/ingest/kiosk/v1/+/+/") for w in workers)
-    sim = make_sim_terminal()
     records = [sim.pay(100 * n) for n in range(1, 9)]
     held_seq = int(str(records[1]["seq"]))
     release = threading.Event()
@@ -304,7 +307,7 @@ def holding(
     """A worker slow to commit: a batch holding outbox record seq waits for release."""
 
     def apply(intents: Sequence[Intent]) -> None:
-        if any(intent[0] == "outbox" and intent[3] == seq for intent in intents):
+        if any(isinstance(i, OutboxRecord) and i.seq == seq for i in intents):
             release.wait(DEADLINE_S)
         apply_batch(intents)
 

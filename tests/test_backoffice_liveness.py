@@ -25,6 +25,7 @@ LIMITS = Thresholds(offline_after_s=180.0, gap_after_s=600.0)
 class Rig:
     def __init__(self, store: Store, sim: SimulatedTerminal) -> None:
         self.store, self.sim, self.now = store, sim, START
+        sim.register_with(store)
         self.ingestor = Ingestor(store, LIMITS, lambda *message: None, clock=lambda: self.now)
 
     def send(self, kind: str, payload: bytes) -> None:

@@ -42,9 +42,10 @@ def outbox_message(sim: SimulatedTerminal, record: dict[str, object]) -> tuple[s
 
 
 @pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[SimulatedTerminal]:
+def terminal(tmp_path: Path, store: Store) -> Iterator[SimulatedTerminal]:
     # Never started: its records are handed to the ingestor directly.
     sim = SimulatedTerminal(tmp_path, station=STATION, terminal="T-01", host="127.0.0.1", port=1)
+    sim.register_with(store)
     yield sim
 
 

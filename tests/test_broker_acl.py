@@ -159,3 +159,38 @@ def test_a_client_without_a_certificate_is_refused(
     finally:
         client.loop_stop()
     assert outcome[0] != "connected"
+
+
+def test_back_office_workers_share_the_stream_each_message_to_one_of_them(
+    mosquitto: MosquittoBroker, mqtt_pki: MqttPki, peers: dict[str, MqttPeer]
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    second = connect_peer(mosquitto, mqtt_pki.backoffice(), f"acl-office2-{run}")
+    try:
+        shared = f"$share/ingest-{run}/{ROOT}/+/+/event"
+        for office in (peers["office"], second):
+            assert office.subscribe(shared) == [1]
+        for n in range(6):
+            peers["a"].publish(f"{A}/event", b"%d" % n)
+        wait_until(
+            lambda: len(peers["office"].messages("/event")) + len(second.messages("/event")) == 6,
+            what="the six events, each to one worker of the group",
+        )
+    finally:
+        second.close()
+
+
+def test_a_terminal_subscribed_to_the_shared_stream_reads_nothing_of_it(
+    mosquitto: MosquittoBroker, mqtt_pki: MqttPki, peers: dict[str, MqttPeer]
+) -> None:
+    # Mosquitto grants the SUBSCRIBE and checks the read at delivery, so the terminal gets
+    # nothing; that it can still divert messages from the group is a known limit of the
+    # file ACL (docs/mqtt.md section 6).
+    run = uuid.uuid4().hex[:6]
+    peers["b"].subscribe(f"$share/ingest-{run}/{ROOT}/+/+/event")
+    peers["b"].subscribe(f"{B}/cmd")
+    for n in range(3):
+        peers["a"].publish(f"{A}/event", b"%d" % n)
+    peers["office"].publish(f"{B}/cmd", b"after")  # handled after the events, in order
+    peers["b"].wait_for("/cmd")
+    assert peers["b"].messages("/event") == []

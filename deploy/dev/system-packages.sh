@@ -15,8 +15,6 @@ declare -A probe=(
   [swig]=/usr/bin/swig
   [vsmartcard-vpcd]=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
   [mosquitto]=/usr/sbin/mosquitto
-  [mosquitto-clients]=/usr/bin/mosquitto_sub
-  [libmosquitto1]=/usr/lib/MULTIARCH/libmosquitto.so.1
   [xvfb]=/usr/bin/Xvfb
   [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
   [openssl]=/usr/bin/openssl
@@ -44,12 +42,11 @@ case "$purpose" in
   build) wanted=("${build[@]}") ;;
   # Everything the test suite runs against: the token (SoftHSM2, OpenSC), the PC/SC stack
   # with the virtual reader (and what pyscard builds with), the broker, the screen, CJK fonts.
-  # A QR decoder for the printed receipts, PostgreSQL and libmosquitto (its publisher) for the
-  # back office, Chromium for its dashboard, Node.js for the MicroPython WebAssembly port that
+  # A QR decoder for the printed receipts, PostgreSQL for the back office, Chromium for its dashboard, Node.js for the MicroPython WebAssembly port that
   # runs the I/O board firmware,
   # Mesa for Kivy under Xvfb, espeak-ng for the voice, nft to check the firewall rules.
   test) wanted=("${build[@]}" softhsm2 opensc openssl sqlite3 pcscd vsmartcard-vpcd
-                mosquitto mosquitto-clients libmosquitto1 xvfb xauth fonts-noto-cjk libzbar0
+                mosquitto xvfb xauth fonts-noto-cjk libzbar0
                 postgresql chromium nodejs npm libgl1 libgl1-mesa-dri espeak-ng nftables systemd) ;;
   # The touchscreen app: OpenGL (Mesa), the CJK font, the voice (唱收唱付).
   demo) wanted=("${build[@]}" openssl fonts-noto-cjk libgl1 libgl1-mesa-dri espeak-ng) ;;

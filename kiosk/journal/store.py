@@ -29,11 +29,12 @@ from kiosk.journal.canonical import (
     encode_checked,
     record_hash,
 )
+from kiosk.journal.record_types import RecordType
 from kiosk.signing import Signer, SignerError
 from kiosk.storage import write_transaction
 
 # Types the journal writes itself: callers use open() and try_recover_signing() instead.
-JOURNAL_OWNED_TYPES = ("journal_start", "signature_recovered")
+JOURNAL_OWNED_TYPES = ("journal_start", RecordType.SIGNATURE_RECOVERED)
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 _PAGE = 500
 # A signature outage lasts from the first record marked sig_failed to the next
@@ -41,7 +42,8 @@ _PAGE = 500
 # journal_sig_failed).
 _IN_OUTAGE = (
     "EXISTS (SELECT 1 FROM journal WHERE sig_failed = 1 AND seq > ("
-    "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'))"
+    "SELECT COALESCE(MAX(seq), 0) FROM journal "
+    f"WHERE type = '{RecordType.SIGNATURE_RECOVERED}'))"
 )
 _RESERVED_KEYS = (
     frozenset(BASE_KEYS) | frozenset(SIGNATURE_KEYS) | {"turnover_fen", TEXT_REPLACED_KEY}
@@ -78,8 +80,8 @@ _SCHEMA = (
     # outbox's after the back office's ack, a day's after the previous day_close), so
     # scanning them reads only records that are due anyway. by_tx() scans, for audits.
     """CREATE INDEX IF NOT EXISTS journal_sig_failed ON journal (seq) WHERE sig_failed = 1""",
-    """CREATE INDEX IF NOT EXISTS journal_recovered ON journal (seq)
-        WHERE type = 'signature_recovered'""",
+    f"""CREATE INDEX IF NOT EXISTS journal_recovered ON journal (seq)
+        WHERE type = '{RecordType.SIGNATURE_RECOVERED}'""",
     # Made by earlier versions and used by no query now.
     "DROP INDEX IF EXISTS journal_by_tx",
     "DROP INDEX IF EXISTS journal_by_receipt",
@@ -313,7 +315,7 @@ class Journal:
                     return None
                 first_seq, last_seq, count = span
                 return self._append(
-                    "signature_recovered",
+                    RecordType.SIGNATURE_RECOVERED,
                     {"first_seq": first_seq, "last_seq": last_seq, "count": count},
                     sign=True,
                     turnover_add_fen=None,
@@ -326,7 +328,8 @@ class Journal:
 
     def _outage_span(self) -> tuple[int, int, int] | None:
         recovered = self._conn.execute(
-            "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = 'signature_recovered'"
+            "SELECT COALESCE(MAX(seq), 0) FROM journal WHERE type = ?",
+            (RecordType.SIGNATURE_RECOVERED,),
         ).fetchone()[0]
         first, last, count = self._conn.execute(
             "SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal WHERE sig_failed = 1 AND seq > ?",
@@ -416,16 +419,16 @@ class Journal:
         if prefix != self._terminal or not number.isdigit():
             return None
         row = self._conn.execute(
-            "SELECT record FROM journal WHERE seq = ? AND type = 'tx_close' AND receipt_no = ?",
-            (int(number), receipt_no),
+            "SELECT record FROM journal WHERE seq = ? AND type = ? AND receipt_no = ?",
+            (int(number), RecordType.TX_CLOSE, receipt_no),
         ).fetchone()
         if row is None:
             # Journals written before receipt numbers were seqs numbered them with a counter:
             # such a receipt is looked for among all closing records (a scan, for a reprint
             # of a receipt made before 2026-11).
             row = self._conn.execute(
-                "SELECT record FROM journal WHERE type = 'tx_close' AND receipt_no = ?",
-                (receipt_no,),
+                "SELECT record FROM journal WHERE type = ? AND receipt_no = ?",
+                (RecordType.TX_CLOSE, receipt_no),
             ).fetchone()
         return None if row is None else _load(row[0])
 

@@ -31,6 +31,7 @@ from kiosk.journal.certificates import (
     load_certificates,
     load_operator_ca,
 )
+from kiosk.journal.record_types import RecordType
 from kiosk.journal.totals import RECOMPUTED_KEYS, day_totals, tx_close_turnover_fen
 from kiosk.station_keys import algorithm_problem
 
@@ -47,7 +48,12 @@ __all__ = [
 ]
 
 # Types that must always carry a signature, or be marked sig_failed during an outage.
-SIGNED_TYPES = ("journal_start", "tx_close", "day_close", "signature_recovered")
+SIGNED_TYPES = (
+    "journal_start",
+    RecordType.TX_CLOSE,
+    RecordType.DAY_CLOSE,
+    RecordType.SIGNATURE_RECOVERED,
+)
 SOFTWARE_SIGNER_WARNING = "signed by the demo software signer, not a token"
 SIGNATURE_MISMATCH = "its signature does not match its content: it was altered after signing"
 
@@ -248,9 +254,9 @@ class _Auditor:
         self.prev_time = str(record["time"])
         self._check_signature(record, seq, kind)
         self._check_turnover(record, seq, kind)
-        if kind == "tx_close":
+        if kind == RecordType.TX_CLOSE:
             self.closes.append(record)
-        elif kind == "day_close":
+        elif kind == RecordType.DAY_CLOSE:
             self._check_day_close(record, seq)
         self.prev_hash = record_hash(record)
         self.count += 1
@@ -267,7 +273,7 @@ class _Auditor:
             if record["signer"] == "software":
                 self.software_signed += 1
             self.last_signed_seq = seq
-            if kind == "signature_recovered":
+            if kind == RecordType.SIGNATURE_RECOVERED:
                 self._close_outage(record, seq)
             elif self.outage:
                 raise _Unsound(
@@ -277,7 +283,7 @@ class _Auditor:
                 )
             return
         if failed is True:
-            if kind == "signature_recovered":
+            if kind == RecordType.SIGNATURE_RECOVERED:
                 raise _Unsound(seq, f"record {seq}: signature_recovered must be signed")
             self.outage.append(seq)
             return
@@ -318,12 +324,12 @@ class _Auditor:
 
     def _check_turnover(self, record: dict[str, Any], seq: int, kind: str) -> None:
         """The turnover counter: each tx_close adds its amount and fee; nothing else moves it."""
-        if kind != "tx_close" and "turnover_fen" not in record:
+        if kind != RecordType.TX_CLOSE and "turnover_fen" not in record:
             return
         value = record.get("turnover_fen")
         if isinstance(value, bool) or not isinstance(value, int):
             raise _Unsound(seq, f"record {seq} ({kind}) has no whole-number turnover_fen")
-        added = tx_close_turnover_fen(record) if kind == "tx_close" else 0
+        added = tx_close_turnover_fen(record) if kind == RecordType.TX_CLOSE else 0
         expected = self.turnover + added
         if value != expected:
             since = f"record {self.turnover_seq}'s" if self.turnover_seq else "the start's"

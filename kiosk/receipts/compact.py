@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from kiosk.journal.canonical import JournalError, checked_record
+from kiosk.journal.record_types import RecordType
 from kiosk.journal.store import receipt_no_of
 from kiosk.receipts.compact_fields import (
     BY_NUMBER,
@@ -177,7 +178,11 @@ def decode_record(code: CompactCode, *, station: str, cert_sha256: str | None) -
     if "signer" in named and Field.SIGNER in fields:
         raise ReceiptError("the receipt code is damaged: it carries signer twice")
 
-    record: dict[str, Any] = {"type": "tx_close", "station": station, "prev": code.prev.hex()}
+    record: dict[str, Any] = {
+        "type": RecordType.TX_CLOSE,
+        "station": station,
+        "prev": code.prev.hex(),
+    }
     record["time"] = unpack_time(fields)
     terminal = fields.get(Field.TERMINAL, fields.get("terminal"))
     context = Context(terminal if isinstance(terminal, str) else None, local_day(record["time"]))
@@ -221,7 +226,7 @@ def decode_record(code: CompactCode, *, station: str, cert_sha256: str | None) -
 
 def encode_code(record: Mapping[str, Any]) -> str:
     """The KR2 code of a tx_close record: "KR2:" and base45 of the CBOR body."""
-    if record.get("type") != "tx_close":
+    if record.get("type") != RecordType.TX_CLOSE:
         raise ReceiptError(
             f"only a tx_close record goes into a receipt code, not {record.get('type')!r}"
         )

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from kiosk.errors import KioskError
+from kiosk.journal.record_types import RecordType
 
 
 class ReceiptError(KioskError):
@@ -120,7 +121,7 @@ def receipt_from_record(
     station: the station as configured (name, address, phone, hotline); station_name alone
     is the older form and prints no address, phone or hotline.
     """
-    if record.get("type") != "tx_close":
+    if record.get("type") != RecordType.TX_CLOSE:
         raise ReceiptError(
             f"a receipt is made from a tx_close record, not from {record.get('type')!r}"
         )

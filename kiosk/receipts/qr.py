@@ -18,6 +18,7 @@ import segno
 
 from kiosk.journal.canonical import JournalError, canonical_json
 from kiosk.journal.certificates import StationCertificate, load_certificates, load_operator_ca
+from kiosk.journal.record_types import RecordType
 from kiosk.journal.verify import SIGNATURE_MISMATCH, signature_problem
 from kiosk.receipts import compact
 from kiosk.receipts.model import ReceiptError
@@ -165,7 +166,7 @@ def _verify_legacy(
         record = json.loads(body)
     except ValueError:
         return ReceiptCheck(False, "the receipt code is damaged: its content is not JSON", None)
-    if not isinstance(record, dict) or record.get("type") != "tx_close":
+    if not isinstance(record, dict) or record.get("type") != RecordType.TX_CLOSE:
         return ReceiptCheck(False, "the receipt code does not hold a transaction record", None)
     try:
         canonical = canonical_json(record).decode("utf-8")

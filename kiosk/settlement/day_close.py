@@ -12,6 +12,7 @@ from typing import Any
 from kiosk.clock_guard import ClockGuard
 from kiosk.errors import KioskError
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType
 from kiosk.journal.totals import day_totals
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.settlement.calendar import BusinessCalendar
@@ -50,7 +51,7 @@ class DayCloser:
 
         Those are the tx_close records after the previous day's day_close that carry the day.
         """
-        closes = self._journal.of_type("tx_close", self._calendar.span_start(day))
+        closes = self._journal.of_type(RecordType.TX_CLOSE, self._calendar.span_start(day))
         known = self._float.last_known()
         return {
             **day_totals(closes, day.isoformat()),
@@ -103,7 +104,7 @@ class DayCloser:
             closed = self._existing(day)
             if closed is not None:
                 return closed
-            record = self._journal.append("day_close", self.report(day), sign=True)
+            record = self._journal.append(RecordType.DAY_CLOSE, self.report(day), sign=True)
             self._calendar.mark_closed(day, int(str(record["seq"])))
         return record
 
@@ -142,7 +143,7 @@ class DayCloser:
         if confirmed_by is not None and len(days) > 1:
             with write_transaction(self._conn):
                 self._journal.append(
-                    "days_caught_up",
+                    RecordType.DAYS_CAUGHT_UP,
                     {
                         "first_day": days[0].isoformat(),
                         "last_day": days[-1].isoformat(),

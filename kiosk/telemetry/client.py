@@ -39,38 +39,13 @@ from kiosk.telemetry.commands import (
     CommandRunner,
 )
 from kiosk.telemetry.config import TelemetryConfig
+from kiosk.telemetry.event_kinds import FORWARDED_EVENTS, JOURNAL_EVENTS, EventKind
 from kiosk.telemetry.outbox import Outbox
 from kiosk.telemetry.payloads import HealthFacts
-from kiosk.telemetry.topics import terminal_identity, topic
+from kiosk.telemetry.topics import TopicKind, terminal_identity, topic
 
 log = logging.getLogger(__name__)
 
-# Core events the back office wants (docs/mqtt.md section 2). tx_closed is not among them:
-# closed transactions travel as signed records through the outbox.
-FORWARDED_EVENTS = frozenset(
-    {
-        "tamper",
-        "tamper_cleared",
-        "door_open",
-        "door_closed",
-        "watchdog_reset",
-        "board_restart",
-        "maintenance_entered",
-        "maintenance_left",
-        "device_fault",
-        "low_float",
-        "day_closed",
-        "signer_outage",
-        "signer_recovered",
-        "card_credit_pending",
-        "card_credit_conflict",
-        "receipt_not_printed",
-        "paper_out",
-        "paper_near_end",
-    }
-)
-# Events after which a record may wait in the journal for the outbox.
-JOURNAL_EVENTS = frozenset({"tx_closed", "day_closed", "signer_recovered"})
 MIN_HEARTBEAT_S = 10
 MAX_HEARTBEAT_S = 3_600
 
@@ -185,7 +160,9 @@ class TelemetryClient:
         if self._worker is not None:
             self._worker.join(timeout_s)
         if self.connected:
-            info = self._publish("status", payloads.shutdown(self._clock.now(), self.boot_id))
+            info = self._publish(
+                TopicKind.STATUS, payloads.shutdown(self._clock.now(), self.boot_id)
+            )
             try:
                 info.wait_for_publish(timeout_s)
             except (RuntimeError, ValueError):
@@ -235,7 +212,7 @@ class TelemetryClient:
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
         client.will_set(
-            self.topic("status"), payloads.encode(payloads.last_will(self.boot_id)), 1, True
+            self.topic(TopicKind.STATUS), payloads.encode(payloads.last_will(self.boot_id)), 1, True
         )
         client.reconnect_delay_set(1, reconnect_max_delay_s)
         client.max_inflight_messages_set(self.config.outbox_window + 5)
@@ -265,8 +242,8 @@ class TelemetryClient:
         birth = payloads.birth(
             self._clock.now(), software=self.software, firmware=firmware, boot_id=self.boot_id
         )
-        client.subscribe([(self.topic("cmd"), 1), (self.topic("ack"), 1)])
-        self._publish("status", birth)
+        client.subscribe([(self.topic(TopicKind.CMD), 1), (self.topic(TopicKind.ACK), 1)])
+        self._publish(TopicKind.STATUS, birth)
         self._generation += 1
         self._connected.set()
         self._wake.set()
@@ -284,9 +261,9 @@ class TelemetryClient:
             log.warning("telemetry lost the MQTT broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.topic == self.topic("ack"):
+        if message.topic == self.topic(TopicKind.ACK):
             self._inbox.put(("ack", bytes(message.payload)))
-        elif message.topic == self.topic("cmd"):
+        elif message.topic == self.topic(TopicKind.CMD):
             self._inbox.put(("cmd", bytes(message.payload)))
         self._wake.set()
 
@@ -295,14 +272,15 @@ class TelemetryClient:
         if event.kind in FORWARDED_EVENTS:
             self.publish_event(event.kind, event.data)
         if event.kind in JOURNAL_EVENTS:
+            # The security-relevant ones were journaled: their records go durably.
             self.notify_journal_changed()
         if event.kind in FORWARDED_EVENTS or event.kind in JOURNAL_EVENTS:
             self.notify_health_changed()
 
     def _publish(self, kind: str, payload: Mapping[str, Any] | bytes) -> mqtt.MQTTMessageInfo:
         body = payload if isinstance(payload, bytes) else payloads.encode(payload)
-        qos = 0 if kind == "heartbeat" else 1
-        retain = kind in ("status", "health")
+        qos = 0 if kind == TopicKind.HEARTBEAT else 1
+        retain = kind in (TopicKind.STATUS, TopicKind.HEALTH)
         return self._mqtt.publish(self.topic(kind), body, qos=qos, retain=retain)
 
     # ------------------------------------------------------------------ worker
@@ -339,7 +317,7 @@ class TelemetryClient:
             elif kind == "cmd":
                 self._handle_command(item)
             elif kind == "event":
-                self._publish("event", item)
+                self._publish(TopicKind.EVENT, item)
             elif kind == "health":
                 self._health_dirty = True
             elif kind == "heartbeat":
@@ -378,7 +356,7 @@ class TelemetryClient:
         if room <= 0:
             return
         for seq, prev_seq, text in self.outbox.pending(self._sent_upto, room):
-            self._publish("outbox", payloads.outbox_message(seq, prev_seq, text))
+            self._publish(TopicKind.OUTBOX, payloads.outbox_message(seq, prev_seq, text))
             self._sent_upto = seq
             self._unacked.append(seq)
 
@@ -391,7 +369,7 @@ class TelemetryClient:
             turnover_fen=self.outbox.turnover_fen(),
             boot_id=self.boot_id,
         )
-        self._publish("heartbeat", message)
+        self._publish(TopicKind.HEARTBEAT, message)
         self._heartbeat_seq += 1
 
     def _send_health(self, *, force: bool) -> None:
@@ -413,7 +391,7 @@ class TelemetryClient:
         if not force and signature == self._last_health_signature:
             return
         self._last_health_signature = signature
-        self._publish("health", message)
+        self._publish(TopicKind.HEALTH, message)
 
     def _facts(self) -> HealthFacts | None:
         try:
@@ -451,10 +429,10 @@ class TelemetryClient:
             log.warning("refused a remote command (%s): %s", refused.command_id, refused)
             self._answer(refused.command_id, ok=False, error=str(refused))
             self._publish(
-                "event",
+                TopicKind.EVENT,
                 payloads.event(
                     self._clock.now(),
-                    "command_refused",
+                    EventKind.COMMAND_REFUSED,
                     {"id": refused.command_id, "reason": str(refused)},
                 ),
             )
@@ -478,7 +456,7 @@ class TelemetryClient:
         message = payloads.command_result(
             self._clock.now(), command_id, ok=ok, result=result, error=error
         )
-        self._publish("cmd_result", message)
+        self._publish(TopicKind.CMD_RESULT, message)
 
     def _set_heartbeat_interval(self, command: Command) -> dict[str, Any]:
         seconds = command.args.get("seconds")

@@ -11,12 +11,11 @@ import sqlite3
 from typing import NamedTuple
 
 from kiosk.journal.canonical import ZERO_HASH
+from kiosk.journal.record_types import OUTBOX_TYPES
 from kiosk.storage import write_transaction
 
 log = logging.getLogger(__name__)
 
-# The record types the back office must receive exactly once (docs/mqtt.md section 3).
-OUTBOX_TYPES = ("tx_close", "day_close")
 _TYPES_SQL = ", ".join(f"'{t}'" for t in OUTBOX_TYPES)
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS telemetry_outbox (

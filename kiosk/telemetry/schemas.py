@@ -1,8 +1,9 @@
 """Loads the JSON Schemas of the MQTT contract (kiosk/telemetry/schema/) and validates payloads.
 
 The schema files are the contract's single source (the back office validates against the
-same files); this module only finds, caches and applies them. The terminal's own payloads
-are built by kiosk.telemetry.payloads; tests prove they validate.
+same files, with the same validator, jsonschema-rs); this module only finds, caches and
+applies them. The terminal's own payloads are built by kiosk.telemetry.payloads; tests
+prove they validate.
 """
 
 import json
@@ -11,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+import jsonschema_rs
 
 from kiosk.errors import KioskError
 
@@ -43,13 +44,13 @@ def load_schema(name: str) -> dict[str, Any]:
         raise KioskError(
             f"MQTT schema {path} is missing: reinstall the software (the schemas ship with it)"
         ) from None
-    Draft202012Validator.check_schema(schema)
     return schema
 
 
 @cache
-def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name))
+def validator(name: str) -> jsonschema_rs.Draft202012Validator:
+    """The compiled validator of a schema (compiling checks the schema itself)."""
+    return jsonschema_rs.Draft202012Validator(load_schema(name))
 
 
 def validate_payload(name: str, payload: Mapping[str, Any] | bytes) -> dict[str, Any]:
@@ -61,9 +62,14 @@ def validate_payload(name: str, payload: Mapping[str, Any] | bytes) -> dict[str,
             raise PayloadInvalid(f"{name} payload is not UTF-8 JSON: {exc}") from None
     if not isinstance(payload, Mapping):
         raise PayloadInvalid(f"{name} payload must be a JSON object")
-    errors = sorted(validator(name).iter_errors(payload), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(
+            validator(name).iter_errors(payload), key=lambda e: [str(p) for p in e.instance_path]
+        )
+    except ValueError as exc:  # a value JSON cannot carry (a lone surrogate...)
+        raise PayloadInvalid(f"{name} payload cannot be checked: {exc}") from None
     if errors:
         first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        where = "/".join(str(p) for p in first.instance_path) or "(top level)"
         raise PayloadInvalid(f"{name} payload is invalid at {where}: {first.message}")
     return dict(payload)

@@ -21,6 +21,7 @@ from kiosk.errors import KioskError
 from kiosk.events import EventBus
 from kiosk.i18n import bilingual
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType
 from kiosk.receipts import (
     StationInfo,
     claim_slip_document,
@@ -166,7 +167,8 @@ class ReceiptDesk:
             if printed:
                 with write_transaction(self._conn):
                     self._journal.append(
-                        "receipt_claimed", {"tx_id": tx_id, "receipt_no": row.receipt_no, "by": by}
+                        RecordType.RECEIPT_CLAIMED,
+                        {"tx_id": tx_id, "receipt_no": row.receipt_no, "by": by},
                     )
             return printed, problem
         with write_transaction(self._conn):

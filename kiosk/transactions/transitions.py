@@ -13,6 +13,7 @@ from typing import Any
 
 from kiosk.clock import Clock, iso
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType
 from kiosk.platform import CardCredit
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.storage import write_transaction
@@ -82,7 +83,12 @@ def write_close(
             fields.update(extra)
         turnover = fields["amount_fen"] + fields["fee_fen"]
         record = journal.append(
-            "tx_close", fields, sign=True, turnover_add_fen=turnover, numbered_receipt=True, at=now
+            RecordType.TX_CLOSE,
+            fields,
+            sign=True,
+            turnover_add_fen=turnover,
+            numbered_receipt=True,
+            at=now,
         )
         closed = store.update(
             row,

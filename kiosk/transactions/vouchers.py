@@ -19,6 +19,7 @@ from kiosk.clock import Clock, iso
 from kiosk.errors import KioskError
 from kiosk.events import EventBus
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType
 from kiosk.platform import OutcomeUnknown, PlatformClient, PlatformRefused
 from kiosk.receipts.identifiers import VOUCHER_ID_LENGTH, new_voucher_id, read_voucher_id
 from kiosk.signing import SignerError
@@ -163,7 +164,7 @@ class Vouchers:
                 (key, voucher_id, amount_fen, operator),
             )
             self._journal.append(
-                "voucher_payout",
+                RecordType.VOUCHER_PAYOUT,
                 {
                     "voucher_id": voucher_id,
                     "amount_fen": amount_fen,
@@ -230,8 +231,8 @@ class Vouchers:
             }
             if refusal is not None:
                 fields["refusal"] = refusal
-            self._journal.append("voucher_payout", fields, sign=True)
-        self._events.publish("voucher_payout", voucher_id=voucher_id, state=state)
+            self._journal.append(RecordType.VOUCHER_PAYOUT, fields, sign=True)
+        self._events.publish(RecordType.VOUCHER_PAYOUT, voucher_id=voucher_id, state=state)
 
 
 def _problem(exc: BaseException) -> str:

@@ -1,0 +1,220 @@
+"""The back-office database schema as numbered, expand-only migrations, for both engines.
+
+Owns the schema's history: each Migration adds tables, columns or indexes and never drops,
+renames or narrows anything, so a worker of the previous release keeps working against a
+database a newer worker has moved (rolling upgrades of several ingest workers). The table
+schema_version records what was applied. Written here rather than with a migration tool
+(alembic, yoyo): the whole history is a list of SQL strings in one transaction per start,
+with the engines' two differences (identity columns, floating-point type) as placeholders.
+tests/test_backoffice_migrations.py holds the list to expand-only.
+"""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # backoffice.store runs the migrations
+    from backoffice.store import Cursor
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str  # statements separated by ";", with {ID} and {REAL} for the engine's types
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "terminals, boots, health, events, records, alerts, commands, rejected messages",
+        """
+CREATE TABLE IF NOT EXISTS terminals (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'unknown',
+    state_reason TEXT,
+    state_at {REAL},
+    last_seen {REAL},
+    boot_id TEXT,
+    software TEXT,
+    firmware TEXT,
+    paper TEXT,
+    float_balance_fen BIGINT,
+    cert_days_left INTEGER,
+    outbox_backlog INTEGER,
+    health_at {REAL},
+    chain_seq BIGINT,
+    chain_hash TEXT,
+    max_chain_seq BIGINT NOT NULL DEFAULT 0,
+    turnover_fen BIGINT,
+    acked_seq BIGINT NOT NULL DEFAULT 0,
+    last_outbox_at {REAL},
+    PRIMARY KEY (station, terminal)
+);
+CREATE TABLE IF NOT EXISTS boots (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    first_seen {REAL} NOT NULL,
+    last_seen {REAL} NOT NULL,
+    PRIMARY KEY (station, terminal, boot_id)
+);
+CREATE TABLE IF NOT EXISTS health_history (
+    id {ID},
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    received {REAL} NOT NULL,
+    time TEXT NOT NULL,
+    paper TEXT,
+    float_balance_fen BIGINT,
+    cert_days_left INTEGER,
+    outbox_backlog INTEGER,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS health_by_terminal ON health_history (station, terminal, received);
+CREATE TABLE IF NOT EXISTS events (
+    id {ID},
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    received {REAL} NOT NULL,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_terminal ON events (station, terminal, received);
+CREATE TABLE IF NOT EXISTS records (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    time TEXT NOT NULL,
+    business_day TEXT NOT NULL,
+    outcome TEXT,
+    service TEXT,
+    amount_fen BIGINT NOT NULL DEFAULT 0,
+    fee_fen BIGINT NOT NULL DEFAULT 0,
+    receipt_no TEXT,
+    record TEXT NOT NULL,
+    record_hash TEXT NOT NULL,
+    received {REAL} NOT NULL,
+    prev_seq BIGINT NOT NULL,
+    PRIMARY KEY (station, terminal, seq)
+);
+CREATE INDEX IF NOT EXISTS records_by_day ON records (station, business_day, type);
+CREATE TABLE IF NOT EXISTS alerts (
+    id {ID},
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    raised {REAL} NOT NULL,
+    cleared {REAL},
+    acked {REAL},
+    acked_by TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_uncleared ON alerts (station, terminal, kind)
+    WHERE cleared IS NULL;
+CREATE TABLE IF NOT EXISTS commands (
+    id TEXT PRIMARY KEY,
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    sent {REAL} NOT NULL,
+    sent_by TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    result_ok INTEGER,
+    result TEXT,
+    error TEXT,
+    result_at {REAL}
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    id {ID},
+    received {REAL} NOT NULL,
+    topic TEXT NOT NULL,
+    reason TEXT NOT NULL
+)
+""",
+    ),
+    Migration(
+        2,
+        "signatures verified at ingest: station certificates, quarantine, flagged records, "
+        "the acknowledged chain head; the terminal's security records",
+        """
+CREATE TABLE IF NOT EXISTS station_certificates (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    cert_sha256 TEXT NOT NULL,
+    pem TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    registered {REAL} NOT NULL,
+    registered_by TEXT NOT NULL,
+    PRIMARY KEY (station, terminal, cert_sha256)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    record TEXT NOT NULL,
+    record_hash TEXT NOT NULL,
+    prev_seq BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    received {REAL} NOT NULL,
+    PRIMARY KEY (station, terminal, seq)
+);
+ALTER TABLE records ADD COLUMN signature TEXT NOT NULL DEFAULT 'unchecked';
+ALTER TABLE records ADD COLUMN tx_id TEXT;
+ALTER TABLE records ADD COLUMN awaiting_claim INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE terminals ADD COLUMN acked_hash TEXT;
+CREATE INDEX IF NOT EXISTS records_by_type ON records (type, station, terminal, tx_id)
+""",
+    ),
+)
+
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "sqlite": {"ID": "INTEGER PRIMARY KEY", "REAL": "REAL"},
+    "postgresql": {
+        "ID": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        "REAL": "DOUBLE PRECISION",
+    },
+}
+
+
+def statements(migration: Migration, dialect: Dialect) -> list[str]:
+    sql = migration.sql.format(**_TYPES[dialect])
+    return [statement.strip() for statement in sql.split(";") if statement.strip()]
+
+
+def migrate(cursor: "Cursor", dialect: Dialect, now: float) -> list[int]:
+    """Apply the migrations this database lacks, in order, in the caller's transaction;
+    return the versions applied. On PostgreSQL an advisory lock makes workers starting
+    together take turns (SQLite's write transaction already does)."""
+    if dialect == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(7301190001)")
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+        f"description TEXT NOT NULL, applied {_TYPES[dialect]['REAL']} NOT NULL)"
+    )
+    done = {row["version"] for row in cursor.execute("SELECT version FROM schema_version")}
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        for statement in statements(migration, dialect):
+            cursor.execute(statement)
+        cursor.execute(
+            "INSERT INTO schema_version (version, description, applied) VALUES (?, ?, ?)",
+            (migration.version, migration.description, now),
+        )
+        applied.append(migration.version)
+    return applied
+
+
+def schema_version(cursor: "Cursor") -> int:
+    rows = cursor.execute("SELECT COALESCE(MAX(version), 0) AS version FROM schema_version")
+    return int(rows[0]["version"])
