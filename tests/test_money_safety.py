@@ -330,3 +330,29 @@ def test_an_answer_with_other_money_than_sent_is_in_doubt_and_alerted(
     later(rig)
     assert rig.terminal.engine.store.get(progress.tx_id).outcome == "paid"
     assert len(posted(rig)) == 1
+
+
+def test_a_note_counted_while_a_payment_is_cancelled_never_reopens_the_inlets(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    progress = rig.terminal.pay_bill(quote(rig, "gas-bill"))
+    rig.insert(progress.tx_id, 1_00)
+    # Counted by the acceptor but not yet journaled when the resident presses cancel.
+    rig.sims.cash.insert("note", 1_00)
+    outcome = rig.terminal.cancel(progress.tx_id)
+    assert outcome.voucher_fen == 2_00
+    assert not rig.sims.cash.health()["accepting"]
+
+
+def test_the_inlets_narrow_as_soon_as_cash_is_counted_by_any_drain(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    progress = rig.terminal.start_phone_topup("mobile-topup", "13800138000", 30_00)
+    rig.sims.cash.insert("note", 20_00)
+    rig.terminal.drain_cash()  # the runtime's loop, not the screen's collect()
+    assert rig.sims.cash.health()["largest_fen"] == 10_00
+    with pytest.raises(CashRejected):
+        rig.sims.cash.insert("note", 20_00)
+    rig.terminal.cancel(progress.tx_id)

@@ -79,12 +79,17 @@ class CashDesk:
 
     def open_for(self, row: TxRow) -> None:
         """Open the inlets for a collecting payment, limited to what is still due."""
-        self._limit = largest_note_for(row.total_due_fen - row.cash_in_fen)
-        self.device.set_accepting(True, largest_fen=self._limit)
+        limit = largest_note_for(row.total_due_fen - row.cash_in_fen)
+        self.device.set_accepting(True, largest_fen=limit)
+        self._limit = limit
 
     def limit_for(self, row: TxRow) -> None:
-        """After cash came in: close the inlets once paid, else narrow them to what is due."""
-        if self.suspense_count(row.tx_id):
+        """After cash came in: close the inlets once paid, else narrow them to what is due.
+
+        Only while they are open for this payment: a payment being cancelled or finished
+        closed them first, and must never see them opened again by a last note.
+        """
+        if self._limit is None or self.suspense_count(row.tx_id):
             return  # closed when the unrecognised item came in; they stay closed
         still_due = row.total_due_fen - row.cash_in_fen
         if still_due <= 0:
@@ -180,6 +185,9 @@ class CashDesk:
         self._events.publish(
             "cash_in", tx_id=collecting.tx_id, value_fen=event.value_fen, cash_in_fen=total
         )
+        # At once, whoever drained (the runtime's loop, not only the screen's collect()): the
+        # next note must already meet the narrower limit.
+        self.limit_for(self._store.get(collecting.tx_id))
 
     def _suspense(self, event: CashEvent) -> None:
         collecting = self._store.collecting()
