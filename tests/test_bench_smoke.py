@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.catalog.sample_accounts import valid_account
 from kiosk.errors import KioskError
 from kiosk.journal import export_jsonl, verify_jsonl
-from kiosk.soak import valid_account
 from kiosk.terminal import BillQuote
 from tests.bench_support.commit_path import CommitPathBench, run_commit_path
 from tests.bench_support.end_to_end import run_end_to_end

@@ -1,0 +1,127 @@
+"""What the fault soak injects between two kills (one "segment"), drawn from its seed.
+
+Pure: no I/O. The driver applies a segment to the platform simulator and the cash
+acceptor's state file before it starts the worker, and the worker reads its clock offset
+and its card faults from the segment's numbers.
+"""
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from kiosk.clock_guard import SKEW_ALERT, SKEW_BLOCK
+
+# Every platform operation a terminal sends with an idempotency key (money moves).
+MONEY_OPERATIONS = (
+    "hold",
+    "release",
+    "post",
+    "authorize",
+    "reverse",
+    "voucher_issue",
+    "voucher_redeem",
+)
+# Gateways answer their own pages with these statuses (docs/platform-api.md).
+GATEWAY_STATUSES = (400, 403, 404, 429)
+# The worker's platform timeout is shorter than this: a lost answer is a timeout to it.
+LOST_ANSWER_SLEEP_MS = 450
+MAX_SKEW_S = 20 * 60
+# A clock trusted by the guard may drift this far ahead of true time over a whole soak.
+DRIFT_CAP_S = int(SKEW_BLOCK.total_seconds()) - 30
+
+
+class SkewBand(StrEnum):
+    """How far the terminal's clock is off in a segment, as the clock guard sees it."""
+
+    RIGHT = "right"  # within SKEW_ALERT: money moves silently
+    ALERTED = "alerted"  # over SKEW_ALERT, within SKEW_BLOCK: alerted, money moves
+    BLOCKED = "blocked"  # over SKEW_BLOCK: no money moves (the platform refuses past 15 min)
+    BEHIND = "behind"  # earlier than a time the terminal already trusted: no money moves
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """How often each fault strikes (probabilities per request, call or journey)."""
+
+    lost_answer_p: float = 0.06  # every money operation: committed, then no answer
+    gateway_p: float = 0.02  # every operation: a gateway's 4xx page, nothing done
+    gateway_after_commit_p: float = 0.02  # every money operation: committed, then a 4xx page
+    alter_amount_p: float = 0.02  # post and authorize: committed, answered with other money
+    status_error_p: float = 0.08  # status queries: HTTP 503
+    link_error_p: float = 0.04  # each host call to the cash acceptor board fails
+    card_pull_p: float = 0.35  # a card top-up whose card is pulled during the credit
+    elsewhere_p: float = 0.5  # a pulled card is topped up at another terminal before it returns
+    wrong_clock_p: float = 0.25  # a restart with the clock off by up to MAX_SKEW_S
+    min_run_s: float = 1.0  # the worker is killed after a time drawn between these
+    max_run_s: float = 6.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    number: int
+    clock_offset_s: int  # the terminal's clock minus true time
+    band: SkewBand
+    platform_faults: tuple[str, ...]
+    fault_seed: int
+    link_error_p: float
+    link_seed: int
+    run_s: float  # the worker is killed after this many seconds (unless it finished)
+
+
+def platform_faults(intensity: Intensity, rng: random.Random) -> tuple[str, ...]:
+    """Fault specs for the platform simulator: the first matching rule that fires wins."""
+    status = rng.choice(GATEWAY_STATUSES)
+    lost = f"timeout_after_commit:p={intensity.lost_answer_p}:sleep_ms={LOST_ANSWER_SLEEP_MS}"
+    specs = [f"{op}:{lost}" for op in MONEY_OPERATIONS]
+    specs += [
+        f"{op}:gateway_after_commit:status={status}:p={intensity.gateway_after_commit_p}"
+        for op in MONEY_OPERATIONS
+    ]
+    specs += [f"{op}:alter_amount:p={intensity.alter_amount_p}" for op in ("post", "authorize")]
+    specs.append(f"status:error:p={intensity.status_error_p}")
+    specs.append(f"*:gateway:status={status}:p={intensity.gateway_p}")
+    return tuple(specs)
+
+
+@dataclass
+class SkewPlan:
+    """The terminal's clock offset per restart, kept so that the clock a guard trusted once
+    is never made to look behind by a restart that is meant to be right.
+
+    `trusted_s` is the largest offset the guard may have trusted so far: a right (or merely
+    alerted) restart uses it plus a little drift; a wrong one is anywhere in +-MAX_SKEW_S and
+    is classed as the guard will see it.
+    """
+
+    trusted_s: int = 0
+    largest_s: int = 0
+
+    def draw(self, rng: random.Random, wrong_clock_p: float) -> tuple[int, SkewBand]:
+        if rng.random() < wrong_clock_p:
+            offset = rng.randint(-MAX_SKEW_S, MAX_SKEW_S)
+        else:
+            offset = min(self.trusted_s + rng.randint(0, 40), DRIFT_CAP_S)
+        self.largest_s = max(self.largest_s, offset)
+        if abs(offset) > SKEW_BLOCK.total_seconds():
+            return offset, SkewBand.BLOCKED
+        if offset < self.trusted_s - 5:
+            return offset, SkewBand.BEHIND
+        self.trusted_s = offset
+        band = SkewBand.ALERTED if abs(offset) > SKEW_ALERT.total_seconds() else SkewBand.RIGHT
+        return offset, band
+
+
+def segment(seed: int, number: int, skew: SkewPlan, intensity: Intensity) -> Segment:
+    """The faults of segment `number` of the soak with this seed."""
+    rng = random.Random(f"soak-segment:{seed}:{number}")
+    offset, band = skew.draw(rng, intensity.wrong_clock_p)
+    return Segment(
+        number=number,
+        clock_offset_s=offset,
+        band=band,
+        platform_faults=platform_faults(intensity, rng),
+        fault_seed=rng.randrange(2**31),
+        link_error_p=intensity.link_error_p,
+        link_seed=rng.randrange(2**31),
+        run_s=rng.uniform(intensity.min_run_s, intensity.max_run_s),
+    )
