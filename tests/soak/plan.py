@@ -52,8 +52,8 @@ class Intensity:
     card_pull_p: float = 0.35  # a card top-up whose card is pulled during the credit
     elsewhere_p: float = 0.5  # a pulled card is topped up at another terminal before it returns
     wrong_clock_p: float = 0.25  # a restart with the clock off by up to MAX_SKEW_S
-    min_run_s: float = 1.0  # the worker is killed after a time drawn between these
-    max_run_s: float = 6.0
+    min_run_s: float = 0.3  # the worker is killed after a time drawn between these
+    max_run_s: float = 4.0
 
 
 @dataclass(frozen=True)
