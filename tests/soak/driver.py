@@ -118,7 +118,7 @@ def link_errors(cash_state: Path) -> int:
 
 def arm(life: Segment, platform: PlatformSimProcess, cash_state: Path) -> int:
     """Arm a segment's faults; returns the link errors the previous segment's plan caused."""
-    platform.set_clock_offset(-life.clock_offset_s)
+    platform.set_clock_offset(-life.clock_error_s)
     platform.set_faults(list(life.platform_faults), seed=life.fault_seed)
     failed = link_errors(cash_state) if cash_state.exists() else 0
     cash = SimulatedCashAcceptor(cash_state)
@@ -158,7 +158,7 @@ def run_soak(directory: Path, settings: SoakSettings) -> SoakResult:
             settled = settle(
                 config,
                 seed=settings.seed,
-                clock_offset=timedelta(seconds=max(skew.largest_s, 0)) + SETTLE_MARGIN,
+                clock_offset=timedelta(seconds=skew.base_s) + SETTLE_MARGIN,
                 platform=platform,
                 opening_float_fen=OPENING_FLOAT_FEN,
                 ledger_path=ledger_path(config.data_path),

@@ -26,8 +26,12 @@ GATEWAY_STATUSES = (400, 403, 404, 429)
 # The worker's platform timeout is shorter than this: a lost answer is a timeout to it.
 LOST_ANSWER_SLEEP_MS = 450
 MAX_SKEW_S = 20 * 60
-# A clock trusted by the guard may drift this far ahead of true time over a whole soak.
-DRIFT_CAP_S = int(SKEW_BLOCK.total_seconds()) - 30
+# Lives (by number) whose clock is certainly blocked: +1 ahead, -1 behind the true time.
+FORCED_WRONG_CLOCK = {1: +1, 2: -1}
+# They run at least this long, so a resident meets the wrong clock before the kill.
+FORCED_RUN_S = 2.5
+# A right restart's clock is off by up to this (past SKEW_ALERT: alerted, money moves).
+RIGHT_ERROR_S = 4 * 60
 
 
 class SkewBand(StrEnum):
@@ -59,7 +63,8 @@ class Intensity:
 @dataclass(frozen=True)
 class Segment:
     number: int
-    clock_offset_s: int  # the terminal's clock minus true time
+    clock_error_s: int  # the terminal's clock minus the platform's, as the platform sees it
+    clock_offset_s: int  # the terminal's clock minus the machine's
     band: SkewBand
     platform_faults: tuple[str, ...]
     fault_seed: int
@@ -85,43 +90,60 @@ def platform_faults(intensity: Intensity, rng: random.Random) -> tuple[str, ...]
 
 @dataclass
 class SkewPlan:
-    """The terminal's clock offset per restart, kept so that the clock a guard trusted once
-    is never made to look behind by a restart that is meant to be right.
+    """The clock error of each restart, and the terminal clock's base that keeps a right
+    restart from looking behind a time the guard once trusted.
 
-    `trusted_s` is the largest offset the guard may have trusted so far: a right (or merely
-    alerted) restart uses it plus a little drift; a wrong one is anywhere in +-MAX_SKEW_S and
-    is classed as the guard will see it.
+    A restart's error X is what the platform sees (its clock is set X behind the machine's,
+    and the client stamps requests with the machine's time). The terminal's own clock is
+    base + X. Any restart may have trusted its clock before its first platform answer (the
+    guard has nothing to compare with yet), so the largest terminal time so far is a time
+    the terminal may have trusted: the base moves up to it, as true time moving on would.
+    A right restart (X within SKEW_BLOCK, not negative) is then never behind; a negative X
+    is a clock stepped back, which the guard must refuse as behind its journal.
     """
 
-    trusted_s: int = 0
-    largest_s: int = 0
+    base_s: int = 0
 
-    def draw(self, rng: random.Random, wrong_clock_p: float) -> tuple[int, SkewBand]:
-        if rng.random() < wrong_clock_p:
-            offset = rng.randint(-MAX_SKEW_S, MAX_SKEW_S)
+    def draw(
+        self, rng: random.Random, wrong_clock_p: float, number: int
+    ) -> tuple[int, int, SkewBand]:
+        """(error X, the terminal clock's offset base + X, band) for restart `number`."""
+        blocked_s = int(SKEW_BLOCK.total_seconds()) + 30
+        if number in FORCED_WRONG_CLOCK:
+            # Early in every soak, however short: once far ahead, once far behind.
+            error = FORCED_WRONG_CLOCK[number] * rng.randint(blocked_s, MAX_SKEW_S)
+        elif rng.random() < wrong_clock_p:
+            error = rng.randint(-MAX_SKEW_S, MAX_SKEW_S)
         else:
-            offset = min(self.trusted_s + rng.randint(0, 40), DRIFT_CAP_S)
-        self.largest_s = max(self.largest_s, offset)
-        if abs(offset) > SKEW_BLOCK.total_seconds():
-            return offset, SkewBand.BLOCKED
-        if offset < self.trusted_s - 5:
-            return offset, SkewBand.BEHIND
-        self.trusted_s = offset
-        band = SkewBand.ALERTED if abs(offset) > SKEW_ALERT.total_seconds() else SkewBand.RIGHT
-        return offset, band
+            error = rng.randint(0, RIGHT_ERROR_S)
+        offset = self.base_s + error
+        self.base_s = max(self.base_s, offset)
+        if abs(error) > SKEW_BLOCK.total_seconds():
+            band = SkewBand.BLOCKED
+        elif error < -5:
+            band = SkewBand.BEHIND
+        elif error > SKEW_ALERT.total_seconds():
+            band = SkewBand.ALERTED
+        else:
+            band = SkewBand.RIGHT
+        return error, offset, band
 
 
 def segment(seed: int, number: int, skew: SkewPlan, intensity: Intensity) -> Segment:
     """The faults of segment `number` of the soak with this seed."""
     rng = random.Random(f"soak-segment:{seed}:{number}")
-    offset, band = skew.draw(rng, intensity.wrong_clock_p)
+    error, offset, band = skew.draw(rng, intensity.wrong_clock_p, number)
+    run_s = rng.uniform(intensity.min_run_s, intensity.max_run_s)
+    if number in FORCED_WRONG_CLOCK:
+        run_s = max(run_s, FORCED_RUN_S)
     return Segment(
         number=number,
+        clock_error_s=error,
         clock_offset_s=offset,
         band=band,
         platform_faults=platform_faults(intensity, rng),
         fault_seed=rng.randrange(2**31),
         link_error_p=intensity.link_error_p,
         link_seed=rng.randrange(2**31),
-        run_s=rng.uniform(intensity.min_run_s, intensity.max_run_s),
+        run_s=run_s,
     )

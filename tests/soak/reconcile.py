@@ -17,6 +17,9 @@ from tests.soak.ledger import ElsewhereLoad
 
 Record = Mapping[str, Any]
 
+# The check a card_credit_conflict record fails when the card holds the very credit.
+CONFLICT_FOR_A_HELD_CREDIT = "no conflict for a credit the card holds"
+
 
 @dataclass(frozen=True)
 class CardState:
@@ -82,6 +85,9 @@ def reconcile(books: Books) -> Reconciliation:
     payments = [p for p in books.dump["payments"] if p["terminal"] == books.terminal_id]
     for outcome, n in Counter(str(c["outcome"]) for c in closes).items():
         result.facts[f"closes {outcome}"] += n
+    for record in books.records:
+        if record["type"] == "alert":
+            result.facts[f"alerts {record['alert']}"] += 1
     check_settled(books, result)
     check_posted_once(closes, payments, result)
     check_conservation(closes, payments, result)
@@ -253,13 +259,21 @@ def check_cards(books: Books, payments: Sequence[Record], result: Reconciliation
             if held:
                 on_card.append(credit)
                 result.facts["card credits on the card"] += 1
-                result.check(
-                    "card credit recorded",
-                    tx_id in written and tx_id not in conflicts,
-                    f"{tx_id}: credit of {credit['amount_fen']} fen on card {card.card_no} "
-                    f"(counter {new_counter}) but journaled "
-                    f"{'a conflict' if tx_id in conflicts else 'not written'}",
-                )
+                what = f"{tx_id}: credit of {credit['amount_fen']} fen for counter {new_counter}"
+                if tx_id in conflicts:
+                    result.check(
+                        CONFLICT_FOR_A_HELD_CREDIT,
+                        False,
+                        f"{what} is on card {card.card_no} (its counter moved for it, not "
+                        "for a load elsewhere), yet journaled a conflict: the operator would "
+                        "refund money the card holds",
+                    )
+                else:
+                    result.check(
+                        "card credit on the card journaled written",
+                        tx_id in written,
+                        f"{what} is on card {card.card_no} but not journaled written",
+                    )
             else:
                 result.facts["card credits not on the card"] += 1
                 result.check(

@@ -35,7 +35,7 @@ ELSEWHERE_TERMINAL = "GRID-01"
 # How often a resident's screen is refreshed, or a refused note swapped, before they give up.
 PATIENCE = 4
 # A resident refused for a wrong clock walks away; the next one comes a little later.
-CLOCK_REFUSAL_PAUSE_S = 0.2
+CLOCK_REFUSAL_PAUSE_S = 1.0
 
 
 def card_pool(terminal: Terminal, cards: object, seed: int) -> list[tuple[str, str]]:
@@ -58,6 +58,11 @@ def settle_loads_elsewhere(cards: object, ledger: SoakLedger) -> None:
         card = cards.card(load.card_no)  # type: ignore[attr-defined]
         applied = [entry for entry in card.load_log if entry.ref == load.ref]
         ledger.elsewhere_settled(load.ref, applied[0].counter if applied else None)
+
+
+def refusal_name(exc: PlatformError) -> str:
+    code = getattr(exc, "code", None)
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
 
 
 class Residents:
@@ -101,7 +106,7 @@ class Residents:
                 outcome = None
                 time.sleep(CLOCK_REFUSAL_PAUSE_S)
             except PlatformError as exc:
-                tallies[f"walked_away:{type(exc).__name__}"] += 1
+                tallies[f"walked_away:{refusal_name(exc)}"] += 1
                 outcome = None
             except KioskError as exc:
                 # PaymentRefused and the device errors a resident is shown (one line each).
@@ -148,8 +153,8 @@ class Residents:
             try:
                 quote = self.terminal.quote_bill(service.code, valid_account(service, rng))
             except PlatformError as exc:
-                tallies[f"walked_away:{type(exc).__name__}"] += 1
-                return None  # no bill due, or the platform not answering
+                tallies[f"walked_away:{refusal_name(exc)}"] += 1
+                return None  # no bill due, a skewed clock refused, the platform not answering
             progress = self.terminal.pay_bill(quote)
         elif journey == "phone":
             service = catalog.services_of_kind("phone_topup")[0]
