@@ -76,8 +76,8 @@ def balanced() -> Books:
         ],
         "stations": [{"station": STATION, "balance_fen": OPENING - 65_00, "held_fen": 0}],
         "vouchers": [
-            {"voucher_id": "V-tx1", "terminal": TERMINAL, "amount_fen": 5_00},
-            {"voucher_id": "V-tx3", "terminal": TERMINAL, "amount_fen": 10_00},
+            {"voucher_id": "V-tx1", "terminal": TERMINAL, "amount_fen": 5_00, "state": "redeemed"},
+            {"voucher_id": "V-tx3", "terminal": TERMINAL, "amount_fen": 10_00, "state": "redeemed"},
         ],
     }
     card = CardState(
@@ -114,6 +114,7 @@ def test_balanced_books_pass_every_check() -> None:
         "card balance = credits held + loads elsewhere",
         "card load log agrees",
         "voucher refused the second time",
+        "voucher redeemed at the platform",
         "no hold left held",
     ):
         assert result.checks[check] > 0, check
@@ -180,6 +181,13 @@ def test_a_card_balance_nobody_accounts_for_is_reported() -> None:
     card = dataclasses.replace(books.cards[0], balance_fen=books.cards[0].balance_fen + 1)
     found = spoil(books, cards=[card])
     assert any(d.startswith("card balance = credits held + loads elsewhere") for d in found)
+
+
+def test_a_voucher_paid_out_twice_by_the_terminal_is_reported() -> None:
+    books = balanced()
+    payout = {"type": "voucher_payout", "voucher_id": "V-tx3", "state": "paid"}
+    found = spoil(books, records=[*books.records, payout, payout])
+    assert any(d.startswith("voucher paid out at most once by the terminal: V-tx3") for d in found)
 
 
 def test_cash_the_acceptor_counted_but_the_journal_lacks_is_reported() -> None:

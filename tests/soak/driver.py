@@ -10,11 +10,14 @@ checked and every discrepancy; callers print it (soak_report_lines) and fail on 
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -81,6 +84,21 @@ class SoakResult:
         }
 
 
+@contextmanager
+def child_stderr_to(path: Path) -> Iterator[None]:
+    """Processes started inside write their stderr to path: the platform simulator prints a
+    traceback for every answer a killed worker can no longer receive."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("ab") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def write_config(directory: Path, platform_url: str) -> Path:
     config = directory / "kiosk.toml"
     done = subprocess.run(
@@ -133,13 +151,14 @@ def run_soak(directory: Path, settings: SoakSettings) -> SoakResult:
     directory.mkdir(parents=True, exist_ok=True)
     result = SoakResult(settings)
     started = time.monotonic()
-    platform = PlatformSimProcess(
-        directory / "platform.sqlite3",
-        "--opening-float",
-        str(OPENING_FLOAT_FEN),
-        "--seed",
-        str(settings.seed),
-    )
+    with child_stderr_to(directory / "platform.log"):
+        platform = PlatformSimProcess(
+            directory / "platform.sqlite3",
+            "--opening-float",
+            str(OPENING_FLOAT_FEN),
+            "--seed",
+            str(settings.seed),
+        )
     try:
         config_path = write_config(directory, platform.url)
         config = load_config(config_path)
@@ -206,6 +225,7 @@ def run_lives(
             "--clock-offset-s", str(life.clock_offset_s),
             "--card-pull-p", str(intensity.card_pull_p),
             "--elsewhere-p", str(intensity.elsewhere_p),
+            "--payout-p", str(intensity.payout_p),
         ]  # fmt: skip
         result.lives += 1
         with log_path.open("ab") as log:

@@ -55,6 +55,7 @@ class Intensity:
     link_error_p: float = 0.04  # each host call to the cash acceptor board fails
     card_pull_p: float = 0.35  # a card top-up whose card is pulled during the credit
     elsewhere_p: float = 0.5  # a pulled card is topped up at another terminal before it returns
+    payout_p: float = 0.1  # after a resident, the operator pays out some voucher
     wrong_clock_p: float = 0.25  # a restart with the clock off by up to MAX_SKEW_S
     min_run_s: float = 0.3  # the worker is killed after a time drawn between these
     max_run_s: float = 4.0

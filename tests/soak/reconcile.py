@@ -40,6 +40,7 @@ class Redemption:
     first_paid: bool
     first_problem: str  # "" when paid
     second_refusal: str | None  # the platform's refusal code; None: it paid again (!)
+    paid_during_soak: bool = False  # the operator paid it out while the faults were on
 
 
 @dataclass
@@ -347,6 +348,26 @@ def check_vouchers(books: Books, closes: Sequence[Record], result: Reconciliatio
         )
     for voucher_id in platform.keys() - issued.keys():
         result.check("voucher registered", False, f"{voucher_id} registered, in no tx_close")
+    payouts = Counter(
+        str(r["voucher_id"])
+        for r in books.records
+        if r["type"] == "voucher_payout" and r["state"] == "paid"
+    )
+    for voucher_id in issued:
+        result.check(
+            "voucher paid out at most once by the terminal",
+            payouts[voucher_id] <= 1,
+            f"{voucher_id}: {payouts[voucher_id]} voucher_payout records say paid",
+        )
+        known = platform.get(voucher_id)
+        result.check(
+            "voucher redeemed at the platform",
+            known is not None and known["state"] == "redeemed",
+            f"{voucher_id}: {None if known is None else known['state']} after the payouts",
+        )
+    result.facts["vouchers paid out during the soak"] = sum(
+        r.paid_during_soak for r in books.redemptions
+    )
     redeemed = {r.voucher_id: r for r in books.redemptions}
     for voucher_id, close in issued.items():
         redemption = redeemed.get(voucher_id)

@@ -23,6 +23,7 @@ from kiosk.platform import PlatformError
 from kiosk.terminal import Terminal
 from kiosk.transactions.engine import NotEnoughCash, Outcome, Progress
 from kiosk.transactions.states import TxState
+from kiosk.transactions.vouchers import VoucherRefused
 from tests.soak.ledger import SoakLedger
 from tests.soak.plan import Intensity
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 NOTES_FEN = (100_00, 50_00, 20_00, 10_00, 5_00, 1_00)
 COINS_FEN = (1_00, 50, 10)
 CARD_POOL = 8
+OPERATOR = "station-operator"
 ELSEWHERE_TERMINAL = "GRID-01"
 # How often a resident's screen is refreshed, or a refused note swapped, before they give up.
 PATIENCE = 4
@@ -115,9 +117,29 @@ class Residents:
             if outcome is not None:
                 tallies[f"outcome:{outcome.outcome}"] += 1
             self.walk_away(tallies)
+            if rng.random() < self.intensity.payout_p:
+                self.pay_out_a_voucher(rng, tallies)
             tallies["residents"] += 1
             self.ledger.served(self.seed, number, dict(tallies))
             self.terminal.tick()
+
+    def pay_out_a_voucher(self, rng: random.Random, tallies: Counter[str]) -> None:
+        """The station operator pays out a voucher a resident brings back (any issued so
+        far, perhaps one paid already): once, centrally, whatever the faults."""
+        vouchers: list[tuple[str, int]] = []
+        for record in self.terminal.journal.records():
+            amount = record.get("voucher_fen")
+            if record["type"] == "tx_close" and isinstance(amount, int) and amount:
+                vouchers.append((str(record["voucher_id"]), amount))
+        if not vouchers:
+            return
+        voucher_id, amount = rng.choice(vouchers)
+        try:
+            payout = self.terminal.engine.vouchers.redeem(voucher_id, amount, operator=OPERATOR)
+        except VoucherRefused as exc:
+            tallies[f"voucher_payout:refused {str(exc).rsplit('(', 1)[-1].rstrip(')')}"] += 1
+            return
+        tallies["voucher_payout:paid" if payout.paid else "voucher_payout:not_known_yet"] += 1
 
     def walk_away(self, tallies: Counter[str]) -> None:
         """A resident stopped by an error leaves; the screen's own timeout cancels what they

@@ -108,18 +108,29 @@ def settle(
 
 
 def redeem_twice(terminal: Terminal, records: list[dict[str, Any]]) -> list[Redemption]:
-    """Pay every voucher out through the terminal, then ask the platform again with another
-    redemption key: the first must pay, the second be refused."""
+    """Pay every voucher out through the terminal (unless the operator did during the soak),
+    then ask the platform again with another redemption key: the first must pay (an unknown
+    payout of the soak is settled by asking again with its key), the second be refused."""
+    paid_in_soak = {
+        str(r["voucher_id"])
+        for r in records
+        if r["type"] == "voucher_payout" and r["state"] == "paid"
+    }
     redemptions = []
     for close in records:
         if close["type"] != "tx_close" or not close.get("voucher_fen"):
             continue
         voucher_id, amount = str(close["voucher_id"]), int(close["voucher_fen"])
-        try:
-            payout = terminal.engine.vouchers.redeem(voucher_id, amount, operator=PAYOUT_OPERATOR)
-            paid, problem = payout.paid, "" if payout.paid else "not known yet"
-        except VoucherRefused as exc:
-            paid, problem = False, str(exc)
+        if voucher_id in paid_in_soak:
+            paid, problem = True, ""  # the terminal refuses to pay it again itself
+        else:
+            try:
+                payout = terminal.engine.vouchers.redeem(
+                    voucher_id, amount, operator=PAYOUT_OPERATOR
+                )
+                paid, problem = payout.paid, "" if payout.paid else "not known yet"
+            except VoucherRefused as exc:
+                paid, problem = False, str(exc)
         try:
             terminal.platform.redeem_voucher(
                 f"R2-{voucher_id}", voucher_id=voucher_id, amount_fen=amount
@@ -129,7 +140,9 @@ def redeem_twice(terminal: Terminal, records: list[dict[str, Any]]) -> list[Rede
             second = exc.code
         except OutcomeUnknown as exc:
             second = f"unknown: {exc}"
-        redemptions.append(Redemption(voucher_id, amount, paid, problem, second))
+        redemptions.append(
+            Redemption(voucher_id, amount, paid, problem, second, voucher_id in paid_in_soak)
+        )
     return redemptions
 
 
