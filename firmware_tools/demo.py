@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.token.software import SoftwareSigner, create_software_identity
+from kiosk.catalog.sample_accounts import valid_account
 from kiosk.composition import SimulatedDevices, build_terminal
 from kiosk.config import Config, parse_config
 from kiosk.journal import export_jsonl, verify_jsonl
 from kiosk.money import format_fen
-from kiosk.soak import valid_account
 from kiosk.terminal import Terminal
 from kiosk.transactions.engine import Outcome
 

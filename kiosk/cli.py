@@ -2,7 +2,6 @@
 kiosk.runtime on a terminal; this is for the lab and benches)."""
 
 import argparse
-import json
 import logging
 import signal
 from collections.abc import Sequence
@@ -10,7 +9,6 @@ from pathlib import Path
 
 from kiosk.clock import SystemClock
 from kiosk.command_line import run_command
-from kiosk.composition import build_terminal
 from kiosk.config import load_config, refuse_development_trust
 from kiosk.runtime import Runtime, build_hosted_terminal, status_line
 from kiosk.service_notify import ServiceNotifier
@@ -46,22 +44,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _soak(args: argparse.Namespace) -> int:
-    from kiosk.soak import Soak
-
-    config = load_config(args.config)
-    terminal, sims = build_terminal(config)
-    try:
-        terminal.start()
-        soak = Soak(terminal, sims, args.seed)
-        report = soak.run(args.customers)
-        soak.close()
-    finally:
-        terminal.close()
-    print(json.dumps(report.as_dict(), sort_keys=True), flush=True)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk", description="Run the self-service terminal.")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -69,11 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True)
     run.add_argument("--once", action="store_true", help="start, recover, and stop")
     run.set_defaults(handler=_run)
-    soak = sub.add_parser("soak", help="drive simulated customers through the real core")
-    soak.add_argument("--config", type=Path, required=True)
-    soak.add_argument("--customers", type=int, default=100)
-    soak.add_argument("--seed", type=int, default=1)
-    soak.set_defaults(handler=_soak)
     return parser
 
 

@@ -144,6 +144,12 @@ class CardReader(Protocol):
         """
         ...
 
+    def load_log(self) -> list[CardLoad]:
+        """The load log of the prepaid card in the reader, newest first (as many entries as
+        the card keeps); CardRemoved when no card is in. Read only when the newest load does
+        not settle a question: it costs one command per entry."""
+        ...
+
     def health(self) -> dict[str, object]: ...
 
 

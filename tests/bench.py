@@ -1,8 +1,10 @@
 """`make bench`: the terminal's performance figures, printed (never asserted on a time).
 
 Sections: the commit path against its raw parts, whole transactions, then the I/O board link
-under injected faults, telemetry bytes per day, back-office ingest against a fleet of 100,000, and
-the touchscreen app (start, memory, touch feedback); see docs/benchmarks.md.
+under injected faults, telemetry bytes per day, back-office ingest against a fleet of 100,000,
+the touchscreen app (start, memory, touch feedback), and the long fault soak (issue 16: counts
+of every fault injected and every check; the bench exits 1 on any discrepancy); see
+docs/benchmarks.md.
 
 Prints, for the commit path of one transaction (the signed tx_close journal record and the
 transaction row, in one durable SQLite commit), p50 and p99 latency; in the same run the cost
@@ -10,7 +12,8 @@ of the raw parts (one PKCS#11 signature on a SoftHSM2 token, one durable SQLite 
 row of the same size) and the ratio of the two, against the target of 1.5x. A second section
 times whole simulated customer transactions over loopback HTTP. The last line of the output
 is one JSON object with every figure, for CI logs. It prints figures and never fails on a
-time; docs/benchmarks.md says what is measured and how to read it.
+time (the fault soak is a money check, not a time: it fails loudly on a discrepancy);
+docs/benchmarks.md says what is measured and how to read it.
 
 Run with `.venv/bin/python -m tests.bench` (`--help` for the knobs).
 """
@@ -167,7 +170,10 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         print()
         print(json.dumps(summary, sort_keys=True, ensure_ascii=False))
-    return 0
+    failed = [name for name in MUST_PASS if section_failed(summary.get(name))]
+    for name in failed:
+        print(f"bench: FAILED: the {name} section found discrepancies (see above)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def ioboard_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
@@ -233,12 +239,29 @@ def ui_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
     return {"exit_code": done.returncode, "lines": done.stdout.splitlines()}
 
 
+def section_failed(section: object) -> bool:
+    return isinstance(section, dict) and section.get("ok") is False
+
+
+def soak_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
+    """The long fault soak (issue 16): residents, every fault, kill -9, settle, reconcile.
+    Prints the counts of each fault injected and each check; any discrepancy fails the bench."""
+    from tests.soak.driver import SoakSettings, run_soak, soak_report_lines
+
+    result = run_soak(directory, SoakSettings(residents=args.soak_residents, seed=args.soak_seed))
+    print("\n".join(soak_report_lines(result)))
+    return result.as_dict()
+
+
 SECTIONS = {
     "ioboard": ioboard_section,
     "telemetry": telemetry_section,
     "backoffice": backoffice_section,
     "ui": ui_section,
+    "soak": soak_section,
 }
+# Sections whose result says ok: False fail the bench (a soak discrepancy is a money bug).
+MUST_PASS = ("soak",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ioboard-frames", type=int, default=100_000, help="frames of the I/O board link run"
     )
+    parser.add_argument(
+        "--soak-residents", type=int, default=500, help="residents of the long fault soak"
+    )
+    parser.add_argument("--soak-seed", type=int, default=1, help="seed of the long fault soak")
     parser.set_defaults(handler=run)
     return parser
 

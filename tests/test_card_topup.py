@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from kiosk.soak import valid_account
+from kiosk.catalog.sample_accounts import valid_account
 from kiosk.transactions.engine import PaymentRefused
 from tests.fixtures.terminal import TerminalRig
 

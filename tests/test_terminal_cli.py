@@ -11,6 +11,7 @@ import pytest
 from firmware_tools.cli import main as tool_main
 from kiosk.cli import main as kiosk_main
 from kiosk.config import load_config
+from tests.soak.worker import main as worker_main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +100,7 @@ def test_a_softhsm_terminal_soaks_resumes_closes_its_day_and_its_journal_verifie
 ) -> None:
     # Own processes: a SoftHSM2 terminal binds the PKCS#11 module of its process to its own
     # token directory (SOFTHSM2_CONF), which must not become this test session's.
-    kiosk, tool = "kiosk.cli:main", "firmware_tools.cli:main"
+    tool = "firmware_tools.cli:main"
     config = str(tmp_path / "kiosk.toml")
     done = run_command(
         tool, "config", "init", "--sim", "--token", "softhsm", "--data", str(tmp_path / "data"),
@@ -107,13 +108,13 @@ def test_a_softhsm_terminal_soaks_resumes_closes_its_day_and_its_journal_verifie
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert load_config(Path(config)).token.kind == "pkcs11"
-    soak = (kiosk, "soak", "--config", config, "--customers", "6", "--seed", "4")
+    soak = ("tests.soak.worker:main", "--config", config, "--residents", "6", "--seed", "4")
     done = run_command(*soak)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1])["customers"] == 6
-    # Run again on the same data: the soak resumes after its last customer.
+    assert json.loads(done.stdout.strip().splitlines()[-1])["residents"] == 6
+    # Run again on the same data: the soak resumes after its last resident (none is new).
     done = run_command(*soak)
-    assert json.loads(done.stdout.strip().splitlines()[-1])["customers"] == 0
+    assert json.loads(done.stdout.strip().splitlines()[-1])["residents"] == 6
 
     done = run_command(tool, "day", "close", "--config", config, "--json")
     assert done.returncode == 0, done.stderr
@@ -156,7 +157,7 @@ def test_a_receipt_is_reprinted_by_number_and_an_unknown_number_is_one_line(
     tmp_path: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = init_config(tmp_path, platform_sim.url)
-    assert kiosk_main(["soak", "--config", str(config), "--customers", "3", "--seed", "9"]) == 0
+    assert worker_main(["--config", str(config), "--residents", "3", "--seed", "9"]) == 0
     receipts = tmp_path / "data" / "receipts"
     first = sorted(receipts.glob("*.txt"))[0].name.split("%")[0]
     capsys.readouterr()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.soak import valid_account
+from kiosk.catalog.sample_accounts import valid_account
 from kiosk.terminal import BillQuote
 from kiosk.transactions.engine import NotEnoughCash, PaymentRefused
 from tests.fixtures.terminal import TerminalRig

@@ -3,7 +3,7 @@
 import random
 from typing import Any
 
-from kiosk.soak import valid_account
+from kiosk.catalog.sample_accounts import valid_account
 
 
 def journal_closes(rig: Any) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 import random
 from typing import Any
 
-from kiosk.soak import valid_account
+from kiosk.catalog.sample_accounts import valid_account
 
 
 def test_a_card_pulled_while_written_is_finished_when_the_same_card_comes_back(

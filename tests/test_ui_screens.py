@@ -6,7 +6,7 @@ from typing import Any
 
 from PIL import Image
 
-from kiosk.soak import valid_account
+from kiosk.catalog.sample_accounts import valid_account
 
 
 def test_the_screen_tour_writes_a_png_of_every_screen_in_both_languages(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.soak import valid_account
+from kiosk.catalog.sample_accounts import valid_account
 from ui.harness import UiHarness
 from ui.screens import SCREENS
 

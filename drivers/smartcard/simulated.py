@@ -127,6 +127,14 @@ class SimulatedCardReader:
         assert outcome is not None  # a credit either returns the card or raises
         return outcome
 
+    def load_log(self) -> list[CardLoad]:
+        card = self._command("read")  # a fault or a pull strikes as it would on a read
+        if card is None:
+            raise CardRemoved("no card in the reader to read the load log of: insert it")
+        with self._lock:
+            stored = self._card(self._conn, card.card_no)
+        return [] if stored is None else list(stored.load_log)
+
     def health(self) -> dict[str, object]:
         with self._lock:
             reader = self._reader(self._conn)

@@ -2,8 +2,10 @@
 
 The platform's authorisation carries a MAC for one credit moving the card's purchase counter
 from n to n + 1, bound to this terminal and the posting's key. A pending credit is:
-- proven applied when the card's counter reached n + 1 AND its last load-log entry is this
-  very credit (counter, amount, terminal and reference all match): recorded, never rewritten;
+- proven applied when the card's load log holds this very credit (counter n + 1, amount,
+  terminal and reference all match): its newest entry when the counter stopped at n + 1, an
+  older entry when the card has been loaded again since (here or elsewhere); recorded, never
+  rewritten;
 - written now when the card's counter is n;
 - otherwise (the card was loaded elsewhere in between, or its last load is another one) a
   conflict for the operator, who reverses or refunds: never "written" on the counter alone.
@@ -11,9 +13,10 @@ from n to n + 1, bound to this terminal and the posting's key. A pending credit 
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 
 from kiosk.alerts import AlertKind, announce, append_alert
-from kiosk.devices import CardError, CardReader, CardRemoved, PrepaidCard
+from kiosk.devices import CardError, CardLoad, CardReader, CardRemoved, PrepaidCard
 from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.storage import write_transaction
@@ -29,17 +32,26 @@ def post_key_of(tx_id: str) -> str:
     return f"{tx_id}-p"
 
 
-def proves_applied(card: PrepaidCard, credit: sqlite3.Row, terminal: str) -> bool:
-    """Whether the card's own load log shows this very credit applied."""
-    load = card.last_load
-    return (
-        load is not None
-        and card.purchase_counter == int(credit["new_counter"])
-        and load.counter == int(credit["new_counter"])
-        and load.amount_fen == int(credit["amount_fen"])
-        and load.terminal == terminal
-        and load.ref == post_key_of(str(credit["tx_id"]))
+def this_load(credit: sqlite3.Row, terminal: str) -> CardLoad:
+    """The load-log entry the card writes when it applies this credit."""
+    return CardLoad(
+        counter=int(credit["new_counter"]),
+        amount_fen=int(credit["amount_fen"]),
+        terminal=terminal,
+        ref=post_key_of(str(credit["tx_id"])),
     )
+
+
+def proves_applied(
+    card: PrepaidCard, loads: Sequence[CardLoad], credit: sqlite3.Row, terminal: str
+) -> bool:
+    """Whether the card's own load log shows this very credit applied: its newest load when
+    the counter stopped there, else the entry of the counter it moved the card to (loads:
+    the log, read only when the card has moved on)."""
+    wanted = this_load(credit, terminal)
+    if card.purchase_counter == wanted.counter:
+        return card.last_load == wanted
+    return card.purchase_counter > wanted.counter and wanted in loads
 
 
 class CardCredits:
@@ -83,9 +95,14 @@ class CardCredits:
         Returns the tx ids proven written (now or before).
         """
         done: list[str] = []
+        loads: list[CardLoad] | None = None
         for credit in self._store.card_credits(card.card_no):
             new_counter = int(credit["new_counter"])
-            found_applied = proves_applied(card, credit, self._terminal)
+            if card.purchase_counter > new_counter and loads is None:
+                # The card moved on past this credit (loaded here or elsewhere since): only
+                # its older log entries can tell whether this one is among them.
+                loads = self._cards.load_log()
+            found_applied = proves_applied(card, loads or [], credit, self._terminal)
             if not found_applied:
                 if card.purchase_counter != new_counter - 1:
                     self._conflict(credit, card)
