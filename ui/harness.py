@@ -172,7 +172,15 @@ class UiHarness:
         self.tap("confirm")
         self.wait_screen("amount")
         self.tap(amount_action)
+        self.wait_screen("topup_confirm")
+        self.tap("pay")
         self.wait_screen("cash")
+
+    def layout_problems(self) -> list[Any]:
+        """What the layout check finds on the screen shown (ui.layout_check)."""
+        from ui.layout_check import layout_problems
+
+        return layout_problems(self.root.current_screen(), tuple(self.window.size))
 
     def texts(self) -> list[str]:
         return [w.text for w in self.widgets() if isinstance(getattr(w, "text", None), str)]
