@@ -50,11 +50,7 @@ def all_ids() -> set[str]:
     }
     constants = {SERVICE_COMMITMENT, PHONE_INVALID, *LABELS.values()}
     return (
-        ui_message_ids()
-        | reasons
-        | constants
-        | set(REASONS.values())
-        | set(STATUS_TEXT.values())
+        ui_message_ids() | reasons | constants | set(REASONS.values()) | set(STATUS_TEXT.values())
     )
 
 

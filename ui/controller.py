@@ -310,4 +310,3 @@ class KioskController:
         self._closed = True
         self.voice.stop()
         self.worker.shutdown()
-

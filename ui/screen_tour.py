@@ -185,7 +185,9 @@ class ScreenTour:
         ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen > 0, "the note")
         self.sims.cash.insert_unrecognised("note")
         ui.wait_for(
-            lambda: bool(ui.controller.journey.progress and ui.controller.journey.progress.suspense),
+            lambda: bool(
+                ui.controller.journey.progress and ui.controller.journey.progress.suspense
+            ),
             "the unrecognised item to be reported",
         )
         self.snap("unrecognised")

@@ -264,7 +264,7 @@ def tile(
     widget.size_hint_y = 1
     if picture is None:
         return widget
-    side = int(look.target_px * 0.6)
+    side = int(look.target_px * 0.55)
     widget.padding = [8, side + 10, 8, 6]
     image = icon(look, picture, side)
     image.color = widget.color

@@ -7,6 +7,7 @@ text is English-first for the field staff but still goes through the catalogs
 """
 
 from collections.abc import Hashable
+from dataclasses import replace
 
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
@@ -17,7 +18,15 @@ from ui.screens.base import KioskScreen
 from ui.widgets import KioskButton, Look, button, column, keypad, row, spacer, text
 
 
-class MaintenanceLoginScreen(KioskScreen):
+class TechnicianScreen(KioskScreen):
+    """A technician's page: high contrast follows the resident's switch, large text does
+    not (the device report needs the room; the technician is not the one it helps)."""
+
+    def look(self) -> Look:
+        return replace(super().look(), scale=1.0)
+
+
+class MaintenanceLoginScreen(TechnicianScreen):
     screen_id = ScreenId.MAINTENANCE_LOGIN
     title = "Maintenance"
 
@@ -47,7 +56,7 @@ class MaintenanceLoginScreen(KioskScreen):
         ]
 
 
-class MaintenanceScreen(KioskScreen):
+class MaintenanceScreen(TechnicianScreen):
     screen_id = ScreenId.MAINTENANCE
     title = "Maintenance"
     cancellable = False

@@ -53,13 +53,15 @@ def technician_button(look: Look, c: KioskController) -> KioskButton:
     )
 
 
-def facts(look: Look, lines: Sequence[tuple[str, str]], *, font: float = 32) -> GridLayout:
+def facts(
+    look: Look, lines: Sequence[tuple[str, str]], *, font: float = 31, bold: bool = False
+) -> GridLayout:
     """Name and value side by side, one row each, as tall as their text."""
-    grid = GridLayout(cols=2, spacing=(16, 6), size_hint_y=None)
+    grid = GridLayout(cols=2, spacing=(16, 4), size_hint_y=None)
     grid.bind(minimum_height=grid.setter("height"))
     for name, value in lines:
-        grid.add_widget(text(look, name, font=font - 4, halign="right"))
-        grid.add_widget(text(look, value, font=font, bold=True, halign="left"))
+        grid.add_widget(text(look, name, font=25, halign="right", colour=look.palette.muted))
+        grid.add_widget(text(look, value, font=font, bold=bold, halign="left"))
     return grid
 
 
@@ -86,15 +88,13 @@ class IdleScreen(KioskScreen):
         c = self.controller
         t = c.t
         station = c.terminal.config.station
-        names = "  ·  ".join(t(s.name) for s in c.services())
-        status = text(look, t(STATUS_TEXT[c.status]), font=32, bold=True)
+        status = text(look, t(STATUS_TEXT[c.status]), font=31)
         if c.tamper_latched:  # normally out of service; shown here too until the screen moves
-            status = text(look, t(TAMPER_ALARM), font=32, bold=True, colour=look.palette.error)
+            status = text(look, t(TAMPER_ALARM), font=31, colour=look.palette.error)
         parts: list[Widget] = [
             spacer(),
             text(look, station.name, font=54, bold=True),
             text(look, t("Service hours: {hours}").format(hours=station.service_hours), font=30),
-            text(look, names, font=25, colour=look.palette.muted),
         ]
         today = c.terminal.clock.now().date()
         for announcement in fee_announcements(t, c.services(), today):
@@ -165,7 +165,7 @@ class MenuScreen(KioskScreen):
                     lambda code=code: c.resident.choose(code),
                     picture=picture,
                     kind="primary" if availability.available else "muted",
-                    font=30 if availability.available else 20,
+                    font=25 if availability.available else 20,
                 )
             )
         return grid
@@ -225,7 +225,7 @@ class ConfirmBillScreen(KioskScreen):
             text(
                 look,
                 t("Total to pay: {total}").format(total=c.money(quote.total_fen)),
-                font=56,
+                font=44,
                 bold=True,
             ),
             spacer(),
@@ -259,11 +259,11 @@ class TopupConfirmScreen(KioskScreen):
         ]
         return column(
             spacer(),
-            facts(look, lines, font=36),
+            facts(look, lines),
             text(
                 look,
                 t("Total to pay: {total}").format(total=c.money(quote.total_fen)),
-                font=56,
+                font=44,
                 bold=True,
             ),
             text(
@@ -346,34 +346,16 @@ class AmountScreen(KioskScreen):
         service = c.journey.service
         assert service is not None
         low, high = c.resident.amount_bounds()
-        info: list[Widget] = [text(look, c.service_name(), font=34, bold=True)]
+        bounds = t("From {low} to {high}").format(low=c.money(low), high=c.money(high))
+        info: list[Widget] = [text(look, f"{c.service_name()} · {bounds}", font=31)]
         card = c.journey.card
         if card is not None:
-            info.append(
-                text(
-                    look,
-                    t("Card {number}, meter {meter}").format(
-                        number=c.resident.masked_card(), meter=card.meter_no
-                    ),
-                    font=28,
-                )
+            card_line = t("Card {number}, meter {meter}").format(
+                number=c.resident.masked_card(), meter=card.meter_no
             )
-            info.append(
-                text(
-                    look,
-                    t("Last top-up: {amount}").format(amount=c.money(card.last_credit_fen)),
-                    font=25,
-                )
-            )
-        info.append(
-            text(
-                look,
-                t("From {low} to {high}").format(low=c.money(low), high=c.money(high)),
-                font=25,
-                colour=look.palette.muted,
-            )
-        )
-        presets = GridLayout(cols=3, spacing=10, size_hint_y=None)
+            last = t("Last top-up: {amount}").format(amount=c.money(card.last_credit_fen))
+            info.append(text(look, f"{card_line}\n{last}", font=25))
+        presets = GridLayout(cols=4, spacing=10, size_hint_y=None)
         presets.bind(minimum_height=presets.setter("height"))
         for amount in service.presets_fen:
             presets.add_widget(
@@ -382,13 +364,13 @@ class AmountScreen(KioskScreen):
                     f"amount-{amount}",
                     c.money(amount),
                     lambda amount=amount: c.resident.choose_amount(amount),
-                    font=36,
+                    font=31,
                 )
             )
         info.append(presets)
         info.append(
             self.live(
-                text(look, "", font=30),
+                text(look, "", font=25),
                 lambda: t("Or type yuan: {typed}").format(typed=c.journey.digits or "-"),
             )
         )
@@ -397,7 +379,7 @@ class AmountScreen(KioskScreen):
         )
         info.append(spacer())
         pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
-        return row(column(*info), pad)
+        return row(column(*info, spacing=6), pad)
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
@@ -424,13 +406,14 @@ class CashScreen(KioskScreen):
         progress = c.journey.progress
         if progress is None:
             return Widget()
-        amounts = column(
+        parts: list[Widget] = [
             spacer(),
-            text(look, c.service_name(), font=31, bold=True),
             text(
                 look,
-                t("Total to pay: {total}").format(total=c.money(progress.total_due_fen)),
-                font=36,
+                t("{service}: total to pay {total}").format(
+                    service=c.service_name(), total=c.money(progress.total_due_fen)
+                ),
+                font=31,
             ),
             self.live(
                 text(look, "", font=56, bold=True),
@@ -442,35 +425,35 @@ class CashScreen(KioskScreen):
                 text(look, "", font=56, bold=True, colour=look.palette.error),
                 lambda: t("Still due: {amount}").format(amount=c.money(_still_due(c))),
             ),
-            spacer(),
-        )
-        notes: list[Widget] = [spacer()]
+        ]
         if progress.suspense:
-            notes.append(
+            parts.append(
                 text(
                     look,
                     t(
                         "Something you inserted could not be recognised. It is kept safe in "
                         "the terminal and a claim slip is printed for it: the station staff "
                         "count it and settle it with you."
-                    ),
+                    )
+                    + " "
+                    + t("The cash inlets are closed now."),
                     font=25,
                     colour=look.palette.error,
                 )
             )
-            notes.append(text(look, t("The cash inlets are closed now."), font=25))
         else:
-            notes.append(self.live(text(look, "", font=25), lambda: _notes_taken(c)))
-            notes.append(
-                text(
-                    look,
-                    t("No change is given: any surplus is credited or printed as a voucher."),
-                    font=25,
-                    colour=look.palette.muted,
+            parts.append(
+                self.live(
+                    text(look, "", font=25),
+                    lambda: (
+                        _notes_taken(c)
+                        + " "
+                        + t("No change is given: any surplus is credited or printed as a voucher.")
+                    ),
                 )
             )
         if not c.resident.staffed_now():
-            notes.append(
+            parts.append(
                 text(
                     look,
                     t(
@@ -481,8 +464,8 @@ class CashScreen(KioskScreen):
                     colour=look.palette.error,
                 )
             )
-        notes.append(spacer())
-        return row(amounts, column(*notes))
+        parts.append(spacer())
+        return column(*parts, spacing=6)
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
@@ -545,15 +528,15 @@ class ResultScreen(KioskScreen):
         paid = int(str(record.get("amount_fen", 0))) + int(str(record.get("fee_fen", 0)))
         lines: list[Widget] = [spacer()]
         if outcome.outcome == TxOutcome.PAID:
-            lines.append(text(look, t("Payment successful"), font=50, bold=True))
-            lines.append(text(look, t("Paid: {amount}").format(amount=c.money(paid)), font=44))
+            lines.append(text(look, t("Payment successful"), font=44, bold=True))
+            lines.append(text(look, t("Paid: {amount}").format(amount=c.money(paid)), font=31))
         else:
-            lines.append(text(look, t("Payment not made"), font=50, bold=True))
+            lines.append(text(look, t("Payment not made"), font=44, bold=True))
         lines.append(
             text(
                 look,
                 t("Received: {amount}").format(amount=c.money(outcome.cash_in_fen)),
-                font=36,
+                font=31,
             )
         )
         if outcome.credited_fen:
@@ -571,18 +554,17 @@ class ResultScreen(KioskScreen):
                 text(
                     look,
                     t("Voucher printed: {amount}").format(amount=c.money(outcome.voucher_fen)),
-                    font=36,
-                    bold=True,
+                    font=31,
                 )
             )
         if outcome.card_credit == CardCreditState.WRITTEN:
-            lines.append(text(look, t("The credit is on your card: you may take it out"), font=30))
+            lines.append(text(look, t("The credit is on your card: you may take it out"), font=25))
         if outcome.receipt_no:
             lines.append(
                 text(
                     look,
                     t("Receipt number: {number}").format(number=outcome.receipt_no),
-                    font=30,
+                    font=25,
                 )
             )
         if outcome.receipt_no and not outcome.printed:
@@ -638,26 +620,20 @@ class InDoubtScreen(KioskScreen):
             slip = t("An interim slip with these codes was printed: keep it.")
         else:
             slip = t("No slip could be printed: write down the reference and the reprint code.")
+        collect = t(
+            "Collect your receipt later with the reprint code: menu, Reprint or collect a receipt."
+        )
         return column(
             spacer(),
-            text(look, why, font=30),
-            facts(look, lines, font=31),
             text(
                 look,
                 t("The result is settled automatically: do not pay again."),
-                font=39,
-                bold=True,
+                font=31,
                 colour=look.palette.error,
             ),
-            text(look, slip, font=28),
-            text(
-                look,
-                t(
-                    "Collect your receipt later with the reprint code: menu, "
-                    "Reprint or collect a receipt."
-                ),
-                font=25,
-            ),
+            text(look, why, font=25),
+            facts(look, lines, font=25),
+            text(look, f"{slip} {collect}", font=25),
             spacer(),
         )
 
@@ -744,15 +720,15 @@ class RatingReasonScreen(KioskScreen):
         c = self.controller
         grid = GridLayout(cols=2, spacing=10)
         for code, message in REASONS.items():
-            grid.add_widget(
-                button(
-                    look,
-                    f"reason-{code}",
-                    c.t(message),
-                    lambda code=code: c.resident.choose_reason(code),
-                    font=30,
-                )
+            reason = button(
+                look,
+                f"reason-{code}",
+                c.t(message),
+                lambda code=code: c.resident.choose_reason(code),
+                font=25,
             )
+            reason.size_hint_y = 1
+            grid.add_widget(reason)
         return column(text(look, c.t("Choose what went wrong"), font=30), grid)
 
     def footer(self, look: Look) -> list[KioskButton]:
@@ -956,8 +932,7 @@ class HelpScreen(KioskScreen):
                 font=25,
             ),
             text(look, t(SERVICE_COMMITMENT), font=25, colour=look.palette.muted),
-            facts(look, station_lines(c), font=28),
-            text(look, c.help_line(), font=28, bold=False),
+            facts(look, station_lines(c), font=25),
             spacer(),
         )
 
@@ -980,7 +955,7 @@ class TariffsScreen(KioskScreen):
         c = self.controller
         t = c.t
         today = c.terminal.clock.now().date()
-        grid = GridLayout(cols=3, spacing=(16, 4), size_hint_y=None)
+        grid = GridLayout(cols=3, spacing=(16, 0), size_hint_y=None)
         grid.bind(minimum_height=grid.setter("height"))
         for heading in (t("Service"), t("Fee"), t("In force")):
             grid.add_widget(text(look, heading, font=25, colour=look.palette.muted, halign="left"))
@@ -997,16 +972,14 @@ class TariffsScreen(KioskScreen):
                 t(
                     "Only these fees are charged. Fee changes are announced at least 5 working "
                     "days before they take effect."
-                ),
-                font=20,
-                colour=look.palette.muted,
-            ),
-            text(
-                look,
-                t("{station}, service hours {hours}, hotline {hotline}").format(
+                )
+                + " "
+                + t("{station}, service hours {hours}, hotline {hotline}").format(
                     station=station.name, hours=station.service_hours, hotline=c.help_phone
                 ),
-                font=20,
+                font=16,
+                colour=look.palette.muted,
             ),
             spacer(),
+            spacing=6,
         )
