@@ -9,6 +9,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 from kiosk import availability
 from kiosk.i18n import catalog
 from kiosk.ratings import PHONE_INVALID, REASONS
+from ui.controller import PAYMENT_STILL_OPEN
 from ui.kivy_env import CJK_FONT
 from ui.maintenance_desk import LABELS
 from ui.screens.resident import SERVICE_COMMITMENT, STATUS_TEXT
@@ -48,7 +49,7 @@ def all_ids() -> set[str]:
         for name, value in vars(availability).items()
         if name.isupper() and isinstance(value, str) and name != "__doc__"
     }
-    constants = {SERVICE_COMMITMENT, PHONE_INVALID, *LABELS.values()}
+    constants = {SERVICE_COMMITMENT, PHONE_INVALID, PAYMENT_STILL_OPEN, *LABELS.values()}
     return (
         ui_message_ids() | reasons | constants | set(REASONS.values()) | set(STATUS_TEXT.values())
     )

@@ -14,6 +14,7 @@ main thread through `post`.
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from kiosk.availability import (
@@ -68,6 +69,9 @@ FOLLOWED = STATUS_EVENTS | {
     CASH_UNRECOGNISED,
 }
 MAX_DIGITS = 20
+PAYMENT_STILL_OPEN = (
+    "Your payment is still open: OK cancels it, and any cash inserted is printed as a voucher."
+)
 
 
 class KioskController:
@@ -185,7 +189,11 @@ class KioskController:
             self.platform_ok = False
         log.info("notice for %s: %s", type(error).__name__, error)
         self.journey.finishing = False
-        self.notice = notice_for(error, self.t, self.help_phone)
+        notice = notice_for(error, self.t, self.help_phone)
+        if self.journey.progress is not None:
+            # Not "nothing was charged": cash may be in. The payment stays open for the OK.
+            notice = replace(notice, action=self.t(PAYMENT_STILL_OPEN))
+        self.notice = notice
         self.show(ScreenId.NOTICE)
 
     def notice_ok(self) -> None:

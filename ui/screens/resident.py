@@ -831,29 +831,14 @@ class NoticeScreen(KioskScreen):
             text(look, t("What happened: {what}").format(what=notice.what), font=30),
             text(look, t("What you can do: {action}").format(action=notice.action), font=30),
         ]
-        if c.journey.progress is not None:
-            parts.append(
-                text(
-                    look,
-                    t(
-                        "Your payment is still open: OK cancels it, and any cash inserted is "
-                        "printed as a voucher."
-                    ),
-                    font=28,
-                    bold=False,
-                )
-            )
         parts += [text(look, notice.help, font=25, colour=look.palette.muted), spacer()]
         return column(*parts)
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
-        inserted = c.resident.cash_inserted_fen
-        label = c.t("OK")
-        if inserted:
-            label = c.t("OK: cancel, {amount} printed as a voucher").format(
-                amount=c.money(inserted)
-            )
+        # While a payment collects the screen may not know all the cash counted (the call
+        # that failed was the one reading it): the OK says what it does, not an amount.
+        label = c.t("OK") if c.journey.progress is None else c.t("OK: cancel the payment")
         return [button(look, "ok", label, c.notice_ok, font=25)]
 
 
