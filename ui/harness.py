@@ -28,7 +28,7 @@ def _touch_class() -> Any:
     # Imported late: Kivy reads its environment when first imported (ui.kivy_env sets it).
     from kivy.input.motionevent import MotionEvent
 
-    class HarnessTouch(MotionEvent):  # type: ignore[misc]
+    class HarnessTouch(MotionEvent):
         def depack(self, args: dict[str, float]) -> None:
             # Positions are fractions of the window, as a touchscreen reports them.
             self.sx = args["x"]

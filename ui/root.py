@@ -27,7 +27,7 @@ from ui.widgets import button, paint_background, text
 TIMEOUT_TICK_S = 0.25
 
 
-class KioskRoot(FloatLayout):  # type: ignore[misc]  # Kivy ships no type information
+class KioskRoot(FloatLayout):
     def __init__(self, controller: KioskController, sims: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.controller = controller

@@ -12,6 +12,7 @@ was never reached, so a new screen cannot be left out. Used by `python -m ui.scr
 (`make screens`) and its test; it never decides anything about the journeys themselves.
 """
 
+import functools
 import json
 import random
 import urllib.request
@@ -99,13 +100,11 @@ class ScreenTour:
             progress = ui.controller.journey.progress
             largest = progress.largest_fen if progress is not None else None
             self.sims.cash.insert("note", min(note_fen, largest or note_fen))
-            ui.wait_for(
-                lambda before=before: (
-                    ui.controller.screen != "cash"
-                    or ui.controller.resident.cash_inserted_fen > before
-                ),
-                "the note to be counted",
-            )
+            ui.wait_for(functools.partial(self._counted, before), "the note to be counted")
+
+    def _counted(self, before: int) -> bool:
+        controller = self.ui.controller
+        return controller.screen != "cash" or controller.resident.cash_inserted_fen > before
 
     def platform_faults(self, *specs: str) -> None:
         request = urllib.request.Request(

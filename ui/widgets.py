@@ -9,6 +9,7 @@ release, on the next frame, so a heavy screen rebuild never delays the feedback.
 find their buttons by `action_id` (tests and the screenshot tool tap them by it).
 """
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -293,7 +294,14 @@ def keypad(
     grid.height = size * 4 + 30
     for digit in "123456789":
         grid.add_widget(
-            button(look, f"key-{digit}", digit, lambda d=digit: on_digit(d), font=40, height=size)
+            button(
+                look,
+                f"key-{digit}",
+                digit,
+                functools.partial(on_digit, digit),
+                font=40,
+                height=size,
+            )
         )
     grid.add_widget(button(look, "key-clear", clear_text, on_clear, kind="muted", height=size))
     grid.add_widget(button(look, "key-0", "0", lambda: on_digit("0"), font=40, height=size))

@@ -25,7 +25,7 @@ from ui.screen_ids import WAITING, ScreenId
 from ui.widgets import HIGH_CONTRAST, NORMAL, KioskButton, Look, button, paint_background, text
 
 
-class KioskScreen(Screen):  # type: ignore[misc]  # Kivy ships no type information
+class KioskScreen(Screen):
     screen_id: ScreenId
     title = ""  # English message id
     cancellable = True  # a cancel button in the footer

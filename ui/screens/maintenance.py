@@ -6,6 +6,7 @@ text is English-first for the field staff but still goes through the catalogs
 (maintenance.po).
 """
 
+import functools
 from collections.abc import Hashable
 from dataclasses import replace
 
@@ -72,7 +73,7 @@ class MaintenanceScreen(TechnicianScreen):
                     look,
                     f"maint-{action}",
                     t(label),
-                    lambda action=action: c.maintenance.act(action),
+                    functools.partial(c.maintenance.act, action),
                     font=25,
                 )
             )

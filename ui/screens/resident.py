@@ -6,6 +6,7 @@ integers (kiosk.money.format_fen). Texts size to their lines (ui.widgets.text), 
 layout check (ui.layout_check) sees any that does not fit.
 """
 
+import functools
 import io
 from collections.abc import Hashable, Sequence
 
@@ -162,7 +163,7 @@ class MenuScreen(KioskScreen):
                     look,
                     f"service-{code}",
                     label,
-                    lambda code=code: c.resident.choose(code),
+                    functools.partial(c.resident.choose, code),
                     picture=picture,
                     kind="primary" if availability.available else "muted",
                     font=25 if availability.available else 20,
@@ -363,7 +364,7 @@ class AmountScreen(KioskScreen):
                     look,
                     f"amount-{amount}",
                     c.money(amount),
-                    lambda amount=amount: c.resident.choose_amount(amount),
+                    functools.partial(c.resident.choose_amount, amount),
                     font=31,
                 )
             )
@@ -724,7 +725,7 @@ class RatingReasonScreen(KioskScreen):
                 look,
                 f"reason-{code}",
                 c.t(message),
-                lambda code=code: c.resident.choose_reason(code),
+                functools.partial(c.resident.choose_reason, code),
                 font=25,
             )
             reason.size_hint_y = 1
