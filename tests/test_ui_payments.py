@@ -200,7 +200,7 @@ def test_outside_service_hours_the_cash_screen_says_nobody_pays_a_voucher_out(
     )
     ui = ui_harness(rig.terminal, language="en")
     topup_to_cash(ui)
-    assert shown(ui, "Outside service hours (12:00-20:00) nobody can pay a voucher out")
+    assert shown(ui, "Outside service hours (12:00-20:00): nobody can pay a voucher out")
     insert(rig, ui, 20_00)  # the payment may still proceed
     ui.wait_screen("result")
 

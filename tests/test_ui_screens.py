@@ -2,6 +2,7 @@
 each passing the layout check (no text clipped or drawn over another widget, nothing off
 screen), every screen reached."""
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,12 @@ def test_every_screen_in_both_languages_and_all_modes_passes_the_layout_check(
     card_no = valid_account(service, random.Random(3))
     board_rig.sims.cards.create_card(card_no, "electricity", "M000042")
     pin = "2468"
+    # The rig's clock says 10:00: closed hours put the out-of-hours notice on every cash
+    # screen, the fullest layout they have.
+    config = board_rig.terminal.config
+    board_rig.terminal.config = dataclasses.replace(
+        config, station=dataclasses.replace(config.station, service_hours="12:00-20:00")
+    )
     ui = ui_harness(board_rig.terminal)
     devices = TourDevices(
         board_rig.sims,

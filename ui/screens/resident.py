@@ -414,7 +414,7 @@ class CashScreen(KioskScreen):
                 t("{service}: total to pay {total}").format(
                     service=c.service_name(), total=c.money(progress.total_due_fen)
                 ),
-                font=31,
+                font=25,
             ),
             self.live(
                 text(look, "", font=56, bold=True),
@@ -432,9 +432,8 @@ class CashScreen(KioskScreen):
                 text(
                     look,
                     t(
-                        "Something you inserted could not be recognised. It is kept safe in "
-                        "the terminal and a claim slip is printed for it: the station staff "
-                        "count it and settle it with you."
+                        "An item could not be recognised: it is kept in the terminal, a claim "
+                        "slip is printed and the staff settle it with you."
                     )
                     + " "
                     + t("The cash inlets are closed now."),
@@ -458,8 +457,8 @@ class CashScreen(KioskScreen):
                 text(
                     look,
                     t(
-                        "Outside service hours ({hours}) nobody can pay a voucher out: "
-                        "a voucher is paid out at the station during service hours."
+                        "Outside service hours ({hours}): nobody can pay a voucher out until "
+                        "the station opens."
                     ).format(hours=c.terminal.config.station.service_hours),
                     font=25,
                     colour=look.palette.error,
