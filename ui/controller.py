@@ -283,6 +283,7 @@ class KioskController:
             self.timed_out()
 
     def timed_out(self) -> None:
+        self.journey.timed_out = True
         if self.journey.progress is not None:
             # Inserted money is never lost: cancelling turns it into a voucher.
             self.resident.cancel_payment()

@@ -28,6 +28,7 @@ class Journey:
     clock_wrong: bool = False  # an in-doubt outcome was held back by the terminal's clock
     pending_card_tx: str | None = None
     rated: bool = False
+    timed_out: bool = False  # the resident left: no rating is asked for
     complaint_only: bool = False  # a complaint from the help screen, without a rating
     complaint_reason: str | None = None
     complaint_phone: str | None = None  # the call-back number given, once sent

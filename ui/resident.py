@@ -489,7 +489,7 @@ class ResidentJourney:
 
     def journey_over(self) -> None:
         """A journey ended (paid, failed, cancelled or refused): offer a rating (好差评)."""
-        if self.journey.service is None or self.journey.rated:
+        if self.journey.service is None or self.journey.rated or self.journey.timed_out:
             self.c.go_idle()
             return
         self.journey.digits = ""
