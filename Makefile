@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kiosk drivers backoffice
+	$(VENV)/bin/mypy kiosk drivers backoffice ui
 
 unit: $(STAMP) system-test
 	$(VENV)/bin/pytest

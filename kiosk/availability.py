@@ -8,8 +8,10 @@ imports Kivy, and never decides how a screen shows it.
 Reasons are English message ids; the UI translates them (ui.po).
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from typing import Any, Literal
 
 from kiosk.catalog import Catalog
@@ -166,6 +168,34 @@ def terminal_status(services: Mapping[str, ServiceAvailability]) -> Status:
     if working == 0:
         return "out_of_service"
     return "partial"
+
+
+# [station] service_hours: when the station's staff are there (they pay vouchers out).
+SERVICE_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)\Z")
+
+
+def parse_service_hours(hours: str) -> tuple[time, time | None]:
+    """(opening, closing) of "HH:MM-HH:MM"; closing None for 24:00. A closing time before
+    the opening one runs past midnight ("20:00-02:00"). ValueError for anything else."""
+    found = SERVICE_HOURS.match(hours)
+    if found is None or (found[3] == "24" and found[4] != "00"):
+        raise ValueError(f"service hours {hours!r} are not written HH:MM-HH:MM, e.g. 08:00-20:00")
+    opening = time(int(found[1]), int(found[2]))
+    closing = None if found[3] == "24" else time(int(found[3]), int(found[4]))
+    if closing == opening:
+        raise ValueError(f"service hours {hours!r} open and close at the same time")
+    return opening, closing
+
+
+def within_service_hours(hours: str, now: datetime) -> bool:
+    """Whether now (local time) is inside the station's service hours."""
+    opening, closing = parse_service_hours(hours)
+    moment = now.time().replace(tzinfo=None)
+    if closing is None:
+        return moment >= opening
+    if opening < closing:
+        return opening <= moment < closing
+    return moment >= opening or moment < closing
 
 
 def snapshot_of(terminal: Any, platform_ok: bool | None = None) -> TerminalSnapshot:

@@ -13,6 +13,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
+from kiosk.availability import parse_service_hours
 from kiosk.errors import ConfigError
 from kiosk.pkcs11_uri import parse_pkcs11_uri
 from kiosk.telemetry.config import TelemetryConfig
@@ -33,6 +34,8 @@ class StationConfig:
     name: str  # shown on screen and receipts
     terminal_id: str
     address: str = ""  # printed on receipts and slips
+    # When the station's staff are there (HH:MM-HH:MM, local): shown on screen; outside them
+    # nobody can pay a voucher out, and the cash screen says so before any cash goes in.
     service_hours: str = "08:00-20:00"
     phone: str = ""  # the station's telephone, printed on receipts and slips
     hotline: str = ""  # the operator's help hotline (服务热线), printed on receipts and slips
@@ -226,6 +229,14 @@ def _validate(config: Config) -> Config:
         raise ConfigError("config key 'station.institution_no' must be digits (the 机构号)")
     if not re.fullmatch(r"[A-Za-z0-9-]{1,32}", config.station.terminal_id):
         raise ConfigError("config key 'station.terminal_id' must be 1-32 letters, digits or '-'")
+    try:
+        parse_service_hours(config.station.service_hours)
+    except ValueError:
+        raise ConfigError(
+            f"config key 'station.service_hours' is {config.station.service_hours!r}; write it"
+            ' as HH:MM-HH:MM, e.g. "08:00-20:00" (a closing time before the opening one runs'
+            " past midnight)"
+        ) from None
     for key in ("phone", "hotline"):
         if not _PHONE.fullmatch(getattr(config.station, key)):
             raise ConfigError(

@@ -42,10 +42,10 @@ data_dir = {_value(data_dir)}
 institution_no = {_value(institution_no)}   # 机构号: must match the station certificate
 name = {_value(station_name)}               # shown on screen and printed on receipts
 terminal_id = {_value(terminal_id)}
-address = ""               # printed on receipts and slips, e.g. "历下区泉城路 12 号"
-service_hours = "08:00-20:00"
-phone = ""                 # the station's telephone, printed on receipts and slips
-hotline = ""               # the operator's help hotline (服务热线), e.g. "11185"
+address = ""               # printed on receipts and slips and shown on the help screen
+service_hours = "08:00-20:00"  # staff at the station (they pay vouchers out), HH:MM-HH:MM
+phone = ""                 # the station's telephone, on receipts, slips and the help screen
+hotline = ""               # the operator's help hotline (服务热线), e.g. "11185": on screen too
 
 [platform]
 url = {_value(platform_url)}   # the operator's platform (bill lookup, posting, float)

@@ -83,6 +83,20 @@ class BillQuote:
         return self.bill.amount_due_fen + self.fee_fen
 
 
+@dataclass(frozen=True)
+class TopupQuote:
+    """A phone or prepaid card top-up priced, shown to the resident before the inlets open."""
+
+    service: Service
+    account: str  # the phone number or the card number, normalised by the catalog's rule
+    amount_fen: int
+    fee_fen: int
+
+    @property
+    def total_fen(self) -> int:
+        return self.amount_fen + self.fee_fen
+
+
 class Terminal:
     def __init__(
         self,
@@ -473,6 +487,20 @@ class Terminal:
             bill_id=quote.bill.bill_id,
         )
 
+    def quote_topup(self, service_code: str, account: str, amount_fen: int) -> TopupQuote:
+        """The fee and total of a phone or card top-up today, for the confirmation screen.
+
+        Checks the number against the catalog's rule and the amount against the service's
+        bounds (AccountInvalid, MoneyError); nothing is held or journaled.
+        """
+        service = self.catalog().service(service_code)
+        if service.kind not in ("phone_topup", "card_topup"):
+            raise KioskError(f"{service.name} is not a top-up")
+        account = service.validate_account(account)
+        service.check_amount(amount_fen)
+        fee = service.fee_on(self.clock.now().date(), amount_fen)
+        return TopupQuote(service, account, amount_fen, fee)
+
     def start_phone_topup(self, service_code: str, phone: str, amount_fen: int) -> Progress:
         self._admit()
         service = self.catalog().service(service_code)
@@ -510,6 +538,14 @@ class Terminal:
         )
 
     def collect(self, tx_id: str) -> Progress:
+        return self.engine.collect(tx_id)
+
+    def collect_cash(self, tx_id: str) -> Progress:
+        """collect() for the cash screen, which must tell the resident when the acceptor
+        stops answering: collect() only logs it (the runtime drains again), this raises
+        the DeviceError. Nothing is lost either way: the acceptor keeps counted cash until
+        it is journaled, and the payment stays open for the resident to finish or cancel."""
+        self.engine.cash.pending()  # a read: it changes nothing on the acceptor
         return self.engine.collect(tx_id)
 
     def finish(self, tx_id: str) -> Outcome:

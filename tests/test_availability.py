@@ -183,3 +183,52 @@ def test_a_printer_stopped_for_paper_or_cover_names_that_cause_though_it_reports
     printer = {"online": False, "paper_out": False, "cover_open": False, "error": False}
     snapshot = TerminalSnapshot(None, {**printer, **stopped}, None, signer_ok=True)
     assert rules.need_problems(snapshot)["printer"] == getattr(rules, reason)
+
+
+@pytest.mark.parametrize(
+    ("hours", "moment", "staffed"),
+    [
+        ("08:00-20:00", "07:59", False),
+        ("08:00-20:00", "08:00", True),
+        ("08:00-20:00", "19:59", True),
+        ("08:00-20:00", "20:00", False),
+        ("20:00-02:00", "23:30", True),  # past midnight
+        ("20:00-02:00", "01:59", True),
+        ("20:00-02:00", "02:00", False),
+        ("00:00-24:00", "23:59", True),
+    ],
+)
+def test_service_hours_tell_whether_staff_are_at_the_station(
+    hours: str, moment: str, staffed: bool
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from kiosk.availability import within_service_hours
+
+    hour, minute = (int(part) for part in moment.split(":"))
+    now = datetime(2026, 11, 23, hour, minute, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert within_service_hours(hours, now) is staffed
+
+
+@pytest.mark.parametrize("hours", ["8:00-20:00", "08:00-20:60", "08:00-24:30", "08:00-08:00", ""])
+def test_service_hours_written_otherwise_stop_the_terminal_at_start_with_the_key(
+    hours: str, tmp_path: Any
+) -> None:
+    from kiosk.config import parse_config
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="station.service_hours"):
+        parse_config(
+            {
+                "data_dir": str(tmp_path),
+                "station": {
+                    "institution_no": "1",
+                    "name": "n",
+                    "terminal_id": "T1",
+                    "service_hours": hours,
+                },
+                "platform": {"url": "http://127.0.0.1:1"},
+                "token": {"kind": "software"},
+            }
+        )

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.catalog import CatalogError, FeeRule, describe_fee_rule, earliest_fee_change
-from kiosk.catalog.fees import add_working_days
+from kiosk.catalog.fees import add_working_days, is_working_day
 from kiosk.catalog.model import parse_catalog
 from kiosk.catalog.store import shipped_catalog_files
 from kiosk.money import MAX_FEN, MoneyError
@@ -140,6 +140,28 @@ def test_working_days_skip_saturdays_and_sundays(start: date, days: int, expecte
     assert add_working_days(start, days) == expected
 
 
+@pytest.mark.parametrize(
+    ("start", "days", "expected"),
+    [
+        # 国庆节 2026: 1-7 October off, Saturday 10 October worked in their place.
+        (date(2026, 9, 25), 5, date(2026, 10, 9)),  # Fri -> 28, 29, 30 Sep, 8, 9 Oct
+        (date(2026, 9, 30), 1, date(2026, 10, 8)),
+        (date(2026, 10, 9), 1, date(2026, 10, 10)),  # a Saturday worked in its place (调休)
+        # 春节 2026: 15-23 February off, Saturdays 14 and 28 February worked.
+        (date(2026, 2, 13), 1, date(2026, 2, 14)),
+    ],
+)
+def test_working_days_follow_chinas_holidays_and_the_weekend_days_worked_in_their_place(
+    start: date, days: int, expected: date
+) -> None:
+    assert add_working_days(start, days) == expected
+
+
+def test_a_year_the_official_calendar_does_not_know_yet_counts_monday_to_friday() -> None:
+    assert not is_working_day(date(2099, 1, 3))  # a Saturday
+    assert is_working_day(date(2099, 1, 1))  # a Thursday: New Year not known that far ahead
+
+
 @given(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)))
 def test_a_fee_change_takes_effect_on_the_fifth_working_day_after_publication(
     published: date,
@@ -148,9 +170,10 @@ def test_a_fee_change_takes_effect_on_the_fifth_working_day_after_publication(
     days_between = [
         published + timedelta(days=n) for n in range(1, (earliest - published).days + 1)
     ]
-    assert earliest.weekday() < 5
-    assert sum(1 for day in days_between if day.weekday() < 5) == 5
-    assert 5 <= (earliest - published).days <= 9
+    assert is_working_day(earliest)
+    assert sum(1 for day in days_between if is_working_day(day)) == 5
+    # Five working days are at least a week; the longest holiday (春节, 国庆) adds nine days.
+    assert 5 <= (earliest - published).days <= 9 + 9
 
 
 @pytest.mark.parametrize(

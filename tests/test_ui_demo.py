@@ -36,7 +36,7 @@ def test_the_simulator_panel_pays_with_notes_opens_the_door_and_trips_the_tamper
     assert ui.root.panel is not None and ui.root.panel.shown
     ui.phone_topup_to_cash("13800138000", "amount-2000")
     ui.tap("sim-note-10")
-    ui.wait_for(lambda: ui.controller.cash_inserted_fen == 10_00, "the ¥10 note")
+    ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen == 10_00, "the ¥10 note")
     Window.dispatch("on_keyboard", 0, 0, "2", [])  # the same action from the keyboard
     ui.wait_screen("result")
     assert board_rig.closes()[-1]["outcome"] == "paid"

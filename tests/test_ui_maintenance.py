@@ -34,19 +34,19 @@ def test_a_technician_logs_in_through_the_core_checks_devices_and_leaves(
     assert [r["action"] for r in maintenance_records(board_rig)] == ["enter"]
     ui.tap("maint-device_status")
     ui.wait_screen("maintenance")
-    message = ui.controller.maintenance_message
+    message = ui.controller.maintenance.message
     assert "printer:" in message and "ioboard:" in message and "state: maintenance" in message
     ui.tap("maint-test_receipt")
     ui.wait_screen("maintenance")
-    assert ui.controller.maintenance_message == "test receipt printed"
+    assert ui.controller.maintenance.message == "test receipt printed"
     assert any(j.startswith("printer-test/") for j in board_rig.sims.printer.printed_job_ids())
     ui.tap("maint-io_status")
     ui.wait_screen("maintenance")
-    assert "tamper clear" in ui.controller.maintenance_message
-    assert "maintenance on" in ui.controller.maintenance_message
+    assert "tamper clear" in ui.controller.maintenance.message
+    assert "maintenance on" in ui.controller.maintenance.message
     ui.tap("maint-close_day")
     ui.wait_screen("maintenance")
-    assert "closed" in ui.controller.maintenance_message
+    assert "closed" in ui.controller.maintenance.message
     assert "day_close" in " ".join(board_rig.journal_types())
     ui.tap("leave")
     ui.wait_screen("idle")
@@ -70,7 +70,7 @@ def test_a_tamper_alarm_shows_out_of_service_until_a_technician_clears_it(
     ui.wait_screen("maintenance")
     ui.tap("maint-clear_tamper")
     ui.wait_screen("maintenance")
-    assert "tamper cleared" in ui.controller.maintenance_message
+    assert "tamper cleared" in ui.controller.maintenance.message
     assert "tamper_cleared" in board_rig.journal_types()
     ui.tap("leave")
     ui.wait_screen("idle")
@@ -96,7 +96,7 @@ def test_a_receipt_reprinted_in_maintenance_returns_to_it_and_leaving_ends_maint
     ui.type_digits(str(int(receipt_no.rsplit("-", 1)[1])))
     ui.tap("confirm")
     ui.wait_screen("maintenance")
-    assert ui.controller.maintenance_message == f"receipt {receipt_no} reprinted"
+    assert ui.controller.maintenance.message == f"receipt {receipt_no} reprinted"
     assert terminal.service_state() == "maintenance"  # still: only "leave" ends it
     ui.tap("maint-reprint")
     ui.wait_screen("reprint")

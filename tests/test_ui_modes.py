@@ -11,10 +11,30 @@ def buttons(ui: Any) -> dict[str, Any]:
     }
 
 
+def body_widgets(ui: Any) -> list[Any]:
+    """What large-text mode scales: everything but the header (title and mode switches,
+    which keep their size so that they stay where the resident found them)."""
+    header = {
+        id(child)
+        for w in ui.widgets()
+        if getattr(w, "kiosk_header", False)
+        for child in w.walk(restrict=True)
+    }
+    return [w for w in ui.widgets() if id(w) not in header]
+
+
+def body_buttons(ui: Any) -> dict[str, Any]:
+    return {
+        w.action_id: w
+        for w in body_widgets(ui)
+        if getattr(w, "action_id", "") and w.get_root_window() and hasattr(w, "background_color")
+    }
+
+
 def labels(ui: Any) -> list[Any]:
     from kivy.uix.label import Label
 
-    return [w for w in ui.widgets() if type(w) is Label and w.text.strip()]
+    return [w for w in body_widgets(ui) if type(w) is Label and w.text.strip()]
 
 
 def assert_targets_fit(ui: Any) -> None:
@@ -36,11 +56,11 @@ def test_large_text_scales_every_text_and_keeps_targets_at_15_mm(
     ui.tap("service-water-bill")
     ui.wait_screen("account")
     ui.type_digits("123")
-    before_buttons = {k: w.font_size for k, w in buttons(ui).items()}
+    before_buttons = {k: w.font_size for k, w in body_buttons(ui).items()}
     before_labels = sorted(w.font_size for w in labels(ui))
     ui.tap("large-text")
     ui.pump(2)
-    after_buttons = {k: w.font_size for k, w in buttons(ui).items()}
+    after_buttons = {k: w.font_size for k, w in body_buttons(ui).items()}
     after_labels = sorted(w.font_size for w in labels(ui))
     assert after_buttons.keys() == before_buttons.keys()
     # Sizes snap to a ladder whose steps are 1.25x: large text is at least one step larger.
@@ -53,7 +73,7 @@ def test_large_text_scales_every_text_and_keeps_targets_at_15_mm(
     assert_targets_fit(ui)
     ui.tap("large-text")
     ui.pump(2)
-    assert {k: w.font_size for k, w in buttons(ui).items()} == before_buttons
+    assert {k: w.font_size for k, w in body_buttons(ui).items()} == before_buttons
 
 
 def test_high_contrast_switches_to_yellow_on_black_and_keeps_targets(

@@ -8,9 +8,11 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from kiosk import availability
 from kiosk.i18n import catalog
-from kiosk.ratings import REASONS
+from kiosk.ratings import PHONE_INVALID, REASONS
+from ui.controller import PAYMENT_STILL_OPEN
 from ui.kivy_env import CJK_FONT
-from ui.screens.resident import STATUS_TEXT
+from ui.maintenance_desk import LABELS
+from ui.screens.resident import SERVICE_COMMITMENT, STATUS_TEXT
 
 UI = Path(__file__).parent.parent / "ui"
 
@@ -47,7 +49,10 @@ def all_ids() -> set[str]:
         for name, value in vars(availability).items()
         if name.isupper() and isinstance(value, str) and name != "__doc__"
     }
-    return ui_message_ids() | reasons | set(REASONS.values()) | set(STATUS_TEXT.values())
+    constants = {SERVICE_COMMITMENT, PHONE_INVALID, PAYMENT_STILL_OPEN, *LABELS.values()}
+    return (
+        ui_message_ids() | reasons | constants | set(REASONS.values()) | set(STATUS_TEXT.values())
+    )
 
 
 def test_every_ui_message_has_a_chinese_translation_with_the_same_placeholders() -> None:

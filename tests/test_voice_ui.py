@@ -22,10 +22,10 @@ pytestmark = pytest.mark.skipif(
 
 
 def insert(rig: Any, ui: Any, value_fen: int) -> None:
-    before = ui.controller.cash_inserted_fen
+    before = ui.controller.resident.cash_inserted_fen
     rig.sims.cash.insert("note", value_fen)
     ui.wait_for(
-        lambda: ui.controller.cash_inserted_fen > before or ui.controller.screen != "cash",
+        lambda: ui.controller.resident.cash_inserted_fen > before or ui.controller.screen != "cash",
         "the inserted note to show",
     )
 

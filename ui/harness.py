@@ -28,7 +28,7 @@ def _touch_class() -> Any:
     # Imported late: Kivy reads its environment when first imported (ui.kivy_env sets it).
     from kivy.input.motionevent import MotionEvent
 
-    class HarnessTouch(MotionEvent):  # type: ignore[misc]
+    class HarnessTouch(MotionEvent):
         def depack(self, args: dict[str, float]) -> None:
             # Positions are fractions of the window, as a touchscreen reports them.
             self.sx = args["x"]
@@ -172,7 +172,15 @@ class UiHarness:
         self.tap("confirm")
         self.wait_screen("amount")
         self.tap(amount_action)
+        self.wait_screen("topup_confirm")
+        self.tap("pay")
         self.wait_screen("cash")
+
+    def layout_problems(self) -> list[Any]:
+        """What the layout check finds on the screen shown (ui.layout_check)."""
+        from ui.layout_check import layout_problems
+
+        return layout_problems(self.root.current_screen(), tuple(self.window.size))
 
     def texts(self) -> list[str]:
         return [w.text for w in self.widgets() if isinstance(getattr(w, "text", None), str)]

@@ -80,7 +80,7 @@ def _render_text_without_keeping_the_surface() -> None:
     if core_text.Label is not LabelSDL2:
         return
 
-    class LabelSDL2WithoutSurface(LabelSDL2):  # type: ignore[misc]
+    class LabelSDL2WithoutSurface(LabelSDL2):
         def _render_end(self) -> object:
             data = super()._render_end()
             self._surface = None

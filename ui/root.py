@@ -17,9 +17,11 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from ui.controller import KioskController
 from ui.memory import freeze_startup_objects
+from ui.screen_ids import ScreenId
 from ui.screens import SCREENS, KioskScreen
+from ui.screens.base import look_of
 from ui.sim_panel import SimulatorPanel
-from ui.widgets import HIGH_CONTRAST, NORMAL, Look, button, paint_background, text
+from ui.widgets import button, paint_background, text
 
 # The idle timeout's resolution: the countdown shows whole seconds.
 TIMEOUT_TICK_S = 0.25
@@ -63,7 +65,7 @@ class KioskRoot(FloatLayout):
         self.controller.touched()
         return False
 
-    def _show(self, name: str) -> None:
+    def _show(self, name: ScreenId) -> None:
         if self.manager.current == name:
             self.current_screen().render()
         else:
@@ -86,11 +88,7 @@ class KioskRoot(FloatLayout):
                 self.countdown = None
             return
         left = max(0, int(c.seconds_left() or 0) + 1)
-        look = Look(
-            target_px=c.settings.min_target_px,
-            scale=1.35 if c.large_text else 1.0,
-            palette=HIGH_CONTRAST if c.high_contrast else NORMAL,
-        )
+        look = look_of(c)
         message = c.t("Are you still there? The screen will be cleared in {seconds} s").format(
             seconds=left
         )

@@ -1,25 +1,38 @@
-"""A tour of every screen of the app, each saved as PNG in both languages, for review.
+"""A tour of every screen of the app, in both languages and every reading mode, checked.
 
 Owns the script of the tour: it drives the real app (ui.harness) on simulated devices
-through every journey and device state that has a screen of its own — bill, phone and
-prepaid card top-up with the card pulled mid-credit, a receipt that could not be printed,
-rating, help, reprint, a refused service, out of service (printer, tamper), maintenance —
-and saves `<screen>[-<variant>]-<lang>.png`. It fails when a screen of ui.screens.SCREENS
+through every journey and device state that has a screen of its own — bill, phone top-up
+with its confirmation, prepaid card top-up with the card pulled mid-credit, unrecognised
+cash, a receipt that could not be printed, a payment left in doubt, rating and complaint,
+help and the fee list, reprint, a refused service, out of service (printer, tamper),
+maintenance — and at each stop renders the screen in Chinese and English, in normal,
+large-text and high-contrast mode, runs the layout check (ui.layout_check) and saves
+`<screen>[-<variant>]-<lang>[-<mode>].png`. It fails when a screen of ui.screens.SCREENS
 was never reached, so a new screen cannot be left out. Used by `python -m ui.screens`
 (`make screens`) and its test; it never decides anything about the journeys themselves.
 """
 
+import functools
+import json
 import random
+import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kiosk.catalog.sample_accounts import valid_account
 from ui.harness import UiHarness
+from ui.screen_ids import ScreenId
 from ui.screens import SCREENS
 
 LANGUAGES = ("zh_CN", "en")
+# (file name suffix, large text, high contrast)
+MODES: tuple[tuple[str, bool, bool], ...] = (
+    ("", False, False),
+    ("large", True, False),
+    ("contrast", False, True),
+)
 
 
 @dataclass
@@ -30,29 +43,39 @@ class TourDevices:
     prepaid_card_no: str  # an electricity card known to the simulated reader
     technician_pin: str
     insert_technician_card: Callable[[], None]
+    platform_url: str  # the platform simulator's, for its /sim/faults control
 
 
+@dataclass
 class ScreenTour:
-    def __init__(self, ui: UiHarness, devices: TourDevices, out: Path) -> None:
-        self.ui = ui
-        self.devices = devices
-        self.sims = devices.sims
-        self.out = out
-        self.written: list[Path] = []
-        self.seen: set[str] = set()
+    ui: UiHarness
+    devices: TourDevices
+    out: Path
+    written: list[Path] = field(default_factory=list)
+    seen: set[ScreenId] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)  # what the layout check found
+
+    @property
+    def sims(self) -> Any:
+        return self.devices.sims
 
     def snap(self, variant: str = "") -> None:
         ui = self.ui
         ui.settle()
         screen = ui.controller.screen
+        display = ui.controller.display
         for lang in LANGUAGES:
-            ui.controller.set_language(lang)
-            ui.pump(2)
-            name = f"{screen}-{variant}" if variant else screen
-            path = self.out / f"{name}-{lang}.png"
-            ui.screenshot(path)
-            self.written.append(path)
-        ui.controller.set_language(LANGUAGES[0])
+            for mode, large, contrast in MODES:
+                display.set_language(lang)
+                display.set_modes(large_text=large, high_contrast=contrast)
+                ui.pump(2)
+                name = "-".join(part for part in (screen, variant, lang, mode) if part)
+                self.problems += [f"{name}: {problem}" for problem in ui.layout_problems()]
+                path = self.out / f"{name}.png"
+                ui.screenshot(path)
+                self.written.append(path)
+        display.set_modes(large_text=False, high_contrast=False)
+        display.set_language(LANGUAGES[0])
         ui.pump(1)
         self.seen.add(screen)
 
@@ -73,14 +96,25 @@ class ScreenTour:
     def insert_until_paid(self, note_fen: int = 100_00) -> None:
         ui = self.ui
         while ui.controller.screen == "cash":
-            before = ui.controller.cash_inserted_fen
-            self.sims.cash.insert("note", note_fen)
-            ui.wait_for(
-                lambda before=before: (
-                    ui.controller.screen != "cash" or ui.controller.cash_inserted_fen > before
-                ),
-                "the note to be counted",
-            )
+            before = ui.controller.resident.cash_inserted_fen
+            progress = ui.controller.journey.progress
+            largest = progress.largest_fen if progress is not None else None
+            self.sims.cash.insert("note", min(note_fen, largest or note_fen))
+            ui.wait_for(functools.partial(self._counted, before), "the note to be counted")
+
+    def _counted(self, before: int) -> bool:
+        controller = self.ui.controller
+        return controller.screen != "cash" or controller.resident.cash_inserted_fen > before
+
+    def platform_faults(self, *specs: str) -> None:
+        request = urllib.request.Request(
+            self.devices.platform_url + "/sim/faults",
+            data=json.dumps({"faults": list(specs), "seed": None}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5):
+            pass
 
     def run(self) -> list[Path]:
         ui = self.ui
@@ -91,8 +125,12 @@ class ScreenTour:
         self.snap()
         self.go("service-help", then="help")
         self.snap()
+        self.go("fees", then="tariffs")
+        self.snap()
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
 
-        # A water bill: keypad, confirmation, cash, result, rating.
+        # A water bill: keypad, confirmation, cash, result, rating, complaint.
         water = terminal.catalog().service("water-bill")
         self.start_service("water-bill", then="account")
         ui.type_digits(valid_account(water, random.Random(1)))
@@ -101,7 +139,7 @@ class ScreenTour:
         self.snap()
         self.go("pay", then="cash")
         self.sims.cash.insert("note", 10_00)
-        ui.wait_for(lambda: ui.controller.cash_inserted_fen > 0, "the note to be counted")
+        ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen > 0, "the note")
         self.snap()
         self.insert_until_paid()
         ui.wait_screen("result")
@@ -113,23 +151,47 @@ class ScreenTour:
         self.snap()
         self.go("rate-bad", then="rating_reason")
         self.snap()
-        self.go("reason-other", then="thanks")
+        self.go("reason-other", then="complaint")
+        ui.type_digits("13800138000")
+        self.snap()
+        self.go("send-complaint", then="thanks")
         self.snap()
         self.go("done", then="idle")
 
-        # A phone top-up whose receipt cannot be printed: the receipt's QR code on screen.
+        # A phone top-up: its confirmation, then a receipt that cannot be printed (QR code).
         self.start_service("mobile-topup", then="account")
         ui.type_digits("13800138000")
         self.go("confirm", then="amount")
         self.snap()
-        self.go("amount-5000", then="cash")
+        self.go("amount-5000", then="topup_confirm")
+        self.snap()
+        self.go("pay", then="cash")
         self.sims.printer.paper_out()
         self.insert_until_paid(50_00)
         ui.wait_screen("result")
         self.snap("unprinted")
         self.sims.printer.restore()
-        ui.tap("done")
-        ui.wait_for(lambda: ui.controller.screen in ("rating", "idle"), "the result to close")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        # Something the acceptor cannot recognise while a top-up collects.
+        self.start_service("mobile-topup", then="account")
+        ui.type_digits("13800138000")
+        self.go("confirm", then="amount")
+        self.go("amount-3000", then="topup_confirm")
+        self.go("pay", then="cash")
+        self.sims.cash.insert("note", 10_00)
+        ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen > 0, "the note")
+        self.sims.cash.insert_unrecognised("note")
+        ui.wait_for(
+            lambda: bool(
+                ui.controller.journey.progress and ui.controller.journey.progress.suspense
+            ),
+            "the unrecognised item to be reported",
+        )
+        self.snap("unrecognised")
+        self.go("cancel", then="result")
+        self.snap("voucher")
         ui.controller.go_idle()
         ui.wait_screen("idle")
 
@@ -140,7 +202,9 @@ class ScreenTour:
         cards.insert_card(self.devices.prepaid_card_no)
         ui.wait_screen("amount")
         self.snap("card")
-        self.go("amount-10000", then="cash")
+        self.go("amount-10000", then="topup_confirm")
+        self.snap("card")
+        self.go("pay", then="cash")
         cards.pull_during_next_command(after_apply=False)
         self.sims.cash.insert("note", 100_00)
         ui.wait_screen("card_reinsert")
@@ -162,7 +226,7 @@ class ScreenTour:
 
         # The busy screen only lasts as long as a core call: shown here with its message.
         ui.controller.busy_message = ui.controller.t("Looking up your bill...")
-        ui.controller.show("busy")
+        ui.controller.show(ScreenId.BUSY)
         self.snap()
         ui.controller.go_idle()
         ui.wait_screen("idle")
@@ -197,6 +261,21 @@ class ScreenTour:
             self.snap(action.replace("_", ""))
         self.go("leave", then="idle")
         cards.remove_card()
+
+        # Last, as it stays open: a payment the platform leaves in doubt (the interim slip).
+        self.start_service("mobile-topup", then="account")
+        ui.type_digits("13800138000")
+        self.go("confirm", then="amount")
+        self.go("amount-2000", then="topup_confirm")
+        self.go("pay", then="cash")
+        self.platform_faults("post:alter_amount", "status:alter_amount")
+        self.insert_until_paid(20_00)
+        ui.wait_screen("in_doubt")
+        self.snap()
+        self.platform_faults()
+        self.go("done", then="rating")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
 
         missing = sorted(set(SCREENS) - self.seen)
         if missing:

@@ -4,6 +4,7 @@ Owns the small panel over the left edge of the window (toggled with the "h" key)
 keyboard bindings; what each action does is ui.demo_devices'. Only the demo shows it.
 """
 
+import functools
 from typing import Any
 
 from kivy.core.window import Window
@@ -35,7 +36,7 @@ class SimulatorPanel(GridLayout):
                     look,
                     f"sim-{action.name}",
                     f"{action.key}: {action.short}",
-                    lambda action=action: self.apply(action),
+                    functools.partial(self.apply, action),
                     kind="muted",
                     font=13,
                 )
@@ -43,7 +44,7 @@ class SimulatorPanel(GridLayout):
         self.status = text(look, "demo", font=12, colour=(1, 1, 0.7, 1))
         self.add_widget(self.status)
         self.shown = True
-        self._x = self.x
+        self._x: float = self.x
         Window.bind(on_keyboard=self._on_key)
 
     def apply(self, action: SimAction) -> str:

@@ -9,9 +9,11 @@ release, on the next frame, so a heavy screen rebuild never delays the feedback.
 find their buttons by `action_id` (tests and the screenshot tool tap them by it).
 """
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kivy.clock import Clock
@@ -20,6 +22,7 @@ from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
+from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
@@ -197,7 +200,11 @@ def text(
     bold: bool = False,
     height: int | None = None,
     halign: str = "center",
+    fill: bool = False,
 ) -> Label:
+    """A text that wraps to its width. Its height follows its lines (so a column stacks
+    texts without overlap and the layout check sees one that does not fit), unless fill
+    (it takes a share of the free space) or a fixed height is asked for."""
     size, heavy = look.typeface(font, bold)
     label = Label(
         text=content,
@@ -210,8 +217,67 @@ def text(
     if height is not None:
         label.size_hint_y = None
         label.height = height * look.scale
-    label.bind(size=lambda w, s: setattr(w, "text_size", (s[0], None)))
+    elif not fill:
+        label.size_hint_y = None
+        label.bind(texture_size=_follow_texture_height)
+    label.bind(size=_wrap_to_width)
     return label
+
+
+def _follow_texture_height(label: Label, size: tuple[float, float]) -> None:
+    label.height = size[1]
+
+
+def _wrap_to_width(label: Label, size: tuple[float, float]) -> None:
+    label.text_size = (size[0], None)
+
+
+def spacer() -> Widget:
+    """Free space that a column or row shares out (centres what is between two of them)."""
+    return Widget()
+
+
+def icon(look: Look, path: Path, size_px: int) -> Image:
+    """A white PNG icon (ui/icons) tinted to the palette's button text colour."""
+    image = Image(
+        source=str(path),
+        color=look.palette.button_text,
+        size_hint=(None, None),
+        size=(size_px, size_px),
+        fit_mode="contain",
+    )
+    return image
+
+
+def tile(
+    look: Look,
+    action_id: str,
+    label: str,
+    on_press: Callable[[], object],
+    *,
+    picture: Path | None,
+    kind: str = "primary",
+    font: float = 30,
+) -> KioskButton:
+    """A menu tile: the service's icon above its name, both inside the button's text box
+    (the icon's room is the label's top padding, so the layout check measures both)."""
+    widget = button(look, action_id, label, on_press, kind=kind, font=font)
+    widget.size_hint_y = 1
+    if picture is None:
+        return widget
+    side = int(look.target_px * 0.55)
+    widget.padding = [8, side + 10, 8, 6]
+    image = icon(look, picture, side)
+    image.color = widget.color
+    widget.add_widget(image)
+
+    def place(*_: Any) -> None:
+        # The texture (icon room and text) is centred on the tile; the icon is its top.
+        image.center_x = widget.center_x
+        image.top = widget.center_y + widget.texture_size[1] / 2 - 4
+
+    widget.bind(pos=place, size=place, texture_size=place)
+    return widget
 
 
 def keypad(
@@ -228,7 +294,14 @@ def keypad(
     grid.height = size * 4 + 30
     for digit in "123456789":
         grid.add_widget(
-            button(look, f"key-{digit}", digit, lambda d=digit: on_digit(d), font=40, height=size)
+            button(
+                look,
+                f"key-{digit}",
+                digit,
+                functools.partial(on_digit, digit),
+                font=40,
+                height=size,
+            )
         )
     grid.add_widget(button(look, "key-clear", clear_text, on_clear, kind="muted", height=size))
     grid.add_widget(button(look, "key-0", "0", lambda: on_digit("0"), font=40, height=size))

@@ -65,7 +65,8 @@ class CoreWorker:
 
     def run(self, call: Callable[[], T]) -> T:
         """Run call on the terminal's thread and wait (start-up and shutdown only)."""
-        return self._submit(call).result()
+        result: T = self._submit(call).result()
+        return result
 
     def shutdown(self) -> None:
         """Take no more calls; the runtime finishes those already handed over."""

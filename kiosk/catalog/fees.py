@@ -8,6 +8,8 @@ that is not computed from a published FeeRule, and never uses floats.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import chinese_calendar
+
 from kiosk.money import MAX_FEN, check_fen
 
 # Seed 002: fee changes are announced at least 5 working days before they take effect.
@@ -64,17 +66,28 @@ def next_rule_after(rules: tuple[FeeRule, ...], day: date) -> FeeRule | None:
     return None
 
 
-def add_working_days(start: date, working_days: int) -> date:
-    """The date working_days working days (Monday to Friday) after start.
+def is_working_day(day: date) -> bool:
+    """A working day of China's official calendar: Monday to Friday except public holidays,
+    plus the weekend days worked in their place (调休).
 
-    Public holidays and the weekend days worked in their place (调休) are not modelled:
-    the national calendar changes every year and the catalog would have to carry it.
+    The State Council publishes each year's calendar late in the year before; the
+    chinese-calendar package carries the years published when it was released, so it must
+    be updated with each release of this software (docs/catalog.md). A year it does not
+    know yet counts Monday to Friday.
     """
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def add_working_days(start: date, working_days: int) -> date:
+    """The date working_days working days (is_working_day) after start."""
     day = start
     remaining = working_days
     while remaining > 0:
         day += timedelta(days=1)
-        if day.weekday() < 5:
+        if is_working_day(day):
             remaining -= 1
     return day
 

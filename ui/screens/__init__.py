@@ -1,5 +1,6 @@
-"""Every screen of the app by name (`python -m ui.screens --out DIR` draws them all to PNG)."""
+"""Every screen of the app by its id (`python -m ui.screens --out DIR` draws them all to PNG)."""
 
+from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
 from ui.screens.maintenance import MaintenanceLoginScreen, MaintenanceScreen
 from ui.screens.resident import (
@@ -9,9 +10,11 @@ from ui.screens.resident import (
     CardInsertScreen,
     CardReinsertScreen,
     CashScreen,
+    ComplaintScreen,
     ConfirmBillScreen,
     HelpScreen,
     IdleScreen,
+    InDoubtScreen,
     MenuScreen,
     NoticeScreen,
     OutOfServiceScreen,
@@ -20,30 +23,39 @@ from ui.screens.resident import (
     ReprintedScreen,
     ReprintScreen,
     ResultScreen,
+    TariffsScreen,
     ThanksScreen,
+    TopupConfirmScreen,
 )
 
-SCREENS: dict[str, type[KioskScreen]] = {
-    "idle": IdleScreen,
-    "out_of_service": OutOfServiceScreen,
-    "menu": MenuScreen,
-    "account": AccountScreen,
-    "confirm": ConfirmBillScreen,
-    "card_insert": CardInsertScreen,
-    "amount": AmountScreen,
-    "cash": CashScreen,
-    "busy": BusyScreen,
-    "result": ResultScreen,
-    "card_reinsert": CardReinsertScreen,
-    "rating": RatingScreen,
-    "rating_reason": RatingReasonScreen,
-    "thanks": ThanksScreen,
-    "notice": NoticeScreen,
-    "reprint": ReprintScreen,
-    "reprinted": ReprintedScreen,
-    "help": HelpScreen,
-    "maintenance_login": MaintenanceLoginScreen,
-    "maintenance": MaintenanceScreen,
-}
+_ALL: tuple[type[KioskScreen], ...] = (
+    IdleScreen,
+    OutOfServiceScreen,
+    MenuScreen,
+    AccountScreen,
+    ConfirmBillScreen,
+    CardInsertScreen,
+    AmountScreen,
+    TopupConfirmScreen,
+    CashScreen,
+    BusyScreen,
+    ResultScreen,
+    InDoubtScreen,
+    CardReinsertScreen,
+    RatingScreen,
+    RatingReasonScreen,
+    ComplaintScreen,
+    ThanksScreen,
+    NoticeScreen,
+    ReprintScreen,
+    ReprintedScreen,
+    HelpScreen,
+    TariffsScreen,
+    MaintenanceLoginScreen,
+    MaintenanceScreen,
+)
+SCREENS: dict[ScreenId, type[KioskScreen]] = {screen.screen_id: screen for screen in _ALL}
+if set(SCREENS) != set(ScreenId):  # pragma: no cover - a screen id without a screen
+    raise RuntimeError(f"screens missing for {sorted(set(ScreenId) - set(SCREENS))}")
 
 __all__ = ["SCREENS", "KioskScreen"]

@@ -1,7 +1,8 @@
-"""`python -m ui.screens --out build/screens`: a PNG of every screen, in both languages.
+"""`python -m ui.screens --out build/screens`: every screen in both languages and all modes.
 
 Runs ui.screen_tour on the demo station (simulated devices, I/O board, platform simulator)
-and writes <screen>[-<variant>]-<lang>.png. Needs a display: without DISPLAY it starts its
+and writes <screen>[-<variant>]-<lang>[-<mode>].png; exits 1, naming each problem, when
+the layout check (ui.layout_check) finds one. Needs a display: without DISPLAY it starts its
 own Xvfb (Debian xvfb) for the run.
 """
 
@@ -35,9 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 demo_card_number("electricity"),
                 TECHNICIAN_PIN,
                 lambda: sims.cards.insert_technician_card(TECHNICIAN_CARD),
+                platform.url,
             )
+            tour = ScreenTour(ui, devices, args.out)
             try:
-                written = ScreenTour(ui, devices, args.out).run()
+                written = tour.run()
             finally:
                 ui.close()
                 terminal.close()
@@ -45,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if platform is not None:
                     platform.stop()
     print(f"{len(written)} screens written to {args.out}")
-    return 0
+    for problem in tour.problems:
+        print(f"layout: {problem}", file=sys.stderr)
+    return 1 if tour.problems else 0
 
 
 if __name__ == "__main__":

@@ -2,19 +2,33 @@
 
 The maintenance page shows device status, prints a test receipt, closes the business day,
 reprints a receipt by number, reads the I/O board and clears a tamper latch. Technician
-text is English-first for the field staff but still goes through the catalogs.
+text is English-first for the field staff but still goes through the catalogs
+(maintenance.po).
 """
 
+import functools
 from collections.abc import Hashable
+from dataclasses import replace
 
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
+from ui.maintenance_desk import LABELS
+from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
-from ui.widgets import KioskButton, Look, button, column, keypad, row, text
+from ui.widgets import KioskButton, Look, button, column, keypad, row, spacer, text
 
 
-class MaintenanceLoginScreen(KioskScreen):
+class TechnicianScreen(KioskScreen):
+    """A technician's page: high contrast follows the resident's switch, large text does
+    not (the device report needs the room; the technician is not the one it helps)."""
+
+    def look(self) -> Look:
+        return replace(super().look(), scale=1.0)
+
+
+class MaintenanceLoginScreen(TechnicianScreen):
+    screen_id = ScreenId.MAINTENANCE_LOGIN
     title = "Maintenance"
 
     def shape(self) -> Hashable:
@@ -24,21 +38,27 @@ class MaintenanceLoginScreen(KioskScreen):
         c = self.controller
         t = c.t
         left = column(
-            text(look, t("Insert your technician card and type your PIN"), font=32),
+            spacer(),
+            text(look, t("Insert your technician card and type your PIN"), font=31),
             self.live(
                 text(look, "", font=56, bold=True), lambda: "*" * len(c.journey.digits) or "-"
             ),
             self.live(text(look, "", font=28, colour=look.palette.error), lambda: c.journey.error),
+            spacer(),
         )
         pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
         return row(left, pad)
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
-        return [*super().footer(look), button(look, "confirm", c.t("Confirm"), c.submit_pin)]
+        return [
+            *super().footer(look),
+            button(look, "confirm", c.t("Confirm"), c.maintenance.submit_pin),
+        ]
 
 
-class MaintenanceScreen(KioskScreen):
+class MaintenanceScreen(TechnicianScreen):
+    screen_id = ScreenId.MAINTENANCE
     title = "Maintenance"
     cancellable = False
 
@@ -46,34 +66,26 @@ class MaintenanceScreen(KioskScreen):
         c = self.controller
         t = c.t
         grid = GridLayout(cols=3, spacing=12, size_hint_y=None)
-        grid.height = (look.target_px + 12) * 2
-        actions = [
-            ("device_status", t("Device status")),
-            ("test_receipt", t("Print a test receipt")),
-            ("close_day", t("Close the business day")),
-            ("io_status", t("I/O board status")),
-            ("clear_tamper", t("Clear the tamper alarm")),
-            ("reprint", t("Reprint a receipt")),
-        ]
-        for action, label in actions:
-            if action == "reprint":
-                grid.add_widget(
-                    button(look, "maint-reprint", label, lambda: c.show("reprint"), font=26)
+        grid.bind(minimum_height=grid.setter("height"))
+        for action, label in LABELS.items():
+            grid.add_widget(
+                button(
+                    look,
+                    f"maint-{action}",
+                    t(label),
+                    functools.partial(c.maintenance.act, action),
+                    font=25,
                 )
-            else:
-                grid.add_widget(
-                    button(
-                        look,
-                        f"maint-{action}",
-                        label,
-                        lambda action=action: c.maintenance_action(action),
-                        font=26,
-                    )
-                )
+            )
         return column(
-            text(look, t("Technician: {id}").format(id=c.technician or "-"), font=30, height=50),
+            text(
+                look,
+                t("Technician: {id}").format(id=c.maintenance.technician or "-"),
+                font=31,
+            ),
             grid,
-            text(look, c.maintenance_message, font=19, halign="left"),
+            text(look, c.maintenance.message, font=16, halign="left"),
+            spacer(),
         )
 
     def footer(self, look: Look) -> list[KioskButton]:
@@ -83,7 +95,7 @@ class MaintenanceScreen(KioskScreen):
                 look,
                 "leave",
                 c.t("Leave maintenance"),
-                lambda: c.maintenance_action("leave"),
+                c.maintenance.leave,
                 kind="danger",
             )
         ]

@@ -1,0 +1,49 @@
+"""The names of the app's screens: one vocabulary for the controller, the screens and tests.
+
+Owns which screens exist and which of them are resting places (no resident is served, no
+idle timeout runs). It never decides when a screen shows (the controller does) nor how it
+looks (ui/screens/).
+"""
+
+from enum import StrEnum
+
+
+class ScreenId(StrEnum):
+    IDLE = "idle"
+    OUT_OF_SERVICE = "out_of_service"
+    MENU = "menu"
+    ACCOUNT = "account"
+    CONFIRM = "confirm"  # a bill looked up: holder, period, amount, fee, total
+    CARD_INSERT = "card_insert"
+    AMOUNT = "amount"
+    TOPUP_CONFIRM = "topup_confirm"  # a phone or card top-up: number, carrier, amounts
+    CASH = "cash"
+    BUSY = "busy"
+    RESULT = "result"
+    IN_DOUBT = "in_doubt"  # the platform's answer is unknown: what the interim slip says
+    CARD_REINSERT = "card_reinsert"
+    RATING = "rating"
+    RATING_REASON = "rating_reason"
+    COMPLAINT = "complaint"
+    THANKS = "thanks"
+    NOTICE = "notice"
+    REPRINT = "reprint"
+    REPRINTED = "reprinted"
+    HELP = "help"
+    TARIFFS = "tariffs"
+    MAINTENANCE_LOGIN = "maintenance_login"
+    MAINTENANCE = "maintenance"
+
+
+# Where nothing personal is shown and no idle timeout runs.
+RESTING = frozenset(
+    {
+        ScreenId.IDLE,
+        ScreenId.OUT_OF_SERVICE,
+        ScreenId.BUSY,
+        ScreenId.MAINTENANCE_LOGIN,
+        ScreenId.MAINTENANCE,
+    }
+)
+# Where the terminal waits between residents: the heap is trimmed on arriving there.
+WAITING = frozenset({ScreenId.IDLE, ScreenId.OUT_OF_SERVICE})
