@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from kiosk.errors import KioskError
 from kiosk.journal import Journal
+from kiosk.journal.record_types import RecordType
 from kiosk.storage import write_transaction
 
 # Reason codes and their English message ids (translated in ui.po); the order is the order
@@ -35,8 +36,8 @@ REASONS: dict[str, str] = {
     "other": "Something else",
 }
 
-RATING_RECORD = "rating"
-COMPLAINT_RECORD = "complaint"
+RATING_RECORD = RecordType.RATING
+COMPLAINT_RECORD = RecordType.COMPLAINT
 
 # A call-back number: a mobile (11 digits from 1), a landline with its area code (10-12
 # digits from 0) or a local landline (7-8 digits).

@@ -28,6 +28,9 @@ class RecordType(StrEnum):
     BOARD_EVENT = "board_event"
     # The end of a signature-device outage (kiosk/journal/store.py writes it, signed).
     SIGNATURE_RECOVERED = "signature_recovered"
+    # A resident's rating (好差评) and complaint (kiosk/ratings.py writes them, signed).
+    RATING = "rating"
+    COMPLAINT = "complaint"
 
 
 # Every type the outbox carries, in the order they were added to the contract.
