@@ -6,6 +6,8 @@ an in-memory event. Each is also published on the event bus for the screen and t
 The kinds are one vocabulary shared with the back office.
 """
 
+from collections.abc import Mapping
+
 from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.journal.record_types import RecordType, TerminalAlertKind
@@ -18,10 +20,17 @@ AlertKind = TerminalAlertKind
 
 
 def append_alert(
-    journal: Journal, kind: AlertKind, *, sign: bool = True, **detail: object
+    journal: Journal,
+    kind: AlertKind,
+    fields: Mapping[str, object] | None = None,
+    *,
+    sign: bool = True,
+    **detail: object,
 ) -> dict[str, object]:
-    """Journal an alert inside the caller's write transaction (signed when the token works)."""
-    return journal.append(ALERT_RECORD, {"alert": str(kind), **detail}, sign=sign)
+    """Journal an alert inside the caller's write transaction (signed when the token works).
+
+    Its detail: fields, and the keyword arguments."""
+    return journal.append(ALERT_RECORD, {"alert": str(kind), **(fields or {}), **detail}, sign=sign)
 
 
 def announce(events: EventBus, record: dict[str, object]) -> None:

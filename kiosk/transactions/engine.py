@@ -39,6 +39,7 @@ from kiosk.transactions.outcomes import (
 )
 from kiosk.transactions.posting import Posting
 from kiosk.transactions.printing import ReceiptDesk
+from kiosk.transactions.retries import Retries
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import TxRow, TxStore
 from kiosk.transactions.transitions import Transitions, mask_account, write_close
@@ -104,8 +105,9 @@ class TransactionEngine:
         self.cash_desk = CashDesk(conn, self.store, journal, cash, clock, events, terminal_id)
         self.cash_desk.on_orphan = self._close_orphan
         self.cash_desk.on_suspense = self._claim_slip
-        self._holds = FloatHolds(conn, self.store, journal, platform, clock, events)
-        self._posting = Posting(conn, self.store, journal, self._moves, platform, clock, events)
+        retries = Retries(conn, self.store, journal, clock, events)
+        self._holds = FloatHolds(conn, self.store, platform, clock, retries)
+        self._posting = Posting(conn, self.store, journal, self._moves, platform, events, retries)
         self.card_credits = CardCredits(conn, self.store, journal, cards, events, terminal_id)
         self.vouchers = Vouchers(
             conn,
@@ -114,6 +116,7 @@ class TransactionEngine:
             platform,
             clock,
             events,
+            retries,
             terminal_id=terminal_id,
             valid_days=voucher_valid_days,
         )
@@ -184,28 +187,17 @@ class TransactionEngine:
             service=service.code,
             biller=service.biller,
             account=account,
-            bill_id=bill_id,
             state=str(TxState.NEW),
             due_fen=due_fen,
             fee_fen=fee_fen,
-            allows_overpay=int(service.allows_overpay),
-            hold_id=f"{tx_id}-h",
-            hold_fen=0,
-            cash_in_fen=0,
-            pay_fen=0,
-            credited_fen=0,
-            voucher_fen=0,
-            post_key=f"{tx_id}-p",
-            platform_ref=None,
-            card_no=card.card_no if card else None,
-            card_counter=card.purchase_counter if card else None,
-            outcome=None,
-            receipt_no=None,
-            business_day=None,
-            printed=0,
-            print_problem=None,
             created=now,
             updated=now,
+            bill_id=bill_id,
+            allows_overpay=int(service.allows_overpay),
+            hold_id=f"{tx_id}-h",
+            post_key=f"{tx_id}-p",
+            card_no=card.card_no if card else None,
+            card_counter=card.purchase_counter if card else None,
         )
         assert row.hold_id is not None
         with write_transaction(self._conn):

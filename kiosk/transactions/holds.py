@@ -10,14 +10,12 @@ usable float for good.
 import logging
 import sqlite3
 
-from kiosk.alerts import AlertKind, announce, append_alert
+from kiosk.alerts import AlertKind
 from kiosk.clock import Clock, iso
-from kiosk.events import EventBus
-from kiosk.journal import Journal
 from kiosk.platform import InsufficientFloat, OutcomeUnknown, PlatformClient, PlatformRefused
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
-from kiosk.transactions.retry_policy import ALERT_AFTER_ATTEMPTS, next_try
+from kiosk.transactions.retries import Retries
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
 
 log = logging.getLogger(__name__)
@@ -28,17 +26,15 @@ class FloatHolds:
         self,
         conn: sqlite3.Connection,
         store: TxStore,
-        journal: Journal,
         platform: PlatformClient,
         clock: Clock,
-        events: EventBus,
+        retries: Retries,
     ) -> None:
         self._conn = conn
         self._store = store
-        self._journal = journal
         self._platform = platform
         self._clock = clock
-        self._events = events
+        self._retries = retries
 
     def reserve(self, row: TxRow, total_fen: int, margin_fen: int) -> tuple[TxRow, int]:
         """Hold total_fen + margin_fen of the float for row, or exactly total_fen if only
@@ -89,29 +85,13 @@ class FloatHolds:
         return released
 
     def _later(self, hold_id: str, tx_id: str, problem: str, *, refused: bool) -> None:
-        now = self._clock.now()
-        alert = None
-        with write_transaction(self._conn):
-            retry = self._store.retry_later(
-                RetryKind.HOLD,
-                hold_id,
-                tx_id,
-                next_try=iso(next_try(now, self._attempts(hold_id) + 1)),
-                problem=problem,
-            )
-            if not retry.alerted and (refused or retry.attempts >= ALERT_AFTER_ATTEMPTS):
-                alert = append_alert(
-                    self._journal,
-                    AlertKind.HOLD_NOT_RELEASED,
-                    tx_id=tx_id,
-                    hold_id=hold_id,
-                    problem=problem,
-                    attempts=retry.attempts,
-                )
-                self._store.retry_alerted(RetryKind.HOLD, hold_id)
-        if alert is not None:
-            announce(self._events, alert)
-
-    def _attempts(self, hold_id: str) -> int:
-        retry = self._store.retry_of(RetryKind.HOLD, hold_id)
-        return 0 if retry is None else retry.attempts
+        # A refusal is alerted at once: it will not go away by waiting.
+        self._retries.failed(
+            RetryKind.HOLD,
+            hold_id,
+            tx_id,
+            problem,
+            alert=AlertKind.HOLD_NOT_RELEASED,
+            alert_now=refused,
+            hold_id=hold_id,
+        )

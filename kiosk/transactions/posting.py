@@ -19,7 +19,6 @@ import logging
 import sqlite3
 
 from kiosk.alerts import AlertKind, announce, append_alert
-from kiosk.clock import Clock, iso
 from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.platform import (
@@ -35,7 +34,7 @@ from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
 from kiosk.transactions.kinds import TxKind
 from kiosk.transactions.outcomes import CloseReason
-from kiosk.transactions.retry_policy import next_try
+from kiosk.transactions.retries import Retries
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
 from kiosk.transactions.transitions import Transitions
@@ -53,16 +52,16 @@ class Posting:
         journal: Journal,
         transitions: Transitions,
         platform: PlatformClient,
-        clock: Clock,
         events: EventBus,
+        retries: Retries,
     ) -> None:
         self._conn = conn
         self._store = store
         self._journal = journal
         self._moves = transitions
         self._platform = platform
-        self._clock = clock
         self._events = events
+        self._retries = retries
 
     # ------------------------------------------------------------------ first attempt
 
@@ -139,39 +138,26 @@ class Posting:
         return self._moves.to_voiding(row, CloseReason.POSTING_REVERSED)
 
     def in_doubt(self, row: TxRow, problem: str) -> TxRow:
-        """Keep the transaction in POSTING, due for another try after a backoff."""
+        """Keep the transaction in POSTING, due for another try after a backoff; the
+        operator is alerted at once (the resident left with an interim slip)."""
         log.warning("posting of %s still in doubt: %s", row.tx_id, problem)
-        retry = self._store.retry_of(RetryKind.POSTING, row.tx_id)
-        attempts = 0 if retry is None else retry.attempts
-        alert = None
-        with write_transaction(self._conn):
-            retry = self._store.retry_later(
-                RetryKind.POSTING,
-                row.tx_id,
-                row.tx_id,
-                next_try=iso(next_try(self._clock.now(), attempts + 1)),
-                problem=problem,
-            )
-            if not retry.alerted:
-                alert = append_alert(
-                    self._journal,
-                    AlertKind.TX_IN_DOUBT,
-                    tx_id=row.tx_id,
-                    amount_fen=row.pay_fen,
-                    fee_fen=row.fee_fen,
-                    cash_in_fen=row.cash_in_fen,
-                    problem=problem,
-                )
-                self._store.retry_alerted(RetryKind.POSTING, row.tx_id)
-        if alert is not None:
-            announce(self._events, alert)
+        self._retries.failed(
+            RetryKind.POSTING,
+            row.tx_id,
+            row.tx_id,
+            problem,
+            alert=AlertKind.TX_IN_DOUBT,
+            alert_now=True,
+            amount_fen=row.pay_fen,
+            fee_fen=row.fee_fen,
+            cash_in_fen=row.cash_in_fen,
+        )
         return self._store.get(row.tx_id)
 
     def due(self, row: TxRow) -> bool:
         """Whether an in-doubt posting's next try is due (always, if it never failed)."""
         assert row.tx_state is TxState.POSTING
-        retry = self._store.retry_of(RetryKind.POSTING, row.tx_id)
-        return retry is None or retry.next_try <= iso(self._clock.now())
+        return self._retries.due(RetryKind.POSTING, row.tx_id)
 
     # ------------------------------------------------------------------ helpers
 

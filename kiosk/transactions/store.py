@@ -149,33 +149,35 @@ assert str(TxState.CLOSED) == "closed", "tx_open's condition names the closed st
 
 @dataclass
 class TxRow:
+    """One row of the tx table. A new transaction names what it is; the rest starts empty."""
+
     tx_id: str
     kind: str
     service: str
     biller: str
     account: str
-    bill_id: str | None
     state: str
     due_fen: int
     fee_fen: int
-    allows_overpay: int
-    hold_id: str | None
-    hold_fen: int
-    cash_in_fen: int
-    pay_fen: int
-    credited_fen: int
-    voucher_fen: int
-    post_key: str | None
-    platform_ref: str | None
-    card_no: str | None
-    card_counter: int | None
-    outcome: str | None
-    receipt_no: str | None
-    business_day: str | None
-    printed: int
-    print_problem: str | None
     created: str
     updated: str
+    bill_id: str | None = None
+    allows_overpay: int = 0
+    hold_id: str | None = None
+    hold_fen: int = 0
+    cash_in_fen: int = 0
+    pay_fen: int = 0
+    credited_fen: int = 0
+    voucher_fen: int = 0
+    post_key: str | None = None
+    platform_ref: str | None = None
+    card_no: str | None = None
+    card_counter: int | None = None
+    outcome: str | None = None
+    receipt_no: str | None = None
+    business_day: str | None = None
+    printed: int = 0
+    print_problem: str | None = None
     close_reason: str | None = None
     refusal: str | None = None
 

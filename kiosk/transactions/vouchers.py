@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from kiosk.alerts import AlertKind, announce, append_alert
+from kiosk.alerts import AlertKind
 from kiosk.clock import Clock, iso
 from kiosk.errors import KioskError
 from kiosk.events import EventBus
@@ -24,7 +24,7 @@ from kiosk.platform import OutcomeUnknown, PlatformClient, PlatformRefused
 from kiosk.receipts.identifiers import VOUCHER_ID_LENGTH, new_voucher_id, read_voucher_id
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
-from kiosk.transactions.retry_policy import ALERT_AFTER_ATTEMPTS, next_try
+from kiosk.transactions.retries import Retries
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class Vouchers:
         platform: PlatformClient,
         clock: Clock,
         events: EventBus,
+        retries: Retries,
         *,
         terminal_id: str,
         valid_days: int,
@@ -71,6 +72,7 @@ class Vouchers:
         self._platform = platform
         self._clock = clock
         self._events = events
+        self._retries = retries
         self._terminal = terminal_id
         self._valid_days = valid_days
         conn.executescript(SCHEMA)
@@ -110,7 +112,7 @@ class Vouchers:
                     expires=date.fromisoformat(str(voucher["expires"])),
                 )
             except (OutcomeUnknown, SignerError, PlatformRefused) as exc:
-                self._later(retry.key, retry.tx_id, retry.attempts, _problem(exc))
+                self._later(retry.key, retry.tx_id, _problem(exc))
                 if not isinstance(exc, PlatformRefused):
                     break
                 continue
@@ -120,27 +122,15 @@ class Vouchers:
             registered += 1
         return registered
 
-    def _later(self, voucher_id: str, tx_id: str, attempts: int, problem: str) -> None:
-        alert = None
-        with write_transaction(self._conn):
-            retry = self._store.retry_later(
-                RetryKind.VOUCHER,
-                voucher_id,
-                tx_id,
-                next_try=iso(next_try(self._clock.now(), attempts + 1)),
-                problem=problem,
-            )
-            if not retry.alerted and retry.attempts >= ALERT_AFTER_ATTEMPTS:
-                alert = append_alert(
-                    self._journal,
-                    AlertKind.VOUCHER_NOT_REGISTERED,
-                    tx_id=tx_id,
-                    voucher_id=voucher_id,
-                    problem=problem,
-                )
-                self._store.retry_alerted(RetryKind.VOUCHER, voucher_id)
-        if alert is not None:
-            announce(self._events, alert)
+    def _later(self, voucher_id: str, tx_id: str, problem: str) -> None:
+        self._retries.failed(
+            RetryKind.VOUCHER,
+            voucher_id,
+            tx_id,
+            problem,
+            alert=AlertKind.VOUCHER_NOT_REGISTERED,
+            voucher_id=voucher_id,
+        )
 
     # ------------------------------------------------------------------ payout
 
