@@ -2,7 +2,8 @@
 
 import pytest
 
-from kiosk.devices import ScannedCode
+from kiosk.devices import ScanMisread, ScannedCode
+from kiosk.i18n import catalog, translator
 from kiosk.payment_codes import (
     CodeProblem,
     PaymentCodeInvalid,
@@ -10,6 +11,7 @@ from kiosk.payment_codes import (
     mask_code,
     scheme_of,
 )
+from kiosk.platform.models import RESIDENT_NOTICES
 
 
 @pytest.mark.parametrize(
@@ -78,3 +80,11 @@ def test_a_scanned_code_hides_its_digits_in_repr() -> None:
     scanned = ScannedCode("134567890123456789", PaymentScheme.WECHAT)
     assert "134567890123456789" not in repr(scanned)
     assert scanned.masked in repr(scanned)
+
+
+def test_what_a_resident_is_told_about_a_misread_is_in_both_catalogs() -> None:
+    notice = ScanMisread.RESIDENT_NOTICE
+    assert translator("zh_CN")(notice).startswith("未能识别付款码")
+    assert notice in catalog("en")
+    for code in ("payment_declined", "auth_code_invalid", "method_mismatch", "order_pending"):
+        assert translator("zh_CN")(RESIDENT_NOTICES[code]) != RESIDENT_NOTICES[code]
