@@ -104,6 +104,21 @@ def test_an_order_shows_a_dynamic_code_and_is_paid_when_the_resident_scans_it(
     assert bench.desk.notifications("K1") == [("paid", 1)]
 
 
+def test_paid_at_once_the_dynamic_code_is_paid_by_the_first_status(bench: Bench) -> None:
+    bench.desk.set_provider(["pay_at_once:count=1"])
+    order = bench.create("K1", PaymentScheme.UNIONPAY)
+    assert (order.state, order.paid_with) == (OrderState.PAID, PaymentScheme.UNIONPAY)
+    assert bench.create("K2").state is OrderState.CREATED  # the count is spent
+
+
+def test_a_bad_behaviour_is_refused_in_one_line(bench: Bench) -> None:
+    with pytest.raises(AssertionError, match="HTTP 400.*unknown kind .*pay_later"):
+        bench.desk.set_provider(["pay_later"])
+    with pytest.raises(AssertionError, match="HTTP 400.*needs s=N"):
+        bench.desk.behaviour("K1", ["pay_after"])
+    assert bench.sim.control("GET", "/sim/provider") == {"behaviours": []}
+
+
 def test_creating_again_answers_the_order_as_it_is_now_and_other_details_are_refused(
     bench: Bench,
 ) -> None:
