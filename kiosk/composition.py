@@ -12,7 +12,7 @@ from typing import Any
 from kiosk.catalog import Catalog, CatalogStore, shipped_operator_public_pem
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import Config
-from kiosk.devices import IoBoard
+from kiosk.devices import IoBoard, PaymentCodeScanner
 from kiosk.errors import ConfigError
 from kiosk.events import EventBus
 from kiosk.instance_lock import DataDirectoryLock
@@ -29,6 +29,7 @@ class SimulatedDevices:
     cards: Any = None
     printer: Any = None
     board: Any = None
+    scanner: Any = None
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Devices:
     printer: Any
     board: IoBoard | None
     sims: SimulatedDevices
+    scanner: PaymentCodeScanner | None = None
 
 
 def _construct(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -59,6 +61,21 @@ def build_board(config: Config, sims: SimulatedDevices) -> IoBoard | None:
             "drivers.ioboard.simulated", "SimulatedIoBoard", simulator_dir(config) / "ioboard"
         )
         return board
+    return None
+
+
+def build_scanner(config: Config, sims: SimulatedDevices) -> PaymentCodeScanner | None:
+    """The payment-code scanner: HID or serial on its port (reading from now on), the
+    in-process simulator, or none."""
+    devices = config.devices
+    if devices.scanner == "real":
+        scanner: PaymentCodeScanner = _construct(
+            "drivers.scanner.factory", "open_scanner", devices.scanner_port
+        )
+        return scanner
+    if devices.scanner == "sim":
+        scanner = sims.scanner = _construct("drivers.scanner.simulated", "SimulatedScanner")
+        return scanner
     return None
 
 
@@ -90,7 +107,8 @@ def build_devices(config: Config) -> Devices:
         )
     else:
         printer = build_escpos_printer(config)
-    return Devices(cash, cards, printer, board, sims)
+    scanner = build_scanner(config, sims)
+    return Devices(cash, cards, printer, board, sims, scanner)
 
 
 def build_escpos_printer(config: Config) -> Any:

@@ -26,6 +26,8 @@ PrinterConfirm = Literal["auto", "process_id", "status_poll"]
 PrinterTransport = Literal["auto", "serial", "usblp"]
 # "none": no I/O board is supervised (door, tamper, lamp, watchdog): development only.
 BoardChoice = Literal["real", "sim", "none"]
+# "none": the terminal has no payment-code scanner (it takes no payment codes).
+ScannerChoice = Literal["real", "sim", "none"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,11 @@ class DevicesConfig:
     # The I/O board counts the cash, so cash = "real" means ioboard = "real" on ioboard_port.
     ioboard: BoardChoice = "none"
     ioboard_port: str = ""
+    # The payment-code scanner (docs/scanner.md). scanner_port: a HID-keyboard scanner's
+    # input device (the udev link /dev/kiosk-scanner, or name:TEXT as the kernel names it) or
+    # a serial scanner's port (/dev/kiosk-scanner-serial); the driver tells them apart.
+    scanner: ScannerChoice = "none"
+    scanner_port: str = ""
 
     @property
     def receipt_columns(self) -> int:
@@ -260,6 +267,7 @@ def _validate(config: Config) -> Config:
                 f"config key 'devices.{port_key}' is needed when devices.{kind} is 'real'"
                 " (e.g. the stable name the udev rules give it)"
             )
+    _check_scanner(devices)
     if not devices.reader_name.isprintable():
         raise ConfigError(
             "config key 'devices.reader_name' must be one line of printable text: the PC/SC"
@@ -281,6 +289,19 @@ def _validate(config: Config) -> Config:
             f"config key 'business.timezone' is {config.business.timezone!r}, not a known zone"
         ) from exc
     return config
+
+
+def _check_scanner(devices: DevicesConfig) -> None:
+    if devices.scanner == "real" and not devices.scanner_port:
+        raise ConfigError(
+            "config key 'devices.scanner_port' is needed when devices.scanner is 'real'"
+            " (e.g. /dev/kiosk-scanner, the stable name the udev rules give it)"
+        )
+    if not devices.scanner_port.isprintable():
+        raise ConfigError(
+            "config key 'devices.scanner_port' must be one line of printable text: a device"
+            " path such as /dev/kiosk-scanner, or name: and the scanner's input device name"
+        )
 
 
 # The [token] keys a PKCS#11 URI stands for (kiosk/pkcs11_uri.py).

@@ -74,6 +74,10 @@ reader_name = ""           # PC/SC reader: name, start of it or glob ("ACS*"); e
 cash = {_value(devices)}              # the cash inlets are on the I/O board
 ioboard = {_value(devices)}           # door, tamper, lamp, watchdog; "none" only for development
 ioboard_port = {_value("/dev/kiosk-ioboard" if devices == "real" else "")}
+# The payment-code scanner (付款码, docs/scanner.md): "real" with scanner_port where one is
+# fitted (/dev/kiosk-scanner: HID or serial, told apart by the driver); "none": no scanner.
+scanner = {_value("sim" if devices == "sim" else "none")}
+scanner_port = ""
 
 [business]
 day_cutoff = {_value(day_cutoff)}    # local time at which the business day closes (日终轧帐)

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from kiosk.errors import KioskError
+from kiosk.payment_codes import CodeProblem, PaymentScheme, mask_code, scheme_of
 
 
 class DeviceError(KioskError):
@@ -304,5 +305,84 @@ class IoBoard(Protocol):
     def clear_tamper(self) -> None: ...
 
     def board_status(self) -> BoardStatus: ...
+
+    def health(self) -> dict[str, object]: ...
+
+
+# ---------------------------------------------------------------- payment-code scanner
+
+
+class ScannerError(DeviceError):
+    """The scanner could not give a payment code; the message says what to do."""
+
+
+class ScannerUnavailable(ScannerError):
+    """The scanner is unplugged or does not answer; the driver reconnects by itself."""
+
+
+class ScanMisread(ScannerError):
+    """A scan arrived that is not a payment code: garbled, partial, or another barcode.
+
+    problem says which (kiosk.payment_codes.CodeProblem); RESIDENT_NOTICE is the message id
+    of what the resident is told (Chinese in scanner.po).
+    """
+
+    RESIDENT_NOTICE = (
+        "The code could not be read. Please open the payment code (付款码) in WeChat, "
+        "Alipay or UnionPay and hold it under the scanner again."
+    )
+
+    def __init__(self, problem: CodeProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class ScannedCode:
+    """A resident's payment code as read, checked against the published formats.
+
+    code is a bearer credential for about a minute: repr masks it, and it goes to the
+    platform once (kiosk.platform), never to a log or the journal whole.
+    """
+
+    code: str = field(repr=False)
+    scheme: PaymentScheme
+
+    def __post_init__(self) -> None:
+        if scheme_of(self.code) is not self.scheme:
+            raise ValueError(f"payment code {self.masked} is not a {self.scheme} code")
+
+    @property
+    def masked(self) -> str:
+        return mask_code(self.code)
+
+    def __repr__(self) -> str:
+        return f"ScannedCode({self.masked}, {self.scheme})"
+
+
+class PaymentCodeScanner(Protocol):
+    """A barcode scanner that reads residents' payment codes while a payment waits.
+
+    The driver reads on its own thread and keeps what it read; the runtime polls read(0)
+    on its turns, like the cash inlets. Codes are kept only while armed, and each distinct
+    code is given once per arming (a code held under the scanner is read again and again).
+    """
+
+    def arm(self) -> None:
+        """A payment waits for a code: forget anything read before, give codes from now on."""
+        ...
+
+    def disarm(self) -> None:
+        """No payment waits: scans are read and dropped (a HID scanner cannot be switched off)."""
+        ...
+
+    def read(self, timeout_s: float = 0.0) -> ScannedCode | None:
+        """The next payment code read while armed, waiting at most timeout_s; None if none.
+
+        Raises ScanMisread for a scan that is not a payment code (one per bad scan, in order
+        with the good ones), ScannerUnavailable while the scanner is unplugged (after it
+        comes back, read works again without anything being done).
+        """
+        ...
 
     def health(self) -> dict[str, object]: ...

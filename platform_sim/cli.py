@@ -2,6 +2,7 @@
 
     kiosk-platform-sim --db PATH --port N [--host 127.0.0.1] [--fault SPEC ...] [--seed S]
                        [--clock-offset-s N] [--hold-lifetime-s N]
+                       [--provider SPEC ...] [--order-lifetime-s N]
     kiosk-platform-sim dump --db PATH
 
 Serving prints one line with the URL once it listens (port 0 picks a free port), then runs
@@ -18,8 +19,9 @@ from pathlib import Path
 from types import FrameType
 
 from kiosk.command_line import CommandError, run_command
-from kiosk.platform.models import HOLD_LIFETIME
+from kiosk.platform.models import HOLD_LIFETIME, ORDER_LIFETIME
 from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
+from platform_sim.orders import OrderBook
 from platform_sim.server import PlatformSimulator
 
 
@@ -37,6 +39,8 @@ def serve(args: argparse.Namespace) -> int:
             auto_confirm_deposits=args.auto_confirm_deposits,
             clock_offset_s=args.clock_offset_s,
             hold_lifetime_s=args.hold_lifetime_s,
+            provider=args.provider,
+            order_lifetime_s=args.order_lifetime_s,
         )
     except OSError as exc:
         raise CommandError(
@@ -70,7 +74,8 @@ def dump(args: argparse.Namespace) -> int:
     path = Path(args.db)
     if not path.is_file():
         raise CommandError(f"no simulator ledger at {path}: give the --db the simulator used")
-    print(json.dumps(Ledger(path).dump(), ensure_ascii=False, sort_keys=True, indent=2))
+    ledger = {**Ledger(path).dump(), "payment_orders": OrderBook(path).dump()}
+    print(json.dumps(ledger, ensure_ascii=False, sort_keys=True, indent=2))
     return 0
 
 
@@ -116,6 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=HOLD_LIFETIME.total_seconds(),
         metavar="N",
         help="seconds a float hold lives unless released or consumed (default %(default)g)",
+    )
+    parser.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="how the payment provider behaves for new orders, e.g. pay_after:s=30 or "
+        "refund_fail:count=1 (docs/platform-api.md, Provider behaviours)",
+    )
+    parser.add_argument(
+        "--order-lifetime-s",
+        type=_positive_seconds,
+        default=ORDER_LIFETIME.total_seconds(),
+        metavar="N",
+        help="seconds a payment order stays payable unless paid or closed (default %(default)g)",
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     parser.set_defaults(handler=serve)

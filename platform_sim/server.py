@@ -22,6 +22,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -29,10 +30,13 @@ from cryptography.x509.oid import NameOID
 from kiosk.clock import Clock, SystemClock
 from kiosk.errors import KioskError
 from kiosk.money import MoneyError, check_fen
+from kiosk.payment_codes import PaymentScheme
 from kiosk.platform.models import (
+    ANY_METHOD,
     HOLD_LIFETIME,
     MAX_CLOCK_SKEW,
     MONEY_OPERATIONS,
+    ORDER_LIFETIME,
     PATHS,
     REFUSAL_HTTP_STATUS,
     SIGNATURE_HEADER,
@@ -44,11 +48,25 @@ from kiosk.station_keys import StationKey, StationKeyError, station_key_of
 from platform_sim import sample_data
 from platform_sim.faults import FaultKind, FaultPlan, FaultRule, parse_fault
 from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
+from platform_sim.orders import OrderBook
+from platform_sim.provider import ProviderPlan, parse_behaviour
 
 log = logging.getLogger("platform_sim")
 
 MAX_BODY_BYTES = 64 * 1024
 OPERATION_BY_PATH = {path: operation for operation, path in PATHS.items()}
+ORDER_OPERATIONS = frozenset(
+    {
+        Operation.ORDER_CREATE,
+        Operation.ORDER_PAY,
+        Operation.ORDER_STATUS,
+        Operation.ORDER_CLOSE,
+        Operation.ORDER_REFUND,
+        Operation.REFUND_STATUS,
+    }
+)
+# The resident's side of a payment order, at POST /sim/orders/{key}/{action}.
+ORDER_CONTROLS = ("pay", "confirm", "cancel", "behaviour")
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -69,6 +87,8 @@ class PlatformSimulator:
         clock: Clock | None = None,
         clock_offset_s: float = 0.0,
         hold_lifetime_s: float = HOLD_LIFETIME.total_seconds(),
+        provider: Sequence[str] = (),
+        order_lifetime_s: float = ORDER_LIFETIME.total_seconds(),
     ) -> None:
         check_fen(opening_float_fen)
         if not hold_lifetime_s > 0:
@@ -79,6 +99,12 @@ class PlatformSimulator:
             hold_lifetime=timedelta(seconds=hold_lifetime_s),
         )
         self.faults = FaultPlan([parse_fault(spec) for spec in faults], seed=seed)
+        if not order_lifetime_s > 0:
+            raise KioskError(f"the order lifetime must be positive, not {order_lifetime_s} s")
+        self.provider = ProviderPlan([parse_behaviour(spec) for spec in provider])
+        self.orders = OrderBook(
+            db_path, self.provider, lifetime=timedelta(seconds=order_lifetime_s)
+        )
         self.auto_confirm_deposits = auto_confirm_deposits
         self.clock: Clock = clock or SystemClock()
         # The platform's clock is the base clock plus this offset: a platform whose time
@@ -123,6 +149,11 @@ class PlatformSimulator:
         """How many requests arrived per operation, faulted or not (attempts, not outcomes)."""
         with self._counts_lock:
             return dict(self._requests)
+
+    def dump(self) -> dict[str, Any]:
+        """The ledger and the payment orders as of now (GET /sim/dump; the CLI's dump)."""
+        now = self.now()
+        return {**self.ledger.dump(now), "payment_orders": self.orders.dump(now)}
 
     def now(self) -> datetime:
         """The platform's time: what its answers' Date says and its rules go by."""
@@ -184,6 +215,8 @@ class PlatformSimulator:
         # Only a signed request learns that its clock is wrong.
         self._check_fresh(request_time, now)
         key = _text(request, "key") if operation in MONEY_OPERATIONS else ""
+        if operation in ORDER_OPERATIONS:
+            return self._carry_out_order(operation, request, station, terminal, key, now)
         ledger = self.ledger
         if operation is Operation.LOOKUP:
             bill = sample_data.find_bill(
@@ -260,6 +293,57 @@ class PlatformSimulator:
         if operation is Operation.VOUCHER_STATUS:
             voucher_id = _text(request, "voucher_id")
             return ledger.voucher_status(station, voucher_id, now).to_json()
+        raise AssertionError(f"operation {operation} has no handler")  # pragma: no cover
+
+    def _carry_out_order(
+        self,
+        operation: Operation,
+        request: dict[str, Any],
+        station: str,
+        terminal: str,
+        key: str,
+        now: datetime,
+    ) -> Any:
+        """A payment-order request (platform_sim/orders.py has the rules)."""
+        orders = self.orders
+        if operation is Operation.ORDER_CREATE:
+            return orders.create(
+                station,
+                terminal,
+                key,
+                amount_fen=_fen(request, "amount_fen", positive=True),
+                service=_text(request, "service"),
+                description=_text(request, "description"),
+                method=_method(request),
+                now=now,
+            ).to_json()
+        if operation is Operation.ORDER_PAY:
+            return orders.pay(
+                station,
+                terminal,
+                key,
+                auth_code=_text(request, "auth_code"),
+                amount_fen=_fen(request, "amount_fen", positive=True),
+                service=_text(request, "service"),
+                description=_text(request, "description"),
+                now=now,
+            ).to_json()
+        if operation is Operation.ORDER_STATUS:
+            return orders.status(station, _text(request, "key"), now).to_json()
+        if operation is Operation.ORDER_CLOSE:
+            return orders.close(station, terminal, key, _text(request, "reason"), now).to_json()
+        if operation is Operation.ORDER_REFUND:
+            return orders.refund(
+                station,
+                terminal,
+                key,
+                order_key=_text(request, "order_key"),
+                amount_fen=_fen(request, "amount_fen", positive=True),
+                reason=_text(request, "reason"),
+                now=now,
+            ).to_json()
+        if operation is Operation.REFUND_STATUS:
+            return orders.refund_status(station, _text(request, "key"), now).to_json()
         raise AssertionError(f"operation {operation} has no handler")  # pragma: no cover
 
     def _check_fresh(self, request_time: str, now: datetime) -> None:
@@ -366,6 +450,15 @@ def _date(request: dict[str, Any], name: str) -> date:
         raise _bad_request(f"field '{name}' must be a date YYYY-MM-DD, not {text!r}") from None
 
 
+def _method(request: dict[str, Any]) -> str:
+    method = _text(request, "method")
+    if method != ANY_METHOD and method not in set(PaymentScheme):
+        raise _bad_request(
+            f"field 'method' must be any, {', '.join(PaymentScheme)}, not {method!r}"
+        )
+    return method
+
+
 def _public_key(certificate: str, station: str, terminal: str, now: datetime) -> StationKey:
     """The key of a station certificate fit for this terminal, or a bad_certificate refusal."""
 
@@ -420,7 +513,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         routes: dict[str, Callable[[], Answer]] = {
             "/sim/health": lambda: (HTTPStatus.OK, {"ok": True}),
-            "/sim/dump": lambda: (HTTPStatus.OK, self.sim.ledger.dump(self.sim.now())),
+            "/sim/dump": lambda: (HTTPStatus.OK, self.sim.dump()),
             "/sim/stats": lambda: (HTTPStatus.OK, {"requests": self.sim.requests_seen()}),
             "/sim/faults": self._faults_in_force,
             "/sim/clock": self._clock,
@@ -428,6 +521,12 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.OK,
                 {"vouchers": self.sim.ledger.vouchers(self.sim.now())},
             ),
+            "/sim/orders": lambda: (HTTPStatus.OK, self.sim.orders.dump(self.sim.now())),
+            "/sim/notifications": lambda: (
+                HTTPStatus.OK,
+                {"notifications": self.sim.orders.notifications(self.sim.now())},
+            ),
+            "/sim/provider": self._provider_in_force,
         }
         route = routes.get(self.path)
         if route is None:
@@ -436,6 +535,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(*route())
 
     def do_DELETE(self) -> None:
+        if self.path == "/sim/provider":
+            self.sim.provider.replace_rules([])
+            self._send(*self._provider_in_force())
+            return
         if self.path != "/sim/faults":
             self._send(*_not_found(self.path))
             return
@@ -451,6 +554,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/sim/clock":
             self._send(*self._set_clock(body))
+            return
+        if self.path == "/sim/provider":
+            self._send(*self._set_provider(body))
+            return
+        if self.path.startswith("/sim/orders/"):
+            self._send(*self._order_control(body))
             return
         if self.path.startswith("/sim/deposits/") and self.path.endswith("/confirm"):
             key = self.path.removeprefix("/sim/deposits/").removesuffix("/confirm")
@@ -530,6 +639,49 @@ class _Handler(BaseHTTPRequestHandler):
             return HTTPStatus.BAD_REQUEST, _error(Refusal.BAD_REQUEST, str(exc))
         self.sim.faults.replace_rules(rules, seed=seed)
         return self._faults_in_force()
+
+    def _provider_in_force(self) -> Answer:
+        return HTTPStatus.OK, {"behaviours": [rule.spec() for rule in self.sim.provider.rules()]}
+
+    def _set_provider(self, body: bytes) -> Answer:
+        try:
+            specs = json.loads(body)["behaviours"]
+            if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+                raise ValueError("behaviours must be a list of spec strings")
+            rules = [parse_behaviour(spec) for spec in specs]
+        except (ValueError, KeyError, TypeError, KioskError) as exc:
+            return HTTPStatus.BAD_REQUEST, _error(Refusal.BAD_REQUEST, str(exc))
+        self.sim.provider.replace_rules(rules)
+        return self._provider_in_force()
+
+    def _order_control(self, body: bytes) -> Answer:
+        """The resident pays, confirms or cancels on the phone; or an order's behaviours."""
+        key, _, action = self.path.removeprefix("/sim/orders/").rpartition("/")
+        key = unquote(key)
+        if not key or action not in ORDER_CONTROLS:
+            return _not_found(self.path)
+        orders, now = self.sim.orders, self.sim.now()
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("the body must be a JSON object")
+            if action == "behaviour":
+                specs = request.get("behaviours")
+                if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+                    raise ValueError("behaviours must be a list of spec strings")
+                chosen = orders.set_behaviour(key, specs, now)
+                return HTTPStatus.OK, {"key": key, "behaviours": chosen}
+            if action == "pay":
+                wallet = request.get("wallet")
+                chosen = None if wallet is None else PaymentScheme(wallet)
+                return HTTPStatus.OK, orders.resident_pays(key, chosen, now).to_json()
+            if action == "confirm":
+                return HTTPStatus.OK, orders.resident_confirms(key, now).to_json()
+            return HTTPStatus.OK, orders.resident_cancels(key, now).to_json()
+        except PlatformRefused as refusal:
+            return REFUSAL_HTTP_STATUS[refusal.code], _error(refusal.code, str(refusal))
+        except (ValueError, KioskError) as exc:
+            return HTTPStatus.BAD_REQUEST, _error(Refusal.BAD_REQUEST, str(exc))
 
     def _clock(self) -> Answer:
         return HTTPStatus.OK, {

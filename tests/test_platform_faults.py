@@ -402,6 +402,53 @@ MONEY_CASES = [
         ),
     ),
 ]
+
+
+# ---- payment orders (docs/platform-api.md, "Payment orders")
+WECHAT_CODE = "134567890123456789"
+ORDER = {"amount_fen": 12_345, "service": "water-bill", "description": "water 3100000011"}
+
+
+def _order_rows(dump: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return [row for row in dump["payment_orders"]["orders"] if row["key"] == key]
+
+
+def _pay_order(client: PlatformClient, sent_before: bool = False) -> object:
+    return client.pay_order_by_code(
+        "ord-1", auth_code=WECHAT_CODE, **ORDER, sent_before=sent_before
+    )
+
+
+MONEY_CASES += [
+    MoneyCase(
+        "order_create",
+        _nothing,
+        lambda c, again: c.create_order("ord-1", **ORDER, method=None, sent_before=again),
+        lambda d: [o["state"] for o in _order_rows(d, "ord-1")] == ["created"],
+    ),
+    MoneyCase(
+        "order_pay",
+        _nothing,
+        _pay_order,
+        lambda d: [o["state"] for o in _order_rows(d, "ord-1")] == ["paid"],
+    ),
+    MoneyCase(
+        "order_close",
+        lambda c: c.create_order("ord-1", **ORDER, method=None),
+        lambda c, again: c.close_order(
+            "ord-1", "walked away", amount_fen=12_345, sent_before=again
+        ),
+        lambda d: [o["state"] for o in _order_rows(d, "ord-1")] == ["closed"],
+    ),
+    MoneyCase(
+        "order_refund",
+        _pay_order,
+        lambda c, again: c.refund_order(
+            "ref-1", order_key="ord-1", amount_fen=12_345, reason="x", sent_before=again
+        ),
+        lambda d: [o["state"] for o in _order_rows(d, "ord-1")] == ["refunded"],
+    ),
+]
 MONEY_IDS = [case.operation for case in MONEY_CASES]
 
 

@@ -1,4 +1,5 @@
-"""The operator platform as the terminal sees it: bills, float, postings, deposits, vouchers.
+"""The operator platform as the terminal sees it: bills, float, postings, deposits, vouchers,
+payment orders (paying by phone).
 
 kiosk.platform owns the client side of the platform contract (kiosk.platform.models) and
 nothing else: it never decides what an unknown outcome means for a customer's money (the
@@ -13,13 +14,18 @@ from kiosk.platform.client import PlatformClient
 from kiosk.platform.models import (
     HOLD_LIFETIME,
     MAX_CLOCK_SKEW,
+    MONEY_TAKEN_STATES,
+    ORDER_LIFETIME,
     PAYMENT_SPECIFIC_REFUSALS,
     Bill,
     CardCredit,
+    CloseReason,
     Deposit,
     FloatState,
     InsufficientFloat,
     MalformedAnswer,
+    Order,
+    OrderState,
     OutcomeUnknown,
     PaymentState,
     PaymentStatus,
@@ -27,6 +33,8 @@ from kiosk.platform.models import (
     PlatformRefused,
     PlatformUnavailable,
     Posting,
+    Refund,
+    RefundState,
     Refusal,
     UnknownAccount,
     UnprovenRefusal,
@@ -38,13 +46,18 @@ from kiosk.platform.models import (
 __all__ = [
     "HOLD_LIFETIME",
     "MAX_CLOCK_SKEW",
+    "MONEY_TAKEN_STATES",
+    "ORDER_LIFETIME",
     "PAYMENT_SPECIFIC_REFUSALS",
     "Bill",
     "CardCredit",
+    "CloseReason",
     "Deposit",
     "FloatState",
     "InsufficientFloat",
     "MalformedAnswer",
+    "Order",
+    "OrderState",
     "OutcomeUnknown",
     "PaymentState",
     "PaymentStatus",
@@ -53,6 +66,8 @@ __all__ = [
     "PlatformRefused",
     "PlatformUnavailable",
     "Posting",
+    "Refund",
+    "RefundState",
     "Refusal",
     "UnknownAccount",
     "UnprovenRefusal",

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from kiosk.clock import iso
 from kiosk.money import check_fen, format_fen
+from kiosk.payment_codes import PaymentCodeInvalid, PaymentScheme, scheme_of
 from kiosk.platform.models import (
     MIN_DEPOSIT_FEN,
     MONEY_OPERATIONS,
@@ -33,17 +34,21 @@ from kiosk.platform.models import (
     Deposit,
     FloatState,
     Operation,
+    Order,
+    OrderState,
     PaymentState,
     PaymentStatus,
     PlatformError,
     PlatformRefused,
     PlatformUnavailable,
     Posting,
+    Refund,
     Refusal,
     UnprovenRefusal,
     Voucher,
     VoucherState,
     malformed_answer,
+    method_to_wire,
     read_str,
     refusal_error,
 )
@@ -364,6 +369,138 @@ class PlatformClient:
             )
         return voucher
 
+    # ------------------------------------------------------------ payment orders
+
+    def create_order(
+        self,
+        key: str,
+        *,
+        amount_fen: int,
+        service: str,
+        description: str,
+        method: PaymentScheme | None,
+        sent_before: bool = False,
+    ) -> Order:
+        """Open a payment order the resident pays by scanning its dynamic code (code_url).
+
+        method is the wallet the resident chose, None for any. Idempotent by key: the same
+        key again answers the order as it is now (perhaps paid, or closed). An answer for
+        another amount or method is a MalformedAnswer; so is one without a code to show.
+        """
+        answer = self._call(
+            Operation.ORDER_CREATE,
+            {
+                "key": key,
+                "amount_fen": _positive(amount_fen, "payment order"),
+                "service": service,
+                "description": description,
+                "method": method_to_wire(method),
+            },
+            sent_before=sent_before,
+        )
+        order = _order_of(answer, key, amount_fen)
+        if order.state is OrderState.NOT_FOUND or order.method != method:
+            raise malformed_answer(
+                f"it answered order {key} as {order.state} for {method_to_wire(order.method)}, "
+                f"not an order for {method_to_wire(method)}"
+            )
+        if order.state is OrderState.CREATED and order.code_url is None:
+            raise malformed_answer(f"it opened order {key} without a code to show")
+        return order
+
+    def pay_order_by_code(
+        self,
+        key: str,
+        *,
+        auth_code: str,
+        amount_fen: int,
+        service: str,
+        description: str,
+        sent_before: bool = False,
+    ) -> Order:
+        """Charge the resident's payment code (付款码) for order key, opening it if needed.
+
+        The answer is the order: paid, or pending while the resident confirms on the phone
+        (then ask order_status). A code that is not a payment code is refused here, before
+        sending (auth_code_invalid). Refusals that prove the code was not charged:
+        payment_declined, auth_code_invalid, method_mismatch, order_pending, order_closed.
+        Idempotent by key and code: the same request again answers the same.
+        """
+        try:
+            scheme_of(auth_code)
+        except PaymentCodeInvalid as exc:
+            raise PlatformRefused(Refusal.AUTH_CODE_INVALID, str(exc)) from None
+        answer = self._call(
+            Operation.ORDER_PAY,
+            {
+                "key": key,
+                "auth_code": auth_code,
+                "amount_fen": _positive(amount_fen, "payment order"),
+                "service": service,
+                "description": description,
+            },
+            sent_before=sent_before,
+        )
+        order = _order_of(answer, key, amount_fen)
+        if order.state is not OrderState.PENDING and not order.money_taken:
+            raise malformed_answer(f"it answered a payment of order {key} with {order.state}")
+        return order
+
+    def order_status(self, key: str, *, amount_fen: int) -> Order:
+        """What the platform knows of order key (state not_found if nothing).
+
+        amount_fen is the one the terminal asked for: an order of another amount under the
+        key is a MalformedAnswer. A refusal of this query proves nothing about the order.
+        """
+        return _order_of(self._call(Operation.ORDER_STATUS, {"key": key}), key, amount_fen)
+
+    def close_order(
+        self, key: str, reason: str, *, amount_fen: int, sent_before: bool = False
+    ) -> Order:
+        """Close an unpaid order so that it can never be paid; idempotent.
+
+        The answer is closed, or, when the resident paid just before the close arrived, the
+        order with its money taken (paid): the caller then completes or refunds. A key the
+        platform never saw is fenced: closed, and a create or pay arriving later is refused
+        (order_closed). Any other state is a MalformedAnswer.
+        """
+        answer = self._call(
+            Operation.ORDER_CLOSE, {"key": key, "reason": reason}, sent_before=sent_before
+        )
+        order = _order_of(answer, key, amount_fen)
+        if order.state is not OrderState.CLOSED and not order.money_taken:
+            raise malformed_answer(f"it answered the close of order {key} with {order.state}")
+        return order
+
+    def refund_order(
+        self,
+        refund_key: str,
+        *,
+        order_key: str,
+        amount_fen: int,
+        reason: str,
+        sent_before: bool = False,
+    ) -> Refund:
+        """Refund a paid order in full, to the method it was paid with; idempotent by
+        refund_key. The refund may be processing (ask refund_status), succeeded or failed
+        (a new refund key may try again; the order says refund_failed)."""
+        answer = self._call(
+            Operation.ORDER_REFUND,
+            {
+                "key": refund_key,
+                "order_key": order_key,
+                "amount_fen": _positive(amount_fen, "refund"),
+                "reason": reason,
+            },
+            sent_before=sent_before,
+        )
+        return _refund_of(answer, refund_key, order_key, amount_fen)
+
+    def refund_status(self, refund_key: str, *, order_key: str, amount_fen: int) -> Refund:
+        """A refund as it stands; refund_not_found if the platform never made it."""
+        answer = self._call(Operation.REFUND_STATUS, {"key": refund_key})
+        return _refund_of(answer, refund_key, order_key, amount_fen)
+
     # ------------------------------------------------------------ transport
 
     def _call(
@@ -546,3 +683,25 @@ def _same_voucher(voucher: Voucher, voucher_id: str, amount_fen: int) -> Voucher
             f"not {voucher_id!r} of {amount_fen} fen"
         )
     return voucher
+
+
+def _order_of(answer: dict[str, Any], key: str, amount_fen: int) -> Order:
+    """The order in answer, for key, of the amount the terminal asked (if it knows one)."""
+    order = Order.from_json(answer)
+    if order.key != key:
+        raise malformed_answer(f"it answered for order {order.key!r} instead of {key!r}")
+    if order.amount_fen is not None and order.amount_fen != amount_fen:
+        raise malformed_answer(
+            f"order {key} of {order.amount_fen} fen, not the {amount_fen} fen asked"
+        )
+    return order
+
+
+def _refund_of(answer: dict[str, Any], key: str, order_key: str, amount_fen: int) -> Refund:
+    refund = Refund.from_json(answer)
+    if (refund.key, refund.order_key, refund.amount_fen) != (key, order_key, amount_fen):
+        raise malformed_answer(
+            f"it answered refund {refund.key!r} of order {refund.order_key!r} for "
+            f"{refund.amount_fen} fen, not {key!r} of {order_key!r} for {amount_fen} fen"
+        )
+    return refund

@@ -22,6 +22,7 @@ from typing import Any
 
 from kiosk.clock import iso
 from kiosk.errors import KioskError
+from kiosk.payment_codes import PaymentScheme
 
 SIGNATURE_HEADER = "X-Kiosk-Signature"
 # Deposits to the float are at least 500 yuan (seed 002: 每次购买金额不得低于500元).
@@ -43,6 +44,13 @@ class Operation(StrEnum):
     AUTHORIZE = "authorize"
     STATUS = "status"
     REVERSE = "reverse"
+    # Payment orders: the resident pays by phone (docs/platform-api.md, "Payment orders").
+    ORDER_CREATE = "order_create"
+    ORDER_PAY = "order_pay"
+    ORDER_STATUS = "order_status"
+    ORDER_CLOSE = "order_close"
+    ORDER_REFUND = "order_refund"
+    REFUND_STATUS = "refund_status"
     FLOAT = "float"
     DEPOSIT = "deposit"
     DEPOSIT_STATUS = "deposit_status"
@@ -61,6 +69,12 @@ PATHS: Mapping[Operation, str] = {
     Operation.AUTHORIZE: "/v1/card-credits",
     Operation.STATUS: "/v1/payments/status",
     Operation.REVERSE: "/v1/payments/reverse",
+    Operation.ORDER_CREATE: "/v1/orders",
+    Operation.ORDER_PAY: "/v1/orders/pay",
+    Operation.ORDER_STATUS: "/v1/orders/status",
+    Operation.ORDER_CLOSE: "/v1/orders/close",
+    Operation.ORDER_REFUND: "/v1/orders/refunds",
+    Operation.REFUND_STATUS: "/v1/orders/refunds/status",
     Operation.FLOAT: "/v1/float",
     Operation.DEPOSIT: "/v1/float/deposits",
     Operation.DEPOSIT_STATUS: "/v1/float/deposits/status",
@@ -77,6 +91,10 @@ MONEY_OPERATIONS = frozenset(
         Operation.POST,
         Operation.AUTHORIZE,
         Operation.REVERSE,
+        Operation.ORDER_CREATE,
+        Operation.ORDER_PAY,
+        Operation.ORDER_CLOSE,
+        Operation.ORDER_REFUND,
         Operation.DEPOSIT,
         Operation.VOUCHER_ISSUE,
         Operation.VOUCHER_REDEEM,
@@ -105,6 +123,16 @@ class Refusal(StrEnum):
     KEY_REUSED = "key_reused"
     PAYMENT_REVERSED = "payment_reversed"
     CARD_COUNTER_USED = "card_counter_used"
+    ORDER_CLOSED = "order_closed"
+    ORDER_PENDING = "order_pending"
+    METHOD_MISMATCH = "method_mismatch"
+    PAYMENT_DECLINED = "payment_declined"
+    AUTH_CODE_INVALID = "auth_code_invalid"
+    ORDER_NOT_FOUND = "order_not_found"
+    ORDER_NOT_PAID = "order_not_paid"
+    ORDER_ALREADY_REFUNDED = "order_already_refunded"
+    REFUND_AMOUNT_MISMATCH = "refund_amount_mismatch"
+    REFUND_NOT_FOUND = "refund_not_found"
     DEPOSIT_TOO_SMALL = "deposit_too_small"
     DEPOSIT_NOT_FOUND = "deposit_not_found"
     VOUCHER_NOT_FOUND = "voucher_not_found"
@@ -133,6 +161,16 @@ REFUSAL_HTTP_STATUS: Mapping[str, HTTPStatus] = {
     Refusal.KEY_REUSED: HTTPStatus.CONFLICT,
     Refusal.PAYMENT_REVERSED: HTTPStatus.CONFLICT,
     Refusal.CARD_COUNTER_USED: HTTPStatus.CONFLICT,
+    Refusal.ORDER_CLOSED: HTTPStatus.CONFLICT,
+    Refusal.ORDER_PENDING: HTTPStatus.CONFLICT,
+    Refusal.METHOD_MISMATCH: HTTPStatus.CONFLICT,
+    Refusal.PAYMENT_DECLINED: HTTPStatus.UNPROCESSABLE_ENTITY,
+    Refusal.AUTH_CODE_INVALID: HTTPStatus.UNPROCESSABLE_ENTITY,
+    Refusal.ORDER_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    Refusal.ORDER_NOT_PAID: HTTPStatus.CONFLICT,
+    Refusal.ORDER_ALREADY_REFUNDED: HTTPStatus.CONFLICT,
+    Refusal.REFUND_AMOUNT_MISMATCH: HTTPStatus.CONFLICT,
+    Refusal.REFUND_NOT_FOUND: HTTPStatus.NOT_FOUND,
     Refusal.DEPOSIT_TOO_SMALL: HTTPStatus.UNPROCESSABLE_ENTITY,
     Refusal.DEPOSIT_NOT_FOUND: HTTPStatus.NOT_FOUND,
     Refusal.VOUCHER_NOT_FOUND: HTTPStatus.NOT_FOUND,
@@ -160,6 +198,18 @@ PAYMENT_SPECIFIC_REFUSALS: frozenset[str] = frozenset(
         Refusal.HOLD_TOO_SMALL,
         Refusal.PAYMENT_REVERSED,
         Refusal.CARD_COUNTER_USED,
+        # Payment orders: each is decided after the order (or refund) key and, for a
+        # payment code, this code's attempt on the order were looked up.
+        Refusal.ORDER_CLOSED,
+        Refusal.ORDER_PENDING,
+        Refusal.METHOD_MISMATCH,
+        Refusal.PAYMENT_DECLINED,
+        Refusal.AUTH_CODE_INVALID,
+        Refusal.ORDER_NOT_FOUND,
+        Refusal.ORDER_NOT_PAID,
+        Refusal.ORDER_ALREADY_REFUNDED,
+        Refusal.REFUND_AMOUNT_MISMATCH,
+        Refusal.REFUND_NOT_FOUND,
         Refusal.DEPOSIT_TOO_SMALL,
         Refusal.DEPOSIT_NOT_FOUND,
         Refusal.VOUCHER_NOT_FOUND,
@@ -249,6 +299,16 @@ RESIDENT_NOTICES: Mapping[str, str] = {
     Refusal.VOUCHER_EXPIRED: "This voucher has expired. Please ask the station staff.",
     Refusal.VOUCHER_AMOUNT_MISMATCH: "The amount does not match this voucher. "
     "Please ask the station staff.",
+    Refusal.PAYMENT_DECLINED: "Your wallet declined the payment. "
+    "Please check its balance, or pay another way.",
+    Refusal.AUTH_CODE_INVALID: "This payment code has expired or was already used. "
+    "Please refresh the payment code in your wallet and scan it again.",
+    Refusal.METHOD_MISMATCH: "This payment code is not from the wallet you chose. "
+    "Please show the payment code of that wallet.",
+    Refusal.ORDER_PENDING: "A payment is waiting for you to confirm it on your phone. "
+    "Please confirm or cancel it there first.",
+    Refusal.ORDER_CLOSED: "This payment was cancelled and cannot be paid any more. "
+    "Please start again.",
 }
 NOTICE_UNAVAILABLE = "The payment service is not answering. Please try again later."
 NOTICE_REFUSED = "The payment service refused this request. Please ask the station staff."
@@ -593,4 +653,182 @@ class Voucher:
             "expires": self.expires.isoformat(),
             "redeemed_at": None if self.redeemed_at is None else iso(self.redeemed_at),
             "redeemed_by": self.redeemed_by,
+        }
+
+
+# ---------------------------------------------------------------- payment orders (paying by phone)
+
+# How long the platform keeps an order open for payment unless it is paid or closed first.
+ORDER_LIFETIME = timedelta(minutes=5)
+# The method of an order the resident may pay with any wallet (the aggregated dynamic code).
+ANY_METHOD = "any"
+
+
+class OrderState(StrEnum):
+    """Where a payment order stands; what each state proves is in docs/platform-api.md."""
+
+    CREATED = "created"  # open, nothing paid: payable by its dynamic code or a payment code
+    PENDING = "pending"  # a payment code was presented; the resident confirms on the phone
+    PAID = "paid"  # the money was taken, once
+    CLOSED = "closed"  # never paid, and never will be (closed_reason says why)
+    REFUNDING = "refunding"  # paid; a refund to the original method is under way
+    REFUNDED = "refunded"  # paid, and refunded in full to the original method
+    REFUND_FAILED = "refund_failed"  # paid; the refund failed (a new refund key may retry)
+    NOT_FOUND = "not_found"  # the platform never heard of the key (order_status only)
+
+
+# The states in which the resident's money was taken (paid_with and provider_ref are given).
+MONEY_TAKEN_STATES = frozenset(
+    {OrderState.PAID, OrderState.REFUNDING, OrderState.REFUNDED, OrderState.REFUND_FAILED}
+)
+# The states in which an order may still be paid.
+OPEN_ORDER_STATES = frozenset({OrderState.CREATED, OrderState.PENDING})
+
+
+class CloseReason(StrEnum):
+    TERMINAL = "terminal"  # the terminal closed it (order_close)
+    RESIDENT = "resident"  # the resident cancelled the payment on the phone
+    EXPIRED = "expired"  # nobody paid before expires_at
+
+
+def method_to_wire(method: PaymentScheme | None) -> str:
+    return ANY_METHOD if method is None else str(method)
+
+
+def read_method(data: Mapping[str, Any], name: str, record: str) -> PaymentScheme | None:
+    """An order's method on the wire: a wallet, or "any" (None)."""
+    value = read_choice(data, name, record, frozenset({*PaymentScheme, ANY_METHOD}))
+    return None if value == ANY_METHOD else PaymentScheme(value)
+
+
+def _read_optional_scheme(data: Mapping[str, Any], name: str, record: str) -> PaymentScheme | None:
+    if read_optional_str(data, name, record) is None:
+        return None
+    return PaymentScheme(read_choice(data, name, record, frozenset(PaymentScheme)))
+
+
+@dataclass(frozen=True)
+class Order:
+    """A payment order as the platform knows it (order_create, order_pay, order_status,
+    order_close all answer one).
+
+    amount_fen, method and expires_at are None exactly when the platform has no such order:
+    not_found, or closed by the terminal before any request made it (a fenced key).
+    paid_with and provider_ref are given exactly when the money was taken
+    (MONEY_TAKEN_STATES); closed_reason exactly when closed. code_url is what the terminal
+    shows as the dynamic code, for an order made by order_create.
+    """
+
+    key: str
+    state: OrderState
+    amount_fen: int | None
+    method: PaymentScheme | None  # the wallet asked for; None: any
+    expires_at: datetime | None
+    code_url: str | None = None
+    paid_with: PaymentScheme | None = None
+    provider_ref: str | None = None
+    closed_reason: CloseReason | None = None
+
+    @property
+    def money_taken(self) -> bool:
+        return self.state in MONEY_TAKEN_STATES
+
+    @property
+    def known(self) -> bool:
+        """The platform holds the order's details (not not_found, not a fenced key)."""
+        return self.amount_fen is not None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Order":
+        record = "payment order"
+        state = OrderState(read_choice(data, "state", record, frozenset(OrderState)))
+        amount_fen = read_optional_fen(data, "amount_fen", record)
+        known = amount_fen is not None
+        closed_reason = read_optional_str(data, "closed_reason", record)
+        order = cls(
+            key=read_str(data, "key", record),
+            state=state,
+            amount_fen=amount_fen,
+            method=read_method(data, "method", record) if known else None,
+            expires_at=read_optional_time(data, "expires_at", record),
+            code_url=read_optional_str(data, "code_url", record),
+            paid_with=_read_optional_scheme(data, "paid_with", record),
+            provider_ref=read_optional_str(data, "provider_ref", record),
+            closed_reason=None
+            if closed_reason is None
+            else CloseReason(read_choice(data, "closed_reason", record, frozenset(CloseReason))),
+        )
+        if not known and (data.get("method") is not None or order.expires_at is not None):
+            raise _malformed(record, "an order without an amount has a method or an expiry")
+        if known and order.expires_at is None:
+            raise _malformed(record, "an order with an amount has no expiry")
+        if known and order.amount_fen == 0:
+            raise _malformed(record, "an order of 0 fen")
+        if not known and state not in (OrderState.NOT_FOUND, OrderState.CLOSED):
+            raise _malformed(record, f"a {state} order has no amount")
+        if state is OrderState.NOT_FOUND and (known or order.closed_reason or order.code_url):
+            raise _malformed(record, "an order not found has details")
+        taken = order.money_taken
+        if (order.paid_with is not None, order.provider_ref is not None) != (taken, taken):
+            raise _malformed(record, "paid_with and provider_ref must be given exactly when paid")
+        if (order.closed_reason is not None) != (state is OrderState.CLOSED):
+            raise _malformed(record, "closed_reason must be given exactly when closed")
+        return order
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "state": str(self.state),
+            "amount_fen": self.amount_fen,
+            "method": method_to_wire(self.method) if self.known else None,
+            "expires_at": None if self.expires_at is None else iso(self.expires_at),
+            "code_url": self.code_url,
+            "paid_with": None if self.paid_with is None else str(self.paid_with),
+            "provider_ref": self.provider_ref,
+            "closed_reason": None if self.closed_reason is None else str(self.closed_reason),
+        }
+
+
+class RefundState(StrEnum):
+    PROCESSING = "processing"  # the provider has it; the money is on its way back
+    SUCCEEDED = "succeeded"  # back on the resident's original payment method
+    FAILED = "failed"  # the provider could not refund (failure says why)
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A refund of a paid order, in full, to the method it was paid with."""
+
+    key: str  # the refund key (idempotent)
+    order_key: str
+    state: RefundState
+    amount_fen: int
+    method: PaymentScheme  # the original payment method the money goes back to
+    failure: str | None = None  # the provider's reason, exactly when failed
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Refund":
+        record = "refund"
+        refund = cls(
+            key=read_str(data, "key", record),
+            order_key=read_str(data, "order_key", record),
+            state=RefundState(read_choice(data, "state", record, frozenset(RefundState))),
+            amount_fen=read_fen(data, "amount_fen", record),
+            method=PaymentScheme(read_choice(data, "method", record, frozenset(PaymentScheme))),
+            failure=read_optional_str(data, "failure", record),
+        )
+        if refund.amount_fen == 0:
+            raise _malformed(record, "a refund of 0 fen")
+        if (refund.failure is not None) != (refund.state is RefundState.FAILED):
+            raise _malformed(record, "failure must be given exactly when the refund failed")
+        return refund
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "order_key": self.order_key,
+            "state": str(self.state),
+            "amount_fen": self.amount_fen,
+            "method": str(self.method),
+            "failure": self.failure,
         }
