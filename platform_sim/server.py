@@ -673,8 +673,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return HTTPStatus.OK, {"key": key, "behaviours": chosen}
             if action == "pay":
                 wallet = request.get("wallet")
-                chosen = None if wallet is None else PaymentScheme(wallet)
-                return HTTPStatus.OK, orders.resident_pays(key, chosen, now).to_json()
+                paid_with = None if wallet is None else PaymentScheme(wallet)
+                return HTTPStatus.OK, orders.resident_pays(key, paid_with, now).to_json()
             if action == "confirm":
                 return HTTPStatus.OK, orders.resident_confirms(key, now).to_json()
             return HTTPStatus.OK, orders.resident_cancels(key, now).to_json()
