@@ -1,6 +1,7 @@
 """kiosk-platform-sim: run the simulated operator platform, or dump its ledger as JSON.
 
     kiosk-platform-sim --db PATH --port N [--host 127.0.0.1] [--fault SPEC ...] [--seed S]
+                       [--crl FILE]
     kiosk-platform-sim dump --db PATH
 
 Serving prints one line with the URL once it listens (port 0 picks a free port), then runs
@@ -33,6 +34,7 @@ def serve(args: argparse.Namespace) -> int:
             faults=args.fault,
             seed=args.seed,
             auto_confirm_deposits=args.auto_confirm_deposits,
+            crl_file=Path(args.crl) if args.crl else None,
         )
     except OSError as exc:
         raise CommandError(
@@ -97,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--auto-confirm-deposits",
         action="store_true",
         help="credit deposits at once instead of waiting for the operator's confirmation",
+    )
+    parser.add_argument(
+        "--crl",
+        metavar="FILE",
+        help="refuse requests signed with a certificate this CRL revokes (read again on change)",
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     parser.set_defaults(handler=serve)

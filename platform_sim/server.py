@@ -40,6 +40,7 @@ from kiosk.platform.models import (
 from platform_sim import sample_data
 from platform_sim.faults import FaultKind, FaultPlan, parse_fault
 from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
+from platform_sim.revocation import RevocationList
 
 log = logging.getLogger("platform_sim")
 
@@ -53,6 +54,7 @@ REFUSAL_STATUS: dict[str, HTTPStatus] = {
     Refusal.BAD_SIGNATURE: HTTPStatus.UNAUTHORIZED,
     Refusal.BAD_CERTIFICATE: HTTPStatus.BAD_REQUEST,
     Refusal.CERTIFICATE_CONFLICT: HTTPStatus.CONFLICT,
+    Refusal.CERTIFICATE_REVOKED: HTTPStatus.FORBIDDEN,
     Refusal.NOT_REGISTERED: HTTPStatus.FORBIDDEN,
     Refusal.STALE_REQUEST: HTTPStatus.BAD_REQUEST,
     Refusal.UNKNOWN_BILLER: HTTPStatus.NOT_FOUND,
@@ -88,8 +90,10 @@ class PlatformSimulator:
         seed: int | None = None,
         auto_confirm_deposits: bool = False,
         clock: Clock | None = None,
+        crl_file: Path | None = None,
     ) -> None:
         check_fen(opening_float_fen)
+        self.revocations = RevocationList(crl_file) if crl_file is not None else None
         self.ledger = Ledger(db_path, opening_float_fen=opening_float_fen)
         self.faults = FaultPlan([parse_fault(spec) for spec in faults], seed=seed)
         self.auto_confirm_deposits = auto_confirm_deposits
@@ -167,7 +171,9 @@ class PlatformSimulator:
         now = self.clock.now()
         if operation is Operation.REGISTER:
             certificate = _text(request, "certificate")
-            self._verify(_public_key(certificate, station, terminal, now), body, signature)
+            key = _public_key(certificate, station, terminal, now)
+            self._check_not_revoked(certificate, station, terminal)
+            self._verify(key, body, signature)
             self._check_fresh(request_time, now)
             self.ledger.register(station, terminal, certificate, now)
             return {"station": station, "terminal": terminal, "registered": True}
@@ -177,6 +183,7 @@ class PlatformSimulator:
                 Refusal.NOT_REGISTERED,
                 f"terminal {terminal} of station {station} is not registered: register first",
             )
+        self._check_not_revoked(registered, station, terminal)
         self._verify(self._registered_key(registered), body, signature)
         # Only a signed request learns that its clock is wrong.
         self._check_fresh(request_time, now)
@@ -236,6 +243,14 @@ class PlatformSimulator:
         if operation is Operation.DEPOSIT_STATUS:
             return ledger.deposit_status(station, _text(request, "key")).to_json()
         raise AssertionError(f"operation {operation} has no handler")  # pragma: no cover
+
+    def _check_not_revoked(self, certificate: str, station: str, terminal: str) -> None:
+        if self.revocations is not None and self.revocations.revoked(certificate):
+            raise PlatformRefused(
+                Refusal.CERTIFICATE_REVOKED,
+                f"the certificate of terminal {terminal} of station {station} is revoked: "
+                "the operator cut this terminal off; a technician installs a new certificate",
+            )
 
     def _check_fresh(self, request_time: str, now: datetime) -> None:
         try:

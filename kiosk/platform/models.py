@@ -72,6 +72,7 @@ class Refusal(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     BAD_CERTIFICATE = "bad_certificate"
     CERTIFICATE_CONFLICT = "certificate_conflict"
+    CERTIFICATE_REVOKED = "certificate_revoked"
     NOT_REGISTERED = "not_registered"
     STALE_REQUEST = "stale_request"
     UNKNOWN_BILLER = "unknown_biller"
