@@ -84,6 +84,7 @@ class Revocations:
             raise RevocationError(
                 f"{config.ca_key_file} is not the key of the CA in {config.ca_cert_file}"
             )
+        create_schema(store)  # staff_actions: who revoked
         create_schema(store, _SCHEMA)
 
     def find_certificates(self, station: str, terminal: str) -> list[Found]:
