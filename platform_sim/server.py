@@ -171,9 +171,9 @@ class PlatformSimulator:
         now = self.clock.now()
         if operation is Operation.REGISTER:
             certificate = _text(request, "certificate")
-            key = _public_key(certificate, station, terminal, now)
+            offered = _public_key(certificate, station, terminal, now)
             self._check_not_revoked(certificate, station, terminal)
-            self._verify(key, body, signature)
+            self._verify(offered, body, signature)
             self._check_fresh(request_time, now)
             self.ledger.register(station, terminal, certificate, now)
             return {"station": station, "terminal": terminal, "registered": True}
