@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from backoffice.config import Thresholds
-from backoffice.store import Row, Store, key_chunks, key_table
+from backoffice.store import Row, Store, key_chunks
 
 
 class Attention(StrEnum):
@@ -148,17 +148,18 @@ def load_fleet(store: Store, today: datetime.date, limits: Thresholds) -> list[R
         uncleared = cursor.execute(
             "SELECT station, terminal, kind, acked FROM alerts WHERE cleared IS NULL"
         )
-        stations = sorted({(row["station"],) for row in terminals})
+        stations = sorted({row["station"] for row in terminals})
         counts: dict[tuple[str, str], int] = {}
-        # One index seek per station (records_by_day is station, business_day, type): the
-        # day's rows only, never a scan of the month.
+        # The day's rows only, found through records_by_day (station, business_day, type):
+        # a station list lets both engines seek the index once per station, where a join
+        # with a key table let PostgreSQL scan every record of the month.
         for chunk in key_chunks(stations):
+            marks = ", ".join("?" * len(chunk))
             for row in cursor.execute(
-                f"SELECT r.station, r.terminal, COUNT(*) AS count FROM {key_table(chunk)} "
-                "JOIN records r ON r.station = k.column1 AND r.business_day = ? "
-                "AND r.type = 'tx_close' WHERE r.outcome = 'paid' "
-                "GROUP BY r.station, r.terminal",
-                [*(s for (s,) in chunk), day],
+                "SELECT station, terminal, COUNT(*) AS count FROM records "
+                f"WHERE station IN ({marks}) AND business_day = ? AND type = 'tx_close' "
+                "AND outcome = 'paid' GROUP BY station, terminal",
+                [*chunk, day],
             ):
                 counts[(row["station"], row["terminal"])] = int(row["count"])
     kinds: dict[tuple[str, str], list[str]] = {}
