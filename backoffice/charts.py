@@ -49,13 +49,27 @@ def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
 
 
 def _time_ticks(start: float, end: float, zone: ZoneInfo) -> list[tuple[float, str]]:
-    """Five or six labelled moments: hours within two days, dates beyond."""
+    """Up to about seven labelled moments on round local times: midnights (every n days)
+    for spans over two days, whole hours (every 1, 2, 3, 6 or 12) within them."""
     span = max(end - start, 1.0)
-    fmt = "%H:%M" if span <= 2 * 86400 else "%m-%d"
-    return [
-        (at, datetime.datetime.fromtimestamp(at, zone).strftime(fmt))
-        for at in (start + span * i / 5 for i in range(6))
-    ]
+    first = datetime.datetime.fromtimestamp(start, zone)
+    if span > 2 * 86400:
+        step = datetime.timedelta(days=max(1, math.ceil(span / 86400 / 6)))
+        moment = first.replace(hour=0, minute=0, second=0, microsecond=0)
+        fmt = "%m-%d"
+    else:
+        hours = next((h for h in (1, 2, 3, 6, 12) if span / (h * 3600) <= 7), 24)
+        step = datetime.timedelta(hours=hours)
+        moment = first.replace(minute=0, second=0, microsecond=0)
+        moment = moment.replace(hour=moment.hour - moment.hour % hours)
+        fmt = "%H:%M"
+    ticks = []
+    while moment.timestamp() <= end:
+        if moment.timestamp() >= start:
+            ticks.append((moment.timestamp(), moment.strftime(fmt)))
+        # Through the calendar, so a tick stays on midnight across a change of offset.
+        moment = (moment.replace(tzinfo=None) + step).replace(tzinfo=zone)
+    return ticks
 
 
 def _frame(

@@ -258,3 +258,23 @@ def test_pages_show_local_times_say_none_and_escape_what_terminals_send(store: S
     assert '<p class="none">None</p>' in alerts
     staff = page("/staff")
     assert '<p class="none">无</p>' in staff
+
+
+def test_time_axes_are_labelled_on_round_local_times() -> None:
+    week = charts.line_chart(
+        "w",
+        [charts.Series("a", [(NOW - 7 * 86400, 1), (NOW, 2)])],
+        label="",
+        empty="",
+        zone=SHANGHAI,
+    )
+    labels = re.findall(r'text-anchor="middle">([^<]+)<', week)
+    assert labels == ["12-02", "12-04", "12-06"]
+    day = charts.line_chart(
+        "d",
+        [charts.Series("a", [(NOW - 86400, 1), (NOW, 2)])],
+        label="",
+        empty="",
+        zone=SHANGHAI,
+    )
+    assert re.findall(r'text-anchor="middle">([^<]+)<', day)[:2] == ["18:00", "00:00"]
