@@ -137,9 +137,11 @@ def attention_of(row: Mapping[str, Any], kinds: Sequence[str], limits: Threshold
     return [a.value for a in ATTENTION_ORDER if a in found]
 
 
-def load_fleet(store: Store, today: datetime.date, limits: Thresholds) -> list[Row]:
-    """Every terminal with its open alerts, today's paid transactions and why it needs action."""
-    day = today.isoformat()
+def load_fleet(
+    store: Store, today: datetime.date, limits: Thresholds, *, counts: bool = True
+) -> list[Row]:
+    """Every terminal with its open alerts and why it needs action; with `counts`, today's
+    paid transactions too (else 0 until add_today_counts fills in the rows shown)."""
     with store.transaction() as cursor:
         terminals = cursor.execute(
             "SELECT station, terminal, state, state_reason, last_seen, paper, "
@@ -148,20 +150,6 @@ def load_fleet(store: Store, today: datetime.date, limits: Thresholds) -> list[R
         uncleared = cursor.execute(
             "SELECT station, terminal, kind, acked FROM alerts WHERE cleared IS NULL"
         )
-        stations = sorted({row["station"] for row in terminals})
-        counts: dict[tuple[str, str], int] = {}
-        # The day's rows only, found through records_by_day (station, business_day, type):
-        # a station list lets both engines seek the index once per station, where a join
-        # with a key table let PostgreSQL scan every record of the month.
-        for chunk in key_chunks(stations):
-            marks = ", ".join("?" * len(chunk))
-            for row in cursor.execute(
-                "SELECT station, terminal, COUNT(*) AS count FROM records "
-                f"WHERE station IN ({marks}) AND business_day = ? AND type = 'tx_close' "
-                "AND outcome = 'paid' GROUP BY station, terminal",
-                [*chunk, day],
-            ):
-                counts[(row["station"], row["terminal"])] = int(row["count"])
     kinds: dict[tuple[str, str], list[str]] = {}
     unacked: Counter[tuple[str, str]] = Counter()
     for alert in uncleared:
@@ -176,13 +164,40 @@ def load_fleet(store: Store, today: datetime.date, limits: Thresholds) -> list[R
         rows.append(
             {
                 **row,
-                "today_count": counts.get(key, 0),
+                "today_count": 0,
                 "alert_kinds": found,
                 "alert_count": unacked[key],
                 "attention": attention_of(row, found, limits),
             }
         )
+    if counts:
+        add_today_counts(store, rows, today)
     return rows
+
+
+def add_today_counts(store: Store, rows: Sequence[Row], today: datetime.date) -> None:
+    """Set each row's today_count: the paid tx_close records of the business day.
+
+    Only the day's records are read, through records_by_day (station, business_day, type),
+    one index seek per station of the rows: a station IN list lets both engines seek, where
+    a join with a key table let PostgreSQL scan every record of the month. The fleet page
+    counts only the rows it shows (a page, and the "needs action" list), unless it is sorted
+    by this count: the records of the whole fleet's day are the page's largest read.
+    """
+    stations = sorted({row["station"] for row in rows})
+    counts: dict[tuple[str, str], int] = {}
+    with store.transaction() as cursor:
+        for chunk in key_chunks(stations):
+            marks = ", ".join("?" * len(chunk))
+            for found in cursor.execute(
+                "SELECT station, terminal, COUNT(*) AS count FROM records "
+                f"WHERE station IN ({marks}) AND business_day = ? AND type = 'tx_close' "
+                "AND outcome = 'paid' GROUP BY station, terminal",
+                [*chunk, today.isoformat()],
+            ):
+                counts[(found["station"], found["terminal"])] = int(found["count"])
+    for row in rows:
+        row["today_count"] = counts.get((row["station"], row["terminal"]), 0)
 
 
 def _urgency(row: Row) -> tuple[Any, ...]:

@@ -34,7 +34,13 @@ from backoffice.alerts import ALERT_KINDS, acknowledge_alert
 from backoffice.commands import COMMAND_FORMS, COMMAND_LABELS, FieldKind, args_from_form
 from backoffice.config import BackofficeConfig
 from backoffice.errors import BackofficeError
-from backoffice.fleet_view import ATTENTION_ORDER, FleetQuery, fleet_page, load_fleet
+from backoffice.fleet_view import (
+    ATTENTION_ORDER,
+    FleetQuery,
+    add_today_counts,
+    fleet_page,
+    load_fleet,
+)
 from backoffice.roles import Action, Role, role_for
 from backoffice.staff import (
     CsrfTokens,
@@ -265,7 +271,12 @@ class Dashboard:
 
     def page_fleet(self, ctx: Context) -> Response:
         query = FleetQuery.from_params(ctx.request.args)
-        page = fleet_page(self.fleet(), query, self.config.dashboard.page_size)
+        today = self.today()
+        counted = query.sort == "today_count"
+        rows = load_fleet(self.store, today, self.config.thresholds, counts=counted)
+        page = fleet_page(rows, query, self.config.dashboard.page_size)
+        if not counted:
+            add_today_counts(self.store, [*page.rows, *page.needing_action], today)
         online = trends.fleet_online(self.store, ctx.now - 2 * 86400)
         chart = charts.line_chart(
             "chart-online",

@@ -278,3 +278,31 @@ def test_time_axes_are_labelled_on_round_local_times() -> None:
         zone=SHANGHAI,
     )
     assert re.findall(r'text-anchor="middle">([^<]+)<', day)[:2] == ["18:00", "00:00"]
+
+
+def test_todays_paid_transactions_show_whether_or_not_the_list_is_sorted_by_them(
+    store: Store,
+) -> None:
+    insert_terminals(store, [terminal_row(n) for n in range(3)])
+    with store.transaction() as cursor:
+        for seq, (day, outcome) in enumerate(
+            [("2026-12-07", "paid")] * 3 + [("2026-12-06", "paid"), ("2026-12-07", "reversed")],
+            start=1,
+        ):
+            cursor.execute(
+                "INSERT INTO records (station, terminal, seq, type, time, business_day, "
+                "outcome, record, record_hash, received, prev_seq) VALUES "
+                "('31010000', 'T-01', ?, 'tx_close', ?, ?, ?, '{}', 'h', ?, ?)",
+                (seq, f"{day}T10:00:00+08:00", day, outcome, NOW, seq - 1),
+            )
+    config = parse_config({"store": "sqlite:////tmp/unused.db"})
+    client = Client(Dashboard(store, config, None, clock=lambda: NOW))
+    for query in ("", "?sort=today_count&order=desc"):
+        text = client.get(
+            "/" + query,
+            headers={"X-Forwarded-User": "li"},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        ).text
+        row = text[text.index('data-terminal="31010000/T-01"') :]
+        cells = re.findall(r'<td class="num">(\d+)</td>', row[: row.index("</tr>")])
+        assert cells[-1] == "3", query
