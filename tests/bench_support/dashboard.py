@@ -201,7 +201,7 @@ def measure(base: str) -> dict[str, float]:
         "/?page=5",
     ]
     fleet = [timed_get(base + fleet_paths[i % len(fleet_paths)]) for i in range(30)]
-    terminal = [timed_get(base + "/terminal/31000001/T-01") for _ in range(10)]
+    terminal = [timed_get(base + "/terminal/31000000/T-01") for _ in range(10)]
     figures = {
         "fleet_p50_ms": statistics.median(fleet) * 1000,
         "fleet_p95_ms": quantile(fleet, 0.95) * 1000,
