@@ -287,3 +287,59 @@ def test_a_broker_pid_file_that_is_gone_is_reported_after_the_crl_is_written(
     with pytest.raises(RevocationError, match="the CRL is written"):
         Revocations(store, config).revoke_terminal(STATION, "T-01", ADMIN, time.time())
     assert len(revoked_serials(pki.dir / "crl.pem")) == 1
+
+
+def test_an_admin_revokes_from_the_terminal_page_and_an_operator_cannot(
+    pki: MqttPki, store: Store
+) -> None:
+    from werkzeug.test import Client
+
+    from backoffice.config import parse_config
+    from backoffice.web import Dashboard
+
+    pki.terminal("T-01")
+    with store.transaction() as cursor:
+        cursor.execute(
+            "INSERT INTO terminals (station, terminal, state) VALUES (?, 'T-01', 'online')",
+            (STATION,),
+        )
+    revocations = Revocations(store, revocation_config(pki))
+    config = parse_config(
+        {
+            "store": "sqlite:////tmp/unused.db",
+            "auth": {"users": {"zhao": "admin", "wang": "operator"}},
+        }
+    )
+    dashboard = Dashboard(
+        store,
+        config,
+        None,
+        revoke=lambda s, t, staff: revocations.revoke_terminal(s, t, staff, time.time()),
+    )
+    client = Client(dashboard)
+    page = f"/terminal/{STATION}/T-01"
+
+    def as_user(user: str, form: dict[str, str] | None = None) -> Any:
+        environ = {"REMOTE_ADDR": "127.0.0.1"}
+        headers = {"X-Forwarded-User": user}
+        if form is None:
+            return client.get(page, headers=headers, environ_base=environ)
+        # The token the page would carry (an operator's page has no form to take it from).
+        token = dashboard.csrf.token(dashboard.identities.identify("127.0.0.1", user))
+        return client.post(
+            page + "/revoke",
+            data={"csrf": token, **form},
+            headers=headers,
+            environ_base=environ,
+        )
+
+    assert 'id="revoke"' not in as_user("wang").text  # operators are not offered the form
+    assert as_user("wang", {"confirm": f"{STATION}/T-01"}).status_code == 403
+    assert as_user("zhao", {"confirm": "T-01"}).status_code == 400  # the name must be typed
+    assert revocations.revoked() == []
+    assert 'id="revoke"' in as_user("zhao").text
+    assert as_user("zhao", {"confirm": f"{STATION}/T-01"}).status_code == 303
+    [row] = revocations.revoked()
+    assert (row["terminal"], row["revoked_by"]) == ("T-01", "zhao")
+    assert revoked_serials(pki.dir / "crl.pem") == {int(row["serial"], 16)}
+    assert "吊销终端证书" in as_user("zhao").text  # the staff action on the page
