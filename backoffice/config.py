@@ -21,7 +21,7 @@ from backoffice.roles import Role
 from kiosk.config import build_table, read_toml
 from kiosk.errors import ConfigError
 
-_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 
 
 @dataclass(frozen=True)
