@@ -46,9 +46,11 @@ demo: $(STAMP) system-demo
 	  $(PY) -m firmware_tools.demo; \
 	fi
 
-# A PNG of every screen of the touchscreen app in both languages, for review.
+# A PNG of every screen of the touchscreen app and every page of the back office's
+# dashboard (headless Chromium, a demo fleet), in both languages, for review.
 screens: $(STAMP) system-test
 	xvfb-run -a -s "-screen 0 1280x800x24" $(PY) -m ui.screens --out build/screens
+	$(PY) -m tests.dashboard_screens --out build/screens
 
 bench: $(STAMP) system-test
 	$(PY) -m tests.bench

@@ -1,7 +1,7 @@
 """kiosk-platform-sim: run the simulated operator platform, or dump its ledger as JSON.
 
     kiosk-platform-sim --db PATH --port N [--host 127.0.0.1] [--fault SPEC ...] [--seed S]
-                       [--clock-offset-s N] [--hold-lifetime-s N]
+                       [--clock-offset-s N] [--hold-lifetime-s N] [--crl FILE]
     kiosk-platform-sim dump --db PATH
 
 Serving prints one line with the URL once it listens (port 0 picks a free port), then runs
@@ -37,6 +37,7 @@ def serve(args: argparse.Namespace) -> int:
             auto_confirm_deposits=args.auto_confirm_deposits,
             clock_offset_s=args.clock_offset_s,
             hold_lifetime_s=args.hold_lifetime_s,
+            crl_file=Path(args.crl) if args.crl else None,
         )
     except OSError as exc:
         raise CommandError(
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=HOLD_LIFETIME.total_seconds(),
         metavar="N",
         help="seconds a float hold lives unless released or consumed (default %(default)g)",
+    )
+    parser.add_argument(
+        "--crl",
+        metavar="FILE",
+        help="refuse requests signed with a certificate this CRL revokes (read again on change)",
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     parser.set_defaults(handler=serve)

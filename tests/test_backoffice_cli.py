@@ -100,7 +100,11 @@ def test_serve_and_simulate_fleet_run_as_processes(
         assert fleet.returncode == 0, fleet.stderr.decode()
 
         def listed() -> list[object]:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=5) as r:
+            # As the sign-in proxy would ask (docs/backoffice.md, "Sign-in and roles").
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/fleet", headers={"X-Forwarded-User": "ops"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as r:
                 rows: list[object] = json.loads(r.read())
             return rows if len(rows) == 3 else []
 
