@@ -16,7 +16,7 @@ from kiosk.config import Config, load_config
 from kiosk.fleet_link import FleetLink
 from kiosk.service_notify import ServiceNotifier
 from kiosk.terminal import Terminal
-from kiosk.updates.slots import SlotStore
+from kiosk.updates.link import updates_for_config
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +99,9 @@ class RunLoop:
 
 def _confirm_update(config: Config, clock: SystemClock, fleet: FleetLink | None) -> str | None:
     """Confirm a software version on trial now that the terminal started healthy."""
-    root = Path(config.updates.root)
-    if not (root / "state.json").is_file():
+    slots = updates_for_config(config)
+    if not slots.installed():
         return None  # no A/B slots here (a development checkout or a bench)
-    slots = SlotStore(root)
     confirmed = slots.confirm(clock.now())
     if fleet is not None:
         pending = slots.pending_events()

@@ -23,6 +23,7 @@ from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.telemetry import Command, HealthFacts, TelemetryClient
 from kiosk.terminal import Terminal
+from kiosk.updates.link import updates_for_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -123,6 +124,7 @@ class FleetLink:
         self._clock = clock
         self._request_restart = request_restart
         self.inbox = TerminalThreadInbox()
+        self.updates = updates_for_config(config)
         self._facts_lock = threading.Lock()
         self._facts = health_facts_of(terminal)
         self._last_paper = self._facts.paper
@@ -143,6 +145,7 @@ class FleetLink:
             "close_day": self._on_terminal(self._close_day),
             "request_logs": self._request_logs,
             "install_catalog": self._on_terminal(self._install_catalog),
+            "update": lambda command: self.updates.handle_command(command.args, clock.now()),
         }
         for name, handler in handlers.items():
             self.client.handlers.register(name, handler)
@@ -165,6 +168,7 @@ class FleetLink:
         facts = health_facts_of(self._terminal)
         with self._facts_lock:
             self._facts = facts
+        self.updates.poll(self.client.publish_event, self._request_restart)
         if facts.paper != self._last_paper:
             self._last_paper = facts.paper
             self.client.notify_health_changed()
