@@ -37,6 +37,7 @@ class FieldKind(StrEnum):
     WHOLE = "whole"  # a whole number between minimum and maximum
     TEXT = "text"  # up to max_length printable characters
     DATE = "date"  # YYYY-MM-DD
+    TIME = "time"  # YYYY-MM-DDTHH:MM in the dashboard's time zone, sent with its UTC offset
     FILE = "file"  # an uploaded file, sent as base64
 
 
@@ -68,6 +69,23 @@ COMMAND_FORMS: dict[str, tuple[FormField, ...]] = {
         FormField("catalog_b64", FieldKind.FILE, "Signed catalog file", True, max_length=9000),
         FormField("sig_b64", FieldKind.FILE, "Catalog signature file", True, max_length=512),
     ),
+    # The rollout order (kiosk.updates.rollout checks it again on the terminal).
+    "update": (
+        FormField("rollout", FieldKind.TEXT, "Rollout", True),
+        FormField("version", FieldKind.TEXT, "Version", True, max_length=32),
+        FormField("target", FieldKind.TEXT, "Bundle file", True, max_length=200),
+        FormField(
+            "cohort_percent",
+            FieldKind.WHOLE,
+            "Share of terminals (%)",
+            True,
+            minimum=1,
+            maximum=100,
+        ),
+        FormField("not_before", FieldKind.TIME, "Not before", True),
+        FormField("not_after", FieldKind.TIME, "Not after", True),
+        FormField("max_starts", FieldKind.WHOLE, "Starts before rollback", minimum=1, maximum=10),
+    ),
 }
 COMMAND_LABELS = {
     "set_heartbeat_interval": "Set the heartbeat interval",
@@ -77,13 +95,18 @@ COMMAND_LABELS = {
     "request_logs": "Collect the logs",
     "reboot": "Restart the terminal",
     "install_catalog": "Install a service catalog",
+    "update": "Update the software",
 }
 
 
 def args_from_form(
-    name: str, form: Mapping[str, str], files: Mapping[str, bytes]
+    name: str,
+    form: Mapping[str, str],
+    files: Mapping[str, bytes],
+    zone: datetime.tzinfo = datetime.UTC,
 ) -> dict[str, Any]:
-    """The command's args from its form's fields; CommandRefused naming the field otherwise."""
+    """The command's args from its form's fields; CommandRefused naming the field otherwise.
+    A time field is read in `zone` (the dashboard's) and sent with its UTC offset."""
     if name not in COMMAND_FORMS:
         raise CommandRefused(f"unknown command {name!r}; known: {', '.join(COMMAND_FORMS)}")
     args: dict[str, Any] = {}
@@ -118,6 +141,14 @@ def args_from_form(
                 args[spec.name] = datetime.date.fromisoformat(text).isoformat()
             except ValueError:
                 raise CommandRefused(f"{spec.name}: {text!r} is not a date YYYY-MM-DD") from None
+        elif spec.kind is FieldKind.TIME:
+            try:
+                moment = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M")
+            except ValueError:
+                raise CommandRefused(
+                    f"{spec.name}: {text!r} is not a date and time YYYY-MM-DDTHH:MM"
+                ) from None
+            args[spec.name] = moment.replace(tzinfo=zone).isoformat()
         else:
             if len(text) > spec.max_length or not text.isprintable():
                 raise CommandRefused(f"{spec.name}: at most {spec.max_length} printable characters")

@@ -38,7 +38,7 @@ class Action(StrEnum):
 
 
 # Commands that stop a terminal or change what it runs need an admin; the rest an operator.
-ADMIN_COMMANDS = frozenset({"reboot", "install_catalog"})
+ADMIN_COMMANDS = frozenset({"reboot", "install_catalog", "update"})
 
 
 def role_for(action: Action, command: str = "") -> Role:

@@ -540,7 +540,7 @@ class Dashboard:
         ):
             raise NotFound()
         files = {key: upload.read() for key, upload in ctx.request.files.items()}
-        args = args_from_form(name, ctx.request.form, files)
+        args = args_from_form(name, ctx.request.form, files, self.zone)
         self.send_command(station, terminal, name, args, ctx.staff)
         return self.redirect(ctx.link(f"/terminal/{station}/{terminal}"))
 

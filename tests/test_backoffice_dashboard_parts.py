@@ -13,16 +13,18 @@ import pytest
 from werkzeug.test import Client
 
 from backoffice import charts, display
-from backoffice.commands import args_from_form
+from backoffice.commands import COMMAND_FORMS, COMMAND_LABELS, args_from_form
 from backoffice.config import Thresholds, parse_config
 from backoffice.errors import CommandRefused
 from backoffice.fleet_view import FleetQuery, attention_of, fleet_page, load_fleet
-from backoffice.roles import Role
+from backoffice.roles import Action, Role, role_for
 from backoffice.staff import CsrfTokens, Identities, NotAllowed, NotSignedIn, Staff
 from backoffice.store import Store
 from backoffice.web import Dashboard
 from kiosk.errors import ConfigError
 from kiosk.i18n import translator
+from kiosk.telemetry.commands import COMMAND_NAMES
+from kiosk.updates.rollout import parse_order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 2026-12-07 17:46:33 in Shanghai.
@@ -157,7 +159,25 @@ def test_command_arguments_come_from_typed_fields() -> None:
         "catalog_b64": "YWI=",
         "sig_b64": "Yw==",
     }
+    order = {
+        "rollout": "r-2026-12-1.4.0",
+        "version": "1.4.0",
+        "target": "kiosk-1.4.0.bundle",
+        "cohort_percent": "10",
+        "not_before": "2026-12-08T01:00",
+        "not_after": "2026-12-08T05:00",
+    }
+    # Staff type local times; the terminal gets them with the dashboard zone's offset.
+    assert args_from_form("update", order, {}, ZoneInfo("Asia/Shanghai")) == {
+        **order,
+        "cohort_percent": 10,
+        "not_before": "2026-12-08T01:00:00+08:00",
+        "not_after": "2026-12-08T05:00:00+08:00",
+    }
+    parse_order(args_from_form("update", order, {}))  # what the terminal accepts
     for name, form, problem in (
+        ("update", {**order, "not_after": "2026-12-08 05:00:00+08"}, "YYYY-MM-DDTHH:MM"),
+        ("update", {**order, "cohort_percent": "0"}, "from 1 to 100"),
         ("set_heartbeat_interval", {"seconds": "9"}, "from 10 to 3600"),
         ("set_heartbeat_interval", {"seconds": "1e3"}, "from 10 to 3600"),
         ("set_heartbeat_interval", {}, "fill it in"),
@@ -168,6 +188,11 @@ def test_command_arguments_come_from_typed_fields() -> None:
     ):
         with pytest.raises(CommandRefused, match=problem):
             args_from_form(name, form, {})
+
+
+def test_every_command_of_the_contract_has_a_form_and_an_update_needs_an_admin() -> None:
+    assert set(COMMAND_FORMS) == set(COMMAND_NAMES) == set(COMMAND_LABELS)
+    assert role_for(Action.SEND_COMMAND, "update") is Role.ADMIN
 
 
 # ------------------------------------------------------------------ sign-in
