@@ -53,6 +53,7 @@ from kiosk.telemetry import topic
 from kiosk.updates import SlotStore, build_bundle, sign_bundle
 from tests.fixtures.mosquitto import MosquittoBroker, MqttPki, connect_peer
 from tests.fixtures.updates import HARDWARE, ReleaseKeys, make_wheel
+from ui.fonts import prepare_faces
 
 pytestmark = pytest.mark.softhsm
 
@@ -137,6 +138,8 @@ def install_trial(root: Path, work: Path, keys: ReleaseKeys) -> None:
     """An older version installed and good, this checkout's on trial: the next start counts.
     With what provision.sh writes beside the slots for the updater."""
     now = datetime.now(UTC)
+    fonts = work / "fonts"
+    prepare_faces(fonts)  # as build-bundle.sh does: the faces travel in the bundle
     for version in (OLDER, kiosk.__version__):
         wheels = work / version / "wheels"
         make_wheel(wheels, version)
@@ -151,6 +154,7 @@ def install_trial(root: Path, work: Path, keys: ReleaseKeys) -> None:
             software_dir=wheels,
             ioboard_dir=None,
             catalog_dir=None,
+            fonts_dir=fonts,
         )
         sign_bundle(bundle, keys.private_pem)
         SlotStore(root).install(bundle, keys.public_pem, hardware=HARDWARE, now=now)
@@ -374,6 +378,9 @@ def test_the_unit_runs_the_touchscreen_app_ready_watched_online_and_confirming_i
         run.wait_for(run.trial_confirmed, "the trial version confirmed")
         status = SlotStore(run.root).status()
         assert status.active is not None and status.active.version == kiosk.__version__
+        # The app drew with the faces the bundle carries: nothing was cut at run time.
+        cache = run.spool.parent / "fonts"
+        assert not cache.exists() or not any(cache.iterdir())
         assert any(e["type"] == "update_confirmed" for e in status.events)
         run.process.send_signal(signal.SIGTERM)  # systemctl stop
         assert run.process.wait(60) == 0, run.log_text()[-3000:]

@@ -31,8 +31,6 @@ PACKAGES=(
 	nftables systemd-timesyncd
 	# PC/SC for Python from Debian: PyPI has no aarch64 pyscard wheel (docs/updates.md)
 	python3-pyscard
-	# cuts the Simplified Chinese face out of Noto CJK below and again after a font update
-	python3-fonttools
 	# operating-system security updates in the maintenance window (docs/deploy.md)
 	unattended-upgrades
 )
@@ -208,16 +206,8 @@ if [ -n "$BUNDLE" ]; then
 	# The bundle's own kiosk-tool checks every hash again and installs it into slot a.
 	PYTHONPATH="$WORK/site" python3 -m firmware_tools.cli update install \
 		--root "$ROOT/opt/kiosk" --in "$BUNDLE"
-	# The Simplified Chinese face, cut out of Noto CJK now rather than at the first start
-	# (ui/fonts.py names it after the collection, so a font update makes it cut again).
-	FONTS="$ROOT/var/lib/kiosk/fonts"
-	if [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then
-		PYTHONPATH="$ROOT/opt/kiosk/current/site-packages" python3 -c \
-			'import sys, pathlib, ui.fonts as f; f.simplified_chinese_face(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]))' \
-			/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc "$FONTS" ||
-			echo "provision.sh: warning: the CJK face was not prepared; the app prepares it at start" >&2
-		[ "$LIVE" = 1 ] && chown -R kiosk:kiosk "$FONTS"
-	fi
+	# The Simplified Chinese faces come with the bundle (payload/fonts, cut when it was
+	# built: ui/fonts.py), so nothing is prepared here and the Pi needs no fontTools.
 fi
 
 step "done: write /etc/kiosk/kiosk.toml (kiosk-tool provision), then: systemctl start kiosk"

@@ -104,6 +104,7 @@ def _build(args: argparse.Namespace) -> int:
         software_dir=args.wheels,
         ioboard_dir=args.ioboard,
         catalog_dir=catalog_dir,
+        fonts_dir=args.fonts,
     )
     emit(
         args,
@@ -427,6 +428,9 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     build.add_argument("--wheels", type=Path, required=True, help="directory of .whl files")
     build.add_argument("--ioboard", type=Path, help="the I/O board build directory")
     build.add_argument("--catalog", type=Path, help="catalog directory (default: shipped one)")
+    build.add_argument(
+        "--fonts", type=Path, help="the prepared font faces (python -m ui.fonts --out DIR)"
+    )
     build.add_argument("--expires-days", type=int, default=90, help="validity (default 90)")
     build.add_argument("--out", type=Path, required=True, help="bundle file to write")
     build.add_argument("--json", action="store_true")
