@@ -38,8 +38,10 @@ def _run_service(args: argparse.Namespace, *, dashboard: bool) -> int:
     from backoffice.service import BackofficeService
     from kiosk.service_notify import ServiceNotifier
 
-    configure_logging()
+    # The configuration first: a command that fails on it leaves the process's logging alone
+    # (run in-process, as the tests do, it would keep a handler on a closed stderr).
     config = load_config(Path(args.config))
+    configure_logging()
     service = BackofficeService(config, dashboard=dashboard, client_id=args.client_id or None)
     notifier = ServiceNotifier()
     stop = threading.Event()

@@ -27,7 +27,11 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_missing_config_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    handlers = logging.getLogger().handlers[:]
     assert main(["serve", "--config", "/nonexistent/bo.toml"]) == 1
+    # Logging is left as it was: a handler on this test's captured stderr would make a
+    # later test's log line a "Logging error" traceback (tests/test_update_publish.py).
+    assert logging.getLogger().handlers == handlers
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         "kiosk-backoffice: error: configuration file /nonexistent/bo.toml does not exist: "
