@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 
 # pip compiles pyscard against PC/SC, so its build packages come first (order-only: the
 # probe runs every time but never forces a reinstall).
-$(STAMP): setup.cfg pyproject.toml requirements.lock | system-build
+$(STAMP): setup.cfg pyproject.toml requirements/dev.lock | system-build
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is missing: install python3.11 and python3.11-venv (apt-get install python3.11 python3.11-venv)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 system-build:
@@ -46,9 +47,11 @@ demo: $(STAMP) system-demo
 	  $(PY) -m firmware_tools.demo; \
 	fi
 
-# A PNG of every screen of the touchscreen app in both languages, for review.
+# A PNG of every screen of the touchscreen app and every page of the back office's
+# dashboard (headless Chromium, a demo fleet), in both languages, for review.
 screens: $(STAMP) system-test
 	xvfb-run -a -s "-screen 0 1280x800x24" $(PY) -m ui.screens --out build/screens
+	$(PY) -m tests.dashboard_screens --out build/screens
 
 bench: $(STAMP) system-test
 	$(PY) -m tests.bench

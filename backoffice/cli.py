@@ -6,16 +6,20 @@ Every subcommand has --help, exits 0 on success and prints one line on stderr ot
 
 import argparse
 import datetime
+import getpass
 import logging
 import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from backoffice import reports
 from backoffice.config import load_config
+from backoffice.errors import BackofficeError
 from backoffice.logs import configure_logging
 from kiosk.command_line import CommandError, emit, run_command
 
@@ -34,8 +38,10 @@ def _run_service(args: argparse.Namespace, *, dashboard: bool) -> int:
     from backoffice.service import BackofficeService
     from kiosk.service_notify import ServiceNotifier
 
-    configure_logging()
+    # The configuration first: a command that fails on it leaves the process's logging alone
+    # (run in-process, as the tests do, it would keep a handler on a closed stderr).
     config = load_config(Path(args.config))
+    configure_logging()
     service = BackofficeService(config, dashboard=dashboard, client_id=args.client_id or None)
     notifier = ServiceNotifier()
     stop = threading.Event()
@@ -169,8 +175,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _cert_register(args: argparse.Namespace) -> int:
-    import time
-
     from backoffice.signatures import load_operator_ca, register_certificate
     from backoffice.store import Store
 
@@ -241,8 +245,6 @@ def _head(args: argparse.Namespace) -> int:
 
 
 def _quarantine(args: argparse.Namespace) -> int:
-    import time
-
     from backoffice.ingest import release_quarantine
     from backoffice.store import Store
 
@@ -267,6 +269,62 @@ def _quarantine(args: argparse.Namespace) -> int:
         emit(args, rows, "")
     else:
         sys.stdout.write(reports.to_csv(rows))
+    return 0
+
+
+def _revocations(args: argparse.Namespace) -> "Any":
+    from backoffice.revocation import Revocations
+    from backoffice.store import Store
+
+    config = load_config(Path(args.config))
+    store = Store(config.store)
+    try:
+        return Revocations(store, config.revocation)
+    except BackofficeError:
+        store.close()
+        raise
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from backoffice.revocation import Reason
+    from backoffice.roles import Role
+    from backoffice.staff import Staff
+
+    revocations = _revocations(args)
+    # Whoever can run this command on the back office's machine is its administrator.
+    staff = Staff(args.by or f"cli:{getpass.getuser()}", Role.ADMIN)
+    try:
+        serials = revocations.revoke_terminal(
+            args.station,
+            args.terminal,
+            staff,
+            time.time(),
+            serials=args.serial,
+            reason=Reason(args.reason),
+        )
+    finally:
+        revocations.store.close()
+    emit(
+        args,
+        {"station": args.station, "terminal": args.terminal, "serials": serials},
+        f"revoked {len(serials)} certificate(s) of {args.station}/{args.terminal}: "
+        f"{', '.join(serials)}; CRL written to {revocations.config.crl_file}",
+    )
+    return 0
+
+
+def _write_crl(args: argparse.Namespace) -> int:
+    revocations = _revocations(args)
+    try:
+        path = revocations.publish(time.time())
+        count = len(revocations.revoked())
+    finally:
+        revocations.store.close()
+    emit(
+        args,
+        {"crl_file": str(path), "revoked": count},
+        f"CRL with {count} revoked certificate(s) written to {path}",
+    )
     return 0
 
 
@@ -364,6 +422,36 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--to", dest="last", default=today.isoformat())
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(handler=_report)
+
+    term = sub.add_parser("terminal", help="cut a terminal off: revoke its certificates")
+    term_sub = term.add_subparsers(title="terminal commands")
+    revoke = term_sub.add_parser(
+        "revoke", help="revoke a terminal's certificates and write the CRL the broker loads"
+    )
+    revoke.add_argument("station", help="the station number (机构号)")
+    revoke.add_argument("terminal", help="the terminal id")
+    revoke.add_argument("--config", required=True, help="the back office's TOML file")
+    revoke.add_argument(
+        "--serial",
+        action="append",
+        default=[],
+        help="also revoke this certificate serial (hex); repeat for more",
+    )
+    revoke.add_argument(
+        "--reason",
+        default="key_compromise",
+        choices=["key_compromise", "cessation_of_operation", "superseded"],
+        help="the CRL's reason code (default key_compromise)",
+    )
+    revoke.add_argument("--by", default="", help="who revokes (default cli:<login name>)")
+    revoke.add_argument("--json", action="store_true", help="print the result as JSON")
+    revoke.set_defaults(handler=_revoke)
+    crl = term_sub.add_parser(
+        "crl", help="write the CRL again (renews its next-update time; run it daily)"
+    )
+    crl.add_argument("--config", required=True, help="the back office's TOML file")
+    crl.add_argument("--json", action="store_true", help="print the result as JSON")
+    crl.set_defaults(handler=_write_crl)
     return parser
 
 

@@ -11,6 +11,8 @@ import datetime
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,138 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from backoffice.contract import topic_for
 from backoffice.errors import CommandRefused
-from backoffice.store import Store
+from backoffice.store import Cursor, Store
 from kiosk.telemetry.commands import COMMAND_NAMES, command_signed_bytes, unsigned_command
 from kiosk.telemetry.commands import sign_command as terminal_sign_command
 from kiosk.telemetry.topics import TopicKind
 
 # (topic, payload, expiry_s): published at QoS 1; the broker drops it once expired.
 PublishCommand = Callable[[str, bytes, int], None]
+# Called inside the transaction that stores the command (the dashboard records who sent it).
+Audit = Callable[[Cursor, dict[str, Any]], None]
+
+
+class FieldKind(StrEnum):
+    WHOLE = "whole"  # a whole number between minimum and maximum
+    TEXT = "text"  # up to max_length printable characters
+    DATE = "date"  # YYYY-MM-DD
+    TIME = "time"  # YYYY-MM-DDTHH:MM in the dashboard's time zone, sent with its UTC offset
+    FILE = "file"  # an uploaded file, sent as base64
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One typed field of a command's form; `name` is the argument it becomes."""
+
+    name: str
+    kind: FieldKind
+    label: str  # message id in backoffice.po
+    required: bool = False
+    minimum: int = 0
+    maximum: int = 0
+    max_length: int = 64
+
+
+# The form of every command of contract v1 (docs/mqtt.md section 4): what the terminal's
+# handler reads from args (kiosk.fleet_link), typed, so staff never write JSON by hand.
+COMMAND_FORMS: dict[str, tuple[FormField, ...]] = {
+    "set_heartbeat_interval": (
+        FormField("seconds", FieldKind.WHOLE, "Seconds", True, minimum=10, maximum=3600),
+    ),
+    "enter_maintenance": (FormField("technician", FieldKind.TEXT, "Technician"),),
+    "leave_maintenance": (),
+    "close_day": (FormField("business_day", FieldKind.DATE, "Business day"),),
+    "request_logs": (),
+    "reboot": (),
+    "install_catalog": (
+        FormField("catalog_b64", FieldKind.FILE, "Signed catalog file", True, max_length=9000),
+        FormField("sig_b64", FieldKind.FILE, "Catalog signature file", True, max_length=512),
+    ),
+    # The rollout order (kiosk.updates.rollout checks it again on the terminal).
+    "update": (
+        FormField("rollout", FieldKind.TEXT, "Rollout", True),
+        FormField("version", FieldKind.TEXT, "Version", True, max_length=32),
+        FormField("target", FieldKind.TEXT, "Bundle file", True, max_length=200),
+        FormField(
+            "cohort_percent",
+            FieldKind.WHOLE,
+            "Share of terminals (%)",
+            True,
+            minimum=1,
+            maximum=100,
+        ),
+        FormField("not_before", FieldKind.TIME, "Not before", True),
+        FormField("not_after", FieldKind.TIME, "Not after", True),
+        FormField("max_starts", FieldKind.WHOLE, "Starts before rollback", minimum=1, maximum=10),
+    ),
+}
+COMMAND_LABELS = {
+    "set_heartbeat_interval": "Set the heartbeat interval",
+    "enter_maintenance": "Enter maintenance",
+    "leave_maintenance": "Leave maintenance",
+    "close_day": "Close the business day",
+    "request_logs": "Collect the logs",
+    "reboot": "Restart the terminal",
+    "install_catalog": "Install a service catalog",
+    "update": "Update the software",
+}
+
+
+def args_from_form(
+    name: str,
+    form: Mapping[str, str],
+    files: Mapping[str, bytes],
+    zone: datetime.tzinfo = datetime.UTC,
+) -> dict[str, Any]:
+    """The command's args from its form's fields; CommandRefused naming the field otherwise.
+    A time field is read in `zone` (the dashboard's) and sent with its UTC offset."""
+    if name not in COMMAND_FORMS:
+        raise CommandRefused(f"unknown command {name!r}; known: {', '.join(COMMAND_FORMS)}")
+    args: dict[str, Any] = {}
+    for spec in COMMAND_FORMS[name]:
+        if spec.kind is FieldKind.FILE:
+            data = files.get(spec.name, b"")
+            if not data:
+                if spec.required:
+                    raise CommandRefused(f"{spec.name}: choose the file to send")
+                continue
+            if len(data) > spec.max_length:
+                raise CommandRefused(
+                    f"{spec.name}: the file has {len(data)} bytes; at most {spec.max_length} "
+                    "fit in a command"
+                )
+            args[spec.name] = base64.b64encode(data).decode("ascii")
+            continue
+        text = (form.get(spec.name) or "").strip()
+        if not text:
+            if spec.required:
+                raise CommandRefused(f"{spec.name}: fill it in")
+            continue
+        if spec.kind is FieldKind.WHOLE:
+            if not text.isdigit() or not spec.minimum <= int(text) <= spec.maximum:
+                raise CommandRefused(
+                    f"{spec.name}: {text!r} is not a whole number from {spec.minimum} to "
+                    f"{spec.maximum}"
+                )
+            args[spec.name] = int(text)
+        elif spec.kind is FieldKind.DATE:
+            try:
+                args[spec.name] = datetime.date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise CommandRefused(f"{spec.name}: {text!r} is not a date YYYY-MM-DD") from None
+        elif spec.kind is FieldKind.TIME:
+            try:
+                moment = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M")
+            except ValueError:
+                raise CommandRefused(
+                    f"{spec.name}: {text!r} is not a date and time YYYY-MM-DDTHH:MM"
+                ) from None
+            args[spec.name] = moment.replace(tzinfo=zone).isoformat()
+        else:
+            if len(text) > spec.max_length or not text.isprintable():
+                raise CommandRefused(f"{spec.name}: at most {spec.max_length} printable characters")
+            args[spec.name] = text
+    return args
 
 
 def load_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -116,10 +243,14 @@ def send_command(
     sent_by: str,
     ttl_s: int,
     now: float,
+    audit: Audit | None = None,
 ) -> dict[str, Any]:
     """Sign, record (before sending, so a result can never arrive for an unknown id), publish
     with an MQTT 5 message expiry equal to the command's own: a terminal that comes back
-    later is not handed a command it would refuse as expired anyway."""
+    later is not handed a command it would refuse as expired anyway.
+
+    `audit` runs in the same transaction as the command's row, so a command is never sent
+    without the record of who sent it."""
     moment = datetime.datetime.fromtimestamp(now, datetime.UTC).astimezone()
     command = sign_command(
         key, name, args, station=station, terminal=terminal, now=moment, ttl_s=ttl_s
@@ -141,5 +272,7 @@ def send_command(
                 payload,
             ),
         )
+        if audit is not None:
+            audit(cursor, command)
     publish(topic_for(station, terminal, TopicKind.CMD), payload.encode("utf-8"), ttl_s)
     return command

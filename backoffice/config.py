@@ -4,15 +4,24 @@ A missing, unknown or wrongly typed key fails at start with the key's dotted nam
 parsing rules are the terminal's (kiosk.config), so both files behave the same way.
 """
 
+import copy
 import dataclasses
+import ipaddress
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from backoffice.roles import Role
 
 # Reused on purpose: one set of rules for every TOML file of the project.
 from kiosk.config import build_table, read_toml
 from kiosk.errors import ConfigError
+
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,76 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class DashboardConfig:
+    # The operator's time zone: every time on the dashboard is shown in it.
+    timezone: str = "Asia/Shanghai"
+    page_size: int = 50
+    refresh_s: int = 30
+    # How often the fleet's state is sampled for the "online over time" chart.
+    sample_every_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    # The authenticating reverse proxy puts the signed-in user's name in this header.
+    user_header: str = "X-Forwarded-User"
+    # Only requests from these addresses (or networks) are believed; others are refused.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # user name -> role; a user not listed gets default_role ("" refuses them).
+    users: Mapping[str, Role] = field(default_factory=lambda: MappingProxyType({}))
+    default_role: str = "viewer"
+    # A file holding the secret of the forms' CSRF tokens (several workers share it);
+    # empty: a new secret at each start (forms open across a restart must be sent again).
+    csrf_secret_file: str = ""
+    csrf_max_age_s: int = 8 * 3600
+
+
+When = Literal["always", "outside_quiet_hours", "never"]
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """How one alert kind reaches people."""
+
+    when: When = "outside_quiet_hours"
+    # Sent only if still open this long after it was raised (a short outage passes quietly).
+    delay_s: float = 0.0
+    # Apprise URLs for this kind; empty: notify.urls.
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    # Apprise URLs (wecombot://, dingtalk://, mailtos://, json://...); empty: no notifications.
+    urls: tuple[str, ...] = ()
+    # "22:00-07:00" in the dashboard's time zone; "" for none.
+    quiet_hours: str = ""
+    poll_s: float = 5.0
+    retry_s: float = 60.0
+    max_attempts: int = 5
+    # Alerts raised this long before the notifier first runs are not sent (no flood at start).
+    backfill_s: float = 3600.0
+    # The dashboard's address as staff open it (through the proxy): notices link to it.
+    dashboard_url: str = ""
+    # alert kind -> its policy; kinds not listed take backoffice.notify.DEFAULT_POLICIES.
+    kinds: Mapping[str, KindPolicy] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class RevocationConfig:
+    # The operator CA that issued the terminals' certificates (PEM); its key signs the CRL.
+    ca_cert_file: str = ""
+    ca_key_file: str = ""
+    # Where the CRL is written (Mosquitto's crlfile, the platform's CRL).
+    crl_file: str = ""
+    # Where issued certificates are kept (*.pem); revoke finds a terminal's there.
+    certificates_dir: str = ""
+    crl_days: int = 30
+    # Mosquitto's pid file: it is sent SIGHUP after the CRL is written; "" to leave it.
+    broker_pid_file: str = ""
+
+
+@dataclass(frozen=True)
 class BackofficeConfig:
     # sqlite:///absolute/path.db or postgresql://user@host:port/db
     store: str
@@ -86,11 +165,33 @@ class BackofficeConfig:
     certificates: CertificateConfig = field(default_factory=CertificateConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     reports: ReportConfig = field(default_factory=ReportConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    revocation: RevocationConfig = field(default_factory=RevocationConfig)
     source: str = "<defaults>"
 
 
 def parse_config(table: dict[str, Any], source: str = "<defaults>") -> BackofficeConfig:
+    table = copy.deepcopy(table)
+    # kiosk.config reads scalar keys only: lists and tables of these sections are read here.
+    auth = _section(table, "auth")
+    proxies = _texts("auth.trusted_proxies", auth.pop("trusted_proxies", None))
+    users = _users(auth.pop("users", None))
+    notify = _section(table, "notify")
+    urls = _texts("notify.urls", notify.pop("urls", None))
+    kinds = _kinds(notify.pop("kinds", None))
     config = build_table(BackofficeConfig, table)
+    if proxies is not None:
+        config = dataclasses.replace(
+            config, auth=dataclasses.replace(config.auth, trusted_proxies=proxies)
+        )
+    config = dataclasses.replace(
+        config,
+        auth=dataclasses.replace(config.auth, users=MappingProxyType(users)),
+        notify=dataclasses.replace(config.notify, urls=urls or (), kinds=MappingProxyType(kinds)),
+    )
+    _check_extensions(config)
     if not config.store.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(
             "config key 'store' must start with sqlite:/// (a file) or postgresql:// (a server)"
@@ -111,6 +212,106 @@ def parse_config(table: dict[str, Any], source: str = "<defaults>") -> Backoffic
             f"config key 'reports.timezone' is {config.reports.timezone!r}, not a known zone"
         ) from None
     return dataclasses.replace(config, source=source)
+
+
+def _section(table: dict[str, Any], name: str) -> dict[str, Any]:
+    section = table.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"config key '{name}' must be a table [{name}]")
+    return section
+
+
+def _texts(name: str, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f'config key \'{name}\' must be a list of texts, e.g. ["a", "b"]')
+    return tuple(value)
+
+
+def _users(value: Any) -> dict[str, Role]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("config key 'auth.users' must be a table [auth.users] of name = role")
+    users = {}
+    for name, role in value.items():
+        try:
+            users[name] = Role.named(role if isinstance(role, str) else "")
+        except ValueError as exc:
+            raise ConfigError(f"config key 'auth.users.{name}': {exc}") from None
+    return users
+
+
+def _kinds(value: Any) -> dict[str, KindPolicy]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("config key 'notify.kinds' must be a table [notify.kinds.<kind>]")
+    kinds = {}
+    for kind, policy in value.items():
+        name = f"notify.kinds.{kind}"
+        if not isinstance(policy, dict):
+            raise ConfigError(f"config key '{name}' must be a table [{name}]")
+        policy = dict(policy)
+        urls = _texts(f"{name}.urls", policy.pop("urls", None))
+        built = build_table(KindPolicy, policy, name + ".")
+        kinds[kind] = dataclasses.replace(built, urls=urls or ())
+    return kinds
+
+
+def _check_extensions(config: BackofficeConfig) -> None:
+    """The dashboard's, sign-in's, notifications' and revocation's keys."""
+    try:
+        ZoneInfo(config.dashboard.timezone)
+    except Exception:
+        raise ConfigError(
+            f"config key 'dashboard.timezone' is {config.dashboard.timezone!r}, not a known zone"
+            " (e.g. Asia/Shanghai)"
+        ) from None
+    if not 5 <= config.dashboard.page_size <= 1000:
+        raise ConfigError("config key 'dashboard.page_size' must be between 5 and 1000")
+    for proxy in config.auth.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"config key 'auth.trusted_proxies' holds {proxy!r}, not an address or network"
+            ) from None
+    if config.auth.default_role:
+        try:
+            Role.named(config.auth.default_role)
+        except ValueError as exc:
+            raise ConfigError(f"config key 'auth.default_role': {exc} (or \"\")") from None
+    if not config.auth.user_header.strip():
+        raise ConfigError("config key 'auth.user_header' must name the proxy's user header")
+    quiet = config.notify.quiet_hours
+    if (
+        quiet
+        and not all(_CLOCK.match(part) for part in quiet.split("-", 1))
+        or (quiet and quiet.count("-") != 1)
+    ):
+        raise ConfigError(
+            f"config key 'notify.quiet_hours' is {quiet!r}; write it as HH:MM-HH:MM, e.g."
+            ' "22:00-07:00", or "" for none'
+        )
+    from backoffice.alerts import ALERT_KINDS
+
+    for kind in config.notify.kinds:
+        if kind not in ALERT_KINDS:
+            raise ConfigError(
+                f"config key 'notify.kinds.{kind}': no alert kind {kind!r}; kinds are "
+                + ", ".join(ALERT_KINDS)
+            )
+    revocation = config.revocation
+    if revocation.ca_cert_file or revocation.ca_key_file or revocation.crl_file:
+        for key in ("ca_cert_file", "ca_key_file", "crl_file"):
+            if not getattr(revocation, key):
+                raise ConfigError(
+                    f"config key 'revocation.{key}' is needed with the other revocation keys"
+                )
+    if revocation.crl_days < 1:
+        raise ConfigError("config key 'revocation.crl_days' must be at least 1")
 
 
 def load_config(path: Path) -> BackofficeConfig:

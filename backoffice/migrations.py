@@ -174,6 +174,48 @@ ALTER TABLE terminals ADD COLUMN acked_hash TEXT;
 CREATE INDEX IF NOT EXISTS records_by_type ON records (type, station, terminal, tx_id)
 """,
     ),
+    Migration(
+        3,
+        "the dashboard's: staff actions, fleet samples, alert notices, revocations",
+        """
+CREATE TABLE IF NOT EXISTS staff_actions (
+    id {ID},
+    at {REAL} NOT NULL,
+    staff TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    station TEXT,
+    terminal TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS staff_actions_by_terminal ON staff_actions (station, terminal, at);
+CREATE TABLE IF NOT EXISTS fleet_samples (
+    at {REAL} PRIMARY KEY,
+    online INTEGER NOT NULL,
+    offline INTEGER NOT NULL,
+    unknown INTEGER NOT NULL,
+    open_alerts INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_notices (
+    alert_id BIGINT PRIMARY KEY,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due {REAL} NOT NULL,
+    sent_at {REAL},
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS alert_notices_due ON alert_notices (state, due);
+CREATE TABLE IF NOT EXISTS revocations (
+    serial TEXT PRIMARY KEY,
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    revoked {REAL} NOT NULL,
+    revoked_by TEXT NOT NULL
+)
+""",
+    ),
 )
 
 _TYPES: dict[Dialect, dict[str, str]] = {

@@ -1,9 +1,10 @@
 """The running back office: one store, one MQTT ingest worker and the dashboard, together.
 
 Owns start-up order, health for systemd's watchdog and shutdown: the store first (a bad URL
-fails before anything listens), then ingest, then the dashboard. With dashboard=False it is
-an ingest worker alone (`kiosk-backoffice ingest`), one of several on a shared
-subscription. It holds no business rules.
+fails before anything listens), then ingest, the fleet sampler, the notifier, then the
+dashboard. With dashboard=False it is an ingest worker alone (`kiosk-backoffice ingest`),
+one of several on a shared subscription: the sampler and the notifier run once, beside the
+dashboard, not in every worker. It holds no business rules.
 """
 
 import time
@@ -13,7 +14,12 @@ from typing import Any
 
 from backoffice.commands import load_signing_key, send_command
 from backoffice.config import BackofficeConfig
-from backoffice.store import Store
+from backoffice.notify import Notifier
+from backoffice.revocation import Revocations
+from backoffice.roles import Action
+from backoffice.staff import Staff, record_action
+from backoffice.store import Cursor, Store
+from backoffice.trends import FleetSampler
 from backoffice.web import Dashboard, DashboardServer
 from backoffice.worker import MqttIngest
 
@@ -28,21 +34,40 @@ class BackofficeService:
     ) -> None:
         self.config = config
         self.store = Store(config.store)
+        self.web: DashboardServer | None = None
+        self.sampler: FleetSampler | None = None
+        self.notifier: Notifier | None = None
+        self.revocations: Revocations | None = None
         try:
             self.ingest = MqttIngest(
                 self.store, config.broker, config.thresholds, client_id=client_id
             )
-            key = None
-            if dashboard and config.commands.key_file:
-                key = load_signing_key(Path(config.commands.key_file))
+            if dashboard:
+                self._build_dashboard(config)
         except BaseException:
             self.store.close()
             raise
 
+    def _build_dashboard(self, config: BackofficeConfig) -> None:
+        key = load_signing_key(Path(config.commands.key_file)) if config.commands.key_file else None
+
         def send(
-            station: str, terminal: str, name: str, args: Mapping[str, Any], by: str
+            station: str, terminal: str, name: str, args: Mapping[str, Any], staff: Staff
         ) -> dict[str, Any]:
             assert key is not None
+            now = time.time()
+
+            def audit(cursor: Cursor, command: dict[str, Any]) -> None:
+                record_action(
+                    cursor,
+                    staff,
+                    Action.SEND_COMMAND,
+                    now,
+                    station=station,
+                    terminal=terminal,
+                    detail={"command": command["id"], "name": name, "args": command["args"]},
+                )
+
             return send_command(
                 self.store,
                 self.ingest.publish_command,
@@ -51,15 +76,35 @@ class BackofficeService:
                 terminal=terminal,
                 name=name,
                 args=args,
-                sent_by=by,
+                sent_by=staff.name,
                 ttl_s=config.commands.ttl_s,
-                now=time.time(),
+                now=now,
+                audit=audit,
             )
 
-        self.web: DashboardServer | None = None
-        if dashboard:
-            self.dashboard = Dashboard(self.store, config, send if key is not None else None)
-            self.web = DashboardServer(self.dashboard, config.http.host, config.http.port)
+        self.revocations = (
+            Revocations(self.store, config.revocation) if config.revocation.crl_file else None
+        )
+        revocations = self.revocations
+
+        def revoke(station: str, terminal: str, staff: Staff) -> list[str]:
+            assert revocations is not None
+            return revocations.revoke_terminal(station, terminal, staff, time.time())
+
+        self.dashboard = Dashboard(
+            self.store,
+            config,
+            send if key is not None else None,
+            revoke=revoke if revocations is not None else None,
+        )
+        self.sampler = FleetSampler(self.store, config.dashboard.sample_every_s, time.time)
+        self.notifier = Notifier(
+            self.store,
+            config.notify,
+            config.dashboard.timezone,
+            dashboard_url=config.notify.dashboard_url,
+        )
+        self.web = DashboardServer(self.dashboard, config.http.host, config.http.port)
 
     @property
     def url(self) -> str:
@@ -67,6 +112,10 @@ class BackofficeService:
 
     def start(self) -> None:
         self.ingest.start()
+        if self.sampler is not None:
+            self.sampler.start()
+        if self.notifier is not None:
+            self.notifier.start()
         if self.web is not None:
             self.web.start()
 
@@ -78,5 +127,9 @@ class BackofficeService:
     def stop(self) -> None:
         if self.web is not None:
             self.web.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
         self.ingest.stop()
         self.store.close()

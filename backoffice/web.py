@@ -1,62 +1,124 @@
-"""The staff dashboard: server-side rendered HTML over the standard library's HTTP server.
+"""The staff dashboard: a WSGI application (Werkzeug) rendering Jinja2 templates.
 
-Owns pages and their routes: the fleet, one terminal, alerts (with acknowledgement),
-reports (with CSV export) and sending a signed command. Chinese first, English with
-?lang=en; every label goes through kiosk.i18n (backoffice.po). Pages are plain HTML with
-an inline SVG chart and no script. It never writes telemetry; it reads the store and
-records staff actions (acknowledgements, commands). It has no login of its own: deploy it
-behind the operator's authenticating reverse proxy (docs/backoffice.md).
+Owns the routes, who may use each (backoffice.staff, backoffice.roles), the forms' checks
+(same-site origin and a CSRF token), and putting each page's data into its template
+(backoffice/templates, autoescaped). Chinese first, English with ?lang=en; every word goes
+through kiosk.i18n (backoffice.po). Pages carry no script. It never writes telemetry: it
+reads the store and records staff actions (acknowledgements, commands, revocations) with
+the identity the sign-in proxy gave. Werkzeug rather than the standard library's server:
+routing, form and multipart parsing, and a WSGI application that any WSGI server
+(gunicorn, waitress) can run in production (docs/backoffice.md).
 """
 
 import datetime
-import html
 import json
 import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backoffice import reports
-from backoffice.alerts import ALERT_KINDS, acknowledge_alert, open_alerts
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from backoffice import charts, display, reports, trends
+from backoffice.alerts import ALERT_KINDS, acknowledge_alert
+from backoffice.commands import COMMAND_FORMS, COMMAND_LABELS, FieldKind, args_from_form
 from backoffice.config import BackofficeConfig
 from backoffice.errors import BackofficeError
+from backoffice.fleet_view import (
+    ATTENTION_ORDER,
+    FleetQuery,
+    add_today_counts,
+    fleet_page,
+    load_fleet,
+)
+from backoffice.roles import Action, Role, role_for
+from backoffice.staff import (
+    CsrfTokens,
+    Identities,
+    NotAllowed,
+    NotSignedIn,
+    Staff,
+    recent_actions,
+    record_action,
+)
 from backoffice.store import Row, Store
 from kiosk.i18n import LANGUAGES, Translate, translator
 from kiosk.journal.record_types import RecordType
-from kiosk.money import format_fen
-from kiosk.telemetry.commands import COMMAND_NAMES
 
 log = logging.getLogger(__name__)
 
-# (station, terminal, name, args, sent_by) -> the command sent; None when no key is set.
-SendCommand = Callable[[str, str, str, dict[str, Any], str], dict[str, Any]]
-FLEET_COLUMNS = (
-    "station",
-    "terminal",
-    "state",
-    "last_seen",
-    "paper",
-    "float_balance_fen",
-    "cert_days_left",
-    "today_count",
-    "alert_count",
+# (station, terminal, name, args, staff) -> the command sent; None when no key is set.
+SendCommand = Callable[[str, str, str, dict[str, Any], Staff], dict[str, Any]]
+# (station, terminal, staff) -> serial numbers revoked; None when revocation is not set up.
+RevokeTerminal = Callable[[str, str, Staff], list[str]]
+
+TEMPLATES = Path(__file__).parent / "templates"
+STYLESHEET = Path(__file__).parent / "static" / "dashboard.css"
+REPORTS = {
+    "daily": "Daily reconciliation",
+    "activity": "Weekly and monthly activity",
+    "exit": "Stations flagged for exit",
+    "commission": "Monthly commission",
+}
+NAV = (
+    ("/", "Fleet"),
+    ("/overview", "Trends"),
+    ("/alerts", "Alerts"),
+    ("/reports/daily", "Daily reconciliation"),
+    ("/reports/activity", "Weekly and monthly activity"),
+    ("/reports/exit", "Stations flagged for exit"),
+    ("/reports/commission", "Monthly commission"),
+    ("/staff", "Staff actions"),
 )
-_STYLE = """
-body{font-family:"Noto Sans CJK SC",sans-serif;margin:1em;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
-th a{color:inherit}.online{color:#070}.offline{color:#b00;font-weight:bold}
-.mismatch,.alert{background:#fdd}.ok{background:#dfd}nav a{margin-right:1em}
-.num{text-align:right}form.inline{display:inline}
-"""
+FLEET_HEADERS = (
+    ("station", "Station number"),
+    ("terminal", "Terminal"),
+    ("state", "State"),
+    ("last_seen", "Last seen"),
+    ("paper", "Paper"),
+    ("float_balance_fen", "Float balance"),
+    ("cert_days_left", "Certificate days left"),
+    ("today_count", "Transactions today"),
+    ("alert_count", "Open alerts"),
+)
+# No script, no frames, forms only to this site, styles and images from here.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HISTORY_S = 7 * 86400
+
+
+@dataclass
+class Context:
+    """One request's reader: language, identity, form token and the clock of this page."""
+
+    request: Request
+    t: Translate
+    lang: str
+    staff: Staff
+    csrf: str
+    now: float
+
+    def link(self, path: str, **params: Any) -> str:
+        query = {k: str(v) for k, v in params.items() if v not in (None, "")}
+        if self.lang != "zh_CN":
+            query["lang"] = self.lang
+        return path + ("?" + urllib.parse.urlencode(query) if query else "")
 
 
 class Dashboard:
-    """Renders pages from the store; the HTTP handler only routes to it."""
+    """The WSGI application: pages from the store, actions recorded with who took them."""
 
     def __init__(
         self,
@@ -64,326 +126,445 @@ class Dashboard:
         config: BackofficeConfig,
         send_command: SendCommand | None,
         clock: Callable[[], float] = time.time,
+        revoke: RevokeTerminal | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.send_command = send_command
+        self.revoke = revoke
         self.clock = clock
-        self.zone = ZoneInfo(config.reports.timezone)
+        self.zone = ZoneInfo(config.dashboard.timezone)
+        # Business days are the stations' (reports.timezone), times the reader's.
+        self.report_zone = ZoneInfo(config.reports.timezone)
+        self.identities = Identities(config.auth)
+        self.csrf = CsrfTokens(config.auth)
+        self.templates = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters.update(
+            local_time=lambda value, seconds=False: display.local_time(
+                value, self.zone, seconds=seconds
+            ),
+            yuan=display.yuan,
+        )
+        self.stylesheet = STYLESHEET.read_bytes()
+        self.routes = Map(
+            [
+                Rule("/", endpoint="fleet", methods=["GET"]),
+                Rule("/overview", endpoint="overview", methods=["GET"]),
+                Rule("/alerts", endpoint="alerts", methods=["GET"]),
+                Rule("/alerts/<int:alert_id>/ack", endpoint="acknowledge", methods=["POST"]),
+                Rule("/terminal/<station>/<terminal>", endpoint="terminal", methods=["GET"]),
+                Rule(
+                    "/terminal/<station>/<terminal>/command/<name>",
+                    endpoint="command",
+                    methods=["POST"],
+                ),
+                Rule("/terminal/<station>/<terminal>/revoke", endpoint="revoke", methods=["POST"]),
+                Rule("/reports/<any(daily,activity,exit,commission):name>", endpoint="report"),
+                Rule("/staff", endpoint="staff", methods=["GET"]),
+                Rule("/api/fleet", endpoint="api_fleet", methods=["GET"]),
+            ],
+            strict_slashes=False,
+        )
 
     def today(self) -> datetime.date:
-        return datetime.datetime.fromtimestamp(self.clock(), self.zone).date()
+        return datetime.datetime.fromtimestamp(self.clock(), self.report_zone).date()
 
-    # ----------------------------------------------------------------- data
+    # ----------------------------------------------------------------- WSGI
 
-    def fleet(self) -> list[Row]:
-        today = self.today().isoformat()
-        counts = {
-            (row["station"], row["terminal"]): int(row["count"])
-            for row in self.store.query(
-                "SELECT station, terminal, COUNT(*) AS count FROM records "
-                "WHERE type = ? AND outcome = 'paid' AND business_day = ? "
-                "GROUP BY station, terminal",
-                (RecordType.TX_CLOSE, today),
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = _Request(environ)
+        response = self.respond(request)
+        return response(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
+        if request.path == "/healthz":
+            return Response("ok", mimetype="text/plain")
+        if request.path == "/static/dashboard.css":
+            return Response(self.stylesheet, mimetype="text/css", headers=_CACHE_STATIC)
+        lang = request.args.get("lang", "zh_CN")
+        lang = lang if lang in LANGUAGES else "zh_CN"
+        t = translator(lang)
+        try:
+            staff = self.identities.identify(
+                request.remote_addr or "", request.headers.get(self.config.auth.user_header)
             )
-        }
-        alerts: dict[tuple[str, str], list[str]] = {}
-        with self.store.transaction() as cursor:
-            for alert in open_alerts(cursor):
-                alerts.setdefault((alert["station"], alert["terminal"]), []).append(alert["kind"])
-            terminals = cursor.execute("SELECT * FROM terminals")
-        rows = []
-        for row in terminals:
-            key = (row["station"], row["terminal"])
-            kinds = sorted(alerts.get(key, []))
-            rows.append(
-                {
-                    **row,
-                    "today_count": counts.get(key, 0),
-                    "alert_count": len(kinds),
-                    "alert_kinds": kinds,
-                }
-            )
-        return rows
+        except NotSignedIn as exc:
+            return self._plain_error(t, lang, exc.status, str(exc))
+        ctx = Context(request, t, lang, staff, self.csrf.token(staff), self.clock())
+        try:
+            endpoint, values = self.routes.bind_to_environ(request.environ).match()
+            if request.method == "POST":
+                self._check_form(ctx)
+            response: Response = getattr(self, f"page_{endpoint}")(ctx, **values)
+        except NotAllowed as exc:
+            response = self._error(ctx, 403, t("Not allowed"), str(exc))
+        except BackofficeError as exc:
+            response = self._error(ctx, 400, t("Wrong request"), str(exc))
+        except MethodNotAllowed:
+            response = self._error(ctx, 405, t("Wrong request"), "")
+        except NotFound:
+            response = self._error(ctx, 404, t("Page not found"), "")
+        except HTTPException as exc:
+            response = self._error(ctx, exc.code or 400, t("Wrong request"), "")
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def _check_form(self, ctx: Context) -> None:
+        origin = ctx.request.headers.get("Origin")
+        if origin and urllib.parse.urlsplit(origin).netloc != ctx.request.host:
+            # A page from elsewhere must not act in a staff member's name.
+            raise NotAllowed("a form from another site was refused")
+        self.csrf.check(ctx.staff, ctx.request.form.get("csrf", ""))
+
+    # ----------------------------------------------------------------- rendering
+
+    def render(
+        self, ctx: Context, template: str, title: str, status: int = 200, **values: Any
+    ) -> Response:
+        other = "en" if ctx.lang == "zh_CN" else "zh_CN"
+        args = {k: v for k, v in ctx.request.args.items() if k != "lang"}
+        if other != "zh_CN":
+            args["lang"] = other
+        switch = ctx.request.path + ("?" + urllib.parse.urlencode(args) if args else "")
+        page = self.templates.get_template(template).render(
+            ctx=ctx,
+            t=ctx.t,
+            title=title,
+            nav=NAV,
+            html_lang="zh-CN" if ctx.lang == "zh_CN" else "en",
+            other_language="English" if other == "en" else "中文",
+            switch_language=switch,
+            zone=self.config.dashboard.timezone,
+            refresh=values.pop("refresh", 0),
+            ago=lambda then: display.ago(ctx.t, ctx.now, then),
+            Role=Role,
+            **values,
+        )
+        return Response(page, status=status, mimetype="text/html")
+
+    def _error(self, ctx: Context, status: int, title: str, message: str) -> Response:
+        return self.render(ctx, "error.html", title, status=status, message=message)
+
+    def _plain_error(self, t: Translate, lang: str, status: int, message: str) -> Response:
+        page = self.templates.get_template("signed_out.html").render(
+            t=t, html_lang="zh-CN" if lang == "zh_CN" else "en", message=message
+        )
+        return Response(page, status=status, mimetype="text/html")
+
+    def redirect(self, location: str) -> Response:
+        return Response("", status=303, headers={"Location": location})
 
     # ----------------------------------------------------------------- pages
 
-    def page(self, t: Translate, lang: str, title: str, body: str, refresh: int = 0) -> str:
-        other = "en" if lang != "en" else "zh_CN"
-        nav = " ".join(
-            f'<a href="{href}?lang={lang}">{html.escape(t(label))}</a>'
-            for href, label in (
-                ("/", "Fleet"),
-                ("/alerts", "Alerts"),
-                ("/reports/daily", "Daily reconciliation"),
-                ("/reports/activity", "Weekly and monthly activity"),
-                ("/reports/exit", "Stations flagged for exit"),
-                ("/reports/commission", "Monthly commission"),
-            )
+    def fleet(self) -> list[Row]:
+        return load_fleet(self.store, self.today(), self.config.thresholds)
+
+    def page_fleet(self, ctx: Context) -> Response:
+        query = FleetQuery.from_params(ctx.request.args)
+        today = self.today()
+        counted = query.sort == "today_count"
+        rows = load_fleet(self.store, today, self.config.thresholds, counts=counted)
+        page = fleet_page(rows, query, self.config.dashboard.page_size)
+        if not counted:
+            add_today_counts(self.store, [*page.rows, *page.needing_action], today)
+        online = trends.fleet_online(self.store, ctx.now - 2 * 86400)
+        chart = charts.line_chart(
+            "chart-online",
+            [charts.Series(ctx.t(s.name), s.points) for s in online],
+            label=ctx.t("Terminals online, last 48 hours"),
+            empty=ctx.t("No samples yet: the first is taken when the back office starts."),
+            zone=self.zone,
+            start=ctx.now - 2 * 86400,
+            end=ctx.now,
         )
-        meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
-        html_lang = "zh-CN" if lang == "zh_CN" else "en"
-        return (
-            f'<!DOCTYPE html><html lang="{html_lang}"><head><meta charset="utf-8">{meta}'
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-            f'<nav>{nav} <a id="lang" href="?lang={other}">{"English" if other == "en" else "中文"}'
-            f"</a></nav><h1>{html.escape(title)}</h1>{body}</body></html>"
+        return self.render(
+            ctx,
+            "fleet.html",
+            ctx.t("Terminal fleet"),
+            refresh=self.config.dashboard.refresh_s,
+            page=page,
+            query=query,
+            headers=FLEET_HEADERS,
+            attention_order=ATTENTION_ORDER,
+            attention_labels={a.value: a.label for a in ATTENTION_ORDER},
+            alert_kinds=ALERT_KINDS,
+            chart=chart,
         )
 
-    def fleet_page(self, t: Translate, lang: str, params: dict[str, str]) -> str:
-        rows = self.fleet()
-        now = self.clock()
-        text = params.get("q", "").strip()
-        state = params.get("state", "")
-        if text:
-            rows = [r for r in rows if text in r["station"] or text in r["terminal"]]
-        if state in ("online", "offline"):
-            rows = [r for r in rows if r["state"] == state]
-        if params.get("alerts") == "1":
-            rows = [r for r in rows if r["alert_count"]]
-        sort = params.get("sort", "station")
-        sort = sort if sort in FLEET_COLUMNS else "station"
-        descending = params.get("order") == "desc"
-        rows.sort(key=lambda r: (r[sort] is None, r[sort] if r[sort] is not None else 0))
-        if descending:
-            rows.reverse()
-        headers = {
-            "station": "Station number",
-            "terminal": "Terminal",
-            "state": "State",
-            "last_seen": "Last seen",
-            "paper": "Paper",
-            "float_balance_fen": "Float balance",
-            "cert_days_left": "Certificate days left",
-            "today_count": "Transactions today",
-            "alert_count": "Open alerts",
-        }
-        head = ""
-        for column, label in headers.items():
-            order = "asc" if column != sort or descending else "desc"
-            query = urllib.parse.urlencode({**params, "sort": column, "order": order, "lang": lang})
-            head += f'<th><a href="/?{html.escape(query)}">{html.escape(t(label))}</a></th>'
-        body_rows = []
-        for r in rows:
-            key = f"{r['station']}/{r['terminal']}"
-            link = f"/terminal/{key}?lang={lang}"
-            alert_text = ", ".join(t(ALERT_KINDS[k]) for k in r["alert_kinds"])
-            css = ' class="alert"' if r["alert_count"] else ""
-            body_rows.append(
-                f'<tr{css} data-terminal="{html.escape(key)}">'
-                f"<td>{html.escape(r['station'])}</td>"
-                f'<td><a href="{html.escape(link)}">{html.escape(r["terminal"])}</a></td>'
-                f'<td class="{html.escape(r["state"])}">{html.escape(t(_state_label(r)))}</td>'
-                f"<td>{html.escape(_age(t, now, r['last_seen']))}</td>"
-                f"<td>{html.escape(t(_paper_label(r['paper'])))}</td>"
-                f'<td class="num">{_fen(r["float_balance_fen"])}</td>'
-                f'<td class="num">{_text(r["cert_days_left"])}</td>'
-                f'<td class="num">{r["today_count"]}</td>'
-                f'<td class="alerts">{r["alert_count"]} {html.escape(alert_text)}</td></tr>'
-            )
-        online = sum(1 for r in rows if r["state"] == "online")
-        summary = t("{online} of {total} terminals online").format(online=online, total=len(rows))
-        esc = html.escape
-        checked = " checked" if params.get("alerts") == "1" else ""
-        filters = (
-            f'<form method="get" action="/"><input type="hidden" name="lang" value="{lang}">'
-            f'<input name="q" value="{esc(text)}" placeholder="{esc(t("Station or terminal"))}">'
-            f'<select name="state"><option value="">{html.escape(t("All"))}</option>'
-            + "".join(
-                f'<option value="{s}"{" selected" if s == state else ""}>{esc(t(lab))}</option>'
-                for s, lab in (("online", "Online"), ("offline", "Offline"))
-            )
-            + f'</select><label><input type="checkbox" name="alerts" value="1"'
-            f"{checked}>{esc(t('Only with open alerts'))}"
-            f"</label><button>{html.escape(t('Filter'))}</button></form>"
-        )
-        table = f'<table id="fleet"><tr>{head}</tr>{"".join(body_rows)}</table>'
-        return self.page(
-            t,
-            lang,
-            t("Terminal fleet"),
-            f"<p id=summary>{html.escape(summary)}</p>{filters}{table}",
-            15,
-        )
+    def page_overview(self, ctx: Context) -> Response:
+        t = ctx.t
+        last = self.today()
+        first = last - datetime.timedelta(days=30)
+        per_day = trends.paid_per_day(self.store, first, last)
+        alerts = trends.alerts_per_day(self.store, first, last, self.zone)
+        week = ctx.now - HISTORY_S
+        figures = [
+            charts.line_chart(
+                "chart-online",
+                [charts.Series(t(s.name), s.points) for s in trends.fleet_online(self.store, week)],
+                label=t("Terminals online, last 7 days"),
+                empty=t("No samples yet: the first is taken when the back office starts."),
+                zone=self.zone,
+                start=week,
+                end=ctx.now,
+            ),
+            charts.bar_chart(
+                "chart-transactions",
+                [(day.strftime("%m-%d"), count) for day, count, _ in per_day],
+                label=t("Paid transactions per day"),
+                empty=t("No paid transactions in these 31 days."),
+            ),
+            charts.bar_chart(
+                "chart-turnover",
+                [(day.strftime("%m-%d"), fen) for day, _, fen in per_day],
+                label=t("Turnover per day"),
+                empty=t("No paid transactions in these 31 days."),
+                y_format=_yuan_tick,
+            ),
+            charts.line_chart(
+                "chart-float",
+                trends.lowest_float_stations(self.store, week),
+                label=t("Float of the five stations lowest on float, last 7 days"),
+                empty=t("No float reported in the last 7 days."),
+                zone=self.zone,
+                y_format=_yuan_tick,
+                start=week,
+                end=ctx.now,
+            ),
+            charts.bar_chart(
+                "chart-alerts",
+                [(day.strftime("%m-%d"), count) for day, count in alerts],
+                label=t("Alerts raised per day"),
+                empty=t("No alerts in these 31 days."),
+            ),
+        ]
+        return self.render(ctx, "overview.html", t("Trends"), figures=figures)
 
-    def terminal_page(self, t: Translate, lang: str, station: str, terminal: str) -> str | None:
+    def page_terminal(self, ctx: Context, station: str, terminal: str) -> Response:
+        t = ctx.t
         found = self.store.query(
             "SELECT * FROM terminals WHERE station = ? AND terminal = ?", (station, terminal)
         )
         if not found:
-            return None
+            raise NotFound()
         row = found[0]
-        now = self.clock()
-        facts = [
-            ("State", t(_state_label(row))),
-            ("Last seen", _age(t, now, row["last_seen"])),
-            ("Paper", t(_paper_label(row["paper"]))),
-            ("Float balance", _fen(row["float_balance_fen"])),
-            ("Certificate days left", _text(row["cert_days_left"])),
-            ("Journal head", f"{_text(row['chain_seq'])} {_text(row['chain_hash'])[:16]}"),
-            ("Acknowledged up to record", _text(row["acked_seq"])),
-            ("Software", _text(row["software"])),
-            ("Firmware", _text(row["firmware"])),
-        ]
-        body = (
-            "<table>"
-            + "".join(
-                f"<tr><th>{html.escape(t(label))}</th><td>{html.escape(value)}</td></tr>"
-                for label, value in facts
-            )
-            + "</table>"
-        )
         with self.store.transaction() as cursor:
-            alerts = open_alerts(cursor, station, terminal)
-        body += self.alert_table(t, lang, alerts, t("Open alerts"))
-        body += f"<h2>{html.escape(t('Transactions per day'))}</h2>" + self.chart(station, terminal)
-        history = self.store.query(
-            "SELECT time, paper, float_balance_fen, cert_days_left, outbox_backlog "
-            "FROM health_history WHERE station = ? AND terminal = ? "
-            "ORDER BY received DESC, id DESC LIMIT 50",
-            (station, terminal),
+            alerts = cursor.execute(
+                "SELECT * FROM alerts WHERE station = ? AND terminal = ? AND cleared IS NULL "
+                "ORDER BY raised DESC, id DESC",
+                (station, terminal),
+            )
+        health = trends.terminal_health(self.store, station, terminal, ctx.now - HISTORY_S)
+        week = ctx.now - HISTORY_S
+        health_charts = [
+            charts.line_chart(
+                "chart-paper",
+                [charts.Series(t("Paper"), health["paper"])],
+                label=t("Paper (2 OK, 1 low, 0 out)"),
+                empty=t("No health reports in the last 7 days."),
+                zone=self.zone,
+                start=week,
+                end=ctx.now,
+                width=480,
+            ),
+            charts.line_chart(
+                "chart-float",
+                [charts.Series(t("Float balance"), health["float"])],
+                label=t("Float balance"),
+                empty=t("No health reports in the last 7 days."),
+                zone=self.zone,
+                y_format=_yuan_tick,
+                start=week,
+                end=ctx.now,
+                width=480,
+            ),
+            charts.line_chart(
+                "chart-cert",
+                [charts.Series(t("Certificate days left"), health["cert_days"])],
+                label=t("Certificate days left"),
+                empty=t("No health reports in the last 7 days."),
+                zone=self.zone,
+                start=week,
+                end=ctx.now,
+                width=480,
+            ),
+            charts.line_chart(
+                "chart-backlog",
+                [charts.Series(t("Records waiting"), health["backlog"])],
+                label=t("Records waiting to upload"),
+                empty=t("No health reports in the last 7 days."),
+                zone=self.zone,
+                start=week,
+                end=ctx.now,
+                width=480,
+            ),
+        ]
+        last = self.today()
+        per_day = trends.paid_per_day(
+            self.store,
+            last - datetime.timedelta(days=29),
+            last,
+            station=station,
+            terminal=terminal,
         )
-        body += _table(
-            t,
-            "Health history",
-            ("Time", "Paper", "Float balance", "Certificate days left", "Records waiting"),
-            [
-                (
-                    h["time"],
-                    t(_paper_label(h["paper"])),
-                    _fen(h["float_balance_fen"]),
-                    _text(h["cert_days_left"]),
-                    _text(h["outbox_backlog"]),
-                )
-                for h in history
-            ],
+        activity = charts.bar_chart(
+            "chart",
+            [(day.strftime("%m-%d"), count) for day, count, _ in per_day],
+            label=t("Paid transactions per day, last 30 days"),
+            empty=t("No paid transactions in the last 30 days."),
+        )
+        history = self.store.query(
+            "SELECT received, time, paper, float_balance_fen, cert_days_left, outbox_backlog "
+            "FROM health_history WHERE station = ? AND terminal = ? "
+            "ORDER BY received DESC, id DESC LIMIT 20",
+            (station, terminal),
         )
         events = self.store.query(
-            "SELECT time, kind, data FROM events WHERE station = ? AND terminal = ? "
-            "ORDER BY received DESC, id DESC LIMIT 50",
+            "SELECT received, time, kind, data FROM events WHERE station = ? AND terminal = ? "
+            "ORDER BY received DESC, id DESC LIMIT 20",
             (station, terminal),
         )
-        body += _table(
-            t,
-            "Events",
-            ("Time", "Event", "Details"),
-            [(e["time"], e["kind"], e["data"]) for e in events],
-        )
-        closes = self.store.query(
-            "SELECT business_day, seq, record FROM records WHERE station = ? AND terminal = ? "
-            "AND type = ? ORDER BY business_day DESC LIMIT 31",
-            (station, terminal, RecordType.DAY_CLOSE),
-        )
-        body += _table(
-            t,
-            "End-of-day reports",
-            ("Business day", "Record", "Paid transactions", "Paid amount"),
-            [
-                (
-                    c["business_day"],
-                    str(c["seq"]),
-                    _text(json.loads(c["record"]).get("paid_count")),
-                    _fen(json.loads(c["record"]).get("paid_fen")),
-                )
-                for c in closes
-            ],
-        )
-        body += self.command_section(t, lang, station, terminal)
-        title = f"{t('Terminal')} {station}/{terminal}"
-        return self.page(t, lang, title, body)
-
-    def chart(self, station: str, terminal: str, days: int = 30) -> str:
-        """Paid transactions per business day over the last `days` days, as inline SVG."""
-        last = self.today()
-        first = last - datetime.timedelta(days=days - 1)
-        counts = {
-            row["business_day"]: int(row["count"])
-            for row in self.store.query(
-                "SELECT business_day, COUNT(*) AS count FROM records WHERE station = ? "
-                "AND terminal = ? AND type = ? AND outcome = 'paid' "
-                "AND business_day >= ? GROUP BY business_day",
-                (station, terminal, RecordType.TX_CLOSE, first.isoformat()),
+        closes = [
+            {**c, "report": json.loads(c["record"])}
+            for c in self.store.query(
+                "SELECT business_day, seq, record FROM records WHERE station = ? AND "
+                "terminal = ? AND type = ? ORDER BY business_day DESC LIMIT 31",
+                (station, terminal, RecordType.DAY_CLOSE),
             )
-        }
-        peak = max(counts.values(), default=0) or 1
-        width, height, bar = days * 14, 120, 10
-        parts = []
-        for index in range(days):
-            day = (first + datetime.timedelta(days=index)).isoformat()
-            count = counts.get(day, 0)
-            h = round(100 * count / peak)
-            parts.append(
-                f'<rect x="{index * 14 + 2}" y="{105 - h}" width="{bar}" height="{h}" '
-                f'fill="#36c"><title>{day}: {count}</title></rect>'
-            )
-        return (
-            f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'role="img">{"".join(parts)}<line x1="0" y1="105" x2="{width}" y2="105" '
-            f'stroke="#444"/><text x="0" y="118" font-size="10">{first.isoformat()}</text>'
-            f'<text x="{width - 60}" y="118" font-size="10">{last.isoformat()}</text>'
-            f'<text x="0" y="10" font-size="10">{peak}</text></svg>'
-        )
-
-    def alert_table(self, t: Translate, lang: str, alerts: Sequence[Row], title: str) -> str:
-        rows = []
-        for a in alerts:
-            when = datetime.datetime.fromtimestamp(a["raised"], self.zone).isoformat(
-                timespec="seconds"
-            )
-            form = (
-                f'<form class="inline" method="post" action="/alerts/{a["id"]}/ack?lang={lang}">'
-                f'<input name="by" required placeholder="{html.escape(t("Your name"))}">'
-                f"<button>{html.escape(t('Acknowledge'))}</button></form>"
-            )
-            rows.append(
-                f'<tr class="alert" data-kind="{a["kind"]}"><td>{html.escape(a["station"])}/'
-                f"{html.escape(a['terminal'])}</td><td>{html.escape(t(ALERT_KINDS[a['kind']]))}</td>"
-                f"<td>{html.escape(a['detail'])}</td><td>{when}</td><td>{form}</td></tr>"
-            )
-        head = "".join(
-            f"<th>{html.escape(t(h))}</th>"
-            for h in ("Terminal", "Alert", "Details", "Raised", "Acknowledge")
-        )
-        return (
-            f"<h2>{html.escape(title)}</h2><table id=alerts><tr>{head}</tr>{''.join(rows)}</table>"
-        )
-
-    def command_section(self, t: Translate, lang: str, station: str, terminal: str) -> str:
-        sent = self.store.query(
+        ]
+        commands = self.store.query(
             "SELECT * FROM commands WHERE station = ? AND terminal = ? ORDER BY sent DESC LIMIT 30",
             (station, terminal),
         )
-        rows = []
-        for c in sent:
-            if c["result_ok"] is None:
-                outcome = t("Waiting for result")
-            elif c["result_ok"]:
-                outcome = t("Command done") + " " + (c["result"] or "")
-            else:
-                outcome = t("Command failed") + " " + (c["error"] or "")
-            rows.append((c["name"], c["args"], c["sent_by"], c["expires"], outcome))
-        body = _table(t, "Commands", ("Command", "Arguments", "Sent by", "Expires", "Result"), rows)
-        if self.send_command is None:
-            return (
-                body + f"<p>{html.escape(t('Commands are off: no command key is configured.'))}</p>"
-            )
-        options = "".join(f'<option value="{n}">{n}</option>' for n in COMMAND_NAMES)
-        return body + (
-            f'<form id="command" method="post" action="/terminal/{station}/{terminal}/command'
-            f'?lang={lang}"><select name="name">{options}</select>'
-            f'<input name="args" value="{{}}" size="30">'
-            f'<input name="by" required placeholder="{html.escape(t("Your name"))}">'
-            f"<button>{html.escape(t('Send signed command'))}</button></form>"
+        forms = [
+            {
+                "name": name,
+                "label": COMMAND_LABELS[name],
+                "fields": fields,
+                "allowed": ctx.staff.may(role_for(Action.SEND_COMMAND, name)),
+                "multipart": any(f.kind is FieldKind.FILE for f in fields),
+            }
+            for name, fields in COMMAND_FORMS.items()
+        ]
+        return self.render(
+            ctx,
+            "terminal.html",
+            f"{t('Terminal')} {station}/{terminal}",
+            row=row,
+            station=station,
+            terminal=terminal,
+            alerts=alerts,
+            alert_kinds=ALERT_KINDS,
+            health_charts=health_charts,
+            activity=activity,
+            history=history,
+            events=events,
+            closes=closes,
+            commands=commands,
+            forms=forms,
+            commands_on=self.send_command is not None,
+            revoke_on=self.revoke is not None,
+            may_revoke=ctx.staff.may(role_for(Action.REVOKE_TERMINAL)),
+            actions=recent_actions(self.store, station=station, terminal=terminal, limit=20),
         )
 
-    def alerts_page(self, t: Translate, lang: str) -> str:
+    def page_alerts(self, ctx: Context) -> Response:
+        args = ctx.request.args
+        kind = args.get("kind", "")
+        kind = kind if kind in ALERT_KINDS else ""
+        text = args.get("q", "").strip()[:64]
+        sql = "SELECT * FROM alerts WHERE acked IS NULL AND cleared IS NULL"
+        params: list[Any] = []
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        rows = self.store.query(sql + " ORDER BY raised DESC, id DESC", params)
+        if text:
+            rows = [r for r in rows if text in r["station"] or text in r["terminal"]]
+        sort = args.get("sort", "raised")
+        sort = sort if sort in ("raised", "station", "kind") else "raised"
+        descending = args.get("order", "desc" if sort == "raised" else "asc") == "desc"
+        rows.sort(key=lambda r: (r[sort], r["station"], r["terminal"]), reverse=descending)
+        paged = _page(rows, args.get("page", "1"), self.config.dashboard.page_size)
+        return self.render(
+            ctx,
+            "alerts.html",
+            ctx.t("Alerts"),
+            refresh=self.config.dashboard.refresh_s,
+            alerts=paged,
+            alert_kinds=ALERT_KINDS,
+            kind=kind,
+            text=text,
+            sort=sort,
+            descending=descending,
+            may_acknowledge=ctx.staff.may(role_for(Action.ACKNOWLEDGE_ALERT)),
+        )
+
+    def page_acknowledge(self, ctx: Context, alert_id: int) -> Response:
+        ctx.staff.require(role_for(Action.ACKNOWLEDGE_ALERT), "acknowledging an alert")
         with self.store.transaction() as cursor:
-            alerts = open_alerts(cursor)
-        return self.page(
-            t, lang, t("Alerts"), self.alert_table(t, lang, alerts, t("Open alerts")), 15
-        )
+            found = cursor.execute(
+                "SELECT station, terminal, kind FROM alerts WHERE id = ?", (alert_id,)
+            )
+            if not found:
+                raise NotFound()
+            if acknowledge_alert(cursor, alert_id, ctx.staff.name, ctx.now):
+                record_action(
+                    cursor,
+                    ctx.staff,
+                    Action.ACKNOWLEDGE_ALERT,
+                    ctx.now,
+                    station=found[0]["station"],
+                    terminal=found[0]["terminal"],
+                    detail={"alert": alert_id, "kind": found[0]["kind"]},
+                )
+        back = ctx.request.form.get("back", "")
+        return self.redirect(back if _local_path(back) else ctx.link("/alerts"))
 
-    def report(self, name: str, params: dict[str, str]) -> tuple[list[Row], str]:
+    def page_command(self, ctx: Context, station: str, terminal: str, name: str) -> Response:
+        if name not in COMMAND_FORMS:
+            raise NotFound()
+        ctx.staff.require(role_for(Action.SEND_COMMAND, name), f"the command {name}")
+        if self.send_command is None:
+            raise BackofficeError("commands are off: set commands.key_file in the config")
+        if not self.store.query(
+            "SELECT 1 FROM terminals WHERE station = ? AND terminal = ?", (station, terminal)
+        ):
+            raise NotFound()
+        files = {key: upload.read() for key, upload in ctx.request.files.items()}
+        args = args_from_form(name, ctx.request.form, files, self.zone)
+        self.send_command(station, terminal, name, args, ctx.staff)
+        return self.redirect(ctx.link(f"/terminal/{station}/{terminal}"))
+
+    def page_revoke(self, ctx: Context, station: str, terminal: str) -> Response:
+        ctx.staff.require(role_for(Action.REVOKE_TERMINAL), "revoking a terminal")
+        if self.revoke is None:
+            raise BackofficeError("revocation is off: set [revocation] in the config")
+        if ctx.request.form.get("confirm") != f"{station}/{terminal}":
+            raise BackofficeError(f"type {station}/{terminal} in the box to confirm the revocation")
+        self.revoke(station, terminal, ctx.staff)
+        return self.redirect(ctx.link(f"/terminal/{station}/{terminal}"))
+
+    def page_staff(self, ctx: Context) -> Response:
+        rows = recent_actions(self.store, limit=500)
+        paged = _page(rows, ctx.request.args.get("page", "1"), self.config.dashboard.page_size)
+        return self.render(ctx, "staff.html", ctx.t("Staff actions"), actions=paged)
+
+    def page_api_fleet(self, ctx: Context) -> Response:
+        body = json.dumps(self.fleet(), ensure_ascii=False, default=str)
+        return Response(body, mimetype="application/json")
+
+    # ----------------------------------------------------------------- reports
+
+    def report(self, name: str, params: Mapping[str, str]) -> tuple[list[Row], str]:
         """Rows of a report and its title's message id; BackofficeError on bad parameters."""
         today = self.today()
         try:
@@ -391,7 +572,7 @@ class Dashboard:
                 day = datetime.date.fromisoformat(
                     params.get("day") or (today - datetime.timedelta(days=1)).isoformat()
                 )
-                return reports.reconciliation(self.store, day), "Daily reconciliation"
+                return reports.reconciliation(self.store, day), REPORTS[name]
             if name == "activity":
                 period = params.get("period", "month")
                 if period not in ("week", "month"):
@@ -400,243 +581,122 @@ class Dashboard:
                     params.get("from") or (today - datetime.timedelta(days=90)).isoformat()
                 )
                 last = datetime.date.fromisoformat(params.get("to") or today.isoformat())
-                return (
-                    reports.activity(self.store, period, first, last),
-                    "Weekly and monthly activity",
-                )
+                return reports.activity(self.store, period, first, last), REPORTS[name]
             month = params.get("month") or today.isoformat()[:7]
             reports.month_bounds(month)
             if name == "exit":
-                rows = reports.exit_candidates(self.store, month, self.config.reports)
-                return rows, "Stations flagged for exit"
+                return reports.exit_candidates(self.store, month, self.config.reports), REPORTS[
+                    name
+                ]
             if name == "commission":
-                rows = reports.commission(self.store, month, self.config.reports)
-                return rows, "Monthly commission"
+                return reports.commission(self.store, month, self.config.reports), REPORTS[name]
         except ValueError as exc:
-            raise BackofficeError(f"wrong report parameter: {exc}; dates are YYYY-MM-DD") from None
-        raise KeyError(name)
+            raise BackofficeError(
+                f"wrong report parameter: {exc}; dates are YYYY-MM-DD, months YYYY-MM"
+            ) from None
+        raise NotFound()
 
-    def report_page(self, t: Translate, lang: str, name: str, params: dict[str, str]) -> str:
-        rows, title = self.report(name, params)
-        query = urllib.parse.urlencode({**params, "format": "csv"})
-        body = f'<p><a id="csv" href="/reports/{name}?{html.escape(query)}">CSV</a></p>'
-        if not rows:
-            body += f"<p>{html.escape(t('Nothing to report for this period.'))}</p>"
+    def page_report(self, ctx: Context, name: str) -> Response:
+        args = ctx.request.args
+        rows, title = self.report(name, args)
+        if args.get("format") == "csv":
+            return Response(
+                reports.to_csv(rows),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
+        text = args.get("q", "").strip()[:64]
+        if text:
+            rows = [r for r in rows if text in str(r.get("station", ""))]
+        columns = list(rows[0].keys()) if rows else []
+        sort = args.get("sort", "")
+        if sort in columns:
+            descending = args.get("order") == "desc"
+            present = [r for r in rows if r[sort] is not None]
+            rows = sorted(present, key=lambda r: r[sort], reverse=descending) + [
+                r for r in rows if r[sort] is None
+            ]
         else:
-            columns = list(rows[0].keys())
-            head = "".join(f"<th>{html.escape(t(c))}</th>" for c in columns)
-            lines = []
-            for row in rows:
-                status = row.get("status")
-                css = (
-                    " mismatch"
-                    if status in ("mismatch", "no_day_close") or row.get("flagged")
-                    else ""
-                )
-                cells = "".join(
-                    f'<td class="num">{_fen(v)}</td>'
-                    if c.endswith("_fen")
-                    else f"<td>{html.escape(_cell(t, c, v))}</td>"
-                    for c, v in row.items()
-                )
-                lines.append(f'<tr class="row{css}">{cells}</tr>')
-            body += f'<table id="report"><tr>{head}</tr>{"".join(lines)}</table>'
-        return self.page(t, lang, t(title), body)
+            sort, descending = "", False
+        paged = _page(rows, args.get("page", "1"), self.config.dashboard.page_size)
+        csv_query = urllib.parse.urlencode(
+            {k: v for k, v in args.items() if k not in ("lang", "page", "sort", "order", "q")}
+            | {"format": "csv"}
+        )
+        return self.render(
+            ctx,
+            "report.html",
+            ctx.t(title),
+            name=name,
+            rows=paged,
+            columns=columns,
+            sort=sort,
+            descending=descending,
+            text=text,
+            csv_link=f"/reports/{name}?{csv_query}",
+            params={k: v for k, v in args.items() if k in ("day", "period", "from", "to", "month")},
+            cell=lambda column, value: _cell(ctx.t, column, value),
+            flagged=_flagged,
+        )
 
 
-def _cell(t: Translate, column: str, value: Any) -> str:
-    # Status words are message ids; station numbers and dates are shown as they are.
-    return t(_text(value)) if column in ("status", "reason") and value else _text(value)
+class _Request(Request):
+    # A command's form with a catalog file is the largest thing staff send.
+    max_content_length = 256 * 1024
+    max_form_memory_size = 64 * 1024
 
 
-def _state_label(row: Row) -> str:
-    if row["state"] == "online":
-        return "Online"
-    if row["state"] == "offline":
-        return "Offline (shut down)" if row.get("state_reason") == "shutdown" else "Offline"
-    return "Unknown"
+@dataclass
+class Paged:
+    rows: list[Row]
+    page: int
+    pages: int
+    matching: int
 
 
-def _paper_label(paper: str | None) -> str:
-    return {"ok": "Paper OK", "near_end": "Paper low", "out": "Paper out"}.get(
-        paper or "", "Unknown"
-    )
+def _page(rows: list[Row], page_text: str, size: int) -> Paged:
+    pages = max(1, -(-len(rows) // size))
+    page = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 1
+    page = min(page, pages)
+    return Paged(rows[(page - 1) * size : page * size], page, pages, len(rows))
 
 
-def _age(t: Translate, now: float, then: float | None) -> str:
-    if then is None:
-        return t("Never")
-    seconds = max(0, int(now - then))
-    if seconds < 120:
-        return t("{n} s ago").format(n=seconds)
-    if seconds < 7200:
-        return t("{n} min ago").format(n=seconds // 60)
-    return t("{n} h ago").format(n=seconds // 3600)
+def _local_path(path: str) -> bool:
+    """A redirect target on this site only (a path, never //host or a scheme)."""
+    return path.startswith("/") and not path.startswith("//") and "\\" not in path
 
 
-def _fen(value: Any) -> str:
-    return "" if not isinstance(value, int) or isinstance(value, bool) else format_fen(value)
+def _yuan_tick(value: float) -> str:
+    whole = int(round(value)) // 100
+    return f"¥{whole:,}"
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
+def _flagged(row: Mapping[str, Any]) -> bool:
+    return row.get("status") in ("mismatch", "no_day_close") or bool(row.get("flagged"))
+
+
+def _cell(t: Translate, column: str, value: Any) -> Markup | str:
+    if column.endswith("_fen"):
+        return display.yuan(value)
+    if value is None or value == "":
+        return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+        return t("Yes") if value else t("No")
+    # Status words are message ids; station numbers and dates are shown as they are.
+    return t(str(value)) if column in ("status", "reason") else str(value)
 
 
-def _table(t: Translate, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(t(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    return f"<h2>{html.escape(t(title))}</h2><table><tr>{head}</tr>{body}</table>"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    dashboard: Dashboard
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _params(self) -> tuple[str, dict[str, str]]:
-        parsed = urllib.parse.urlsplit(self.path)
-        params = dict(urllib.parse.parse_qsl(parsed.query))
-        return parsed.path, params
-
-    def _lang(self, params: dict[str, str]) -> tuple[Translate, str]:
-        lang = params.pop("lang", "zh_CN")
-        lang = lang if lang in LANGUAGES else "zh_CN"
-        return translator(lang), lang
-
-    def _send(
-        self,
-        status: int,
-        body: str,
-        content_type: str = "text/html; charset=utf-8",
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        data = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _redirect(self, location: str) -> None:
-        self._send(HTTPStatus.SEE_OTHER, "", extra={"Location": location})
-
-    def do_GET(self) -> None:
-        path, params = self._params()
-        t, lang = self._lang(params)
-        dash = self.server.dashboard
-        parts = [p for p in path.split("/") if p]
-        try:
-            if path == "/":
-                self._send(200, dash.fleet_page(t, lang, params))
-            elif path == "/api/fleet":
-                rows = dash.fleet()
-                self._send(
-                    200, json.dumps(rows, ensure_ascii=False, default=str), "application/json"
-                )
-            elif path == "/alerts":
-                self._send(200, dash.alerts_page(t, lang))
-            elif len(parts) == 3 and parts[0] == "terminal":
-                page = dash.terminal_page(t, lang, parts[1], parts[2])
-                if page is None:
-                    self._send(404, dash.page(t, lang, t("No such terminal"), ""))
-                else:
-                    self._send(200, page)
-            elif (
-                len(parts) == 2
-                and parts[0] == "reports"
-                and parts[1] in ("daily", "activity", "exit", "commission")
-            ):
-                if params.get("format") == "csv":
-                    rows, _ = dash.report(parts[1], params)
-                    self._send(
-                        200,
-                        reports.to_csv(rows),
-                        "text/csv; charset=utf-8",
-                        {"Content-Disposition": f'attachment; filename="{parts[1]}.csv"'},
-                    )
-                else:
-                    self._send(200, dash.report_page(t, lang, parts[1], params))
-            elif path == "/healthz":
-                self._send(200, "ok", "text/plain")
-            else:
-                self._send(404, dash.page(t, lang, t("Page not found"), ""))
-        except BackofficeError as exc:
-            self._send(
-                400, dash.page(t, lang, t("Wrong request"), f"<p>{html.escape(str(exc))}</p>")
-            )
-
-    def do_POST(self) -> None:
-        path, params = self._params()
-        t, lang = self._lang(params)
-        dash = self.server.dashboard
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 65536:
-            self._send(413, "too large", "text/plain")
-            return
-        form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode("utf-8", "replace")))
-        origin = self.headers.get("Origin")
-        host = self.headers.get("Host", "")
-        if origin and urllib.parse.urlsplit(origin).netloc != host:
-            # A page from elsewhere must not act in a staff member's name.
-            self._send(403, "cross-site request refused", "text/plain")
-            return
-        parts = [p for p in path.split("/") if p]
-        by = form.get("by", "").strip()[:64]
-        try:
-            if (
-                len(parts) == 3
-                and parts[0] == "alerts"
-                and parts[2] == "ack"
-                and parts[1].isdigit()
-            ):
-                if not by:
-                    raise BackofficeError("say who acknowledges the alert: fill in your name")
-                with dash.store.transaction() as cursor:
-                    acknowledge_alert(cursor, int(parts[1]), by, dash.clock())
-                back = self.headers.get("Referer") or f"/alerts?lang={lang}"
-                self._redirect(back)
-            elif len(parts) == 4 and parts[0] == "terminal" and parts[3] == "command":
-                if dash.send_command is None:
-                    raise BackofficeError("commands are off: set commands.key_file in the config")
-                if not by:
-                    raise BackofficeError("say who sends the command: fill in your name")
-                try:
-                    args = json.loads(form.get("args") or "{}")
-                except ValueError:
-                    raise BackofficeError("command arguments must be a JSON object") from None
-                if not isinstance(args, dict):
-                    raise BackofficeError("command arguments must be a JSON object")
-                dash.send_command(parts[1], parts[2], form.get("name", ""), args, by)
-                self._redirect(f"/terminal/{parts[1]}/{parts[2]}?lang={lang}")
-            else:
-                self._send(404, "not found", "text/plain")
-        except BackofficeError as exc:
-            self._send(
-                400, dash.page(t, lang, t("Wrong request"), f"<p>{html.escape(str(exc))}</p>")
-            )
+_CACHE_STATIC = {"Cache-Control": "public, max-age=3600"}
 
 
 class DashboardServer:
+    """The dashboard on a threaded Werkzeug server (one thread per request)."""
+
     def __init__(self, dashboard: Dashboard, host: str, port: int) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.dashboard = dashboard
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = make_server(host, port, dashboard, threaded=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="dashboard", daemon=True
+        )
 
     @property
     def url(self) -> str:

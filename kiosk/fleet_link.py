@@ -2,9 +2,10 @@
 
 Owns what connects kiosk.telemetry to a Terminal: the health facts the client reports (taken
 on the terminal's own thread and cached, because the client asks from its threads), the
-handlers of the remote commands (reboot, maintenance, day close, log bundle, catalog) and
-the hand-over of each command to the terminal's thread — the terminal's SQLite connection
-and devices belong to that one thread — and the update events of the A/B slots. It never
+handlers of the remote commands (reboot, maintenance, day close, log bundle, catalog,
+update: handed to kiosk.updates.link) and the hand-over of each command to the terminal's
+thread — the terminal's SQLite connection and devices belong to that one thread — and the
+update events of the A/B slots. It never
 verifies a command itself (kiosk.telemetry.commands does, before any handler runs).
 """
 
@@ -23,6 +24,7 @@ from kiosk.errors import KioskError
 from kiosk.service_faults import blocking
 from kiosk.telemetry import Command, HealthFacts, TelemetryClient
 from kiosk.terminal import Terminal
+from kiosk.updates.link import TerminalUpdates, updates_for_config
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class FleetLink:
         request_restart: Callable[[str], None],
         client_factory: Callable[..., TelemetryClient] = TelemetryClient,
         inbox: TerminalThreadInbox | None = None,
+        updates: TerminalUpdates | None = None,
     ) -> None:
         self._config = config
         self._terminal = terminal
@@ -102,6 +105,8 @@ class FleetLink:
         self._request_restart = request_restart
         # The runtime's inbox when a runtime hosts the terminal (its loop runs the calls).
         self.inbox = inbox or TerminalThreadInbox()
+        # The runtime's too, so update events are reported once whoever reports them.
+        self.updates = updates or updates_for_config(config)
         self._facts_lock = threading.Lock()
         self._facts = health_facts_of(terminal)
         self._last_reported: tuple[str, Mapping[str, object]] = (
@@ -126,6 +131,7 @@ class FleetLink:
             "close_day": self._on_terminal(self._close_day),
             "request_logs": self._request_logs,
             "install_catalog": self._on_terminal(self._install_catalog),
+            "update": lambda command: self.updates.handle_command(command.args, clock.now()),
         }
         for name, handler in handlers.items():
             self.client.handlers.register(name, handler)
@@ -148,6 +154,7 @@ class FleetLink:
         facts = health_facts_of(self._terminal)
         with self._facts_lock:
             self._facts = facts
+        self.updates.poll(self.client.publish_event, self._request_restart)
         if (facts.paper, facts.devices["service"]) != self._last_reported:
             self._last_reported = (facts.paper, facts.devices["service"])
             self.client.notify_health_changed()

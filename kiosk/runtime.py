@@ -3,8 +3,9 @@
 Owns the terminal's thread and its loop: the guarded start (recovery first), the inbox of
 calls other threads hand to the core (kiosk.core_inbox), cash draining, watching the card
 slot, bounded housekeeping, the service state and its reasons, systemd's READY and
-WATCHDOG, telemetry and remote commands (kiosk.fleet_link), and the confirmation of a
-software version on trial (kiosk.updates.slots). The core's events (cash counted, card
+WATCHDOG, telemetry and remote commands (kiosk.fleet_link), and asking the privileged
+updater to confirm a software version on trial (kiosk.updates.link: this process never
+writes the slots). The core's events (cash counted, card
 inserted or removed, device and service state) go out on the terminal's EventBus, which
 the touchscreen subscribes to. It never imports Kivy and never decides what a screen shows.
 
@@ -23,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from kiosk.availability import need_problems, snapshot_of
@@ -46,7 +46,7 @@ from kiosk.signing import (
 )
 from kiosk.terminal import Duty, Terminal, fault_of
 from kiosk.transactions.engine import Outcome
-from kiosk.updates.slots import SlotStore
+from kiosk.updates.link import updates_for_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,6 +103,7 @@ class Runtime:
         self.cadence = cadence
         self.inbox = TerminalThreadInbox()
         self.fleet: FleetLink | None = None
+        self.updates = updates_for_config(self.config)
         self.recovered: list[Outcome] = []
         self.confirmed_version: str | None = None
         self.stop_reason: str | None = None
@@ -372,6 +373,7 @@ class Runtime:
                 self.clock,
                 request_restart=self.request_stop,
                 inbox=self.inbox,
+                updates=self.updates,
             )
             self.fleet.start()
         except Exception as exc:
@@ -425,26 +427,23 @@ class Runtime:
         self._confirm_done = True
         self.confirmed_version = self._guard("update confirmation", self._confirm)
         if self.confirmed_version:
-            log.info("software version %s confirmed", self.confirmed_version)
+            log.info("software version %s healthy: confirmation asked", self.confirmed_version)
         self._report_update_events()
 
     def _confirm(self) -> str | None:
-        root = Path(self.config.updates.root)
-        if not (root / "state.json").is_file():
-            return None  # no A/B slots here (a development checkout or a bench)
-        return SlotStore(root).confirm(self.clock.now())
+        # None without A/B slots (a development checkout or a bench), or when this process
+        # does not run the version on trial; otherwise the updater is asked to confirm it.
+        return self.updates.confirm(self.clock.now())
 
     def _report_update_events(self) -> None:
-        root = Path(self.config.updates.root)
-        if self.fleet is None or not (root / "state.json").is_file():
+        if self.fleet is None or not self.updates.installed():
             return
-        fleet = self.fleet
+        fleet, updates = self.fleet, self.updates
 
         def report() -> None:
-            slots = SlotStore(root)
-            pending = slots.pending_events()
+            pending = updates.pending_events()
             if pending:
-                slots.mark_reported(fleet.report_update_events(pending))
+                updates.mark_reported(fleet.report_update_events(pending))
 
         self._guard("update events", report)
 

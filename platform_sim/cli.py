@@ -1,7 +1,7 @@
 """kiosk-platform-sim: run the simulated operator platform, or dump its ledger as JSON.
 
     kiosk-platform-sim --db PATH --port N [--host 127.0.0.1] [--fault SPEC ...] [--seed S]
-                       [--clock-offset-s N] [--hold-lifetime-s N]
+                       [--clock-offset-s N] [--hold-lifetime-s N] [--crl FILE]
                        [--provider SPEC ...] [--order-lifetime-s N]
     kiosk-platform-sim dump --db PATH
 
@@ -41,6 +41,7 @@ def serve(args: argparse.Namespace) -> int:
             hold_lifetime_s=args.hold_lifetime_s,
             provider=args.provider,
             order_lifetime_s=args.order_lifetime_s,
+            crl_file=Path(args.crl) if args.crl else None,
         )
     except OSError as exc:
         raise CommandError(
@@ -136,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=ORDER_LIFETIME.total_seconds(),
         metavar="N",
         help="seconds a payment order stays payable unless paid or closed (default %(default)g)",
+    )
+    parser.add_argument(
+        "--crl",
+        metavar="FILE",
+        help="refuse requests signed with a certificate this CRL revokes (read again on change)",
     )
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     parser.set_defaults(handler=serve)

@@ -50,6 +50,7 @@ from platform_sim.faults import FaultKind, FaultPlan, FaultRule, parse_fault
 from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
 from platform_sim.orders import OrderBook
 from platform_sim.provider import ProviderPlan, parse_behaviour
+from platform_sim.revocation import RevocationList
 
 log = logging.getLogger("platform_sim")
 
@@ -89,10 +90,12 @@ class PlatformSimulator:
         hold_lifetime_s: float = HOLD_LIFETIME.total_seconds(),
         provider: Sequence[str] = (),
         order_lifetime_s: float = ORDER_LIFETIME.total_seconds(),
+        crl_file: Path | None = None,
     ) -> None:
         check_fen(opening_float_fen)
         if not hold_lifetime_s > 0:
             raise KioskError(f"the hold lifetime must be positive, not {hold_lifetime_s} s")
+        self.revocations = RevocationList(crl_file) if crl_file is not None else None
         self.ledger = Ledger(
             db_path,
             opening_float_fen=opening_float_fen,
@@ -201,7 +204,9 @@ class PlatformSimulator:
         now = self.now()
         if operation is Operation.REGISTER:
             certificate = _text(request, "certificate")
-            self._verify(_public_key(certificate, station, terminal, now), body, signature)
+            offered = _public_key(certificate, station, terminal, now)
+            self._check_not_revoked(certificate, station, terminal)
+            self._verify(offered, body, signature)
             self._check_fresh(request_time, now)
             self.ledger.register(station, terminal, certificate, now)
             return {"station": station, "terminal": terminal, "registered": True}
@@ -211,6 +216,7 @@ class PlatformSimulator:
                 Refusal.NOT_REGISTERED,
                 f"terminal {terminal} of station {station} is not registered: register first",
             )
+        self._check_not_revoked(registered, station, terminal)
         self._verify(self._registered_key(registered), body, signature)
         # Only a signed request learns that its clock is wrong.
         self._check_fresh(request_time, now)
@@ -345,6 +351,14 @@ class PlatformSimulator:
         if operation is Operation.REFUND_STATUS:
             return orders.refund_status(station, _text(request, "key"), now).to_json()
         raise AssertionError(f"operation {operation} has no handler")  # pragma: no cover
+
+    def _check_not_revoked(self, certificate: str, station: str, terminal: str) -> None:
+        if self.revocations is not None and self.revocations.revoked(certificate):
+            raise PlatformRefused(
+                Refusal.CERTIFICATE_REVOKED,
+                f"the certificate of terminal {terminal} of station {station} is revoked: "
+                "the operator cut this terminal off; a technician installs a new certificate",
+            )
 
     def _check_fresh(self, request_time: str, now: datetime) -> None:
         try:

@@ -222,6 +222,13 @@ def backoffice_section(directory: Path, args: argparse.Namespace) -> dict[str, o
     return figures
 
 
+def dashboard_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
+    """The dashboard's fleet page and reports on PostgreSQL, 100 to 1,000 terminals x 31 days."""
+    from tests.bench_support.dashboard import run_dashboard_bench
+
+    return run_dashboard_bench(directory)
+
+
 def ui_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
     """The touchscreen app under Xvfb: cold start, memory over 100 journeys, touch feedback."""
     # Its own process: Kivy's window and GL context must not live in this one.
@@ -257,6 +264,7 @@ SECTIONS = {
     "ioboard": ioboard_section,
     "telemetry": telemetry_section,
     "backoffice": backoffice_section,
+    "dashboard": dashboard_section,
     "ui": ui_section,
     "soak": soak_section,
 }

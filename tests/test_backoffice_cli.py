@@ -27,7 +27,11 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_missing_config_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    handlers = logging.getLogger().handlers[:]
     assert main(["serve", "--config", "/nonexistent/bo.toml"]) == 1
+    # Logging is left as it was: a handler on this test's captured stderr would make a
+    # later test's log line a "Logging error" traceback (tests/test_update_publish.py).
+    assert logging.getLogger().handlers == handlers
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         "kiosk-backoffice: error: configuration file /nonexistent/bo.toml does not exist: "
@@ -100,7 +104,11 @@ def test_serve_and_simulate_fleet_run_as_processes(
         assert fleet.returncode == 0, fleet.stderr.decode()
 
         def listed() -> list[object]:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/fleet", timeout=5) as r:
+            # As the sign-in proxy would ask (docs/backoffice.md, "Sign-in and roles").
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/fleet", headers={"X-Forwarded-User": "ops"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as r:
                 rows: list[object] = json.loads(r.read())
             return rows if len(rows) == 3 else []
 

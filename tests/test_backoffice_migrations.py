@@ -70,3 +70,34 @@ def test_a_database_from_before_versioning_is_taken_over_with_its_rows(tmp_path:
         assert rows == [{"seq": 5, "signature": "unchecked", "awaiting_claim": 0}]
     finally:
         store.close()
+
+
+def test_a_database_whose_dashboard_made_its_own_tables_is_taken_over(tmp_path: Path) -> None:
+    # Before migration 3 the dashboard created staff_actions (and its other tables) itself,
+    # outside schema_version; such a database moves to version 3 keeping their rows.
+    db = tmp_path / "dashboard.db"
+    store = Store(f"sqlite:///{db}")
+    store.close()
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM schema_version WHERE version >= 3")
+    for table in ("staff_actions", "fleet_samples", "alert_notices", "revocations"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute(
+        "CREATE TABLE staff_actions (id INTEGER PRIMARY KEY, at REAL NOT NULL, staff TEXT NOT "
+        "NULL, role TEXT NOT NULL, action TEXT NOT NULL, station TEXT, terminal TEXT, "
+        "detail TEXT NOT NULL)"
+    )
+    conn.execute(
+        "INSERT INTO staff_actions (at, staff, role, action, detail) "
+        "VALUES (1.0, 'zhao', 'admin', 'revoke', '{}')"
+    )
+    conn.commit()
+    conn.close()
+    store = Store(f"sqlite:///{db}")
+    try:
+        with store.transaction() as cursor:
+            assert schema_version(cursor) == len(MIGRATIONS)
+        assert store.query("SELECT staff FROM staff_actions") == [{"staff": "zhao"}]
+        assert store.query("SELECT COUNT(*) AS n FROM revocations") == [{"n": 0}]
+    finally:
+        store.close()

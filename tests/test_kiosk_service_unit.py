@@ -1,8 +1,9 @@
 """deploy/systemd/kiosk.service, run as systemd would run it: the touchscreen app as the service.
 
 The test reads ExecStartPre, ExecStart, Environment, WorkingDirectory and WatchdogSec from
-the unit file and runs exactly those commands, with only these differences, each because
-this machine is not a terminal:
+the unit file and runs exactly those commands (ExecStartPre's "+", which makes systemd run it
+as root outside the sandbox, is systemd's and not part of the command), with only these
+differences, each because this machine is not a terminal:
 - the paths /opt/kiosk (the A/B slots), /etc/kiosk/kiosk.toml and /var/lib/kiosk become the
   test's own directories, and /usr/bin/python3 the test environment's interpreter (the one
   with the project's dependencies installed);
@@ -15,6 +16,10 @@ this machine is not a terminal:
 The slots hold a version on trial installed by the real update code (`SlotStore.install`
 of signed bundles); its wheels include one whose entry point is setup.cfg's `kiosk-ui`, so
 the `site-packages/bin/kiosk-ui` ExecStart names is the script pip writes from it. The
+version on trial is this checkout's kiosk.__version__, the code kiosk-ui runs, as on a
+terminal (the bundle builder refuses any other). The terminal cannot write the slots: it
+asks through its spool, and kiosk-updater.path starts kiosk-updater.service when a request
+arrives; the test runs that unit's ExecStart the same way when the spool holds a request. The
 terminal is real: SoftHSM2 token, the platform simulator, Mosquitto with the fleet's TLS
 certificates, simulated devices.
 """
@@ -43,16 +48,20 @@ import tomli_w
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+import kiosk
 from kiosk.telemetry import topic
 from kiosk.updates import SlotStore, build_bundle, sign_bundle
 from tests.fixtures.mosquitto import MosquittoBroker, MqttPki, connect_peer
 from tests.fixtures.updates import HARDWARE, ReleaseKeys, make_wheel
+from ui.fonts import prepare_faces
 
 pytestmark = pytest.mark.softhsm
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "deploy" / "systemd" / "kiosk.service"
 STATION, TERMINAL = "33078200001", "T0001"
+UPDATER = REPO / "deploy" / "systemd" / "kiosk-updater.service"
+OLDER = "0.0.1"  # the known-good version below the one on trial
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ def read_unit(path: Path) -> Unit:
         item.split("=", 1) for value in values["Environment"] for item in shlex.split(value)
     )
     [pre] = values["ExecStartPre"]
+    pre = pre.lstrip("+-@!:")  # systemd's prefixes: "+" runs it privileged
     [start] = values["ExecStart"]
     [workdir] = values["WorkingDirectory"]
     [watchdog] = values["WatchdogSec"]
@@ -125,9 +135,12 @@ def entry_point_wheel(directory: Path, version: str) -> Path:
 
 
 def install_trial(root: Path, work: Path, keys: ReleaseKeys) -> None:
-    """Version 1.0.0 installed and good, 1.1.0 installed on trial: the next start counts."""
+    """An older version installed and good, this checkout's on trial: the next start counts.
+    With what provision.sh writes beside the slots for the updater."""
     now = datetime.now(UTC)
-    for version in ("1.0.0", "1.1.0"):
+    fonts = work / "fonts"
+    prepare_faces(fonts)  # as build-bundle.sh does: the faces travel in the bundle
+    for version in (OLDER, kiosk.__version__):
         wheels = work / version / "wheels"
         make_wheel(wheels, version)
         entry_point_wheel(wheels, version)
@@ -141,10 +154,15 @@ def install_trial(root: Path, work: Path, keys: ReleaseKeys) -> None:
             software_dir=wheels,
             ioboard_dir=None,
             catalog_dir=None,
+            fonts_dir=fonts,
         )
         sign_bundle(bundle, keys.private_pem)
         SlotStore(root).install(bundle, keys.public_pem, hardware=HARDWARE, now=now)
     assert SlotStore(root).status().trial is not None
+    (root / "keys").mkdir(exist_ok=True)
+    (root / "keys" / "release.pub.pem").write_bytes(keys.public_pem)
+    (root / "hardware").write_text(HARDWARE + "\n")
+    (root / "update-url").write_text("https://updates.invalid/kiosk\n")  # nothing is fetched
 
 
 class NotifySocket:
@@ -185,9 +203,22 @@ class ServiceRun:
     notify: NotifySocket
     log: Path
     root: Path
+    spool: Path
+    updater: list[str]  # kiosk-updater.service's ExecStart, made local
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def trial_confirmed(self) -> bool:
+        """kiosk-updater.path's part: a request in the spool starts the updater; then
+        whether the version on trial has been confirmed."""
+        requests = self.spool / "requests"
+        if requests.is_dir() and any(requests.iterdir()):
+            served = subprocess.run(
+                self.updater, capture_output=True, text=True, timeout=120, check=False
+            )
+            assert served.returncode == 0, served.stdout + served.stderr
+        return SlotStore(self.root).status().trial is None
 
     def wait_for(self, condition: Any, what: str, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -235,7 +266,7 @@ def run_service(
         cert = mqtt_pki.terminal(TERMINAL, STATION)
         config = tmp_path / "kiosk.toml"
         table = {
-            "data_dir": str(state / "data"),
+            "data_dir": str(state),  # as provisioned: the spool is /var/lib/kiosk/updates
             "station": {
                 "institution_no": STATION,
                 "name": "青山社区便民服务站",
@@ -300,7 +331,14 @@ def run_service(
             process = subprocess.Popen(
                 command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
             )
-        run = ServiceRun(process, notify, log, root)
+        [updater] = [
+            line.split("=", 1)[1]
+            for line in UPDATER.read_text(encoding="utf-8").splitlines()
+            if line.startswith("ExecStart=")
+        ]
+        run = ServiceRun(
+            process, notify, log, root, state / "updates", [local(a) for a in shlex.split(updater)]
+        )
         runs.append(run)
         return run
 
@@ -337,11 +375,12 @@ def test_the_unit_runs_the_touchscreen_app_ready_watched_online_and_confirming_i
             )
 
         run.wait_for(birth, "the birth message on the broker")
-        run.wait_for(
-            lambda: SlotStore(run.root).status().trial is None, "the trial version confirmed"
-        )
+        run.wait_for(run.trial_confirmed, "the trial version confirmed")
         status = SlotStore(run.root).status()
-        assert status.active is not None and status.active.version == "1.1.0"
+        assert status.active is not None and status.active.version == kiosk.__version__
+        # The app drew with the faces the bundle carries: nothing was cut at run time.
+        cache = run.spool.parent / "fonts"
+        assert not cache.exists() or not any(cache.iterdir())
         assert any(e["type"] == "update_confirmed" for e in status.events)
         run.process.send_signal(signal.SIGTERM)  # systemctl stop
         assert run.process.wait(60) == 0, run.log_text()[-3000:]
@@ -364,7 +403,7 @@ def test_with_the_token_missing_it_is_ready_and_shows_out_of_service_with_the_re
         "the reason on the out-of-service screen",
     )
     # A missing token is not the software's fault: the version on trial is kept.
-    run.wait_for(lambda: SlotStore(run.root).status().trial is None, "the trial version confirmed")
+    run.wait_for(run.trial_confirmed, "the trial version confirmed")
     run.process.send_signal(signal.SIGTERM)
     assert run.process.wait(60) == 0, run.log_text()[-3000:]
 

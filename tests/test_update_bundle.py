@@ -40,6 +40,7 @@ def test_a_signed_bundle_verifies_and_extracts_exactly_its_listed_files(
     extracted = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert extracted == sorted(metadata.files)
     assert (out / "ioboard" / "main.mpy").read_bytes().endswith(b"1.1.0")
+    assert (out / "fonts" / "NotoSansCJK-Regular-SC.otf").read_bytes() == b"OTTO1.1.0"
     assert "software/kiosk_canary-1.1.0-py3-none-any.whl" in metadata.files
 
 
@@ -158,10 +159,13 @@ def test_the_cli_builds_signs_and_verifies_a_bundle(
     from tests.fixtures.updates import make_wheel
 
     make_wheel(tmp_path / "wheels", "2.0.0")
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "fonts" / "NotoSansCJK-Bold-SC.otf").write_bytes(b"OTTO")
     bundle = tmp_path / "kiosk-2.0.0.bundle"
     wheels = str(tmp_path / "wheels")
     assert kiosk_tool(["update", "build", "--version", "2.0.0", "--hardware", HARDWARE,
-                       "--wheels", wheels, "--out", str(bundle)]) == 0  # fmt: skip
+                       "--wheels", wheels, "--fonts", str(tmp_path / "fonts"),
+                       "--out", str(bundle)]) == 0  # fmt: skip
     assert (
         kiosk_tool(["update", "sign", "--key", str(release_keys.private), "--in", str(bundle)]) == 0
     )
@@ -170,8 +174,8 @@ def test_the_cli_builds_signs_and_verifies_a_bundle(
                        "--hardware", HARDWARE, "--installed", "1.0.0", "--json"]) == 0  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is True and report["version"] == "2.0.0"
-    # The shipped catalog travels with the software.
-    assert report["files"] >= 3
+    # The shipped catalog and the prepared faces travel with the software.
+    assert report["files"] >= 4
 
 
 @pytest.mark.parametrize(

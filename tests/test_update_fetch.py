@@ -1,141 +1,127 @@
-"""Fetching bundles with TUF (python-tuf's ngclient) from a real HTTP server on loopback.
+"""Fetching bundles with TUF (python-tuf 7's ngclient) from a real HTTP server on loopback.
 
-The repository is made with python-tuf's Metadata API, as an update server would make it.
+The repository is written by kiosk.updates.publish, as the release team's update server is;
+the faults (a swapped bundle, a frozen or replayed server) are made by editing its files.
 """
 
-import functools
-import shutil
-import threading
-from collections.abc import Iterator
+import json
 from datetime import UTC, datetime, timedelta
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from securesystemslib.signer import CryptoSigner
-from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp
 
 from kiosk.updates import UpdateError
 from kiosk.updates.fetch import fetch_bundle
+from kiosk.updates.publish import Role
+from tests.fixtures.updates import UpdateServer, fetch_from
 
 NAME = "kiosk-1.1.0.bundle"
 
 
-class Repository:
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.signer = CryptoSigner.generate_ecdsa()
-        (directory / "metadata").mkdir(parents=True)
-        (directory / "targets").mkdir()
-        root = Root(expires=datetime.now(UTC) + timedelta(days=365))
-        for role in ("root", "targets", "snapshot", "timestamp"):
-            root.add_key(self.signer.public_key, role)
-        self.root = self._write(root, "1.root.json")
-        self.targets = Targets(expires=datetime.now(UTC) + timedelta(days=30))
-        self.snapshot = Snapshot(expires=datetime.now(UTC) + timedelta(days=7))
-        self.timestamp = Timestamp(expires=datetime.now(UTC) + timedelta(days=1))
-
-    def _write(self, signed: object, name: str) -> Path:
-        metadata = Metadata(signed)  # type: ignore[arg-type]
-        metadata.sign(self.signer)
-        path = self.dir / "metadata" / name
-        metadata.to_file(str(path))
-        return path
-
-    def publish(self, name: str, data: bytes, timestamp_expires: datetime | None = None) -> None:
-        local = self.dir / "upload" / name
-        local.parent.mkdir(exist_ok=True)
-        local.write_bytes(data)
-        target = TargetFile.from_file(name, str(local), ["sha256"])
-        self.targets.targets[name] = target
-        self.targets.version += 1
-        self._write(self.targets, f"{self.targets.version}.targets.json")
-        # Consistent snapshots: targets are served under their hash.
-        shutil.copy(local, self.dir / "targets" / f"{target.hashes['sha256']}.{name}")
-        self.snapshot.meta["targets.json"] = MetaFile(version=self.targets.version)
-        self.snapshot.version += 1
-        self._write(self.snapshot, f"{self.snapshot.version}.snapshot.json")
-        self.timestamp.snapshot_meta = MetaFile(version=self.snapshot.version)
-        self.timestamp.version += 1
-        if timestamp_expires is not None:
-            self.timestamp.expires = timestamp_expires
-        self._write(self.timestamp, "timestamp.json")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[Repository, str]]:
-    repo = Repository(tmp_path / "server")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(repo.dir))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield repo, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _fetch(repo: Repository, url: str, tmp_path: Path) -> Path:
-    trusted = tmp_path / "terminal" / "tuf"
-    if not trusted.exists():
-        trusted.mkdir(parents=True)
-        shutil.copy(repo.root, trusted / "root.json")
-    return fetch_bundle(
-        metadata_dir=trusted,
-        metadata_url=f"{url}/metadata/",
-        targets_url=f"{url}/targets/",
-        target=NAME,
-        download_dir=tmp_path / "terminal" / "downloads",
-        socket_timeout_s=10,
-    )
-
-
-def test_a_bundle_the_metadata_vouches_for_is_downloaded(
-    server: tuple[Repository, str], tmp_path: Path
+def test_a_bundle_the_metadata_vouches_for_is_downloaded_with_progress(
+    update_server: UpdateServer, tmp_path: Path
 ) -> None:
-    repo, url = server
-    repo.publish(NAME, b"bundle bytes")
-    assert _fetch(repo, url, tmp_path).read_bytes() == b"bundle bytes"
+    data = b"bundle bytes" * 50_000
+    update_server.publish(NAME, data)
+    seen: list[tuple[int, int]] = []
+
+    path = fetch_from(update_server, tmp_path / "terminal", NAME, lambda d, t: seen.append((d, t)))
+
+    assert path.read_bytes() == data
+    assert seen[-1] == (len(data), len(data))
+    assert all(t == len(data) for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
 def test_a_bundle_swapped_on_the_server_is_refused(
-    server: tuple[Repository, str], tmp_path: Path
+    update_server: UpdateServer, tmp_path: Path
 ) -> None:
-    repo, url = server
-    repo.publish(NAME, b"bundle bytes")
-    for served in (repo.dir / "targets").iterdir():
+    update_server.publish(NAME, b"bundle bytes")
+    for served in (update_server.dir / "targets").iterdir():
         served.write_bytes(b"evil bytes!!")
     with pytest.raises(UpdateError, match="does not match its signed length or hash"):
-        _fetch(repo, url, tmp_path)
+        fetch_from(update_server, tmp_path / "terminal", NAME)
 
 
 def test_expired_timestamp_metadata_is_refused_as_a_freeze(
-    server: tuple[Repository, str], tmp_path: Path
+    update_server: UpdateServer, tmp_path: Path
 ) -> None:
-    repo, url = server
-    repo.publish(NAME, b"bundle bytes", timestamp_expires=datetime.now(UTC) - timedelta(hours=1))
+    update_server.publish(NAME, b"bundle bytes")
+    update_server.repo.refresh(
+        [],
+        signers=update_server.signers(),  # type: ignore[arg-type]
+        now=datetime.now(UTC) - timedelta(days=2),
+    )
     with pytest.raises(UpdateError, match="metadata has expired"):
-        _fetch(repo, url, tmp_path)
+        fetch_from(update_server, tmp_path / "terminal", NAME)
 
 
 def test_metadata_replayed_at_an_older_version_is_refused(
-    server: tuple[Repository, str], tmp_path: Path
+    update_server: UpdateServer, tmp_path: Path
 ) -> None:
-    repo, url = server
-    repo.publish(NAME, b"bundle 1")
-    old_timestamp = (repo.dir / "metadata" / "timestamp.json").read_bytes()
-    repo.publish(NAME, b"bundle 2")
-    assert _fetch(repo, url, tmp_path).read_bytes() == b"bundle 2"
-    (repo.dir / "metadata" / "timestamp.json").write_bytes(old_timestamp)
+    update_server.publish(NAME, b"bundle 1")
+    timestamp = update_server.dir / "metadata" / "timestamp.json"
+    old_timestamp = timestamp.read_bytes()
+    update_server.publish(NAME, b"bundle 2")
+    assert fetch_from(update_server, tmp_path / "terminal", NAME).read_bytes() == b"bundle 2"
+    timestamp.write_bytes(old_timestamp)
     with pytest.raises(UpdateError, match="older metadata than this terminal has seen"):
-        _fetch(repo, url, tmp_path)
+        fetch_from(update_server, tmp_path / "terminal", NAME)
 
 
-def test_a_terminal_without_a_trusted_root_refuses_to_fetch(tmp_path: Path) -> None:
-    with pytest.raises(UpdateError, match="no trusted root.json"):
+def test_metadata_signed_by_a_key_the_root_does_not_trust_is_refused(
+    update_server: UpdateServer, tmp_path: Path
+) -> None:
+    update_server.publish(NAME, b"bundle bytes")
+    stranger = update_server.new_key("stranger")
+    update_server.key_files[Role.TIMESTAMP] = stranger
+    timestamp = update_server.dir / "metadata" / "timestamp.json"
+    doc = json.loads(timestamp.read_text())
+    # Re-sign the timestamp with a key the root never listed: exactly what a thief of the
+    # server (but not of the keys) could do.
+    from tuf.api.metadata import Metadata
+
+    metadata = Metadata.from_dict(doc)
+    metadata.signatures.clear()
+    metadata.sign(update_server.signer(Role.TIMESTAMP))  # type: ignore[arg-type]
+    metadata.to_file(str(timestamp))
+    with pytest.raises(UpdateError, match="not signed by enough trusted keys"):
+        fetch_from(update_server, tmp_path / "terminal", NAME)
+
+
+def test_a_target_the_server_does_not_offer_is_named(
+    update_server: UpdateServer, tmp_path: Path
+) -> None:
+    update_server.publish(NAME, b"bundle bytes")
+    with pytest.raises(UpdateError, match="does not offer kiosk-9.bundle"):
+        fetch_from(update_server, tmp_path / "terminal", "kiosk-9.bundle")
+
+
+def test_a_terminal_without_a_trust_anchor_refuses_to_fetch(tmp_path: Path) -> None:
+    with pytest.raises(UpdateError, match="no trusted update-server root"):
         fetch_bundle(
-            metadata_dir=tmp_path,
+            trusted_root=tmp_path / "absent.json",
+            metadata_dir=tmp_path / "tuf",
             metadata_url="http://127.0.0.1:9/metadata/",
             targets_url="http://127.0.0.1:9/targets/",
             target=NAME,
             download_dir=tmp_path / "d",
+        )
+
+
+def test_an_unreachable_server_is_one_clear_error(
+    update_server: UpdateServer, tmp_path: Path
+) -> None:
+    update_server.publish(NAME, b"bundle bytes")
+    terminal = tmp_path / "terminal"
+    fetch_from(update_server, terminal, NAME)
+    with pytest.raises(UpdateError, match="update server cannot be reached"):
+        fetch_bundle(
+            trusted_root=terminal / "tuf-root.json",
+            metadata_dir=terminal / "tuf",
+            metadata_url="http://127.0.0.1:9/metadata/",
+            targets_url="http://127.0.0.1:9/targets/",
+            target=NAME,
+            download_dir=terminal / "other",
+            socket_timeout_s=2,
         )

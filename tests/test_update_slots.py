@@ -80,6 +80,10 @@ def test_install_boot_confirm_switches_to_the_new_version_for_good(
     assert running_version(store.root) == "1.1.0"
     # Until confirmed, the boot guard still runs from the old, known-good slot.
     assert running_version(store.root, "good") == "1.0.0"
+    # Each slot has its own prepared font faces, where kiosk.service's KIOSK_FONT_DIR points.
+    face = "fonts/NotoSansCJK-Regular-SC.otf"
+    assert (store.root / "current" / face).read_bytes() == b"OTTO1.1.0"
+    assert (store.root / "good" / face).read_bytes() == b"OTTO1.0.0"
 
     decision = store.record_start(NOW)
     assert (decision.action, decision.version, decision.starts) == ("trial", "1.1.0", 1)

@@ -4,9 +4,12 @@
 # NOT for production: the CA key sits unencrypted in DIR. Production certificates come from
 # the operator's PKI; only the subject names below are the contract (docs/mqtt.md section 6).
 #
-#   dev-ca.sh DIR init                        CA (ca.pem, ca.key) and broker certificate
+#   dev-ca.sh DIR init                        CA (ca.pem, ca.key), broker certificate
 #                                             (broker.pem, broker.key; CN and SAN localhost,
 #                                             127.0.0.1 and any extra names in $BROKER_NAMES)
+#                                             and an empty CRL (crl.pem: Mosquitto's crlfile
+#                                             must exist; `kiosk-backoffice terminal revoke`
+#                                             writes it from then on)
 #   dev-ca.sh DIR terminal STATION TERMINAL   terminal-STATION-TERMINAL.pem/.key,
 #                                             CN "STATION/TERMINAL" (the MQTT username)
 #   dev-ca.sh DIR backoffice [NAME]           NAME.pem/.key (default backoffice), CN NAME
@@ -55,6 +58,14 @@ init)
             -subj "/O=Kiosk Dev/CN=Kiosk Dev MQTT CA" \
             -addext "basicConstraints=critical,CA:TRUE" \
             -addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.pem
+    fi
+    if [ ! -f crl.pem ]; then
+        # openssl ca wants its database even for an empty list.
+        : > crl-index.txt
+        printf '[ca]\ndefault_ca=dev\n[dev]\ndatabase=crl-index.txt\ndefault_md=sha256\ndefault_crl_days=%s\n' \
+            "$days" > crl.cnf
+        openssl ca -gencrl -config crl.cnf -cert ca.pem -keyfile ca.key -out crl.pem 2>/dev/null
+        rm -f crl.cnf crl-index.txt crl-index.txt.attr crl-index.txt.old
     fi
     san="DNS:localhost,IP:127.0.0.1"
     for extra in ${BROKER_NAMES:-}; do san="$san,DNS:$extra"; done

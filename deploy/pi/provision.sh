@@ -2,7 +2,8 @@
 # Turn a fresh Raspberry Pi OS Lite (Debian 12 "bookworm", arm64) into a terminal.
 # Run as root on the Pi from a copy of the repository's deploy/ directory:
 #   sudo deploy/pi/provision.sh --release-key release.pub.pem --bundle kiosk-1.4.0.bundle \
-#        [--tuf-root root.json] [--maintenance-net 10.20.0.0/16] [--read-only-root]
+#        [--tuf-root root.json --update-url https://updates.example] [--no-update-timer]
+#        [--maintenance-net 10.20.0.0/16] [--read-only-root]
 # With --root DIR it writes the same files under DIR and only prints the commands that would
 # change the running system (apt, useradd, systemctl, raspi-config): for images and tests.
 # Running it twice is safe. Every step is described in docs/deploy.md.
@@ -17,6 +18,8 @@ READ_ONLY_ROOT=0
 BUNDLE=""
 RELEASE_KEY=""
 TUF_ROOT=""
+UPDATE_URL=""
+UPDATE_TIMER=1
 DATA_LABEL=KIOSK-DATA
 
 PACKAGES=(
@@ -26,6 +29,12 @@ PACKAGES=(
 	fonts-noto-cjk
 	espeak-ng
 	nftables systemd-timesyncd
+	# PC/SC for Python from Debian: PyPI has no aarch64 pyscard wheel (docs/updates.md)
+	python3-pyscard
+	# evdev for a payment-code scanner in HID-keyboard mode (compiled: docs/scanner.md)
+	python3-evdev
+	# operating-system security updates in the maintenance window (docs/deploy.md)
+	unattended-upgrades
 )
 
 usage() {
@@ -46,6 +55,8 @@ while [ $# -gt 0 ]; do
 	--bundle) BUNDLE="${2:?--bundle needs a file}"; shift 2 ;;
 	--release-key) RELEASE_KEY="${2:?--release-key needs a PEM file}"; shift 2 ;;
 	--tuf-root) TUF_ROOT="${2:?--tuf-root needs the update server root.json}"; shift 2 ;;
+	--update-url) UPDATE_URL="${2:?--update-url needs the update server base URL}"; shift 2 ;;
+	--no-update-timer) UPDATE_TIMER=0; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) die "unknown option $1: see --help" ;;
 	esac
@@ -100,15 +111,20 @@ else
 fi
 
 step "directories: /opt/kiosk (update slots), /etc/kiosk (configuration), /var/lib/kiosk (data)"
-install -d -m 0755 "$ROOT/opt/kiosk" "$ROOT/opt/kiosk/keys" "$ROOT/opt/kiosk/tuf"
+install -d -m 0755 "$ROOT/opt/kiosk" "$ROOT/opt/kiosk/keys"
 install -d -m 0750 "$ROOT/etc/kiosk"
 install -d -m 0700 "$ROOT/var/lib/kiosk"
+install -d -m 0755 "$ROOT/var/lib/kiosk/updates" "$ROOT/var/lib/kiosk/updates/requests"
 put 0644 "$RELEASE_KEY" /opt/kiosk/keys/release.pub.pem
 echo "$HARDWARE" >"$ROOT/opt/kiosk/hardware"
-[ -n "$TUF_ROOT" ] && put 0644 "$TUF_ROOT" /opt/kiosk/tuf/root.json
+# The update server's first root: the TUF client's trust anchor, never written by it.
+[ -n "$TUF_ROOT" ] && put 0644 "$TUF_ROOT" /opt/kiosk/keys/tuf-root.json
+[ -n "$UPDATE_URL" ] && echo "$UPDATE_URL" >"$ROOT/opt/kiosk/update-url"
 if [ "$LIVE" = 1 ]; then
-	# The kiosk user runs updates and the boot guard; the keys stay root's.
-	chown kiosk:kiosk /opt/kiosk /opt/kiosk/tuf /var/lib/kiosk
+	# /opt/kiosk stays root's: the terminal may not write its own code; it asks the
+	# privileged updater through its spool in /var/lib/kiosk/updates (docs/updates.md).
+	chown -R root:root /opt/kiosk
+	chown kiosk:kiosk /var/lib/kiosk /var/lib/kiosk/updates /var/lib/kiosk/updates/requests
 	chown root:kiosk /etc/kiosk
 fi
 
@@ -144,10 +160,24 @@ if [ -f "$CMDLINE" ] && ! grep -q 'consoleblank=0' "$CMDLINE"; then
 fi
 system systemctl mask getty@tty1.service
 
-step "systemd unit kiosk.service"
+step "operating-system security updates: unattended-upgrades, window 02:00-04:00"
+put 0644 "$HERE/os-updates/20auto-upgrades" /etc/apt/apt.conf.d/20auto-upgrades
+put 0644 "$HERE/os-updates/52kiosk-unattended-upgrades" /etc/apt/apt.conf.d/52kiosk-unattended-upgrades
+put 0644 "$HERE/os-updates/apt-daily.timer.d/kiosk.conf" /etc/systemd/system/apt-daily.timer.d/kiosk.conf
+put 0644 "$HERE/os-updates/apt-daily-upgrade.timer.d/kiosk.conf" /etc/systemd/system/apt-daily-upgrade.timer.d/kiosk.conf
+
+step "systemd units kiosk.service, kiosk-updater.{service,path,timer}"
 put 0644 "$DEPLOY/systemd/kiosk.service" /etc/systemd/system/kiosk.service
+for unit in kiosk-updater.service kiosk-updater.path kiosk-updater.timer; do
+	put 0644 "$DEPLOY/systemd/$unit" "/etc/systemd/system/$unit"
+done
 system systemctl daemon-reload
-system systemctl enable kiosk.service
+system systemctl enable kiosk.service kiosk-updater.path
+if [ "$UPDATE_TIMER" = 1 ]; then
+	system systemctl enable kiosk-updater.timer
+else
+	system systemctl disable kiosk-updater.timer
+fi
 
 if [ "$READ_ONLY_ROOT" = 1 ]; then
 	step "read-only root: overlay on /, data partition $DATA_LABEL for data, updates, configuration"
@@ -176,13 +206,10 @@ if [ -n "$BUNDLE" ]; then
 	tar -xf "$BUNDLE" -C "$WORK" --wildcards 'payload/software/*.whl'
 	python3 -m pip install -q --no-index --no-deps --target "$WORK/site" "$WORK"/payload/software/*.whl
 	# The bundle's own kiosk-tool checks every hash again and installs it into slot a.
-	if [ "$LIVE" = 1 ]; then
-		runuser -u kiosk -- env PYTHONPATH="$WORK/site" python3 -m firmware_tools.cli update install \
-			--root /opt/kiosk --in "$BUNDLE"
-	else
-		PYTHONPATH="$WORK/site" python3 -m firmware_tools.cli update install \
-			--root "$ROOT/opt/kiosk" --in "$BUNDLE"
-	fi
+	PYTHONPATH="$WORK/site" python3 -m firmware_tools.cli update install \
+		--root "$ROOT/opt/kiosk" --in "$BUNDLE"
+	# The Simplified Chinese faces come with the bundle (payload/fonts, cut when it was
+	# built: ui/fonts.py), so nothing is prepared here and the Pi needs no fontTools.
 fi
 
 step "done: write /etc/kiosk/kiosk.toml (kiosk-tool provision), then: systemctl start kiosk"

@@ -8,10 +8,11 @@ starts reading at once and keeps trying to open a scanner that is not plugged in
 import os
 import re
 
-from drivers.scanner.hid_source import NAME_PREFIX
 from drivers.scanner.line_driver import LineScanner, LineSource
 from drivers.scanner.serial_source import SerialLineSource
 
+# A HID scanner named by its input device's name (hid_source reads the rest of the port).
+NAME_PREFIX = "name:"
 _EVENT_DEVICE = re.compile(r"/dev/input/event\d+\Z")
 
 

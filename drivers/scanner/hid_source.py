@@ -16,10 +16,9 @@ from typing import Protocol
 
 from evdev import InputDevice, InputEvent, ecodes, list_devices
 
+from drivers.scanner.factory import NAME_PREFIX
 from drivers.scanner.keymap import KeyDecoder
 from drivers.scanner.line_driver import LinkError
-
-NAME_PREFIX = "name:"
 
 
 class InputDeviceLike(Protocol):

@@ -1,14 +1,18 @@
 """kiosk-tool update: build, sign, verify, install, confirm and roll back software updates.
 
-`build` and `sign` run at the release team (sign needs the release private key); the rest run
-on the terminal. `start` is the boot guard the kiosk service runs before every start (it counts
-the starts of a version on trial and rolls it back when it used them up). See docs/updates.md.
+`build`, `sign`, `repo-init`, `publish`, `repo-rotate` and `repo-refresh` run at the release
+team (they need its private keys); the rest run on the terminal. `start` is the boot guard the
+kiosk service runs, as root, before every start (it counts the starts of a version on trial,
+rolls it back when it used them up, and puts the running slot's I/O board firmware on the
+board); `serve` is the privileged updater (kiosk-updater.service). See docs/updates.md.
 """
 
 import argparse
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import kiosk.catalog
 from kiosk.command_line import CommandError, emit
@@ -25,8 +29,36 @@ from kiosk.updates import (
 )
 
 DEFAULT_ROOT = Path("/opt/kiosk")
+DEFAULT_SPOOL = Path("/var/lib/kiosk/updates")
 RELEASE_KEY = "keys/release.pub.pem"
+TUF_ANCHOR = "keys/tuf-root.json"
+UPDATE_URL_FILE = "update-url"
 HARDWARE_FILE = "hardware"
+
+
+class ProgressLine:
+    """Progress on a technician's terminal: one rewritten line on a TTY, else a line per step.
+
+    With --json the progress goes to stderr so that stdout stays one JSON document.
+    """
+
+    def __init__(self, args: argparse.Namespace, stream: TextIO | None = None) -> None:
+        self.stream = stream or (sys.stderr if getattr(args, "json", False) else sys.stdout)
+        self.tty = self.stream.isatty()
+        self._last_decile = -1
+
+    def step(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def bytes(self, label: str, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        text = f"{label}: {percent:3d}% ({done / 1e6:.1f} of {total / 1e6:.1f} MB)"
+        if self.tty:
+            end = "\n" if done >= total else ""
+            print(f"\r{text}", end=end, file=self.stream, flush=True)
+        elif percent // 10 > self._last_decile:
+            self._last_decile = percent // 10
+            print(text, file=self.stream, flush=True)
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -51,7 +83,7 @@ def _release_key(args: argparse.Namespace) -> bytes:
 def _hardware(args: argparse.Namespace) -> str:
     if args.hardware:
         return str(args.hardware)
-    path = args.root / HARDWARE_FILE
+    path: Path = args.root / HARDWARE_FILE
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -72,6 +104,7 @@ def _build(args: argparse.Namespace) -> int:
         software_dir=args.wheels,
         ioboard_dir=args.ioboard,
         catalog_dir=catalog_dir,
+        fonts_dir=args.fonts,
     )
     emit(
         args,
@@ -134,12 +167,14 @@ def _status_text(status: UpdateStatus) -> str:
 
 
 def _install(args: argparse.Namespace) -> int:
+    progress = ProgressLine(args)
     status = SlotStore(args.root).install(
         args.input,
         _release_key(args),
         hardware=_hardware(args),
         now=_now(),
         max_starts=args.max_starts,
+        progress=progress.step,
     )
     assert status.active is not None
     version = status.active.version
@@ -166,7 +201,17 @@ def _decision_json(decision: StartDecision) -> dict[str, Any]:
 
 
 def _start(args: argparse.Namespace) -> int:
-    decision = SlotStore(args.root).record_start(_now())
+    store = SlotStore(args.root)
+    decision = store.record_start(_now())
+    if args.ioboard_port and decision.action != "no_software":
+        from firmware_tools.board_sync import sync_board_firmware
+
+        line = sync_board_firmware(
+            args.root / "current" / "ioboard", args.ioboard_port, ProgressLine(args).step
+        )
+        if line.event is not None:
+            store.record_event(line.event, _now(), **line.fields)
+        print(line.text, file=sys.stderr, flush=True)
     texts = {
         "no_software": f"no software installed under {args.root}",
         "normal": f"starting {decision.version}",
@@ -203,17 +248,164 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch(args: argparse.Namespace) -> int:
+def _update_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url).rstrip("/")
+    path: Path = args.root / UPDATE_URL_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip().rstrip("/")
+    except FileNotFoundError:
+        raise CommandError(
+            f"{path} does not exist: give --url or provision the terminal with --update-url"
+        ) from None
+
+
+def _fetcher(
+    args: argparse.Namespace, progress: ProgressLine | None
+) -> Callable[[str, Path, Callable[[int, int], None]], Path]:
     from kiosk.updates.fetch import fetch_bundle  # python-tuf is needed only here
 
-    path = fetch_bundle(
-        metadata_dir=args.root / "tuf",
-        metadata_url=args.url.rstrip("/") + "/metadata/",
-        targets_url=args.url.rstrip("/") + "/targets/",
-        target=args.target,
-        download_dir=args.out,
-    )
+    url = _update_url(args)
+
+    def fetch(target: str, download_dir: Path, report: Callable[[int, int], None]) -> Path:
+        def both(done: int, total: int) -> None:
+            report(done, total)
+            if progress is not None:
+                progress.bytes(f"downloading {target}", done, total)
+
+        return fetch_bundle(
+            trusted_root=args.root / TUF_ANCHOR,
+            metadata_dir=args.spool / "tuf",
+            metadata_url=url + "/metadata/",
+            targets_url=url + "/targets/",
+            target=target,
+            download_dir=download_dir,
+            progress=both,
+        )
+
+    return fetch
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    path = _fetcher(args, ProgressLine(args))(args.target, args.out, lambda d, t: None)
     emit(args, {"bundle": str(path)}, f"fetched {args.target} into {path}; install it next")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from kiosk.updates.spool import UpdateSpool
+    from kiosk.updates.worker import Updater, UpdaterSetup
+
+    setup = UpdaterSetup(
+        store=SlotStore(args.root),
+        spool=UpdateSpool(args.spool),
+        release_public_pem=_release_key(args),
+        hardware=_hardware(args),
+        fetch=_fetcher(args, None),
+    )
+    lines = Updater(setup, _now).run()
+    emit(args, {"done": lines}, "\n".join(lines) or "nothing to do")
+    return 0
+
+
+# ---------------------------------------------------------------------- the update server
+
+
+def _role_keys(args: argparse.Namespace) -> dict[Any, list[Any]]:
+    from kiosk.updates.publish import Role, load_signer
+
+    signers: dict[Any, list[Any]] = {}
+    for item in args.key or []:
+        role, sep, path = item.partition("=")
+        if not sep or role not in set(Role):
+            raise CommandError(f"--key {item!r} is not ROLE=PEM with ROLE one of {', '.join(Role)}")
+        signers.setdefault(Role(role), []).append(load_signer(_read(Path(path), "key"), path))
+    return signers
+
+
+def _repo_state(args: argparse.Namespace, repo: Any, text: str) -> int:
+    state = repo.state()
+    emit(args, state.to_json(), text)
+    return 0
+
+
+def _repo_init(args: argparse.Namespace) -> int:
+    from kiosk.updates.publish import Role, UpdateRepository, load_public_key, load_signer
+
+    keys: dict[Role, list[Any]] = {}
+    signers: dict[Role, list[Any]] = {}
+    for role in Role:
+        for path in getattr(args, f"{role}_key") or []:
+            pem = _read(path, f"{role} key")
+            keys.setdefault(role, []).append(load_public_key(pem, str(path)))
+            signers.setdefault(role, []).append(load_signer(pem, str(path)))
+    thresholds = {role: getattr(args, f"{role}_threshold") for role in Role}
+    repo = UpdateRepository.create(
+        args.repo,
+        keys=keys,
+        thresholds=thresholds,
+        root_signers=signers.get(Role.ROOT, []),
+        signers=signers,
+        now=_now(),
+    )
+    return _repo_state(
+        args,
+        repo,
+        f"created the update repository in {args.repo}: serve it over HTTPS and give "
+        f"terminals {args.repo}/metadata/1.root.json (provision.sh --tuf-root)",
+    )
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from kiosk.updates.publish import UpdateRepository
+
+    repo = UpdateRepository(args.repo)
+    target = repo.publish(args.bundle, signers=_role_keys(args), now=_now(), name=args.name)
+    return _repo_state(
+        args, repo, f"published {target.path} ({target.length} bytes) in {args.repo}"
+    )
+
+
+def _repo_refresh(args: argparse.Namespace) -> int:
+    from kiosk.updates.publish import Role, UpdateRepository
+
+    repo = UpdateRepository(args.repo)
+    roles = [Role(r) for r in args.role or []]
+    repo.refresh(roles, signers=_role_keys(args), now=_now())
+    return _repo_state(args, repo, f"re-signed {', '.join(['snapshot', 'timestamp', *roles])}")
+
+
+def _repo_rotate(args: argparse.Namespace) -> int:
+    from kiosk.updates.publish import Role, UpdateRepository, load_public_key
+
+    repo = UpdateRepository(args.repo)
+    add = [load_public_key(_read(p, "new key"), str(p)) for p in args.add_key or []]
+    remove = [load_public_key(_read(p, "old key"), str(p)) for p in args.remove_key or []]
+    root = repo.rotate(
+        Role(args.role),
+        add=add,
+        remove=remove,
+        threshold=args.threshold,
+        signers=_role_keys(args),
+        now=_now(),
+    )
+    return _repo_state(
+        args, repo, f"root version {root.version}: {args.role} keys rotated and re-signed"
+    )
+
+
+def _repo_status(args: argparse.Namespace) -> int:
+    from kiosk.updates.publish import UpdateRepository
+
+    repo = UpdateRepository(args.repo)
+    state = repo.state()
+    lines = [
+        f"{role}: version {state.versions[role]}, {state.key_counts[role]} key(s), threshold "
+        f"{state.thresholds[role]}, expires {state.expires[role]:%Y-%m-%d %H:%M} UTC"
+        for role in state.versions
+    ]
+    lines += [f"offers {name} ({length} bytes)" for name, length in state.targets.items()]
+    emit(args, state.to_json(), "\n".join(lines))
     return 0
 
 
@@ -236,6 +428,9 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     build.add_argument("--wheels", type=Path, required=True, help="directory of .whl files")
     build.add_argument("--ioboard", type=Path, help="the I/O board build directory")
     build.add_argument("--catalog", type=Path, help="catalog directory (default: shipped one)")
+    build.add_argument(
+        "--fonts", type=Path, help="the prepared font faces (python -m ui.fonts --out DIR)"
+    )
     build.add_argument("--expires-days", type=int, default=90, help="validity (default 90)")
     build.add_argument("--out", type=Path, required=True, help="bundle file to write")
     build.add_argument("--json", action="store_true")
@@ -273,6 +468,10 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     install.set_defaults(handler=_install)
 
     start = sub.add_parser("start", help="boot guard: count this start, roll back if due")
+    start.add_argument(
+        "--ioboard-port",
+        help="also put the running slot's I/O board firmware on the board at this port",
+    )
     _root(start)
     start.set_defaults(handler=_start)
 
@@ -289,8 +488,87 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     status.set_defaults(handler=_status)
 
     fetch = sub.add_parser("fetch", help="download a bundle from the update server (TUF)")
-    fetch.add_argument("--url", required=True, help="update server base URL")
+    fetch.add_argument("--url", help=f"update server base URL (default: ROOT/{UPDATE_URL_FILE})")
     fetch.add_argument("--target", required=True, help="bundle name, e.g. kiosk-1.4.0.bundle")
     fetch.add_argument("--out", type=Path, required=True, help="directory to download into")
+    _spool(fetch)
     _root(fetch)
     fetch.set_defaults(handler=_fetch)
+
+    serve = sub.add_parser(
+        "serve", help="privileged updater: carry out the terminal's requests and rollout order"
+    )
+    serve.add_argument("--url", help=f"update server base URL (default: ROOT/{UPDATE_URL_FILE})")
+    serve.add_argument("--key", type=Path, help=f"release public key (default ROOT/{RELEASE_KEY})")
+    serve.add_argument(
+        "--hardware", help=f"this terminal's hardware (default ROOT/{HARDWARE_FILE})"
+    )
+    _spool(serve)
+    _root(serve)
+    serve.set_defaults(handler=_serve)
+
+    _register_repository(sub)
+
+
+def _spool(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spool",
+        type=Path,
+        default=DEFAULT_SPOOL,
+        help=f"the terminal's update spool (default {DEFAULT_SPOOL})",
+    )
+
+
+# The TUF roles, spelled here so that building the parser does not import python-tuf;
+# kiosk.updates.publish.Role is the vocabulary the commands check against.
+ROLES = ("root", "targets", "snapshot", "timestamp")
+
+
+def _register_repository(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    key_help = "a private key as ROLE=PEM (repeatable): the keys that sign this change"
+    init = sub.add_parser("repo-init", help="create the update server's TUF repository")
+    init.add_argument("--repo", type=Path, required=True, help="repository directory")
+    for role in ROLES:
+        init.add_argument(
+            f"--{role}-key", type=Path, action="append", help=f"a {role} private key (repeatable)"
+        )
+        init.add_argument(
+            f"--{role}-threshold", type=int, default=1, help=f"{role} signatures needed"
+        )
+    init.add_argument("--json", action="store_true")
+    init.set_defaults(handler=_repo_init)
+
+    publish = sub.add_parser("publish", help="offer a signed bundle on the update server")
+    publish.add_argument("--repo", type=Path, required=True, help="repository directory")
+    publish.add_argument("--bundle", type=Path, required=True, help="the signed bundle")
+    publish.add_argument("--name", help="target name (default: the bundle's file name)")
+    publish.add_argument("--key", action="append", help=key_help)
+    publish.add_argument("--json", action="store_true")
+    publish.set_defaults(handler=_publish)
+
+    refresh = sub.add_parser("repo-refresh", help="re-sign before expiry (timestamp daily)")
+    refresh.add_argument("--repo", type=Path, required=True, help="repository directory")
+    refresh.add_argument(
+        "--role",
+        action="append",
+        choices=["root", "targets"],
+        help="also re-sign this role (snapshot and timestamp always are)",
+    )
+    refresh.add_argument("--key", action="append", help=key_help)
+    refresh.add_argument("--json", action="store_true")
+    refresh.set_defaults(handler=_repo_refresh)
+
+    rotate = sub.add_parser("repo-rotate", help="change a role's keys or threshold")
+    rotate.add_argument("--repo", type=Path, required=True, help="repository directory")
+    rotate.add_argument("--role", required=True, choices=ROLES)
+    rotate.add_argument("--add-key", type=Path, action="append", help="a key to trust")
+    rotate.add_argument("--remove-key", type=Path, action="append", help="a key to revoke")
+    rotate.add_argument("--threshold", type=int, help="the role's new threshold")
+    rotate.add_argument("--key", action="append", help=key_help)
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(handler=_repo_rotate)
+
+    status = sub.add_parser("repo-status", help="versions, keys, expiry and bundles offered")
+    status.add_argument("--repo", type=Path, required=True, help="repository directory")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_repo_status)

@@ -109,6 +109,7 @@ class Refusal(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     BAD_CERTIFICATE = "bad_certificate"
     CERTIFICATE_CONFLICT = "certificate_conflict"
+    CERTIFICATE_REVOKED = "certificate_revoked"
     NOT_REGISTERED = "not_registered"
     STALE_REQUEST = "stale_request"
     RATE_LIMITED = "rate_limited"  # sent by the operator's gateway, never by the ledger
@@ -147,6 +148,7 @@ REFUSAL_HTTP_STATUS: Mapping[str, HTTPStatus] = {
     Refusal.BAD_SIGNATURE: HTTPStatus.UNAUTHORIZED,
     Refusal.BAD_CERTIFICATE: HTTPStatus.BAD_REQUEST,
     Refusal.CERTIFICATE_CONFLICT: HTTPStatus.CONFLICT,
+    Refusal.CERTIFICATE_REVOKED: HTTPStatus.FORBIDDEN,
     Refusal.NOT_REGISTERED: HTTPStatus.FORBIDDEN,
     Refusal.STALE_REQUEST: HTTPStatus.BAD_REQUEST,
     Refusal.RATE_LIMITED: HTTPStatus.TOO_MANY_REQUESTS,

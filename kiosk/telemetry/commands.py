@@ -40,6 +40,7 @@ COMMAND_NAMES = (
     "set_heartbeat_interval",
     "request_logs",
     "install_catalog",
+    "update",
 )
 COMMAND_KEYS = ("v", "id", "station", "terminal", "name", "args", "expires", "nonce", "sig")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")

@@ -3,7 +3,8 @@
 A bundle is one uncompressed tar file (the wheels inside are compressed already):
     metadata.json        canonical JSON, see kiosk.updates.metadata and docs/updates.md
     metadata.json.sig    DER ECDSA P-256 signature by the release key (added by sign)
-    payload/<path>       every file listed in metadata.json, under software/, ioboard/, catalog/
+    payload/<path>       every file listed in metadata.json, under software/, ioboard/, catalog/,
+                         fonts/ (the touchscreen's prepared font faces, docs/updates.md)
 
 Owns the tar layout and the checks that a file's bytes match the signed hashes. Members are
 never extracted with tarfile's own extract (links, devices and "../" names are refused and the
@@ -87,6 +88,7 @@ def build_bundle(
     software_dir: Path,
     ioboard_dir: Path | None = None,
     catalog_dir: Path | None = None,
+    fonts_dir: Path | None = None,
 ) -> BundleMetadata:
     """Write an unsigned bundle of the wheels in software_dir and the optional directories."""
     version_key(version)
@@ -105,6 +107,8 @@ def build_bundle(
         sources += list(_files_under(ioboard_dir, "ioboard"))
     if catalog_dir is not None:
         sources += list(_files_under(catalog_dir, "catalog"))
+    if fonts_dir is not None:
+        sources += list(_files_under(fonts_dir, "fonts"))
     metadata = BundleMetadata(
         version=version,
         hardware=tuple(check_hardware_name(h) for h in hardware),

@@ -27,7 +27,7 @@ FORMAT = "kiosk-update/1"
 _PATH = re.compile(r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*\Z")
 _HARDWARE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
-PAYLOAD_AREAS = ("software", "ioboard", "catalog")
+PAYLOAD_AREAS = ("software", "ioboard", "catalog", "fonts")
 
 
 class UpdateError(KioskError):

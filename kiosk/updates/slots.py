@@ -40,6 +40,8 @@ KEPT_EVENTS = 100
 SITE_PACKAGES = "site-packages"
 
 WheelInstaller = Callable[[Sequence[Path], Path], None]
+# progress(step text) while installing: for a technician's terminal and update_progress events.
+InstallProgress = Callable[[str], None]
 StartAction = Literal["no_software", "normal", "trial", "rolled_back"]
 
 
@@ -196,7 +198,7 @@ class SlotStore:
         self._link("good", state["good"])
         _fsync_dir(self.root)
 
-    def _event(self, state: dict[str, Any], kind: str, now: datetime, **fields: Any) -> None:
+    def _event(self, state: dict[str, Any], kind: str, now: datetime, /, **fields: Any) -> None:
         seq = state["next_seq"]
         state["next_seq"] = seq + 1
         state["events"].append({"seq": seq, "type": kind, "time": _iso(now), **fields})
@@ -227,6 +229,19 @@ class SlotStore:
         with self._locked() as state:
             return self._status(state)
 
+    def read_status(self) -> UpdateStatus:
+        """The status without taking the lock, for a reader that may not write the root.
+
+        state.json is only ever replaced by a rename, so a reader sees one whole version.
+        """
+        return self._status(self._load())
+
+    def record_event(self, kind: str, now: datetime, **fields: Any) -> None:
+        """Keep an event for telemetry (update_progress and the like) in the state."""
+        with self._locked() as state:
+            self._event(state, kind, now, **fields)
+            self._save(state)
+
     def _status(self, state: dict[str, Any]) -> UpdateStatus:
         slots = tuple(
             SlotInfo(name, (info or {}).get("version"), (info or {}).get("installed"))
@@ -252,8 +267,10 @@ class SlotStore:
         now: datetime,
         max_starts: int = DEFAULT_MAX_STARTS,
         wheel_installer: WheelInstaller = pip_install_wheels,
+        progress: InstallProgress | None = None,
     ) -> UpdateStatus:
         """Verify bundle and install it into the inactive slot, on trial from the next start."""
+        say = progress or (lambda text: None)
         if max_starts < 1:
             raise UpdateError("max starts must be at least 1: the new version needs one start")
         with self._locked() as state:
@@ -268,6 +285,7 @@ class SlotStore:
             target = InstallTarget(hardware, self._version(state, active), now)
             # Check everything before touching the inactive slot: a refused bundle must leave
             # the older version there for a rollback. Extraction below checks every byte again.
+            say(f"[1/4] checking the release signature and every file of {bundle.name}")
             verify_bundle(bundle, release_public_pem, target)
             # The slot is marked empty before it is cleared: a crash mid-install leaves an
             # empty slot, never a half-written one that looks installed.
@@ -277,10 +295,13 @@ class SlotStore:
             shutil.rmtree(slot_dir, ignore_errors=True)
             try:
                 slot_dir.mkdir(parents=True)
+                say(f"[2/4] extracting into slot {slot}, hashing every byte again")
                 metadata = verify_bundle(bundle, release_public_pem, target, extract_to=slot_dir)
                 wheels = sorted((slot_dir / "software").glob("*.whl"))
+                say(f"[3/4] installing {len(wheels)} wheels into slot {slot}")
                 wheel_installer(wheels, slot_dir / SITE_PACKAGES)
                 # pip does not fsync: flush everything before the state points at this slot.
+                say("[4/4] writing to storage and switching the next start to the new slot")
                 os.sync()
             except BaseException:
                 shutil.rmtree(slot_dir, ignore_errors=True)
@@ -382,6 +403,11 @@ class SlotStore:
         """Events not yet reported to the back office, oldest first (telemetry sends them)."""
         with self._locked() as state:
             return [e for e in state["events"] if e["seq"] > state["reported_seq"]]
+
+    def read_pending_events(self) -> list[dict[str, Any]]:
+        """pending_events without the lock, for a reader that may not write the root."""
+        state = self._load()
+        return [e for e in state["events"] if e["seq"] > state["reported_seq"]]
 
     def mark_reported(self, seq: int) -> None:
         """Telemetry delivered every event up to seq: do not offer them again."""

@@ -1,0 +1,50 @@
+"""Staff roles and what each may do on the dashboard.
+
+Owns the vocabulary (viewer < operator < admin) and the one table of which role an action
+needs. The proxy names the user; the configuration gives the user a role (backoffice.staff).
+"""
+
+from enum import IntEnum, StrEnum
+
+
+class Role(IntEnum):
+    """Ordered: a role may do everything the roles below it may."""
+
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+    @property
+    def label(self) -> str:
+        """The message id of the role's name in backoffice.po."""
+        return self.name.capitalize()
+
+    @classmethod
+    def named(cls, name: str) -> "Role":
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            raise ValueError(
+                f"{name!r} is not a role; roles are {', '.join(r.name.lower() for r in cls)}"
+            ) from None
+
+
+class Action(StrEnum):
+    """Everything staff do that changes something; each is recorded with who did it."""
+
+    ACKNOWLEDGE_ALERT = "acknowledge_alert"
+    SEND_COMMAND = "send_command"
+    REVOKE_TERMINAL = "revoke_terminal"
+
+
+# Commands that stop a terminal or change what it runs need an admin; the rest an operator.
+ADMIN_COMMANDS = frozenset({"reboot", "install_catalog", "update"})
+
+
+def role_for(action: Action, command: str = "") -> Role:
+    """The lowest role allowed to take the action (for a command: that command)."""
+    if action is Action.ACKNOWLEDGE_ALERT:
+        return Role.OPERATOR
+    if action is Action.SEND_COMMAND:
+        return Role.ADMIN if command in ADMIN_COMMANDS else Role.OPERATOR
+    return Role.ADMIN
