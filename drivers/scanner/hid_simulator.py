@@ -21,7 +21,8 @@ import time
 from evdev import UInput, ecodes
 from evdev.eventio import EventIO
 
-from drivers.scanner.hid_source import NAME_PREFIX, InputDeviceLike
+from drivers.scanner.factory import NAME_PREFIX
+from drivers.scanner.hid_source import InputDeviceLike
 from drivers.scanner.keymap import ENTER, keys_for
 from drivers.scanner.line_driver import LinkError
 
