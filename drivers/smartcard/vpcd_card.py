@@ -194,6 +194,15 @@ class VpcdCardSimulator:
         with self._lock:
             return sorted([*self._prepaid, *self._technician, *self._operator])
 
+    def card_kind(self, card_no: str) -> str | None:
+        """One of CARD_KINDS for a card of the wallet, None for an unknown number."""
+        with self._lock:
+            if card_no in self._prepaid:
+                return "utility"
+            if card_no in self._technician:
+                return "technician"
+            return "operator" if card_no in self._operator else None
+
     def is_utility_card(self, card_no: str) -> bool:
         with self._lock:
             return card_no in self._prepaid
