@@ -143,11 +143,13 @@ def day_sheet_document(
     if isinstance(deposits, list) and deposits:
         lines.append(rule(columns))
         lines += title("Deposits recorded", columns)
+        latest: dict[str, Mapping[str, object]] = {}  # a slip's last state in the day
         for deposit in deposits:
             if isinstance(deposit, Mapping):
-                state = str(deposit.get("state"))
-                text = f"{_fen(deposit.get('amount_fen'))} {chinese(state)}"
-                lines += row(str(deposit.get("slip_no")), text, columns)
+                latest[str(deposit.get("slip_no"))] = deposit
+        for slip, deposit in latest.items():
+            text = f"{_fen(deposit.get('amount_fen'))} {chinese(str(deposit.get('state')))}"
+            lines += row(slip, text, columns)
     lines.append(rule(columns))
     lines += note(KEEP_WITH_SLIPS, columns)
     day = record.get("business_day")
