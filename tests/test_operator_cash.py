@@ -237,3 +237,23 @@ def test_a_day_report_claiming_another_cash_figure_is_unsound(journal_bench: Jou
     bench.close_day("2025-03-02", report_version=2, cash_expected_fen=11_000)
     report = verify_jsonl(bench.export_lines(), bench.cert_pem)
     assert not report.ok and "cash_expected_fen is 11000" in report.problem
+
+
+def test_the_documented_openssl_audit_recomputes_an_operator_days_cash_box(
+    terminal_rig: TerminalRig, tmp_path: Path
+) -> None:
+    from tests.test_journal_audit_openssl import run_reference_script
+
+    rig, desk = terminal_rig, terminal_rig.terminal.operator
+    close = sell_topup(rig, 30_00, 50_00)
+    desk.pay_voucher(str(close["voucher_id"]), actor=OPERATOR)
+    desk.collect_cash(CashCount({Denomination.NOTE_20: 1, Denomination.NOTE_10: 1}), actor=OPERATOR)
+    sell_topup(rig, 10_00, 10_00)
+    desk.close_day(actor=OPERATOR, print_sheet=False)
+    export, cert = tmp_path / "journal.jsonl", tmp_path / "cert.pem"
+    with export.open("w", encoding="utf-8", newline="") as out:
+        export_jsonl(rig.terminal.conn, out)
+    cert.write_bytes(rig.signer.certificate_pem())
+    result = run_reference_script(export, cert, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("journal sound")
