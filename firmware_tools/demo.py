@@ -120,6 +120,18 @@ def buy_float(terminal: Terminal, sims: SimulatedDevices, platform: Any) -> None
     operator_logs_out(terminal, sims)
 
 
+def ensure_demo_float(terminal: Terminal) -> None:
+    """For a demo on a simulator that confirms deposits at once (the touchscreen demo's and
+    its bench's, `auto_confirm_deposits`): record a float purchase when the float is low, as
+    a technician would with kiosk-tool, so that residents can pay (the credit line is zero)."""
+    from kiosk.operator import Actor, Role
+
+    if not terminal.operator.float_overview(actor=Actor("demo", Role.TECHNICIAN)).low:
+        return
+    slip = f"PS{date.today():%Y%m%d}-{uuid.uuid4().hex[:6].upper()}"
+    terminal.operator.record_deposit(DEPOSIT_FEN, slip, actor=Actor("demo", Role.TECHNICIAN))
+
+
 def exact_count(amount_fen: int) -> CashCount:
     """The count of a box holding amount_fen, largest denominations first (the demo's
     operator counts what the journal expects: the day balances)."""
