@@ -7,6 +7,8 @@ terminal's own simulated reader (its state file under the data directory).
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from kiosk.composition import simulator_dir
 from kiosk.config import load_config
 
 PIN = "135790"
+ROOT = Path(__file__).resolve().parents[1]
 ISSUE_KEYS = (
     "business_day",
     "opening_float_fen",
@@ -79,11 +82,16 @@ def operator_card_in_reader(config: Path) -> None:
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    capsys.readouterr()
-    code = tool_main(list(args))
-    captured = capsys.readouterr()
-    data = json.loads(captured.out) if code == 0 and "--json" in args else captured.out
-    return code, data, captured.err
+    """kiosk-tool in its own process, as a technician runs it (its stderr is the person's)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "firmware_tools.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    data = json.loads(done.stdout) if done.returncode == 0 and "--json" in args else done.stdout
+    return done.returncode, data, done.stderr
 
 
 def test_a_deposit_is_recorded_from_the_command_line_with_the_screens_rules(
