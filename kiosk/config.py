@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from kiosk.availability import parse_service_hours
 from kiosk.errors import ConfigError
+from kiosk.ledger.policy import LOW_FLOAT_THRESHOLD_FEN
 from kiosk.pkcs11_uri import parse_pkcs11_uri
 from kiosk.telemetry.config import TelemetryConfig
 
@@ -108,7 +109,9 @@ class DevicesConfig:
 class BusinessConfig:
     day_cutoff: str = "23:30"  # local time at which the business day closes
     timezone: str = "Asia/Shanghai"
-    low_float_threshold_fen: int = 100_000
+    # Under this float balance the terminal and the back office both say "low"
+    # (kiosk.ledger.policy: one figure for both; docs/transactions.md).
+    low_float_threshold_fen: int = LOW_FLOAT_THRESHOLD_FEN
     catalog_file: str = ""  # empty: the catalog shipped with the software
     operator_key_file: str = ""  # empty: the operator key shipped with the software
     # Days a refund voucher can be paid out, its issue day not counted (docs/transactions.md).
@@ -120,6 +123,13 @@ class BusinessConfig:
     def cutoff_time(self) -> time:
         hours, minutes = self.day_cutoff.split(":")
         return time(int(hours), int(minutes))
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    # The station operator's session (operator card and PIN) ends after this long without
+    # an action: an unattended kiosk must not stay open to whoever walks up.
+    session_timeout_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,7 @@ class Config:
     data_dir: str
     devices: DevicesConfig = field(default_factory=DevicesConfig)
     business: BusinessConfig = field(default_factory=BusinessConfig)
+    operator: OperatorConfig = field(default_factory=OperatorConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     updates: UpdatesConfig = field(default_factory=UpdatesConfig)
     source: str = "<defaults>"
@@ -231,6 +242,10 @@ def _validate(config: Config) -> Config:
     if not 60 <= config.business.collect_timeout_s <= 3600:
         raise ConfigError(
             "config key 'business.collect_timeout_s' must be between 60 and 3600 seconds"
+        )
+    if not 30 <= config.operator.session_timeout_s <= 3600:
+        raise ConfigError(
+            "config key 'operator.session_timeout_s' must be between 30 and 3600 seconds"
         )
     if not config.station.institution_no.isdigit():
         raise ConfigError("config key 'station.institution_no' must be digits (the 机构号)")

@@ -178,6 +178,31 @@ class TechnicianCards(Protocol):
         ...
 
 
+class OperatorPinWrong(CardError):
+    """The station operator's card refused the PIN; tries_left more before it blocks."""
+
+    def __init__(self, message: str, tries_left: int) -> None:
+        super().__init__(message)
+        self.tries_left = tries_left
+
+
+class OperatorCardBlocked(CardError):
+    """The operator card is blocked after too many wrong PINs (the operator's office unblocks)."""
+
+
+class OperatorCards(Protocol):
+    """The reader's third application: the station operator's card (经办人员: deposits, day
+    close, cash collection, voucher payout, reprints), with its own PIN."""
+
+    def verify_operator(self, pin: str) -> str:
+        """The operator id of the card in the reader once pin is verified.
+
+        Raises OperatorPinWrong (with tries left), OperatorCardBlocked, CardRemoved, or
+        CardError when no operator card is present.
+        """
+        ...
+
+
 # ---------------------------------------------------------------- receipt printer
 
 

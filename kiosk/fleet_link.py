@@ -132,6 +132,7 @@ class FleetLink:
             "request_logs": self._request_logs,
             "install_catalog": self._on_terminal(self._install_catalog),
             "update": lambda command: self.updates.handle_command(command.args, clock.now()),
+            "record_deposit": self._on_terminal(self._record_deposit),
         }
         for name, handler in handlers.items():
             self.client.handlers.register(name, handler)
@@ -198,8 +199,26 @@ class FleetLink:
     def _close_day(self, command: Command) -> Mapping[str, Any]:
         day_text = command.args.get("business_day")
         day = None if not day_text else datetime.fromisoformat(str(day_text)).date()
-        record = self._terminal.close_day(day)
-        return {"business_day": record.get("business_day"), "seq": record.get("seq")}
+        record = self._terminal.close_day(day, closed_by=f"back_office:{command.id}")
+        return {
+            "business_day": record.get("business_day"),
+            "seq": record.get("seq"),
+            "balanced": record.get("balanced"),
+        }
+
+    def _record_deposit(self, command: Command) -> Mapping[str, Any]:
+        from kiosk.operator import Actor, Role
+
+        amount, slip = command.args.get("amount_fen"), command.args.get("slip_no")
+        if isinstance(amount, bool) or not isinstance(amount, int) or not isinstance(slip, str):
+            raise KioskError(
+                "record_deposit needs args amount_fen (whole fen) and slip_no (the slip's number)"
+            )
+        who = str(command.args.get("by") or f"command:{command.id}")
+        entry = self._terminal.operator.record_deposit(
+            amount, slip, actor=Actor(who[:64], Role.BACK_OFFICE)
+        )
+        return {"deposit_key": entry.key, "slip_no": entry.slip_no, "state": str(entry.state)}
 
     def _request_logs(self, command: Command) -> Mapping[str, Any]:
         from kiosk.logbundle import collect_bundle

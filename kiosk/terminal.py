@@ -31,7 +31,11 @@ from kiosk.errors import KioskError
 from kiosk.events import Event, EventBus
 from kiosk.instance_lock import DataDirectoryLock
 from kiosk.journal import Journal
+from kiosk.ledger.cash_box import CashBox
+from kiosk.ledger.deposits import Deposits
 from kiosk.ledger.float_account import FloatAccount
+from kiosk.operator.desk import OperatorDesk
+from kiosk.operator.session import OperatorSessions
 from kiosk.platform import Bill, OutcomeUnknown, PlatformClient, PlatformError, PlatformRefused
 from kiosk.receipts import StationInfo
 from kiosk.receipts.test_page import printer_test_page
@@ -159,8 +163,41 @@ class Terminal:
             self.events,
             config.business.low_float_threshold_fen,
         )
+        self.cash_box = CashBox(self.conn, self.journal, self.events)
         self.days = DayCloser(
-            self.conn, self.journal, self.calendar, self.float_account, self.clock_guard
+            self.conn,
+            self.journal,
+            self.calendar,
+            self.float_account,
+            self.clock_guard,
+            cash_box=self.cash_box,
+            events=self.events,
+            open_transactions=lambda: [r.tx_id for r in self.engine.store.open_transactions()],
+        )
+        # The station operator's day (kiosk.operator): deposits, day close, cash box,
+        # vouchers, reprints; the screens, kiosk-tool and remote commands call it.
+        self.operator = OperatorDesk(
+            sessions=OperatorSessions(
+                self.conn,
+                self.journal,
+                cards,
+                clock,
+                self.events,
+                timeout=timedelta(seconds=config.operator.session_timeout_s),
+            ),
+            deposits=Deposits(self.conn, self.journal, platform, clock, self.events),
+            float_account=self.float_account,
+            cash_box=self.cash_box,
+            days=self.days,
+            calendar=self.calendar,
+            engine=self.engine,
+            journal=self.journal,
+            platform=platform,
+            catalog=catalog,
+            close_day=lambda day, by: self.close_day(day, closed_by=by),
+            now=clock.now,
+            station=StationInfo.from_config(station),
+            columns=config.devices.receipt_columns,
         )
         self.board = BoardSupervisor(
             self.conn, self.journal, board, self.events, service_state=self.service_state
@@ -200,7 +237,7 @@ class Terminal:
         outcomes = self.guarded("recovery", self.engine.recover, recovery=True) or []
         self.guarded("registration", self._register)
         self.guarded("float balance", self._refresh_float)
-        self.guarded("deposits", self.float_account.check_deposits)
+        self.guarded("deposits", self.operator.check_deposits)
         self.guarded("day close", self.close_due_days)
         return outcomes
 
@@ -265,12 +302,21 @@ class Terminal:
             log.warning("business days not closed now: %s", exc)
 
     def close_day(
-        self, day: date | None = None, *, confirmed_by: str | None = None
+        self,
+        day: date | None = None,
+        *,
+        confirmed_by: str | None = None,
+        closed_by: str | None = None,
     ) -> dict[str, object]:
         """Close a business day on demand (default: the current one), and any open before it.
 
         Transactions that close afterwards belong to the next day (kiosk.settlement.calendar).
+        closed_by names who asked (journaled in the report); default: the technician in
+        maintenance mode, if any. The station operator closes through self.operator.
         """
+        if closed_by is None:
+            technician = self.board.technician
+            closed_by = "terminal" if technician is None else f"technician:{technician}"
         now = self.clock.now()
         today = self.calendar.day_of(now)
         if day is None:
@@ -281,7 +327,7 @@ class Terminal:
                 "a transaction is still open: finish it before closing the day "
                 f"({', '.join(r.tx_id for r in open_now)})"
             )
-        record = self.days.close(day, now, confirmed_by=confirmed_by)
+        record = self.days.close(day, now, confirmed_by=confirmed_by, closed_by=closed_by)
         self.events.publish("day_closed", business_day=day.isoformat())
         return record
 
@@ -437,7 +483,7 @@ class Terminal:
             duties.append(Duty(f"in-doubt {tx_id}", functools.partial(self.engine.settle, tx_id)))
         duties.append(Duty("holds", self.engine.release_holds))
         duties.append(Duty("vouchers", self.engine.register_vouchers))
-        duties.append(Duty("deposits", self.float_account.check_deposits))
+        duties.append(Duty("deposits", self.operator.check_deposits))
         duties.append(Duty("day close", self._close_due_days_quietly))
         return duties
 

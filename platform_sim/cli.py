@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_OPENING_FLOAT_FEN,
         metavar="FEN",
-        help="float balance of a newly registered station, in fen (default %(default)s)",
+        help="balance a newly registered station's float opens with, in fen: a balance "
+        "carried over from an earlier system (default %(default)s: the credit line is zero, "
+        "nothing sells until a deposit is confirmed)",
     )
     parser.add_argument(
         "--auto-confirm-deposits",

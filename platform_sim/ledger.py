@@ -22,9 +22,11 @@ from kiosk.clock import iso
 from kiosk.platform.models import (
     HOLD_LIFETIME,
     MIN_DEPOSIT_FEN,
+    SLIP_NO_PATTERN,
     CardCredit,
     Deposit,
     FloatState,
+    FloatStatement,
     PaymentState,
     PaymentStatus,
     PlatformRefused,
@@ -36,13 +38,17 @@ from kiosk.platform.models import (
 from kiosk.storage import open_database, write_transaction
 from platform_sim import sample_data
 
-DEFAULT_OPENING_FLOAT_FEN = 200_000
+# A new station's float: the credit line is zero (seed 002: 信誉额度必须为零), so nothing can be
+# sold until a deposit is confirmed. A larger opening balance models a station whose balance
+# was carried over from an earlier system; it is shown as such in every statement.
+DEFAULT_OPENING_FLOAT_FEN = 0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stations (
     station TEXT PRIMARY KEY,
     balance_fen INTEGER NOT NULL CHECK (balance_fen >= 0),
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    opening_fen INTEGER NOT NULL DEFAULT 0 CHECK (opening_fen >= 0)
 );
 CREATE TABLE IF NOT EXISTS terminals (
     station TEXT NOT NULL REFERENCES stations(station),
@@ -100,11 +106,12 @@ CREATE TABLE IF NOT EXISTS fenced_keys (
 CREATE TABLE IF NOT EXISTS deposits (
     key TEXT PRIMARY KEY,
     station TEXT NOT NULL REFERENCES stations(station),
-    terminal TEXT NOT NULL,
+    terminal TEXT NOT NULL,            -- who announced it; 'outlet' when the outlet recorded it
     amount_fen INTEGER NOT NULL CHECK (amount_fen >= 50000),
     state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed')),
     created_at TEXT NOT NULL,
-    confirmed_at TEXT
+    confirmed_at TEXT,
+    slip_no TEXT NOT NULL              -- the outlet's deposit slip (存款凭证)
 );
 -- A voucher is registered by the terminal that printed it and paid out once, centrally.
 CREATE TABLE IF NOT EXISTS vouchers (
@@ -122,7 +129,11 @@ CREATE TABLE IF NOT EXISTS vouchers (
     CHECK ((state = 'redeemed') = (redeem_key IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS vouchers_issued ON vouchers(expires) WHERE state = 'issued';
+-- One slip is one deposit: the same slip announced twice would be credited twice.
+CREATE UNIQUE INDEX IF NOT EXISTS deposits_slip_once ON deposits(station, slip_no);
 """
+# Who recorded a deposit that no terminal announced: the outlet's own record (/sim endpoint).
+OUTLET = "outlet"
 
 
 class LedgerInvariantBroken(RuntimeError):
@@ -144,6 +155,7 @@ class Ledger:
         self.hold_lifetime = hold_lifetime
         with self._connection() as conn:
             _add_hold_expiry(conn, hold_lifetime)
+            _add_slips_and_opening(conn)
             conn.executescript(SCHEMA)
 
     @contextmanager
@@ -165,11 +177,7 @@ class Ledger:
 
     def register(self, station: str, terminal: str, certificate_pem: str, now: datetime) -> None:
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO stations (station, balance_fen, created_at) "
-                "VALUES (?, ?, ?)",
-                (station, self.opening_float_fen, iso(now)),
-            )
+            _open_account(conn, station, self.opening_float_fen, now)
             row = conn.execute(
                 "SELECT certificate_pem FROM terminals WHERE station = ? AND terminal = ?",
                 (station, terminal),
@@ -206,6 +214,43 @@ class Ledger:
     def float_state(self, station: str, now: datetime) -> FloatState:
         with self._transaction(now) as conn:
             return _float_state(conn, station)
+
+    def statement(self, station: str, terminal: str, now: datetime) -> FloatStatement:
+        """The account's cumulative figures, read in one transaction with its balance."""
+        with self._transaction(now) as conn:
+            state = _float_state(conn, station)
+            opening = conn.execute(
+                "SELECT opening_fen FROM stations WHERE station = ?", (station,)
+            ).fetchone()[0]
+            deposits = conn.execute(
+                "SELECT COALESCE(SUM(amount_fen), 0) FROM deposits "
+                "WHERE station = ? AND state = 'confirmed'",
+                (station,),
+            ).fetchone()[0]
+            moved = conn.execute(
+                "SELECT COALESCE(SUM(amount_fen + fee_fen), 0), "
+                "COALESCE(SUM(CASE WHEN state = 'reversed' THEN amount_fen + fee_fen END), 0), "
+                "COALESCE(SUM(CASE WHEN terminal = ? THEN amount_fen + fee_fen END), 0), "
+                "COALESCE(SUM(CASE WHEN terminal = ? AND state = 'reversed' "
+                "THEN amount_fen + fee_fen END), 0) FROM payments WHERE station = ?",
+                (terminal, terminal, station),
+            ).fetchone()
+            outstanding = conn.execute(
+                "SELECT COALESCE(SUM(amount_fen), 0) FROM vouchers "
+                "WHERE station = ? AND state = 'issued'",
+                (station,),
+            ).fetchone()[0]
+            return FloatStatement(
+                balance_fen=state.balance_fen,
+                held_fen=state.held_fen,
+                opening_fen=int(opening),
+                deposits_fen=int(deposits),
+                debits_fen=int(moved[0]),
+                refunds_fen=int(moved[1]),
+                terminal_debits_fen=int(moved[2]),
+                terminal_refunds_fen=int(moved[3]),
+                vouchers_outstanding_fen=int(outstanding),
+            )
 
     # ------------------------------------------------------------ holds
 
@@ -404,6 +449,7 @@ class Ledger:
         amount_fen: int,
         now: datetime,
         *,
+        slip_no: str,
         auto_confirm: bool = False,
     ) -> Deposit:
         if amount_fen < MIN_DEPOSIT_FEN:
@@ -411,19 +457,50 @@ class Ledger:
                 Refusal.DEPOSIT_TOO_SMALL,
                 f"a float deposit must be at least {MIN_DEPOSIT_FEN} fen, not {amount_fen}",
             )
+        _check_slip(slip_no)
         with self._transaction() as conn:
             row = conn.execute("SELECT * FROM deposits WHERE key = ?", (key,)).fetchone()
             if row is not None:
-                if row["station"] != station or row["amount_fen"] != amount_fen:
+                if (row["station"], row["amount_fen"], row["slip_no"]) != (
+                    station,
+                    amount_fen,
+                    slip_no,
+                ):
                     raise _key_reused("deposit", key)
                 return _deposit(row)
+            _refuse_recorded_slip(conn, station, slip_no)
             conn.execute(
-                "INSERT INTO deposits VALUES (?, ?, ?, ?, 'pending', ?, NULL)",
-                (key, station, terminal, amount_fen, iso(now)),
+                "INSERT INTO deposits (key, station, terminal, amount_fen, state, created_at, "
+                "slip_no) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (key, station, terminal, amount_fen, iso(now), slip_no),
             )
             if auto_confirm:
                 return self._confirm(conn, key, now)
-            return Deposit(key=key, state="pending", amount_fen=amount_fen)
+            return Deposit(key=key, state="pending", amount_fen=amount_fen, slip_no=slip_no)
+
+    def outlet_deposit(self, station: str, amount_fen: int, slip_no: str, now: datetime) -> Deposit:
+        """A deposit the postal outlet recorded by 机构号 and the operator confirmed, which no
+        terminal announced (the station bought float and did not record it at a kiosk).
+
+        Opens the station's account (at zero) if it has none yet: the operator sets the
+        account up before the station opens (seed 002).
+        """
+        if amount_fen < MIN_DEPOSIT_FEN:
+            raise PlatformRefused(
+                Refusal.DEPOSIT_TOO_SMALL,
+                f"a float deposit must be at least {MIN_DEPOSIT_FEN} fen, not {amount_fen}",
+            )
+        _check_slip(slip_no)
+        key = f"{OUTLET}-{station}-{slip_no}"
+        with self._transaction() as conn:
+            _open_account(conn, station, 0, now)
+            _refuse_recorded_slip(conn, station, slip_no)
+            conn.execute(
+                "INSERT INTO deposits (key, station, terminal, amount_fen, state, created_at, "
+                "slip_no) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (key, station, OUTLET, amount_fen, iso(now), slip_no),
+            )
+            return self._confirm(conn, key, now)
 
     def deposit_status(self, station: str, key: str) -> Deposit:
         with self._connection() as conn:
@@ -452,7 +529,9 @@ class Ledger:
                 "UPDATE stations SET balance_fen = balance_fen + ? WHERE station = ?",
                 (row["amount_fen"], row["station"]),
             )
-        return Deposit(key=key, state="confirmed", amount_fen=row["amount_fen"])
+        return Deposit(
+            key=key, state="confirmed", amount_fen=row["amount_fen"], slip_no=row["slip_no"]
+        )
 
     # ------------------------------------------------------------ vouchers
 
@@ -578,8 +657,14 @@ class Ledger:
         """
         with self._transaction(now) as conn:
             stations = [
-                {"station": row["station"], **_float_state(conn, row["station"]).to_json()}
-                for row in conn.execute("SELECT station FROM stations ORDER BY station")
+                {
+                    "station": row["station"],
+                    "opening_fen": row["opening_fen"],
+                    **_float_state(conn, row["station"]).to_json(),
+                }
+                for row in conn.execute(
+                    "SELECT station, opening_fen FROM stations ORDER BY station"
+                )
             ]
             for entry in stations:
                 entry["available_fen"] = entry["balance_fen"] - entry["held_fen"]
@@ -825,7 +910,69 @@ def _payment_status(conn: sqlite3.Connection, station: str, key: str) -> Payment
 
 
 def _deposit(row: sqlite3.Row) -> Deposit:
-    return Deposit(key=row["key"], state=row["state"], amount_fen=row["amount_fen"])
+    return Deposit(
+        key=row["key"], state=row["state"], amount_fen=row["amount_fen"], slip_no=row["slip_no"]
+    )
+
+
+def _check_slip(slip_no: str) -> None:
+    if not SLIP_NO_PATTERN.match(slip_no):
+        raise PlatformRefused(
+            Refusal.BAD_REQUEST,
+            f"field 'slip_no' {slip_no!r} is not 4 to 32 letters, digits or '-'",
+        )
+
+
+def _refuse_recorded_slip(conn: sqlite3.Connection, station: str, slip_no: str) -> None:
+    """Decided after the key was looked up: a slip already behind another deposit."""
+    found = conn.execute(
+        "SELECT key FROM deposits WHERE station = ? AND slip_no = ?", (station, slip_no)
+    ).fetchone()
+    if found is not None:
+        raise PlatformRefused(
+            Refusal.SLIP_ALREADY_RECORDED,
+            f"deposit slip {slip_no} of station {station} is already recorded: one slip is "
+            "one deposit",
+        )
+
+
+def _open_account(conn: sqlite3.Connection, station: str, opening_fen: int, now: datetime) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO stations (station, balance_fen, created_at, opening_fen) "
+        "VALUES (?, ?, ?, ?)",
+        (station, opening_fen, iso(now), opening_fen),
+    )
+
+
+def _add_slips_and_opening(conn: sqlite3.Connection) -> None:
+    """Bring a ledger written before slips and statements up to date: deposits gain a slip
+    number (NOSLIP-n for those recorded without one) and stations the balance they opened
+    with (what their balance is when every recorded movement is taken back out)."""
+
+    def columns(table: str) -> set[str]:
+        return {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+    deposit_columns, station_columns = columns("deposits"), columns("stations")
+    with write_transaction(conn):
+        if deposit_columns and "slip_no" not in deposit_columns:
+            conn.execute("ALTER TABLE deposits ADD COLUMN slip_no TEXT NOT NULL DEFAULT ''")
+            conn.execute("UPDATE deposits SET slip_no = 'NOSLIP-' || rowid")
+        if not station_columns or "opening_fen" in station_columns:
+            return
+        conn.execute("ALTER TABLE stations ADD COLUMN opening_fen INTEGER NOT NULL DEFAULT 0")
+        taken_back = ["balance_fen"]
+        if deposit_columns:
+            taken_back.append(
+                "(SELECT COALESCE(SUM(amount_fen), 0) FROM deposits d "
+                "WHERE d.station = stations.station AND d.state = 'confirmed')"
+            )
+        posted = "0"
+        if columns("payments"):
+            posted = (
+                "(SELECT COALESCE(SUM(amount_fen + fee_fen), 0) FROM payments p "
+                "WHERE p.station = stations.station AND p.state = 'posted')"
+            )
+        conn.execute(f"UPDATE stations SET opening_fen = {' - '.join(taken_back)} + {posted}")
 
 
 def _same_key(old_pem: str, new_pem: str) -> bool:

@@ -272,9 +272,17 @@ class PlatformSimulator:
         if operation is Operation.DEPOSIT:
             amount = _fen(request, "amount_fen", positive=True)
             deposit = ledger.deposit(
-                station, terminal, key, amount, now, auto_confirm=self.auto_confirm_deposits
+                station,
+                terminal,
+                key,
+                amount,
+                now,
+                slip_no=_text(request, "slip_no"),
+                auto_confirm=self.auto_confirm_deposits,
             )
             return deposit.to_json()
+        if operation is Operation.STATEMENT:
+            return ledger.statement(station, terminal, now).to_json()
         if operation is Operation.DEPOSIT_STATUS:
             return ledger.deposit_status(station, _text(request, "key")).to_json()
         if operation is Operation.VOUCHER_ISSUE:
@@ -575,6 +583,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/sim/orders/"):
             self._send(*self._order_control(body))
             return
+        if self.path.startswith("/sim/stations/") and self.path.endswith("/deposits"):
+            station = self.path.removeprefix("/sim/stations/").removesuffix("/deposits")
+            self._send(*self._outlet_deposit(station, body))
+            return
         if self.path.startswith("/sim/deposits/") and self.path.endswith("/confirm"):
             key = self.path.removeprefix("/sim/deposits/").removesuffix("/confirm")
             self._send(*self._confirm_deposit(key))
@@ -721,6 +733,25 @@ class _Handler(BaseHTTPRequestHandler):
             deposit = self.sim.ledger.confirm_deposit(key, self.sim.now())
         except PlatformRefused as refusal:
             return REFUSAL_HTTP_STATUS[refusal.code], _error(refusal.code, str(refusal))
+        return HTTPStatus.OK, deposit.to_json()
+
+    def _outlet_deposit(self, station: str, body: bytes) -> Answer:
+        """The postal outlet recorded a deposit by 机构号 (confirmed by the operator at once)."""
+        try:
+            request = _parse_body(body)
+            if not station.isdigit():
+                raise _bad_request(f"station {station!r} is not an institution number")
+            deposit = self.sim.ledger.outlet_deposit(
+                station,
+                _fen(request, "amount_fen", positive=True),
+                _text(request, "slip_no"),
+                self.sim.now(),
+            )
+        except PlatformRefused as refusal:
+            status = REFUSAL_HTTP_STATUS.get(refusal.code, HTTPStatus.BAD_REQUEST)
+            return status, _error(refusal.code, str(refusal))
+        except MoneyError as exc:
+            return HTTPStatus.BAD_REQUEST, _error(Refusal.BAD_REQUEST, str(exc))
         return HTTPStatus.OK, deposit.to_json()
 
     def _send(self, status: int, answer: dict[str, Any]) -> None:

@@ -88,7 +88,7 @@ def test_show_lists_services_fees_in_force_and_announced_changes(
 ) -> None:
     assert kiosk_tool("show", "--on", "2026-11-23") == 0
     out = capsys.readouterr().out
-    assert "catalog 2026.11 published 2026-11-16; fees in force on 2026-11-23" in out
+    assert "catalog 2026.11.1 published 2026-11-16; fees in force on 2026-11-23" in out
     assert "water-bill  Water bill  (bill, biller water)" in out
     assert "announced: from 2027-01-04 ¥0.50 flat" in out
     assert "fee: ¥1.00 flat" in out

@@ -31,7 +31,7 @@ def encode(document: dict[str, Any]) -> bytes:
 
 def test_the_shipped_catalog_offers_the_eight_starting_services() -> None:
     catalog = parse_catalog(shipped_catalog_files()[0])
-    assert catalog.version == "2026.11"
+    assert catalog.version == "2026.11.1"
     assert catalog.published == date(2026, 11, 16)
     assert [s.code for s in catalog.services_of_kind("bill")] == [
         "water-bill",
@@ -107,7 +107,9 @@ def test_presets_are_the_published_ones() -> None:
 
 def test_an_unknown_service_code_is_refused_with_the_known_ones() -> None:
     catalog = parse_catalog(shipped_catalog_files()[0])
-    with pytest.raises(UnknownService, match="'lottery' is not in catalog 2026.11: choose one of"):
+    with pytest.raises(
+        UnknownService, match="'lottery' is not in catalog 2026.11.1: choose one of"
+    ):
         catalog.service("lottery")
 
 
@@ -132,7 +134,7 @@ _DELETE = object()
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (["format"], 2, "format 2 is not supported"),
+        (["format"], 3, "format 3 is not supported"),
         (["format"], True, "format true is not supported"),
         (["format"], 1.0, "format 1.0 is not supported"),
         (["version"], "v2", "field version is 'v2'; write it as dotted whole numbers"),

@@ -62,7 +62,7 @@ def store(tmp_path: Path) -> CatalogStore:
 
 
 def test_a_new_terminal_uses_the_shipped_catalog(store: CatalogStore) -> None:
-    assert store.current().version == "2026.11"
+    assert store.current().version == "2026.11.1"
     assert store.installed() is None
 
 
@@ -249,7 +249,7 @@ def test_a_newer_shipped_catalog_replaces_an_older_installed_one(store: CatalogS
     (store.directory / "catalog-2026.1.json.sig").write_bytes(sig)
     (store.directory / "current").write_text("2026.1\n")
     assert store.installed() is not None
-    assert store.current().version == "2026.11"
+    assert store.current().version == "2026.11.1"
 
 
 def test_a_terminal_trusting_another_operator_refuses_the_shipped_catalog(tmp_path: Path) -> None:

@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 
+from kiosk.config import load_config
 from tests.fixtures.platform import PlatformSimProcess
 
 KILLS = int(os.environ.get("KIOSK_CRASH_KILLS", "200"))
-OPENING_FLOAT_FEN = 1_000_000_00
+# The float the station buys at the outlet before the test (the credit line is zero).
+DEPOSITED_FEN = 1_000_000_00
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -65,8 +67,6 @@ class SoftHsmTokenFile:
 def test_kill_9_at_random_instants_loses_and_doubles_nothing(tmp_path: Path) -> None:
     platform = PlatformSimProcess(
         tmp_path / "platform.sqlite3",
-        "--opening-float",
-        str(OPENING_FLOAT_FEN),
         "--fault",
         "post:timeout_after_commit:p=0.03",
         "--fault",
@@ -96,6 +96,7 @@ def test_kill_9_at_random_instants_loses_and_doubles_nothing(tmp_path: Path) -> 
         # Short platform timeouts keep in-doubt postings (and so kills during them) frequent.
         text = config.read_text(encoding="utf-8").replace("timeout_s = 5.0", "timeout_s = 0.3")
         config.write_text(text, encoding="utf-8")
+        platform.fund(load_config(config).station.institution_no, DEPOSITED_FEN)
 
         rng = random.Random(20261123)
         # The fault soak's worker (tests/soak) without loads elsewhere: this test's card
@@ -183,10 +184,10 @@ def test_kill_9_at_random_instants_loses_and_doubles_nothing(tmp_path: Path) -> 
             assert journaled["value_fen"] == value
     assert counted == len(cash_events)
 
-    # The float never went negative: the platform's balance is opening minus what it debited.
+    # The float never went negative: the platform's balance is the deposit minus what it debited.
     [station] = ledger["stations"]
     debited = sum(p["amount_fen"] + p["fee_fen"] for p in posted.values())
-    assert station["balance_fen"] == OPENING_FLOAT_FEN - debited >= 0
+    assert station["balance_fen"] == DEPOSITED_FEN - debited >= 0
     assert station["held_fen"] == 0
 
     # No card was credited twice: each card applied exactly its authorised credits in order.

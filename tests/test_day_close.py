@@ -5,7 +5,6 @@ from datetime import date, timedelta
 import pytest
 
 from kiosk.errors import KioskError
-from kiosk.ledger.float_account import DepositRefused
 from tests.fixtures.terminal import TerminalRig
 
 
@@ -26,7 +25,7 @@ def test_the_day_report_totals_services_cash_and_vouchers(terminal_rig: Terminal
     record = rig.terminal.close_day()
     assert "sig" in record and record["type"] == "day_close"
     assert record["services"] == {"mobile-topup": {"count": 2, "amount_fen": 30_00, "fee_fen": 0}}
-    assert record["cash_expected_fen"] == 55_00
+    assert record["cash_expected_fen"] == 55_00  # nothing collected or paid out yet
     assert record["voucher_count"] == 2 and record["voucher_fen"] == 25_00
     assert record["paid_fen"] + record["voucher_fen"] == record["cash_in_fen"]
     assert rig.terminal.close_day()["seq"] == record["seq"]  # closing twice is the same report
@@ -97,19 +96,6 @@ def test_a_day_that_has_not_begun_cannot_be_closed(terminal_rig: TerminalRig) ->
         terminal_rig.terminal.close_day(date(2026, 11, 25))
 
 
-def test_a_deposit_counts_only_once_the_platform_confirms_it(terminal_rig: TerminalRig) -> None:
-    rig = terminal_rig
-    with pytest.raises(DepositRefused, match="at least ¥500.00"):
-        rig.terminal.float_account.request_deposit(499_99)
-    before = rig.terminal.platform.float_state().balance_fen
-    key = rig.terminal.float_account.request_deposit(1000_00)
-    assert rig.terminal.float_account.check_deposits() == []
-    assert rig.terminal.platform.float_state().balance_fen == before
-    rig.platform.confirm_deposit(key)
-    assert rig.terminal.float_account.check_deposits() == [key]
-    assert rig.terminal.platform.float_state().balance_fen == before + 1000_00
-
-
 def test_a_day_close_that_rolls_back_leaves_the_day_open(
     terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,18 +124,19 @@ def test_a_day_closed_meanwhile_by_another_thread_is_answered_not_closed_twice(
     rig = terminal_rig
     sell_topup(rig, 10_00, [10_00])
     days = rig.terminal.days
-    refresh = rig.terminal.float_account.refresh
+    statement = rig.terminal.float_account.statement
     first: list[dict[str, object]] = []
     screen_closing: list[bool] = []
 
-    def refresh_while_the_screen_closes_the_day() -> None:
-        refresh()
+    def statement_while_the_screen_closes_the_day() -> object:
+        read = statement()
         if not screen_closing:  # the screen's close lands after this close chose its days
             screen_closing.append(True)
             first.append(days.close(date(2026, 11, 23), rig.clock.now()))
+        return read
 
     monkeypatch.setattr(
-        rig.terminal.float_account, "refresh", refresh_while_the_screen_closes_the_day
+        rig.terminal.float_account, "statement", statement_while_the_screen_closes_the_day
     )
     record = rig.terminal.close_day()
     assert record == first[0]

@@ -264,6 +264,9 @@ def run_service(
             )
         )
         cert = mqtt_pki.terminal(TERMINAL, STATION)
+        # The credit line is zero: the station bought float at the outlet before opening, or
+        # the app would rightly show itself out of service for lack of float.
+        platform_sim.fund(STATION)
         config = tmp_path / "kiosk.toml"
         table = {
             "data_dir": str(state),  # as provisioned: the spool is /var/lib/kiosk/updates

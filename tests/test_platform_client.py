@@ -47,6 +47,14 @@ from tests.fixtures.platform import STATION, TERMINAL, ThreadedPlatformSim, clie
 WATER = "3100000011"  # a named sample account with a bill of 123.45 yuan
 
 
+@pytest.fixture(autouse=True)
+def station_bought_float(request: pytest.FixtureRequest) -> None:
+    """The credit line is zero: where a test has the simulator, the station deposited 2,000
+    yuan at the postal outlet first (tests.fixtures.platform: FUNDING_FEN)."""
+    if "platform_sim" in request.fixturenames:
+        request.getfixturevalue("platform_sim").fund()
+
+
 def post_water(
     client: PlatformClient,
     key: str,
@@ -306,23 +314,91 @@ def test_a_deposit_under_500_yuan_is_refused_before_anything_is_sent(
     platform_sim: ThreadedPlatformSim, platform_client: PlatformClient
 ) -> None:
     with pytest.raises(PlatformRefused) as refused:
-        platform_client.deposit("dep-1", 49_999)
+        platform_client.deposit("dep-1", 49_999, slip_no="SLIP-0001")
     assert refused.value.code == "deposit_too_small"
     assert "¥500.00" in str(refused.value)
+    assert "deposit" not in platform_sim.requests_seen()
+
+
+@pytest.mark.parametrize("slip", ["", "12", "SLIP 0001", "-0001", "X" * 33, "存款0001"])
+def test_a_deposit_without_a_slip_number_is_refused_before_anything_is_sent(
+    platform_sim: ThreadedPlatformSim, platform_client: PlatformClient, slip: str
+) -> None:
+    with pytest.raises(PlatformRefused, match="slip number .* type it as printed"):
+        platform_client.deposit("dep-1", 50_000, slip_no=slip)
     assert "deposit" not in platform_sim.requests_seen()
 
 
 def test_a_pending_deposit_is_credited_only_when_the_operator_confirms_it(
     platform_sim: ThreadedPlatformSim, platform_client: PlatformClient
 ) -> None:
-    pending = platform_client.deposit("dep-1", 50_000)
-    assert pending.state == "pending"
-    assert platform_client.deposit("dep-1", 50_000) == pending
+    pending = platform_client.deposit("dep-1", 50_000, slip_no="PS20261123-0007")
+    assert (pending.state, pending.slip_no) == ("pending", "PS20261123-0007")
+    assert platform_client.deposit("dep-1", 50_000, slip_no="PS20261123-0007") == pending
     assert platform_client.float_state().balance_fen == 200_000
     platform_sim.confirm_deposit("dep-1")
     platform_sim.confirm_deposit("dep-1")  # confirming twice credits once
     assert platform_client.deposit_status("dep-1").state == "confirmed"
     assert platform_client.float_state().balance_fen == 250_000
+
+
+def test_one_slip_is_one_deposit_whatever_key_announces_it(
+    platform_sim: ThreadedPlatformSim, platform_client: PlatformClient
+) -> None:
+    platform_client.deposit("dep-1", 50_000, slip_no="PS-0007")
+    with pytest.raises(PlatformRefused) as refused:
+        platform_client.deposit("dep-2", 50_000, slip_no="PS-0007")
+    assert refused.value.code == "slip_already_recorded"
+    with pytest.raises(PlatformRefused) as reused:  # the same key with another slip
+        platform_client.deposit("dep-1", 50_000, slip_no="PS-0008")
+    assert reused.value.code == "key_reused"
+    assert [d["key"] for d in platform_sim.dump()["deposits"] if d["slip_no"] == "PS-0007"] == [
+        "dep-1"
+    ]
+
+
+def test_the_statement_adds_up_and_splits_this_terminal_from_the_station(
+    platform_sim: ThreadedPlatformSim,
+    platform_client: PlatformClient,
+    platform_signer: SoftwareSigner,
+) -> None:
+    pay_water(platform_client, "pay-1", "hold-1")
+    platform_client.hold_float("hold-2", 5_000)
+    platform_client.reverse_payment("pay-1", "customer cancelled")
+    pay_water(platform_client, "pay-2", "hold-3", amount_fen=1_000)
+    platform_client.deposit("dep-1", 50_000, slip_no="PS-0009")
+    platform_sim.confirm_deposit("dep-1")
+    statement = platform_client.float_statement()
+    assert statement.opening_fen == 0  # a new station: the credit line is zero
+    assert statement.deposits_fen == 200_000 + 50_000
+    assert (statement.debits_fen, statement.refunds_fen) == (12_345 + 1_000, 12_345)
+    assert (statement.terminal_debits_fen, statement.terminal_refunds_fen) == (13_345, 12_345)
+    assert statement.balance_fen == 250_000 - 1_000 == platform_client.float_state().balance_fen
+    assert statement.held_fen == 5_000
+    assert platform_sim.requests_seen()["statement"] == 1
+
+
+def test_a_statement_that_does_not_add_up_is_malformed() -> None:
+    from kiosk.platform import FloatStatement
+
+    good = {
+        "balance_fen": 900,
+        "held_fen": 0,
+        "opening_fen": 0,
+        "deposits_fen": 1_000,
+        "debits_fen": 200,
+        "refunds_fen": 100,
+        "terminal_debits_fen": 200,
+        "terminal_refunds_fen": 100,
+        "vouchers_outstanding_fen": 0,
+    }
+    assert FloatStatement.from_json(good).available_fen == 900
+    with pytest.raises(MalformedAnswer, match="not opening \\+ deposits - debits"):
+        FloatStatement.from_json({**good, "balance_fen": 901})
+    with pytest.raises(MalformedAnswer, match="part is larger than its whole"):
+        FloatStatement.from_json({**good, "terminal_debits_fen": 300})
+    with pytest.raises(MalformedAnswer, match="'vouchers_outstanding_fen'"):
+        FloatStatement.from_json({k: v for k, v in good.items() if k != "vouchers_outstanding_fen"})
 
 
 def test_the_status_of_an_unknown_deposit_is_refused(platform_client: PlatformClient) -> None:
@@ -617,9 +693,16 @@ MALFORMED: list[tuple[str, int, bytes, Callable[[PlatformClient], object], str]]
     (
         "deposit of another amount",
         200,
-        b'{"key": "dep", "state": "pending", "amount_fen": 60000}',
-        lambda c: c.deposit("dep", 50_000),
-        "deposit of 60000 fen, not the 50000",
+        b'{"key": "dep", "state": "pending", "amount_fen": 60000, "slip_no": "PS-1"}',
+        lambda c: c.deposit("dep", 50_000, slip_no="PS-1"),
+        "deposit of 60000 fen on slip PS-1, not the 50000 on slip PS-1",
+    ),
+    (
+        "deposit on another slip",
+        200,
+        b'{"key": "dep", "state": "pending", "amount_fen": 50000, "slip_no": "PS-2"}',
+        lambda c: c.deposit("dep", 50_000, slip_no="PS-1"),
+        "on slip PS-2, not the 50000 on slip PS-1",
     ),
     (
         "voucher issued for another amount",

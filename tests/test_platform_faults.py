@@ -31,7 +31,7 @@ from platform_sim.faults import (
     FaultSpecError,
     parse_fault,
 )
-from tests.fixtures.platform import PlatformSimProcess, ThreadedPlatformSim, client_for
+from tests.fixtures.platform import PlatformSimProcess, ThreadedPlatformSim, funded_client_for
 
 WATER = "3100000011"
 SimFactory = Callable[..., ThreadedPlatformSim]
@@ -175,7 +175,7 @@ def test_timeout_after_commit_leaves_the_outcome_unknown_until_a_status_query_fi
     platform_sim_factory: SimFactory, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_factory(faults=["post:timeout_after_commit:sleep_ms=3000"])
-    client = client_for(sim, platform_signer, timeout_s=0.3, retries=2)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.3, retries=2)
     client.hold_float("hold-1", 12_345)
     with pytest.raises(PlatformUnavailable, match="outcome is unknown"):
         post_water(client)
@@ -191,7 +191,7 @@ def test_timeout_before_does_nothing_on_the_platform(
     platform_sim_factory: SimFactory, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_factory(faults=["post:timeout_before:sleep_ms=3000"])
-    client = client_for(sim, platform_signer, timeout_s=0.3, retries=1)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.3, retries=1)
     client.hold_float("hold-1", 12_345)
     with pytest.raises(PlatformUnavailable):
         post_water(client)
@@ -203,7 +203,7 @@ def test_an_error_answer_is_not_retried_and_leaves_the_outcome_unknown(
     platform_sim_factory: SimFactory, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_factory(faults=["hold:error"])
-    client = client_for(sim, platform_signer, retries=3)
+    client = funded_client_for(sim, platform_signer, retries=3)
     with pytest.raises(PlatformUnavailable, match="HTTP 503.*outcome is unknown"):
         client.hold_float("hold-1", 1_000)
     assert sim.requests_seen()["hold"] == 1
@@ -213,7 +213,7 @@ def test_a_lost_connection_is_retried_until_the_attempts_run_out(
     platform_sim_factory: SimFactory, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_factory(faults=["hold:timeout_before:count=2:sleep_ms=3000"])
-    client = client_for(sim, platform_signer, timeout_s=0.3, retries=3)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.3, retries=3)
     assert client.hold_float("hold-1", 1_000).held_fen == 1_000
     assert sim.requests_seen()["hold"] == 3
     sim.set_faults(["hold:timeout_before:sleep_ms=3000"])
@@ -226,7 +226,7 @@ def test_a_delay_within_the_timeout_is_only_slow_and_one_beyond_it_is_unavailabl
     platform_sim_factory: SimFactory, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_factory(faults=["lookup:delay_ms=100"])
-    client = client_for(sim, platform_signer, timeout_s=0.5, retries=1)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.5, retries=1)
     assert client.lookup_bill("water", WATER).amount_due_fen == 12_345
     sim.set_faults(["lookup:delay_ms=1500"])
     with pytest.raises(PlatformUnavailable, match="try again later"):
@@ -236,7 +236,7 @@ def test_a_delay_within_the_timeout_is_only_slow_and_one_beyond_it_is_unavailabl
 def test_faults_are_set_listed_and_cleared_at_run_time(
     platform_sim: ThreadedPlatformSim, platform_signer: SoftwareSigner
 ) -> None:
-    client = client_for(platform_sim, platform_signer, retries=1)
+    client = funded_client_for(platform_sim, platform_signer, retries=1)
     platform_sim.set_faults(["*:error:count=1", "float:delay_ms=10"])
     with pytest.raises(PlatformUnavailable):
         client.float_state()
@@ -261,7 +261,7 @@ def test_a_committed_payment_survives_the_simulator_being_killed(
     platform_sim_process: PlatformSimProcess, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_process
-    client = client_for(sim, platform_signer, timeout_s=0.3, retries=1)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.3, retries=1)
     client.hold_float("hold-1", 12_345)
     sim.set_faults(["post:timeout_after_commit:sleep_ms=60000"])
     with pytest.raises(PlatformUnavailable):
@@ -277,7 +277,7 @@ def test_faults_given_on_the_command_line_are_in_force_from_the_start(
 ) -> None:
     sim = PlatformSimProcess(tmp_path / "p.sqlite3", "--fault", "lookup:error", "--seed", "1")
     try:
-        client = client_for(sim, platform_signer, retries=2)
+        client = funded_client_for(sim, platform_signer, retries=2)
         with pytest.raises(PlatformUnavailable):
             client.lookup_bill("water", WATER)
         assert sim.requests_seen()["lookup"] == 1
@@ -382,7 +382,7 @@ MONEY_CASES = [
     MoneyCase(
         "deposit",
         _nothing,
-        lambda c, again: c.deposit("dep-1", 50_000, sent_before=again),
+        lambda c, again: c.deposit("dep-1", 50_000, slip_no="SLIP-0001", sent_before=again),
         lambda d: [x["amount_fen"] for x in _rows(d, "deposits", "key", "dep-1")] == [50_000],
     ),
     MoneyCase(
@@ -459,7 +459,7 @@ def test_the_cases_cover_every_money_operation() -> None:
 
 
 def prepared(sim: ThreadedPlatformSim, signer: SoftwareSigner, case: MoneyCase) -> PlatformClient:
-    client = client_for(sim, signer, timeout_s=0.3, retries=1)
+    client = funded_client_for(sim, signer, timeout_s=0.3, retries=1)
     case.prepare(client)
     assert not case.committed(sim.dump())
     return client
@@ -505,7 +505,7 @@ def test_a_refusal_after_a_lost_answer_proves_nothing_for_every_money_operation(
     # Issue #16: attempt 1 is carried out but its answer is lost; attempt 2 is refused by
     # the gateway or the front (a skewed clock). The refusal must not void the request.
     sim = platform_sim_factory()
-    client = client_for(sim, platform_signer, timeout_s=0.3, retries=2)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.3, retries=2)
     case.prepare(client)
     sim.set_faults(
         [
@@ -541,7 +541,7 @@ def test_a_refusal_before_the_platform_proves_nothing_was_done(
 def water_client(
     sim: ThreadedPlatformSim, signer: SoftwareSigner, *, retries: int = 2
 ) -> PlatformClient:
-    client = client_for(sim, signer, timeout_s=0.3, retries=retries)
+    client = funded_client_for(sim, signer, timeout_s=0.3, retries=retries)
     client.hold_float("hold-1", 12_345)
     return client
 
@@ -581,7 +581,7 @@ def test_a_payment_specific_refusal_after_a_lost_attempt_is_proof(
     platform_sim_factory: SimFactory, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_factory()
-    client = client_for(sim, platform_signer, timeout_s=0.3, retries=2)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.3, retries=2)
     # Attempt 1 never reaches the ledger; attempt 2 is the ledger's own refusal: no hold.
     sim.set_faults(["post:timeout_before:count=1:sleep_ms=2000"])
     with pytest.raises(PlatformRefused) as refused:
@@ -623,7 +623,7 @@ def test_a_refused_status_query_after_a_lost_attempt_is_a_plain_refusal(
 ) -> None:
     # A query changes nothing, so its refusal is proof about the query, never about a payment.
     sim = platform_sim_factory()
-    client = client_for(sim, platform_signer, timeout_s=0.3, retries=2)
+    client = funded_client_for(sim, platform_signer, timeout_s=0.3, retries=2)
     sim.set_faults(
         ["status:timeout_before:count=1:sleep_ms=2000", "status:refuse:code=rate_limited"]
     )
@@ -683,7 +683,7 @@ def test_refusal_and_gateway_faults_answer_any_operation_without_reaching_the_pl
     error: type[PlatformError],
     status: int | None,
 ) -> None:
-    client = client_for(platform_sim, platform_signer, retries=1)
+    client = funded_client_for(platform_sim, platform_signer, retries=1)
     before = platform_sim.dump()
     platform_sim.set_faults([f"{operation}:{fault}"])
     with pytest.raises(error) as raised:

@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.clock import FixedClock, iso
 from kiosk.platform import (
+    FloatState,
+    FloatStatement,
     InsufficientFloat,
     PlatformClient,
     PlatformRefused,
@@ -40,6 +42,7 @@ from tests.fixtures.platform import (
     PlatformSimProcess,
     ThreadedPlatformSim,
     client_for,
+    funded_client_for,
 )
 
 # ---------------------------------------------------------------- sample data
@@ -137,6 +140,14 @@ def signed_post(
         return exc.code, json.loads(exc.read())
 
 
+@pytest.fixture(autouse=True)
+def station_bought_float(request: pytest.FixtureRequest) -> None:
+    """The credit line is zero: where a test has the simulator, the station deposited 2,000
+    yuan at the postal outlet first (tests.fixtures.platform: FUNDING_FEN)."""
+    if "platform_sim" in request.fixturenames:
+        request.getfixturevalue("platform_sim").fund()
+
+
 @pytest.fixture
 def registered(platform_sim: ThreadedPlatformSim, platform_signer: SoftwareSigner) -> None:
     client_for(platform_sim, platform_signer)
@@ -204,7 +215,9 @@ def test_registration_needs_a_certificate_issued_to_that_terminal(
         platform_sim, platform_signer, Operation.REGISTER, {"certificate": "hello"}
     )
     assert refusal(not_pem) == (400, "bad_certificate")
-    assert platform_sim.dump()["stations"] == []
+    assert (
+        platform_sim.dump()["terminals"] == []
+    )  # nothing registered (the outlet opened the account)
 
 
 def test_registering_again_is_harmless_but_another_certificate_is_refused(
@@ -304,9 +317,10 @@ def test_no_sequence_of_requests_takes_the_float_below_zero_or_loses_a_fen(
 ) -> None:
     # One fresh ledger per example: hypothesis runs many examples in one tmp_path.
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
-    ledger = Ledger(folder / "ledger.sqlite3", opening_float_fen=100_000)
+    ledger = Ledger(folder / "ledger.sqlite3")
     now = datetime.now(UTC)
     ledger.register(STATION, TERMINAL, "certificate", now)
+    ledger.outlet_deposit(STATION, 100_000, "FUND-0001", now)
     for action, n, amount in steps:
         try:
             if action == "hold":
@@ -330,19 +344,24 @@ def test_no_sequence_of_requests_takes_the_float_below_zero_or_loses_a_fen(
             elif action == "reverse":
                 ledger.reverse_payment(STATION, TERMINAL, f"p{n}", "test", now)
             elif action == "deposit":
-                ledger.deposit(STATION, TERMINAL, f"d{n}", amount + 50_000, now)
+                ledger.deposit(
+                    STATION, TERMINAL, f"d{n}", amount + 50_000, now, slip_no=f"SLIP-{n:04d}"
+                )
             else:
                 ledger.confirm_deposit(f"d{n}", now)
         except PlatformRefused:
             pass
         state = ledger.float_state(STATION, now)
         assert state.available_fen >= 0
+        # The statement always adds up (its reader refuses one that does not).
+        statement = FloatStatement.from_json(ledger.statement(STATION, TERMINAL, now).to_json())
+        assert statement.float_state == state
     dump = ledger.dump()
     confirmed = sum(d["amount_fen"] for d in dump["deposits"] if d["state"] == "confirmed")
     posted = sum(p["amount_fen"] + p["fee_fen"] for p in dump["payments"] if p["state"] == "posted")
     active = sum(h["amount_fen"] for h in dump["holds"] if h["state"] == "active")
     station = dump["stations"][0]
-    assert station["balance_fen"] == 100_000 + confirmed - posted
+    assert station["balance_fen"] == confirmed - posted  # the opening balance is zero
     assert station["held_fen"] == active
 
 
@@ -352,11 +371,61 @@ def test_no_sequence_of_requests_takes_the_float_below_zero_or_loses_a_fen(
 def test_auto_confirmed_deposits_are_credited_at_once(
     platform_sim_factory: Any, platform_signer: SoftwareSigner
 ) -> None:
-    sim = platform_sim_factory(auto_confirm_deposits=True, opening_float_fen=0)
+    sim = platform_sim_factory(auto_confirm_deposits=True)
     client = client_for(sim, platform_signer)
     assert client.float_state().balance_fen == 0
-    assert client.deposit("dep-1", 60_000).state == "confirmed"
+    assert client.deposit("dep-1", 60_000, slip_no="PS-0001").state == "confirmed"
     assert client.float_state().balance_fen == 60_000
+
+
+def test_a_new_station_opens_at_zero_and_sells_nothing_until_a_deposit_is_confirmed(
+    platform_sim_factory: Any, platform_signer: SoftwareSigner
+) -> None:
+    sim = platform_sim_factory()
+    client = client_for(sim, platform_signer)
+    assert client.float_state() == FloatState(0, 0)
+    with pytest.raises(InsufficientFloat):
+        client.hold_float("hold-1", 1)
+    client.deposit("dep-1", 50_000, slip_no="PS-0001")
+    with pytest.raises(InsufficientFloat):  # pending is not float
+        client.hold_float("hold-2", 1)
+    sim.confirm_deposit("dep-1")
+    assert client.hold_float("hold-3", 50_000).available_fen == 0
+
+
+def test_an_outlet_deposit_opens_the_account_and_is_confirmed_at_once(
+    platform_sim_factory: Any, platform_signer: SoftwareSigner
+) -> None:
+    sim = platform_sim_factory()
+    recorded = sim.fund(STATION, 80_000, slip_no="PS-OUTLET-1")
+    assert (recorded["state"], recorded["slip_no"]) == ("confirmed", "PS-OUTLET-1")
+    client = client_for(sim, platform_signer)
+    assert client.float_statement().deposits_fen == client.float_state().balance_fen == 80_000
+    with pytest.raises(AssertionError, match="HTTP 409 .*slip_already_recorded"):
+        sim.fund(STATION, 80_000, slip_no="PS-OUTLET-1")
+    with pytest.raises(AssertionError, match="HTTP 422 .*deposit_too_small"):
+        sim.fund(STATION, 49_999)
+
+
+def test_a_ledger_from_before_slips_keeps_its_balance_as_an_opening_one(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE stations (station TEXT PRIMARY KEY, balance_fen INTEGER NOT NULL, "
+            "created_at TEXT NOT NULL);"
+            "CREATE TABLE deposits (key TEXT PRIMARY KEY, station TEXT NOT NULL, terminal TEXT "
+            "NOT NULL, amount_fen INTEGER NOT NULL, state TEXT NOT NULL, created_at TEXT NOT "
+            "NULL, confirmed_at TEXT);"
+            "INSERT INTO stations VALUES ('31010001', 250000, '2026-01-01T00:00:00+08:00');"
+            "INSERT INTO deposits VALUES ('d1', '31010001', 'T-01', 50000, 'confirmed', "
+            "'2026-01-02T00:00:00+08:00', '2026-01-02T00:00:00+08:00');"
+        )
+    ledger = Ledger(path)
+    now = datetime.now(UTC)
+    statement = ledger.statement(STATION, TERMINAL, now)
+    assert (statement.opening_fen, statement.deposits_fen) == (200_000, 50_000)
+    assert [d["slip_no"] for d in ledger.dump()["deposits"]] == ["NOSLIP-1"]
+    assert FloatStatement.from_json(statement.to_json()) == statement
 
 
 def test_confirming_an_unknown_deposit_is_refused(platform_sim: ThreadedPlatformSim) -> None:
@@ -390,7 +459,7 @@ def test_dump_prints_every_payment_float_deposit_and_hold_as_json(
         fee_fen=100,
         bill_id=None,
     )
-    platform_client.deposit("dep-1", 80_000)
+    platform_client.deposit("dep-1", 80_000, slip_no="PS-0002")
     result = run_cli("dump", "--db", str(platform_sim.db_path))
     assert result.returncode == 0, result.stderr
     dump = json.loads(result.stdout)
@@ -408,9 +477,18 @@ def test_dump_prints_every_payment_float_deposit_and_hold_as_json(
     assert expected.items() <= payment.items()
     assert payment["reference"].startswith("SIM")
     assert dump["stations"] == [
-        {"station": STATION, "balance_fen": 189_900, "held_fen": 0, "available_fen": 189_900}
+        {
+            "station": STATION,
+            "opening_fen": 0,
+            "balance_fen": 189_900,
+            "held_fen": 0,
+            "available_fen": 189_900,
+        }
     ]
-    assert [(d["key"], d["state"]) for d in dump["deposits"]] == [("dep-1", "pending")]
+    assert sorted((d["terminal"], d["state"], d["slip_no"][:3]) for d in dump["deposits"]) == [
+        (TERMINAL, "pending", "PS-"),
+        ("outlet", "confirmed", "FUN"),
+    ]
     assert [(h["hold_id"], h["state"]) for h in dump["holds"]] == [("hold-1", "consumed")]
 
 
@@ -442,7 +520,7 @@ def test_the_clock_offset_and_hold_lifetime_are_set_on_the_command_line(
     )
     try:
         assert sim.control("GET", "/sim/clock")["offset_s"] == -300
-        client = client_for(sim, platform_signer)
+        client = funded_client_for(sim, platform_signer)
         skew = client.clock_skew()
         assert skew is not None and abs(skew + timedelta(seconds=300)) < timedelta(seconds=2)
         client.hold_float("hold-1", 1_000)
@@ -566,7 +644,7 @@ def test_the_hold_lifetime_is_judged_by_the_simulators_clock_over_http(
     platform_sim_factory: Any, platform_signer: SoftwareSigner
 ) -> None:
     sim = platform_sim_factory(hold_lifetime_s=600)
-    client = client_for(sim, platform_signer)
+    client = funded_client_for(sim, platform_signer)
     client.hold_float("hold-1", 12_345)
     sim.set_clock_offset(599)
     assert client.float_state().held_fen == 12_345

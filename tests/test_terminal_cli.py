@@ -37,6 +37,11 @@ def init_config(tmp_path: Path, url: str, token: str = "software") -> Path:
     return out
 
 
+def bought_float(platform_sim: Any, config: Path | str) -> None:
+    """The credit line is zero: the station buys float at the outlet before it sells."""
+    platform_sim.fund(load_config(Path(config)).station.institution_no)
+
+
 def test_config_init_writes_a_complete_commented_configuration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -108,6 +113,7 @@ def test_a_softhsm_terminal_soaks_resumes_closes_its_day_and_its_journal_verifie
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert load_config(Path(config)).token.kind == "pkcs11"
+    bought_float(platform_sim, config)
     soak = ("tests.soak.worker:main", "--config", config, "--residents", "6", "--seed", "4")
     done = run_command(*soak)
     assert done.returncode == 0, done.stderr
@@ -141,6 +147,7 @@ def test_kiosk_run_once_starts_recovers_and_stops(
     tmp_path: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = init_config(tmp_path, platform_sim.url)
+    bought_float(platform_sim, config)
     assert kiosk_main(["run", "--config", str(config), "--once"]) == 0
     assert "in service" in capsys.readouterr().out
 
@@ -157,6 +164,7 @@ def test_a_receipt_is_reprinted_by_number_and_an_unknown_number_is_one_line(
     tmp_path: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = init_config(tmp_path, platform_sim.url)
+    bought_float(platform_sim, config)
     assert worker_main(["--config", str(config), "--residents", "3", "--seed", "9"]) == 0
     receipts = tmp_path / "data" / "receipts"
     first = sorted(receipts.glob("*.txt"))[0].name.split("%")[0]

@@ -11,7 +11,13 @@ from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.platform import PlatformRefused
 from kiosk.platform.models import Operation
 from kiosk.signing import KeyType
-from tests.fixtures.platform import STATION, TERMINAL, ThreadedPlatformSim, client_for
+from tests.fixtures.platform import (
+    STATION,
+    TERMINAL,
+    ThreadedPlatformSim,
+    client_for,
+    funded_client_for,
+)
 from tests.test_platform_sim import refusal, signed_post
 
 
@@ -31,7 +37,7 @@ def test_an_rsa_or_sm2_station_registers_and_its_signed_requests_are_served(
     platform_sim: ThreadedPlatformSim, tmp_path: Path, key_type: KeyType
 ) -> None:
     signer = station(tmp_path, key_type)
-    client = client_for(platform_sim, signer)  # register, signed by the station key
+    client = funded_client_for(platform_sim, signer)  # register, signed by the station key
     assert client.float_state().balance_fen > 0
     hold = {"key": "hold-1", "amount_fen": 1000}
     tampered = signed_post(platform_sim, signer, Operation.HOLD, hold, tamper=True)

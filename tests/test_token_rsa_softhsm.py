@@ -93,6 +93,7 @@ def test_provisioning_an_rsa_terminal_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], platform_sim: Any
 ) -> None:
     config = tmp_path / "kiosk.toml"
+    platform_sim.fund("31010001")  # a station buys float before opening: no low_float record
     code = main(
         [
             "provision", "--config", str(config), "--data", str(tmp_path / "data"),

@@ -39,7 +39,7 @@ def demo_station(data: Path, platform_url: str | None = None) -> tuple[Any, Any,
     With platform_url the terminal uses that platform (the bench runs the simulator in its
     own process); otherwise a platform simulator starts in this process.
     """
-    from firmware_tools.demo import demo_config, demo_signer
+    from firmware_tools.demo import demo_config, demo_signer, ensure_demo_float
     from kiosk.composition import build_terminal
     from ui.demo_devices import (
         DEMO_CARD_PREFIXES,
@@ -63,6 +63,8 @@ def demo_station(data: Path, platform_url: str | None = None) -> tuple[Any, Any,
     config = dataclasses.replace(config, devices=dataclasses.replace(config.devices, ioboard="sim"))
     terminal, sims = build_terminal(config, signer=demo_signer(config))
     terminal.start()
+    # The credit line is zero: the demo station buys its float as a technician would.
+    ensure_demo_float(terminal)
     for utility in DEMO_CARD_PREFIXES:
         card_no = demo_card_number(utility)
         if not sims.cards.has_card(card_no):

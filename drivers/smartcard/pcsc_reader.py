@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 
 from smartcard import scard
 
-from drivers.smartcard import prepaid_app, technician_app
+from drivers.smartcard import operator_app, prepaid_app, technician_app
 from drivers.smartcard.apdu import (
     INS_GET_RESPONSE,
     SW_FILE_NOT_FOUND,
@@ -35,6 +35,8 @@ from kiosk.devices import (
     CardLoad,
     CardRefused,
     CardRemoved,
+    OperatorCardBlocked,
+    OperatorPinWrong,
     PrepaidCard,
     TechnicianCardBlocked,
     TechnicianPinWrong,
@@ -261,6 +263,55 @@ class PcscCardReader:
                 except UnicodeDecodeError:
                     raise CardError(
                         "the technician card's id is not ASCII: replace the card"
+                    ) from None
+            finally:
+                self._disconnect(connection)
+
+    # ------------------------------------------------------------ OperatorCards
+
+    def verify_operator(self, pin: str) -> str:
+        """The station operator's card: the technician card's commands under its own AID."""
+        doing = "the operator PIN check"
+        try:
+            verify = operator_app.verify(pin)
+        except ApduError as exc:
+            raise CardError(str(exc)) from None
+        with self._lock:
+            connection = self._connect(doing)
+            if connection is None:
+                raise CardError("no operator card in the reader: insert the operator card")
+            try:
+                selected = self._transmit(connection, operator_app.select(), doing)
+                if selected.sw == SW_FILE_NOT_FOUND:
+                    raise CardError(
+                        "the card in the reader is not an operator card: insert the operator card"
+                    )
+                if not selected.ok:
+                    raise error_for_status(selected.status_word, doing)
+                answer = self._transmit(connection, verify, doing)
+                tries_left = operator_app.tries_left_of(answer.sw)
+                if tries_left == 0 or answer.sw == 0x6983:
+                    raise OperatorCardBlocked(
+                        "the operator card is blocked after too many wrong PINs (status 6983): "
+                        "the operator's office unblocks it"
+                    )
+                if tries_left is not None:
+                    raise OperatorPinWrong(
+                        f"wrong operator PIN (status {answer.status_word}): "
+                        f"{tries_left} {'try' if tries_left == 1 else 'tries'} left before the "
+                        "card blocks",
+                        tries_left,
+                    )
+                if not answer.ok:
+                    raise error_for_status(answer.status_word, doing)
+                identity = self._transmit(connection, operator_app.get_operator_id(), doing)
+                if not identity.ok:
+                    raise error_for_status(identity.status_word, doing)
+                try:
+                    return identity.data.decode("ascii")
+                except UnicodeDecodeError:
+                    raise CardError(
+                        "the operator card's id is not ASCII: replace the card"
                     ) from None
             finally:
                 self._disconnect(connection)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from drivers.smartcard.apdu import ApduError
+from drivers.smartcard.operator_app import SimulatedOperatorCard
 from drivers.smartcard.prepaid_app import LOAD_LOG_RECORDS
 from drivers.smartcard.prepaid_card import (
     GRID_OFFICE_TERMINAL,
@@ -31,6 +32,8 @@ from kiosk.devices import (
     CardLoad,
     CardRefused,
     CardRemoved,
+    OperatorCardBlocked,
+    OperatorPinWrong,
     PrepaidCard,
     TechnicianCardBlocked,
     TechnicianPinWrong,
@@ -61,6 +64,15 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS technician_cards (
         card_no TEXT PRIMARY KEY,
         technician_id TEXT NOT NULL,
+        pin_digest TEXT NOT NULL,
+        tries_left INTEGER NOT NULL,
+        in_slot INTEGER NOT NULL
+    )""",
+    # The station operator's cards: foreign to the prepaid application too, like the
+    # technician's (drivers.smartcard.operator_app).
+    """CREATE TABLE IF NOT EXISTS operator_cards (
+        card_no TEXT PRIMARY KEY,
+        operator_id TEXT NOT NULL,
         pin_digest TEXT NOT NULL,
         tries_left INTEGER NOT NULL,
         in_slot INTEGER NOT NULL
@@ -96,7 +108,8 @@ _Credit = tuple[int, int, bytes, str, str]
 
 
 class SimulatedCardReader:
-    """A PC/SC-like reader with one slot (kiosk.devices.CardReader and TechnicianCards)."""
+    """A PC/SC-like reader with one slot (kiosk.devices.CardReader, TechnicianCards and
+    OperatorCards)."""
 
     kind = "simulated"
 
@@ -194,6 +207,7 @@ class SimulatedCardReader:
         with self._lock, write_transaction(self._conn) as conn:
             conn.execute("UPDATE reader SET slot_card_no = NULL, slot_foreign = 0")
             conn.execute("UPDATE technician_cards SET in_slot = 0")
+            conn.execute("UPDATE operator_cards SET in_slot = 0")
 
     def load_elsewhere(
         self,
@@ -228,8 +242,7 @@ class SimulatedCardReader:
         """Issue a technician card (3 PIN tries); an existing card number is refused."""
         card = SimulatedTechnicianCard.issue(card_no, technician_id, pin)
         with self._lock, write_transaction(self._conn) as conn:
-            if self._card(conn, card_no) is not None or self._technician(conn, card_no):
-                raise ValueError(f"a simulated card {card_no} exists already: use another number")
+            self._require_new(conn, card_no)
             conn.execute(
                 "INSERT INTO technician_cards VALUES (?, ?, ?, ?, 0)",
                 (card.card_no, card.technician_id, card.pin_digest, card.tries_left),
@@ -288,6 +301,77 @@ class SimulatedCardReader:
                     else:
                         return_error = TechnicianPinWrong(
                             f"wrong technician PIN (status {sw:04X}): {after.tries_left} "
+                            f"{'try' if after.tries_left == 1 else 'tries'} left before the "
+                            "card blocks",
+                            after.tries_left,
+                        )
+        # Raised after the commit: a wrong PIN counts on the card whatever the host does next.
+        raise return_error
+
+    # ------------------------------------------------------------ operator cards
+
+    def create_operator_card(self, card_no: str, operator_id: str, pin: str) -> None:
+        """Issue a station operator's card (3 PIN tries); an existing card number is refused."""
+        card = SimulatedOperatorCard.issue(card_no, operator_id, pin)
+        with self._lock, write_transaction(self._conn) as conn:
+            self._require_new(conn, card_no)
+            conn.execute(
+                "INSERT INTO operator_cards VALUES (?, ?, ?, ?, 0)",
+                (card.card_no, card.operator_id, card.pin_digest, card.tries_left),
+            )
+
+    def operator_card(self, card_no: str) -> SimulatedOperatorCard:
+        with self._lock:
+            card = self._operator(self._conn, card_no)
+        if card is None:
+            raise ValueError(f"there is no simulated operator card {card_no}: create it first")
+        return card
+
+    def insert_operator_card(self, card_no: str) -> None:
+        """The station operator puts an operator card into the slot."""
+        with self._lock, write_transaction(self._conn) as conn:
+            if self._operator(conn, card_no) is None:
+                raise ValueError(f"there is no simulated operator card {card_no}: create it")
+            self._require_empty_slot(conn)
+            conn.execute("UPDATE reader SET slot_foreign = 1")
+            conn.execute("UPDATE operator_cards SET in_slot = 1 WHERE card_no = ?", (card_no,))
+
+    def verify_operator(self, pin: str) -> str:
+        """kiosk.devices.OperatorCards: the same 3-try rule as the PC/SC operator card."""
+        try:
+            pin_bytes = check_pin_format(pin)
+        except ApduError as exc:
+            raise CardError(str(exc)) from None
+        with self._lock, write_transaction(self._conn) as conn:
+            if not self._reader(conn)["connected"]:
+                return_error: CardError = CardError(
+                    "card reader not connected: check its USB cable"
+                )
+            else:
+                row = conn.execute(
+                    "SELECT card_no FROM operator_cards WHERE in_slot = 1"
+                ).fetchone()
+                card = None if row is None else self._operator(conn, row["card_no"])
+                if card is None:
+                    return_error = CardError(
+                        "no operator card in the reader: insert the operator card"
+                    )
+                else:
+                    after, sw = card.verify(pin_bytes)
+                    conn.execute(
+                        "UPDATE operator_cards SET tries_left = ? WHERE card_no = ?",
+                        (after.tries_left, after.card_no),
+                    )
+                    if sw == 0x9000:
+                        return after.operator_id
+                    if after.blocked:
+                        return_error = OperatorCardBlocked(
+                            "the operator card is blocked after too many wrong PINs "
+                            "(status 6983): the operator's office unblocks it"
+                        )
+                    else:
+                        return_error = OperatorPinWrong(
+                            f"wrong operator PIN (status {sw:04X}): {after.tries_left} "
                             f"{'try' if after.tries_left == 1 else 'tries'} left before the "
                             "card blocks",
                             after.tries_left,
@@ -456,6 +540,26 @@ class SimulatedCardReader:
             balance_fen=row["balance_fen"],
             blocked=bool(row["blocked"]),
             load_log=tuple(CardLoad(**dict(load)) for load in loads),
+        )
+
+    def _require_new(self, conn: sqlite3.Connection, card_no: str) -> None:
+        if (
+            self._card(conn, card_no) is not None
+            or self._technician(conn, card_no) is not None
+            or self._operator(conn, card_no) is not None
+        ):
+            raise ValueError(f"a simulated card {card_no} exists already: use another number")
+
+    @staticmethod
+    def _operator(conn: sqlite3.Connection, card_no: str) -> SimulatedOperatorCard | None:
+        row = conn.execute("SELECT * FROM operator_cards WHERE card_no = ?", (card_no,)).fetchone()
+        if row is None:
+            return None
+        return SimulatedOperatorCard(
+            card_no=row["card_no"],
+            operator_id=row["operator_id"],
+            pin_digest=row["pin_digest"],
+            tries_left=row["tries_left"],
         )
 
     @staticmethod

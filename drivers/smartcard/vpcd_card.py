@@ -29,7 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from drivers.smartcard import prepaid_app, technician_app
+from drivers.smartcard import operator_app, prepaid_app, technician_app
 from drivers.smartcard.apdu import (
     INS_GET_RESPONSE,
     SW_CLA_NOT_SUPPORTED,
@@ -47,6 +47,7 @@ from drivers.smartcard.apdu import (
     CommandApdu,
     ResponseApdu,
 )
+from drivers.smartcard.operator_app import SimulatedOperatorCard
 from drivers.smartcard.prepaid_card import (
     GRID_OFFICE_TERMINAL,
     CardCommandRefused,
@@ -64,7 +65,7 @@ CTRL_ON: Final = 0x01
 CTRL_RESET: Final = 0x02
 CTRL_ATR: Final = 0x04
 
-CARD_KINDS: Final = ("utility", "technician")
+CARD_KINDS: Final = ("utility", "technician", "operator")
 
 
 class CardProtocol(StrEnum):
@@ -101,6 +102,7 @@ def answer_to_reset(historical: bytes, protocol: CardProtocol = CardProtocol.T1)
 
 PREPAID_HISTORICAL: Final = b"KIOSK-PREPAID"
 TECHNICIAN_HISTORICAL: Final = b"KIOSK-TECH"
+OPERATOR_HISTORICAL: Final = b"KIOSK-OPER"
 PREPAID_ATR: Final = answer_to_reset(PREPAID_HISTORICAL)  # as T1 cards send it
 TECHNICIAN_ATR: Final = answer_to_reset(TECHNICIAN_HISTORICAL)
 
@@ -138,6 +140,7 @@ class VpcdCardSimulator:
         self._lock = threading.RLock()
         self._prepaid: dict[str, SimulatedPrepaidCard] = {}
         self._technician: dict[str, SimulatedTechnicianCard] = {}
+        self._operator: dict[str, SimulatedOperatorCard] = {}
         self._load()
         self._inserted: str | None = None
         self._socket: socket.socket | None = None
@@ -172,14 +175,33 @@ class VpcdCardSimulator:
             self._save()
         return card
 
+    def issue_operator(self, card_no: str, operator_id: str, pin: str) -> SimulatedOperatorCard:
+        card = SimulatedOperatorCard.issue(card_no, operator_id, pin)
+        with self._lock:
+            self._require_new(card_no)
+            self._operator[card_no] = card
+            self._save()
+        return card
+
     def has_card(self, card_no: str) -> bool:
         with self._lock:
-            return card_no in self._prepaid or card_no in self._technician
+            return (
+                card_no in self._prepaid or card_no in self._technician or card_no in self._operator
+            )
 
     def state_card_numbers(self) -> list[str]:
-        """Every card number in the wallet, utility and technician cards alike."""
+        """Every card number in the wallet, utility, technician and operator cards alike."""
         with self._lock:
-            return sorted([*self._prepaid, *self._technician])
+            return sorted([*self._prepaid, *self._technician, *self._operator])
+
+    def card_kind(self, card_no: str) -> str | None:
+        """One of CARD_KINDS for a card of the wallet, None for an unknown number."""
+        with self._lock:
+            if card_no in self._prepaid:
+                return "utility"
+            if card_no in self._technician:
+                return "technician"
+            return "operator" if card_no in self._operator else None
 
     def is_utility_card(self, card_no: str) -> bool:
         with self._lock:
@@ -196,6 +218,12 @@ class VpcdCardSimulator:
             if card_no not in self._technician:
                 raise ValueError(f"there is no simulated technician card {card_no}: issue it first")
             return self._technician[card_no]
+
+    def operator(self, card_no: str) -> SimulatedOperatorCard:
+        with self._lock:
+            if card_no not in self._operator:
+                raise ValueError(f"there is no simulated operator card {card_no}: issue it first")
+            return self._operator[card_no]
 
     def block_prepaid(self, card_no: str, blocked: bool = True) -> None:
         """The issuer blocks (or unblocks) a utility card: it refuses every credit (6983)."""
@@ -351,7 +379,12 @@ class VpcdCardSimulator:
 
     def _control(self, control: int, card_no: str) -> bytes | None:
         if control == CTRL_ATR:
-            historical = PREPAID_HISTORICAL if card_no in self._prepaid else TECHNICIAN_HISTORICAL
+            if card_no in self._prepaid:
+                historical = PREPAID_HISTORICAL
+            elif card_no in self._operator:
+                historical = OPERATOR_HISTORICAL
+            else:
+                historical = TECHNICIAN_HISTORICAL
             return answer_to_reset(historical, self.protocol)
         if control in (CTRL_OFF, CTRL_ON, CTRL_RESET):
             with self._lock:
@@ -396,6 +429,8 @@ class VpcdCardSimulator:
             return self._prepaid_command(card_no, command)
         if self._selected == "technician":
             return self._technician_command(card_no, command)
+        if self._selected == "operator":
+            return self._operator_command(card_no, command)
         return _sw(SW_COMMAND_NOT_ALLOWED)
 
     # ------------------------------------------------------------ T=0 transmission
@@ -447,6 +482,8 @@ class VpcdCardSimulator:
             self._selected = "prepaid"
         elif command.data == technician_app.AID and card_no in self._technician:
             self._selected = "technician"
+        elif command.data == operator_app.AID and card_no in self._operator:
+            self._selected = "operator"
         else:
             self._selected = None
             return _sw(SW_FILE_NOT_FOUND)
@@ -524,6 +561,36 @@ class VpcdCardSimulator:
             return _sw(SW_SECURITY_STATUS_NOT_SATISFIED)
         return card.technician_id.encode("ascii") + _sw(SW_OK)
 
+    def _operator_command(self, card_no: str, command: CommandApdu) -> bytes:
+        """The technician application's commands under the operator's AID (operator_app)."""
+        card = self._operator[card_no]
+        if command.cla == 0x00 and command.ins == operator_app.INS_VERIFY:
+            if command.p1 != 0x00 or command.p2 != operator_app.P2_OPERATOR_PIN:
+                return _sw(SW_WRONG_P1P2)
+            if not command.data:  # ISO 7816-4: VERIFY without data asks for the tries left
+                if card.blocked:
+                    return _sw(0x6983)
+                return _sw(SW_OK if self._pin_verified else 0x63C0 | card.tries_left)
+            pull = self._take_pull()
+            if pull == _PULL_BEFORE:
+                raise _Pulled
+            after, sw = card.verify(command.data)
+            self._operator[card_no] = after
+            self._save()
+            if pull is not None:
+                raise _Pulled
+            self._pin_verified = sw == SW_OK
+            return _sw(sw)
+        if command.cla != operator_app.CLA_PROPRIETARY:
+            return _sw(SW_CLA_NOT_SUPPORTED)
+        if command.ins != operator_app.INS_GET_OPERATOR_ID:
+            return _sw(SW_INS_NOT_SUPPORTED)
+        if (command.p1, command.p2) != operator_app.P1P2_OPERATOR_ID:
+            return _sw(SW_WRONG_P1P2)
+        if not self._pin_verified:
+            return _sw(SW_SECURITY_STATUS_NOT_SATISFIED)
+        return card.operator_id.encode("ascii") + _sw(SW_OK)
+
     def _take_pull(self) -> str | None:
         if self._fault in (_PULL_BEFORE, _PULL_AFTER):
             fault, self._fault = self._fault, None
@@ -538,7 +605,7 @@ class VpcdCardSimulator:
     # ------------------------------------------------------------ state file
 
     def _require_new(self, card_no: str) -> None:
-        if card_no in self._prepaid or card_no in self._technician:
+        if card_no in self._prepaid or card_no in self._technician or card_no in self._operator:
             raise ValueError(f"a simulated card {card_no} exists already: use another number")
 
     def _load(self) -> None:
@@ -550,6 +617,10 @@ class VpcdCardSimulator:
             raise ValueError(f"cannot read the card state file {self.state_path}: {exc}") from None
         self._prepaid = {n: SimulatedPrepaidCard.from_state(c) for n, c in state["utility"].items()}
         self._technician = {n: SimulatedTechnicianCard(**c) for n, c in state["technician"].items()}
+        # State files written before operator cards have none.
+        self._operator = {
+            n: SimulatedOperatorCard(**c) for n, c in state.get("operator", {}).items()
+        }
 
     def _save(self) -> None:
         # Written to a temporary file, flushed to disk and renamed: a killed simulator leaves
@@ -557,6 +628,7 @@ class VpcdCardSimulator:
         state = {
             "utility": {n: c.to_state() for n, c in self._prepaid.items()},
             "technician": {n: asdict(c) for n, c in self._technician.items()},
+            "operator": {n: asdict(c) for n, c in self._operator.items()},
         }
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.state_path.with_name(self.state_path.name + ".tmp")

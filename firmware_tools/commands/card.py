@@ -1,10 +1,11 @@
 """kiosk-tool card: serve simulated smartcards to pcscd's virtual reader, and steer them.
 
-`card simulate` runs a simulated utility or technician card served through vsmartcard's vpcd
+`card simulate` runs a simulated utility, technician or station operator card served through
+vsmartcard's vpcd
 reader (drivers.smartcard.vpcd_card) until interrupted, as a T=1 or a T=0 card; `card
 control` asks a running simulator to insert, remove or pull its card, to answer an error
 status word, or to load the card at another terminal (a utility's counter). Never shows a
-technician PIN.
+technician's or an operator's PIN.
 """
 
 import argparse
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from drivers.smartcard.prepaid_card import GRID_OFFICE_TERMINAL, UTILITIES
 from drivers.smartcard.vpcd_card import (
+    CARD_KINDS,
     VPCD_DEFAULT_PORT,
     CardProtocol,
     VpcdCardSimulator,
@@ -34,11 +36,14 @@ def _simulate(args: argparse.Namespace) -> int:
             else:
                 if not args.pin_file:
                     raise CommandError(
-                        f"technician card {args.card_no} is new: give its PIN with --pin-file"
+                        f"{args.card} card {args.card_no} is new: give its PIN with --pin-file"
                     )
                 pin = args.pin_file.read_text(encoding="ascii").strip()
-                cards.issue_technician(args.card_no, args.technician_id, pin)
-        elif (args.card == "utility") != cards.is_utility_card(args.card_no):
+                if args.card == "technician":
+                    cards.issue_technician(args.card_no, args.technician_id, pin)
+                else:
+                    cards.issue_operator(args.card_no, args.operator_id, pin)
+        elif cards.card_kind(args.card_no) != args.card:
             raise CommandError(
                 f"card {args.card_no} in {args.state} is not a {args.card} card: "
                 "use another card number"
@@ -112,7 +117,8 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     card = groups.add_parser(
         "card",
         help="simulated smartcards served to pcscd's virtual reader (vsmartcard vpcd)",
-        description="Serve simulated utility and technician cards through the vpcd reader.",
+        description="Serve simulated utility, technician and operator cards through the vpcd "
+        "reader.",
     )
     commands = card.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -124,7 +130,7 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
             " The card's state (purchase counter, PIN tries) is kept in --state."
         ),
     )
-    simulate.add_argument("--card", choices=("utility", "technician"), required=True)
+    simulate.add_argument("--card", choices=CARD_KINDS, required=True)
     simulate.add_argument("--card-no", required=True, help="the card number (digits)")
     simulate.add_argument(
         "--state", type=Path, default=Path("cards.json"), help="the cards' state file"
@@ -141,7 +147,12 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         "--technician-id", default="T-0001", help="a new technician card's technician id"
     )
     simulate.add_argument(
-        "--pin-file", type=Path, help="a file holding a new technician card's PIN (4-12 digits)"
+        "--operator-id", default="OP-0001", help="a new operator card's operator id"
+    )
+    simulate.add_argument(
+        "--pin-file",
+        type=Path,
+        help="a file holding a new technician or operator card's PIN (4-12 digits)",
     )
     simulate.add_argument(
         "--control", type=Path, help="a Unix socket path for `kiosk-tool card control`"

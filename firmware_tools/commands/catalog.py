@@ -22,6 +22,7 @@ from kiosk.catalog import (
     shipped_operator_public_pem,
     sign_catalog,
 )
+from kiosk.catalog.commission import CommissionBasis, CommissionRule
 from kiosk.clock import SystemClock
 from kiosk.command_line import CommandError, emit
 from kiosk.money import format_fen
@@ -100,6 +101,18 @@ def _fee_json(rule: FeeRule) -> dict[str, Any]:
     }
 
 
+def _commission_json(rule: CommissionRule | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    return {
+        "effective_from": rule.effective_from.isoformat(),
+        "basis": str(rule.basis),
+        "fen": rule.fen if rule.basis is CommissionBasis.PER_TRANSACTION else None,
+        "per_mille": rule.per_mille_text if rule.basis is CommissionBasis.PER_MILLE else None,
+        "description": rule.describe(),
+    }
+
+
 def _show_json(catalog: Catalog, day: date) -> dict[str, Any]:
     services = []
     for service in catalog.services.values():
@@ -123,6 +136,7 @@ def _show_json(catalog: Catalog, day: date) -> dict[str, Any]:
                 "presets_fen": list(service.presets_fen),
                 "fee_in_force": _fee_json(in_force) if in_force else None,
                 "upcoming_fee_change": _fee_json(upcoming) if upcoming else None,
+                "commission_in_force": _commission_json(service.commission_rule_on(day)),
             }
         )
     return {
@@ -158,6 +172,9 @@ def _show_text(catalog: Catalog, day: date) -> str:
                 f"  announced: from {upcoming.effective_from.isoformat()} "
                 f"{describe_fee_rule(upcoming)}"
             )
+        commission = service.commission_rule_on(day)
+        if commission is not None:
+            lines.append(f"  commission: {commission.describe()}, split post 3 : station 7")
     return "\n".join(lines)
 
 

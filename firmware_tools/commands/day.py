@@ -1,4 +1,11 @@
-"""kiosk-tool day: close the business day (日终轧帐) on demand and show its report."""
+"""kiosk-tool day: close the business day (日终轧帐) on demand and show its report.
+
+`day close --json` prints the signed day_close record: with the float check's figures
+(business_day, opening_float_fen, deposits_fen, debits_fen, closing_float_fen,
+platform_float_fen, balanced), the cash box (cash_expected_fen) and the vouchers
+(vouchers_issued_fen, vouchers_redeemed_fen) among them (docs/transactions.md).
+`day sheet` prints the 轧帐单 of a closed day again.
+"""
 
 import argparse
 from datetime import date
@@ -21,17 +28,43 @@ def _close(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"--day {args.day!r} is not a date: write it as YYYY-MM-DD"
             ) from None
-        record = terminal.close_day(day, confirmed_by="technician" if args.catch_up else None)
+        record = terminal.close_day(
+            day,
+            confirmed_by="technician" if args.catch_up else None,
+            closed_by=f"technician:{args.by}",
+        )
     finally:
         terminal.close()
     paid = record.get("paid_fen")
     cash = record.get("cash_expected_fen")
+    verdict = record.get("balanced")
+    if verdict is True:
+        balanced = "balanced"
+    elif verdict is False:
+        balanced = "DOES NOT BALANCE (alerted)"
+    else:
+        balanced = "not checked against the platform (alerted)"
     text = (
         f"business day {record['business_day']} closed (journal record {record['seq']}): "
-        f"{record['paid_count']} paid, {format_fen(int(str(paid)))}; "
+        f"{record['paid_count']} paid, {format_fen(int(str(paid)))}; float {balanced}; "
         f"cash in box {format_fen(int(str(cash)))}; vouchers {record['voucher_count']}"
     )
     emit(args, record, text)
+    return 0
+
+
+def _sheet(args: argparse.Namespace) -> int:
+    from firmware_tools.operator_actor import operator_terminal
+
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        raise CommandError(f"--day {args.day!r} is not a date: write it as YYYY-MM-DD") from None
+    with operator_terminal(args) as (terminal, actor):
+        result = terminal.operator.print_day_sheet(day, actor=actor)
+    if not result.printed:
+        raise CommandError(f"the day sheet of {args.day} was not printed: {result.problem}")
+    emit(args, {"business_day": args.day, "printed": True}, f"day sheet of {args.day} printed")
     return 0
 
 
@@ -46,5 +79,14 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         action="store_true",
         help="confirm that the clock is right when more than 7 business days are due",
     )
+    close.add_argument(
+        "--by", default="kiosk-tool", help="the technician's name, journaled as who closed it"
+    )
     close.add_argument("--json", action="store_true")
     close.set_defaults(handler=_close)
+    sheet = sub.add_parser("sheet", help="print the day sheet (轧帐单) of a closed day again")
+    from firmware_tools.operator_actor import add_actor_arguments
+
+    add_actor_arguments(sheet)
+    sheet.add_argument("--day", required=True, help="YYYY-MM-DD")
+    sheet.set_defaults(handler=_sheet)

@@ -15,12 +15,16 @@ from types import MappingProxyType
 from typing import Any
 
 from kiosk.catalog.account_rules import CHECKS, AccountRule
+from kiosk.catalog.commission import CommissionBasis, CommissionRule, commission_rule_on
 from kiosk.catalog.fees import FeeRule, next_rule_after, rule_in_force
 from kiosk.errors import KioskError
 from kiosk.i18n import Translate
 from kiosk.money import MAX_FEN, check_bounds, format_fen
 
-CATALOG_FORMAT = 1
+# The format this software writes; it reads every format in READABLE_FORMATS. Format 2 adds
+# each service's commission rules (docs/catalog.md, "Commission"); format 1 has none.
+CATALOG_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 KINDS = ("bill", "card_topup", "phone_topup")
 
 # How each kind calls the number a resident enters; message ids translated in catalog.po.
@@ -74,6 +78,13 @@ class Service:
     allows_overpay: bool
     presets_fen: tuple[int, ...]
     fees: tuple[FeeRule, ...]  # sorted by effective_from, strictly increasing
+    # The carrier's or utility's commission, as its contract says (format 2; empty in a
+    # format 1 catalog): sorted by effective_from, strictly increasing.
+    commission: tuple[CommissionRule, ...] = ()
+
+    def commission_rule_on(self, day: date) -> CommissionRule | None:
+        """The commission rule in force on day, or None (no contract terms published)."""
+        return commission_rule_on(self.commission, day)
 
     def fee_rule_on(self, day: date) -> FeeRule | None:
         """The published rule in force on day, or None before the service's first rule."""
@@ -264,7 +275,46 @@ def _parse_fee_rule(value: Any, path: str) -> FeeRule:
     return FeeRule(effective_from, flat_fen, rate_bp, min_fen, max_fen)
 
 
-def _parse_service(value: Any, path: str) -> Service:
+def _parse_commission_rule(value: Any, path: str) -> CommissionRule:
+    table = _Object(value, path)
+    effective_from = table.day("effective_from")
+    basis = table.text("basis")
+    if basis == CommissionBasis.PER_TRANSACTION:
+        rule = CommissionRule(
+            effective_from, CommissionBasis.PER_TRANSACTION, fen=table.whole("fen", 0, MAX_FEN)
+        )
+    elif basis == CommissionBasis.PER_MILLE:
+        rate, rate_path = table.take("per_mille")
+        try:
+            rule = CommissionRule.per_mille(effective_from, rate if isinstance(rate, str) else "")
+        except ValueError:
+            raise _error(
+                rate_path,
+                f"is {_describe(rate)}; write the rate in quotes with up to 2 decimals, "
+                'like "3" or "1.5" (per mille, at most "1000")',
+            ) from None
+    else:
+        bases = ", ".join(CommissionBasis)
+        raise _error(f"{path}.basis", f"is {basis!r}; it must be one of {bases}")
+    table.finish()
+    return rule
+
+
+def _parse_commission(table: "_Object", path: str, format_: int) -> tuple[CommissionRule, ...]:
+    if format_ < 2:
+        return ()
+    value, where = table.array("commission")
+    rules = [_parse_commission_rule(rule, f"{where}[{i}]") for i, rule in enumerate(value)]
+    for index in range(1, len(rules)):
+        if rules[index].effective_from <= rules[index - 1].effective_from:
+            raise _error(
+                f"{where}[{index}].effective_from",
+                "must be later than the rule before it: list commission rules oldest first",
+            )
+    return tuple(rules)
+
+
+def _parse_service(value: Any, path: str, format_: int = CATALOG_FORMAT) -> Service:
     table = _Object(value, path)
     code = table.text("code", _CODE, "use lowercase letters, digits and '-' (up to 40)")
     table.path = path = f"{path} ({code})"
@@ -304,6 +354,7 @@ def _parse_service(value: Any, path: str) -> Service:
                 f"{fees_path}[{index}].effective_from",
                 "must be later than the rule before it: list fee rules oldest first",
             )
+    commission = _parse_commission(table, path, format_)
     table.finish()
     return Service(
         code=code,
@@ -317,6 +368,7 @@ def _parse_service(value: Any, path: str) -> Service:
         allows_overpay=allows_overpay,
         presets_fen=tuple(presets),
         fees=tuple(fees),
+        commission=commission,
     )
 
 
@@ -334,7 +386,7 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_catalog(data: bytes) -> Catalog:
-    """Parse and fully validate a catalog document (UTF-8 JSON, format 1)."""
+    """Parse and fully validate a catalog document (UTF-8 JSON, format 1 or 2)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -353,10 +405,12 @@ def parse_catalog(data: bytes) -> Catalog:
         ) from None
     root = _Object(document, "")
     format_value, _ = root.take("format")
-    if type(format_value) is not int or format_value != CATALOG_FORMAT:
+    if type(format_value) is not int or format_value not in READABLE_FORMATS:
+        readable = " and ".join(map(str, READABLE_FORMATS))
         raise CatalogError(
             f"catalog format {_describe(format_value)} is not supported: this software reads "
-            f"format {CATALOG_FORMAT}; update the terminal software or publish format 1"
+            f"formats {readable}; update the terminal software or publish format "
+            f"{CATALOG_FORMAT}"
         )
     version = root.text("version", _VERSION, "write it as dotted whole numbers like 2026.11")
     published = root.day("published")
@@ -365,7 +419,7 @@ def parse_catalog(data: bytes) -> Catalog:
         raise _error(services_path, "is empty: a catalog offers at least one service")
     services: dict[str, Service] = {}
     for index, item in enumerate(services_value):
-        service = _parse_service(item, f"{services_path}[{index}]")
+        service = _parse_service(item, f"{services_path}[{index}]", format_value)
         if service.code in services:
             raise _error(f"{services_path}[{index}].code", f"repeats service {service.code!r}")
         services[service.code] = service

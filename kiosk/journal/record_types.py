@@ -31,6 +31,12 @@ class RecordType(StrEnum):
     # A resident's rating (好差评) and complaint (kiosk/ratings.py writes them, signed).
     RATING = "rating"
     COMPLAINT = "complaint"
+    # The station operator's money cycle (kiosk/ledger, kiosk/operator), each naming who:
+    # a float deposit recorded, confirmed or refused; a cash collection (清机) with its count;
+    # an operator's login, logout or refused PIN.
+    FLOAT_DEPOSIT = "float_deposit"
+    CASH_COLLECTION = "cash_collection"
+    OPERATOR_SESSION = "operator_session"
 
 
 # Every type the outbox carries, in the order they were added to the contract.
@@ -48,6 +54,14 @@ class TerminalAlertKind(StrEnum):
     UNRECOGNISED_CASH = "unrecognised_cash"
     INLETS_NOT_CLOSED = "inlets_not_closed"
     CLOCK_WRONG = "clock_wrong"
+    # The day's 日终轧帐 does not balance: opening + deposits - debits is not the platform's
+    # closing float, or the platform could not be asked (kiosk/settlement/float_check.py).
+    DAY_NOT_BALANCED = "day_not_balanced"
+    # Cash counted at a collection differs from what the journal says is in the box.
+    CASH_COUNT_DISCREPANCY = "cash_count_discrepancy"
+    # A deposit recorded at the terminal was refused by the platform (its slip is already
+    # behind another deposit, say): the float will not grow by it.
+    DEPOSIT_REFUSED = "deposit_refused"
 
 
 class VoucherPayoutState(StrEnum):

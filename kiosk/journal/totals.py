@@ -1,14 +1,17 @@
-"""Figures recomputable from tx_close records: the turnover counter and a day's totals.
+"""Figures recomputable from the journal: the turnover counter, a day's totals, the cash box.
 
-Owns the two rules an auditor recomputes from a journal alone (docs/journal-format.md,
-section 6): how much a closed transaction adds to the cumulative turnover, and the totals
-of a business day's end-of-day report (日终轧帐). The day closer writes its report with
-day_totals() and the verifier recomputes it with the same function, so the rule is written
-once. Pure: no database, no clock.
+Owns the rules an auditor recomputes from a journal alone (docs/journal-format.md,
+section 6): how much a closed transaction adds to the cumulative turnover, the totals of a
+business day's end-of-day report (日终轧帐) from its tx_close records, and how each record
+moves the cash that should be in the cash box (cash_box_movement). The day closer and the
+cash box write their figures with these functions and the verifier recomputes them with the
+same ones, so each rule is written once. Pure: no database, no clock.
 """
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from kiosk.journal.record_types import RecordType, VoucherPayoutState
 
 # The keys of a day_close report that come from its tx_close records. The report's other
 # keys (float_balance_fen: the platform's figure) cannot be recomputed from the journal.
@@ -19,7 +22,6 @@ RECOMPUTED_KEYS = (
     "paid_count",
     "paid_fen",
     "cash_in_fen",
-    "cash_expected_fen",
     "voucher_count",
     "voucher_fen",
     "credited_fen",
@@ -70,9 +72,32 @@ def day_totals(closes: Iterable[Mapping[str, object]], business_day: str) -> dic
         "paid_count": sum(s["count"] for s in services.values()),
         "paid_fen": sum(s["amount_fen"] + s["fee_fen"] for s in services.values()),
         "cash_in_fen": cash_in,
-        # Pulse acceptors give no change: all cash taken stays in the box.
-        "cash_expected_fen": cash_in,
         "voucher_count": voucher_count,
         "voucher_fen": vouchers,
         "credited_fen": credited,
     }
+
+
+# The journal record of each note or coin the acceptor counted (kiosk.transactions.cash);
+# it stays on the terminal (not an outbox type), so it has no RecordType.
+CASH_IN_RECORD = "cash_in"
+# The day_close reports whose cash_expected_fen is the cash box's figure (cash_box_movement
+# since the last cash collection); earlier ones carried the day's cash in under that name.
+CASH_BOX_REPORT_VERSION = 2
+
+
+def cash_box_movement(record: Mapping[str, object]) -> int:
+    """What a record changes in the cash that should be in the cash box, in fen.
+
+    Every note and coin the acceptor counted goes into the box (pulse acceptors give no
+    change): + its value, the moment it is journaled, whichever transaction it belongs to
+    (so cash of a payment still in doubt is counted too). A voucher paid out in cash from the
+    box: - its amount, once the platform's redemption said paid. A cash_collection empties
+    the box (the caller resets its tally there); nothing else moves it.
+    """
+    kind = record.get("type")
+    if kind == CASH_IN_RECORD:
+        return _fen(record, "value_fen")
+    if kind == RecordType.VOUCHER_PAYOUT and record.get("state") == VoucherPayoutState.PAID:
+        return -_fen(record, "amount_fen")
+    return 0

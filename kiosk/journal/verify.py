@@ -32,7 +32,13 @@ from kiosk.journal.certificates import (
     load_operator_ca,
 )
 from kiosk.journal.record_types import RecordType
-from kiosk.journal.totals import RECOMPUTED_KEYS, day_totals, tx_close_turnover_fen
+from kiosk.journal.totals import (
+    CASH_BOX_REPORT_VERSION,
+    RECOMPUTED_KEYS,
+    cash_box_movement,
+    day_totals,
+    tx_close_turnover_fen,
+)
 from kiosk.station_keys import algorithm_problem
 
 __all__ = [
@@ -53,6 +59,7 @@ SIGNED_TYPES = (
     RecordType.TX_CLOSE,
     RecordType.DAY_CLOSE,
     RecordType.SIGNATURE_RECOVERED,
+    RecordType.CASH_COLLECTION,
 )
 SOFTWARE_SIGNER_WARNING = "signed by the demo software signer, not a token"
 SIGNATURE_MISMATCH = "its signature does not match its content: it was altered after signing"
@@ -216,6 +223,7 @@ class _Auditor:
         self.turnover = 0  # the running turnover counter and the record that last set it
         self.turnover_seq = 0
         self.closes: list[dict[str, Any]] = []  # tx_close records since the last day_close
+        self.cash_box = 0  # what should be in the cash box (totals.cash_box_movement)
         self.uses: dict[str, _Use] = {}  # by certificate fingerprint
 
     def check(self, record: dict[str, Any]) -> None:
@@ -254,6 +262,10 @@ class _Auditor:
         self.prev_time = str(record["time"])
         self._check_signature(record, seq, kind)
         self._check_turnover(record, seq, kind)
+        self.cash_box += cash_box_movement(record)
+        if kind == RecordType.CASH_COLLECTION:
+            self._check_cash_figure(record, seq, "expected_fen", "cash collection")
+            self.cash_box = 0  # the box was emptied
         if kind == RecordType.TX_CLOSE:
             self.closes.append(record)
         elif kind == RecordType.DAY_CLOSE:
@@ -357,7 +369,20 @@ class _Auditor:
                     f"{_compact(record.get(key))}, but its tx_close records ({span}) give "
                     f"{_compact(recomputed[key])}",
                 )
+        version = record.get("report_version")
+        if isinstance(version, int) and version >= CASH_BOX_REPORT_VERSION:
+            self._check_cash_figure(record, seq, "cash_expected_fen", f"day_close of {day}")
         self.closes = []
+
+    def _check_cash_figure(self, record: dict[str, Any], seq: int, key: str, what: str) -> None:
+        """The cash box figure a record states: cash in minus vouchers paid out in cash
+        since the last cash collection (kiosk.journal.totals.cash_box_movement)."""
+        if record.get(key) != self.cash_box:
+            raise _Unsound(
+                seq,
+                f"record {seq} ({what}): {key} is {_compact(record.get(key))}, but the cash "
+                f"counted in and paid out since the last cash collection gives {self.cash_box}",
+            )
 
     def _close_outage(self, record: dict[str, Any], seq: int) -> None:
         if not self.outage:

@@ -1,28 +1,16 @@
-"""Float mirror, low-balance threshold crossings and deposits awaiting confirmation."""
+"""Float mirror and low-balance threshold crossings (deposits: kiosk.ledger.deposits)."""
 
 import logging
 import sqlite3
-import uuid
 
-from kiosk.errors import KioskError
 from kiosk.events import EventBus
 from kiosk.journal import Journal
-from kiosk.money import format_fen
-from kiosk.platform import (
-    FloatState,
-    OutcomeUnknown,
-    PlatformClient,
-    PlatformError,
-    PlatformRefused,
-    Refusal,
-)
+from kiosk.ledger.policy import is_low
+from kiosk.platform import FloatState, FloatStatement, PlatformClient, PlatformError
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
 
 log = logging.getLogger(__name__)
-
-# 002 (预存款): "每次预存款不低于500元" — every deposit is at least 500 yuan.
-MIN_DEPOSIT_FEN = 500_00
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS float_state (
@@ -32,16 +20,7 @@ CREATE TABLE IF NOT EXISTS float_state (
     low INTEGER NOT NULL,
     checked TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS deposit (
-    key TEXT PRIMARY KEY,
-    amount_fen INTEGER NOT NULL,
-    state TEXT NOT NULL              -- pending | confirmed
-);
 """
-
-
-class DepositRefused(KioskError):
-    pass
 
 
 class FloatAccount:
@@ -65,81 +44,53 @@ class FloatAccount:
         return None if row is None else FloatState(row[0], row[1])
 
     def refresh(self) -> FloatState | None:
-        """Ask the platform; journal and announce a crossing of the low-balance threshold."""
+        """Ask the platform; journal and announce a crossing of the low-balance threshold.
+        The last known state when the platform does not answer."""
+        return self.ask() or self.last_known()
+
+    def ask(self) -> FloatState | None:
+        """The platform's answer now, mirrored; None when it did not answer."""
         try:
             state = self._platform.float_state()
         except (PlatformError, SignerError) as exc:
             log.warning("float balance not refreshed: %s", exc)
-            return self.last_known()
+            return None
+        self._mirror(state)
+        return state
+
+    @property
+    def threshold_fen(self) -> int:
+        return self._threshold
+
+    def _mirror(self, state: FloatState) -> None:
         previous = self._conn.execute("SELECT low FROM float_state").fetchone()
         was_low = bool(previous[0]) if previous else False
-        is_low = state.balance_fen < self._threshold
+        low = is_low(state.balance_fen, self._threshold)
         with write_transaction(self._conn):
             self._conn.execute(
                 "INSERT INTO float_state (id, balance_fen, held_fen, low, checked) "
                 "VALUES (1, ?, ?, ?, datetime('now')) ON CONFLICT(id) DO UPDATE SET "
                 "balance_fen = excluded.balance_fen, held_fen = excluded.held_fen, "
                 "low = excluded.low, checked = excluded.checked",
-                (state.balance_fen, state.held_fen, int(is_low)),
+                (state.balance_fen, state.held_fen, int(low)),
             )
-            if is_low != was_low:
+            if low != was_low:
                 self._journal.append(
-                    "low_float" if is_low else "float_restored",
+                    "low_float" if low else "float_restored",
                     {"balance_fen": state.balance_fen, "threshold_fen": self._threshold},
                 )
-        if is_low and not was_low:
+        if low and not was_low:
             self._events.publish(
                 "low_float", balance_fen=state.balance_fen, threshold_fen=self._threshold
             )
-        return state
 
-    def request_deposit(self, amount_fen: int) -> str:
-        """Announce a deposit to the platform; it counts only once the platform confirms it."""
-        if amount_fen < MIN_DEPOSIT_FEN:
-            raise DepositRefused(
-                f"a deposit must be at least {format_fen(MIN_DEPOSIT_FEN)}, "
-                f"not {format_fen(amount_fen)}"
-            )
-        key = f"dep-{uuid.uuid4().hex[:16]}"
-        with write_transaction(self._conn):
-            self._conn.execute(
-                "INSERT INTO deposit (key, amount_fen, state) VALUES (?, ?, 'pending')",
-                (key, amount_fen),
-            )
-            self._journal.append(
-                "float_deposit", {"deposit_key": key, "amount_fen": amount_fen, "state": "pending"}
-            )
-        self._platform.deposit(key, amount_fen)
-        return key
-
-    def check_deposits(self) -> list[str]:
-        """Journal every deposit the platform has confirmed since the last check."""
-        confirmed: list[str] = []
-        for key, amount in self._conn.execute(
-            "SELECT key, amount_fen FROM deposit WHERE state = 'pending'"
-        ).fetchall():
-            try:
-                status = self._platform.deposit_status(key)
-            except PlatformRefused as exc:
-                if exc.code != Refusal.DEPOSIT_NOT_FOUND:
-                    break
-                # The announcement never reached the platform: announce it again (same key).
-                try:
-                    status = self._platform.deposit(key, amount, sent_before=True)
-                except (PlatformError, SignerError) as again:
-                    log.warning("deposit %s not announced yet: %s", key, again)
-                    break
-            except (OutcomeUnknown, SignerError):
-                break
-            if status.state != "confirmed":
-                continue
-            with write_transaction(self._conn):
-                self._conn.execute("UPDATE deposit SET state = 'confirmed' WHERE key = ?", (key,))
-                self._journal.append(
-                    "float_deposit",
-                    {"deposit_key": key, "amount_fen": amount, "state": "confirmed"},
-                )
-            confirmed.append(key)
-        if confirmed:
-            self.refresh()
-        return confirmed
+    def statement(self) -> FloatStatement | None:
+        """The platform's statement of the float account (kiosk.settlement.float_check reads
+        it at each day close), with the mirror refreshed from it; None if it did not answer."""
+        try:
+            statement = self._platform.float_statement()
+        except (PlatformError, SignerError) as exc:
+            log.warning("float statement not read: %s", exc)
+            return None
+        self._mirror(statement.float_state)
+        return statement

@@ -29,10 +29,12 @@ from kiosk.platform.models import (
     PATHS,
     PAYMENT_SPECIFIC_REFUSALS,
     SIGNATURE_HEADER,
+    SLIP_NO_PATTERN,
     Bill,
     CardCredit,
     Deposit,
     FloatState,
+    FloatStatement,
     Operation,
     Order,
     OrderState,
@@ -281,8 +283,18 @@ class PlatformClient:
     def float_state(self) -> FloatState:
         return FloatState.from_json(self._call(Operation.FLOAT, {}))
 
-    def deposit(self, key: str, amount_fen: int, *, sent_before: bool = False) -> Deposit:
-        """Announce a float deposit; it stays "pending" until the operator confirms it."""
+    def float_statement(self) -> FloatStatement:
+        """The float account's cumulative figures (a query: it changes nothing)."""
+        return FloatStatement.from_json(self._call(Operation.STATEMENT, {}))
+
+    def deposit(
+        self, key: str, amount_fen: int, *, slip_no: str, sent_before: bool = False
+    ) -> Deposit:
+        """Announce a float deposit made at a postal outlet, with its slip (存款凭证) number.
+
+        It stays "pending" until the operator confirms it. Refused before sending: less than
+        MIN_DEPOSIT_FEN, or a slip number that is not one.
+        """
         check_fen(amount_fen)
         if amount_fen < MIN_DEPOSIT_FEN:
             raise PlatformRefused(
@@ -290,13 +302,22 @@ class PlatformClient:
                 f"a float deposit must be at least {format_fen(MIN_DEPOSIT_FEN)}, "
                 f"not {format_fen(amount_fen)}: deposit a larger amount",
             )
+        if not SLIP_NO_PATTERN.match(slip_no):
+            raise PlatformRefused(
+                Refusal.BAD_REQUEST,
+                f"deposit slip number {slip_no!r} is not 4 to 32 letters, digits or '-': "
+                "type it as printed on the slip",
+            )
         answer = self._call(
-            Operation.DEPOSIT, {"key": key, "amount_fen": amount_fen}, sent_before=sent_before
+            Operation.DEPOSIT,
+            {"key": key, "amount_fen": amount_fen, "slip_no": slip_no},
+            sent_before=sent_before,
         )
         deposit = _same_key(Deposit.from_json(answer), key)
-        if deposit.amount_fen != amount_fen:
+        if (deposit.amount_fen, deposit.slip_no) != (amount_fen, slip_no):
             raise malformed_answer(
-                f"it recorded a deposit of {deposit.amount_fen} fen, not the {amount_fen} sent"
+                f"it recorded a deposit of {deposit.amount_fen} fen on slip {deposit.slip_no}, "
+                f"not the {amount_fen} on slip {slip_no} sent"
             )
         return deposit
 

@@ -13,6 +13,7 @@ not have been. Money code branches on these two groups, never on a list of class
 """
 
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -27,6 +28,9 @@ from kiosk.payment_codes import PaymentScheme
 SIGNATURE_HEADER = "X-Kiosk-Signature"
 # Deposits to the float are at least 500 yuan (seed 002: 每次购买金额不得低于500元).
 MIN_DEPOSIT_FEN = 50_000
+# The number of the postal outlet's deposit slip (存款凭证, seed 002: kept for checking):
+# letters, digits and '-', 4 to 32 of them, as printed on the slip.
+SLIP_NO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,31}\Z")
 # A request_time further than this from the platform's clock is refused (stale_request).
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 # How long a float hold lives on the platform unless released or consumed first.
@@ -57,6 +61,7 @@ class Operation(StrEnum):
     VOUCHER_ISSUE = "voucher_issue"
     VOUCHER_REDEEM = "voucher_redeem"
     VOUCHER_STATUS = "voucher_status"
+    STATEMENT = "statement"
 
 
 # Every operation is a POST of one signed JSON object to its path.
@@ -81,6 +86,7 @@ PATHS: Mapping[Operation, str] = {
     Operation.VOUCHER_ISSUE: "/v1/vouchers",
     Operation.VOUCHER_REDEEM: "/v1/vouchers/redeem",
     Operation.VOUCHER_STATUS: "/v1/vouchers/status",
+    Operation.STATEMENT: "/v1/float/statement",
 }
 
 # Requests that move money (or fence a key) and so carry an idempotency key.
@@ -136,6 +142,7 @@ class Refusal(StrEnum):
     REFUND_NOT_FOUND = "refund_not_found"
     DEPOSIT_TOO_SMALL = "deposit_too_small"
     DEPOSIT_NOT_FOUND = "deposit_not_found"
+    SLIP_ALREADY_RECORDED = "slip_already_recorded"
     VOUCHER_NOT_FOUND = "voucher_not_found"
     VOUCHER_ALREADY_REDEEMED = "voucher_already_redeemed"
     VOUCHER_EXPIRED = "voucher_expired"
@@ -175,6 +182,7 @@ REFUSAL_HTTP_STATUS: Mapping[str, HTTPStatus] = {
     Refusal.REFUND_NOT_FOUND: HTTPStatus.NOT_FOUND,
     Refusal.DEPOSIT_TOO_SMALL: HTTPStatus.UNPROCESSABLE_ENTITY,
     Refusal.DEPOSIT_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    Refusal.SLIP_ALREADY_RECORDED: HTTPStatus.CONFLICT,
     Refusal.VOUCHER_NOT_FOUND: HTTPStatus.NOT_FOUND,
     Refusal.VOUCHER_ALREADY_REDEEMED: HTTPStatus.CONFLICT,
     Refusal.VOUCHER_EXPIRED: HTTPStatus.GONE,
@@ -214,6 +222,7 @@ PAYMENT_SPECIFIC_REFUSALS: frozenset[str] = frozenset(
         Refusal.REFUND_NOT_FOUND,
         Refusal.DEPOSIT_TOO_SMALL,
         Refusal.DEPOSIT_NOT_FOUND,
+        Refusal.SLIP_ALREADY_RECORDED,
         Refusal.VOUCHER_NOT_FOUND,
         Refusal.VOUCHER_ALREADY_REDEEMED,
         Refusal.VOUCHER_EXPIRED,
@@ -591,17 +600,90 @@ class Deposit:
     key: str
     state: str  # "pending" until the operator confirms it, then "confirmed"
     amount_fen: int
+    slip_no: str  # the postal outlet's deposit slip (存款凭证)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Deposit":
+        slip_no = read_str(data, "slip_no", "deposit")
+        if not SLIP_NO_PATTERN.match(slip_no):
+            raise _malformed("deposit", f"field 'slip_no' is {slip_no!r}, not a slip number")
         return cls(
             key=read_str(data, "key", "deposit"),
             state=read_choice(data, "state", "deposit", DEPOSIT_STATES),
             amount_fen=read_fen(data, "amount_fen", "deposit"),
+            slip_no=slip_no,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "state": self.state, "amount_fen": self.amount_fen}
+        return {
+            "key": self.key,
+            "state": self.state,
+            "amount_fen": self.amount_fen,
+            "slip_no": self.slip_no,
+        }
+
+
+@dataclass(frozen=True)
+class FloatStatement:
+    """The station's float account as the platform keeps it, read in one transaction.
+
+    Every figure but the balance and holds is cumulative since the station's account was
+    opened: the terminal subtracts two statements to learn what moved between them, so
+    nothing depends on when each was read (docs/platform-api.md, "Statement").
+    opening_fen: the balance the account was opened with (0: the credit line is zero; a
+    balance carried over from an earlier system otherwise); deposits_fen: confirmed
+    deposits; debits_fen: amount + fee of every posting; refunds_fen: amount + fee of the
+    postings reversed after posting; terminal_*: the same for the asking terminal only;
+    vouchers_outstanding_fen: vouchers of the station registered and neither redeemed nor
+    expired. The balance is opening + deposits - debits + refunds, always.
+    """
+
+    balance_fen: int
+    held_fen: int
+    opening_fen: int
+    deposits_fen: int
+    debits_fen: int
+    refunds_fen: int
+    terminal_debits_fen: int
+    terminal_refunds_fen: int
+    vouchers_outstanding_fen: int
+
+    @property
+    def available_fen(self) -> int:
+        return self.balance_fen - self.held_fen
+
+    @property
+    def float_state(self) -> FloatState:
+        return FloatState(self.balance_fen, self.held_fen)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "FloatStatement":
+        names = [field for field in cls.__dataclass_fields__]
+        statement = cls(**{name: read_fen(data, name, "statement") for name in names})
+        if statement.available_fen < 0:
+            raise _malformed("statement", "holds exceed the balance, which the credit line forbids")
+        moved = (
+            statement.opening_fen
+            + statement.deposits_fen
+            - statement.debits_fen
+            + statement.refunds_fen
+        )
+        if moved != statement.balance_fen:
+            raise _malformed(
+                "statement",
+                f"the balance {statement.balance_fen} is not opening + deposits - debits + "
+                f"refunds = {moved}",
+            )
+        if (
+            statement.terminal_debits_fen > statement.debits_fen
+            or statement.terminal_refunds_fen > statement.refunds_fen
+            or statement.refunds_fen > statement.debits_fen
+        ):
+            raise _malformed("statement", "a part is larger than its whole")
+        return statement
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 class VoucherState(StrEnum):

@@ -41,6 +41,10 @@ COMMAND_NAMES = (
     "request_logs",
     "install_catalog",
     "update",
+    # The station operator's money cycle from the back office (docs/transactions.md, "The
+    # operator's day"): a float purchase made at the postal outlet, recorded with its slip.
+    # args: {"amount_fen": int >= 50000, "slip_no": "4-32 letters, digits, -", "by": "who"}.
+    "record_deposit",
 )
 COMMAND_KEYS = ("v", "id", "station", "terminal", "name", "args", "expires", "nonce", "sig")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")

@@ -29,7 +29,7 @@ from tests.bench_support.station import StationToken
 from tests.fixtures.platform import PlatformSimProcess
 
 # The largest float the simulator allows, so that no run ever runs out of float.
-OPENING_FLOAT_FEN = 100_000_000
+DEPOSITED_FEN = 100_000_000
 TOPUP_FEN = 50_00
 PHONE = "13800138000"
 # The name under which the engine module calls kiosk.storage.write_transaction.
@@ -121,10 +121,10 @@ def run_end_to_end(
 ) -> EndToEndFigures:
     """Run warmup + transactions phone top-ups paid in cash; stop early once budget_s is spent."""
     directory.mkdir(parents=True, exist_ok=True)
-    platform = PlatformSimProcess(
-        directory / "platform.sqlite3", "--opening-float", str(OPENING_FLOAT_FEN)
-    )
+    platform = PlatformSimProcess(directory / "platform.sqlite3")
     try:
+        # The credit line is zero: the station buys its float at the outlet first.
+        platform.fund(token.institution_no, DEPOSITED_FEN)
         config = parse_config(
             {
                 "data_dir": str(directory / "terminal"),
