@@ -44,6 +44,9 @@ class AlertKind(StrEnum):
     INLETS_NOT_CLOSED = "inlets_not_closed"
     CLOCK_WRONG = "clock_wrong"
     CASH_SUSPENSE = "cash_suspense"
+    # A staged rollout halted itself: too many terminals rolled its version back
+    # (backoffice.rollouts); raised on the terminal whose rollback passed the threshold.
+    ROLLOUT_HALTED = "rollout_halted"
 
 
 # kind -> English description (the message id of its label in backoffice.po).
@@ -70,6 +73,7 @@ ALERT_KINDS: dict[str, str] = {
     AlertKind.INLETS_NOT_CLOSED: "Cash inlets not closed",
     AlertKind.CLOCK_WRONG: "Terminal clock wrong",
     AlertKind.CASH_SUSPENSE: "Cash in suspense",
+    AlertKind.ROLLOUT_HALTED: "Software rollout halted",
 }
 # Alerts that only staff can close: the condition is evidence, not a state that passes.
 STICKY_KINDS: tuple[str, ...] = (
@@ -87,6 +91,7 @@ STICKY_KINDS: tuple[str, ...] = (
     AlertKind.INLETS_NOT_CLOSED,
     AlertKind.CLOCK_WRONG,
     AlertKind.CASH_SUSPENSE,
+    AlertKind.ROLLOUT_HALTED,
 )
 _RAISE = (
     "INSERT INTO alerts (station, terminal, kind, detail, raised) VALUES (?, ?, ?, ?, ?) "

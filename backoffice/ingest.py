@@ -24,6 +24,7 @@ from backoffice.alerts import ALERT_KINDS, AlertKind, BatchAlerts, clear_alert, 
 from backoffice.config import Thresholds
 from backoffice.contract import topic_for
 from backoffice.errors import StoreError
+from backoffice.maintenance import visit_row, write_visits
 from backoffice.messages import (
     CommandResult,
     Event,
@@ -37,6 +38,7 @@ from backoffice.messages import (
     check_message,
     check_outbox,
 )
+from backoffice.rollouts import apply_update_events, update_events
 from backoffice.signatures import SignatureStatus, certificates_of, verdict
 from backoffice.store import Cursor, Store, key_chunks, key_table
 from kiosk.journal.record_types import BoardEventKind, RecordType
@@ -257,6 +259,7 @@ class _Batch:
         self.new_records: dict[Key, tuple[int, list[tuple[int, int]]]] = {}
         self.health: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
+        self.visits: list[tuple[Any, ...]] = []  # maintenance_visit records stored
         self.outbox_terminals: set[Key] = set()
         self.stored = self.quarantined = self.duplicates = 0
 
@@ -512,6 +515,8 @@ class _Batch:
             return
         self.stored += 1
         self.records.append(_record_row(message, found.status, self.now))
+        if record["type"] == RecordType.MAINTENANCE_VISIT:
+            self.visits.append(visit_row(station, terminal, seq, record, self.now))
         self._record_alerts(station, terminal, seq, record)
 
     def _record_alerts(self, station: str, terminal: str, seq: int, record: dict[str, Any]) -> None:
@@ -559,6 +564,9 @@ class _Batch:
             )
         cursor.insert_rows("health_history", HEALTH_COLUMNS, self.health)
         cursor.insert_rows("events", EVENT_COLUMNS, self.events)
+        write_visits(cursor, self.visits)
+        # Rollouts count their terminals' update events, and may halt, in this transaction.
+        apply_update_events(cursor, update_events(self.events), self.alerts, self.now)
         # A boot's row is written when a terminal changes to it (that is all the clone
         # check asks: was this boot heard before?).
         cursor.executemany(
@@ -680,6 +688,8 @@ def release_quarantine(store: Store, now: float) -> list[tuple[str, str, int]]:
             if found.status == SignatureStatus.BAD:
                 continue
             cursor.insert_rows("records", RECORD_COLUMNS, [_record_row(message, found.status, now)])
+            if record.get("type") == RecordType.MAINTENANCE_VISIT:
+                write_visits(cursor, [visit_row(*key, row["seq"], record, now)])
             cursor.execute(
                 "DELETE FROM quarantine WHERE station = ? AND terminal = ? AND seq = ?",
                 (*key, row["seq"]),

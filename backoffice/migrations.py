@@ -216,6 +216,67 @@ CREATE TABLE IF NOT EXISTS revocations (
 )
 """,
     ),
+    # ---- block "bo20" (issue #20 items 4 and 9): rollouts and maintenance visits. Kept apart
+    # from the other blocks added at the same time; the lead renumbers on merge.
+    Migration(
+        4,
+        "staged rollouts (stages sent, each terminal's fate) and technicians' maintenance visits",
+        """
+CREATE TABLE IF NOT EXISTS rollouts (
+    id TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    target TEXT NOT NULL,
+    stages TEXT NOT NULL,
+    stages_sent INTEGER NOT NULL DEFAULT 0,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    threshold_percent {REAL} NOT NULL,
+    min_sample INTEGER NOT NULL,
+    max_starts INTEGER,
+    state TEXT NOT NULL,
+    state_reason TEXT,
+    created {REAL} NOT NULL,
+    created_by TEXT NOT NULL,
+    halted_at {REAL}
+);
+CREATE TABLE IF NOT EXISTS rollout_stages (
+    rollout TEXT NOT NULL,
+    stage INTEGER NOT NULL,
+    percent INTEGER NOT NULL,
+    sent {REAL} NOT NULL,
+    sent_by TEXT NOT NULL,
+    terminals INTEGER NOT NULL,
+    PRIMARY KEY (rollout, stage)
+);
+CREATE TABLE IF NOT EXISTS rollout_terminals (
+    rollout TEXT NOT NULL,
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    progress TEXT,
+    installed {REAL},
+    confirmed {REAL},
+    rolled_back {REAL},
+    rollback_reason TEXT,
+    updated {REAL} NOT NULL,
+    PRIMARY KEY (rollout, station, terminal)
+);
+CREATE TABLE IF NOT EXISTS maintenance_visits (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    visited TEXT NOT NULL,
+    technician TEXT NOT NULL,
+    fault TEXT NOT NULL,
+    repair TEXT NOT NULL,
+    spare_unit TEXT,
+    cost_bearer TEXT NOT NULL,
+    next_inspection TEXT NOT NULL,
+    received {REAL} NOT NULL,
+    PRIMARY KEY (station, terminal, seq)
+);
+CREATE INDEX IF NOT EXISTS maintenance_visits_by_station ON maintenance_visits (station, visited)
+""",
+    ),
 )
 
 _TYPES: dict[Dialect, dict[str, str]] = {

@@ -47,6 +47,7 @@ DEFAULT_POLICIES: dict[str, KindPolicy] = {
     AlertKind.CLONE: KindPolicy("always"),
     AlertKind.SIGNER_OUTAGE: KindPolicy("outside_quiet_hours", delay_s=300.0),
     AlertKind.BAD_SIGNATURE: KindPolicy("always"),
+    AlertKind.ROLLOUT_HALTED: KindPolicy("always"),
     # The terminal's own alert records: money or cash to be put right by staff in the day.
     AlertKind.TX_IN_DOUBT: KindPolicy("outside_quiet_hours"),
     AlertKind.PLATFORM_ANSWER_MISMATCH: KindPolicy("outside_quiet_hours"),

@@ -35,6 +35,8 @@ class Action(StrEnum):
     ACKNOWLEDGE_ALERT = "acknowledge_alert"
     SEND_COMMAND = "send_command"
     REVOKE_TERMINAL = "revoke_terminal"
+    # A staged rollout created, a stage sent to the fleet, or halted by hand (admin).
+    MANAGE_ROLLOUT = "manage_rollout"
 
 
 # Commands that stop a terminal or change what it runs need an admin; the rest an operator.

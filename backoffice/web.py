@@ -41,7 +41,21 @@ from backoffice.fleet_view import (
     fleet_page,
     load_fleet,
 )
+from backoffice.maintenance import last_visits
 from backoffice.roles import Action, Role, role_for
+from backoffice.rollouts import (
+    DEFAULT_MIN_SAMPLE,
+    DEFAULT_STAGES,
+    DEFAULT_THRESHOLD_PERCENT,
+    RolloutPlan,
+    RolloutRefused,
+    create_rollout,
+    fleet_versions,
+    halt_rollout,
+    parse_stages,
+    rollout_views,
+    send_next_stage,
+)
 from backoffice.staff import (
     CsrfTokens,
     Identities,
@@ -52,6 +66,7 @@ from backoffice.staff import (
     record_action,
 )
 from backoffice.store import Row, Store
+from kiosk.diagnostics.visit import COST_BEARER_LABELS
 from kiosk.i18n import LANGUAGES, Translate, translator
 from kiosk.journal.record_types import RecordType
 
@@ -79,6 +94,8 @@ NAV = (
     ("/reports/exit", "Stations flagged for exit"),
     ("/reports/commission", "Monthly commission"),
     ("/staff", "Staff actions"),
+    ("/rollouts", "Software rollouts"),
+    ("/maintenance", "Maintenance visits"),
 )
 FLEET_HEADERS = (
     ("station", "Station number"),
@@ -168,6 +185,11 @@ class Dashboard:
                 Rule("/reports/<any(daily,activity,exit,commission):name>", endpoint="report"),
                 Rule("/staff", endpoint="staff", methods=["GET"]),
                 Rule("/api/fleet", endpoint="api_fleet", methods=["GET"]),
+                Rule("/rollouts", endpoint="rollouts", methods=["GET"]),
+                Rule("/rollouts", endpoint="rollout_create", methods=["POST"]),
+                Rule("/rollouts/<rollout>/stage", endpoint="rollout_stage", methods=["POST"]),
+                Rule("/rollouts/<rollout>/halt", endpoint="rollout_halt", methods=["POST"]),
+                Rule("/maintenance", endpoint="maintenance", methods=["GET"]),
             ],
             strict_slashes=False,
         )
@@ -557,6 +579,120 @@ class Dashboard:
         rows = recent_actions(self.store, limit=500)
         paged = _page(rows, ctx.request.args.get("page", "1"), self.config.dashboard.page_size)
         return self.render(ctx, "staff.html", ctx.t("Staff actions"), actions=paged)
+
+    # ----------------------------------------------------------------- rollouts
+
+    def page_rollouts(self, ctx: Context) -> Response:
+        window_start = datetime.datetime.fromtimestamp(ctx.now, self.zone)
+        return self.render(
+            ctx,
+            "rollouts.html",
+            ctx.t("Software rollouts"),
+            rollouts=rollout_views(self.store),
+            versions=fleet_versions(self.store),
+            may_manage=ctx.staff.may(role_for(Action.MANAGE_ROLLOUT)),
+            commands_on=self.send_command is not None,
+            defaults={
+                "stages": ",".join(str(s) for s in DEFAULT_STAGES),
+                "threshold": f"{DEFAULT_THRESHOLD_PERCENT:g}",
+                "min_sample": str(DEFAULT_MIN_SAMPLE),
+                "not_before": window_start.strftime("%Y-%m-%dT%H:%M"),
+                "not_after": (window_start + datetime.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+            },
+        )
+
+    def _form_time(self, name: str, text: str) -> datetime.datetime:
+        try:
+            moment = datetime.datetime.strptime(text.strip(), "%Y-%m-%dT%H:%M")
+        except ValueError:
+            raise RolloutRefused(
+                f"{name}: {text!r} is not a date and time YYYY-MM-DDTHH:MM"
+            ) from None
+        return moment.replace(tzinfo=self.zone)
+
+    def _form_number(self, name: str, text: str, default: float) -> float:
+        text = text.strip()
+        if not text:
+            return default
+        try:
+            return float(text)
+        except ValueError:
+            raise RolloutRefused(f"{name}: {text!r} is not a number") from None
+
+    def page_rollout_create(self, ctx: Context) -> Response:
+        ctx.staff.require(role_for(Action.MANAGE_ROLLOUT), "creating a rollout")
+        form = ctx.request.form
+        max_starts = form.get("max_starts", "").strip()
+        if max_starts and not max_starts.isdigit():
+            raise RolloutRefused(f"max_starts: {max_starts!r} is not a whole number")
+        min_sample = self._form_number("min_sample", form.get("min_sample", ""), DEFAULT_MIN_SAMPLE)
+        plan = RolloutPlan(
+            rollout=form.get("rollout", "").strip(),
+            version=form.get("version", "").strip(),
+            target=form.get("target", "").strip(),
+            stages=parse_stages(form.get("stages", "")),
+            not_before=self._form_time("not_before", form.get("not_before", "")),
+            not_after=self._form_time("not_after", form.get("not_after", "")),
+            threshold_percent=self._form_number(
+                "threshold", form.get("threshold", ""), DEFAULT_THRESHOLD_PERCENT
+            ),
+            min_sample=int(min_sample),
+            max_starts=int(max_starts) if max_starts else None,
+        )
+        create_rollout(self.store, plan, ctx.staff.name, ctx.now)
+        with self.store.transaction() as cursor:
+            record_action(
+                cursor,
+                ctx.staff,
+                Action.MANAGE_ROLLOUT,
+                ctx.now,
+                detail={"rollout": plan.rollout, "created": plan.version},
+            )
+        return self.redirect(ctx.link("/rollouts"))
+
+    def page_rollout_stage(self, ctx: Context, rollout: str) -> Response:
+        ctx.staff.require(role_for(Action.MANAGE_ROLLOUT), "sending a rollout's stage")
+        send = self.send_command
+        if send is None:
+            raise BackofficeError("commands are off: set commands.key_file in the config")
+        percent, count = send_next_stage(
+            self.store,
+            lambda station, terminal, name, args: send(station, terminal, name, args, ctx.staff),
+            rollout,
+            ctx.staff.name,
+            ctx.now,
+        )
+        with self.store.transaction() as cursor:
+            record_action(
+                cursor,
+                ctx.staff,
+                Action.MANAGE_ROLLOUT,
+                ctx.now,
+                detail={"rollout": rollout, "stage_percent": percent, "terminals": count},
+            )
+        return self.redirect(ctx.link("/rollouts"))
+
+    def page_rollout_halt(self, ctx: Context, rollout: str) -> Response:
+        ctx.staff.require(role_for(Action.MANAGE_ROLLOUT), "halting a rollout")
+        if halt_rollout(self.store, rollout, f"halted by {ctx.staff.name}", ctx.now):
+            with self.store.transaction() as cursor:
+                record_action(
+                    cursor,
+                    ctx.staff,
+                    Action.MANAGE_ROLLOUT,
+                    ctx.now,
+                    detail={"rollout": rollout, "halted": True},
+                )
+        return self.redirect(ctx.link("/rollouts"))
+
+    def page_maintenance(self, ctx: Context) -> Response:
+        return self.render(
+            ctx,
+            "maintenance.html",
+            ctx.t("Maintenance visits"),
+            visits=last_visits(self.store, self.today()),
+            cost_labels=COST_BEARER_LABELS,
+        )
 
     def page_api_fleet(self, ctx: Context) -> Response:
         body = json.dumps(self.fleet(), ensure_ascii=False, default=str)

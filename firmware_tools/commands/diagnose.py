@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError
 from kiosk.composition import build_devices, build_signer
 from kiosk.config import Config, load_config
@@ -24,11 +25,11 @@ from kiosk.diagnostics import (
     DiagnosticReport,
     DiagnosticSettings,
     MqttTarget,
+    Verdict,
     render_html,
-    result_line,
     run_diagnostics,
-    verdict_line,
 )
+from kiosk.i18n import Translate
 from kiosk.signing import Signer
 from kiosk.storage import open_database
 from kiosk.telemetry import Outbox
@@ -40,11 +41,12 @@ class ConsoleTechnician:
     """The technician at the terminal's keyboard: instructions on stderr, answers on stdin."""
 
     def instruct(self, text: str) -> None:
-        print(f"  >>> {text}", file=sys.stderr, flush=True)
+        print(f"  >>> {tool_translator()(text)}", file=sys.stderr, flush=True)
 
     def confirm(self, question: str) -> bool:
+        t = tool_translator()
         while True:
-            print(f"  ??? {question} [y/n] ", end="", file=sys.stderr, flush=True)
+            print(f"  ??? {t(question)} {t('[y/n]')} ", end="", file=sys.stderr, flush=True)
             answer = sys.stdin.readline()
             if not answer:  # stdin closed: nobody can answer, so it is not confirmed
                 return False
@@ -88,9 +90,41 @@ def _outbox_backlog(config: Config) -> Callable[[], int] | None:
     return backlog
 
 
+# The mark of each verdict (English ids; kiosk_tool.po has the Chinese).
+MARKS = {
+    Verdict.PASS: "PASS",
+    Verdict.WARN: "WARN",
+    Verdict.FAIL: "FAIL",
+    Verdict.SKIPPED: "SKIP",
+}
+
+
+def result_line(t: Translate, result: CheckResult) -> str:
+    """One line per item in the tool's language: mark, id, detail, and the next action."""
+    line = f"[{t(MARKS[result.verdict])}] {result.check_id}: {t(result.detail)}"
+    if result.next_action and result.verdict is not Verdict.PASS:
+        line += f" -> {t(result.next_action)}"
+    return line
+
+
+def verdict_line(t: Translate, report: DiagnosticReport) -> str:
+    counts = report.counts()
+    summary = ", ".join(f"{counts[str(v)]} {t(str(v))}" for v in Verdict)
+    if report.may_return_to_service:
+        return say(t, "VERDICT: may go back into service ({summary})", summary=summary)
+    names = "; ".join(f"{r.check_id}: {t(r.detail)}" for r in report.failures)
+    return say(
+        t,
+        "VERDICT: must NOT go back into service ({summary}). Failed: {names}",
+        summary=summary,
+        names=names,
+    )
+
+
 def _progress(index: int, total: int, check: Check, result: CheckResult | None) -> None:
     if result is None:
-        print(f"({index}/{total}) {check.title} ...", file=sys.stderr, flush=True)
+        title = tool_translator()(check.title)
+        print(f"({index}/{total}) {title} ...", file=sys.stderr, flush=True)
 
 
 def keep_run(config: Config, report: DiagnosticReport) -> None:
@@ -152,9 +186,10 @@ def _diagnose(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2, sort_keys=True))
     else:
+        t = tool_translator()
         for result in report.results:
-            print(result_line(result))
-        print(verdict_line(report))
+            print(result_line(t, result))
+        print(verdict_line(t, report))
     if args.html:
         html_path: Path = args.html
         try:
@@ -165,8 +200,11 @@ def _diagnose(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CommandError(f"cannot write the report {html_path}: {exc.strerror}") from None
     if not report.may_return_to_service:
-        names = ", ".join(f"{r.check_id} ({r.detail})" for r in report.failures)
-        raise CommandError(f"the terminal must not go back into service: failed {names}")
+        t = tool_translator()
+        names = ", ".join(f"{r.check_id} ({t(r.detail)})" for r in report.failures)
+        raise CommandError(
+            say(t, "the terminal must not go back into service: failed {names}", names=names)
+        )
     return 0
 
 

@@ -37,6 +37,9 @@ class RecordType(StrEnum):
     FLOAT_DEPOSIT = "float_deposit"
     CASH_COLLECTION = "cash_collection"
     OPERATOR_SESSION = "operator_session"
+    # A technician's maintenance visit (设备维护记录单, seed 002): fault found, repair done,
+    # spare unit lent, who bears the cost, next inspection due (kiosk/diagnostics/visit.py).
+    MAINTENANCE_VISIT = "maintenance_visit"
 
 
 # Every type the outbox carries, in the order they were added to the contract.
