@@ -132,9 +132,10 @@ def run_app(runtime: Any, settings: UiSettings, sims: Any = None, fullscreen: bo
 
 def _hosted(args: argparse.Namespace) -> tuple[Any, int]:
     """(runtime, 0) for the terminal of --config, started on its thread; or (None, 1)."""
+    from kiosk.composition import build_hosted_terminal
     from kiosk.config import load_config, refuse_development_trust
     from kiosk.errors import KioskError
-    from kiosk.runtime import Runtime, build_hosted_terminal
+    from kiosk.runtime import Runtime
     from kiosk.service_notify import ServiceNotifier
 
     try:
