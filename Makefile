@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kiosk drivers backoffice ui
+	$(VENV)/bin/mypy kiosk station drivers backoffice ui
 
 unit: $(STAMP) system-test
 	$(VENV)/bin/pytest

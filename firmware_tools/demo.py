@@ -27,13 +27,13 @@ from typing import Any
 from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.catalog.commission import commission_statement
 from kiosk.catalog.sample_accounts import valid_account
-from kiosk.composition import SimulatedDevices, build_terminal
 from kiosk.config import Config, parse_config
 from kiosk.journal import export_jsonl, verify_jsonl
 from kiosk.ledger.cash_box import CashCount, Denomination
 from kiosk.money import format_fen
 from kiosk.terminal import Terminal
 from kiosk.transactions.engine import Outcome
+from station.composition import SimulatedDevices, build_terminal
 
 STATION = "33078200001"
 TERMINAL = "T0001"

@@ -2,7 +2,7 @@
 
 It wires the journal, the transaction engine, the float account and the day closer to one
 database and one set of devices, and offers the resident's journeys as plain calls. The
-devices, signer, platform client and catalog are given to it (see kiosk.composition).
+devices, signer, platform client and catalog are given to it (see station.composition).
 """
 
 import functools

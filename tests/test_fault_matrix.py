@@ -21,11 +21,11 @@ from kiosk.availability import (
     snapshot_of,
 )
 from kiosk.board_supervisor import MaintenanceRequired
-from kiosk.composition import build_terminal
 from kiosk.devices import CardError, DeviceError, TechnicianPinWrong
 from kiosk.signing import WrongPin
 from kiosk.transactions.engine import NotEnoughCash, PaymentRefused
 from kiosk.transactions.outcomes import Outcome
+from station.composition import build_terminal
 from tests.fixtures.real_station import (
     TECHNICIAN_CARD,
     TECHNICIAN_ID,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.composition import build_terminal
 from kiosk.instance_lock import DataDirectoryLock, TerminalBusy
+from station.composition import build_terminal
 from tests.fixtures.terminal import TerminalRig
 
 HOLD = (

@@ -13,9 +13,9 @@ from cryptography.x509.oid import NameOID
 
 from drivers.token.csr import TokenEnrolment, build_csr
 from firmware_tools.cli import main
-from kiosk.composition import build_signer, build_terminal
 from kiosk.config import load_config
 from kiosk.provisioning.archive import archived_certificates, certificate_sha256
+from station.composition import build_signer, build_terminal
 
 pytestmark = pytest.mark.softhsm
 

@@ -14,10 +14,10 @@ from cryptography import x509
 
 from drivers.token.pkcs11_signer import Pkcs11Signer
 from firmware_tools.cli import main
-from kiosk.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.signing import KeyType, SignatureAlgorithm, SignerUnavailable
 from kiosk.station_keys import station_key_of
+from station.composition import build_terminal
 from tests.fixtures.journal_bench import make_bench
 from tests.fixtures.softhsm import SoftHsmToken
 from tests.test_journal_audit_openssl import run_reference_script

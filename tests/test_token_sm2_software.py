@@ -15,11 +15,11 @@ import pytest
 
 from drivers.token.software import create_software_identity
 from firmware_tools.cli import main
-from kiosk.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.errors import ConfigError
 from kiosk.receipts import qr_payload
 from kiosk.signing import KeyType
+from station.composition import build_terminal
 from tests.fixtures.journal_bench import make_bench, make_sm2_operator_ca
 from tests.test_journal_audit_openssl import exported_journal, run_reference_script
 

@@ -16,7 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk.composition import build_terminal, simulator_dir
 from kiosk.config import Config
 from kiosk.devices import CardError
 from kiosk.journal.export import export_jsonl
@@ -24,6 +23,7 @@ from kiosk.journal.verify import verify_jsonl
 from kiosk.platform import OutcomeUnknown, PlatformRefused
 from kiosk.terminal import Terminal
 from kiosk.transactions.vouchers import VoucherRefused
+from station.composition import build_terminal, simulator_dir
 from tests.soak.ledger import SoakLedger
 from tests.soak.reconcile import Books, CardState, Redemption
 from tests.soak.residents import card_pool, settle_loads_elsewhere
