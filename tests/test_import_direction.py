@@ -184,6 +184,50 @@ def violations(root: Path, packages: tuple[str, ...] = PRODUCT) -> list[str]:
     return found
 
 
+# The terminal's engine and database are private to the core (kiosk/): the one documented
+# test hook into the engine is tests/fixtures/engine_hook.py.
+PRIVATE_OF_THE_CORE = ("_engine", "_conn")
+REACH_IN_ALLOWED = ("kiosk", "tests/fixtures/engine_hook.py")
+
+
+def reach_ins(root: Path, folders: tuple[str, ...]) -> list[str]:
+    """`file:line: expression` for every read of a terminal's or an engine's private
+    engine or connection outside kiosk/ (self's own attributes are not reach-ins)."""
+    found = []
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            where = path.relative_to(root).as_posix()
+            if any(where == a or where.startswith(a + "/") for a in REACH_IN_ALLOWED):
+                continue
+            for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+                if not isinstance(node, ast.Attribute) or node.attr not in PRIVATE_OF_THE_CORE:
+                    continue
+                owner = ast.unparse(node.value)
+                if owner.endswith(("terminal", "engine")) or node.attr == "_engine":
+                    found.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_nothing_outside_the_core_reaches_the_terminals_engine_or_database() -> None:
+    folders = tuple(p for p in PRODUCT if p != "kiosk") + ("tests",)
+    found = reach_ins(ROOT, folders)
+    # The one white-box exception, said beside it in the test.
+    assert found == ["tests/test_journal_completeness.py:337: engine._conn"], "\n".join(found)
+
+
+def test_a_reach_into_the_terminal_is_named(tmp_path: Path) -> None:
+    (tmp_path / "ui").mkdir()
+    (tmp_path / "ui" / "screen.py").write_text(
+        "def show(terminal, self):\n"
+        "    self._conn.execute('SELECT 1')\n"
+        "    return terminal._engine.store, terminal._conn\n"
+    )
+    assert sorted(reach_ins(tmp_path, ("ui",))) == [
+        "ui/screen.py:3: terminal._conn",
+        "ui/screen.py:3: terminal._engine",
+    ]
+
+
 def test_every_import_of_the_product_points_down() -> None:
     found = violations(ROOT)
     assert found == [], "imports against the layering:\n" + "\n".join(found)

@@ -142,7 +142,7 @@ def test_renewal_keeps_records_signed_with_the_old_certificate_verifiable(
     loaded = load_config(config)
     terminal, _sims = build_terminal(loaded)
     terminal.start()  # journal_start signed with the first certificate
-    terminal.conn.close()
+    terminal.close()
 
     code, renewed, err = provision(
         capsys, "renew", "--config", str(config), "--dev-ca", str(tmp_path / "ca")

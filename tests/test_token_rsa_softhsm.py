@@ -115,7 +115,7 @@ def test_provisioning_an_rsa_terminal_end_to_end(
 
     terminal, _sims = build_terminal(loaded)
     terminal.start()  # journal_start, signed RS256 on the token
-    terminal.conn.close()
+    terminal.close()
     export = tmp_path / "journal.jsonl"
     cert = tmp_path / "station.pem"
     assert main(["journal", "export", "--config", str(config), "--out", str(export)]) == 0

@@ -95,7 +95,7 @@ def test_a_terminal_configured_with_an_sm2_software_key_signs_its_journal(
     config = software_config(tmp_path, "sm2")
     terminal, _sims = build_terminal(load_config(config))
     terminal.start()
-    terminal.conn.close()
+    terminal.close()
     export = tmp_path / "journal.jsonl"
     assert main(["journal", "export", "--config", str(config), "--out", str(export)]) == 0
     (start,) = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()][:1]

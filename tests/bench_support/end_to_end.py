@@ -26,6 +26,7 @@ from kiosk.transactions.engine import TransactionEngine
 from station.composition import build_terminal
 from tests.bench_support.measure import Latency
 from tests.bench_support.station import StationToken
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.platform import PlatformSimProcess
 
 # The largest float the simulator allows, so that no run ever runs out of float.
@@ -154,7 +155,7 @@ def run_end_to_end(
             stopped_by_budget = False
             with (
                 engine_close_commits_timed(close_commits),
-                receipt_printing_timed(terminal.engine, printing),
+                receipt_printing_timed(engine_of(terminal), printing),
             ):
                 for number in range(warmup + transactions):
                     if number == warmup:
