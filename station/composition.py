@@ -1,7 +1,8 @@
 """The composition root: builds a Terminal from a Config, choosing real or simulated devices.
 
-Device drivers are imported here lazily, by choice, so kiosk/ itself never imports a
-hardware library (the drivers do).
+Device drivers are imported lazily, by module name, only for the devices the configuration
+names: a terminal whose I/O board is simulated never loads pyserial, one without a PC/SC
+stack never loads pyscard. kiosk/ itself never imports a driver (docs/architecture.md).
 """
 
 import importlib
