@@ -79,7 +79,7 @@ def terminal(tmp_path: Path, softhsm_token: Any, platform_sim: Any) -> Diagnosed
     # Start the terminal once: it registers with the platform and opens its journal.
     built, _sims = build_terminal(config, signer=softhsm_token.signer())
     built.start()
-    built.conn.close()
+    built.close()
     return DiagnosedTerminal(config_path, data_dir, pin_file, softhsm_token, platform_sim)
 
 
