@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kiosk drivers backoffice ui
+	$(VENV)/bin/mypy kiosk station drivers backoffice ui firmware_tools platform_sim
 
 unit: $(STAMP) system-test
 	$(VENV)/bin/pytest

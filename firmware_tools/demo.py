@@ -27,13 +27,13 @@ from typing import Any
 from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.catalog.commission import commission_statement
 from kiosk.catalog.sample_accounts import valid_account
-from kiosk.composition import SimulatedDevices, build_terminal
 from kiosk.config import Config, parse_config
-from kiosk.journal import export_jsonl, verify_jsonl
+from kiosk.journal import verify_jsonl
 from kiosk.ledger.cash_box import CashCount, Denomination
 from kiosk.money import format_fen
 from kiosk.terminal import Terminal
 from kiosk.transactions.engine import Outcome
+from station.composition import SimulatedDevices, build_terminal
 
 STATION = "33078200001"
 TERMINAL = "T0001"
@@ -245,7 +245,7 @@ def residents(terminal: Terminal, sims: SimulatedDevices, receipts: Path) -> str
     cards.pull_during_next_command(after_apply=False)
     show(terminal.finish(progress.tx_id), receipts)
     cards.insert_card(card_no)
-    done = terminal.engine.card_inserted()
+    done = terminal.card_inserted()
     card = cards.read_prepaid()
     print(
         f"   the same card came back: credit written for {done}; "
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         operators_evening(terminal, sims, voucher)
         export = data / "journal.jsonl"
         with export.open("w", encoding="utf-8") as out:
-            export_jsonl(terminal.conn, out)
+            terminal.export_journal(out)
         with export.open(encoding="utf-8") as lines:
             check = verify_jsonl(lines, signer.certificate_pem())
         print(
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.serve:
             print("Serving; Ctrl-C to stop.")
             while True:
-                terminal.engine.drain_cash()
+                terminal.drain_cash()
                 terminal.tick()
                 time.sleep(0.5)
     except KeyboardInterrupt:

@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kiosk.command_line import CommandError
-from kiosk.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.devices import CardError
 from kiosk.money import MAX_FEN
 from kiosk.operator import Actor, Role
 from kiosk.terminal import Terminal
+from station.composition import build_terminal
 
 
 def add_actor_arguments(parser: argparse.ArgumentParser) -> None:

@@ -165,7 +165,7 @@ class Config:
 _CUTOFF = re.compile(r"^([01]\d|2[0-3]):[0-5]\d\Z")
 _PHONE = re.compile(r"[0-9 +()-]{0,24}")
 # The form of a printer model name; whether the model exists is checked where the driver is
-# built (kiosk/composition.py), since the profiles belong to the driver.
+# built (station/composition.py), since the profiles belong to the driver.
 _PRINTER_MODEL = re.compile(r"[a-z0-9][a-z0-9-]{0,39}\Z")
 T = TypeVar("T")
 

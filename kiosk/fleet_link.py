@@ -229,7 +229,7 @@ class FleetLink:
         return {"bundle": str(out), "bytes": out.stat().st_size, "files": list(summary.files)}
 
     def _install_catalog(self, command: Command) -> Mapping[str, Any]:
-        from kiosk.composition import catalog_provider
+        from kiosk.catalog.configured import catalog_provider
 
         try:
             data = base64.b64decode(str(command.args["catalog_b64"]), validate=True)

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kiosk.availability import need_problems, snapshot_of
-from kiosk.clock import Clock, SystemClock
-from kiosk.composition import build_signer, build_terminal
+from kiosk.clock import Clock
 from kiosk.config import Config
 from kiosk.core_inbox import TerminalThreadInbox
 from kiosk.errors import KioskError
@@ -36,14 +35,6 @@ from kiosk.events import Event
 from kiosk.fleet_link import FleetLink
 from kiosk.service_faults import Fault, blocking
 from kiosk.service_notify import ServiceNotifier
-from kiosk.signing import (
-    ALGORITHM_OF_KEY,
-    KeyType,
-    SignatureAlgorithm,
-    Signer,
-    SignerError,
-    SignerUnavailable,
-)
 from kiosk.terminal import Duty, Terminal, fault_of
 from kiosk.transactions.engine import Outcome
 from kiosk.updates.link import updates_for_config
@@ -456,46 +447,3 @@ def status_line(terminal: Terminal) -> str:
     if faults:
         text += ": " + "; ".join(terminal.faults[f] for f in faults)
     return text.replace("\n", " ")[:400]
-
-
-class UnusableSigner:
-    """Stands in for a token that refused its PIN at start (wrong or locked PIN).
-
-    The PKCS#11 driver raises on a refused PIN rather than count the token's retries
-    down; the terminal still starts (journal, recovery as far as it goes, telemetry, the
-    out-of-service screen with the reason) instead of restarting every 5 s. Replacing the
-    PIN source and restarting the service brings the real token back.
-    """
-
-    def __init__(self, kind: str, reason: str, algorithm: SignatureAlgorithm) -> None:
-        self.kind = kind
-        self._reason = reason
-        # What the configured key would sign with: nothing is signed while it stands in.
-        self.algorithm = algorithm
-
-    def sign(self, data: bytes) -> bytes:
-        raise SignerUnavailable(self._reason)
-
-    def certificate_pem(self) -> bytes:
-        raise SignerUnavailable(self._reason)
-
-    def health(self) -> dict[str, object]:
-        return {"kind": self.kind, "present": False, "logged_in": False, "last_error": self._reason}
-
-
-def build_hosted_terminal(config: Config, clock: Clock | None = None) -> Terminal:
-    """The terminal a runtime hosts, from its configuration.
-
-    A configuration error raises (one line, a technician must fix the file); a token that
-    refuses its PIN does not (UnusableSigner): the terminal comes up out of service.
-    """
-    clock = clock or SystemClock(config.business.timezone)
-    signer: Signer
-    try:
-        signer = build_signer(config)
-    except SignerError as exc:
-        log.error("the token refused: %s", exc)
-        algorithm = ALGORITHM_OF_KEY[KeyType(config.token.key_type)]
-        signer = UnusableSigner(config.token.kind, str(exc), algorithm)
-    terminal, _ = build_terminal(config, signer=signer, clock=clock)
-    return terminal

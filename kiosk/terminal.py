@@ -2,7 +2,7 @@
 
 It wires the journal, the transaction engine, the float account and the day closer to one
 database and one set of devices, and offers the resident's journeys as plain calls. The
-devices, signer, platform client and catalog are given to it (see kiosk.composition).
+devices, signer, platform client and catalog are given to it (see station.composition).
 """
 
 import functools
@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from kiosk.board_supervisor import BoardSupervisor
 from kiosk.catalog import Catalog, CatalogError, Service
@@ -30,13 +30,14 @@ from kiosk.devices import (
 from kiosk.errors import KioskError
 from kiosk.events import Event, EventBus
 from kiosk.instance_lock import DataDirectoryLock
-from kiosk.journal import Journal
+from kiosk.journal import Journal, export_jsonl
 from kiosk.ledger.cash_box import CashBox
 from kiosk.ledger.deposits import Deposits
 from kiosk.ledger.float_account import FloatAccount
 from kiosk.operator.desk import OperatorDesk
 from kiosk.operator.session import OperatorSessions
 from kiosk.platform import Bill, OutcomeUnknown, PlatformClient, PlatformError, PlatformRefused
+from kiosk.ratings import RatingStore
 from kiosk.receipts import StationInfo
 from kiosk.receipts.test_page import printer_test_page
 from kiosk.service_faults import Fault, blocking
@@ -124,22 +125,22 @@ class Terminal:
         self.events = events or EventBus()
         self.platform = platform
         self.catalog = catalog
-        self.conn = open_database(config.database_path)
+        self._conn = open_database(config.database_path)
         station = config.station
         self.journal = Journal(
-            self.conn,
+            self._conn,
             signer,
             station=station.institution_no,
             terminal=station.terminal_id,
             clock=clock,
         )
-        self.calendar = BusinessCalendar(self.conn, self.journal, config.business.cutoff_time())
+        self.calendar = BusinessCalendar(self._conn, self.journal, config.business.cutoff_time())
         self.signer = signer
         self.clock_guard = ClockGuard(
-            self.conn, self.journal, clock, self.events, skew=platform.clock_skew
+            self._conn, self.journal, clock, self.events, skew=platform.clock_skew
         )
-        self.engine = TransactionEngine(
-            conn=self.conn,
+        self._engine = TransactionEngine(
+            conn=self._conn,
             journal=self.journal,
             platform=platform,
             catalog=catalog,
@@ -157,40 +158,40 @@ class Terminal:
             collect_timeout=timedelta(seconds=config.business.collect_timeout_s),
         )
         self.float_account = FloatAccount(
-            self.conn,
+            self._conn,
             self.journal,
             platform,
             self.events,
             config.business.low_float_threshold_fen,
         )
-        self.cash_box = CashBox(self.conn, self.journal, self.events)
+        self.cash_box = CashBox(self._conn, self.journal, self.events)
         self.days = DayCloser(
-            self.conn,
+            self._conn,
             self.journal,
             self.calendar,
             self.float_account,
             self.clock_guard,
             cash_box=self.cash_box,
             events=self.events,
-            open_transactions=lambda: [r.tx_id for r in self.engine.store.open_transactions()],
+            open_transactions=lambda: [r.tx_id for r in self._engine.store.open_transactions()],
         )
         # The station operator's day (kiosk.operator): deposits, day close, cash box,
         # vouchers, reprints; the screens, kiosk-tool and remote commands call it.
         self.operator = OperatorDesk(
             sessions=OperatorSessions(
-                self.conn,
+                self._conn,
                 self.journal,
                 cards,
                 clock,
                 self.events,
                 timeout=timedelta(seconds=config.operator.session_timeout_s),
             ),
-            deposits=Deposits(self.conn, self.journal, platform, clock, self.events),
+            deposits=Deposits(self._conn, self.journal, platform, clock, self.events),
             float_account=self.float_account,
             cash_box=self.cash_box,
             days=self.days,
             calendar=self.calendar,
-            engine=self.engine,
+            engine=self._engine,
             journal=self.journal,
             platform=platform,
             catalog=catalog,
@@ -200,7 +201,7 @@ class Terminal:
             columns=config.devices.receipt_columns,
         )
         self.board = BoardSupervisor(
-            self.conn, self.journal, board, self.events, service_state=self.service_state
+            self._conn, self.journal, board, self.events, service_state=self.service_state
         )
         # Causes found by start() and housekeeping that keep the terminal out of service.
         self.faults: dict[Fault, str] = {}
@@ -219,7 +220,7 @@ class Terminal:
         if event.kind == "board_restart":
             # The board forgets in RAM whether its inlets were open: a restart in the middle
             # of a payment must not hand the resident's next notes back.
-            self.engine.reassert_inlets()
+            self._engine.reassert_inlets()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -234,7 +235,7 @@ class Terminal:
         self.journal.open()
         self.faults.clear()
         self.check_token()
-        outcomes = self.guarded("recovery", self.engine.recover, recovery=True) or []
+        outcomes = self.guarded("recovery", self._engine.recover, recovery=True) or []
         self.guarded("registration", self._register)
         self.guarded("float balance", self._refresh_float)
         self.guarded("deposits", self.operator.check_deposits)
@@ -321,7 +322,7 @@ class Terminal:
         today = self.calendar.day_of(now)
         if day is None:
             day = today
-        open_now = self.engine.store.open_transactions()
+        open_now = self._engine.store.open_transactions()
         if open_now and day >= today:
             raise KioskError(
                 "a transaction is still open: finish it before closing the day "
@@ -350,7 +351,7 @@ class Terminal:
         if not self.clock_guard.check().ok:
             return "out_of_service"
         try:
-            printer = self.engine.printer.status()
+            printer = self._engine.printer.status()
             printer_fine = printer.ready and not printer.paper_near_end
         except DeviceError:
             printer_fine = False
@@ -381,13 +382,13 @@ class Terminal:
         TechnicianCardBlocked, CardError (no technician card, or a reader that has no
         technician application). A refused PIN is journaled: it is a security event.
         """
-        verify = getattr(self.engine.cards, "verify_technician", None)
+        verify = getattr(self._engine.cards, "verify_technician", None)
         if verify is None:
             raise CardError("this card reader cannot read technician cards")
         try:
             technician_id = str(verify(pin))
         except CardError as exc:
-            with write_transaction(self.conn):
+            with write_transaction(self._conn):
                 self.journal.append(
                     "technician_refused",
                     {"reason": type(exc).__name__, "tries_left": getattr(exc, "tries_left", None)},
@@ -409,11 +410,11 @@ class Terminal:
 
     def drain_cash(self) -> None:
         """Journal every note and coin counted; cash counted while idle becomes a voucher."""
-        self.engine.drain_cash()
+        self._engine.drain_cash()
 
     def print_test_receipt(self) -> None:
         """The printer test page (maintenance mode); raises the printer's error if it fails."""
-        self.engine.printer.print_receipt(printer_test_page(self.config.devices.receipt_columns))
+        self._engine.printer.print_receipt(printer_test_page(self.config.devices.receipt_columns))
 
     def board_status(self) -> BoardStatus | None:
         """The I/O board's status, or None when this terminal has no board."""
@@ -423,8 +424,8 @@ class Terminal:
 
     def read_card(self) -> PrepaidCard | None:
         """The prepaid card in the reader, after finishing any credit still owed to it."""
-        self.engine.card_inserted()
-        return self.engine.cards.read_prepaid()
+        self._engine.card_inserted()
+        return self._engine.cards.read_prepaid()
 
     def device_health(self) -> dict[str, dict[str, object]]:
         """Every device's own health report, for the status page, diagnostics and telemetry.
@@ -432,13 +433,13 @@ class Terminal:
         A device whose health() itself fails is reported with that error, never skipped.
         """
         devices: dict[str, object] = {
-            "printer": self.engine.printer,
-            "card_reader": self.engine.cards,
-            "cash": self.engine.cash,
+            "printer": self._engine.printer,
+            "card_reader": self._engine.cards,
+            "cash": self._engine.cash,
             "token": self.signer,
         }
         board: object = self.board.board
-        if board is not None and board is not self.engine.cash:  # a real board is both
+        if board is not None and board is not self._engine.cash:  # a real board is both
             devices["ioboard"] = board
         report: dict[str, dict[str, object]] = {}
         for name, device in devices.items():
@@ -467,7 +468,8 @@ class Terminal:
         if Fault.RECOVERY_INCOMPLETE in self.faults:
             duties.append(
                 Duty(
-                    "recovery", lambda: self.guarded("recovery", self.engine.recover, recovery=True)
+                    "recovery",
+                    lambda: self.guarded("recovery", self._engine.recover, recovery=True),
                 )
             )
         if not self.registered:
@@ -478,11 +480,11 @@ class Terminal:
             duties.append(
                 Duty("float balance", lambda: self.guarded("float balance", self._refresh_float))
             )
-        duties.append(Duty("abandoned payment", self.engine.void_abandoned))
-        for tx_id in self.engine.settling():
-            duties.append(Duty(f"in-doubt {tx_id}", functools.partial(self.engine.settle, tx_id)))
-        duties.append(Duty("holds", self.engine.release_holds))
-        duties.append(Duty("vouchers", self.engine.register_vouchers))
+        duties.append(Duty("abandoned payment", self._engine.void_abandoned))
+        for tx_id in self._engine.settling():
+            duties.append(Duty(f"in-doubt {tx_id}", functools.partial(self._engine.settle, tx_id)))
+        duties.append(Duty("holds", self._engine.release_holds))
+        duties.append(Duty("vouchers", self._engine.register_vouchers))
         duties.append(Duty("deposits", self.operator.check_deposits))
         duties.append(Duty("day close", self._close_due_days_quietly))
         return duties
@@ -502,14 +504,14 @@ class Terminal:
     def card_present(self) -> bool | None:
         """Whether a card is in the slot, by the reader's status (no APDU); None: unknown."""
         try:
-            present = self.engine.cards.health().get("card_present")
+            present = self._engine.cards.health().get("card_present")
         except Exception as exc:  # a reader that fails its status says so in device health
             log.debug("card slot not read: %s", exc)
             return None
         return present if isinstance(present, bool) else None
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
         self.instance_lock.release()
 
     # ------------------------------------------------------------------ journeys
@@ -525,7 +527,7 @@ class Terminal:
 
     def pay_bill(self, quote: BillQuote) -> Progress:
         self._admit()
-        return self.engine.begin(
+        return self._engine.begin(
             kind=TxKind.BILL,
             service=quote.service,
             account=quote.account,
@@ -553,7 +555,7 @@ class Terminal:
         if service.kind != "phone_topup":
             raise KioskError(f"{service.name} is not a phone top-up")
         phone = service.validate_account(phone)
-        return self.engine.begin(
+        return self._engine.begin(
             kind=TxKind.PHONE_TOPUP, service=service, account=phone, due_fen=amount_fen
         )
 
@@ -562,8 +564,8 @@ class Terminal:
         service = self.catalog().service(service_code)
         if service.kind != "card_topup":
             raise KioskError(f"{service.name} is not a prepaid card top-up")
-        self.engine.card_inserted()  # an earlier credit for this card comes first
-        card = self.engine.cards.read_prepaid()
+        self._engine.card_inserted()  # an earlier credit for this card comes first
+        card = self._engine.cards.read_prepaid()
         if card is None:
             raise PaymentRefused("please insert your prepaid card")
         if card.utility != service.utility:
@@ -571,11 +573,11 @@ class Terminal:
                 f"this is a {card.utility} card; choose the matching top-up service"
             )
         service.validate_account(card.card_no)
-        if self.engine.store.card_credits(card.card_no):
+        if self._engine.store.card_credits(card.card_no):
             raise PaymentRefused(
                 "an earlier top-up of this card is not written yet: keep the card inserted"
             )
-        return self.engine.begin(
+        return self._engine.begin(
             kind=TxKind.CARD_TOPUP,
             service=service,
             account=card.card_no,
@@ -584,26 +586,45 @@ class Terminal:
         )
 
     def collect(self, tx_id: str) -> Progress:
-        return self.engine.collect(tx_id)
+        return self._engine.collect(tx_id)
 
     def collect_cash(self, tx_id: str) -> Progress:
         """collect() for the cash screen, which must tell the resident when the acceptor
         stops answering: collect() only logs it (the runtime drains again), this raises
         the DeviceError. Nothing is lost either way: the acceptor keeps counted cash until
         it is journaled, and the payment stays open for the resident to finish or cancel."""
-        self.engine.cash.pending()  # a read: it changes nothing on the acceptor
-        return self.engine.collect(tx_id)
+        self._engine.cash.pending()  # a read: it changes nothing on the acceptor
+        return self._engine.collect(tx_id)
 
     def finish(self, tx_id: str) -> Outcome:
-        return self.engine.finish(tx_id)
+        return self._engine.finish(tx_id)
 
     def cancel(self, tx_id: str) -> Outcome:
-        return self.engine.cancel(tx_id)
+        return self._engine.cancel(tx_id)
 
     def reprint(self, token: str) -> tuple[bool, str | None]:
         """Print what the token on a resident's paper entitles to (docs/transactions.md)."""
-        return self.engine.reprint(token)
+        return self._engine.reprint(token)
 
     def reprint_by_number(self, receipt_no: str, *, by: str) -> tuple[bool, str | None]:
         """Station staff reprint (or hand over a result never printed) by receipt number."""
-        return self.engine.reprint_by_number(receipt_no, by=by)
+        return self._engine.reprint_by_number(receipt_no, by=by)
+
+    # ------------------------------------------------------------------ the facade
+    # What callers outside the core need of the engine and the database; the engine and the
+    # connection themselves are private (_engine, _conn).
+
+    def card_inserted(self) -> list[str]:
+        """Complete every credit still owed to the card in the slot (one pulled out while it
+        was being written and brought back); the ids of the transactions it completed."""
+        return self._engine.card_inserted()
+
+    def export_journal(self, out: TextIO, *, upto: int | None = None) -> int:
+        """Write the journal (up to seq upto) as JSON Lines, as kiosk-tool journal export
+        does; the number of records written."""
+        return export_jsonl(self._conn, out, upto=upto)
+
+    def rating_store(self) -> RatingStore:
+        """The residents' ratings and complaints, kept in this terminal's database and
+        journal (use it on the terminal's thread, as every call of the core)."""
+        return RatingStore(self._conn, self.journal)

@@ -14,7 +14,7 @@ import pytest
 from kiosk.telemetry.topics import parse_topic, terminal_identity
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("kiosk", "backoffice", "drivers", "firmware_tools", "ui")
+PACKAGES = ("kiosk", "station", "backoffice", "drivers", "firmware_tools", "ui")
 
 
 def test_a_topic_whose_ids_end_in_a_newline_is_not_the_contracts() -> None:

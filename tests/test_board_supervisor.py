@@ -80,7 +80,7 @@ class BoardStandIn:
 def board_rig(terminal_rig: TerminalRig) -> Iterator[tuple[TerminalRig, BoardStandIn]]:
     board = BoardStandIn()
     rig = terminal_rig
-    from kiosk.composition import build_terminal
+    from station.composition import build_terminal
 
     rig.terminal.close()  # the rig's terminal makes way for one with the stand-in board
     rig.terminal, rig.sims = build_terminal(
@@ -126,7 +126,7 @@ def test_an_event_seen_before_a_crash_is_not_journaled_again_after_restart(
     board.fail_acknowledge = True
     rig.terminal.tick()
     board.fail_acknowledge = False
-    from kiosk.composition import build_terminal
+    from station.composition import build_terminal
 
     rig.terminal.instance_lock.release()  # a crash: the kernel drops the process's lock
     rig.terminal, rig.sims = build_terminal(

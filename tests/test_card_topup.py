@@ -65,8 +65,8 @@ def test_a_card_pulled_during_the_credit_is_completed_once_when_it_comes_back(
     assert outcome.record is not None and outcome.record["card_credit"] == "pending"
 
     rig.sims.cards.insert_card(card_no)
-    assert rig.terminal.engine.card_inserted() == [tx_id]
-    assert rig.terminal.engine.card_inserted() == []  # never twice
+    assert rig.terminal.card_inserted() == [tx_id]
+    assert rig.terminal.card_inserted() == []  # never twice
     card = rig.sims.cards.read_prepaid()
     assert card is not None and card.purchase_counter == 1
     [written] = [r for r in rig.terminal.journal.records() if r["type"] == "card_credit_written"]
@@ -108,8 +108,8 @@ def test_a_card_pulled_again_while_its_pending_credit_is_written_keeps_it_pendin
     card_no, tx_id = paid_with_credit_pending(rig)
     rig.sims.cards.insert_card(card_no)
     rig.sims.cards.pull_during_next_command(after_apply=after_apply)
-    assert rig.terminal.engine.card_inserted() == []  # no error: the card simply left again
+    assert rig.terminal.card_inserted() == []  # no error: the card simply left again
     rig.sims.cards.insert_card(card_no)
-    assert rig.terminal.engine.card_inserted() == [tx_id]
+    assert rig.terminal.card_inserted() == [tx_id]
     card = rig.sims.cards.read_prepaid()
     assert card is not None and card.purchase_counter == 1 and card.last_credit_fen == 50_00

@@ -127,7 +127,7 @@ def test_kill_9_at_random_instants_loses_and_doubles_nothing(tmp_path: Path) -> 
             token_file.repair_after_kill()
         # The last start only recovers, with the platform answering again.
         platform.clear_faults()
-        run_cli("kiosk.cli", "run", "--config", str(config), "--once")
+        run_cli("station.cli", "run", "--config", str(config), "--once")
         records = journal(config, tmp_path / "journal.jsonl")
         cert = tmp_path / "cert.pem"
         run_cli("firmware_tools.cli", "token", "cert", "--config", str(config), "--out", str(cert))

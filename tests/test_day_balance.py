@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from drivers.token.software import create_software_identity
-from kiosk.journal import export_jsonl, verify_jsonl
+from kiosk.journal import verify_jsonl
 from kiosk.operator import Actor, Role
 from kiosk.platform import PlatformClient
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.platform import FUNDING_FEN
 from tests.fixtures.terminal import STATION, TERMINAL, TerminalRig
 
@@ -46,7 +47,7 @@ def not_balanced_alerts(rig: TerminalRig) -> list[dict[str, Any]]:
 
 def journal_sound(rig: TerminalRig) -> None:
     out = io.StringIO()
-    export_jsonl(rig.terminal.conn, out)
+    rig.terminal.export_journal(out)
     report = verify_jsonl(out.getvalue().splitlines(keepends=True), rig.signer.certificate_pem())
     assert report.ok, report.problem
 
@@ -162,7 +163,7 @@ def test_a_reversal_the_terminal_knows_nothing_of_does_not_balance(
 ) -> None:
     rig = terminal_rig
     close = sell_topup(rig, 30_00, 50_00)
-    post_key = rig.terminal.engine.store.get(str(close["tx_id"])).post_key
+    post_key = engine_of(rig.terminal).store.get(str(close["tx_id"])).post_key
     assert post_key is not None
     # Someone reverses the posting at the platform behind the terminal's back.
     same_terminal = PlatformClient(

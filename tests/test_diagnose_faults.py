@@ -22,10 +22,10 @@ import pytest
 from drivers.printer.simulated import SimulatedPrinter
 from drivers.smartcard.simulated import SimulatedCardReader
 from firmware_tools.cli import main
-from kiosk.composition import build_terminal, simulator_dir
 from kiosk.config import load_config
 from kiosk.config_template import render_config
 from kiosk.diagnostics import DiagnosticContext, Verdict, run_diagnostics
+from station.composition import build_terminal, simulator_dir
 from tests.fixtures.pty_printer import PtyPrinterBench
 from tests.fixtures.terminal import rig_config
 
@@ -79,7 +79,7 @@ def terminal(tmp_path: Path, softhsm_token: Any, platform_sim: Any) -> Diagnosed
     # Start the terminal once: it registers with the platform and opens its journal.
     built, _sims = build_terminal(config, signer=softhsm_token.signer())
     built.start()
-    built.conn.close()
+    built.close()
     return DiagnosedTerminal(config_path, data_dir, pin_file, softhsm_token, platform_sim)
 
 

@@ -21,11 +21,12 @@ from kiosk.availability import (
     snapshot_of,
 )
 from kiosk.board_supervisor import MaintenanceRequired
-from kiosk.composition import build_terminal
 from kiosk.devices import CardError, DeviceError, TechnicianPinWrong
 from kiosk.signing import WrongPin
 from kiosk.transactions.engine import NotEnoughCash, PaymentRefused
 from kiosk.transactions.outcomes import Outcome
+from station.composition import build_terminal
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.real_station import (
     TECHNICIAN_CARD,
     TECHNICIAN_ID,
@@ -151,7 +152,7 @@ def test_a_printer_unplugged_or_off_recovers_when_back_without_a_restart(
     station_terminal: RealStation, fault: str
 ) -> None:
     station = station_terminal
-    printer = station.terminal.engine.printer
+    printer = engine_of(station.terminal).printer
     progress = station.phone_topup(10_00)
     station.pay_in(progress.tx_id, 10_00)
     if fault == "unplugged":
@@ -165,7 +166,7 @@ def test_a_printer_unplugged_or_off_recovers_when_back_without_a_restart(
     station.printer.restore()  # plugged back in and powered on
     # The same driver object of the same running terminal finds the printer again.
     wait_for(lambda: printer.status().ready, "see the printer ready again")
-    assert printer is station.terminal.engine.printer
+    assert printer is engine_of(station.terminal).printer
     assert unavailable_because(station, "mobile-topup") == ()
     assert outcome.receipt_no is not None
     assert_printed_when_claimed(station, outcome)
@@ -180,11 +181,11 @@ def test_garbage_on_the_printer_line_is_skipped_and_receipts_print(
     station.printer.noisy(True)
     station.printer.send_noise()
     receipt_no = paid_phone_topup(station)
-    row = station.terminal.engine.closed_by_receipt(receipt_no)
+    row = engine_of(station.terminal).closed_by_receipt(receipt_no)
     assert row is not None and row.printed
     [page] = station.prints_of(receipt_no)
     assert not page.truncated and "REPRINT" not in page.text
-    health = station.terminal.engine.printer.health()
+    health = engine_of(station.terminal).printer.health()
     assert int(health["noise_bytes"]) > 0 and health["paper"] == "ok"  # type: ignore[call-overload]
     station.assert_nothing_lost()
 
@@ -223,7 +224,7 @@ def test_a_card_pulled_mid_credit_stays_pending_and_is_written_once_when_it_retu
     station.insert_card(card_no)
     card = station.terminal.read_card()  # finishes the credit still owed to this card
     assert card is not None and card.purchase_counter == 1 and card.last_credit_fen == 50_00
-    assert station.terminal.engine.card_inserted() == []  # never twice
+    assert station.terminal.card_inserted() == []  # never twice
     [written] = station.journal("card_credit_written")
     assert written["tx_id"] == progress.tx_id and written["found_applied"] is after_apply
     assert station.cards.prepaid(card_no).purchase_counter == 1
@@ -282,7 +283,7 @@ def test_a_card_answering_an_error_status_word_is_refused_or_credited_later_once
     assert station.cards.prepaid(card_no).purchase_counter == 0
     card = station.terminal.read_card()  # the card answers again: the credit is written
     assert card is not None and card.purchase_counter == 1
-    assert station.terminal.engine.card_inserted() == []
+    assert station.terminal.card_inserted() == []
     assert len(station.journal("card_credit_written")) == 1
     station.remove_card()
     station.assert_nothing_lost()
@@ -528,7 +529,7 @@ def test_a_platform_unreachable_during_posting_is_settled_later_never_posted_twi
 
     station.platform.clear_faults()
     # Housekeeping asks again once the retry falls due (10 s later); the test asks now.
-    engine = station.terminal.engine
+    engine = engine_of(station.terminal)
     engine.advance(engine.store.get(progress.tx_id), ask_now=True)
     [close] = station.journal("tx_close")
     assert close["tx_id"] == progress.tx_id and close["outcome"] == settled_as

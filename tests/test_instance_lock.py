@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.composition import build_terminal
 from kiosk.instance_lock import DataDirectoryLock, TerminalBusy
+from station.composition import build_terminal
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.terminal import TerminalRig
 
 HOLD = (
@@ -42,7 +43,7 @@ def test_a_terminal_cannot_be_built_on_a_running_terminals_data(
     with pytest.raises(TerminalBusy, match="use its maintenance screen"):
         build_terminal(rig.config)
     # The running terminal's payment is untouched: no second process recovered it.
-    assert [r.tx_id for r in rig.terminal.engine.store.open_transactions()] == [progress.tx_id]
+    assert [r.tx_id for r in engine_of(rig.terminal).store.open_transactions()] == [progress.tx_id]
     assert rig.terminal.finish(progress.tx_id).outcome == "paid"
 
 

@@ -18,6 +18,7 @@ from kiosk.receipts import receipt_document, receipt_from_record, verify_receipt
 from kiosk.receipts.qr import qr_payload
 from kiosk.transactions.outcomes import CloseReason
 from kiosk.transactions.transitions import Transitions
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.journal_bench import (
     START,
     STATION,
@@ -325,12 +326,14 @@ def test_a_lone_surrogate_in_a_refusal_code_cannot_wedge_a_transaction(
     terminal_rig: TerminalRig,
 ) -> None:
     rig = terminal_rig
-    engine = rig.terminal.engine
+    engine = engine_of(rig.terminal)
     progress = rig.terminal.start_phone_topup("mobile-topup", "13800138000", 50_00)
     rig.insert(progress.tx_id, 20_00)
     # A refusal code as it comes from outside (a platform's JSON "\ud800"): only codes of
     # the platform's form are kept.
     code = json.loads('"refused_\\ud800"')
+    # White-box: the engine's own transitions on its own connection (test hook, no public
+    # way: a refusal code as only a platform's answer could bring it).
     transitions = Transitions(engine._conn, engine.store, rig.terminal.journal, rig.clock)
     row = transitions.to_voiding(
         engine.store.get(progress.tx_id), CloseReason.PLATFORM_REFUSED, refusal=code

@@ -12,6 +12,7 @@ from kiosk.clock_guard import ClockWrong
 from kiosk.transactions.kinds import CardCreditState, TxOutcome
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import RetryKind
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.terminal import TerminalRig
 from tests.test_card_topup import new_card, top_up
 from tests.test_transactions import pay_in_notes, payments, quote
@@ -42,7 +43,7 @@ def paid_bill_in_doubt(rig: TerminalRig, status_fault: str) -> tuple[str, int]:
     rig.platform.set_faults(["post:timeout_after_commit:sleep_ms=800", status_fault])
     outcome = rig.terminal.finish(progress.tx_id)
     assert outcome.outcome == TxOutcome.IN_DOUBT
-    return progress.tx_id, rig.terminal.engine.store.get(progress.tx_id).pay_fen
+    return progress.tx_id, engine_of(rig.terminal).store.get(progress.tx_id).pay_fen
 
 
 @pytest.mark.parametrize(
@@ -61,16 +62,16 @@ def test_a_refused_status_query_never_turns_a_posted_payment_into_a_refund(
 ) -> None:
     rig = terminal_rig
     tx_id, amount = paid_bill_in_doubt(rig, status_fault)
-    row = rig.terminal.engine.store.get(tx_id)
+    row = engine_of(rig.terminal).store.get(tx_id)
     assert row.tx_state is TxState.POSTING  # in doubt, not voided
     assert [p["amount_fen"] for p in posted(rig)] == [amount]
     assert len(alerts(rig, "tx_in_doubt")) == 1
 
     rig.terminal.tick()  # the retry is not due yet: nothing is asked
-    assert rig.terminal.engine.store.get(tx_id).tx_state is TxState.POSTING
+    assert engine_of(rig.terminal).store.get(tx_id).tx_state is TxState.POSTING
     rig.platform.clear_faults()
     later(rig)
-    closed = rig.terminal.engine.store.get(tx_id)
+    closed = engine_of(rig.terminal).store.get(tx_id)
     assert closed.tx_state is TxState.CLOSED and closed.outcome == "paid"
     [close] = [c for c in rig.closes() if c["tx_id"] == tx_id]
     assert close["amount_fen"] == amount and close.get("awaiting_claim") is True
@@ -90,10 +91,10 @@ def test_a_refused_reverse_keeps_the_payment_in_doubt_until_the_platform_proves_
         ["post:timeout_before:sleep_ms=800", "reverse:refuse:code=rate_limited:status=429"]
     )
     assert rig.terminal.finish(progress.tx_id).outcome == TxOutcome.IN_DOUBT
-    assert rig.terminal.engine.store.get(progress.tx_id).tx_state is TxState.POSTING
+    assert engine_of(rig.terminal).store.get(progress.tx_id).tx_state is TxState.POSTING
     rig.platform.clear_faults()
     later(rig)
-    row = rig.terminal.engine.store.get(progress.tx_id)
+    row = engine_of(rig.terminal).store.get(progress.tx_id)
     assert row.outcome == "failed" and row.voucher_fen == row.cash_in_fen
     assert posted(rig) == []
 
@@ -116,7 +117,7 @@ def test_a_retry_refused_after_a_lost_answer_is_not_taken_as_a_refusal(
     assert rig.terminal.finish(progress.tx_id).outcome == TxOutcome.IN_DOUBT
     rig.platform.clear_faults()
     later(rig)
-    assert rig.terminal.engine.store.get(progress.tx_id).outcome == "paid"
+    assert engine_of(rig.terminal).store.get(progress.tx_id).outcome == "paid"
     assert len(posted(rig)) == 1
 
 
@@ -131,7 +132,7 @@ def test_a_refused_posting_is_fenced_before_its_cash_becomes_a_voucher(
     outcome = rig.terminal.finish(progress.tx_id)
     assert outcome.outcome == "failed" and outcome.voucher_fen == outcome.record["cash_in_fen"]
     assert outcome.record["refusal"] == "bill_already_paid"
-    key = rig.terminal.engine.store.get(progress.tx_id).post_key
+    key = engine_of(rig.terminal).store.get(progress.tx_id).post_key
     assert any(f["key"] == key for f in rig.platform.dump()["fenced_keys"]) or any(
         p["key"] == key and p["state"] == "reversed" for p in rig.platform.dump()["payments"]
     )
@@ -148,8 +149,8 @@ def test_a_pending_card_credit_is_never_called_written_after_a_load_elsewhere(
     # At the grid office: 30 yuan, which moves the counter as our credit would have.
     rig.sims.cards.load_elsewhere(card_no, 30_00)
     rig.sims.cards.insert_card(card_no)
-    assert rig.terminal.engine.card_inserted() == []
-    assert rig.terminal.engine.card_credits.state_of(tx_id) is CardCreditState.CONFLICT
+    assert rig.terminal.card_inserted() == []
+    assert engine_of(rig.terminal).card_credits.state_of(tx_id) is CardCreditState.CONFLICT
     assert [r["tx_id"] for r in rig.records_of("card_credit_conflict")] == [tx_id]
     assert [a["tx_id"] for a in alerts(rig, "card_credit_conflict")] == [tx_id]
     assert "card_credit_written" not in rig.journal_types()
@@ -165,7 +166,7 @@ def test_a_refused_hold_release_keeps_its_row_and_retries_until_released(
     progress = rig.terminal.pay_bill(q)
     rig.platform.set_faults(["release:refuse:code=not_registered:status=403"])
     rig.terminal.cancel(progress.tx_id)
-    store = rig.terminal.engine.store
+    store = engine_of(rig.terminal).store
     assert store.open_holds() >= 1
     assert len(alerts(rig, "hold_not_released")) >= 1
     assert rig.platform.dump()["stations"][0]["held_fen"] > 0
@@ -199,9 +200,9 @@ def test_a_payment_nobody_finishes_is_cancelled_by_housekeeping(
     progress = rig.terminal.pay_bill(quote(rig, "gas-bill"))
     rig.insert(progress.tx_id, 5_00)
     rig.terminal.tick()
-    assert rig.terminal.engine.store.get(progress.tx_id).tx_state is TxState.COLLECTING
+    assert engine_of(rig.terminal).store.get(progress.tx_id).tx_state is TxState.COLLECTING
     later(rig, minutes=6)
-    row = rig.terminal.engine.store.get(progress.tx_id)
+    row = engine_of(rig.terminal).store.get(progress.tx_id)
     assert row.outcome == "cancelled" and row.voucher_fen == 5_00
     [close] = [c for c in rig.closes() if c["tx_id"] == progress.tx_id]
     assert close["reason"] == "abandoned: nobody finished the payment"
@@ -217,7 +218,7 @@ def test_a_voucher_is_paid_out_once_and_its_reprint_carries_no_code(
     outcome = rig.terminal.cancel(progress.tx_id)
     assert outcome.record is not None
     voucher_id = str(outcome.record["voucher_id"])
-    vouchers = rig.terminal.engine.vouchers
+    vouchers = engine_of(rig.terminal).vouchers
     assert vouchers.redeem(voucher_id, 20_00, operator="OP1").paid
     with pytest.raises(Exception, match="voucher_already_redeemed"):
         vouchers.redeem(voucher_id, 20_00, operator="OP2")
@@ -245,7 +246,7 @@ def test_an_in_doubt_payment_gives_the_resident_an_interim_slip_with_a_reference
     tx_id, _ = paid_bill_in_doubt(rig, "status:error")
     text = rig.last_paper()
     assert tx_id in text
-    token = rig.terminal.engine.store.token_of(tx_id)
+    token = engine_of(rig.terminal).store.token_of(tx_id)
     assert token is not None and token in text
 
 
@@ -312,7 +313,7 @@ def test_a_device_error_opening_the_inlets_refuses_the_payment_and_leaves_nothin
     rig.sims.cash.fail_next_host_calls(1)
     with pytest.raises(Exception, match="cash acceptor"):
         rig.terminal.pay_bill(quote(rig, "gas-bill"))
-    assert rig.terminal.engine.store.open_transactions() == []
+    assert engine_of(rig.terminal).store.open_transactions() == []
 
 
 def test_an_answer_with_other_money_than_sent_is_in_doubt_and_alerted(
@@ -328,7 +329,7 @@ def test_an_answer_with_other_money_than_sent_is_in_doubt_and_alerted(
     assert len(alerts(rig, "tx_in_doubt")) == 1
     rig.platform.clear_faults()
     later(rig)
-    assert rig.terminal.engine.store.get(progress.tx_id).outcome == "paid"
+    assert engine_of(rig.terminal).store.get(progress.tx_id).outcome == "paid"
     assert len(posted(rig)) == 1
 
 

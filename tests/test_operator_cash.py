@@ -14,7 +14,7 @@ import pytest
 
 from drivers.token.software import create_software_identity
 from kiosk.i18n import translator
-from kiosk.journal import export_jsonl, verify_jsonl
+from kiosk.journal import verify_jsonl
 from kiosk.ledger.cash_box import CashCount, CountRefused, Denomination
 from kiosk.operator import Actor, Role
 from kiosk.operator.cash_count import CountUnreadable, parse_count
@@ -37,7 +37,7 @@ def sell_topup(rig: TerminalRig, amount_fen: int, *notes: int) -> dict[str, obje
 
 def journal_sound(rig: TerminalRig) -> None:
     out = io.StringIO()
-    export_jsonl(rig.terminal.conn, out)
+    rig.terminal.export_journal(out)
     report = verify_jsonl(out.getvalue().splitlines(keepends=True), rig.signer.certificate_pem())
     assert report.ok, report.problem
 
@@ -252,7 +252,7 @@ def test_the_documented_openssl_audit_recomputes_an_operator_days_cash_box(
     desk.close_day(actor=OPERATOR, print_sheet=False)
     export, cert = tmp_path / "journal.jsonl", tmp_path / "cert.pem"
     with export.open("w", encoding="utf-8", newline="") as out:
-        export_jsonl(rig.terminal.conn, out)
+        rig.terminal.export_journal(out)
     cert.write_bytes(rig.signer.certificate_pem())
     result = run_reference_script(export, cert, tmp_path)
     assert result.returncode == 0, result.stderr

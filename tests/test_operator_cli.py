@@ -16,9 +16,9 @@ import pytest
 
 from drivers.smartcard.simulated import SimulatedCardReader
 from firmware_tools.cli import main as tool_main
-from kiosk.cli import main as kiosk_main
-from kiosk.composition import simulator_dir
 from kiosk.config import load_config
+from station.cli import main as kiosk_main
+from station.composition import simulator_dir
 
 PIN = "135790"
 ROOT = Path(__file__).resolve().parents[1]

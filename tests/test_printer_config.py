@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from drivers.printer.escpos_driver import EscPosPrinter
-from kiosk.composition import build_escpos_printer
 from kiosk.config import Config, load_config, parse_config
 from kiosk.config_template import render_config
 from kiosk.errors import ConfigError
+from station.composition import build_escpos_printer
 
 BASE = {
     "data_dir": "/tmp/kiosk",

@@ -13,9 +13,9 @@ from cryptography.x509.oid import NameOID
 
 from drivers.token.csr import TokenEnrolment, build_csr
 from firmware_tools.cli import main
-from kiosk.composition import build_signer, build_terminal
 from kiosk.config import load_config
 from kiosk.provisioning.archive import archived_certificates, certificate_sha256
+from station.composition import build_signer, build_terminal
 
 pytestmark = pytest.mark.softhsm
 
@@ -142,7 +142,7 @@ def test_renewal_keeps_records_signed_with_the_old_certificate_verifiable(
     loaded = load_config(config)
     terminal, _sims = build_terminal(loaded)
     terminal.start()  # journal_start signed with the first certificate
-    terminal.conn.close()
+    terminal.close()
 
     code, renewed, err = provision(
         capsys, "renew", "--config", str(config), "--dev-ca", str(tmp_path / "ca")

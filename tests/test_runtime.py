@@ -18,7 +18,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kiosk.cli import main as kiosk_main
 from kiosk.config import ConfigError, parse_config, refuse_development_trust
 from kiosk.diagnostics import DiagnosticContext, Verdict, run_diagnostics
 from kiosk.events import Event
@@ -26,6 +25,7 @@ from kiosk.runtime import Cadence, Runtime, RuntimeEvent
 from kiosk.service_faults import Fault
 from kiosk.service_notify import ServiceNotifier
 from kiosk.telemetry.commands import Command, CommandHandlers, CommandRunner
+from station.cli import main as kiosk_main
 from tests.fixtures.terminal import STATION, TERMINAL, TerminalRig
 
 FAST = Cadence(platform_call_s=1.0, platform_retry_s=2.0, confirm_after_s=0.0)

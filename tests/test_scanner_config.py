@@ -8,10 +8,10 @@ import pytest
 from drivers.scanner.line_driver import LineScanner
 from drivers.scanner.pty_simulator import PtyScannerSimulator
 from drivers.scanner.simulated import SimulatedScanner, sample_code
-from kiosk.composition import build_devices
 from kiosk.config import load_config, parse_config
 from kiosk.config_template import render_config
 from kiosk.errors import ConfigError
+from station.composition import build_devices
 from tests.fixtures.scanner import wait_for
 
 

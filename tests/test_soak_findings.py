@@ -11,6 +11,7 @@ it runs and fails until the engine is fixed, when the mark goes.
 """
 
 from kiosk.transactions.kinds import CardCreditState
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.terminal import TerminalRig
 from tests.test_card_topup import new_card, top_up
 
@@ -32,10 +33,10 @@ def test_a_credit_applied_before_the_pull_is_not_a_conflict_after_a_load_elsewhe
     assert [(x.counter, x.terminal) for x in card.load_log] == [(2, "GRID-01"), (1, "T0001")]
 
     rig.sims.cards.insert_card(card_no)
-    rig.terminal.engine.card_inserted()
+    rig.terminal.card_inserted()
     # The card's own load log proves the credit applied: a conflict would send the operator
     # to refund 50 yuan the card already holds.
     assert rig.records_of("card_credit_conflict") == []
-    assert rig.terminal.engine.card_credits.state_of(tx_id) is CardCreditState.WRITTEN
+    assert engine_of(rig.terminal).card_credits.state_of(tx_id) is CardCreditState.WRITTEN
     [written] = rig.records_of("card_credit_written")
     assert written["tx_id"] == tx_id and written["found_applied"] is True

@@ -13,7 +13,7 @@ from kiosk.telemetry.schemas import load_schema
 from kiosk.telemetry.topics import TERMINAL_PUBLISHES, TopicKind
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("kiosk", "backoffice", "drivers", "ui", "firmware_tools", "platform_sim")
+PRODUCT = ("kiosk", "station", "backoffice", "drivers", "ui", "firmware_tools", "platform_sim")
 TOPIC_MODULE = Path("kiosk/telemetry/topics.py")
 RECORD_MODULE = Path("kiosk/journal/record_types.py")
 # Record types that are also words of other vocabularies (an alert kind, an event kind,

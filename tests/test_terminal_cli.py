@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from firmware_tools.cli import main as tool_main
-from kiosk.cli import main as kiosk_main
 from kiosk.config import load_config
+from station.cli import main as kiosk_main
 from tests.soak.worker import main as worker_main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from kiosk.devices import CardError
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.terminal import TerminalRig
 
 
@@ -29,9 +30,9 @@ def test_a_device_whose_health_fails_is_reported_with_its_error(
 def test_a_reader_without_technician_cards_refuses_a_login_clearly(
     terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cards: Any = terminal_rig.terminal.engine.cards
+    cards: Any = engine_of(terminal_rig.terminal).cards
     if hasattr(cards, "verify_technician"):
-        monkeypatch.setattr(terminal_rig.terminal.engine, "cards", object())
+        monkeypatch.setattr(engine_of(terminal_rig.terminal), "cards", object())
     with pytest.raises(CardError, match="cannot read technician cards"):
         terminal_rig.terminal.technician_login("123456")
     assert terminal_rig.terminal.board.technician is None

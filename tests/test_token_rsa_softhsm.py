@@ -14,10 +14,10 @@ from cryptography import x509
 
 from drivers.token.pkcs11_signer import Pkcs11Signer
 from firmware_tools.cli import main
-from kiosk.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.signing import KeyType, SignatureAlgorithm, SignerUnavailable
 from kiosk.station_keys import station_key_of
+from station.composition import build_terminal
 from tests.fixtures.journal_bench import make_bench
 from tests.fixtures.softhsm import SoftHsmToken
 from tests.test_journal_audit_openssl import run_reference_script
@@ -115,7 +115,7 @@ def test_provisioning_an_rsa_terminal_end_to_end(
 
     terminal, _sims = build_terminal(loaded)
     terminal.start()  # journal_start, signed RS256 on the token
-    terminal.conn.close()
+    terminal.close()
     export = tmp_path / "journal.jsonl"
     cert = tmp_path / "station.pem"
     assert main(["journal", "export", "--config", str(config), "--out", str(export)]) == 0

@@ -15,11 +15,11 @@ import pytest
 
 from drivers.token.software import create_software_identity
 from firmware_tools.cli import main
-from kiosk.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.errors import ConfigError
 from kiosk.receipts import qr_payload
 from kiosk.signing import KeyType
+from station.composition import build_terminal
 from tests.fixtures.journal_bench import make_bench, make_sm2_operator_ca
 from tests.test_journal_audit_openssl import exported_journal, run_reference_script
 
@@ -95,7 +95,7 @@ def test_a_terminal_configured_with_an_sm2_software_key_signs_its_journal(
     config = software_config(tmp_path, "sm2")
     terminal, _sims = build_terminal(load_config(config))
     terminal.start()
-    terminal.conn.close()
+    terminal.close()
     export = tmp_path / "journal.jsonl"
     assert main(["journal", "export", "--config", str(config), "--out", str(export)]) == 0
     (start,) = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()][:1]

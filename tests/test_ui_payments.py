@@ -11,6 +11,7 @@ from typing import Any
 
 from kiosk.events import Event
 from kiosk.runtime import RuntimeEvent
+from tests.fixtures.engine_hook import engine_of
 
 
 def topup_to_cash(ui: Any, number: str = "13800138000", amount: str = "amount-2000") -> None:
@@ -57,7 +58,7 @@ def test_a_board_link_error_while_collecting_keeps_the_payment_and_ok_cancels_it
     [close] = rig.closes()
     assert (close["tx_id"], close["outcome"], close["voucher_fen"]) == (tx_id, "cancelled", 20_00)
     assert shown(ui, "Voucher printed: ¥20.00")
-    assert rig.terminal.engine.store.open_transactions() == []
+    assert engine_of(rig.terminal).store.open_transactions() == []
 
 
 def test_a_payment_in_doubt_shows_the_interim_slips_codes_and_never_a_receipt_number(
@@ -116,7 +117,7 @@ def test_a_wrong_clock_stops_the_payment_and_its_cancel_ends_on_the_interim_slip
     ui.wait_screen("in_doubt")
     assert ui.controller.journey.clock_wrong
     assert shown(ui, "The terminal's clock is wrong: the payment cannot be closed now.")
-    assert rig.terminal.engine.store.open_transactions()  # closed once the clock is right
+    assert engine_of(rig.terminal).store.open_transactions()  # closed once the clock is right
     ui.tap("done")
     ui.wait_screen("rating")
     ui.tap("skip")
@@ -172,7 +173,7 @@ def test_a_mistyped_phone_number_is_corrected_on_the_top_up_confirmation(
     ui.tap("amount-3000")
     ui.wait_screen("topup_confirm")
     assert shown(ui, "138 0013 8001") and shown(ui, "Total to pay: ¥30.00")
-    assert rig.closes() == [] and rig.terminal.engine.store.open_transactions() == []
+    assert rig.closes() == [] and engine_of(rig.terminal).store.open_transactions() == []
     ui.tap("change-number")
     ui.wait_screen("account")
     assert ui.controller.journey.digits == "13800138001"  # as typed, to correct one digit

@@ -40,7 +40,7 @@ def demo_station(data: Path, platform_url: str | None = None) -> tuple[Any, Any,
     own process); otherwise a platform simulator starts in this process.
     """
     from firmware_tools.demo import demo_config, demo_signer, ensure_demo_float
-    from kiosk.composition import build_terminal
+    from station.composition import build_terminal
     from ui.demo_devices import (
         DEMO_CARD_PREFIXES,
         TECHNICIAN_CARD,
@@ -134,8 +134,9 @@ def _hosted(args: argparse.Namespace) -> tuple[Any, int]:
     """(runtime, 0) for the terminal of --config, started on its thread; or (None, 1)."""
     from kiosk.config import load_config, refuse_development_trust
     from kiosk.errors import KioskError
-    from kiosk.runtime import Runtime, build_hosted_terminal
+    from kiosk.runtime import Runtime
     from kiosk.service_notify import ServiceNotifier
+    from station.composition import build_hosted_terminal
 
     try:
         config = load_config(args.config)

@@ -3,7 +3,7 @@
 Owns the demo actions (insert notes and coins or a note the acceptor cannot value, insert
 and pull prepaid and technician cards, run the printer out of paper, jam the acceptor, open
 the door, open the case to trip the tamper switch) and the demo's card numbers and
-technician PIN. It acts on the simulators only (kiosk.composition.SimulatedDevices), never
+technician PIN. It acts on the simulators only (station.composition.SimulatedDevices), never
 on the terminal core: the core sees what happened through its devices, exactly as with real
 hardware. No Kivy here (it is imported before Kivy is configured); ui.sim_panel shows these
 actions on screen. The labels are for the developer at the demo, not for a resident, so they

@@ -16,7 +16,7 @@ from kiosk.catalog import AccountInvalid
 from kiosk.devices import CardError, PrepaidCard
 from kiosk.errors import KioskError
 from kiosk.money import FEN_PER_YUAN, MoneyError
-from kiosk.ratings import PHONE_INVALID, RatingStore, callback_phone_problem
+from kiosk.ratings import PHONE_INVALID, callback_phone_problem
 from kiosk.terminal import BillQuote, TopupQuote
 from kiosk.transactions.kinds import CardCreditState, TxOutcome
 from kiosk.transactions.outcomes import Outcome, Progress
@@ -41,7 +41,7 @@ class ResidentJourney:
         self.c = controller
         terminal = controller.terminal
         # On the terminal's thread, like every use of its database connection.
-        self.ratings = controller.worker.run(lambda: RatingStore(terminal.conn, terminal.journal))
+        self.ratings = controller.worker.run(lambda: terminal.rating_store())
         self._reading_card = False
 
     @property

@@ -37,7 +37,7 @@ MODES: tuple[tuple[str, bool, bool], ...] = (
 
 @dataclass
 class TourDevices:
-    """What the tour does to the simulated devices (kiosk.composition.SimulatedDevices)."""
+    """What the tour does to the simulated devices (station.composition.SimulatedDevices)."""
 
     sims: Any
     prepaid_card_no: str  # an electricity card known to the simulated reader

@@ -12,9 +12,9 @@ from datetime import date
 from pathlib import Path
 
 from kiosk.command_line import CommandError, emit
-from kiosk.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.money import format_fen
+from station.composition import build_terminal
 
 
 def _close(args: argparse.Namespace) -> int:

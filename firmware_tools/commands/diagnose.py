@@ -1,6 +1,6 @@
 """kiosk-tool diagnose: every self-test of the terminal, with progress and a verdict per item.
 
-Builds the devices and the signer exactly as the terminal does (kiosk.composition, from the
+Builds the devices and the signer exactly as the terminal does (station.composition, from the
 configured device choices), runs kiosk.diagnostics, prints one line per item, optionally
 writes JSON and the HTML maintenance record, and exits 0 only when the terminal may go
 back into service. It keeps each run's JSON in data_dir/diagnostics for `logs collect`.
@@ -16,7 +16,6 @@ from pathlib import Path
 
 from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError
-from kiosk.composition import build_devices, build_signer
 from kiosk.config import Config, load_config
 from kiosk.diagnostics import (
     Check,
@@ -33,6 +32,7 @@ from kiosk.i18n import Translate
 from kiosk.signing import Signer
 from kiosk.storage import open_database
 from kiosk.telemetry import Outbox
+from station.composition import build_devices, build_signer
 
 RUNS_KEPT = 20
 

@@ -297,7 +297,7 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
 
     @plan.add("register", "Registration with the platform", lambda: None)
     def register() -> str:
-        from kiosk.composition import build_signer
+        from station.composition import build_signer
 
         config = load_config(config_path)
         client = PlatformClient(

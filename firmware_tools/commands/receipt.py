@@ -57,8 +57,8 @@ def _read(path: Path, what: str) -> bytes:
 
 def _reprint(args: argparse.Namespace) -> int:
     # Imported here: verify needs no terminal, and stays usable where none can be built.
-    from kiosk.composition import build_terminal
     from kiosk.config import load_config
+    from station.composition import build_terminal
 
     terminal, _ = build_terminal(load_config(args.config))
     try:

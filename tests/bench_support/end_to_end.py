@@ -1,6 +1,6 @@
 """Whole simulated customer transactions through the real terminal core, timed by phase.
 
-Owns running the terminal (kiosk.composition.build_terminal on simulated devices, signing
+Owns running the terminal (station.composition.build_terminal on simulated devices, signing
 with the SoftHSM2 station token) against the platform simulator in its own process over
 loopback HTTP, and timing each transaction: begin (float hold over HTTP), cash (one note,
 journaled), finish (posting over HTTP, the signed close, releasing the hold over HTTP, the
@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import kiosk.transactions.engine as engine_module
-from kiosk.composition import build_terminal
 from kiosk.config import parse_config
 from kiosk.transactions.engine import TransactionEngine
+from station.composition import build_terminal
 from tests.bench_support.measure import Latency
 from tests.bench_support.station import StationToken
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.platform import PlatformSimProcess
 
 # The largest float the simulator allows, so that no run ever runs out of float.
@@ -154,7 +155,7 @@ def run_end_to_end(
             stopped_by_budget = False
             with (
                 engine_close_commits_timed(close_commits),
-                receipt_printing_timed(terminal.engine, printing),
+                receipt_printing_timed(engine_of(terminal), printing),
             ):
                 for number in range(warmup + transactions):
                     if number == warmup:

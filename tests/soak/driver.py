@@ -25,8 +25,8 @@ from typing import Any
 
 from drivers.cash.link_faults import plan_random_calls
 from drivers.cash.simulated import SimulatedCashAcceptor
-from kiosk.composition import simulator_dir
 from kiosk.config import Config, load_config
+from station.composition import simulator_dir
 from tests.fixtures.platform import PlatformSimProcess
 from tests.soak.ledger import SoakLedger
 from tests.soak.plan import Intensity, Segment, SkewPlan, segment

@@ -24,6 +24,7 @@ from kiosk.terminal import Terminal
 from kiosk.transactions.engine import NotEnoughCash, Outcome, Progress
 from kiosk.transactions.states import TxState
 from kiosk.transactions.vouchers import VoucherRefused
+from tests.fixtures.engine_hook import engine_of
 from tests.soak.ledger import SoakLedger
 from tests.soak.plan import Intensity
 
@@ -135,7 +136,7 @@ class Residents:
             return
         voucher_id, amount = rng.choice(vouchers)
         try:
-            payout = self.terminal.engine.vouchers.redeem(voucher_id, amount, operator=OPERATOR)
+            payout = engine_of(self.terminal).vouchers.redeem(voucher_id, amount, operator=OPERATOR)
         except VoucherRefused as exc:
             tallies[f"voucher_payout:refused {str(exc).rsplit('(', 1)[-1].rstrip(')')}"] += 1
             return
@@ -144,7 +145,7 @@ class Residents:
     def walk_away(self, tallies: Counter[str]) -> None:
         """A resident stopped by an error leaves; the screen's own timeout cancels what they
         left collecting (the engine's backstop would wait collect_timeout_s)."""
-        row = self.terminal.engine.store.collecting()
+        row = engine_of(self.terminal).store.collecting()
         if row is not None:
             tallies["left_collecting"] += 1
             self.terminal.cancel(row.tx_id)
@@ -153,7 +154,7 @@ class Residents:
         """A payment still in doubt keeps the kiosk from starting another: its resident asks
         about it now (as they would at the screen), without waiting for the retry's backoff.
         Nothing is asked while the clock is wrong (the engine sends nothing then)."""
-        engine = self.terminal.engine
+        engine = engine_of(self.terminal)
         for _ in range(3):
             open_rows = [
                 row

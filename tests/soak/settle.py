@@ -16,14 +16,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk.composition import build_terminal, simulator_dir
 from kiosk.config import Config
 from kiosk.devices import CardError
-from kiosk.journal.export import export_jsonl
 from kiosk.journal.verify import verify_jsonl
 from kiosk.platform import OutcomeUnknown, PlatformRefused
 from kiosk.terminal import Terminal
 from kiosk.transactions.vouchers import VoucherRefused
+from station.composition import build_terminal, simulator_dir
+from tests.fixtures.engine_hook import engine_of
 from tests.soak.ledger import SoakLedger
 from tests.soak.reconcile import Books, CardState, Redemption
 from tests.soak.residents import card_pool, settle_loads_elsewhere
@@ -42,7 +42,7 @@ class Settled:
 
 
 def still_open(terminal: Terminal) -> dict[str, int]:
-    store = terminal.engine.store
+    store = engine_of(terminal).store
     return {
         "open transactions": len(store.open_transactions()),
         "platform retries (posting, hold, voucher)": len(store.retries()),
@@ -76,7 +76,7 @@ def settle(
                 sims.cards.remove_card()
                 sims.cards.insert_card(card_no)
                 try:
-                    terminal.engine.card_inserted()
+                    terminal.card_inserted()
                 except CardError:
                     pass  # a pull armed before the last kill struck: next round
                 sims.cards.remove_card()
@@ -125,7 +125,7 @@ def redeem_twice(terminal: Terminal, records: list[dict[str, Any]]) -> list[Rede
             paid, problem = True, ""  # the terminal refuses to pay it again itself
         else:
             try:
-                payout = terminal.engine.vouchers.redeem(
+                payout = engine_of(terminal).vouchers.redeem(
                     voucher_id, amount, operator=PAYOUT_OPERATOR
                 )
                 paid, problem = payout.paid, "" if payout.paid else "not known yet"
@@ -148,7 +148,7 @@ def redeem_twice(terminal: Terminal, records: list[dict[str, Any]]) -> list[Rede
 
 def verify_journal(terminal: Terminal, config: Config) -> str:
     buffer = io.StringIO()
-    export_jsonl(terminal.conn, buffer)
+    terminal.export_journal(buffer)
     cert = Path(config.token.cert_file).read_bytes()
     report = verify_jsonl(buffer.getvalue().splitlines(keepends=True), cert)
     return "" if report.ok else f"record {report.first_bad_seq}: {report.problem}"

@@ -17,8 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from kiosk.command_line import run_command
-from kiosk.composition import build_terminal
 from kiosk.config import load_config
+from station.composition import build_terminal
 from tests.soak.ledger import SoakLedger
 from tests.soak.plan import Intensity
 from tests.soak.residents import Residents, settle_loads_elsewhere

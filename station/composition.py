@@ -1,15 +1,18 @@
 """The composition root: builds a Terminal from a Config, choosing real or simulated devices.
 
-Device drivers are imported here lazily, by choice, so kiosk/ itself never imports a
-hardware library (the drivers do).
+Device drivers are imported lazily, by module name, only for the devices the configuration
+names: a terminal whose I/O board is simulated never loads pyserial, one without a PC/SC
+stack never loads pyscard. kiosk/ itself never imports a driver (docs/architecture.md).
 """
 
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.catalog import Catalog, CatalogStore, shipped_operator_public_pem
+from kiosk.catalog import Catalog
+from kiosk.catalog.configured import catalog_provider
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import Config
 from kiosk.devices import IoBoard, PaymentCodeScanner
@@ -17,8 +20,17 @@ from kiosk.errors import ConfigError
 from kiosk.events import EventBus
 from kiosk.instance_lock import DataDirectoryLock
 from kiosk.platform import PlatformClient
-from kiosk.signing import Signer
+from kiosk.signing import (
+    ALGORITHM_OF_KEY,
+    KeyType,
+    SignatureAlgorithm,
+    Signer,
+    SignerError,
+    SignerUnavailable,
+)
 from kiosk.terminal import Terminal
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -135,12 +147,6 @@ def build_signer(config: Config, pin: str | None = None) -> Signer:
     return signer
 
 
-def catalog_provider(config: Config) -> CatalogStore:
-    key_file = config.business.operator_key_file
-    operator_key = Path(key_file).read_bytes() if key_file else shipped_operator_public_pem()
-    return CatalogStore(config.data_path / "catalog", operator_key)
-
-
 def build_terminal(
     config: Config,
     *,
@@ -196,3 +202,46 @@ def _build_terminal(
         instance_lock=instance_lock,
     )
     return terminal, devices.sims
+
+
+class UnusableSigner:
+    """Stands in for a token that refused its PIN at start (wrong or locked PIN).
+
+    The PKCS#11 driver raises on a refused PIN rather than count the token's retries
+    down; the terminal still starts (journal, recovery as far as it goes, telemetry, the
+    out-of-service screen with the reason) instead of restarting every 5 s. Replacing the
+    PIN source and restarting the service brings the real token back.
+    """
+
+    def __init__(self, kind: str, reason: str, algorithm: SignatureAlgorithm) -> None:
+        self.kind = kind
+        self._reason = reason
+        # What the configured key would sign with: nothing is signed while it stands in.
+        self.algorithm = algorithm
+
+    def sign(self, data: bytes) -> bytes:
+        raise SignerUnavailable(self._reason)
+
+    def certificate_pem(self) -> bytes:
+        raise SignerUnavailable(self._reason)
+
+    def health(self) -> dict[str, object]:
+        return {"kind": self.kind, "present": False, "logged_in": False, "last_error": self._reason}
+
+
+def build_hosted_terminal(config: Config, clock: Clock | None = None) -> Terminal:
+    """The terminal a runtime hosts, from its configuration.
+
+    A configuration error raises (one line, a technician must fix the file); a token that
+    refuses its PIN does not (UnusableSigner): the terminal comes up out of service.
+    """
+    clock = clock or SystemClock(config.business.timezone)
+    signer: Signer
+    try:
+        signer = build_signer(config)
+    except SignerError as exc:
+        log.error("the token refused: %s", exc)
+        algorithm = ALGORITHM_OF_KEY[KeyType(config.token.key_type)]
+        signer = UnusableSigner(config.token.kind, str(exc), algorithm)
+    terminal, _ = build_terminal(config, signer=signer, clock=clock)
+    return terminal

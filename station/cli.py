@@ -10,8 +10,9 @@ from pathlib import Path
 from kiosk.clock import SystemClock
 from kiosk.command_line import run_command
 from kiosk.config import load_config, refuse_development_trust
-from kiosk.runtime import Runtime, build_hosted_terminal, status_line
+from kiosk.runtime import Runtime, status_line
 from kiosk.service_notify import ServiceNotifier
+from station.composition import build_hosted_terminal
 
 log = logging.getLogger(__name__)
 
