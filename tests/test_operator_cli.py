@@ -17,8 +17,8 @@ import pytest
 from drivers.smartcard.simulated import SimulatedCardReader
 from firmware_tools.cli import main as tool_main
 from kiosk.config import load_config
-from station.cli import main as kiosk_main
 from station.composition import simulator_dir
+from tests.soak.worker import main as worker_main
 
 PIN = "135790"
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def test_day_close_json_carries_the_float_check_cash_and_vouchers(
     config: Path, platform_sim: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     platform_sim.fund(load_config(config).station.institution_no)
-    assert kiosk_main(["soak", "--config", str(config), "--customers", "3", "--seed", "9"]) == 0
+    assert worker_main(["--config", str(config), "--residents", "3", "--seed", "9"]) == 0
     code, day, err = run(capsys, "day", "close", "--config", str(config), "--json")
     assert code == 0, err
     assert set(ISSUE_KEYS) <= set(day)
@@ -145,7 +145,7 @@ def test_the_cash_box_is_collected_and_a_voucher_paid_only_with_the_operators_ca
 ) -> None:
     cfg = str(config)
     platform_sim.fund(load_config(config).station.institution_no)
-    assert kiosk_main(["soak", "--config", cfg, "--customers", "4", "--seed", "3"]) == 0
+    assert worker_main(["--config", cfg, "--residents", "4", "--seed", "3"]) == 0
     operator_card_in_reader(config)
     code, status, _ = run(capsys, "cash", "status", "--config", cfg, "--json")
     assert code == 0 and status["cash_expected_fen"] > 0

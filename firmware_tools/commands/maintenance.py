@@ -12,7 +12,7 @@ from pathlib import Path
 
 from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
-from kiosk.composition import build_terminal
+from station.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.diagnostics.visit import (
     COST_BEARER_LABELS,
