@@ -27,6 +27,7 @@ from kiosk.devices import (
     PrepaidCard,
     Printer,
 )
+from kiosk.diagnostics.visit import MaintenanceVisit, journal_visit
 from kiosk.errors import KioskError
 from kiosk.events import Event, EventBus
 from kiosk.instance_lock import DataDirectoryLock
@@ -623,6 +624,10 @@ class Terminal:
         """Write the journal (up to seq upto) as JSON Lines, as kiosk-tool journal export
         does; the number of records written."""
         return export_jsonl(self._conn, out, upto=upto)
+
+    def record_maintenance_visit(self, visit: MaintenanceVisit) -> int:
+        """Journal a technician's visit (设备维护记录单) as a signed record; its seq."""
+        return journal_visit(self._conn, self.journal, visit)
 
     def rating_store(self) -> RatingStore:
         """The residents' ratings and complaints, kept in this terminal's database and

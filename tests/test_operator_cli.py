@@ -151,7 +151,7 @@ def test_the_cash_box_is_collected_and_a_voucher_paid_only_with_the_operators_ca
     assert code == 0 and status["cash_expected_fen"] > 0
 
     code, _, err = run(capsys, "cash", "collect", "--config", cfg, "--count", "note-100=1")
-    assert code == 1 and err.count("\n") == 1 and "may not collect_cash" in err
+    assert code == 1 and err.count("\n") == 1 and "may not collect the cash box" in err
     code, _, err = run(capsys, "cash", "collect", "--config", cfg, "--count", "note-7=1",
                        "--pin-file", str(operator_pin))  # fmt: skip
     assert code == 1 and err.count("\n") == 1 and "is not a count" in err
@@ -168,4 +168,4 @@ def test_the_cash_box_is_collected_and_a_voucher_paid_only_with_the_operators_ca
                        "--pin-file", str(operator_pin))  # fmt: skip
     assert code == 1 and err.count("\n") == 1 and "not known at this station" in err
     code, _, err = run(capsys, "voucher", "pay", "ABCD-EFGH-JKLM-NPQR", "--config", cfg)
-    assert code == 1 and "may not pay_voucher" in err
+    assert code == 1 and "may not pay out a voucher" in err

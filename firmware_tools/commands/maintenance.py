@@ -12,15 +12,14 @@ from pathlib import Path
 
 from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
-from station.composition import build_terminal
 from kiosk.config import load_config
 from kiosk.diagnostics.visit import (
     COST_BEARER_LABELS,
     CostBearer,
     MaintenanceVisit,
-    journal_visit,
     make_visit,
 )
+from station.composition import build_terminal
 
 
 def _day(text: str, option: str) -> datetime.date:
@@ -55,7 +54,7 @@ def _record(args: argparse.Namespace) -> int:
     terminal, _ = build_terminal(load_config(args.config))
     try:
         terminal.start()
-        seq = journal_visit(terminal.conn, terminal.journal, visit)
+        seq = terminal.record_maintenance_visit(visit)
     finally:
         terminal.close()
     data = {"seq": seq, **visit.fields()}
