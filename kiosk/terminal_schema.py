@@ -235,7 +235,9 @@ TERMINAL = register(
     Database(
         "terminal",
         (
-            Migration(1, "journal, transactions, vouchers, float, days, board, ratings, telemetry", _V1),
+            Migration(
+                1, "journal, transactions, vouchers, float, days, board, ratings, telemetry", _V1
+            ),
             # Added by releases before versioning with ALTER when missing (kiosk.schema
             # adopts such a database: a column already there is not added again).
             Migration(
