@@ -99,6 +99,9 @@ class TxRow:
 
 
 _COLUMNS = [f.name for f in fields(TxRow)]
+# Columns by name, never "*": a later release may have added columns this one does not know
+# (a rollback to the previous slot, docs/updates.md "Schema versions").
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tx"
 
 
 @functools.cache
@@ -124,7 +127,7 @@ class TxStore:
         )
 
     def get(self, tx_id: str) -> TxRow:
-        found = self._conn.execute("SELECT * FROM tx WHERE tx_id = ?", (tx_id,)).fetchone()
+        found = self._conn.execute(f"{_SELECT} WHERE tx_id = ?", (tx_id,)).fetchone()
         if found is None:
             raise KeyError(f"no transaction {tx_id}")
         return TxRow(**dict(found))
@@ -156,14 +159,12 @@ class TxStore:
         return changed_row
 
     def open_transactions(self) -> list[TxRow]:
-        found = self._conn.execute(
-            f"SELECT * FROM tx WHERE {_OPEN} ORDER BY created, tx_id"
-        ).fetchall()
+        found = self._conn.execute(f"{_SELECT} WHERE {_OPEN} ORDER BY created, tx_id").fetchall()
         return [TxRow(**dict(r)) for r in found]
 
     def collecting(self) -> TxRow | None:
         found = self._conn.execute(
-            f"SELECT * FROM tx WHERE {_OPEN} AND state = ? ORDER BY created LIMIT 1",
+            f"{_SELECT} WHERE {_OPEN} AND state = ? ORDER BY created LIMIT 1",
             (str(TxState.COLLECTING),),
         ).fetchone()
         return None if found is None else TxRow(**dict(found))
