@@ -222,7 +222,7 @@ class _Column:
     pk: int
 
 
-def _shape(conn: sqlite3.Connection) -> dict[str, object]:
+def shape_of(conn: sqlite3.Connection) -> dict[str, object]:
     """Every table's columns and every index's and trigger's SQL, as SQLite holds them."""
     shape: dict[str, object] = {}
     rows = conn.execute(
@@ -314,7 +314,7 @@ def expand_only_problems(database: Database) -> list[str]:
                 problems.append(f"migration {migration.version}: has no statement")
             for statement in parts:
                 problems.extend(_statement_problems(migration, statement, new_tables))
-            before = _shape(scratch)
+            before = shape_of(scratch)
             try:
                 scratch.execute("BEGIN")
                 for statement in parts:
@@ -324,7 +324,7 @@ def expand_only_problems(database: Database) -> list[str]:
                 scratch.execute("ROLLBACK")
                 problems.append(f"migration {migration.version}: SQLite refused it: {exc}")
                 continue
-            problems.extend(_shape_problems(migration, before, _shape(scratch)))
+            problems.extend(_shape_problems(migration, before, shape_of(scratch)))
     finally:
         scratch.close()
     return problems
