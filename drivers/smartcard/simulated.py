@@ -259,7 +259,8 @@ class SimulatedCardReader:
         with self._lock, write_transaction(self._conn) as conn:
             self._require_new(conn, card_no)
             conn.execute(
-                "INSERT INTO technician_cards VALUES (?, ?, ?, ?, 0)",
+                "INSERT INTO technician_cards"
+                " (card_no, technician_id, pin_digest, tries_left, in_slot) VALUES (?, ?, ?, ?, 0)",
                 (card.card_no, card.technician_id, card.pin_digest, card.tries_left),
             )
 
@@ -331,7 +332,8 @@ class SimulatedCardReader:
         with self._lock, write_transaction(self._conn) as conn:
             self._require_new(conn, card_no)
             conn.execute(
-                "INSERT INTO operator_cards VALUES (?, ?, ?, ?, 0)",
+                "INSERT INTO operator_cards (card_no, operator_id, pin_digest, tries_left, in_slot)"
+                " VALUES (?, ?, ?, ?, 0)",
                 (card.card_no, card.operator_id, card.pin_digest, card.tries_left),
             )
 
@@ -594,7 +596,9 @@ class SimulatedCardReader:
     @staticmethod
     def _store_card(conn: sqlite3.Connection, card: SimulatedPrepaidCard) -> None:
         conn.execute(
-            "INSERT INTO cards VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (card_no) DO UPDATE SET"
+            "INSERT INTO cards (card_no, utility, meter_no, purchase_counter, last_credit_fen,"
+            " balance_fen, blocked) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (card_no) DO UPDATE SET"
             " purchase_counter = excluded.purchase_counter,"
             " last_credit_fen = excluded.last_credit_fen,"
             " balance_fen = excluded.balance_fen, blocked = excluded.blocked",
@@ -611,6 +615,7 @@ class SimulatedCardReader:
         # The log as the card holds it: the newest loads only, older ones overwritten.
         conn.execute("DELETE FROM load_log WHERE card_no = ?", (card.card_no,))
         conn.executemany(
-            "INSERT INTO load_log VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO load_log (card_no, counter, amount_fen, terminal, ref)"
+            " VALUES (?, ?, ?, ?, ?)",
             [(card.card_no, x.counter, x.amount_fen, x.terminal, x.ref) for x in card.load_log],
         )
