@@ -19,14 +19,15 @@ from kiosk.storage import open_database, write_transaction
 from kiosk.terminal_schema import TERMINAL
 from tests.fixtures.terminal import TerminalRig, started_rig
 
-# What a later release might add: which channel paid (every old row: cash) and the orders
-# of a QR payment. Expand-only, so release N keeps working beside it.
+# What a later release might add: which channel paid (every old row: cash), on the
+# transaction and on its journal records, and the orders of a QR payment. Expand-only, so release N keeps working beside it.
 NEXT_RELEASE = TERMINAL.extended(
     Migration(
         TERMINAL.version + 1,
-        "test only: tx.pay_channel and qr_order",
+        "test only: tx.pay_channel, journal.channel and qr_order",
         """
 ALTER TABLE tx ADD COLUMN pay_channel TEXT NOT NULL DEFAULT 'cash';
+ALTER TABLE journal ADD COLUMN channel TEXT;
 CREATE TABLE IF NOT EXISTS qr_order (
     order_id TEXT PRIMARY KEY,
     tx_id TEXT NOT NULL,
