@@ -20,7 +20,8 @@ from kiosk.terminal_schema import TERMINAL
 from tests.fixtures.terminal import TerminalRig, started_rig
 
 # What a later release might add: which channel paid (every old row: cash), on the
-# transaction and on its journal records, and the orders of a QR payment. Expand-only, so release N keeps working beside it.
+# transaction and on its journal records, and the orders of a QR payment. Expand-only, so
+# release N keeps working beside it.
 NEXT_RELEASE = TERMINAL.extended(
     Migration(
         TERMINAL.version + 1,
