@@ -56,7 +56,7 @@ class Database:
         if numbers != list(range(1, len(numbers) + 1)):
             raise SchemaError(f"{self.name}: migrations must be numbered 1, 2, 3...: {numbers}")
         for statement in self.retired:
-            if not _RETIRED.match(statement):
+            if not _RETIRED.fullmatch(statement):
                 raise SchemaError(f"{self.name}: a retired object is dropped IF EXISTS only")
 
     @property
@@ -78,7 +78,7 @@ class Database:
 
 
 _REGISTERED: dict[str, Database] = {}
-_RETIRED = re.compile(r"^DROP (INDEX|TABLE) IF EXISTS \w+$")
+_RETIRED = re.compile(r"DROP (INDEX|TABLE) IF EXISTS \w+")
 _ADD_COLUMN = re.compile(r"^ALTER\s+TABLE\s+(\w+)\s+ADD\s+(?:COLUMN\s+)?(\w+)\b(.*)$", re.I | re.S)
 _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)\s*\(", re.I)
 _CREATE_INDEX = re.compile(

@@ -91,3 +91,11 @@ def test_a_history_must_be_numbered_from_one_without_gaps() -> None:
         Database("gappy", (Migration(1, "a", "CREATE TABLE IF NOT EXISTS a (x)"),) * 2)
     with pytest.raises(SchemaError, match="IF EXISTS"):
         Database("retires", (), retired=("DROP TABLE journal",))
+
+
+def test_the_record_type_version_1_spells_is_the_journal_s() -> None:
+    # The frozen text names the record type of the partial index journal_recovered, which
+    # the journal's outage query must spell the same way for SQLite to use the index.
+    from kiosk.journal.record_types import RecordType
+
+    assert f"WHERE type = '{RecordType.SIGNATURE_RECOVERED}'" in TERMINAL.migrations[0].sql
