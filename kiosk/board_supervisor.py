@@ -19,19 +19,9 @@ from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.journal.record_types import RecordType
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS board_event_seen (
-        event_id TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS terminal_mode (
-        name TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    )""",
-)
 
 
 class MaintenanceRequired(KioskError):
@@ -60,9 +50,7 @@ class BoardSupervisor:
         self._events = events
         self._service_state = service_state
         self._lamp_shown: str | None = None
-        with write_transaction(conn):
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        TERMINAL.migrate(conn)
 
     # ------------------------------------------------------------------ state
 

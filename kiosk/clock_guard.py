@@ -28,6 +28,7 @@ from kiosk.clock import Clock
 from kiosk.events import EventBus
 from kiosk.journal import Journal
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 from kiosk.transactions.outcomes import PaymentRefused
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,6 @@ BEHIND_TOLERANCE = timedelta(seconds=5)
 # The latest time the clock was trusted is kept, written at most this often.
 MARK_EVERY = timedelta(minutes=1)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS clock_mark (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    trusted_until TEXT NOT NULL      -- ISO time: the clock was trusted at least up to here
-);
-"""
 FAR_AHEAD = timedelta(days=30)
 SKEW_ALERT = timedelta(minutes=2)
 SKEW_BLOCK = timedelta(minutes=10)
@@ -108,7 +103,7 @@ class ClockGuard:
         self._skew = skew
         self._reported: ClockVerdict = ClockVerdict.OK
         self._skew_alerted = False
-        conn.executescript(SCHEMA)
+        TERMINAL.migrate(conn)
         found = conn.execute("SELECT trusted_until FROM clock_mark").fetchone()
         self._mark: datetime | None = None if found is None else datetime.fromisoformat(found[0])
         self._mark_written = self._mark

@@ -23,6 +23,7 @@ from kiosk.errors import KioskError
 from kiosk.journal import Journal
 from kiosk.journal.record_types import RecordType
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 # Reason codes and their English message ids (translated in ui.po); the order is the order
 # they are offered on screen. Ratings and complaints share them.
@@ -43,26 +44,6 @@ COMPLAINT_RECORD = RecordType.COMPLAINT
 # digits from 0) or a local landline (7-8 digits).
 _PHONE = re.compile(r"1\d{10}|0\d{9,11}|[2-9]\d{6,7}")
 PHONE_INVALID = "Type a mobile number (11 digits) or a landline number with its area code"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rating (
-    id INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    tx_id TEXT UNIQUE,
-    service TEXT NOT NULL,
-    satisfied INTEGER NOT NULL CHECK (satisfied IN (0, 1)),
-    reason TEXT
-);
-CREATE TABLE IF NOT EXISTS complaint (
-    id INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    tx_id TEXT,
-    service TEXT NOT NULL,
-    reasons TEXT NOT NULL,
-    callback_phone TEXT,
-    seq INTEGER NOT NULL
-)
-"""
 
 
 class RatingRefused(KioskError):
@@ -106,9 +87,7 @@ class RatingStore:
     def __init__(self, conn: sqlite3.Connection, journal: Journal) -> None:
         self._conn = conn
         self._journal = journal
-        with write_transaction(conn):
-            for statement in SCHEMA.split(";"):
-                conn.execute(statement)
+        TERMINAL.migrate(conn)
 
     def record(
         self,

@@ -31,6 +31,9 @@ SHARED_WORDS = {
 # to kiosk.journal.record_types.RecordType, and the entry then goes (the test below fails on
 # an entry whose file no longer needs it).
 NOT_YET_MOVED: set[Path] = set()
+# Released schema migrations are frozen text (docs/updates.md "Schema versions"): they spell
+# the record type a partial index names, as SQLite stores it.
+FROZEN_SQL = {Path("kiosk/terminal_schema.py")}
 
 
 def product_files() -> list[Path]:
@@ -59,7 +62,7 @@ def test_no_record_type_is_spelled_outside_the_record_module() -> None:
         for path in product_files()
         if path != RECORD_MODULE and pattern.search((ROOT / path).read_text())
     }
-    assert spelling - NOT_YET_MOVED == set()
+    assert spelling - NOT_YET_MOVED - FROZEN_SQL == set()
     assert NOT_YET_MOVED - spelling == set(), "moved to RecordType: take it off NOT_YET_MOVED"
 
 

@@ -32,6 +32,7 @@ from drivers.cash.link_faults import (
 )
 from kiosk.devices import CashEvent, CashKind, DeviceError
 from kiosk.money import format_fen
+from kiosk.schema import Database, Migration, register
 from kiosk.storage import open_database, write_transaction
 
 __all__ = ["CashRejected", "SimulatedCashAcceptor"]
@@ -40,15 +41,23 @@ __all__ = ["CashRejected", "SimulatedCashAcceptor"]
 # reset; older ones are forgotten. Unacknowledged events are never dropped.
 ACKNOWLEDGED_HISTORY = 1000
 
-_SCHEMA = """
+# The simulated board's state file. Its first columns' later additions were made when
+# missing by releases before versioning: migration 2 (kiosk.schema adopts such a file).
+CASH_BOARD = register(
+    Database(
+        "simulated cash board",
+        (
+            Migration(
+                1,
+                "acceptor, events, link faults",
+                """
 CREATE TABLE IF NOT EXISTS acceptor (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
     acceptor_id TEXT NOT NULL,
     next_number INTEGER NOT NULL,
     accepting INTEGER NOT NULL,
     jammed INTEGER NOT NULL,
-    online INTEGER NOT NULL,
-    largest_fen INTEGER
+    online INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     number INTEGER PRIMARY KEY,
@@ -56,8 +65,7 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,
     value_fen INTEGER NOT NULL,
     acknowledged INTEGER NOT NULL DEFAULT 0,
-    redeliver INTEGER NOT NULL DEFAULT 0,
-    detail TEXT NOT NULL DEFAULT ''
+    redeliver INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS link_faults (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -66,13 +74,20 @@ CREATE TABLE IF NOT EXISTS link_faults (
     seed INTEGER NOT NULL,
     draws INTEGER NOT NULL,
     lose TEXT NOT NULL
-);
-"""
-# Columns added after the first release: state files made before them get them on open.
-_ADDED_COLUMNS = {
-    "acceptor": (("largest_fen", "INTEGER"),),
-    "events": (("detail", "TEXT NOT NULL DEFAULT ''"),),
-}
+)
+""",
+            ),
+            Migration(
+                2,
+                "the largest value accepted; why an item was refused",
+                """
+ALTER TABLE acceptor ADD COLUMN largest_fen INTEGER;
+ALTER TABLE events ADD COLUMN detail TEXT NOT NULL DEFAULT ''
+""",
+            ),
+        ),
+    )
+)
 
 
 class SimulatedCashAcceptor:
@@ -88,15 +103,13 @@ class SimulatedCashAcceptor:
         self.state_path = state_path
         self._lock = threading.Lock()
         self._conn = open_database(state_path)
+        CASH_BOARD.migrate(self._conn)
         with write_transaction(self._conn) as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
             # A fresh board gets a random identity so that its event ids never repeat those
             # of an earlier board whose state file was deleted.
-            _add_missing_columns(conn)
             conn.execute(
-                "INSERT OR IGNORE INTO acceptor VALUES (1, ?, 1, 0, 0, 1, NULL)",
+                "INSERT OR IGNORE INTO acceptor (singleton, acceptor_id, next_number, accepting,"
+                " jammed, online, largest_fen) VALUES (1, ?, 1, 0, 0, 1, NULL)",
                 (f"cash-{secrets.token_hex(4)}",),
             )
 
@@ -376,15 +389,6 @@ def _inlet(kind: str) -> CashKind:
     return inlet
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    for table, columns in _ADDED_COLUMNS.items():
-        have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
-        for name, declaration in columns:
-            if name not in have:
-                # table, name and declaration are this module's literals, never caller text.
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
-
-
 def _load_plan(conn: sqlite3.Connection) -> LinkFaultPlan:
     row = conn.execute("SELECT * FROM link_faults").fetchone()
     if row is None:
@@ -400,6 +404,7 @@ def _load_plan(conn: sqlite3.Connection) -> LinkFaultPlan:
 
 def _save_plan(conn: sqlite3.Connection, plan: LinkFaultPlan) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO link_faults VALUES (1, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO link_faults (singleton, remaining, probability, seed, draws, lose)"
+        " VALUES (1, ?, ?, ?, ?, ?)",
         (plan.remaining, plan.probability, plan.seed, plan.draws, str(plan.lose)),
     )

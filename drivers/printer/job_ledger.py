@@ -10,7 +10,23 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk.schema import Database, Migration, register
 from kiosk.storage import open_database, write_transaction
+
+# The ledger keeps its own file (the escpos driver's jobs_path), so its own history.
+PRINTER_JOBS = register(
+    Database(
+        "printer jobs",
+        (
+            Migration(
+                1,
+                "job ids sent and how often",
+                "CREATE TABLE IF NOT EXISTS printer_jobs (job_id TEXT PRIMARY KEY, "
+                "sends INTEGER NOT NULL, confirmed INTEGER NOT NULL)",
+            ),
+        ),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -28,11 +44,7 @@ class JobLedger:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = open_database(path)
-        with write_transaction(self._conn) as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS printer_jobs (job_id TEXT PRIMARY KEY, "
-                "sends INTEGER NOT NULL, confirmed INTEGER NOT NULL)"
-            )
+        PRINTER_JOBS.migrate(self._conn)
 
     def start(self, job_id: str) -> Attempt:
         with write_transaction(self._conn) as conn:
@@ -41,7 +53,7 @@ class JobLedger:
             ).fetchone()
             sends = 0 if row is None else int(row[0])
             conn.execute(
-                "INSERT INTO printer_jobs VALUES (?, 1, 0) "
+                "INSERT INTO printer_jobs (job_id, sends, confirmed) VALUES (?, 1, 0) "
                 "ON CONFLICT (job_id) DO UPDATE SET sends = sends + 1",
                 (job_id,),
             )

@@ -32,20 +32,33 @@ from kiosk.devices import (
     ReceiptDocument,
     ReceiptLine,
 )
+from kiosk.schema import Database, Migration, register
 from kiosk.storage import open_database, write_transaction
 
 STATE_FILE_NAME = ".simulated-printer.sqlite"
 RECEIPT_SUFFIX = ".txt"
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS printer (
+SIMULATED_PRINTER = register(
+    Database(
+        "simulated printer",
+        (
+            Migration(
+                1,
+                "the printer's state",
+                """CREATE TABLE IF NOT EXISTS printer (
         singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
         online INTEGER NOT NULL,
         cover_open INTEGER NOT NULL,
         paper TEXT NOT NULL CHECK (paper IN ('ok', 'near_end', 'out')),
         out_mid_job INTEGER NOT NULL
     )""",
-    "INSERT OR IGNORE INTO printer VALUES (1, 1, 0, 'ok', 0)",
+            ),
+        ),
+    )
+)
+_FIRST_STATE = (
+    "INSERT OR IGNORE INTO printer (singleton, online, cover_open, paper, out_mid_job)"
+    " VALUES (1, 1, 0, 'ok', 0)"
 )
 
 _ALIGNMENTS = ("left", "center", "right")
@@ -130,9 +143,9 @@ class SimulatedPrinter:
             stale.unlink(missing_ok=True)
         self._lock = threading.Lock()
         self._conn = open_database(out_dir / STATE_FILE_NAME)
+        SIMULATED_PRINTER.migrate(self._conn)
         with write_transaction(self._conn) as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+            conn.execute(_FIRST_STATE)
 
     # ------------------------------------------------------------ the terminal's side (Protocol)
 

@@ -38,55 +38,70 @@ from kiosk.devices import (
     TechnicianCardBlocked,
     TechnicianPinWrong,
 )
+from kiosk.schema import Database, Migration, register
 from kiosk.storage import open_database, write_transaction
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS cards (
-        card_no TEXT PRIMARY KEY,
-        utility TEXT NOT NULL,
-        meter_no TEXT NOT NULL,
-        purchase_counter INTEGER NOT NULL,
-        last_credit_fen INTEGER NOT NULL,
-        balance_fen INTEGER NOT NULL,
-        blocked INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS reader (
-        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-        connected INTEGER NOT NULL,
-        slot_card_no TEXT REFERENCES cards (card_no),
-        slot_foreign INTEGER NOT NULL,
-        fault TEXT,
-        fault_status_word TEXT
-    )""",
-    "INSERT OR IGNORE INTO reader VALUES (1, 1, NULL, 0, NULL, NULL)",
-    # A technician card in the slot is, to the prepaid application, a foreign card: the
-    # reader row marks slot_foreign and this table says which technician card it is.
-    """CREATE TABLE IF NOT EXISTS technician_cards (
-        card_no TEXT PRIMARY KEY,
-        technician_id TEXT NOT NULL,
-        pin_digest TEXT NOT NULL,
-        tries_left INTEGER NOT NULL,
-        in_slot INTEGER NOT NULL
-    )""",
-    # The station operator's cards: foreign to the prepaid application too, like the
-    # technician's (drivers.smartcard.operator_app).
-    """CREATE TABLE IF NOT EXISTS operator_cards (
-        card_no TEXT PRIMARY KEY,
-        operator_id TEXT NOT NULL,
-        pin_digest TEXT NOT NULL,
-        tries_left INTEGER NOT NULL,
-        in_slot INTEGER NOT NULL
-    )""",
-    # Each card's load log (newest LOAD_LOG_RECORDS kept), written in the same transaction
-    # as the card's counter and balance, as the card writes them in one EEPROM update.
-    """CREATE TABLE IF NOT EXISTS load_log (
-        card_no TEXT NOT NULL REFERENCES cards (card_no),
-        counter INTEGER NOT NULL,
-        amount_fen INTEGER NOT NULL,
-        terminal TEXT NOT NULL,
-        ref TEXT NOT NULL,
-        PRIMARY KEY (card_no, counter)
-    )""",
+SIMULATED_CARDS = register(
+    Database(
+        "simulated cards",
+        (
+            Migration(
+                1,
+                "cards, the reader, technician and operator cards, load logs",
+                """
+CREATE TABLE IF NOT EXISTS cards (
+    card_no TEXT PRIMARY KEY,
+    utility TEXT NOT NULL,
+    meter_no TEXT NOT NULL,
+    purchase_counter INTEGER NOT NULL,
+    last_credit_fen INTEGER NOT NULL,
+    balance_fen INTEGER NOT NULL,
+    blocked INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reader (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    connected INTEGER NOT NULL,
+    slot_card_no TEXT REFERENCES cards (card_no),
+    slot_foreign INTEGER NOT NULL,
+    fault TEXT,
+    fault_status_word TEXT
+);
+-- A technician card in the slot is, to the prepaid application, a foreign card: the
+-- reader row marks slot_foreign and this table says which technician card it is.
+CREATE TABLE IF NOT EXISTS technician_cards (
+    card_no TEXT PRIMARY KEY,
+    technician_id TEXT NOT NULL,
+    pin_digest TEXT NOT NULL,
+    tries_left INTEGER NOT NULL,
+    in_slot INTEGER NOT NULL
+);
+-- The station operator's cards: foreign to the prepaid application too, like the
+-- technician's (drivers.smartcard.operator_app).
+CREATE TABLE IF NOT EXISTS operator_cards (
+    card_no TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL,
+    pin_digest TEXT NOT NULL,
+    tries_left INTEGER NOT NULL,
+    in_slot INTEGER NOT NULL
+);
+-- Each card's load log (newest LOAD_LOG_RECORDS kept), written in the same transaction
+-- as the card's counter and balance, as the card writes them in one EEPROM update.
+CREATE TABLE IF NOT EXISTS load_log (
+    card_no TEXT NOT NULL REFERENCES cards (card_no),
+    counter INTEGER NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    terminal TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (card_no, counter)
+)
+""",
+            ),
+        ),
+    )
+)
+_FIRST_STATE = (
+    "INSERT OR IGNORE INTO reader (singleton, connected, slot_card_no, slot_foreign, fault,"
+    " fault_status_word) VALUES (1, 1, NULL, 0, NULL, NULL)"
 )
 
 # The faults that can be armed, and the commands each one strikes: the first such command
@@ -117,9 +132,9 @@ class SimulatedCardReader:
         self.state_path = state_path
         self._lock = threading.Lock()
         self._conn = open_database(state_path)
+        SIMULATED_CARDS.migrate(self._conn)
         with write_transaction(self._conn) as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+            conn.execute(_FIRST_STATE)
 
     # ------------------------------------------------------------ the terminal's side (Protocol)
 
@@ -244,7 +259,8 @@ class SimulatedCardReader:
         with self._lock, write_transaction(self._conn) as conn:
             self._require_new(conn, card_no)
             conn.execute(
-                "INSERT INTO technician_cards VALUES (?, ?, ?, ?, 0)",
+                "INSERT INTO technician_cards"
+                " (card_no, technician_id, pin_digest, tries_left, in_slot) VALUES (?, ?, ?, ?, 0)",
                 (card.card_no, card.technician_id, card.pin_digest, card.tries_left),
             )
 
@@ -316,7 +332,8 @@ class SimulatedCardReader:
         with self._lock, write_transaction(self._conn) as conn:
             self._require_new(conn, card_no)
             conn.execute(
-                "INSERT INTO operator_cards VALUES (?, ?, ?, ?, 0)",
+                "INSERT INTO operator_cards (card_no, operator_id, pin_digest, tries_left, in_slot)"
+                " VALUES (?, ?, ?, ?, 0)",
                 (card.card_no, card.operator_id, card.pin_digest, card.tries_left),
             )
 
@@ -579,7 +596,9 @@ class SimulatedCardReader:
     @staticmethod
     def _store_card(conn: sqlite3.Connection, card: SimulatedPrepaidCard) -> None:
         conn.execute(
-            "INSERT INTO cards VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (card_no) DO UPDATE SET"
+            "INSERT INTO cards (card_no, utility, meter_no, purchase_counter, last_credit_fen,"
+            " balance_fen, blocked) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (card_no) DO UPDATE SET"
             " purchase_counter = excluded.purchase_counter,"
             " last_credit_fen = excluded.last_credit_fen,"
             " balance_fen = excluded.balance_fen, blocked = excluded.blocked",
@@ -596,6 +615,7 @@ class SimulatedCardReader:
         # The log as the card holds it: the newest loads only, older ones overwritten.
         conn.execute("DELETE FROM load_log WHERE card_no = ?", (card.card_no,))
         conn.executemany(
-            "INSERT INTO load_log VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO load_log (card_no, counter, amount_fen, terminal, ref)"
+            " VALUES (?, ?, ?, ?, ?)",
             [(card.card_no, x.counter, x.amount_fen, x.terminal, x.ref) for x in card.load_log],
         )

@@ -39,7 +39,9 @@ from kiosk.journal import JournalError, export_jsonl, verify_jsonl
 from kiosk.platform import PlatformClient, PlatformRefused, PlatformUnavailable
 from kiosk.platform.models import PlatformError
 from kiosk.provisioning.archive import archived_certificates
+from kiosk.schema import user_version
 from kiosk.station_keys import StationKeyError, station_key_of
+from kiosk.terminal_schema import TERMINAL
 
 REGISTRY = CheckRegistry()
 POLL_S = 0.2
@@ -710,6 +712,35 @@ def journal_verify(ctx: DiagnosticContext) -> Outcome:
             records=report.records,
         )
     return passed(f"journal verified: {report.records} records", warnings=list(report.warnings))
+
+
+@REGISTRY.add("database.schema", "Database schema version")
+def database_schema(ctx: DiagnosticContext) -> Outcome:
+    """The terminal database's schema version beside this software's (docs/updates.md)."""
+    path = ctx.config.database_path
+    known = TERMINAL.version
+    if not path.is_file():
+        return passed("no database yet (the terminal has not started)", software_schema=known)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = user_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return failed(
+            f"database unreadable: {exc}", "do not put the terminal back into service; call support"
+        )
+    facts: dict[str, object] = {"schema": found, "software_schema": known}
+    if found > known:
+        return passed(
+            f"schema {found}, newer than this software's {known} (a rollback to the previous"
+            " slot): used as it is, migrations only add",
+            **facts,
+        )
+    if found < known:
+        return passed(f"schema {found}: this software moves it to {known} at its start", **facts)
+    return passed(f"schema {found}, this software's", **facts)
 
 
 @REGISTRY.add("outbox.backlog", "Outbox backlog")

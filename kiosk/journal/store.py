@@ -32,6 +32,7 @@ from kiosk.journal.canonical import (
 from kiosk.journal.record_types import RecordType
 from kiosk.signing import Signer, SignerError
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 # Types the journal writes itself: callers use open() and try_recover_signing() instead.
 JOURNAL_OWNED_TYPES = ("journal_start", RecordType.SIGNATURE_RECOVERED)
@@ -60,42 +61,6 @@ def receipt_no_of(terminal: str, seq: int) -> str:
     return f"{terminal}-{seq:06d}"
 
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS journal (
-        seq INTEGER PRIMARY KEY,
-        type TEXT NOT NULL,
-        record TEXT NOT NULL,
-        hash TEXT NOT NULL,           -- not indexed: nothing looks a record up by hash
-        tx_id TEXT,
-        receipt_no TEXT,
-        turnover_fen INTEGER NOT NULL,
-        sig_failed INTEGER NOT NULL DEFAULT 0
-    )""",
-    # Every index entry costs a page write on the commit of every record: of every note a
-    # resident inserts and of every payment's close. So the only indexes are partial ones
-    # that ordinary records never enter, for the outage span, which every append checks:
-    # records marked sig_failed and signature_recovered records. Everything else is found
-    # by seq: a receipt number is the seq of its record (receipt_no_of); the outbox and a
-    # day's closing records are ranges of seqs after a known one, read in order (the
-    # outbox's after the back office's ack, a day's after the previous day_close), so
-    # scanning them reads only records that are due anyway. by_tx() scans, for audits.
-    """CREATE INDEX IF NOT EXISTS journal_sig_failed ON journal (seq) WHERE sig_failed = 1""",
-    f"""CREATE INDEX IF NOT EXISTS journal_recovered ON journal (seq)
-        WHERE type = '{RecordType.SIGNATURE_RECOVERED}'""",
-    # Made by earlier versions and used by no query now.
-    "DROP INDEX IF EXISTS journal_by_tx",
-    "DROP INDEX IF EXISTS journal_by_receipt",
-    "DROP INDEX IF EXISTS journal_by_type",
-    """CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
-        BEGIN SELECT RAISE(ABORT, 'the journal is append-only: records cannot be changed'); END""",
-    """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
-        BEGIN SELECT RAISE(ABORT, 'the journal is append-only: records cannot be deleted'); END""",
-    """CREATE TRIGGER IF NOT EXISTS journal_gapless BEFORE INSERT ON journal
-        WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM journal)
-        BEGIN SELECT RAISE(ABORT, 'journal records must be numbered without gaps'); END""",
-)
-
-
 class _SigningFailed(Exception):
     """Internal: the signer failed while writing a record that must not go unsigned."""
 
@@ -115,9 +80,7 @@ class Journal:
         self._terminal = terminal
         self._clock = clock
         self._fingerprint_of: tuple[bytes, str] | None = None
-        with write_transaction(conn):
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        TERMINAL.migrate(conn)
 
     # ------------------------------------------------------------------ writing
 

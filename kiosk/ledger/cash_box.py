@@ -23,13 +23,7 @@ from kiosk.journal import Journal
 from kiosk.journal.record_types import RecordType
 from kiosk.journal.totals import CASH_IN_RECORD, cash_box_movement
 from kiosk.storage import write_transaction
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cash_box_mark (
-    seq INTEGER PRIMARY KEY,           -- a day_close or cash_collection record
-    expected_fen INTEGER NOT NULL      -- what should be in the box right after it
-)
-"""
+from kiosk.terminal_schema import TERMINAL
 
 # Operator-facing message ids (Chinese in kiosk/locale/zh_CN/LC_MESSAGES/operator.po).
 BAD_COUNT = "{count} is not a number of pieces: count each denomination again."
@@ -112,8 +106,7 @@ class CashBox:
         self._conn = conn
         self._journal = journal
         self._events = events
-        with write_transaction(conn):
-            conn.execute(SCHEMA)
+        TERMINAL.migrate(conn)
 
     def expected_fen(self) -> int:
         """What should be in the box now. Read it inside the write transaction that states

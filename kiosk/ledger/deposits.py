@@ -27,6 +27,7 @@ from kiosk.platform import Deposit, OutcomeUnknown, PlatformClient, PlatformRefu
 from kiosk.platform.models import MIN_DEPOSIT_FEN, SLIP_NO_PATTERN
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +45,6 @@ SLIP_RECORDED = "Deposit slip {slip} is already recorded; one slip is one deposi
 PLATFORM_REFUSED = "The platform refused the deposit on slip {slip} ({code}); ask the operator."
 MESSAGE_IDS = (TOO_SMALL, TOO_LARGE, NOT_A_SLIP, SLIP_RECORDED, PLATFORM_REFUSED)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS float_deposit (
-    key TEXT PRIMARY KEY,              -- the deposit's idempotency key at the platform
-    amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
-    slip_no TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'refused')),
-    announced INTEGER NOT NULL,        -- 1 once the platform has answered the announcement
-    recorded_by TEXT NOT NULL,
-    role TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    settled_at TEXT,                   -- when it was confirmed or refused
-    refusal TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS float_deposit_slip
-    ON float_deposit (slip_no) WHERE state != 'refused';
-"""
 # Deposits recorded by earlier versions (no slip, no who) are carried over once.
 _CARRY_OVER = """
 INSERT OR IGNORE INTO float_deposit
@@ -144,9 +129,8 @@ class Deposits:
         self._platform = platform
         self._clock = clock
         self._events = events
+        TERMINAL.migrate(conn)
         with write_transaction(conn):
-            for statement in _statements():
-                conn.execute(statement)
             if conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deposit'"
             ).fetchone():
@@ -313,7 +297,3 @@ class Deposits:
             },
             sign=True,
         )
-
-
-def _statements() -> list[str]:
-    return [part.strip() for part in SCHEMA.split(";") if part.strip()]

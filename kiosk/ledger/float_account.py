@@ -9,18 +9,9 @@ from kiosk.ledger.policy import is_low
 from kiosk.platform import FloatState, FloatStatement, PlatformClient, PlatformError
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 log = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS float_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    balance_fen INTEGER NOT NULL,
-    held_fen INTEGER NOT NULL,
-    low INTEGER NOT NULL,
-    checked TEXT NOT NULL
-);
-"""
 
 
 class FloatAccount:
@@ -37,7 +28,7 @@ class FloatAccount:
         self._platform = platform
         self._events = events
         self._threshold = low_threshold_fen
-        conn.executescript(SCHEMA)
+        TERMINAL.migrate(conn)
 
     def last_known(self) -> FloatState | None:
         row = self._conn.execute("SELECT balance_fen, held_fen FROM float_state").fetchone()

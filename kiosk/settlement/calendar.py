@@ -19,13 +19,7 @@ from datetime import date, datetime, time, timedelta
 
 from kiosk.journal import Journal
 from kiosk.settlement.days import business_day
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS day_closed (
-    business_day TEXT PRIMARY KEY,
-    journal_seq INTEGER NOT NULL     -- the seq of the day's day_close record
-);
-"""
+from kiosk.terminal_schema import TERMINAL
 
 
 class BusinessCalendar:
@@ -35,7 +29,7 @@ class BusinessCalendar:
         self.cutoff = cutoff
         self._first_day: date | None = None
         self._last_closed: tuple[date | None] | None = None  # None: not read yet
-        conn.executescript(SCHEMA)
+        TERMINAL.migrate(conn)
 
     def day_of(self, moment: datetime) -> date:
         """The business day a clock reading falls in (at or after the cut-off: the next)."""

@@ -29,18 +29,11 @@ from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.days import days_between
 from kiosk.settlement.float_check import FloatReading, balance, checked_with_next_day
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 log = logging.getLogger(__name__)
 
 # Made by earlier versions; the outbox reads day_close records from the journal itself.
-SCHEMA = (
-    "DROP TABLE IF EXISTS upload_queue",
-    # The platform statement each checked day was balanced against (the next check's start).
-    "CREATE TABLE IF NOT EXISTS float_reading ("
-    " seq INTEGER PRIMARY KEY,"  # the day_close record it was used in
-    " business_day TEXT NOT NULL,"
-    " reading TEXT NOT NULL)",
-)
 # More missed business days than this are closed only when a technician confirms the clock.
 MAX_CATCH_UP_DAYS = 7
 # Who closed a day when nobody asked: the cut-off, or the start after days were missed.
@@ -72,9 +65,7 @@ class DayCloser:
         self._cash_box = cash_box
         self._events = events
         self._open_transactions = open_transactions
-        with write_transaction(conn):
-            for statement in SCHEMA:
-                conn.execute(statement)
+        TERMINAL.migrate(conn)
 
     def report(self, day: date) -> dict[str, Any]:
         """The journal's figures of one business day so far (without the float check):

@@ -29,6 +29,7 @@ from kiosk.clock import Clock, iso
 from kiosk.errors import KioskError
 from kiosk.journal.canonical import JournalError, canonical_json
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,6 @@ COMMAND_KEYS = ("v", "id", "station", "terminal", "name", "args", "expires", "no
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 _NONCE = re.compile(r"^[0-9a-f]{16,64}\Z")
 _MAX_PAYLOAD = 16 * 1024
-
-_SCHEMA = """CREATE TABLE IF NOT EXISTS telemetry_nonces (
-    nonce TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL, -- Unix time: comparable whatever offset the command used
-    command_id TEXT NOT NULL
-)"""
 
 
 class CommandRefused(KioskError):
@@ -162,8 +157,7 @@ class CommandGate:
         self._terminal = terminal
         self._clock = clock
         self._max_lifetime = timedelta(seconds=max_lifetime_s)
-        with write_transaction(conn):
-            conn.execute(_SCHEMA)
+        TERMINAL.migrate(conn)
 
     def admit(self, payload: bytes) -> Command:
         """The command, its nonce durably recorded; or CommandRefused with the reason."""

@@ -13,15 +13,11 @@ from typing import NamedTuple
 from kiosk.journal.canonical import ZERO_HASH
 from kiosk.journal.record_types import OUTBOX_TYPES
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 
 log = logging.getLogger(__name__)
 
 _TYPES_SQL = ", ".join(f"'{t}'" for t in OUTBOX_TYPES)
-
-_SCHEMA = """CREATE TABLE IF NOT EXISTS telemetry_outbox (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    acked_seq INTEGER NOT NULL CHECK (acked_seq >= 0)
-)"""
 
 
 class PendingRecord(NamedTuple):
@@ -35,8 +31,8 @@ class PendingRecord(NamedTuple):
 class Outbox:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        TERMINAL.migrate(conn)
         with write_transaction(conn):
-            conn.execute(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO telemetry_outbox (id, acked_seq) VALUES (1, 0)")
 
     def _journal_exists(self) -> bool:

@@ -12,100 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from kiosk.errors import KioskError
+from kiosk.terminal_schema import TERMINAL
 from kiosk.transactions.states import TxState, check_transition
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tx (
-    tx_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,              -- bill | card_topup | phone_topup | cash_refund
-    service TEXT NOT NULL,
-    biller TEXT NOT NULL,
-    account TEXT NOT NULL,
-    bill_id TEXT,
-    state TEXT NOT NULL,
-    due_fen INTEGER NOT NULL,        -- what the biller is owed (bill due or chosen top-up)
-    fee_fen INTEGER NOT NULL,
-    allows_overpay INTEGER NOT NULL,
-    hold_id TEXT,
-    hold_fen INTEGER NOT NULL DEFAULT 0,
-    cash_in_fen INTEGER NOT NULL DEFAULT 0,
-    pay_fen INTEGER NOT NULL DEFAULT 0,       -- amount posted to the biller
-    credited_fen INTEGER NOT NULL DEFAULT 0,  -- overpayment credited to the account
-    voucher_fen INTEGER NOT NULL DEFAULT 0,
-    post_key TEXT,
-    platform_ref TEXT,
-    card_no TEXT,
-    card_counter INTEGER,
-    outcome TEXT,
-    receipt_no TEXT,
-    business_day TEXT,               -- the business day of the closing record
-    printed INTEGER NOT NULL DEFAULT 0,
-    print_problem TEXT,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    close_reason TEXT,               -- kiosk.transactions.outcomes.CloseReason, once voiding
-    refusal TEXT                     -- the platform's refusal code that led to voiding
-);
--- The one index is partial so that closing a transaction, the commit path every payment
--- waits for, touches one index page: the row leaves tx_open. Receipt numbers are journal
--- seqs and a day's closed transactions are its tx_close records (kiosk.settlement): both
--- are found in the journal.
-CREATE INDEX IF NOT EXISTS tx_open ON tx(created) WHERE state != 'closed';
--- Indexes of earlier versions (each cost a page on every close).
-DROP INDEX IF EXISTS tx_state;
-DROP INDEX IF EXISTS tx_day;
-DROP INDEX IF EXISTS tx_closed_day;
-CREATE TABLE IF NOT EXISTS cash_event (
-    event_id TEXT PRIMARY KEY,       -- the acceptor's id: an event is counted once, ever
-    tx_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    value_fen INTEGER NOT NULL,
-    journal_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS card_credit (
-    tx_id TEXT PRIMARY KEY,
-    card_no TEXT NOT NULL,
-    amount_fen INTEGER NOT NULL,
-    new_counter INTEGER NOT NULL,
-    mac BLOB NOT NULL,
-    state TEXT NOT NULL              -- kiosk.transactions.kinds.CardCreditState
-);
-CREATE TABLE IF NOT EXISTS hold_release (
-    hold_id TEXT PRIMARY KEY,        -- a float hold to release once its transaction closed
-    tx_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counter (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
--- Work the platform still owes an answer to: an in-doubt posting to resolve, a hold to
--- release, a voucher to register. Retried with backoff by housekeeping; a row goes only when
--- the platform's answer proved the work done.
-CREATE TABLE IF NOT EXISTS platform_retry (
-    kind TEXT NOT NULL,              -- posting | hold | voucher
-    key TEXT NOT NULL,               -- the tx id, hold id or voucher id
-    tx_id TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_try TEXT NOT NULL,          -- ISO time; due when it is not after now
-    problem TEXT NOT NULL DEFAULT '',
-    alerted INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (kind, key)
-);
--- The secret printed on the paper a resident takes away (receipt or interim slip): with it,
--- and only with it, a receipt is reprinted or a result settled in their absence is claimed.
-CREATE TABLE IF NOT EXISTS tx_token (
-    token TEXT PRIMARY KEY,
-    tx_id TEXT NOT NULL UNIQUE
-);
--- Vouchers: single-use money, registered with the platform, redeemed there once.
-CREATE TABLE IF NOT EXISTS voucher (
-    voucher_id TEXT PRIMARY KEY,
-    tx_id TEXT NOT NULL UNIQUE,
-    amount_fen INTEGER NOT NULL,
-    expires TEXT NOT NULL,           -- ISO date: the last day it can be paid out
-    state TEXT NOT NULL              -- issued | registered | redeemed
-);
-"""
 
 
 class RetryKind(StrEnum):
@@ -191,6 +99,9 @@ class TxRow:
 
 
 _COLUMNS = [f.name for f in fields(TxRow)]
+# Columns by name, never "*": a later release may have added columns this one does not know
+# (a rollback to the previous slot, docs/updates.md "Schema versions").
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tx"
 
 
 @functools.cache
@@ -206,12 +117,7 @@ def _update_statement(columns: tuple[str, ...]) -> str:
 class TxStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        conn.executescript(SCHEMA)
-        # Columns added after the first release: a database made before gets them here.
-        present = {str(r[1]) for r in conn.execute("PRAGMA table_info(tx)")}
-        for column in ("close_reason", "refusal"):
-            if column not in present:
-                conn.execute(f"ALTER TABLE tx ADD COLUMN {column} TEXT")
+        TERMINAL.migrate(conn)
 
     def insert(self, row: TxRow) -> None:
         placeholders = ", ".join("?" for _ in _COLUMNS)
@@ -221,7 +127,7 @@ class TxStore:
         )
 
     def get(self, tx_id: str) -> TxRow:
-        found = self._conn.execute("SELECT * FROM tx WHERE tx_id = ?", (tx_id,)).fetchone()
+        found = self._conn.execute(f"{_SELECT} WHERE tx_id = ?", (tx_id,)).fetchone()
         if found is None:
             raise KeyError(f"no transaction {tx_id}")
         return TxRow(**dict(found))
@@ -253,14 +159,12 @@ class TxStore:
         return changed_row
 
     def open_transactions(self) -> list[TxRow]:
-        found = self._conn.execute(
-            f"SELECT * FROM tx WHERE {_OPEN} ORDER BY created, tx_id"
-        ).fetchall()
+        found = self._conn.execute(f"{_SELECT} WHERE {_OPEN} ORDER BY created, tx_id").fetchall()
         return [TxRow(**dict(r)) for r in found]
 
     def collecting(self) -> TxRow | None:
         found = self._conn.execute(
-            f"SELECT * FROM tx WHERE {_OPEN} AND state = ? ORDER BY created LIMIT 1",
+            f"{_SELECT} WHERE {_OPEN} AND state = ? ORDER BY created LIMIT 1",
             (str(TxState.COLLECTING),),
         ).fetchone()
         return None if found is None else TxRow(**dict(found))

@@ -24,21 +24,11 @@ from kiosk.platform import OutcomeUnknown, PlatformClient, PlatformRefused
 from kiosk.receipts.identifiers import VOUCHER_ID_LENGTH, new_voucher_id, read_voucher_id
 from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
+from kiosk.terminal_schema import TERMINAL
 from kiosk.transactions.retries import Retries
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
 
 log = logging.getLogger(__name__)
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS voucher_payout (
-    key TEXT PRIMARY KEY,            -- the redemption's idempotency key
-    voucher_id TEXT NOT NULL,
-    amount_fen INTEGER NOT NULL,
-    operator TEXT NOT NULL,
-    state TEXT NOT NULL              -- asked | paid | refused
-);
-"""
 
 
 class VoucherRefused(KioskError):
@@ -75,7 +65,7 @@ class Vouchers:
         self._retries = retries
         self._terminal = terminal_id
         self._valid_days = valid_days
-        conn.executescript(SCHEMA)
+        TERMINAL.migrate(conn)
 
     def issue(self, row: TxRow, voucher_fen: int) -> dict[str, object]:
         """Inside the closing write transaction: the voucher's fields for the tx_close record."""
