@@ -34,6 +34,7 @@ DRIVER_CONTRACTS = (
     "kiosk.errors",
     "kiosk.money",
     "kiosk.storage",
+    "kiosk.schema",
     "kiosk.receipts.layout",
     "kiosk.payment_codes",
     "kiosk.sm2",

@@ -17,6 +17,7 @@ from kiosk.journal import export_jsonl, verify_jsonl
 from kiosk.schema import Migration, user_version
 from kiosk.storage import open_database, write_transaction
 from kiosk.terminal_schema import TERMINAL
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.terminal import TerminalRig, started_rig
 
 # What a later release might add: which channel paid (every old row: cash), on the
@@ -73,13 +74,21 @@ def release_n_plus_1(path: Path, paid_tx: str) -> None:
         conn.close()
 
 
+def version_on_disk(path: Path) -> int:
+    conn = open_database(path)
+    try:
+        return user_version(conn)
+    finally:
+        conn.close()
+
+
 def test_release_n_runs_on_the_database_release_n_plus_1_migrated(
     tmp_path: Path, platform_sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     with started_rig(tmp_path / "terminal", platform_sim) as rig:
         path = rig.config.database_path
         first = sell_topup(rig, 10_00)
-        assert user_version(rig.terminal.conn) == TERMINAL.version
+        assert version_on_disk(path) == TERMINAL.version
 
         # The update: N+1 starts on the same data directory and migrates.
         rig.terminal.close()
@@ -93,7 +102,7 @@ def test_release_n_runs_on_the_database_release_n_plus_1_migrated(
         assert f"is at schema {TERMINAL.version + 1}, newer than" in caplog.text
 
         # Reads: N reads the rows N+1 changed (a column N does not know).
-        store = rig.terminal.engine.store
+        store = engine_of(rig.terminal).store
         assert store.get(first).outcome == "paid"
         assert store.open_transactions() == []
         # Writes and money: another top-up by cash, a day closed with both in it.
@@ -105,11 +114,14 @@ def test_release_n_runs_on_the_database_release_n_plus_1_migrated(
         report = journal_report(rig)
         assert report.ok, report.problem
         # N never lowers the version, and N+1's data are still there for N+1.
-        assert user_version(rig.terminal.conn) == TERMINAL.version + 1
-        conn = rig.terminal.conn
-        rows = conn.execute("SELECT tx_id, pay_channel FROM tx ORDER BY created").fetchall()
-        assert [tuple(r) for r in rows] == [(first, "qr"), (second, "cash")]
-        assert conn.execute("SELECT order_id FROM qr_order").fetchall()[0][0] == "Q-1"
+        assert version_on_disk(path) == TERMINAL.version + 1
+        conn = open_database(path)  # a second connection: the terminal's own is private
+        try:
+            rows = conn.execute("SELECT tx_id, pay_channel FROM tx ORDER BY created").fetchall()
+            assert [tuple(r) for r in rows] == [(first, "qr"), (second, "cash")]
+            assert conn.execute("SELECT order_id FROM qr_order").fetchall()[0][0] == "Q-1"
+        finally:
+            conn.close()
 
     # Upgraded again: N+1 finds its schema as it left it and has nothing to run.
     conn = open_database(path)
