@@ -54,7 +54,15 @@ MESSAGE_IDS = (PAYMENT_TAKING_CASH, NOT_A_VOUCHER, VOUCHER_NOT_PAYABLE, AMOUNT_D
 
 
 class OperatorRefused(TranslatedError):
-    """An operator action that cannot be done now or at all; the message says why."""
+    """An operator action that cannot be done now or at all; the message says why.
+
+    code: for a voucher that cannot be paid out, the platform's refusal code
+    (kiosk.platform.Refusal: already redeemed, expired...) when it gave one, so a screen can
+    choose what to tell the resident; None otherwise (the platform did not answer, or the
+    refusal is the desk's own).
+    """
+
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -320,4 +328,6 @@ def _refusal_code(message: str) -> str | None:
 
 def _not_payable(code: str | None) -> OperatorRefused:
     notice = RESIDENT_NOTICES.get(code or "", NOTICE_REFUSED)
-    return OperatorRefused(VOUCHER_NOT_PAYABLE, reason=notice)
+    refused = OperatorRefused(VOUCHER_NOT_PAYABLE, reason=notice)
+    refused.code = code
+    return refused
