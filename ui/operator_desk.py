@@ -109,6 +109,7 @@ VOUCHER_UNKNOWN = (
     "The platform's answer is not known: do NOT hand over cash yet. Pay the same code again "
     "in a moment to settle it."
 )
+VOUCHER_SUMMARY = "Voucher {code}: {amount}, {state}, valid until {day}"
 REPRINTED = "Receipt {number} reprinted."
 NOT_REPRINTED = "Receipt {number} could not be printed: {problem}"
 BALANCED_TEXT = {True: "balanced", False: "NOT balanced", None: "not checked"}
@@ -135,6 +136,7 @@ MESSAGE_IDS = (
     SLIP_NOT_PRINTED,
     VOUCHER_PAID,
     VOUCHER_UNKNOWN,
+    VOUCHER_SUMMARY,
     REPRINTED,
     NOT_REPRINTED,
     *BALANCED_TEXT.values(),
@@ -557,16 +559,17 @@ class OperatorConsole:
 
     # ------------------------------------------------------------------ what screens show
 
-    def voucher_facts(self) -> list[tuple[str, str]]:
+    def voucher_summary(self) -> str:
+        """The voucher looked up, in one line: code, amount, state, last day."""
         voucher, t = self.form.voucher, self.c.t
         if voucher is None:
-            return []
-        return [
-            (t("Voucher code"), grouped_voucher_id(voucher.voucher_id)),
-            (t("Voucher amount"), format_fen(voucher.amount_fen)),
-            (t("State"), t(VOUCHER_STATE_TEXT.get(str(voucher.state), str(voucher.state)))),
-            (t("Valid until"), voucher.expires.isoformat()),
-        ]
+            return ""
+        return t(VOUCHER_SUMMARY).format(
+            code=grouped_voucher_id(voucher.voucher_id),
+            amount=format_fen(voucher.amount_fen),
+            state=t(VOUCHER_STATE_TEXT.get(str(voucher.state), str(voucher.state))),
+            day=voucher.expires.isoformat(),
+        )
 
 
 def _fen(value: object) -> str:

@@ -186,8 +186,11 @@ class OperatorDepositScreen(OperatorScreen):
                 t("A deposit bought at the postal outlet: at least ¥500.00, with its slip."),
                 font=25,
             ),
-            self.field(look, Entry.AMOUNT, t("Amount (yuan)")),
-            self.field(look, Entry.SLIP, t("Slip number")),
+            row(
+                self.field(look, Entry.AMOUNT, t("Amount (yuan)")),
+                self.field(look, Entry.SLIP, t("Slip number")),
+                height=look.target_px,
+            ),
             self.error_line(look),
             spacer(),
             self.keys(look, keys),
@@ -382,7 +385,7 @@ class OperatorVoucherScreen(OperatorScreen):
             self.field(look, Entry.VOUCHER, t("Voucher code")),
         ]
         if form.voucher is not None:
-            parts.append(facts(look, c.operator.voucher_facts()))
+            parts.append(text(look, c.operator.voucher_summary(), font=25))
         if form.outcome:
             colour = look.palette.text if form.paid else look.palette.error
             parts.append(text(look, form.outcome, font=31, bold=False, colour=colour))
