@@ -2,23 +2,33 @@
 the float, the cash box, voucher payout, the day close, reprints and the session timeout.
 
 The operator card is the simulated reader's (drivers/smartcard/simulated.py, the same
-card application and 3-try PIN rule as on PC/SC: tests/test_operator_card_pcsc.py), the
-platform the threaded simulator, the printer the simulated one; taps go through Kivy's
+card application and 3-try PIN rule as on PC/SC), and once the card on the real PC/SC
+stack (pyscard -> private pcscd -> vpcd -> drivers/smartcard/operator_app.py); the
+platform is the threaded simulator, the printer the simulated one; taps go through Kivy's
 touch dispatch (ui.harness). Typing rules and message ids are checked without a window.
 """
 
+import dataclasses
 import re
+from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers.token.software import create_software_identity
+from kiosk.clock import FixedClock
 from kiosk.i18n import catalog
 from kiosk.ledger.cash_box import Denomination
 from kiosk.money import MAX_FEN
 from kiosk.receipts.identifiers import grouped_voucher_id
+from tests.fixtures.pcscd import PrivatePcscd
+from tests.fixtures.terminal import STATION, TERMINAL, TerminalRig, rig_config
 from ui.operator_desk import MESSAGE_IDS, Entry, OperatorForm, amount_fen, typed
 
 OPERATOR_CARD = "8700000001"
@@ -352,3 +362,65 @@ def test_the_idle_screen_offers_the_operator_entry_quietly(
     button = ui.find("operator")
     assert button.text == ("经办人员" if language == "zh_CN" else "Station operator")
     assert ui.layout_problems() == []
+
+
+@pytest.fixture
+def pcsc_rig(tmp_path: Path, platform_sim: Any, pcscd: PrivatePcscd) -> Iterator[Any]:
+    """A started terminal whose card reader is the real PC/SC driver on the private pcscd,
+    with the cards served through vpcd (rig.sims.cards is None: rig.vpcd holds the cards)."""
+    config = rig_config(tmp_path / "terminal", platform_sim.url)
+    devices = dataclasses.replace(config.devices, card_reader="real", reader_name=pcscd.reader_name)
+    config = dataclasses.replace(config, devices=devices)
+    signer = create_software_identity(
+        Path(config.token.key_file),
+        Path(config.token.cert_file),
+        institution_no=STATION,
+        terminal_id=TERMINAL,
+        station_name="青山社区便民服务站",
+    )
+    clock = FixedClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    platform_sim.fund(STATION)
+    rig = TerminalRig(config, signer, clock, platform_sim, None, None)  # type: ignore[arg-type]
+    rig.build()
+    rig.terminal.start()
+    cards = pcscd.card_simulator(tmp_path / "cards.json")
+    rig.vpcd = cards  # type: ignore[attr-defined]
+    try:
+        yield rig
+    finally:
+        getattr(rig.terminal.engine.cards, "close", lambda: None)()
+        rig.terminal.close()
+        cards.close()
+        pcscd.wait_for_empty_reader()
+
+
+def test_the_operator_card_on_pcsc_through_vpcd_opens_the_screens_and_counts_wrong_pins(
+    pcsc_rig: Any, ui_harness: Any
+) -> None:
+    cards = pcsc_rig.vpcd
+    cards.issue_operator("87000000000007", OPERATOR_ID, PIN)
+    cards.insert("87000000000007")
+    ui = ui_harness(pcsc_rig.terminal, language="en")
+    ui.wait_screen("idle")
+    for tries_left in (2, 1):
+        log_in(ui, "111111")
+        ui.wait_screen("operator_login")
+        assert ui.controller.journey.error == f"Wrong operator PIN: {tries_left} tries left"
+        ui.tap("cancel")
+        ui.wait_screen("idle")
+    log_in(ui)
+    ui.wait_screen("operator_home")
+    assert cards.operator("87000000000007").tries_left == 3  # the right PIN resets the count
+    ui.tap("op-float")
+    ui.wait_screen("operator_float")
+    assert ui.controller.operator.form.overview is not None
+    ui.tap("back")
+    ui.wait_screen("operator_home")
+    ui.tap("logout")
+    ui.wait_screen("idle")
+    assert sessions(pcsc_rig) == [
+        ("refused", None),
+        ("refused", None),
+        ("login", OPERATOR_ID),
+        ("logout", OPERATOR_ID),
+    ]
