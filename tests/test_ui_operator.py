@@ -308,7 +308,15 @@ def test_closing_the_day_journals_it_by_the_operator_and_prints_the_day_sheet(
     assert "closed" in message and "day sheet" in message and "could not" not in message
     [closed] = board_rig.records_of("day_close")
     assert closed["closed_by"] == f"operator:{OPERATOR_ID}"
-    assert any(j.startswith("day-sheet/") for j in board_rig.sims.printer.printed_job_ids())
+    day = closed["business_day"]
+    assert f"day-sheet/{day}/0" in board_rig.sims.printer.printed_job_ids()
+
+    ui.tap("op-close_day")  # the closed day's sheet can be printed again (a copy)
+    ui.wait_screen("operator_close_day")
+    ui.tap("print-sheet")
+    ui.wait_screen("operator_home")
+    assert ui.controller.operator.message == "The day sheet was printed."
+    assert f"day-sheet/{day}/1" in board_rig.sims.printer.printed_job_ids()
 
 
 def test_a_receipt_is_reprinted_by_its_number_and_a_wrong_number_is_one_line(

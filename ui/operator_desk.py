@@ -10,6 +10,7 @@ operator.po, the screens' texts through operator_ui.po. It never imports Kivy.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
@@ -464,6 +465,30 @@ class OperatorConsole:
 
         self._call(
             desk.close_day, closed, back_to=ScreenId.OPERATOR_CLOSE_DAY, busy="Closing the day..."
+        )
+
+    def print_day_sheet(self) -> None:
+        """OperatorDesk.print_day_sheet: the latest closed day's 轧帐单 again (a copy), e.g.
+        after the printer ran out of paper at the close."""
+        desk, c = self.desk, self.c
+        overview = self.form.overview
+        day = None if overview is None else overview.last_closed_day
+        if day is None:
+            return
+        closed = date.fromisoformat(day)
+
+        def printed(result: Printed) -> None:
+            if result.printed:
+                self.message = c.t(SHEET_PRINTED)
+            else:
+                self.message = c.t(SHEET_NOT_PRINTED).format(problem=c.t(result.problem or ""))
+            self.home()
+
+        self._call(
+            lambda: desk.print_day_sheet(closed),
+            printed,
+            back_to=ScreenId.OPERATOR_CLOSE_DAY,
+            busy="Printing your receipt...",
         )
 
     def collect_cash(self) -> None:

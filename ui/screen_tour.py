@@ -143,6 +143,9 @@ class ScreenTour:
         self.snap()
         self.go("back", "op-close_day", then="operator_close_day")
         self.snap()
+        self.go("close-day", then="operator_home")
+        self.go("op-close_day", then="operator_close_day")
+        self.snap("closed")  # with the closed day's sheet to print again
         self.go("back", "op-collect_cash", then="operator_cash")
         self.go("count-note-100", then="operator_cash")
         ui.type_digits("12")

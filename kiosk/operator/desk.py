@@ -79,6 +79,9 @@ class FloatOverview:
     business_day: str  # the business day open now
     today: dict[str, Any]  # the open day's business so far (kiosk.settlement.DayCloser.report)
     deposits: list[DepositEntry]  # newest first
+    last_closed_day: str | None = (
+        None  # the latest closed business day (its 轧帐单 can print again)
+    )
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ class OperatorDesk:
             business_day=open_day.isoformat(),
             today=self._days.report(open_day),
             deposits=self._deposits.history(),
+            last_closed_day=_iso(self._calendar.last_closed()),
         )
 
     # ------------------------------------------------------------------ the day
@@ -316,6 +320,10 @@ class OperatorDesk:
         except PrinterError as exc:
             return False, str(exc)
         return True, None
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _refusal_code(message: str) -> str | None:

@@ -299,7 +299,7 @@ class OperatorCloseDayScreen(OperatorScreen):
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
-        return [
+        buttons = [
             self.back_button(look),
             button(
                 look,
@@ -307,8 +307,23 @@ class OperatorCloseDayScreen(OperatorScreen):
                 c.t("Close the day and print the sheet"),
                 c.operator.close_day,
                 kind="danger",
+                font=25,
             ),
         ]
+        overview = c.operator.form.overview
+        if overview is not None and overview.last_closed_day is not None:
+            buttons.insert(
+                1,
+                button(
+                    look,
+                    "print-sheet",
+                    c.t("Print the sheet of {day} again").format(day=overview.last_closed_day),
+                    c.operator.print_day_sheet,
+                    kind="muted",
+                    font=25,
+                ),
+            )
+        return buttons
 
 
 class OperatorCashScreen(OperatorScreen):
