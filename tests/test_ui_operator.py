@@ -361,6 +361,17 @@ def test_a_session_left_alone_returns_to_idle_and_is_journaled_as_expired(
     assert board_rig.terminal.operator.operator is None
 
 
+def test_pulling_the_operator_card_out_ends_the_session(board_rig: Any, ui_harness: Any) -> None:
+    ui = opened(board_rig, ui_harness)
+    ui.tap("op-collect_cash")
+    ui.wait_screen("operator_cash")
+    board_rig.sims.cards.remove_card()
+    ui.wait_screen("idle")
+    assert ui.controller.operator.actor is None
+    assert sessions(board_rig)[-1] == ("logout", OPERATOR_ID)
+    assert board_rig.terminal.operator.operator is None
+
+
 @pytest.mark.parametrize("language", ["zh_CN", "en"])
 def test_the_idle_screen_offers_the_operator_entry_quietly(
     board_rig: Any, ui_harness: Any, language: str

@@ -135,6 +135,8 @@ class KioskController:
             self.resident.cash_unrecognised(event.data.get("tx_id"))
         elif event.kind == RuntimeEvent.CARD_INSERTED:
             self.resident.card_inserted()
+        elif event.kind == RuntimeEvent.CARD_REMOVED:
+            self.operator.card_removed()
         elif event.kind in STATUS_EVENTS:
             self.refresh_status()
 

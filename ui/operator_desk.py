@@ -297,6 +297,12 @@ class OperatorConsole:
         """Left alone past the session timeout: the session ends (journaled as expired)."""
         self._end(SessionAction.EXPIRED)
 
+    def card_removed(self) -> None:
+        """The operator card left the reader: the session ends with it (logout), so nobody
+        who walks up after the operator finds the money screens open."""
+        if self.actor is not None:
+            self._end(SessionAction.LOGOUT)
+
     def _end(self, action: SessionAction) -> None:
         c = self.c
         sessions = self.desk.sessions
