@@ -178,7 +178,7 @@ def test_a_deposit_below_500_yuan_is_refused_and_a_valid_one_is_pending_then_con
     type_keys(ui, "PS-1001")
     ui.tap("record")
     ui.wait_screen("operator_deposit")
-    error = ui.controller.operator.form.error
+    error = ui.controller.operator.error
     assert "at least ¥500.00" in error and "¥499.99 is less" in error
     assert board_rig.records_of("float_deposit") == []  # nothing journaled
 
@@ -256,7 +256,9 @@ def test_a_voucher_is_shown_then_paid_once_and_refused_the_second_time(
     ui.tap("pay-out")
     ui.wait_screen("operator_voucher")
     form = ui.controller.operator.form
-    assert form.paid is True and form.outcome == "Paid: hand ¥20.00 to the resident."
+    assert (
+        form.paid is True and ui.controller.operator.outcome == "Paid: hand ¥20.00 to the resident."
+    )
     paid = [r for r in board_rig.records_of("voucher_payout") if r["state"] == "paid"]
     assert [(r["voucher_id"], r["operator"], r["amount_fen"]) for r in paid] == [
         (code, OPERATOR_ID, 20_00)
@@ -266,7 +268,10 @@ def test_a_voucher_is_shown_then_paid_once_and_refused_the_second_time(
     ui.tap("look-up")
     ui.wait_screen("operator_voucher")
     form = ui.controller.operator.form
-    assert "cannot be paid out" in form.error and form.refusal_code == "voucher_already_redeemed"
+    assert (
+        "cannot be paid out" in ui.controller.operator.error
+        and form.refusal_code == "voucher_already_redeemed"
+    )
     assert form.voucher is None and "pay-out" not in ui.action_ids()
     assert len([r for r in board_rig.records_of("voucher_payout") if r["state"] == "paid"]) == 1
 
@@ -286,7 +291,7 @@ def test_a_payout_whose_answer_is_unknown_says_to_hand_nothing_over_until_it_is_
     ui.tap("pay-out")
     ui.wait_screen("operator_voucher")
     form = ui.controller.operator.form
-    assert form.paid is False and "do NOT hand over cash yet" in form.outcome
+    assert form.paid is False and "do NOT hand over cash yet" in ui.controller.operator.outcome
     assert not [r for r in board_rig.records_of("voucher_payout") if r["state"] == "paid"]
     board_rig.platform.set_faults([])
     ui.tap("pay-out")  # the same code again settles it
@@ -329,11 +334,11 @@ def test_a_receipt_is_reprinted_by_its_number_and_a_wrong_number_is_one_line(
     ui.wait_screen("operator_reprint")
     ui.tap("reprint")
     ui.pump(2)
-    assert ui.controller.operator.form.error == "Type the number after the dash on the receipt"
+    assert ui.controller.operator.error == "Type the number after the dash on the receipt"
     ui.type_digits("999")
     ui.tap("reprint")
     ui.wait_screen("operator_reprint")
-    assert ui.controller.operator.form.error  # no such receipt: one line, still here
+    assert ui.controller.operator.error  # no such receipt: one line, still here
     ui.tap("key-clear")
     ui.type_digits(str(int(receipt_no.rsplit("-", 1)[1])))
     ui.tap("reprint")
@@ -359,6 +364,19 @@ def test_a_session_left_alone_returns_to_idle_and_is_journaled_as_expired(
     assert ui.controller.operator.form.value(Entry.AMOUNT) == ""  # nothing typed is kept
     assert sessions(board_rig)[-1] == ("expired", OPERATOR_ID)
     assert board_rig.terminal.operator.operator is None
+
+
+def test_a_result_line_follows_a_language_switch(board_rig: Any, ui_harness: Any) -> None:
+    ui = opened(board_rig, ui_harness)
+    ui.tap("op-reprint")
+    ui.wait_screen("operator_reprint")
+    ui.tap("reprint")
+    ui.pump(2)
+    assert ui.controller.operator.error == "Type the number after the dash on the receipt"
+    ui.tap("language")
+    ui.pump(2)
+    assert ui.controller.operator.error == "请输入凭条号中横线后面的数字"
+    assert "请输入凭条号中横线后面的数字" in ui.texts()
 
 
 def test_pulling_the_operator_card_out_ends_the_session(board_rig: Any, ui_harness: Any) -> None:

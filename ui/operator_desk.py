@@ -33,6 +33,13 @@ if TYPE_CHECKING:
     from ui.controller import KioskController
 
 T = TypeVar("T")
+# A line on screen, made in the language shown whenever the screen is drawn (a language
+# switch redraws it in the other language).
+Line = Callable[[Translate], str]
+
+
+def no_line(_t: Translate) -> str:
+    return ""
 
 
 class OperatorAction(StrEnum):
@@ -194,8 +201,8 @@ class OperatorForm:
     values: dict[Entry, str] = field(default_factory=dict)
     counts: dict[Denomination, str] = field(default_factory=dict)
     denomination: Denomination = Denomination.NOTE_100
-    error: str = ""  # one line: what was wrong and what to do
-    outcome: str = ""  # the desk's last answer on this screen
+    error: Line = no_line  # one line: what was wrong and what to do
+    outcome: Line = no_line  # the desk's last answer on this screen
     refusal_code: str | None = None  # a voucher refused: the platform's code
     voucher: Voucher | None = None
     paid: bool | None = None  # a payout: True paid, False unknown (hand nothing over)
@@ -242,7 +249,24 @@ class OperatorConsole:
         self.c = controller
         self.actor: Actor | None = None
         self.form = OperatorForm()
-        self.message = ""  # the home page's line: the last action's result
+        self._message: Line = no_line  # the home page's line: the last action's result
+
+    @property
+    def message(self) -> str:
+        return self._message(self.c.t)
+
+    @property
+    def error(self) -> str:
+        """The form's refusal line in the language shown."""
+        return self.form.error(self.c.t)
+
+    @property
+    def outcome(self) -> str:
+        return self.form.outcome(self.c.t)
+
+    def say(self, line: Line) -> None:
+        """The home page's line from now on."""
+        self._message = line
 
     @property
     def desk(self) -> OperatorDesk:
@@ -276,7 +300,7 @@ class OperatorConsole:
 
         def verified(actor: Actor) -> None:
             self.actor = actor
-            self.message = ""
+            self._message = no_line
             self.home()
 
         def refused(error: Exception) -> None:
@@ -310,7 +334,7 @@ class OperatorConsole:
         def ended(_: object) -> None:
             self.actor = None
             self.form = OperatorForm()
-            self.message = ""
+            self._message = no_line
             c.go_idle()
 
         c.run(lambda: sessions.logout(action), ended, busy=c.t("Please wait"), failed=ended)
@@ -324,30 +348,30 @@ class OperatorConsole:
 
     def choose(self, entry: Entry) -> None:
         self.form.entry = entry
-        self.form.error = ""
+        self.form.error = no_line
         self.c.refresh()
 
     def choose_denomination(self, denomination: Denomination) -> None:
         self.form.denomination = denomination
         self.form.entry = Entry.COUNT
-        self.form.error = ""
+        self.form.error = no_line
         self.c.refresh()
 
     def press(self, key: str) -> None:
         form = self.form
         form.set_value(form.entry, typed(form.entry, form.value(form.entry), key))
-        form.error = ""
+        form.error = no_line
         self.c.refresh()
 
     def delete(self) -> None:
         form = self.form
         form.set_value(form.entry, form.value(form.entry)[:-1])
-        form.error = ""
+        form.error = no_line
         self.c.refresh()
 
     def clear(self) -> None:
         self.form.set_value(self.form.entry, "")
-        self.form.error = ""
+        self.form.error = no_line
         self.c.refresh()
 
     # ------------------------------------------------------------------ doing
@@ -372,7 +396,7 @@ class OperatorConsole:
                 c.journey.error = error.translated(c.t)
                 c.show(ScreenId.OPERATOR_LOGIN)
                 return
-            self.form.error = refusal_line(c.t, error)
+            self.form.error = lambda t: refusal_line(t, error)
             self.form.refusal_code = getattr(error, "code", None)
             c.show(back_to)
 
@@ -408,13 +432,13 @@ class OperatorConsole:
         c.show(screen)
 
     def _invalid(self, message_id: str) -> None:
-        self.form.error = self.c.t(message_id)
+        self.form.error = lambda t: t(message_id)
         self.c.refresh()
 
     def record_deposit(self) -> None:
         """OperatorDesk.record_deposit: at least 500 yuan with the slip's number; pending
         until the platform confirms it (the float screen shows when)."""
-        form, c, desk = self.form, self.c, self.desk
+        form, desk = self.form, self.desk
         fen = amount_fen(form.value(Entry.AMOUNT))
         slip = form.value(Entry.SLIP)
         if fen is None:
@@ -425,10 +449,12 @@ class OperatorConsole:
             return
 
         def recorded(entry: DepositEntry) -> None:
-            self.message = c.t(DEPOSIT_RECORDED).format(
-                amount=format_fen(entry.amount_fen),
-                slip=entry.slip_no,
-                state=c.t(STATE_TEXT.get(str(entry.state), str(entry.state))),
+            self.say(
+                lambda t: t(DEPOSIT_RECORDED).format(
+                    amount=format_fen(entry.amount_fen),
+                    slip=entry.slip_no,
+                    state=t(STATE_TEXT.get(str(entry.state), str(entry.state))),
+                )
             )
             self.home()
 
@@ -452,21 +478,20 @@ class OperatorConsole:
 
     def close_day(self) -> None:
         """OperatorDesk.close_day: the open business day closed (日终轧帐), its 轧帐单 printed."""
-        desk, c = self.desk, self.c
+        desk = self.desk
 
         def closed(result: Printed) -> None:
             record = result.record
             balanced = record.get("balanced")
             key = balanced if isinstance(balanced, bool) else None
-            lines = [
-                c.t(DAY_CLOSED).format(
-                    day=record.get("business_day"), result=c.t(BALANCED_TEXT[key])
-                ),
-                c.t(SHEET_PRINTED)
-                if result.printed
-                else c.t(SHEET_NOT_PRINTED).format(problem=c.t(result.problem or "")),
-            ]
-            self.message = " ".join(lines)
+
+            def line(t: Translate) -> str:
+                day = t(DAY_CLOSED).format(
+                    day=record.get("business_day"), result=t(BALANCED_TEXT[key])
+                )
+                return f"{day} {printed_line(t, result, SHEET_PRINTED, SHEET_NOT_PRINTED)}"
+
+            self.say(line)
             self.home()
 
         self._call(
@@ -476,7 +501,7 @@ class OperatorConsole:
     def print_day_sheet(self) -> None:
         """OperatorDesk.print_day_sheet: the latest closed day's 轧帐单 again (a copy), e.g.
         after the printer ran out of paper at the close."""
-        desk, c = self.desk, self.c
+        desk = self.desk
         overview = self.form.overview
         day = None if overview is None else overview.last_closed_day
         if day is None:
@@ -484,10 +509,7 @@ class OperatorConsole:
         closed = date.fromisoformat(day)
 
         def printed(result: Printed) -> None:
-            if result.printed:
-                self.message = c.t(SHEET_PRINTED)
-            else:
-                self.message = c.t(SHEET_NOT_PRINTED).format(problem=c.t(result.problem or ""))
+            self.say(lambda t: printed_line(t, result, SHEET_PRINTED, SHEET_NOT_PRINTED))
             self.home()
 
         self._call(
@@ -504,23 +526,23 @@ class OperatorConsole:
         try:
             count = self.form.count()
         except TranslatedError as exc:
-            self.form.error = exc.translated(c.t)
+            refused = exc
+            self.form.error = lambda t: refused.translated(t)
             c.refresh()
             return
 
         def collected(result: Printed) -> None:
             record = result.record
-            lines = [
-                c.t(COLLECTED).format(
+
+            def line(t: Translate) -> str:
+                counted = t(COLLECTED).format(
                     counted=_fen(record.get("counted_fen")),
                     expected=_fen(record.get("expected_fen")),
                     difference=_fen(record.get("discrepancy_fen")),
-                ),
-                c.t(SLIP_PRINTED)
-                if result.printed
-                else c.t(SLIP_NOT_PRINTED).format(problem=c.t(result.problem or "")),
-            ]
-            self.message = " ".join(lines)
+                )
+                return f"{counted} {printed_line(t, result, SLIP_PRINTED, SLIP_NOT_PRINTED)}"
+
+            self.say(line)
             self.home()
 
         self._call(lambda: desk.collect_cash(count), collected, back_to=ScreenId.OPERATOR_CASH)
@@ -529,7 +551,7 @@ class OperatorConsole:
         """OperatorDesk.voucher_lookup: amount and state shown before anything is paid."""
         form, c, desk = self.form, self.c, self.desk
         code = form.value(Entry.VOUCHER)
-        form.voucher, form.paid, form.outcome, form.refusal_code = None, None, "", None
+        form.voucher, form.paid, form.outcome, form.refusal_code = None, None, no_line, None
         if not code:
             self._invalid(TYPE_VOUCHER)
             return
@@ -555,9 +577,10 @@ class OperatorConsole:
             if payout.paid:
                 form.voucher = None
                 form.set_value(Entry.VOUCHER, "")
-                form.outcome = c.t(VOUCHER_PAID).format(amount=format_fen(payout.amount_fen))
+                paid = format_fen(payout.amount_fen)
+                form.outcome = lambda t: t(VOUCHER_PAID).format(amount=paid)
             else:
-                form.outcome = c.t(VOUCHER_UNKNOWN)
+                form.outcome = lambda t: t(VOUCHER_UNKNOWN)
             c.show(ScreenId.OPERATOR_VOUCHER)
 
         self._call(
@@ -576,9 +599,9 @@ class OperatorConsole:
         def printed(result: tuple[bool, str | None]) -> None:
             ok, problem = result
             if ok:
-                self.message = c.t(REPRINTED).format(number=number)
+                self.say(lambda t: t(REPRINTED).format(number=number))
             else:
-                self.message = c.t(NOT_REPRINTED).format(number=number, problem=c.t(problem or ""))
+                self.say(lambda t: t(NOT_REPRINTED).format(number=number, problem=t(problem or "")))
             self.home()
 
         self._call(
@@ -601,6 +624,13 @@ class OperatorConsole:
             state=t(VOUCHER_STATE_TEXT.get(str(voucher.state), str(voucher.state))),
             day=voucher.expires.isoformat(),
         )
+
+
+def printed_line(t: Translate, result: Printed, printed: str, not_printed: str) -> str:
+    """Whether a paper printed, or the printer's problem."""
+    if result.printed:
+        return t(printed)
+    return t(not_printed).format(problem=t(result.problem or ""))
 
 
 def _fen(value: object) -> str:

@@ -44,7 +44,7 @@ class OperatorScreen(KioskScreen):
     def error_line(self, look: Look) -> Widget:
         c = self.controller
         return self.live(
-            text(look, "", font=25, colour=look.palette.error), lambda: c.operator.form.error
+            text(look, "", font=25, colour=look.palette.error), lambda: c.operator.error
         )
 
     def field(self, look: Look, entry: Entry, label: str, shown: str = "") -> Widget:
@@ -390,7 +390,7 @@ class OperatorVoucherScreen(OperatorScreen):
 
     def shape(self) -> Hashable:
         form = self.controller.operator.form
-        return ("operator_voucher", form.voucher, form.outcome)
+        return ("operator_voucher", form.voucher, form.outcome, form.paid)
 
     def body(self, look: Look) -> Widget:
         c = self.controller
@@ -401,9 +401,9 @@ class OperatorVoucherScreen(OperatorScreen):
         ]
         if form.voucher is not None:
             parts.append(text(look, c.operator.voucher_summary(), font=25))
-        if form.outcome:
+        if c.operator.outcome:
             colour = look.palette.text if form.paid else look.palette.error
-            parts.append(text(look, form.outcome, font=31, bold=False, colour=colour))
+            parts.append(text(look, c.operator.outcome, font=31, colour=colour))
         parts += [self.error_line(look), spacer(), self.keys(look, CODE_KEYS)]
         return column(*parts, spacing=8)
 
