@@ -36,6 +36,7 @@ from ui.display import DisplayModes
 from ui.journey import Journey
 from ui.maintenance_desk import MaintenanceDesk
 from ui.notices import HELP, Notice, notice_for
+from ui.operator_desk import OperatorConsole
 from ui.resident import CASH_UNRECOGNISED, ResidentJourney
 from ui.screen_ids import RESTING, ScreenId
 from ui.settings import UiSettings
@@ -106,6 +107,7 @@ class KioskController:
         self._closed = False
         self.resident = ResidentJourney(self)
         self.maintenance = MaintenanceDesk(self)
+        self.operator = OperatorConsole(self)
         terminal.events.subscribe(self._observe)
 
     # ------------------------------------------------------------------ plumbing
@@ -133,6 +135,8 @@ class KioskController:
             self.resident.cash_unrecognised(event.data.get("tx_id"))
         elif event.kind == RuntimeEvent.CARD_INSERTED:
             self.resident.card_inserted()
+        elif event.kind == RuntimeEvent.CARD_REMOVED:
+            self.operator.card_removed()
         elif event.kind in STATUS_EVENTS:
             self.refresh_status()
 
@@ -269,7 +273,9 @@ class KioskController:
         """Seconds until the timeout, or None where no timeout runs."""
         if self.screen in RESTING or (self.screen == ScreenId.CASH and self.journey.finishing):
             return None
-        return self.settings.idle_timeout_s - (self._monotonic() - self.last_touch)
+        # A logged-in operator's screens run the operator session's timeout instead.
+        limit = self.operator.session_timeout_s() or self.settings.idle_timeout_s
+        return limit - (self._monotonic() - self.last_touch)
 
     @property
     def countdown_visible(self) -> bool:
@@ -284,6 +290,9 @@ class KioskController:
 
     def timed_out(self) -> None:
         self.journey.timed_out = True
+        if self.operator.actor is not None:
+            self.operator.timed_out()  # the session ends (journaled), then the idle screen
+            return
         if self.journey.progress is not None:
             # Inserted money is never lost: cancelling turns it into a voucher.
             self.resident.cancel_payment()

@@ -1,13 +1,13 @@
 """What a person does to the demo's simulated devices, as actions with a key each.
 
 Owns the demo actions (insert notes and coins or a note the acceptor cannot value, insert
-and pull prepaid and technician cards, run the printer out of paper, jam the acceptor, open
-the door, open the case to trip the tamper switch) and the demo's card numbers and
-technician PIN. It acts on the simulators only (station.composition.SimulatedDevices), never
-on the terminal core: the core sees what happened through its devices, exactly as with real
-hardware. No Kivy here (it is imported before Kivy is configured); ui.sim_panel shows these
-actions on screen. The labels are for the developer at the demo, not for a resident, so they
-are English, not translated.
+and pull prepaid, technician and operator cards, run the printer out of paper, jam the
+acceptor, open the door, open the case to trip the tamper switch) and the demo's card
+numbers and the staff cards' PINs. It acts on the simulators only
+(station.composition.SimulatedDevices), never on the terminal core: the core sees what
+happened through its devices, exactly as with real hardware. No Kivy here (it is imported
+before Kivy is configured); ui.sim_panel shows these actions on screen. The labels are for
+the developer at the demo, not for a resident, so they are English, not translated.
 """
 
 import logging
@@ -24,6 +24,10 @@ DEMO_CARD_PREFIXES = {"electricity": "90000000000", "gas": "70000000000"}
 TECHNICIAN_CARD = "8600000007"
 TECHNICIAN_ID = "TECH-007"
 TECHNICIAN_PIN = "2468"
+# The demo's station operator card (经办人员: deposits, cash box, vouchers, day close).
+OPERATOR_CARD = "8700000007"
+OPERATOR_ID = "OP-0007"
+OPERATOR_PIN = "135790"
 TOGGLE_KEY = "h"
 
 
@@ -79,6 +83,16 @@ def _insert_technician_card(sims: Any) -> str:
     return f"technician card inserted (PIN {TECHNICIAN_PIN})"
 
 
+def _insert_operator_card(sims: Any) -> str:
+    try:
+        sims.cards.operator_card(OPERATOR_CARD)
+    except ValueError:  # issued on first use: the demo's data directory may be older
+        sims.cards.create_operator_card(OPERATOR_CARD, OPERATOR_ID, OPERATOR_PIN)
+    sims.cards.remove_card()
+    sims.cards.insert_operator_card(OPERATOR_CARD)
+    return f"operator card inserted (PIN {OPERATOR_PIN})"
+
+
 def _cash(kind: str, value_fen: int) -> Callable[[Any], str]:
     def run(sims: Any) -> str:
         sims.cash.insert(kind, value_fen)
@@ -122,6 +136,7 @@ def demo_actions() -> list[SimAction]:
         SimAction(
             "t", "card-technician", "technician card in", "tech. card", _insert_technician_card
         ),
+        SimAction("y", "card-operator", "operator card in", "op. card", _insert_operator_card),
         SimAction(
             "x",
             "card-out",

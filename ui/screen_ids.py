@@ -33,6 +33,15 @@ class ScreenId(StrEnum):
     TARIFFS = "tariffs"
     MAINTENANCE_LOGIN = "maintenance_login"
     MAINTENANCE = "maintenance"
+    # The station operator's screens (ui.operator_desk): card and PIN, home, six actions.
+    OPERATOR_LOGIN = "operator_login"
+    OPERATOR_HOME = "operator_home"
+    OPERATOR_DEPOSIT = "operator_deposit"
+    OPERATOR_FLOAT = "operator_float"
+    OPERATOR_CLOSE_DAY = "operator_close_day"
+    OPERATOR_CASH = "operator_cash"
+    OPERATOR_VOUCHER = "operator_voucher"
+    OPERATOR_REPRINT = "operator_reprint"
 
 
 # Where nothing personal is shown and no idle timeout runs.
@@ -45,5 +54,7 @@ RESTING = frozenset(
         ScreenId.MAINTENANCE,
     }
 )
+# The operator's screens: the operator session's own timeout runs there, not the resident's.
+OPERATOR = frozenset(screen for screen in ScreenId if screen.startswith("operator_"))
 # Where the terminal waits between residents: the heap is trimmed on arriving there.
 WAITING = frozenset({ScreenId.IDLE, ScreenId.OUT_OF_SERVICE})

@@ -27,6 +27,9 @@ from ui.screen_ids import ScreenId
 from ui.screens import SCREENS
 
 LANGUAGES = ("zh_CN", "en")
+# The station operator's card the tour issues on the simulated reader.
+OPERATOR_CARD = "8700000099"
+OPERATOR_PIN = "135790"
 # (file name suffix, large text, high contrast)
 MODES: tuple[tuple[str, bool, bool], ...] = (
     ("", False, False),
@@ -116,6 +119,49 @@ class ScreenTour:
         with urllib.request.urlopen(request, timeout=5):
             pass
 
+    def operator_screens(self, voucher_id: str) -> None:
+        """The station operator's card and PIN, home and every action's screen, filled in."""
+        ui, cards = self.ui, self.sims.cards
+        cards.create_operator_card(OPERATOR_CARD, "OP-0001", OPERATOR_PIN)
+        cards.insert_operator_card(OPERATOR_CARD)
+        self.go("operator", then="operator_login")
+        ui.type_digits(OPERATOR_PIN)
+        self.snap()
+        self.go("confirm", then="operator_home")
+        self.go("op-deposit", then="operator_deposit")
+        self.snap()
+        self.go("field-slip", *(f"key-{key}" for key in "PS"), "key-dash", then="operator_deposit")
+        ui.type_digits("1001")
+        self.snap("slip")
+        self.go("record", then="operator_deposit")  # nothing typed as amount: one line
+        self.snap("refused")
+        self.go("field-amount", then="operator_deposit")
+        ui.type_digits("500")
+        self.go("record", then="operator_home")
+        self.snap()
+        self.go("op-float", then="operator_float")
+        self.snap()
+        self.go("back", "op-close_day", then="operator_close_day")
+        self.snap()
+        self.go("close-day", then="operator_home")
+        self.go("op-close_day", then="operator_close_day")
+        self.snap("closed")  # with the closed day's sheet to print again
+        self.go("back", "op-collect_cash", then="operator_cash")
+        self.go("count-note-100", then="operator_cash")
+        ui.type_digits("12")
+        self.snap()
+        self.go("back", "op-pay_voucher", then="operator_voucher")
+        for key in voucher_id:
+            ui.tap(f"key-{key}")
+        self.snap()
+        self.go("look-up", then="operator_voucher")
+        self.snap("found")
+        self.go("back", "op-reprint", then="operator_reprint")
+        ui.type_digits("1")
+        self.snap()
+        self.go("back", "logout", then="idle")
+        cards.remove_card()
+
     def run(self) -> list[Path]:
         ui = self.ui
         terminal = ui.controller.terminal
@@ -192,6 +238,8 @@ class ScreenTour:
         self.snap("unrecognised")
         self.go("cancel", then="result")
         self.snap("voucher")
+        voucher = ui.controller.journey.outcome
+        voucher_id = str((voucher.record or {}).get("voucher_id", "")) if voucher else ""
         ui.controller.go_idle()
         ui.wait_screen("idle")
 
@@ -261,6 +309,7 @@ class ScreenTour:
             self.snap(action.replace("_", ""))
         self.go("leave", then="idle")
         cards.remove_card()
+        self.operator_screens(voucher_id)
 
         # Last, as it stays open: a payment the platform leaves in doubt (the interim slip).
         self.start_service("mobile-topup", then="account")

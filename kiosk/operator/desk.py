@@ -54,7 +54,15 @@ MESSAGE_IDS = (PAYMENT_TAKING_CASH, NOT_A_VOUCHER, VOUCHER_NOT_PAYABLE, AMOUNT_D
 
 
 class OperatorRefused(TranslatedError):
-    """An operator action that cannot be done now or at all; the message says why."""
+    """An operator action that cannot be done now or at all; the message says why.
+
+    code: for a voucher that cannot be paid out, the platform's refusal code
+    (kiosk.platform.Refusal: already redeemed, expired...) when it gave one, so a screen can
+    choose what to tell the resident; None otherwise (the platform did not answer, or the
+    refusal is the desk's own).
+    """
+
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,9 @@ class FloatOverview:
     business_day: str  # the business day open now
     today: dict[str, Any]  # the open day's business so far (kiosk.settlement.DayCloser.report)
     deposits: list[DepositEntry]  # newest first
+    last_closed_day: str | None = (
+        None  # the latest closed business day (its 轧帐单 can print again)
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,7 @@ class OperatorDesk:
             business_day=open_day.isoformat(),
             today=self._days.report(open_day),
             deposits=self._deposits.history(),
+            last_closed_day=_iso(self._calendar.last_closed()),
         )
 
     # ------------------------------------------------------------------ the day
@@ -310,6 +322,10 @@ class OperatorDesk:
         return True, None
 
 
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
 def _refusal_code(message: str) -> str | None:
     """The platform refusal code kiosk.transactions.vouchers puts in brackets, if any."""
     start, end = message.rfind("("), message.rfind(")")
@@ -320,4 +336,6 @@ def _refusal_code(message: str) -> str | None:
 
 def _not_payable(code: str | None) -> OperatorRefused:
     notice = RESIDENT_NOTICES.get(code or "", NOTICE_REFUSED)
-    return OperatorRefused(VOUCHER_NOT_PAYABLE, reason=notice)
+    refused = OperatorRefused(VOUCHER_NOT_PAYABLE, reason=notice)
+    refused.code = code
+    return refused

@@ -3,6 +3,7 @@
 from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
 from ui.screens.maintenance import MaintenanceLoginScreen, MaintenanceScreen
+from ui.screens.operator import OPERATOR_SCREENS
 from ui.screens.resident import (
     AccountScreen,
     AmountScreen,
@@ -53,6 +54,7 @@ _ALL: tuple[type[KioskScreen], ...] = (
     TariffsScreen,
     MaintenanceLoginScreen,
     MaintenanceScreen,
+    *OPERATOR_SCREENS,
 )
 SCREENS: dict[ScreenId, type[KioskScreen]] = {screen.screen_id: screen for screen in _ALL}
 if set(SCREENS) != set(ScreenId):  # pragma: no cover - a screen id without a screen

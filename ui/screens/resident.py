@@ -54,6 +54,19 @@ def technician_button(look: Look, c: KioskController) -> KioskButton:
     )
 
 
+def operator_button(look: Look, c: KioskController) -> KioskButton:
+    """The station operator's way in (operator card and PIN), beside the technician's."""
+    return button(
+        look,
+        "operator",
+        c.t("Station operator"),
+        c.operator.open_login,
+        kind="muted",
+        width=look.target_px * 3,
+        font=24,
+    )
+
+
 def facts(
     look: Look, lines: Sequence[tuple[str, str]], *, font: float = 31, bold: bool = False
 ) -> GridLayout:
@@ -115,7 +128,7 @@ class IdleScreen(KioskScreen):
         return column(*parts)
 
     def footer(self, look: Look) -> list[KioskButton]:
-        return [technician_button(look, self.controller)]
+        return [technician_button(look, self.controller), operator_button(look, self.controller)]
 
 
 class OutOfServiceScreen(KioskScreen):
@@ -136,7 +149,7 @@ class OutOfServiceScreen(KioskScreen):
         )
 
     def footer(self, look: Look) -> list[KioskButton]:
-        return [technician_button(look, self.controller)]
+        return [technician_button(look, self.controller), operator_button(look, self.controller)]
 
 
 class MenuScreen(KioskScreen):
