@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS tx (
     updated TEXT NOT NULL,
     close_reason TEXT,               -- kiosk.transactions.outcomes.CloseReason, once voiding
     refusal TEXT                     -- the platform's refusal code that led to voiding
+    -- later columns: _ADDED_COLUMNS
 );
 -- The one index is partial so that closing a transaction, the commit path every payment
 -- waits for, touches one index page: the row leaves tx_open. Receipt numbers are journal
@@ -108,8 +109,30 @@ CREATE TABLE IF NOT EXISTS voucher (
 """
 
 
+# Columns added to tx after the first release (a database made before gets them at open).
+_ADDED_COLUMNS = {
+    "close_reason": "TEXT",  # kiosk.transactions.outcomes.CloseReason, once voiding
+    "refusal": "TEXT",  # the platform's refusal code that led to voiding
+    # Paying by phone (kiosk.transactions.orders, docs/transactions.md "Payments by phone"):
+    "pay_method": "TEXT NOT NULL DEFAULT 'cash'",  # kiosk.transactions.kinds.PayMethod
+    "order_key": "TEXT",  # the payment order's key, committed before its first request
+    "code_url": "TEXT",  # the order's dynamic code, to show again
+    "order_expires": "TEXT",  # the order's expiry (the platform's clock), ISO
+    "order_stage": "TEXT",  # kiosk.transactions.kinds.QrStage while awaiting payment
+    "paid_with": "TEXT",  # the wallet that paid (wechat, alipay, unionpay)
+    "provider_ref": "TEXT",  # the provider's transaction id
+    "paid_in_fen": "INTEGER NOT NULL DEFAULT 0",  # what the order took from the wallet
+    "refund_key": "TEXT",  # the refund request in progress, committed before it is sent
+    "refunds_tried": "INTEGER NOT NULL DEFAULT 0",  # refund keys used (a failed one: anew)
+    "refunded_fen": "INTEGER NOT NULL DEFAULT 0",  # what went back to the wallet
+    "resident_left": "INTEGER NOT NULL DEFAULT 0",  # 1: a paid order is refunded, not completed
+}
+
+
 class RetryKind(StrEnum):
     POSTING = "posting"  # a posting (or card authorisation) whose outcome is not known
+    ORDER = "order"  # a payment order to settle: its status or close not answered
+    REFUND = "refund"  # a refund of a paid order not (yet) proven succeeded
     HOLD = "hold"  # a float hold to release
     VOUCHER = "voucher"  # a voucher to register with the platform
 
@@ -180,6 +203,18 @@ class TxRow:
     print_problem: str | None = None
     close_reason: str | None = None
     refusal: str | None = None
+    pay_method: str = "cash"
+    order_key: str | None = None
+    code_url: str | None = None
+    order_expires: str | None = None
+    order_stage: str | None = None
+    paid_with: str | None = None
+    provider_ref: str | None = None
+    paid_in_fen: int = 0
+    refund_key: str | None = None
+    refunds_tried: int = 0
+    refunded_fen: int = 0
+    resident_left: int = 0
 
     @property
     def tx_state(self) -> TxState:
@@ -209,9 +244,9 @@ class TxStore:
         conn.executescript(SCHEMA)
         # Columns added after the first release: a database made before gets them here.
         present = {str(r[1]) for r in conn.execute("PRAGMA table_info(tx)")}
-        for column in ("close_reason", "refusal"):
+        for column, declaration in _ADDED_COLUMNS.items():
             if column not in present:
-                conn.execute(f"ALTER TABLE tx ADD COLUMN {column} TEXT")
+                conn.execute(f"ALTER TABLE tx ADD COLUMN {column} {declaration}")
 
     def insert(self, row: TxRow) -> None:
         placeholders = ", ".join("?" for _ in _COLUMNS)
