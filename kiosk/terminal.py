@@ -668,6 +668,10 @@ class Terminal:
             )
         )
 
+    def qr_waiting(self) -> bool:
+        """Whether a payment by phone waits for the resident (the runtime reads the scanner)."""
+        return self.engine.qr_waiting()
+
     def present_payment_code(self, tx_id: str, code: str) -> QrPayment:
         """A scanned payment code (付款码). Not a payment code: PaymentCodeInvalid (one line,
         nothing sent); refused by the wallet: PaymentCodeRefused (nothing charged)."""

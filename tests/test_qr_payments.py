@@ -170,3 +170,255 @@ def test_the_resident_cancels_at_the_screen(terminal_rig: TerminalRig) -> None:
     # The order can never be paid now.
     with pytest.raises(Exception, match="order_closed|closed"):
         desk(rig).resident_pays(order_key(rig, payment.tx_id))
+
+
+# ---------------------------------------------------------------------- the resident's timing
+
+
+def test_paid_late_after_the_kiosk_closed_is_refunded_by_the_platform_and_the_tx_cancelled(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    orders = desk(rig)
+    orders.set_provider(["pay_after:s=30"])
+    payment = start_bill(rig)
+    key = order_key(rig, payment.tx_id)
+    done = rig.terminal.cancel_qr_payment(payment.tx_id)
+    assert done.outcome is not None and done.outcome.outcome is TxOutcome.CANCELLED
+    orders.later(31)  # the resident's payment arrives after the close
+    assert orders.order(key)["state"] == "closed"
+    events = [event for event, _ in orders.notifications(key)]
+    assert "paid_after_close" in events and "late_payment_refunded" in events
+    later(rig)
+    close = close_of(rig, payment.tx_id)
+    assert close["outcome"] == "cancelled" and close["paid_in_fen"] == 0
+    assert payments(rig) == []
+
+
+def test_a_close_that_finds_the_money_taken_completes_while_the_resident_is_at_the_screen(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    desk(rig).set_provider(["provider_timeout:s=60"])
+    payment = start_bill(rig)
+    # The provider took the money; the platform does not know yet.
+    assert rig.terminal.qr_payment(payment.tx_id).stage is QrStage.WAITING
+    done = rig.terminal.cancel_qr_payment(payment.tx_id)  # the screen timed out
+    assert_paid(rig, done, "wechat")
+    assert len(payments(rig)) == 1
+
+
+def test_a_close_that_finds_the_money_taken_after_a_restart_refunds_it(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    desk(rig).set_provider(["provider_timeout:s=60"])
+    payment = start_bill(rig)
+    key = order_key(rig, payment.tx_id)
+    rig.crash_and_restart()
+    assert_refunded(rig, payment.tx_id)
+    assert desk(rig).order(key)["state"] == "refunded"
+    assert payments(rig) == []
+
+
+def test_a_provider_timeout_after_paid_is_settled_by_order_status(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    orders = desk(rig)
+    orders.set_provider(["provider_timeout:s=30"])
+    payment = start_bill(rig)
+    assert rig.terminal.qr_payment(payment.tx_id).stage is QrStage.WAITING
+    orders.later(31)
+    assert_paid(rig, rig.terminal.qr_payment(payment.tx_id), "wechat")
+
+
+def test_duplicate_and_late_notifications_change_nothing(terminal_rig: TerminalRig) -> None:
+    rig = terminal_rig
+    orders = desk(rig)
+    orders.set_provider(["notify_repeat:n=3"])
+    payment = start_bill(rig)
+    done = rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    assert_paid(rig, done, "wechat")
+    key = order_key(rig, payment.tx_id)
+    assert orders.notifications(key).count(("paid", 3)) == 1
+    later(rig)
+    assert len(payments(rig)) == 1 and len(rig.closes()) == 1
+
+
+# ---------------------------------------------------------------------- money back to the wallet
+
+
+def test_a_posting_refused_after_paid_is_refunded_to_the_wallet_never_a_voucher(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    rig.platform.set_faults(["post:refuse:code=bill_already_paid:status=409"])
+    done = rig.terminal.present_payment_code(payment.tx_id, ALIPAY_CODE)
+    assert done.stage is QrStage.DONE and done.outcome is not None
+    assert done.outcome.outcome is TxOutcome.REFUNDED and done.outcome.voucher_fen == 0
+    assert done.outcome.refunded_fen == payment.amount_fen and done.paid_with == "alipay"
+    close = assert_refunded(rig, payment.tx_id)
+    assert close["refusal"] == "bill_already_paid"
+    [refund] = desk(rig).orders()["refunds"]
+    assert refund["method"] == "alipay" and refund["amount_fen"] == payment.amount_fen
+    assert rig.platform.vouchers() == [] and payments(rig) == []
+
+
+def test_a_failed_refund_is_alerted_and_retried_under_a_new_refund_key(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    desk(rig).set_provider(["refund_fail:times=1"])
+    payment = start_bill(rig)
+    rig.platform.set_faults(["post:refuse:code=bill_already_paid:status=409"])
+    in_doubt = rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    assert in_doubt.stage is QrStage.IN_DOUBT and in_doubt.outcome is not None
+    assert in_doubt.outcome.printed  # the interim slip: money goes back to the phone
+    assert rig.terminal.engine.store.get(payment.tx_id).tx_state is TxState.REFUNDING
+    alerts = [r for r in rig.terminal.journal.records() if r["type"] == "alert"]
+    assert [a["alert"] for a in alerts].count("refund_failed") == 1
+    rig.platform.clear_faults()
+    later(rig)
+    assert_refunded(rig, payment.tx_id)
+    refunds = desk(rig).orders()["refunds"]
+    assert [r["state"] for r in refunds] == ["failed", "succeeded"]
+    assert len({r["key"] for r in refunds}) == 2
+    assert rig.terminal.qr_payment(payment.tx_id).outcome.outcome is TxOutcome.REFUNDED  # type: ignore[union-attr]
+
+
+def test_a_posting_in_doubt_is_settled_by_status_and_posted_once(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    rig.platform.set_faults(["post:timeout_after_commit:sleep_ms=800", "status:error:count=1"])
+    in_doubt = rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    assert in_doubt.stage is QrStage.IN_DOUBT
+    rig.platform.clear_faults()
+    later(rig)
+    row = rig.terminal.engine.store.get(payment.tx_id)
+    assert row.tx_state is TxState.CLOSED and row.outcome == "paid"
+    assert close_of(rig, payment.tx_id)["awaiting_claim"] is True
+    assert len(payments(rig)) == 1
+
+
+def test_a_card_top_up_by_qr_writes_the_card_after_the_posting(
+    terminal_rig: TerminalRig,
+) -> None:
+    from tests.test_card_topup import new_card
+
+    rig = terminal_rig
+    card_no = new_card(rig)
+    payment = rig.terminal.start_card_topup_by_qr("power-card", 50_00)
+    done = rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    assert_paid(rig, done, "wechat")
+    assert done.outcome is not None and done.outcome.card_credit == "written"
+    assert rig.sims.cards.card(card_no).balance_fen == 50_00
+
+
+# ---------------------------------------------------------------------- kill -9
+
+
+class Killed(BaseException):
+    """What a kill -9 does to the process at this instant: nothing after it runs."""
+
+
+def kill_at(rig: TerminalRig, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """The terminal dies just as it calls the platform's method (its intent committed)."""
+
+    def die(*args: Any, **kwargs: Any) -> Any:
+        raise Killed(method)
+
+    monkeypatch.setattr(rig.terminal.platform, method, die)
+
+
+def test_killed_before_the_first_order_request_fences_the_key(
+    terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = terminal_rig
+    kill_at(rig, monkeypatch, "create_order")
+    with pytest.raises(Killed):
+        rig.terminal.pay_bill_by_qr(quote(rig, "water-bill"))
+    monkeypatch.undo()
+    [row] = rig.terminal.engine.store.open_transactions()
+    assert row.tx_state is TxState.AWAITING_PAYMENT and row.order_key
+    rig.crash_and_restart()
+    closed = rig.terminal.engine.store.get(row.tx_id)
+    assert closed.tx_state is TxState.CLOSED and closed.outcome == "cancelled"
+    assert desk(rig).order(row.order_key)["state"] == "closed"  # fenced
+
+
+def test_killed_while_waiting_then_paid_before_the_restart_refunds(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    desk(rig).resident_pays(order_key(rig, payment.tx_id), "unionpay")
+    rig.crash_and_restart()
+    close = assert_refunded(rig, payment.tx_id)
+    assert close["paid_with"] == "unionpay" and close["reason"] == (
+        "paid after the resident left the screen: refunded to the wallet"
+    )
+
+
+def test_killed_while_waiting_unpaid_cancels(terminal_rig: TerminalRig) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    rig.crash_and_restart()
+    assert close_of(rig, payment.tx_id)["outcome"] == "cancelled"
+    assert desk(rig).order(order_key(rig, payment.tx_id))["state"] == "closed"
+
+
+def test_killed_with_the_posting_sent_completes_it_once(
+    terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    rig.platform.set_faults(["post:timeout_after_commit:sleep_ms=800"])
+    real_status = rig.terminal.platform.payment_status
+    kill_at(rig, monkeypatch, "payment_status")
+    with pytest.raises(Killed):
+        rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    monkeypatch.undo()
+    assert real_status is not None
+    rig.platform.clear_faults()
+    assert rig.terminal.engine.store.get(payment.tx_id).tx_state is TxState.POSTING
+    rig.crash_and_restart()
+    row = rig.terminal.engine.store.get(payment.tx_id)
+    assert row.tx_state is TxState.CLOSED and row.outcome == "paid"
+    assert len(payments(rig)) == 1
+
+
+def test_killed_before_the_posting_was_sent_posts_it_after_the_restart_or_refunds(
+    terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    kill_at(rig, monkeypatch, "post_payment")
+    with pytest.raises(Killed):
+        rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    monkeypatch.undo()
+    rig.crash_and_restart()
+    # Never sent: status says not_found, the key is fenced and the order refunded.
+    assert_refunded(rig, payment.tx_id)
+    assert payments(rig) == []
+
+
+def test_killed_while_refunding_refunds_once_after_the_restart(
+    terminal_rig: TerminalRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    rig.platform.set_faults(["post:refuse:code=bill_already_paid:status=409"])
+    kill_at(rig, monkeypatch, "refund_order")
+    with pytest.raises(Killed):
+        rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    monkeypatch.undo()
+    rig.platform.clear_faults()
+    row = rig.terminal.engine.store.get(payment.tx_id)
+    assert row.tx_state is TxState.REFUNDING and row.refund_key is not None
+    rig.crash_and_restart()
+    assert_refunded(rig, payment.tx_id)
+    assert len(desk(rig).orders()["refunds"]) == 1
