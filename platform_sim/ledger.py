@@ -696,6 +696,7 @@ class Ledger:
                     "fee_fen": row["fee_fen"],
                     "card_counter": row["card_counter"],
                     "hold_id": row["hold_id"],
+                    "order_key": row["order_key"],  # funded by a paid order (no float)
                     "reference": row["reference"],
                     "state": row["state"],
                     "posted_at": row["posted_at"],

@@ -31,7 +31,7 @@ from kiosk.platform import (
     Refund,
     RefundState,
 )
-from kiosk.platform.models import Refusal
+from kiosk.platform.models import Refusal, resident_notice
 from kiosk.signing import SignerError
 from kiosk.transactions.kinds import QrStage
 from kiosk.transactions.outcomes import CloseReason, PaymentCodeRefused
@@ -123,7 +123,8 @@ class QrOrders:
             )
         except PlatformRefused as exc:
             if exc.code in CODE_REFUSALS:
-                raise PaymentCodeRefused(exc.code, _code_refusal_text(exc.code)) from None
+                # The message is the resident's notice (a message id of payments.po).
+                raise PaymentCodeRefused(exc.code, resident_notice(exc)) from None
             log.warning("payment code refused (%s): asking the order's status", exc.code)
             return self.status(row)
         except OutcomeUnknown as exc:
@@ -289,17 +290,6 @@ class QrOrders:
             refund_key=row.refund_key,
         )
         return self._store.get(row.tx_id)
-
-
-def _code_refusal_text(code: str) -> str:
-    if code == Refusal.ORDER_PENDING:
-        return "a payment is already being confirmed on a phone: finish it there or wait"
-    if code == Refusal.METHOD_MISMATCH:
-        return "this payment code is from another wallet than the one chosen: scan that one"
-    return (
-        "the payment code was not accepted and nothing was charged: refresh the code in the "
-        "wallet and scan again, or scan the code on the screen"
-    )
 
 
 def _name(exc: BaseException) -> str:

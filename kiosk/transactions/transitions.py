@@ -78,7 +78,8 @@ def write_close(
         if row.pay_method == PayMethod.QR:
             # Paid by phone: no cash, never a voucher; money is conserved between what the
             # order took and what went back (paid: paid_in = amount + fee; else all back).
-            fields["order_key"] = row.order_key
+            # (the order key is not repeated: it is the tx id + "-o", and the receipt code
+            # must fit a QR symbol a phone reads from paper)
             fields["paid_with"] = row.paid_with
             fields["provider_ref"] = row.provider_ref
             fields["paid_in_fen"] = row.paid_in_fen
