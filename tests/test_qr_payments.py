@@ -422,3 +422,29 @@ def test_killed_while_refunding_refunds_once_after_the_restart(
     rig.crash_and_restart()
     assert_refunded(rig, payment.tx_id)
     assert len(desk(rig).orders()["refunds"]) == 1
+
+
+def papers(rig: TerminalRig) -> int:
+    return sum(1 for p in rig.sims.printer.out_dir.iterdir() if p.suffix == ".txt")
+
+
+def test_the_screen_polling_a_payment_in_doubt_prints_its_interim_slip_once(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    rig.platform.set_faults(["post:timeout_after_commit:sleep_ms=800", "status:error"])
+    in_doubt = rig.terminal.present_payment_code(payment.tx_id, WECHAT_CODE)
+    assert in_doubt.stage is QrStage.IN_DOUBT and in_doubt.outcome is not None
+    assert in_doubt.outcome.printed
+    slip = " ".join(rig.last_paper().split())
+    assert "do not pay again" in slip and "goes back to your phone" in slip
+    assert "手机已付款项将原路退回" in slip.replace(" ", "") and "Cash received" not in slip
+    printed = papers(rig)
+    for _ in range(3):
+        assert rig.terminal.qr_payment(payment.tx_id).stage is QrStage.IN_DOUBT
+    assert papers(rig) == printed
+    rig.platform.clear_faults()
+    later(rig)
+    assert rig.terminal.qr_payment(payment.tx_id).stage is QrStage.DONE
+    assert len(payments(rig)) == 1

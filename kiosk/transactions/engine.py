@@ -343,17 +343,20 @@ class TransactionEngine:
         """
         scheme_of(code)
         row = self._qr_row(tx_id)
+        before = self._doubts(tx_id)
         if row.tx_state is not TxState.AWAITING_PAYMENT:
-            return self._qr_after(row, present=True)
+            return self._qr_after(row, present=True, doubts_before=before)
         self._guard.require()
-        return self._qr_after(self.qr.pay_by_code(row, code), present=True)
+        row = self.qr.pay_by_code(row, code)
+        return self._qr_after(row, present=True, doubts_before=before)
 
     def qr_poll(self, tx_id: str) -> QrPayment:
         """Ask the platform once where the payment stands, and move it on."""
         row = self._qr_row(tx_id)
+        before = self._doubts(tx_id)
         if row.tx_state is TxState.AWAITING_PAYMENT and self._guard.check().ok:
             row = self.qr.status(row)
-        return self._qr_after(row, present=True)
+        return self._qr_after(row, present=True, doubts_before=before)
 
     def qr_cancel(self, tx_id: str) -> QrPayment:
         """The resident cancels (or the screen timed out while showing): close the order.
@@ -363,13 +366,14 @@ class TransactionEngine:
         paid order is then refunded) and the resident gets the interim slip.
         """
         row = self._qr_row(tx_id)
+        before = self._doubts(tx_id)
         if row.tx_state is not TxState.AWAITING_PAYMENT:
-            return self._qr_after(row, present=True)
+            return self._qr_after(row, present=True, doubts_before=before)
         row = self.qr.close(row, present=True)
         if row.tx_state is TxState.AWAITING_PAYMENT:
             row = self._moves.resident_left(row)
             return self._qr_view(row, self._pending(row, present=True))
-        return self._qr_after(row, present=True)
+        return self._qr_after(row, present=True, doubts_before=before)
 
     def qr_waiting(self) -> bool:
         """Whether a payment by phone waits for the resident (the scanner is read then)."""
@@ -381,27 +385,46 @@ class TransactionEngine:
             raise PaymentRefused(f"transaction {tx_id} is not a payment by phone")
         return row
 
-    def _qr_after(self, row: TxRow, *, present: bool) -> QrPayment:
-        """Carry a payment by phone on as far as it goes now, and say what the screen shows."""
+    def _qr_after(self, row: TxRow, *, present: bool, doubts_before: int = 0) -> QrPayment:
+        """Carry a payment by phone on as far as it goes now, and say what the screen shows.
+
+        doubts_before: the failed attempts before the call (_doubts) that got the row here."""
         if row.tx_state is TxState.POSTING and not self._posting.due(row):
-            return self._qr_view(row, self._pending(row, present))
+            return self._qr_view(row, self._qr_settle(row, present, doubts_before))
         if row.tx_state is TxState.POSTING and not self.store.retry_of(
             RetryKind.POSTING, row.tx_id
         ):
             # Fresh from the order's proof (never attempted): send it; a retry resolves.
             row = self._posting.send(row)
-            return self._qr_view_of(row, present)
+            return self._qr_view_of(row, present, doubts_before)
         if row.tx_state is TxState.AWAITING_PAYMENT:
             return self._qr_view(row, None)
         if row.tx_state is TxState.CLOSED:
             return self._qr_view(row, self._closed_outcome(row))
-        return self._qr_view_of(row, present)
+        return self._qr_view_of(row, present, doubts_before)
 
-    def _qr_view_of(self, row: TxRow, present: bool) -> QrPayment:
+    def _qr_view_of(self, row: TxRow, present: bool, doubts_before: int) -> QrPayment:
         if row.tx_state is TxState.REFUNDING and self.qr.due(row):
             row = self.qr.refund(row)
-        outcome = self._settle(row, present=present)
+        outcome = self._qr_settle(row, present, doubts_before)
         return self._qr_view(self.store.get(row.tx_id), outcome)
+
+    def _qr_settle(self, row: TxRow, present: bool, doubts_before: int) -> Outcome:
+        """_settle for a payment by phone, whose screen polls: a payment still in doubt
+        prints its interim slip once, when its first attempt failed, not on every poll."""
+        undecided = row.tx_state in (TxState.POSTING, TxState.AWAITING_PAYMENT) or (
+            row.tx_state is TxState.REFUNDING and not row.refunded_fen
+        )
+        if undecided:
+            # The slip once: when this very call found the payment in doubt for the first time.
+            first = doubts_before == 0 and self._doubts(row.tx_id) > 0
+            return self._pending(row, present and first)
+        return self._settle(row, present=present)
+
+    def _doubts(self, tx_id: str) -> int:
+        """How many attempts of this payment's platform work failed so far."""
+        kinds = (RetryKind.ORDER, RetryKind.POSTING, RetryKind.REFUND)
+        return sum(r.attempts for k in kinds if (r := self.store.retry_of(k, tx_id)) is not None)
 
     def _qr_view(self, row: TxRow, outcome: Outcome | None) -> QrPayment:
         if outcome is None:

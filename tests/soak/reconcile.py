@@ -222,13 +222,10 @@ def check_orders(
     """Every order the platform marks paid is exactly one paid close of the same money (the
     posting it funds) or one refunded close; every closed order a cancelled close with no
     money; the platform's refunds are exactly the refunded closes."""
-    orders = [
-        o for o in books.dump["payment_orders"]["orders"] if o["terminal"] == books.terminal_id
-    ]
+    book = books.dump.get("payment_orders", {"orders": [], "refunds": []})
+    orders = [o for o in book["orders"] if o["terminal"] == books.terminal_id]
     refunds = [
-        r
-        for r in books.dump["payment_orders"]["refunds"]
-        if r["terminal"] == books.terminal_id and not r["automatic"]
+        r for r in book["refunds"] if r["terminal"] == books.terminal_id and not r["automatic"]
     ]
     closes_of: dict[str, list[Record]] = {}
     for close in closes:
