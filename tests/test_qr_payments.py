@@ -216,7 +216,8 @@ def test_a_close_that_finds_the_money_taken_after_a_restart_refunds_it(
     payment = start_bill(rig)
     key = order_key(rig, payment.tx_id)
     rig.crash_and_restart()
-    assert_refunded(rig, payment.tx_id)
+    close = assert_refunded(rig, payment.tx_id)
+    assert close["reason"] == "paid after the resident left the screen: refunded to the wallet"
     assert desk(rig).order(key)["state"] == "refunded"
     assert payments(rig) == []
 
