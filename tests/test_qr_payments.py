@@ -449,3 +449,44 @@ def test_the_screen_polling_a_payment_in_doubt_prints_its_interim_slip_once(
     later(rig)
     assert rig.terminal.qr_payment(payment.tx_id).stage is QrStage.DONE
     assert len(payments(rig)) == 1
+
+
+# ---------------------------------------------------------------------- the runtime and scanner
+
+
+def test_the_runtime_hands_scanned_codes_to_the_screens_only_while_a_payment_waits(
+    terminal_rig: TerminalRig,
+) -> None:
+    from drivers.scanner.simulated import SimulatedScanner, garbled, sample_code
+    from kiosk.events import Event
+    from kiosk.runtime import Cadence, Runtime, RuntimeEvent
+
+    rig = terminal_rig
+    scanner = SimulatedScanner()  # the scanner simulator: no real one can run here
+    rig.terminal.scanner = scanner
+    seen: list[Event] = []
+    rig.terminal.events.subscribe(seen.append)
+    runtime = Runtime(rig.terminal, started=True, cadence=Cadence(platform_call_s=1.0))
+
+    def scanned() -> list[str]:
+        return [e.data["code"] for e in seen if e.kind == RuntimeEvent.PAYMENT_CODE_SCANNED]
+
+    scanner.scan(sample_code())  # no payment waits: read and dropped
+    runtime.turn()
+    assert scanned() == []
+
+    payment = start_bill(rig)  # arms the scanner
+    code = sample_code(serial=7)
+    scanner.scan(garbled(code))
+    scanner.scan(code)
+    for _ in range(3):
+        runtime.turn()
+    assert scanned() == [code]
+    assert any(e.kind == RuntimeEvent.PAYMENT_CODE_MISREAD for e in seen)
+    done = rig.terminal.present_payment_code(payment.tx_id, scanned()[0])
+    assert done.stage is QrStage.DONE
+    assert any(e.kind == RuntimeEvent.ORDER_PAID for e in seen)
+
+    scanner.scan(sample_code(serial=8))  # paid: the scanner is disarmed again
+    runtime.turn()
+    assert scanned() == [code]
