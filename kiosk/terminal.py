@@ -148,6 +148,7 @@ class Terminal:
         self.signer = signer
         # Reads residents' payment codes while a payment by phone waits (kiosk.runtime).
         self.scanner = scanner
+        self._scanner_armed = False
         self.clock_guard = ClockGuard(
             self.conn, self.journal, clock, self.events, skew=platform.clock_skew
         )
@@ -696,9 +697,12 @@ class Terminal:
         return payment
 
     def _scanner_for(self, waiting: bool) -> None:
-        if self.scanner is None:
+        # Armed once per payment: arming again would forget a code read in between.
+        if self.scanner is None or waiting == self._scanner_armed:
             return
         try:
             self.scanner.arm() if waiting else self.scanner.disarm()
         except DeviceError as exc:  # the dynamic code still works without the scanner
             log.warning("payment-code scanner not %s: %s", "armed" if waiting else "disarmed", exc)
+            return  # tried again by the next call
+        self._scanner_armed = waiting

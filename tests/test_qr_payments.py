@@ -490,3 +490,28 @@ def test_the_runtime_hands_scanned_codes_to_the_screens_only_while_a_payment_wai
     scanner.scan(sample_code(serial=8))  # paid: the scanner is disarmed again
     runtime.turn()
     assert scanned() == [code]
+
+
+def test_a_payment_nobody_finished_is_closed_by_housekeeping_after_the_journey_timeout(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    payment = start_bill(rig)
+    rig.clock.advance(timedelta(minutes=3))
+    rig.terminal.tick()  # the resident may still be at the screen
+    assert rig.terminal.engine.store.get(payment.tx_id).tx_state is TxState.AWAITING_PAYMENT
+    later(rig, minutes=4)
+    close = close_of(rig, payment.tx_id)
+    assert close["outcome"] == "cancelled" and close["paid_in_fen"] == 0
+    assert desk(rig).order(order_key(rig, payment.tx_id))["state"] == "closed"
+
+
+def test_an_abandoned_payment_found_paid_is_refunded_not_completed(
+    terminal_rig: TerminalRig,
+) -> None:
+    rig = terminal_rig
+    desk(rig).set_provider(["provider_timeout:s=600"])  # the platform learns it late
+    payment = start_bill(rig)
+    later(rig, minutes=7)
+    assert_refunded(rig, payment.tx_id)
+    assert payments(rig) == []

@@ -66,8 +66,8 @@ __all__ = [
 # the account hold this much extra float so the credit can be posted.
 OVERPAY_MARGIN_FEN = 100_00 - 1
 
-# A payment by phone is settled in the resident's absence this long after its order expired
-# (the platform closes an expired order itself; the margin covers the clocks' difference).
+# A payment by phone is settled in the resident's absence this long after the journey
+# timeout (collect_timeout, by default the platform's order lifetime of 5 minutes).
 ORDER_EXPIRY_MARGIN = timedelta(minutes=1)
 
 NO_SIGNER = (
@@ -460,15 +460,15 @@ class TransactionEngine:
 
     def _qr_abandoned(self, row: TxRow) -> bool:
         """A payment awaiting the resident that nobody is at the screen for any more: the
-        resident left (an unanswered cancel, a restart) or its order expired."""
+        resident left (an unanswered cancel, a restart), or the journey timeout and a margin
+        passed since it started. Measured by the terminal's own clock (the order's expiry is
+        the platform's, which may differ): the platform closes the order itself by then."""
         if not self.qr.due(row):
             return False
         if row.resident_left:
             return True
-        now = self.clock.now()
-        if row.order_expires is not None:
-            return now >= datetime.fromisoformat(row.order_expires) + ORDER_EXPIRY_MARGIN
-        return now - datetime.fromisoformat(row.created) >= self._collect_timeout
+        elapsed = self.clock.now() - datetime.fromisoformat(row.created)
+        return elapsed >= self._collect_timeout + ORDER_EXPIRY_MARGIN
 
     def _qr_absent(self, row: TxRow) -> Outcome:
         """Settle a payment awaiting a resident who is gone: ask where the order stands,
