@@ -45,8 +45,8 @@ PATIENCE = 4
 # A resident refused for a wrong clock walks away; the next one comes a little later.
 CLOCK_REFUSAL_PAUSE_S = 1.0
 # A resident paying by phone looks at the screen this often, this many times at most.
-QR_POLL_S = 0.25
-QR_LOOKS = 12
+QR_POLL_S = 0.05
+QR_LOOKS = 24
 
 
 def card_pool(terminal: Terminal, cards: object, seed: int) -> list[tuple[str, str]]:
