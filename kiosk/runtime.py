@@ -30,6 +30,7 @@ from kiosk.availability import need_problems, snapshot_of
 from kiosk.clock import Clock
 from kiosk.config import Config
 from kiosk.core_inbox import TerminalThreadInbox
+from kiosk.devices import DeviceError, ScanMisread
 from kiosk.errors import KioskError
 from kiosk.events import Event
 from kiosk.fleet_link import FleetLink
@@ -52,6 +53,12 @@ class RuntimeEvent:
     DEVICE_STATE = "device_state"  # data: problems {need: reason}
     SERVICE_STATE = "service_state"  # data: state, faults [codes]
     STARTED = "runtime_started"  # data: state, faults, recovered
+    # Only while a payment by phone waits (the scanner is read then; kiosk.transactions):
+    PAYMENT_CODE_SCANNED = "payment_code_scanned"  # data: code (the screen presents it)
+    PAYMENT_CODE_MISREAD = "payment_code_misread"  # data: problem (kiosk.payment_codes)
+    # Published by the engine as a payment by phone moves (kiosk.transactions.orders):
+    ORDER_PAID = "order_paid"  # data: tx_id, paid_with
+    ORDER_CLOSED = "order_closed"  # data: tx_id, reason
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,7 @@ class Runtime:
         self.turns += 1
         self._serve()
         self._drain_cash()
+        self._read_scanner()
         if now >= self._next_card:
             self._next_card = now + self.cadence.card_s
             self._watch_card()
@@ -266,6 +274,25 @@ class Runtime:
         after = journal.head()[0]
         if after != before:
             self.terminal.events.publish(RuntimeEvent.CASH_COUNTED, seq=after)
+
+    def _read_scanner(self) -> None:
+        """While a payment by phone waits, hand each payment code read to the screens (the
+        screen presents it: the code goes to the platform once, through the terminal)."""
+        scanner = self.terminal.scanner
+        if scanner is None or not self._guard("payment waiting", self.terminal.qr_waiting):
+            return
+        try:
+            scanned = scanner.read(0)
+        except ScanMisread as exc:
+            self.terminal.events.publish(
+                RuntimeEvent.PAYMENT_CODE_MISREAD, problem=str(exc.problem)
+            )
+            return
+        except DeviceError as exc:  # unplugged: the dynamic code still works
+            log.debug("payment-code scanner not read: %s", exc)
+            return
+        if scanned is not None:
+            self.terminal.events.publish(RuntimeEvent.PAYMENT_CODE_SCANNED, code=scanned.code)
 
     def _watch_card(self) -> None:
         # One place looks at the slot (a status query, no APDU), and the screens are told;

@@ -24,6 +24,7 @@ from kiosk.devices import (
     CashAcceptor,
     DeviceError,
     IoBoard,
+    PaymentCodeScanner,
     PrepaidCard,
     Printer,
 )
@@ -46,11 +47,20 @@ from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.day_close import DayCloser
 from kiosk.signing import Signer, SignerError
 from kiosk.storage import open_database, write_transaction
-from kiosk.transactions.engine import Outcome, PaymentRefused, Progress, TransactionEngine
-from kiosk.transactions.kinds import TxKind
+from kiosk.transactions.engine import (
+    Outcome,
+    PaymentRefused,
+    Progress,
+    QrPayment,
+    TransactionEngine,
+)
+from kiosk.transactions.kinds import QrStage, TxKind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# One platform request of a payment by phone waits at most this long (one attempt): the
+# resident's screen polls again (kiosk.runtime's budget, docs/deploy.md).
+QR_CALL_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,7 @@ class Terminal:
         events: EventBus | None = None,
         board: IoBoard | None = None,
         instance_lock: DataDirectoryLock | None = None,
+        scanner: PaymentCodeScanner | None = None,
     ) -> None:
         # First: nothing of a terminal another process runs may be touched.
         self.instance_lock = instance_lock or DataDirectoryLock(config.data_path)
@@ -137,6 +148,9 @@ class Terminal:
         )
         self.calendar = BusinessCalendar(self._conn, self.journal, config.business.cutoff_time())
         self.signer = signer
+        # Reads residents' payment codes while a payment by phone waits (kiosk.runtime).
+        self.scanner = scanner
+        self._scanner_armed = False
         self.clock_guard = ClockGuard(
             self._conn, self.journal, clock, self.events, skew=platform.clock_skew
         )
@@ -561,6 +575,17 @@ class Terminal:
         )
 
     def start_card_topup(self, service_code: str, amount_fen: int) -> Progress:
+        service, card = self._card_for(service_code)
+        return self._engine.begin(
+            kind=TxKind.CARD_TOPUP,
+            service=service,
+            account=card.card_no,
+            due_fen=amount_fen,
+            card=card,
+        )
+
+    def _card_for(self, service_code: str) -> tuple[Service, PrepaidCard]:
+        """The card top-up service and the card in the reader, checked for a top-up."""
         self._admit()
         service = self.catalog().service(service_code)
         if service.kind != "card_topup":
@@ -578,13 +603,7 @@ class Terminal:
             raise PaymentRefused(
                 "an earlier top-up of this card is not written yet: keep the card inserted"
             )
-        return self._engine.begin(
-            kind=TxKind.CARD_TOPUP,
-            service=service,
-            account=card.card_no,
-            due_fen=amount_fen,
-            card=card,
-        )
+        return service, card
 
     def collect(self, tx_id: str) -> Progress:
         return self._engine.collect(tx_id)
@@ -633,3 +652,83 @@ class Terminal:
         """The residents' ratings and complaints, kept in this terminal's database and
         journal (use it on the terminal's thread, as every call of the core)."""
         return RatingStore(self._conn, self.journal)
+
+    # ------------------------------------------------------------------ paying by phone
+    # docs/transactions.md, "Payments by phone". Each call makes at most a few platform
+    # requests, each one attempt of at most QR_CALL_S (the runtime's budget, kiosk.runtime):
+    # what is not answered in time is settled by the next poll or by housekeeping.
+
+    def pay_bill_by_qr(self, quote: BillQuote) -> QrPayment:
+        self._admit()
+        return self._qr(
+            lambda: self._engine.begin_qr(
+                kind=TxKind.BILL,
+                service=quote.service,
+                account=quote.account,
+                due_fen=quote.bill.amount_due_fen,
+                bill_id=quote.bill.bill_id,
+            )
+        )
+
+    def start_phone_topup_by_qr(self, service_code: str, phone: str, amount_fen: int) -> QrPayment:
+        self._admit()
+        service = self.catalog().service(service_code)
+        if service.kind != "phone_topup":
+            raise KioskError(f"{service.name} is not a phone top-up")
+        phone = service.validate_account(phone)
+        return self._qr(
+            lambda: self._engine.begin_qr(
+                kind=TxKind.PHONE_TOPUP, service=service, account=phone, due_fen=amount_fen
+            )
+        )
+
+    def start_card_topup_by_qr(self, service_code: str, amount_fen: int) -> QrPayment:
+        """The card is written after the posting exactly as for a cash top-up."""
+        service, card = self._card_for(service_code)
+        return self._qr(
+            lambda: self._engine.begin_qr(
+                kind=TxKind.CARD_TOPUP,
+                service=service,
+                account=card.card_no,
+                due_fen=amount_fen,
+                card=card,
+            )
+        )
+
+    def qr_waiting(self) -> bool:
+        """Whether a payment by phone waits for the resident (the runtime reads the scanner)."""
+        return self._engine.qr_waiting()
+
+    def present_payment_code(self, tx_id: str, code: str) -> QrPayment:
+        """A scanned payment code (付款码). Not a payment code: PaymentCodeInvalid (one line,
+        nothing sent); refused by the wallet: PaymentCodeRefused (nothing charged)."""
+        return self._qr(lambda: self._engine.qr_present_code(tx_id, code))
+
+    def qr_payment(self, tx_id: str) -> QrPayment:
+        """Poll: asks the order's status once and moves the payment on."""
+        return self._qr(lambda: self._engine.qr_poll(tx_id))
+
+    def cancel_qr_payment(self, tx_id: str) -> QrPayment:
+        return self._qr(lambda: self._engine.qr_cancel(tx_id))
+
+    def _qr(self, call: Callable[[], QrPayment]) -> QrPayment:
+        """Run a QR journey call bounded in time; arm the scanner while the payment waits."""
+        bounded = getattr(self.platform, "bounded", None)
+        if bounded is None:  # a platform stand-in without limits (a unit test's)
+            payment = call()
+        else:
+            with bounded(QR_CALL_S):
+                payment = call()
+        self._scanner_for(payment.stage is QrStage.WAITING or payment.stage is QrStage.CONFIRMING)
+        return payment
+
+    def _scanner_for(self, waiting: bool) -> None:
+        # Armed once per payment: arming again would forget a code read in between.
+        if self.scanner is None or waiting == self._scanner_armed:
+            return
+        try:
+            self.scanner.arm() if waiting else self.scanner.disarm()
+        except DeviceError as exc:  # the dynamic code still works without the scanner
+            log.warning("payment-code scanner not %s: %s", "armed" if waiting else "disarmed", exc)
+            return  # tried again by the next call
+        self._scanner_armed = waiting

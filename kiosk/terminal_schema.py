@@ -248,6 +248,26 @@ ALTER TABLE tx ADD COLUMN close_reason TEXT;  -- kiosk.transactions.outcomes.Clo
 ALTER TABLE tx ADD COLUMN refusal TEXT        -- the platform's refusal code that led to voiding
 """,
             ),
+            # Paying by phone (kiosk.transactions.orders, docs/transactions.md "Payments by
+            # phone"); cash transactions keep the defaults.
+            Migration(
+                3,
+                "tx: payment method, payment order and refund to the wallet",
+                """
+ALTER TABLE tx ADD COLUMN pay_method TEXT NOT NULL DEFAULT 'cash';  -- kinds.PayMethod
+ALTER TABLE tx ADD COLUMN order_key TEXT;      -- the order's key, committed before its request
+ALTER TABLE tx ADD COLUMN code_url TEXT;       -- the order's dynamic code, to show again
+ALTER TABLE tx ADD COLUMN order_expires TEXT;  -- the order's expiry (the platform's clock), ISO
+ALTER TABLE tx ADD COLUMN order_stage TEXT;    -- kinds.QrStage while awaiting payment
+ALTER TABLE tx ADD COLUMN paid_with TEXT;      -- the wallet that paid (wechat, alipay, unionpay)
+ALTER TABLE tx ADD COLUMN provider_ref TEXT;   -- the provider's transaction id
+ALTER TABLE tx ADD COLUMN paid_in_fen INTEGER NOT NULL DEFAULT 0;  -- what the order took
+ALTER TABLE tx ADD COLUMN refund_key TEXT;     -- the refund in progress, committed before it
+ALTER TABLE tx ADD COLUMN refunds_tried INTEGER NOT NULL DEFAULT 0;  -- refund keys used
+ALTER TABLE tx ADD COLUMN refunded_fen INTEGER NOT NULL DEFAULT 0;   -- back to the wallet
+ALTER TABLE tx ADD COLUMN resident_left INTEGER NOT NULL DEFAULT 0   -- 1: paid is refunded
+""",
+            ),
         ),
         retired=(
             # Indexes of earlier versions, used by no query now (each cost a page per commit).

@@ -37,6 +37,7 @@ from kiosk.platform.models import (
 )
 from kiosk.storage import open_database, write_transaction
 from platform_sim import sample_data
+from platform_sim.orders import release_order, use_order
 
 # A new station's float: the credit line is zero (seed 002: 信誉额度必须为零), so nothing can be
 # sold until a deposit is confirmed. A larger opening balance models a station whose balance
@@ -157,6 +158,7 @@ class Ledger:
             _add_hold_expiry(conn, hold_lifetime)
             _add_slips_and_opening(conn)
             conn.executescript(SCHEMA)
+            _add_order_funding(conn)
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -232,7 +234,9 @@ class Ledger:
                 "COALESCE(SUM(CASE WHEN state = 'reversed' THEN amount_fen + fee_fen END), 0), "
                 "COALESCE(SUM(CASE WHEN terminal = ? THEN amount_fen + fee_fen END), 0), "
                 "COALESCE(SUM(CASE WHEN terminal = ? AND state = 'reversed' "
-                "THEN amount_fen + fee_fen END), 0) FROM payments WHERE station = ?",
+                "THEN amount_fen + fee_fen END), 0) FROM payments "
+                # A posting funded by a paid order never touched the float.
+                "WHERE station = ? AND order_key IS NULL",
                 (terminal, terminal, station),
             ).fetchone()
             outstanding = conn.execute(
@@ -314,7 +318,8 @@ class Ledger:
         terminal: str,
         key: str,
         *,
-        hold_id: str,
+        hold_id: str | None,
+        order_key: str | None = None,
         service: str,
         biller: str,
         account: str,
@@ -334,7 +339,9 @@ class Ledger:
             "amount_fen": amount_fen,
             "fee_fen": fee_fen,
             "card_counter": None,
-            "hold_id": hold_id,
+            # A posting funded by a paid order keeps no hold ('': the column predates orders).
+            "hold_id": hold_id or "",
+            "order_key": order_key,
         }
         with self._transaction(now) as conn:
             existing = _existing_payment(conn, key, request)
@@ -365,7 +372,8 @@ class Ledger:
         terminal: str,
         key: str,
         *,
-        hold_id: str,
+        hold_id: str | None,
+        order_key: str | None = None,
         service: str,
         biller: str,
         card_no: str,
@@ -385,7 +393,9 @@ class Ledger:
             "amount_fen": amount_fen,
             "fee_fen": fee_fen,
             "card_counter": counter,
-            "hold_id": hold_id,
+            # A posting funded by a paid order keeps no hold ('': the column predates orders).
+            "hold_id": hold_id or "",
+            "order_key": order_key,
         }
         with self._transaction(now) as conn:
             existing = _existing_payment(conn, key, request)
@@ -432,10 +442,14 @@ class Ledger:
                     "WHERE key = ?",
                     (iso(now), reason, key),
                 )
-                conn.execute(
-                    "UPDATE stations SET balance_fen = balance_fen + ? WHERE station = ?",
-                    (row["amount_fen"] + row["fee_fen"], station),
-                )
+                if row["order_key"] is not None:
+                    # Funded by a paid order: the order is free again (to be refunded).
+                    release_order(conn, row["order_key"], key)
+                else:
+                    conn.execute(
+                        "UPDATE stations SET balance_fen = balance_fen + ? WHERE station = ?",
+                        (row["amount_fen"] + row["fee_fen"], station),
+                    )
             _checked_float_state(conn, station)
             return _payment_status(conn, station, key)
 
@@ -682,6 +696,7 @@ class Ledger:
                     "fee_fen": row["fee_fen"],
                     "card_counter": row["card_counter"],
                     "hold_id": row["hold_id"],
+                    "order_key": row["order_key"],  # funded by a paid order (no float)
                     "reference": row["reference"],
                     "state": row["state"],
                     "posted_at": row["posted_at"],
@@ -809,6 +824,11 @@ def _existing_payment(
     conn: sqlite3.Connection, key: str, request: dict[str, Any]
 ) -> sqlite3.Row | None:
     """The payment already made with this key (a retry), or None for a new key."""
+    if (request["hold_id"] == "") == (request["order_key"] is None):
+        raise PlatformRefused(
+            Refusal.BAD_REQUEST,
+            "a posting is funded by exactly one of 'hold_id' and 'order_key': give one",
+        )
     row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM payments WHERE key = ?", (key,)
     ).fetchone()
@@ -834,6 +854,10 @@ def _insert_payment(
 ) -> sqlite3.Row:
     station, hold_id = request["station"], request["hold_id"]
     total_fen = request["amount_fen"] + request["fee_fen"]
+    if request["order_key"] is not None:
+        # Funded by a paid payment order (the resident paid by phone): no float moves.
+        use_order(conn, station, request["order_key"], total_fen, key, now)
+        return _insert_posting(conn, key, request, now)
     hold = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
     if hold is None or hold["station"] != station or hold["state"] != "active":
         raise PlatformRefused(
@@ -855,13 +879,21 @@ def _insert_payment(
     conn.execute(
         "UPDATE stations SET balance_fen = balance_fen - ? WHERE station = ?", (total_fen, station)
     )
+    return _insert_posting(conn, key, request, now)
+
+
+def _insert_posting(
+    conn: sqlite3.Connection, key: str, request: dict[str, Any], now: datetime
+) -> sqlite3.Row:
+    station = request["station"]
     seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM payments").fetchone()[0]
     reference = f"SIM{now:%Y%m%d}{seq:08d}"
     conn.execute(
         "INSERT INTO payments (seq, key, station, terminal, kind, service, biller, account, "
-        "bill_id, amount_fen, fee_fen, card_counter, hold_id, reference, state, posted_at) "
-        "VALUES (:seq, :key, :station, :terminal, :kind, :service, :biller, :account, "
-        ":bill_id, :amount_fen, :fee_fen, :card_counter, :hold_id, :reference, 'posted', :now)",
+        "bill_id, amount_fen, fee_fen, card_counter, hold_id, order_key, reference, state, "
+        "posted_at) VALUES (:seq, :key, :station, :terminal, :kind, :service, :biller, "
+        ":account, :bill_id, :amount_fen, :fee_fen, :card_counter, :hold_id, :order_key, "
+        ":reference, 'posted', :now)",
         {**request, "seq": seq, "key": key, "reference": reference, "now": iso(now)},
     )
     _checked_float_state(conn, station)
@@ -942,6 +974,13 @@ def _open_account(conn: sqlite3.Connection, station: str, opening_fen: int, now:
         "VALUES (?, ?, ?, ?)",
         (station, opening_fen, iso(now), opening_fen),
     )
+
+
+def _add_order_funding(conn: sqlite3.Connection) -> None:
+    """A posting may be funded by a paid payment order instead of a hold (added later)."""
+    columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(payments)")}
+    if "order_key" not in columns:
+        conn.execute("ALTER TABLE payments ADD COLUMN order_key TEXT")
 
 
 def _add_slips_and_opening(conn: sqlite3.Connection) -> None:

@@ -183,6 +183,10 @@ class OrderBook:
         self.lifetime = lifetime
         with self._connection() as conn:
             conn.executescript(SCHEMA)
+            columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(pay_orders)")}
+            if "used_by" not in columns:
+                # The posting a paid order funds (docs/platform-api.md, "post"); added later.
+                conn.execute("ALTER TABLE pay_orders ADD COLUMN used_by TEXT")
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -395,6 +399,11 @@ class OrderBook:
                     f"order {order_key} was paid {row['amount_fen']} fen; a refund is of the "
                     f"whole amount, not {amount_fen} fen",
                 )
+            if row["used_by"] is not None:
+                raise PlatformRefused(
+                    Refusal.ORDER_USED,
+                    f"order {order_key} funds posting {row['used_by']}: reverse it first",
+                )
             if state in (OrderState.REFUNDING, OrderState.REFUNDED):
                 raise PlatformRefused(
                     Refusal.ORDER_ALREADY_REFUNDED,
@@ -560,6 +569,46 @@ class OrderBook:
 
 
 # ---------------------------------------------------------------- helpers on one connection
+
+
+def use_order(
+    conn: sqlite3.Connection,
+    station: str,
+    key: str,
+    total_fen: int,
+    payment_key: str,
+    now: datetime,
+) -> None:
+    """Let payment_key's posting be funded by order key, in the ledger's write transaction:
+    a paid order of this station for exactly total_fen that no other posting uses."""
+    _advance(conn, now)
+    row = _order_row(conn, key)
+    if row is None or row["station"] != station or row["origin"] == "fenced":
+        raise PlatformRefused(
+            Refusal.ORDER_NOT_FOUND, f"no payment order {key!r} of station {station} is known"
+        )
+    if OrderState(row["state"]) is not OrderState.PAID:
+        raise PlatformRefused(
+            Refusal.ORDER_NOT_PAID, f"order {key} is {row['state']}: it cannot fund a posting"
+        )
+    if row["amount_fen"] != total_fen:
+        raise PlatformRefused(
+            Refusal.ORDER_AMOUNT_MISMATCH,
+            f"order {key} was paid {row['amount_fen']} fen, not the {total_fen} fen of amount "
+            "and fee",
+        )
+    if row["used_by"] is not None and row["used_by"] != payment_key:
+        raise PlatformRefused(
+            Refusal.ORDER_USED, f"order {key} already funds posting {row['used_by']}"
+        )
+    conn.execute("UPDATE pay_orders SET used_by = ? WHERE key = ?", (payment_key, key))
+
+
+def release_order(conn: sqlite3.Connection, key: str, payment_key: str) -> None:
+    """The posting payment_key was reversed: its order no longer funds anything."""
+    conn.execute(
+        "UPDATE pay_orders SET used_by = NULL WHERE key = ? AND used_by = ?", (key, payment_key)
+    )
 
 
 def _utc(moment: datetime) -> str:

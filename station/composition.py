@@ -200,6 +200,7 @@ def _build_terminal(
         events=events,
         board=board if board is not None else devices.board,
         instance_lock=instance_lock,
+        scanner=devices.scanner,
     )
     return terminal, devices.sims
 

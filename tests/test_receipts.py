@@ -329,7 +329,7 @@ def test_a_code_with_bytes_after_its_content_is_refused(journal_bench: JournalBe
     ("body", "problem"),
     [
         ([9, bytes(32), {}], "signature algorithm 9, unknown to this version"),
-        ([1, bytes(96), {30: 1}], "field number 30, unknown to this version"),
+        ([1, bytes(96), {99: 1}], "field number 99, unknown to this version"),
         ([1, bytes(31), {}], "its content has the wrong shape"),
         ([1, bytes(32), bytes(64), {}], "its content has the wrong shape"),
         ([1, bytes(95), {}], "its signature has the wrong length"),

@@ -212,3 +212,128 @@ def test_every_soak_restarts_far_ahead_then_far_behind_and_right_lives_never_loo
         latest = max(latest, life.clock_offset_s)
     # The plan is a function of the seed and the life's number alone.
     assert segment(seed, 0, SkewPlan(), Intensity()) == lives[0]
+
+
+# ---------------------------------------------------------------------- payments by phone
+
+
+def qr_close(tx: str, outcome: str, amount: int, wallet: str = "alipay") -> dict[str, Any]:
+    paid = outcome == "paid"
+    record = close(tx, outcome, 0, amount=amount if paid else 0)
+    record.update(
+        payment_method="qr",
+        paid_with=wallet,
+        provider_ref=f"PR-{tx}",
+        paid_in_fen=amount if outcome in ("paid", "refunded") else 0,
+        refunded_fen=amount if outcome == "refunded" else 0,
+    )
+    if outcome == "cancelled":
+        record.update(paid_with=None, provider_ref=None)
+    return record
+
+
+def order(tx: str, state: str, amount: int, used_by: str | None = None) -> dict[str, Any]:
+    return {
+        "key": f"{tx}-o",
+        "terminal": TERMINAL,
+        "state": state,
+        "amount_fen": amount,
+        "paid_with": None if state == "closed" else "alipay",
+        "provider_ref": None if state == "closed" else f"PR-{tx}",
+        "closed_reason": "terminal" if state == "closed" else None,
+        "used_by": used_by,
+    }
+
+
+def with_qr() -> Books:
+    """The balanced books plus a QR payment posted from its order, one refunded to the
+    wallet, and one cancelled before anything was paid."""
+    books = balanced()
+    qr_posting = {**payment("q1", 30_00), "order_key": "q1-o"}
+    dump = {
+        **books.dump,
+        "payments": [*books.dump["payments"], qr_posting],
+        "payment_orders": {
+            "orders": [
+                order("q1", "paid", 30_00, used_by="q1-p"),
+                order("q2", "refunded", 40_00),
+                order("q3", "closed", 10_00),
+            ],
+            "refunds": [
+                {
+                    "key": "q2-r1",
+                    "order_key": "q2-o",
+                    "terminal": TERMINAL,
+                    "state": "succeeded",
+                    "amount_fen": 40_00,
+                    "method": "alipay",
+                    "automatic": 0,
+                }
+            ],
+        },
+    }
+    records = [
+        *books.records,
+        qr_close("q1", "paid", 30_00),
+        qr_close("q2", "refunded", 40_00),
+        qr_close("q3", "cancelled", 0),
+    ]
+    return dataclasses.replace(books, dump=dump, records=records)
+
+
+def test_balanced_books_with_payments_by_phone_pass() -> None:
+    result = reconcile(with_qr())
+    assert result.discrepancies == []
+    for check in (
+        "paid order = one paid close",
+        "refunded order = one refunded close",
+        "closed order = one cancelled close with no money",
+        "refunded close = one platform refund",
+        "no QR close has cash or a voucher",
+        "money conserved (QR paid)",
+        "money conserved (QR not paid)",
+        "float = opening - posted",
+    ):
+        assert result.checks[check] > 0, check
+
+
+def test_a_paid_order_without_its_paid_close_is_reported() -> None:
+    books = with_qr()
+    records = [r for r in books.records if r.get("tx_id") != "q1"]
+    found = spoil(books, records=records)
+    assert any(d.startswith("paid order = one paid close: order q1-o") for d in found), found
+
+
+def test_a_qr_close_with_a_voucher_is_reported() -> None:
+    books = with_qr()
+    records = [
+        {**r, "voucher_fen": 40_00, "voucher_id": "V-q2"} if r.get("tx_id") == "q2" else r
+        for r in books.records
+    ]
+    found = spoil(books, records=records)
+    assert any(d.startswith("no QR close has cash or a voucher: q2") for d in found), found
+
+
+def test_a_refunded_close_the_platform_never_refunded_is_reported() -> None:
+    books = with_qr()
+    dump = {**books.dump, "payment_orders": {**books.dump["payment_orders"], "refunds": []}}
+    found = spoil(books, dump=dump)
+    assert any(d.startswith("refunded close = one platform refund") for d in found), found
+
+
+def test_a_closed_order_whose_tx_was_paid_is_reported() -> None:
+    books = with_qr()
+    orders = [
+        {**o, "state": "closed"} if o["key"] == "q1-o" else o
+        for o in books.dump["payment_orders"]["orders"]
+    ]
+    dump = {**books.dump, "payment_orders": {**books.dump["payment_orders"], "orders": orders}}
+    found = spoil(books, dump=dump)
+    assert any(d.startswith("closed order = one cancelled close") for d in found), found
+
+
+def test_a_qr_posting_counted_against_the_float_is_reported() -> None:
+    books = with_qr()
+    payments = [{**p, "order_key": None} for p in books.dump["payments"]]
+    found = spoil(books, dump={**books.dump, "payments": payments})
+    assert any(d.startswith("float = opening - posted") for d in found), found

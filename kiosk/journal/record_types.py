@@ -65,6 +65,9 @@ class TerminalAlertKind(StrEnum):
     # A deposit recorded at the terminal was refused by the platform (its slip is already
     # behind another deposit, say): the float will not grow by it.
     DEPOSIT_REFUSED = "deposit_refused"
+    # Money paid by phone could not be refunded to its wallet yet (failed at the provider,
+    # or refused): the terminal tries again under a new refund key (kiosk.transactions.orders).
+    REFUND_FAILED = "refund_failed"
 
 
 class VoucherPayoutState(StrEnum):

@@ -34,7 +34,13 @@ def _fen(record: Mapping[str, object], key: str) -> int:
 
 
 def tx_close_turnover_fen(record: Mapping[str, object]) -> int:
-    """What a tx_close adds to the turnover counter: its amount and fee (0 unless paid)."""
+    """What a tx_close adds to the turnover counter: its amount and fee (0 unless paid).
+
+    The counter is what the station's float paid: a payment by phone (payment_method "qr")
+    is funded by its paid order, not the float, so it adds nothing (the day's float check).
+    """
+    if record.get("payment_method") == "qr":
+        return 0
     return _fen(record, "amount_fen") + _fen(record, "fee_fen")
 
 

@@ -14,6 +14,7 @@ from kiosk.money import format_fen
 from kiosk.receipts.layout import check_columns, station_header
 from kiosk.receipts.lines import chinese, label, local_time, note, row, rule, title
 from kiosk.receipts.model import StationInfo
+from kiosk.settlement.pay_methods import METHOD_LABELS, QR_REFUNDED_LABEL
 
 DAY_SHEET = "Day close sheet"
 COLLECTION_SLIP = "Cash collection slip"
@@ -120,6 +121,7 @@ def day_sheet_document(
     lines += row(
         "Transactions", f"{record.get('paid_count')} / {_fen(record.get('paid_fen'))}", columns
     )
+    lines += _by_method(record, columns)
     lines.append(rule(columns))
     lines += title("Cash", columns)
     lines += row("Cash taken today", _fen(record.get("cash_in_fen")), columns)
@@ -186,6 +188,21 @@ def collection_slip_document(
     lines += note(SIGN_HERE, columns)
     lines.append(ReceiptLine(""))
     return ReceiptDocument(job_id=f"collection/{record.get('seq')}", lines=tuple(lines), cut="full")
+
+
+def _by_method(record: Mapping[str, object], columns: int) -> list[ReceiptLine]:
+    """The day's paid transactions by payment method (cash, each wallet), and refunds."""
+    methods = record.get("payment_methods")
+    if not isinstance(methods, Mapping):
+        return []
+    lines: list[ReceiptLine] = []
+    for method, figures in sorted(methods.items()):
+        if isinstance(figures, Mapping):
+            total = int(figures.get("amount_fen", 0)) + int(figures.get("fee_fen", 0))
+            name = METHOD_LABELS.get(str(method), str(method))
+            lines += row(name, f"{figures.get('count')} / {_fen(total)}", columns)
+    lines += row(QR_REFUNDED_LABEL, _fen(record.get("qr_refunded_fen")), columns)
+    return lines
 
 
 def _columns(left: str, right: str, columns: int) -> str:

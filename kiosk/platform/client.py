@@ -176,7 +176,8 @@ class PlatformClient:
         self,
         key: str,
         *,
-        hold_id: str,
+        hold_id: str | None = None,
+        order_key: str | None = None,
         service: str,
         biller: str,
         account: str,
@@ -187,13 +188,15 @@ class PlatformClient:
     ) -> Posting:
         """Post a payment, consuming the hold; the same key again returns the same Posting.
 
-        An answer whose amount or fee is not the one sent is a MalformedAnswer.
+        Funded by exactly one of hold_id (the station's float) or order_key (a paid payment
+        order of the station for amount + fee, which the posting then uses). An answer whose
+        amount or fee is not the one sent is a MalformedAnswer.
         """
         answer = self._call(
             Operation.POST,
             {
                 "key": key,
-                "hold_id": hold_id,
+                **_funding(hold_id, order_key),
                 "service": service,
                 "biller": biller,
                 "account": account,
@@ -211,7 +214,8 @@ class PlatformClient:
         self,
         key: str,
         *,
-        hold_id: str,
+        hold_id: str | None = None,
+        order_key: str | None = None,
         service: str,
         biller: str,
         card_no: str,
@@ -223,7 +227,8 @@ class PlatformClient:
         """Post a prepaid card purchase and get the MAC crediting the card to counter + 1.
 
         Idempotent by key: the same key returns the same CardCredit (counter and MAC). An
-        answer for another card, counter, amount or fee is a MalformedAnswer.
+        answer for another card, counter, amount or fee is a MalformedAnswer. Funded like
+        post_payment: exactly one of hold_id and order_key.
         """
         if isinstance(counter, bool) or not isinstance(counter, int) or counter < 0:
             raise PlatformError(f"card purchase counter {counter!r} is not a whole number >= 0")
@@ -231,7 +236,7 @@ class PlatformClient:
             Operation.AUTHORIZE,
             {
                 "key": key,
-                "hold_id": hold_id,
+                **_funding(hold_id, order_key),
                 "service": service,
                 "biller": biller,
                 "card_no": card_no,
@@ -625,6 +630,13 @@ class BoundedWindow:
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.unanswered = 0
+
+
+def _funding(hold_id: str | None, order_key: str | None) -> dict[str, str]:
+    """What pays for a posting: the float's hold, or a paid payment order (never both)."""
+    if (hold_id is None) == (order_key is None):
+        raise PlatformError("a posting is funded by exactly one of a hold id and an order key")
+    return {"hold_id": hold_id} if hold_id is not None else {"order_key": str(order_key)}
 
 
 def _positive(amount_fen: int, what: str) -> int:

@@ -140,6 +140,9 @@ class Refusal(StrEnum):
     ORDER_ALREADY_REFUNDED = "order_already_refunded"
     REFUND_AMOUNT_MISMATCH = "refund_amount_mismatch"
     REFUND_NOT_FOUND = "refund_not_found"
+    # A posting funded by a payment order (order_key): the order is not usable for it.
+    ORDER_USED = "order_used"
+    ORDER_AMOUNT_MISMATCH = "order_amount_mismatch"
     DEPOSIT_TOO_SMALL = "deposit_too_small"
     DEPOSIT_NOT_FOUND = "deposit_not_found"
     SLIP_ALREADY_RECORDED = "slip_already_recorded"
@@ -180,6 +183,8 @@ REFUSAL_HTTP_STATUS: Mapping[str, HTTPStatus] = {
     Refusal.ORDER_ALREADY_REFUNDED: HTTPStatus.CONFLICT,
     Refusal.REFUND_AMOUNT_MISMATCH: HTTPStatus.CONFLICT,
     Refusal.REFUND_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    Refusal.ORDER_USED: HTTPStatus.CONFLICT,
+    Refusal.ORDER_AMOUNT_MISMATCH: HTTPStatus.CONFLICT,
     Refusal.DEPOSIT_TOO_SMALL: HTTPStatus.UNPROCESSABLE_ENTITY,
     Refusal.DEPOSIT_NOT_FOUND: HTTPStatus.NOT_FOUND,
     Refusal.SLIP_ALREADY_RECORDED: HTTPStatus.CONFLICT,
@@ -220,6 +225,9 @@ PAYMENT_SPECIFIC_REFUSALS: frozenset[str] = frozenset(
         Refusal.ORDER_ALREADY_REFUNDED,
         Refusal.REFUND_AMOUNT_MISMATCH,
         Refusal.REFUND_NOT_FOUND,
+        # A posting funded by an order: decided after the payment key was looked up.
+        Refusal.ORDER_USED,
+        Refusal.ORDER_AMOUNT_MISMATCH,
         Refusal.DEPOSIT_TOO_SMALL,
         Refusal.DEPOSIT_NOT_FOUND,
         Refusal.SLIP_ALREADY_RECORDED,

@@ -48,6 +48,12 @@ class Field(IntEnum):
     ALG = 23
     REFUSAL = 24
     AWAITING_CLAIM = 25
+    # Paying by phone (issue #21; kiosk.transactions.orders):
+    PAYMENT_METHOD = 26
+    PAID_WITH = 27
+    PROVIDER_REF = 28
+    PAID_IN_FEN = 29
+    REFUNDED_FEN = 30
 
 
 # The vocabularies a field number encodes as an index. Append only: an index names its text
@@ -56,7 +62,9 @@ SIGNERS = ("pkcs11", "software")
 # The record's alg (kiosk.signing.SignatureAlgorithm values); a record without alg is ES256.
 ALGS = ("ES256", "RS256", "SM2-SM3")
 KINDS = ("bill", "card_topup", "phone_topup", "cash_refund")
-OUTCOMES = ("paid", "refused", "refund", "cancelled", "failed")
+OUTCOMES = ("paid", "refused", "refund", "cancelled", "failed", "refunded")
+PAYMENT_METHODS = ("cash", "qr")
+WALLETS = ("wechat", "alipay", "unionpay")
 CARD_CREDITS = ("written", "pending", "conflict")
 REASONS = (
     "cancelled by the customer",
@@ -70,6 +78,10 @@ REASONS = (
     "the operator's platform refused the payment",
     "the payment was reversed: it will never be posted",
     "the terminal's clock is wrong",
+    "the payment order closed unpaid",
+    "the resident cancelled the payment on the phone",
+    "nobody paid the payment order in time",
+    "paid after the resident left the screen: refunded to the wallet",
 )
 # Refusal codes of the platform (kiosk.platform.models.Refusal) a closing record may carry.
 REFUSALS = (
@@ -85,6 +97,10 @@ REFUSALS = (
     "payment_reversed",
     "bad_request",
     "key_reused",
+    "order_not_found",
+    "order_not_paid",
+    "order_used",
+    "order_amount_mismatch",
 )
 DEFAULT_SIGNER = "pkcs11"
 DEFAULT_UTC_OFFSET_MIN = 8 * 60  # China Standard Time: the offset of nearly every record
@@ -304,6 +320,11 @@ def _specs() -> tuple[Spec, ...]:
         ("alg", Field.ALG, vocabulary(ALGS)),
         ("refusal", Field.REFUSAL, vocabulary(REFUSALS)),
         ("awaiting_claim", Field.AWAITING_CLAIM, (_true, _unpack_true)),
+        ("payment_method", Field.PAYMENT_METHOD, vocabulary(PAYMENT_METHODS)),
+        ("paid_with", Field.PAID_WITH, vocabulary(WALLETS)),
+        ("provider_ref", Field.PROVIDER_REF, (_reference, _unpack_reference)),
+        ("paid_in_fen", Field.PAID_IN_FEN, uint),
+        ("refunded_fen", Field.REFUNDED_FEN, uint),
     ]
     return tuple(Spec(key, number, pack, unpack) for key, number, (pack, unpack) in table)
 

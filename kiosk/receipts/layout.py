@@ -46,6 +46,15 @@ OUTCOME_MESSAGES = {
     "refund": "Refunded",
     "cancelled": "Cancelled",
     "failed": "Failed",
+    "refunded": "Refunded to your phone",
+}
+# The wallets a resident pays by phone with (kiosk.payment_codes.PaymentScheme values), and
+# the note of a payment by phone given back to it (translated in qrpay.po).
+WALLET_MESSAGES = {"wechat": "WeChat Pay", "alipay": "Alipay", "unionpay": "UnionPay"}
+REFUNDED_TO_WALLET = {
+    "wechat": "The whole amount was refunded to your WeChat Pay.",
+    "alipay": "The whole amount was refunded to your Alipay.",
+    "unionpay": "The whole amount was refunded to your UnionPay.",
 }
 CARD_CREDIT_MESSAGES = {
     "written": "Written",
@@ -88,7 +97,10 @@ def _figures(receipt: Receipt, columns: int, *, original: bool) -> list[ReceiptL
     lines += row("Amount", format_fen(receipt.amount_fen), columns)
     lines += row("Fee", format_fen(receipt.fee_fen), columns)
     lines += row("Total", format_fen(receipt.total_fen), columns)
-    lines += row("Cash received", format_fen(receipt.cash_in_fen), columns)
+    if receipt.payment_method == "qr":
+        lines += _by_phone(receipt, columns)
+    else:
+        lines += row("Cash received", format_fen(receipt.cash_in_fen), columns)
     if receipt.voucher_fen:
         lines += row("Voucher issued", format_fen(receipt.voucher_fen), columns)
         if receipt.voucher_id and original:
@@ -119,6 +131,23 @@ def _figures(receipt: Receipt, columns: int, *, original: bool) -> list[ReceiptL
                 columns,
                 bold=True,
             )
+    return lines
+
+
+def _by_phone(receipt: Receipt, columns: int) -> list[ReceiptLine]:
+    """A payment by phone: the wallet and what it paid, the provider's reference, and what
+    went back to it (never cash, never a voucher)."""
+    wallet = WALLET_MESSAGES.get(str(receipt.paid_with))
+    lines = row("Paid by phone", format_fen(receipt.paid_in_fen), columns)
+    if receipt.paid_with:
+        lines += row("Wallet", label(wallet) if wallet else str(receipt.paid_with), columns)
+    if receipt.provider_ref:
+        lines += row("Wallet ref.", receipt.provider_ref, columns)
+    if receipt.refunded_fen:
+        lines += row("Refunded", format_fen(receipt.refunded_fen), columns)
+        refunded = REFUNDED_TO_WALLET.get(str(receipt.paid_with))
+        if refunded:
+            lines += note(refunded, columns, bold=True)
     return lines
 
 

@@ -65,6 +65,13 @@ class Receipt:
     reason: str | None = None  # why a transaction did not complete
     voucher_id: str | None = None  # single-use money's own id, when voucher_fen > 0
     voucher_expires: str | None = None  # ISO date
+    # Paid by phone (payment_method "qr"): the wallet, the provider's reference, what the
+    # order took and what went back to the wallet.
+    payment_method: str = "cash"
+    paid_with: str | None = None
+    provider_ref: str | None = None
+    paid_in_fen: int = 0
+    refunded_fen: int = 0
 
     @property
     def station_name(self) -> str:
@@ -156,4 +163,9 @@ def receipt_from_record(
         reason=_optional_text(record, "reason"),
         voucher_id=_optional_text(record, "voucher_id"),
         voucher_expires=_optional_date(record, "voucher_expires"),
+        payment_method=_optional_text(record, "payment_method") or "cash",
+        paid_with=_optional_text(record, "paid_with"),
+        provider_ref=_optional_text(record, "provider_ref"),
+        paid_in_fen=_fen(record, "paid_in_fen", required=False),
+        refunded_fen=_fen(record, "refunded_fen", required=False),
     )

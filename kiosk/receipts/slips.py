@@ -74,8 +74,12 @@ def interim_slip_document(
     columns: int,
     receipt_token: str | None = None,
     copy_no: int = 0,
+    by_phone: bool = False,
 ) -> ReceiptDocument:
     """The slip of a payment in doubt (sent to the platform, its answer unknown).
+
+    by_phone: paid by phone (a payment order): no cash line; money taken by phone goes back
+    to the phone if the payment cannot complete.
 
     receipt_token: the payer's reprint code (never journaled), printed on the original: with
     it the result is claimed at the terminal.
@@ -92,7 +96,8 @@ def interim_slip_document(
     body += row("Account", account_masked, columns)
     body += row("Amount", _fen("amount_fen", amount_fen), columns)
     body += row("Fee", _fen("fee_fen", fee_fen), columns)
-    body += row("Cash received", _fen("cash_in_fen", cash_in_fen), columns)
+    if not by_phone:
+        body += row("Cash received", _fen("cash_in_fen", cash_in_fen), columns)
     body.append(rule(columns))
     body += note(
         "The result of this payment is not known yet. The terminal settles it "
@@ -100,6 +105,12 @@ def interim_slip_document(
         columns,
         bold=True,
     )
+    if by_phone:
+        body += note(
+            "Money taken by phone goes back to your phone if the payment cannot complete.",
+            columns,
+            bold=True,
+        )
     body += note(
         "Keep this slip. With its reprint code, collect the receipt or a refund voucher at "
         "this terminal, or call the hotline with its transaction reference.",

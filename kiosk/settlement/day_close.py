@@ -28,6 +28,7 @@ from kiosk.platform import FloatStatement
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.settlement.days import days_between
 from kiosk.settlement.float_check import FloatReading, balance, checked_with_next_day
+from kiosk.settlement.pay_methods import payment_method_split
 from kiosk.storage import write_transaction
 from kiosk.terminal_schema import TERMINAL
 
@@ -72,8 +73,9 @@ class DayCloser:
         totals from its tx_close records (kiosk.journal.totals, the rule the journal
         verifier recomputes), the cash box, deposits, collections and voucher payouts."""
         start = self._calendar.span_start(day)
-        closes = self._journal.of_type(RecordType.TX_CLOSE, start)
+        closes = list(self._journal.of_type(RecordType.TX_CLOSE, start))
         totals = day_totals(closes, day.isoformat())
+        totals.update(payment_method_split(closes, day.isoformat()))
         deposits = [
             {
                 "slip_no": r.get("slip_no"),

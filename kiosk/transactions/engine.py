@@ -20,6 +20,7 @@ from kiosk.clock_guard import ClockGuard
 from kiosk.devices import CardError, CardReader, CashAcceptor, DeviceError, PrepaidCard, Printer
 from kiosk.events import EventBus
 from kiosk.journal import Journal
+from kiosk.payment_codes import scheme_of
 from kiosk.platform import InsufficientFloat, OutcomeUnknown, PlatformClient, PlatformRefused
 from kiosk.receipts import StationInfo
 from kiosk.receipts.identifiers import new_receipt_token
@@ -29,19 +30,21 @@ from kiosk.storage import write_transaction
 from kiosk.transactions.card_credits import CardCredits
 from kiosk.transactions.cash import CashDesk
 from kiosk.transactions.holds import FloatHolds
-from kiosk.transactions.kinds import CardCreditState, TxKind, TxOutcome
+from kiosk.transactions.kinds import CardCreditState, PayMethod, QrStage, TxKind, TxOutcome
+from kiosk.transactions.orders import QrOrders
 from kiosk.transactions.outcomes import (
     CloseReason,
     NotEnoughCash,
     Outcome,
     PaymentRefused,
     Progress,
+    QrPayment,
 )
 from kiosk.transactions.posting import Posting
 from kiosk.transactions.printing import ReceiptDesk
 from kiosk.transactions.retries import Retries
 from kiosk.transactions.states import TxState
-from kiosk.transactions.store import TxRow, TxStore
+from kiosk.transactions.store import RetryKind, TxRow, TxStore
 from kiosk.transactions.transitions import Transitions, mask_account, write_close
 from kiosk.transactions.vouchers import Vouchers
 
@@ -52,6 +55,7 @@ __all__ = [
     "Outcome",
     "PaymentRefused",
     "Progress",
+    "QrPayment",
     "TransactionEngine",
     "mask_account",
     "write_close",
@@ -61,6 +65,10 @@ __all__ = [
 # overpay by less than the largest note (100 yuan). Services that credit overpayment to
 # the account hold this much extra float so the credit can be posted.
 OVERPAY_MARGIN_FEN = 100_00 - 1
+
+# A payment by phone is settled in the resident's absence this long after the journey
+# timeout (collect_timeout, by default the platform's order lifetime of 5 minutes).
+ORDER_EXPIRY_MARGIN = timedelta(minutes=1)
 
 NO_SIGNER = (
     "the signature device (USBKey) is not working, so no payment can start: "
@@ -108,6 +116,7 @@ class TransactionEngine:
         retries = Retries(conn, self.store, journal, clock, events)
         self._holds = FloatHolds(conn, self.store, platform, clock, retries)
         self._posting = Posting(conn, self.store, journal, self._moves, platform, events, retries)
+        self.qr = QrOrders(conn, self.store, self._moves, platform, events, retries)
         self.card_credits = CardCredits(conn, self.store, journal, cards, events, terminal_id)
         self.vouchers = Vouchers(
             conn,
@@ -250,6 +259,228 @@ class TransactionEngine:
             ) from None
         return self._progress(row)
 
+    # ------------------------------------------------------------------ paying by phone
+
+    def begin_qr(
+        self,
+        *,
+        kind: TxKind,
+        service: Service,
+        account: str,
+        due_fen: int,
+        bill_id: str | None = None,
+        card: PrepaidCard | None = None,
+    ) -> QrPayment:
+        """Create a transaction paid by phone: commit it with its order key, then open the
+        payment order whose dynamic code the screen shows (no float is held: the paid order
+        funds the posting)."""
+        self._guard.require()
+        self.ensure_signing()
+        if self.store.open_transactions():
+            raise PaymentRefused("another transaction is still open: finish or cancel it first")
+        service.check_amount(due_fen)
+        fee_fen = service.fee_on(self.clock.now().date(), due_fen)
+        now = iso(self.clock.now())
+        tx_id = f"{self._terminal_id}-{uuid.uuid4().hex[:16]}"
+        row = TxRow(
+            tx_id=tx_id,
+            kind=str(kind),
+            service=service.code,
+            biller=service.biller,
+            account=account,
+            state=str(TxState.NEW),
+            due_fen=due_fen,
+            fee_fen=fee_fen,
+            created=now,
+            updated=now,
+            bill_id=bill_id,
+            post_key=f"{tx_id}-p",
+            card_no=card.card_no if card else None,
+            card_counter=card.purchase_counter if card else None,
+            pay_method=str(PayMethod.QR),
+            order_key=f"{tx_id}-o",
+        )
+        with write_transaction(self._conn):
+            self.store.insert(row)
+            self._new_token(tx_id)
+            self.journal.append(
+                "tx_open",
+                {
+                    "tx_id": tx_id,
+                    "kind": str(kind),
+                    "service": service.code,
+                    "account_masked": mask_account(account),
+                    "amount_fen": due_fen,
+                    "fee_fen": fee_fen,
+                    "payment_method": str(PayMethod.QR),
+                },
+            )
+            row = self._moves.to_awaiting_payment(row)
+        try:
+            row = self.qr.create(row)
+        except PlatformRefused as exc:
+            self._void(row, TxOutcome.REFUSED, CloseReason.PLATFORM_REFUSED, refusal=exc.code)
+            raise PaymentRefused(f"the operator's platform refused ({exc.code})") from None
+        except SignerError:
+            self._void(row, TxOutcome.REFUSED, CloseReason.SIGNER_FAILED)
+            self.events.publish("signer_outage")
+            raise PaymentRefused(NO_SIGNER) from None
+        if row.tx_state is TxState.AWAITING_PAYMENT and row.code_url is None:
+            # Neither the order nor its status answered: there is no code to show. Close it
+            # (fencing the key); housekeeping goes on if this is not answered either.
+            row = self.qr.close(row, present=False)
+            if row.tx_state is TxState.AWAITING_PAYMENT:
+                raise PaymentRefused(
+                    "the operator's platform cannot be reached; please try again later"
+                )
+        return self._qr_after(row, present=True)
+
+    def qr_present_code(self, tx_id: str, code: str) -> QrPayment:
+        """The resident's payment code (付款码) read by the scanner: charge it for the order.
+
+        PaymentCodeInvalid (one clear line) for a scan that is not a payment code, before
+        anything is sent; PaymentCodeRefused when the platform proves it was not charged.
+        """
+        scheme_of(code)
+        row = self._qr_row(tx_id)
+        before = self._doubts(tx_id)
+        if row.tx_state is not TxState.AWAITING_PAYMENT:
+            return self._qr_after(row, present=True, doubts_before=before)
+        self._guard.require()
+        row = self.qr.pay_by_code(row, code)
+        return self._qr_after(row, present=True, doubts_before=before)
+
+    def qr_poll(self, tx_id: str) -> QrPayment:
+        """Ask the platform once where the payment stands, and move it on."""
+        row = self._qr_row(tx_id)
+        before = self._doubts(tx_id)
+        if row.tx_state is TxState.AWAITING_PAYMENT and self._guard.check().ok:
+            row = self.qr.status(row)
+        return self._qr_after(row, present=True, doubts_before=before)
+
+    def qr_cancel(self, tx_id: str) -> QrPayment:
+        """The resident cancels (or the screen timed out while showing): close the order.
+
+        If the resident paid just before the close, the payment completes (they are at the
+        screen). If the close is not answered, the payment is settled in their absence (a
+        paid order is then refunded) and the resident gets the interim slip.
+        """
+        row = self._qr_row(tx_id)
+        before = self._doubts(tx_id)
+        if row.tx_state is not TxState.AWAITING_PAYMENT:
+            return self._qr_after(row, present=True, doubts_before=before)
+        row = self.qr.close(row, present=True)
+        if row.tx_state is TxState.AWAITING_PAYMENT:
+            row = self._moves.resident_left(row)
+            return self._qr_view(row, self._pending(row, present=True))
+        return self._qr_after(row, present=True, doubts_before=before)
+
+    def qr_waiting(self) -> bool:
+        """Whether a payment by phone waits for the resident (the scanner is read then)."""
+        return any(r.tx_state is TxState.AWAITING_PAYMENT for r in self.store.open_transactions())
+
+    def _qr_row(self, tx_id: str) -> TxRow:
+        row = self.store.get(tx_id)
+        if row.pay_method != PayMethod.QR:
+            raise PaymentRefused(f"transaction {tx_id} is not a payment by phone")
+        return row
+
+    def _qr_after(self, row: TxRow, *, present: bool, doubts_before: int = 0) -> QrPayment:
+        """Carry a payment by phone on as far as it goes now, and say what the screen shows.
+
+        doubts_before: the failed attempts before the call (_doubts) that got the row here."""
+        if row.tx_state is TxState.POSTING and not self._posting.due(row):
+            return self._qr_view(row, self._qr_settle(row, present, doubts_before))
+        if row.tx_state is TxState.POSTING and not self.store.retry_of(
+            RetryKind.POSTING, row.tx_id
+        ):
+            # Fresh from the order's proof (never attempted): send it; a retry resolves.
+            row = self._posting.send(row)
+            return self._qr_view_of(row, present, doubts_before)
+        if row.tx_state is TxState.AWAITING_PAYMENT:
+            return self._qr_view(row, None)
+        if row.tx_state is TxState.CLOSED:
+            return self._qr_view(row, self._closed_outcome(row))
+        return self._qr_view_of(row, present, doubts_before)
+
+    def _qr_view_of(self, row: TxRow, present: bool, doubts_before: int) -> QrPayment:
+        if row.tx_state is TxState.REFUNDING and self.qr.due(row):
+            row = self.qr.refund(row)
+        outcome = self._qr_settle(row, present, doubts_before)
+        return self._qr_view(self.store.get(row.tx_id), outcome)
+
+    def _qr_settle(self, row: TxRow, present: bool, doubts_before: int) -> Outcome:
+        """_settle for a payment by phone, whose screen polls: a payment still in doubt
+        prints its interim slip once, when its first attempt failed, not on every poll."""
+        undecided = row.tx_state in (TxState.POSTING, TxState.AWAITING_PAYMENT) or (
+            row.tx_state is TxState.REFUNDING and not row.refunded_fen
+        )
+        if undecided:
+            # The slip once: when this very call found the payment in doubt for the first time.
+            first = doubts_before == 0 and self._doubts(row.tx_id) > 0
+            return self._pending(row, present and first)
+        return self._settle(row, present=present)
+
+    def _doubts(self, tx_id: str) -> int:
+        """How many attempts of this payment's platform work failed so far."""
+        kinds = (RetryKind.ORDER, RetryKind.POSTING, RetryKind.REFUND)
+        return sum(r.attempts for k in kinds if (r := self.store.retry_of(k, tx_id)) is not None)
+
+    def _qr_view(self, row: TxRow, outcome: Outcome | None) -> QrPayment:
+        if outcome is None:
+            stage = QrStage(row.order_stage or QrStage.WAITING)
+        elif outcome.outcome is TxOutcome.IN_DOUBT:
+            stage = QrStage.IN_DOUBT
+        else:
+            stage = QrStage.DONE
+        expires = row.order_expires or row.created
+        return QrPayment(
+            tx_id=row.tx_id,
+            amount_fen=row.total_due_fen,
+            code_url=row.code_url or "",
+            expires_at=datetime.fromisoformat(expires),
+            stage=stage,
+            paid_with=row.paid_with,
+            outcome=outcome,
+        )
+
+    def _closed_outcome(self, row: TxRow) -> Outcome:
+        return Outcome(
+            row.tx_id,
+            TxOutcome(row.outcome or TxOutcome.CANCELLED),
+            row.receipt_no,
+            None,
+            printed=bool(row.printed),
+            print_problem=row.print_problem,
+            token=self.store.token_of(row.tx_id),
+            total_due_fen=row.total_due_fen,
+            paid_with=row.paid_with,
+            refunded_fen=row.refunded_fen,
+        )
+
+    def _qr_abandoned(self, row: TxRow) -> bool:
+        """A payment awaiting the resident that nobody is at the screen for any more: the
+        resident left (an unanswered cancel, a restart), or the journey timeout and a margin
+        passed since it started. Measured by the terminal's own clock (the order's expiry is
+        the platform's, which may differ): the platform closes the order itself by then."""
+        if not self.qr.due(row):
+            return False
+        if row.resident_left:
+            return True
+        elapsed = self.clock.now() - datetime.fromisoformat(row.created)
+        return elapsed >= self._collect_timeout + ORDER_EXPIRY_MARGIN
+
+    def _qr_absent(self, row: TxRow) -> Outcome:
+        """Settle a payment awaiting a resident who is gone: ask where the order stands,
+        close it if open (money found taken is refunded, never completed)."""
+        row = self._moves.resident_left(row)
+        row = self.qr.status(row)
+        if row.tx_state is TxState.AWAITING_PAYMENT:
+            row = self.qr.close(row, present=False)
+        if row.tx_state is TxState.AWAITING_PAYMENT:
+            return self._pending(row, present=False)
+        return self.advance(row, ask_now=True)
+
     def _new_token(self, tx_id: str) -> None:
         while not self.store.add_token(new_receipt_token(), tx_id):
             continue  # taken by an earlier transaction: draw again
@@ -326,6 +557,15 @@ class TransactionEngine:
             return self._close(
                 self.store.get(row.tx_id), TxOutcome.PAID, card_credit=card_credit, present=present
             )
+        if row.tx_state is TxState.REFUNDING:
+            if not row.refunded_fen:
+                return self._pending(row, present)
+            reason = CloseReason(row.close_reason or CloseReason.POSTING_REVERSED)
+            return self._close(
+                row, TxOutcome.REFUNDED, reason=reason, refusal=row.refusal, present=present
+            )
+        if row.tx_state is TxState.AWAITING_PAYMENT:
+            return self._pending(row, present)
         if row.tx_state is TxState.VOIDING:
             outcome = TxOutcome.FAILED if row.cash_in_fen else TxOutcome.CANCELLED
             reason = CloseReason(row.close_reason or CloseReason.PLATFORM_REFUSED)
@@ -335,7 +575,7 @@ class TransactionEngine:
     def _pending(self, row: TxRow, present: bool) -> Outcome:
         """Not settled yet: the resident leaves with an interim slip naming the payment."""
         printed, problem = (False, None)
-        if present and row.cash_in_fen:
+        if present and (row.cash_in_fen or row.pay_method == PayMethod.QR):
             printed, problem = self.receipts.print_interim(row)
         return Outcome(
             row.tx_id,
@@ -347,6 +587,7 @@ class TransactionEngine:
             token=self.store.token_of(row.tx_id),
             cash_in_fen=row.cash_in_fen,
             total_due_fen=row.total_due_fen,
+            paid_with=row.paid_with,
         )
 
     def advance(self, row: TxRow, *, present: bool = False, ask_now: bool = False) -> Outcome:
@@ -358,6 +599,8 @@ class TransactionEngine:
         """
         if row.tx_state is TxState.POSTING and (ask_now or self._posting.due(row)):
             row = self._posting.resolve(row)
+        if row.tx_state is TxState.REFUNDING and (ask_now or self.qr.due(row)):
+            row = self.qr.refund(row)
         return self._settle(row, present=present)
 
     # ------------------------------------------------------------------ cancel and close
@@ -402,7 +645,7 @@ class TransactionEngine:
             return self._pending(row, present)
         paid = outcome is TxOutcome.PAID
         voucher_fen = row.voucher_fen if paid else row.cash_in_fen
-        paper = bool(row.cash_in_fen) or paid
+        paper = bool(row.cash_in_fen) or paid or bool(row.refunded_fen)
         with write_transaction(self._conn):
             extra: dict[str, object] = {}
             if refusal is not None:
@@ -445,6 +688,8 @@ class TransactionEngine:
             token=self.store.token_of(row.tx_id),
             cash_in_fen=row.cash_in_fen,
             total_due_fen=row.total_due_fen,
+            paid_with=row.paid_with,
+            refunded_fen=row.refunded_fen,
         )
 
     def release_holds(self, max_calls: int | None = None) -> int:
@@ -510,6 +755,10 @@ class TransactionEngine:
                 due.append(row.tx_id)
             elif row.tx_state is TxState.POSTING and self._posting.due(row):
                 due.append(row.tx_id)
+            elif row.tx_state is TxState.REFUNDING and self.qr.due(row):
+                due.append(row.tx_id)
+            elif row.tx_state is TxState.AWAITING_PAYMENT and self._qr_abandoned(row):
+                due.append(row.tx_id)
         return due
 
     def settle(self, tx_id: str) -> Outcome | None:
@@ -518,9 +767,20 @@ class TransactionEngine:
         if not self._guard.check().ok:
             return None
         row = self.store.get(tx_id)
-        if row.tx_state not in (TxState.POSTING, TxState.POSTED, TxState.VOIDING):
+        if row.tx_state is TxState.AWAITING_PAYMENT:
+            if not self._qr_abandoned(row):
+                return None
+            return self._qr_absent(row)
+        if row.tx_state not in (
+            TxState.POSTING,
+            TxState.POSTED,
+            TxState.VOIDING,
+            TxState.REFUNDING,
+        ):
             return None
         if row.tx_state is TxState.POSTING and not self._posting.due(row):
+            return None
+        if row.tx_state is TxState.REFUNDING and not self.qr.due(row):
             return None
         return self.advance(row)
 
@@ -549,7 +809,10 @@ class TransactionEngine:
         clock_ok = self._guard.check().ok
         for row in self.store.open_transactions():
             state = row.tx_state
-            if state in (TxState.NEW, TxState.COLLECTING):
+            if state is TxState.AWAITING_PAYMENT:
+                if clock_ok:
+                    outcomes.append(self._qr_absent(row))
+            elif state in (TxState.NEW, TxState.COLLECTING):
                 self.cash_desk.close(row.tx_id)
                 self.cash_desk.drain()
                 row = self._moves.to_voiding(self.store.get(row.tx_id), CloseReason.RESTART)

@@ -6,15 +6,25 @@ message can carry a full account number, so only its code is journaled.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from kiosk.errors import KioskError
-from kiosk.transactions.kinds import CardCreditState, TxOutcome
+from kiosk.transactions.kinds import CardCreditState, QrStage, TxOutcome
 
 
 class PaymentRefused(KioskError):
     """A payment cannot start or continue; nothing was taken from the customer."""
+
+
+class PaymentCodeRefused(KioskError):
+    """The platform refused a payment code (declined, already used, another wallet): it was
+    not charged and the order stays open for another code or the dynamic code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotEnoughCash(KioskError):
@@ -34,6 +44,11 @@ class CloseReason(StrEnum):
     POSTING_REVERSED = "the payment was reversed: it will never be posted"
     CASH_OUTSIDE_PAYMENT = "cash inserted outside a payment"
     CLOCK_WRONG = "the terminal's clock is wrong"
+    # Payments by phone (kiosk.transactions.orders):
+    ORDER_CLOSED = "the payment order closed unpaid"
+    ORDER_CANCELLED_ON_PHONE = "the resident cancelled the payment on the phone"
+    ORDER_EXPIRED = "nobody paid the payment order in time"
+    PAID_AFTER_LEAVING = "paid after the resident left the screen: refunded to the wallet"
 
 
 @dataclass(frozen=True)
@@ -68,3 +83,19 @@ class Outcome:
     # In doubt: the reference and figures of the interim slip (printed when `printed`).
     cash_in_fen: int = 0
     total_due_fen: int = 0
+    # Paid by phone: the wallet that paid, and what went back to it (outcome refunded).
+    paid_with: str | None = None
+    refunded_fen: int = 0
+
+
+@dataclass(frozen=True)
+class QrPayment:
+    """A payment by phone as its screen shows it (Terminal.pay_bill_by_qr and the others)."""
+
+    tx_id: str
+    amount_fen: int  # what the resident pays: amount + fee
+    code_url: str  # the dynamic code's content, to render as a QR code
+    expires_at: datetime  # the order's expiry (countdown)
+    stage: QrStage
+    paid_with: str | None  # "wechat" | "alipay" | "unionpay" once paid
+    outcome: Outcome | None  # set when stage is DONE or IN_DOUBT (receipt number etc.)

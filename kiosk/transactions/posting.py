@@ -72,10 +72,12 @@ class Posting:
             ref, credit = self._request(row)
         except SignerError:
             # The client signs before it sends: nothing reached the platform.
-            return self._moves.to_voiding(row, CloseReason.SIGNER_FAILED)
+            return self._moves.to_not_posted(row, CloseReason.SIGNER_FAILED)
         except PlatformRefused as exc:
             if exc.code == Refusal.PAYMENT_REVERSED:
-                return self._moves.to_voiding(row, CloseReason.POSTING_REVERSED, refusal=exc.code)
+                return self._moves.to_not_posted(
+                    row, CloseReason.POSTING_REVERSED, refusal=exc.code
+                )
             # Refused: fence the key before voiding, so no copy of the request can post later.
             return self._fence(row, refusal=exc.code)
         except OutcomeUnknown as exc:
@@ -95,10 +97,12 @@ class Posting:
             if status.state == "posted":
                 return self._posted(row, status)
             if status.state == "reversed":
-                return self._moves.to_voiding(row, CloseReason.POSTING_REVERSED)
+                return self._moves.to_not_posted(row, CloseReason.POSTING_REVERSED)
         except PlatformRefused as exc:
             if exc.code == Refusal.PAYMENT_REVERSED:
-                return self._moves.to_voiding(row, CloseReason.POSTING_REVERSED, refusal=exc.code)
+                return self._moves.to_not_posted(
+                    row, CloseReason.POSTING_REVERSED, refusal=exc.code
+                )
             return self.in_doubt(row, f"status refused: {exc.code}")
         except (OutcomeUnknown, SignerError) as exc:
             self._note_mismatch(row, exc)
@@ -125,7 +129,9 @@ class Posting:
             status = self._platform.reverse_payment(row.post_key, UNKNOWN_OUTCOME_REASON)
         except PlatformRefused as exc:
             if exc.code == Refusal.PAYMENT_REVERSED:
-                return self._moves.to_voiding(row, CloseReason.POSTING_REVERSED, refusal=exc.code)
+                return self._moves.to_not_posted(
+                    row, CloseReason.POSTING_REVERSED, refusal=exc.code
+                )
             return self.in_doubt(row, f"reverse refused: {exc.code}")
         except (OutcomeUnknown, SignerError) as exc:
             self._note_mismatch(row, exc)
@@ -134,8 +140,8 @@ class Posting:
             # A reverse answers "reversed" whatever came before; anything else is not proof.
             return self.in_doubt(row, f"reverse answered {status.state}")
         if refusal is not None:
-            return self._moves.to_voiding(row, CloseReason.PLATFORM_REFUSED, refusal=refusal)
-        return self._moves.to_voiding(row, CloseReason.POSTING_REVERSED)
+            return self._moves.to_not_posted(row, CloseReason.PLATFORM_REFUSED, refusal=refusal)
+        return self._moves.to_not_posted(row, CloseReason.POSTING_REVERSED)
 
     def in_doubt(self, row: TxRow, problem: str) -> TxRow:
         """Keep the transaction in POSTING, due for another try after a backoff; the
@@ -162,12 +168,14 @@ class Posting:
     # ------------------------------------------------------------------ helpers
 
     def _request(self, row: TxRow, *, sent_before: bool = False) -> tuple[str, CardCredit | None]:
-        assert row.post_key is not None and row.hold_id is not None
+        assert row.post_key is not None
+        # Cash is funded by the float's hold; a payment by phone by its paid order.
+        funding = {"hold_id": row.hold_id, "order_key": row.order_key}
         if row.kind == TxKind.CARD_TOPUP:
             assert row.card_no is not None and row.card_counter is not None
             credit = self._platform.authorize_card_credit(
                 row.post_key,
-                hold_id=row.hold_id,
+                **funding,
                 service=row.service,
                 biller=row.biller,
                 card_no=row.card_no,
@@ -179,7 +187,7 @@ class Posting:
             return credit.ref, credit
         posting = self._platform.post_payment(
             row.post_key,
-            hold_id=row.hold_id,
+            **funding,
             service=row.service,
             biller=row.biller,
             account=row.account,

@@ -30,6 +30,7 @@ from kiosk.receipts import (
     receipt_from_record,
 )
 from kiosk.storage import write_transaction
+from kiosk.transactions.kinds import PayMethod
 from kiosk.transactions.store import TxRow, TxStore
 from kiosk.transactions.transitions import mask_account
 
@@ -119,6 +120,7 @@ class ReceiptDesk:
             time=self._clock.now(),
             columns=self._columns,
             receipt_token=self._store.token_of(row.tx_id),
+            by_phone=row.pay_method == PayMethod.QR,
         )
         return self._print(document, what=row.tx_id)
 

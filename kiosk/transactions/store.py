@@ -18,6 +18,8 @@ from kiosk.transactions.states import TxState, check_transition
 
 class RetryKind(StrEnum):
     POSTING = "posting"  # a posting (or card authorisation) whose outcome is not known
+    ORDER = "order"  # a payment order to settle: its status or close not answered
+    REFUND = "refund"  # a refund of a paid order not (yet) proven succeeded
     HOLD = "hold"  # a float hold to release
     VOUCHER = "voucher"  # a voucher to register with the platform
 
@@ -88,6 +90,18 @@ class TxRow:
     print_problem: str | None = None
     close_reason: str | None = None
     refusal: str | None = None
+    pay_method: str = "cash"
+    order_key: str | None = None
+    code_url: str | None = None
+    order_expires: str | None = None
+    order_stage: str | None = None
+    paid_with: str | None = None
+    provider_ref: str | None = None
+    paid_in_fen: int = 0
+    refund_key: str | None = None
+    refunds_tried: int = 0
+    refunded_fen: int = 0
+    resident_left: int = 0
 
     @property
     def tx_state(self) -> TxState:

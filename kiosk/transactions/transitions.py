@@ -14,10 +14,11 @@ from typing import Any
 from kiosk.clock import Clock, iso
 from kiosk.journal import Journal
 from kiosk.journal.record_types import RecordType
-from kiosk.platform import CardCredit
+from kiosk.journal.totals import tx_close_turnover_fen
+from kiosk.platform import CardCredit, Order
 from kiosk.settlement.calendar import BusinessCalendar
 from kiosk.storage import write_transaction
-from kiosk.transactions.kinds import CardCreditState, TxOutcome
+from kiosk.transactions.kinds import CardCreditState, PayMethod, QrStage, TxOutcome
 from kiosk.transactions.outcomes import CloseReason
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
@@ -73,6 +74,16 @@ def write_close(
             "platform_ref": row.platform_ref if paid else None,
             "business_day": day,
         }
+        fields["payment_method"] = row.pay_method
+        if row.pay_method == PayMethod.QR:
+            # Paid by phone: no cash, never a voucher; money is conserved between what the
+            # order took and what went back (paid: paid_in = amount + fee; else all back).
+            # (the order key is not repeated: it is the tx id + "-o", and the receipt code
+            # must fit a QR symbol a phone reads from paper)
+            fields["paid_with"] = row.paid_with
+            fields["provider_ref"] = row.provider_ref
+            fields["paid_in_fen"] = row.paid_in_fen
+            fields["refunded_fen"] = row.refunded_fen
         if reason is not None:
             fields["reason"] = str(reason)
         if row.card_no is not None:
@@ -81,7 +92,7 @@ def write_close(
                 fields["card_credit"] = str(card_credit)
         if extra:
             fields.update(extra)
-        turnover = fields["amount_fen"] + fields["fee_fen"]
+        turnover = tx_close_turnover_fen(fields)
         record = journal.append(
             RecordType.TX_CLOSE,
             fields,
@@ -192,5 +203,151 @@ class Transitions:
                 refusal=refusal,
             )
             self.store.retry_done(RetryKind.POSTING, row.tx_id)
+            self.store.retry_done(RetryKind.ORDER, row.tx_id)
             self._journal.append("tx_state", fields)
+        return row
+
+    # ------------------------------------------------------------------ paying by phone
+
+    def to_awaiting_payment(self, row: TxRow) -> TxRow:
+        """The order key is committed (it is the row's): the order may now be requested."""
+        with write_transaction(self._conn):
+            row = self.store.update(
+                row.tx_id, self.now(), state=TxState.AWAITING_PAYMENT, order_stage=QrStage.WAITING
+            )
+            self._journal.append(
+                "tx_state",
+                {"tx_id": row.tx_id, "state": "awaiting_payment", "order_key": row.order_key},
+            )
+        return row
+
+    def order_seen(self, row: TxRow, order: Order, stage: QrStage) -> TxRow:
+        """What the platform said of a waiting order: its code, expiry and stage."""
+        changes: dict[str, Any] = {"order_stage": str(stage)}
+        if order.code_url is not None:
+            changes["code_url"] = order.code_url
+        if order.expires_at is not None:
+            changes["order_expires"] = order.expires_at.isoformat()
+        if all(getattr(row, k) == v for k, v in changes.items()):
+            return row
+        with write_transaction(self._conn):
+            row = self.store.update(row, self.now(), **changes)
+            self.store.retry_done(RetryKind.ORDER, row.tx_id)
+        return row
+
+    def resident_left(self, row: TxRow) -> TxRow:
+        """Committed before a close sent in the resident's absence: money found taken by it
+        (or after a restart) is refunded, never completed (docs/platform-api.md)."""
+        if row.resident_left:
+            return row
+        with write_transaction(self._conn):
+            row = self.store.update(row, self.now(), resident_left=1)
+            self._journal.append("tx_state", {"tx_id": row.tx_id, "resident_left": True})
+        return row
+
+    def to_order_posting(self, row: TxRow, order: Order) -> TxRow:
+        """The order is proven paid: commit the posting intent it funds (order key)."""
+        assert order.amount_fen == row.total_due_fen and order.paid_with is not None
+        with write_transaction(self._conn):
+            row = self.store.update(
+                row,
+                self.now(),
+                state=TxState.POSTING,
+                pay_fen=row.due_fen,
+                credited_fen=0,
+                voucher_fen=0,
+                paid_with=str(order.paid_with),
+                provider_ref=order.provider_ref,
+                paid_in_fen=order.amount_fen,
+                order_stage=None,
+            )
+            self.store.retry_done(RetryKind.ORDER, row.tx_id)
+            self._journal.append(
+                "tx_state",
+                {
+                    "tx_id": row.tx_id,
+                    "state": "posting",
+                    "post_key": row.post_key,
+                    "order_key": row.order_key,
+                    "paid_with": row.paid_with,
+                    "pay_fen": row.pay_fen,
+                },
+            )
+        return row
+
+    def to_refunding(
+        self,
+        row: TxRow,
+        reason: CloseReason,
+        *,
+        refusal: str | None = None,
+        order: Order | None = None,
+    ) -> TxRow:
+        """Money was taken by phone and the service will not be given: refund the order."""
+        if refusal is not None and not _CODE.fullmatch(refusal):
+            refusal = UNREADABLE_CODE
+        changes: dict[str, Any] = {
+            "state": TxState.REFUNDING,
+            "pay_fen": 0,
+            "credited_fen": 0,
+            "voucher_fen": 0,
+            "close_reason": str(reason),
+            "refusal": refusal,
+            "order_stage": None,
+        }
+        if order is not None and order.paid_with is not None:
+            changes.update(
+                paid_with=str(order.paid_with),
+                provider_ref=order.provider_ref,
+                paid_in_fen=order.amount_fen,
+            )
+        fields: dict[str, object] = {
+            "tx_id": row.tx_id,
+            "state": "refunding",
+            "reason": str(reason),
+        }
+        if refusal is not None:
+            fields["refusal"] = refusal
+        with write_transaction(self._conn):
+            row = self.store.update(row.tx_id, self.now(), **changes)
+            self.store.retry_done(RetryKind.POSTING, row.tx_id)
+            self.store.retry_done(RetryKind.ORDER, row.tx_id)
+            self._journal.append("tx_state", fields)
+        return row
+
+    def to_not_posted(
+        self, row: TxRow, reason: CloseReason, *, refusal: str | None = None
+    ) -> TxRow:
+        """Proven never to post: cash becomes a voucher (VOIDING), money paid by phone goes
+        back to its wallet (REFUNDING)."""
+        if row.pay_method == PayMethod.QR:
+            return self.to_refunding(row, reason, refusal=refusal)
+        return self.to_voiding(row, reason, refusal=refusal)
+
+    def new_refund_key(self, row: TxRow) -> TxRow:
+        """Commit the key of the next refund request before it is sent."""
+        tried = row.refunds_tried + 1
+        with write_transaction(self._conn):
+            row = self.store.update(
+                row, self.now(), refund_key=f"{row.tx_id}-r{tried}", refunds_tried=tried
+            )
+            self._journal.append(
+                "tx_state", {"tx_id": row.tx_id, "state": "refunding", "refund_key": row.refund_key}
+            )
+        return row
+
+    def refund_failed(self, row: TxRow) -> TxRow:
+        """The provider failed the refund: the next try goes under a new refund key."""
+        with write_transaction(self._conn):
+            row = self.store.update(row, self.now(), refund_key=None)
+            self._journal.append(
+                "tx_state", {"tx_id": row.tx_id, "state": "refunding", "refund_failed": True}
+            )
+        return row
+
+    def refunded(self, row: TxRow) -> TxRow:
+        """The platform proved the whole order went back to the wallet that paid."""
+        with write_transaction(self._conn):
+            row = self.store.update(row, self.now(), refunded_fen=row.paid_in_fen)
+            self.store.retry_done(RetryKind.REFUND, row.tx_id)
         return row

@@ -138,6 +138,7 @@ def arm(life: Segment, platform: PlatformSimProcess, cash_state: Path) -> int:
     """Arm a segment's faults; returns the link errors the previous segment's plan caused."""
     platform.set_clock_offset(-life.clock_error_s)
     platform.set_faults(list(life.platform_faults), seed=life.fault_seed)
+    platform.control("POST", "/sim/provider", {"behaviours": list(life.provider)})
     failed = link_errors(cash_state) if cash_state.exists() else 0
     cash = SimulatedCashAcceptor(cash_state)
     try:
@@ -164,6 +165,7 @@ def run_soak(directory: Path, settings: SoakSettings) -> SoakResult:
         config = load_config(config_path)
         skew = run_lives(directory, config_path, config, platform, settings, result)
         platform.clear_faults()
+        platform.control("DELETE", "/sim/provider")
         platform.set_clock_offset(0)
         result.injected.update(platform_faults_fired(platform))
         result.injected["link errors (cash board)"] += link_errors(cash_state_of(config))
@@ -226,6 +228,7 @@ def run_lives(
             "--card-pull-p", str(intensity.card_pull_p),
             "--elsewhere-p", str(intensity.elsewhere_p),
             "--payout-p", str(intensity.payout_p),
+            "--qr-p", str(intensity.qr_p),
         ]  # fmt: skip
         result.lives += 1
         with log_path.open("ab") as log:

@@ -20,6 +20,27 @@ MONEY_OPERATIONS = (
     "reverse",
     "voucher_issue",
     "voucher_redeem",
+    # Payment orders (residents paying by phone, issue #21).
+    "order_create",
+    "order_pay",
+    "order_close",
+    "order_refund",
+)
+# How the provider and the resident's phone behave for the orders of a segment (docs/
+# platform-api.md, "Provider behaviours"): each drawn with a count, the first with count left
+# of each stage applies to a new order. Times are short: the platform's clock runs in real
+# time during a life. A refund fails a bounded number of times, so that it settles.
+PROVIDER_MENU = (
+    "pay_at_once:count={n}",
+    "pay_after:s=1:count={n}",
+    "provider_timeout:s=1:count={n}",
+    "cancel_after:s=1:count={n}",
+    "decline:count={n}",
+    "decline:code=auth_code_invalid:count={n}",
+    "refund_fail:times=1:count={n}",
+    "refund_after:s=1:count={n}",
+    "notify_repeat:n=3:count={n}",
+    "notify_late:s=2:count={n}",
 )
 # Gateways answer their own pages with these statuses (docs/platform-api.md).
 GATEWAY_STATUSES = (400, 403, 404, 429)
@@ -56,6 +77,7 @@ class Intensity:
     card_pull_p: float = 0.35  # a card top-up whose card is pulled during the credit
     elsewhere_p: float = 0.5  # a pulled card is topped up at another terminal before it returns
     payout_p: float = 0.1  # after a resident, the operator pays out some voucher
+    qr_p: float = 0.35  # a resident pays by phone (the dynamic code or a payment code)
     wrong_clock_p: float = 0.25  # a restart with the clock off by up to MAX_SKEW_S
     min_run_s: float = 0.3  # the worker is killed after a time drawn between these
     max_run_s: float = 4.0
@@ -72,6 +94,7 @@ class Segment:
     link_error_p: float
     link_seed: int
     run_s: float  # the worker is killed after this many seconds (unless it finished)
+    provider: tuple[str, ...] = ()  # the provider behaviours of the life's new orders
 
 
 def platform_faults(intensity: Intensity, rng: random.Random) -> tuple[str, ...]:
@@ -85,6 +108,9 @@ def platform_faults(intensity: Intensity, rng: random.Random) -> tuple[str, ...]
     ]
     specs += [f"{op}:alter_amount:p={intensity.alter_amount_p}" for op in ("post", "authorize")]
     specs.append(f"status:error:p={intensity.status_error_p}")
+    specs += [
+        f"{query}:error:p={intensity.status_error_p}" for query in ("order_status", "refund_status")
+    ]
     specs.append(f"*:gateway:status={status}:p={intensity.gateway_p}")
     return tuple(specs)
 
@@ -130,6 +156,12 @@ class SkewPlan:
         return error, offset, band
 
 
+def provider_behaviours(rng: random.Random) -> tuple[str, ...]:
+    """A few provider behaviours, each for a few orders, in a drawn order."""
+    chosen = rng.sample(PROVIDER_MENU, rng.randint(1, 5))
+    return tuple(spec.format(n=rng.randint(1, 3)) for spec in chosen)
+
+
 def segment(seed: int, number: int, skew: SkewPlan, intensity: Intensity) -> Segment:
     """The faults of segment `number` of the soak with this seed."""
     rng = random.Random(f"soak-segment:{seed}:{number}")
@@ -147,4 +179,5 @@ def segment(seed: int, number: int, skew: SkewPlan, intensity: Intensity) -> Seg
         link_error_p=intensity.link_error_p,
         link_seed=rng.randrange(2**31),
         run_s=run_s,
+        provider=provider_behaviours(rng),
     )

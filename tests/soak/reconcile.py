@@ -92,6 +92,7 @@ def reconcile(books: Books) -> Reconciliation:
     check_settled(books, result)
     check_posted_once(closes, payments, result)
     check_conservation(closes, payments, result)
+    check_orders(books, closes, payments, result)
     check_cash(books, closes, result)
     check_holds(books, result)
     check_float(books, payments, result)
@@ -155,6 +156,9 @@ def check_conservation(
     posted = {str(p["key"]) for p in payments if p["state"] == "posted"}
     for close in closes:
         tx_id, cash_in = close["tx_id"], close["cash_in_fen"]
+        if close.get("payment_method") == "qr":
+            check_qr_conservation(close, posted, result)
+            continue
         if close["outcome"] == "paid":
             settled = close["amount_fen"] + close["fee_fen"] + close["voucher_fen"]
             result.check(
@@ -178,6 +182,127 @@ def check_conservation(
             result.facts["vouchers issued"] += 1
         if close.get("credited_fen"):
             result.facts["overpayments credited"] += 1
+
+
+def check_qr_conservation(close: Record, posted: set[str], result: Reconciliation) -> None:
+    """Paid by phone: no cash, never a voucher; paid: what the order took is amount + fee;
+    not paid: all of it went back to the wallet, nothing posted."""
+    tx_id = str(close["tx_id"])
+    no_cash = close["cash_in_fen"] == 0 and close["voucher_fen"] == 0
+    result.check(
+        "no QR close has cash or a voucher",
+        no_cash and "voucher_id" not in close,
+        f"{tx_id} paid by phone closed with cash {close['cash_in_fen']} fen, voucher "
+        f"{close['voucher_fen']} fen",
+    )
+    if close["outcome"] == "paid":
+        result.check(
+            "money conserved (QR paid)",
+            close["paid_in_fen"] == close["amount_fen"] + close["fee_fen"]
+            and close["refunded_fen"] == 0,
+            f"{tx_id}: the order took {close['paid_in_fen']} fen, amount {close['amount_fen']} "
+            f"+ fee {close['fee_fen']}, refunded {close['refunded_fen']}",
+        )
+    else:
+        result.check(
+            "money conserved (QR not paid)",
+            close["refunded_fen"] == close["paid_in_fen"]
+            and close["amount_fen"] == 0
+            and post_key(tx_id) not in posted,
+            f"{tx_id} closed {close['outcome']}: the order took {close['paid_in_fen']} fen, "
+            f"refunded {close['refunded_fen']}, amount {close['amount_fen']}, posted: "
+            f"{post_key(tx_id) in posted}",
+        )
+    result.facts[f"QR closes {close['outcome']}"] += 1
+
+
+def check_orders(
+    books: Books, closes: Sequence[Record], payments: Sequence[Record], result: Reconciliation
+) -> None:
+    """Every order the platform marks paid is exactly one paid close of the same money (the
+    posting it funds) or one refunded close; every closed order a cancelled close with no
+    money; the platform's refunds are exactly the refunded closes."""
+    book = books.dump.get("payment_orders", {"orders": [], "refunds": []})
+    orders = [o for o in book["orders"] if o["terminal"] == books.terminal_id]
+    refunds = [
+        r for r in book["refunds"] if r["terminal"] == books.terminal_id and not r["automatic"]
+    ]
+    closes_of: dict[str, list[Record]] = {}
+    for close in closes:
+        closes_of.setdefault(str(close["tx_id"]), []).append(close)
+    funding = {str(p["order_key"]): p for p in payments if p.get("order_key")}
+    for order in orders:
+        key, state = str(order["key"]), str(order["state"])
+        result.facts[f"orders {state}"] += 1
+        tx_id = key.removesuffix("-o")
+        found = closes_of.get(tx_id, [])
+        outcome = str(found[0]["outcome"]) if len(found) == 1 else None
+        single = found[0] if len(found) == 1 else None
+        if state == "paid":
+            posting = funding.get(key)
+            sound = (
+                single is not None
+                and outcome == "paid"
+                and single["paid_in_fen"] == order["amount_fen"]
+                and single["paid_with"] == order["paid_with"]
+                and single["provider_ref"] == order["provider_ref"]
+                and posting is not None
+                and posting["state"] == "posted"
+                and order["used_by"] == posting["key"]
+            )
+            result.check(
+                "paid order = one paid close",
+                sound,
+                f"order {key} paid {order['amount_fen']} fen by {order['paid_with']}: closes "
+                f"{[c['outcome'] for c in found]}, posting "
+                f"{None if posting is None else posting['state']}",
+            )
+        elif state == "refunded":
+            sound = (
+                single is not None
+                and outcome == "refunded"
+                and single["refunded_fen"] == order["amount_fen"]
+                and single["paid_with"] == order["paid_with"]
+            )
+            result.check(
+                "refunded order = one refunded close",
+                sound,
+                f"order {key} refunded {order['amount_fen']} fen: closes "
+                f"{[(c['outcome'], c.get('refunded_fen')) for c in found]}",
+            )
+        elif state == "closed":
+            sound = (
+                single is not None
+                and outcome in ("cancelled", "refused")
+                and single["paid_in_fen"] == 0
+                and single["amount_fen"] == 0
+            )
+            result.check(
+                "closed order = one cancelled close with no money",
+                sound,
+                f"order {key} closed ({order['closed_reason']}): closes "
+                f"{[(c['outcome'], c.get('paid_in_fen')) for c in found]}",
+            )
+        else:
+            result.check("no order left open", False, f"order {key} is still {state}")
+    succeeded = {str(r["order_key"]): r for r in refunds if r["state"] == "succeeded"}
+    refunded_closes = [c for c in closes if c["outcome"] == "refunded"]
+    for close in refunded_closes:
+        refund = succeeded.get(f"{close['tx_id']}-o")
+        result.check(
+            "refunded close = one platform refund",
+            refund is not None
+            and refund["amount_fen"] == close["refunded_fen"]
+            and refund["method"] == close["paid_with"],
+            f"{close['tx_id']} closed refunded {close['refunded_fen']} fen to "
+            f"{close['paid_with']}: platform refund {refund}",
+        )
+    result.check(
+        "refunded close = one platform refund",
+        len(succeeded) == len(refunded_closes),
+        f"the platform refunded {len(succeeded)} orders, {len(refunded_closes)} closes say so",
+    )
+    result.facts["platform refunds failed (retried)"] = sum(r["state"] == "failed" for r in refunds)
 
 
 def check_cash(books: Books, closes: Sequence[Record], result: Reconciliation) -> None:
@@ -227,7 +352,11 @@ def check_holds(books: Books, result: Reconciliation) -> None:
 
 def check_float(books: Books, payments: Sequence[Record], result: Reconciliation) -> None:
     [station] = [s for s in books.dump["stations"] if s["station"] == books.station]
-    debited = sum(p["amount_fen"] + p["fee_fen"] for p in payments if p["state"] == "posted")
+    debited = sum(
+        p["amount_fen"] + p["fee_fen"]
+        for p in payments
+        if p["state"] == "posted" and not p.get("order_key")  # an order paid, not the float
+    )
     expected = books.opening_float_fen - debited
     result.check(
         "float = opening - posted",

@@ -8,9 +8,13 @@ is tallied in the SoakLedger with their progress, so a run killed at any instant
 started again on the same data resumes with the resident it was serving.
 """
 
+import json
 import logging
 import random
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import Counter
 
 from drivers.cash import CashRejected
@@ -21,7 +25,9 @@ from kiosk.devices import PrepaidCard
 from kiosk.errors import KioskError
 from kiosk.platform import PlatformError
 from kiosk.terminal import Terminal
-from kiosk.transactions.engine import NotEnoughCash, Outcome, Progress
+from kiosk.transactions.engine import NotEnoughCash, Outcome, Progress, QrPayment
+from kiosk.transactions.kinds import QrStage
+from kiosk.transactions.outcomes import PaymentCodeRefused
 from kiosk.transactions.states import TxState
 from kiosk.transactions.vouchers import VoucherRefused
 from tests.fixtures.engine_hook import engine_of
@@ -39,6 +45,9 @@ ELSEWHERE_TERMINAL = "GRID-01"
 PATIENCE = 4
 # A resident refused for a wrong clock walks away; the next one comes a little later.
 CLOCK_REFUSAL_PAUSE_S = 1.0
+# A resident paying by phone looks at the screen this often, this many times at most.
+QR_POLL_S = 0.05
+QR_LOOKS = 24
 
 
 def card_pool(terminal: Terminal, cards: object, seed: int) -> list[tuple[str, str]]:
@@ -149,6 +158,10 @@ class Residents:
         if row is not None:
             tallies["left_collecting"] += 1
             self.terminal.cancel(row.tx_id)
+        for row in engine_of(self.terminal).store.open_transactions():
+            if row.tx_state is TxState.AWAITING_PAYMENT and not row.resident_left:
+                tallies["left_awaiting_payment"] += 1
+                self.terminal.cancel_qr_payment(row.tx_id)  # the screen's timeout
 
     def ask_about_open_payments(self, tallies: Counter[str]) -> None:
         """A payment still in doubt keeps the kiosk from starting another: its resident asks
@@ -159,7 +172,8 @@ class Residents:
             open_rows = [
                 row
                 for row in engine.store.open_transactions()
-                if row.tx_state in (TxState.POSTING, TxState.POSTED, TxState.VOIDING)
+                if row.tx_state
+                in (TxState.POSTING, TxState.POSTED, TxState.VOIDING, TxState.REFUNDING)
             ]
             if not open_rows or not self.terminal.clock_guard.check().ok:
                 return
@@ -170,7 +184,11 @@ class Residents:
     def serve(self, rng: random.Random, number: int, tallies: Counter[str]) -> Outcome | None:
         catalog = self.terminal.catalog()
         journey = rng.choices(["bill", "phone", "card"], weights=[50, 20, 30])[0]
+        by_phone = rng.random() < self.intensity.qr_p
+        if by_phone:
+            tallies[f"qr:{journey}"] += 1
         card_no = None
+        started: Progress | QrPayment
         if journey == "bill":
             service = rng.choice(catalog.services_of_kind("bill"))
             try:
@@ -178,23 +196,35 @@ class Residents:
             except PlatformError as exc:
                 tallies[f"walked_away:{refusal_name(exc)}"] += 1
                 return None  # no bill due, a skewed clock refused, the platform not answering
-            progress = self.terminal.pay_bill(quote)
+            if by_phone:
+                started = self.terminal.pay_bill_by_qr(quote)
+            else:
+                started = self.terminal.pay_bill(quote)
         elif journey == "phone":
             service = catalog.services_of_kind("phone_topup")[0]
-            progress = self.terminal.start_phone_topup(
-                service.code, valid_account(service, rng), rng.choice(service.presets_fen)
-            )
+            phone, amount = valid_account(service, rng), rng.choice(service.presets_fen)
+            if by_phone:
+                started = self.terminal.start_phone_topup_by_qr(service.code, phone, amount)
+            else:
+                started = self.terminal.start_phone_topup(service.code, phone, amount)
         else:
             card_no, code = rng.choice(self.pool)
             self.cards.remove_card()
             self.cards.insert_card(card_no)
             service = catalog.service(code)
-            progress = self.terminal.start_card_topup(code, rng.choice(service.presets_fen))
+            amount = rng.choice(service.presets_fen)
+            if by_phone:
+                started = self.terminal.start_card_topup_by_qr(code, amount)
+            else:
+                started = self.terminal.start_card_topup(code, amount)
             if rng.random() < self.intensity.card_pull_p:
                 after_apply = rng.random() < 0.5
                 self.cards.pull_during_next_command(after_apply=after_apply)
                 tallies[f"fault:card_pulled_{'after' if after_apply else 'before'}_apply"] += 1
-        outcome = self.pay(rng, progress, service, tallies)
+        if isinstance(started, QrPayment):
+            outcome = self.pay_by_phone(rng, started, tallies)
+        else:
+            outcome = self.pay(rng, started, service, tallies)
         if card_no is not None:
             self.cards.remove_card()
             if rng.random() < self.intensity.elsewhere_p:
@@ -238,6 +268,57 @@ class Residents:
                 tallies["finish_retried"] += 1
                 progress = self.terminal.collect(progress.tx_id)
         return self.terminal.cancel(progress.tx_id)
+
+    def pay_by_phone(
+        self, rng: random.Random, payment: QrPayment, tallies: Counter[str]
+    ) -> Outcome | None:
+        """The resident scans the dynamic code (the provider's behaviour decides what their
+        phone does) or shows a payment code, sometimes cancels, and watches the screen."""
+        tx_id = payment.tx_id
+        for _ in range(QR_LOOKS):
+            if payment.stage in (QrStage.DONE, QrStage.IN_DOUBT):
+                return payment.outcome
+            draw = rng.random()
+            if draw < 0.05:
+                tallies["qr:cancelled"] += 1
+                payment = self.terminal.cancel_qr_payment(tx_id)
+            elif payment.stage is QrStage.WAITING and draw < 0.2:
+                self.scan_dynamic_code(tx_id, rng, tallies)
+                time.sleep(QR_POLL_S)
+                payment = self.terminal.qr_payment(tx_id)
+            elif payment.stage is QrStage.WAITING and draw < 0.4:
+                # A WeChat payment code (18 digits from 13): fresh for each scan.
+                code = f"13{rng.randrange(10**16):016d}"
+                try:
+                    payment = self.terminal.present_payment_code(tx_id, code)
+                    tallies["qr:code_presented"] += 1
+                except PaymentCodeRefused as exc:
+                    tallies[f"qr:code_refused {exc.code}"] += 1
+            else:
+                time.sleep(QR_POLL_S)
+                payment = self.terminal.qr_payment(tx_id)
+        if payment.stage not in (QrStage.DONE, QrStage.IN_DOUBT):
+            tallies["qr:screen_timed_out"] += 1
+            payment = self.terminal.cancel_qr_payment(tx_id)
+        return payment.outcome
+
+    def scan_dynamic_code(self, tx_id: str, rng: random.Random, tallies: Counter[str]) -> None:
+        """The resident scans the code on the screen with their wallet and pays (the
+        simulator's resident side, POST /sim/orders/{key}/pay; refused once it closed)."""
+        key = engine_of(self.terminal).store.get(tx_id).order_key
+        wallet = rng.choice(["wechat", "alipay", "unionpay"])
+        url = f"{self.terminal.config.platform.url}/sim/orders/{urllib.parse.quote(str(key))}/pay"
+        request = urllib.request.Request(
+            url, data=json.dumps({"wallet": wallet}).encode(), method="POST"
+        )
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=2):
+                tallies["qr:dynamic_code_paid"] += 1
+        except urllib.error.HTTPError as exc:
+            tallies[f"qr:dynamic_code_refused {exc.code}"] += 1
+        except OSError:
+            tallies["qr:dynamic_code_not_answered"] += 1
 
     def refreshed(self, before: Progress, *, inserted_fen: int) -> Progress:
         """The screen after a note: collect until it shows the note (a link error may hide

@@ -38,7 +38,10 @@ def serve(args: argparse.Namespace) -> int:
     ledger = SoakLedger(ledger_path(config.data_path))
     try:
         intensity = Intensity(
-            card_pull_p=args.card_pull_p, elsewhere_p=args.elsewhere_p, payout_p=args.payout_p
+            card_pull_p=args.card_pull_p,
+            elsewhere_p=args.elsewhere_p,
+            payout_p=args.payout_p,
+            qr_p=args.qr_p,
         )
         residents = Residents(terminal, sims, ledger, args.seed, intensity)
         settle_loads_elsewhere(sims.cards, ledger)
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--card-pull-p", type=float, default=defaults.card_pull_p)
     parser.add_argument("--elsewhere-p", type=float, default=defaults.elsewhere_p)
     parser.add_argument("--payout-p", type=float, default=defaults.payout_p)
+    parser.add_argument("--qr-p", type=float, default=defaults.qr_p)
     parser.set_defaults(handler=serve)
     return parser
 
