@@ -50,7 +50,9 @@ def test_a_fresh_database_gets_every_migration_and_opening_again_changes_nothing
     assert TERMINAL.migrate(conn) == TERMINAL.version
     assert shape_of(conn) == shape
     columns = [row[1] for row in conn.execute("PRAGMA table_info(tx)")]
-    assert columns[-2:] == ["close_reason", "refusal"]
+    # Each migration's columns come after the ones before it, in its order.
+    assert columns[columns.index("updated") + 1 :][:3] == ["close_reason", "refusal", "pay_method"]
+    assert columns[-1] == "resident_left"
     conn.close()
 
 
@@ -123,5 +125,7 @@ def test_a_database_at_version_1_gets_only_migration_2(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 1")
     assert TERMINAL.migrate(conn) == TERMINAL.version
     columns = [row[1] for row in conn.execute("PRAGMA table_info(tx)")]
-    assert columns[-2:] == ["close_reason", "refusal"]
+    # Each migration's columns come after the ones before it, in its order.
+    assert columns[columns.index("updated") + 1 :][:3] == ["close_reason", "refusal", "pay_method"]
+    assert columns[-1] == "resident_left"
     conn.close()
