@@ -44,6 +44,10 @@ class AlertKind(StrEnum):
     INLETS_NOT_CLOSED = "inlets_not_closed"
     CLOCK_WRONG = "clock_wrong"
     CASH_SUSPENSE = "cash_suspense"
+    # The operator's day (docs/transactions.md "The operator's day").
+    DAY_NOT_BALANCED = "day_not_balanced"
+    CASH_COUNT_DISCREPANCY = "cash_count_discrepancy"
+    DEPOSIT_REFUSED = "deposit_refused"
 
 
 # kind -> English description (the message id of its label in backoffice.po).
@@ -70,6 +74,9 @@ ALERT_KINDS: dict[str, str] = {
     AlertKind.INLETS_NOT_CLOSED: "Cash inlets not closed",
     AlertKind.CLOCK_WRONG: "Terminal clock wrong",
     AlertKind.CASH_SUSPENSE: "Cash in suspense",
+    AlertKind.DAY_NOT_BALANCED: "Day does not balance",
+    AlertKind.CASH_COUNT_DISCREPANCY: "Cash count differs from the journal",
+    AlertKind.DEPOSIT_REFUSED: "Float deposit refused",
 }
 # Alerts that only staff can close: the condition is evidence, not a state that passes.
 STICKY_KINDS: tuple[str, ...] = (
@@ -87,6 +94,9 @@ STICKY_KINDS: tuple[str, ...] = (
     AlertKind.INLETS_NOT_CLOSED,
     AlertKind.CLOCK_WRONG,
     AlertKind.CASH_SUSPENSE,
+    AlertKind.DAY_NOT_BALANCED,
+    AlertKind.CASH_COUNT_DISCREPANCY,
+    AlertKind.DEPOSIT_REFUSED,
 )
 _RAISE = (
     "INSERT INTO alerts (station, terminal, kind, detail, raised) VALUES (?, ?, ?, ?, ?) "

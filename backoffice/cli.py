@@ -16,8 +16,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from backoffice import reports
+from backoffice import commission, reports, stations
 from backoffice.config import load_config
 from backoffice.errors import BackofficeError
 from backoffice.logs import configure_logging
@@ -152,7 +153,8 @@ def _report(args: argparse.Namespace) -> int:
             last = datetime.date.fromisoformat(args.last)
             rows = reports.activity(store, args.name, first, last)
         elif args.name == "exit":
-            rows = reports.exit_candidates(store, args.month, config.reports)
+            today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
+            rows = stations.exit_report(store, args.month, config.reports, today)
         elif args.name == "unclaimed":
             rows = reports.unclaimed_receipts(store)
         elif args.name == "payouts":
@@ -160,7 +162,17 @@ def _report(args: argparse.Namespace) -> int:
             last = datetime.date.fromisoformat(args.last)
             rows = reports.voucher_payouts(store, first, last)
         else:
-            rows = reports.commission(store, args.month, config.reports)
+            today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
+            month = args.month or stations.last_completed_month(today)
+            catalog = commission.load_commission_catalog(config.commission)
+            statements = [
+                commission.statement(store, catalog, config, number, month)
+                for number in commission.stations_of_month(store, month)
+            ]
+            if not args.json:
+                sys.stdout.buffer.write(commission.to_csv(statements))
+                return 0
+            rows = [commission.summary_row(each) for each in statements]
     except ValueError as exc:
         raise CommandError(
             f"wrong date: {exc}; write days as YYYY-MM-DD, months as YYYY-MM"
@@ -415,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", required=True)
     today = datetime.date.today()
     rep.add_argument("--day", default=(today - datetime.timedelta(days=1)).isoformat())
-    rep.add_argument("--month", default=today.isoformat()[:7])
+    rep.add_argument(
+        "--month", default=None, help="YYYY-MM (exit, commission: the last completed month)"
+    )
     rep.add_argument(
         "--from", dest="first", default=(today - datetime.timedelta(days=90)).isoformat()
     )

@@ -24,6 +24,8 @@ from backoffice.alerts import ALERT_KINDS, AlertKind, BatchAlerts, clear_alert, 
 from backoffice.config import Thresholds
 from backoffice.contract import topic_for
 from backoffice.errors import StoreError
+from backoffice.follow_up import COLUMNS as FOLLOW_UP_COLUMNS
+from backoffice.follow_up import follow_up_row
 from backoffice.messages import (
     CommandResult,
     Event,
@@ -257,6 +259,7 @@ class _Batch:
         self.new_records: dict[Key, tuple[int, list[tuple[int, int]]]] = {}
         self.health: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
+        self.follow_ups: list[tuple[Any, ...]] = []
         self.outbox_terminals: set[Key] = set()
         self.stored = self.quarantined = self.duplicates = 0
 
@@ -513,6 +516,9 @@ class _Batch:
         self.stored += 1
         self.records.append(_record_row(message, found.status, self.now))
         self._record_alerts(station, terminal, seq, record)
+        opened = follow_up_row(station, terminal, seq, record, self.now)
+        if opened is not None:
+            self.follow_ups.append(opened)
 
     def _record_alerts(self, station: str, terminal: str, seq: int, record: dict[str, Any]) -> None:
         """The alerts a terminal's stored record raises or clears."""
@@ -538,6 +544,21 @@ class _Batch:
                 )
         elif kind in _RECORD_ALERTS:
             self.alerts.raise_alert(station, terminal, _RECORD_ALERTS[kind], detail, self.now)
+        elif kind == RecordType.DAY_CLOSE and record.get("balanced") is False:
+            # The terminal journals a day_not_balanced alert record with its report; the
+            # report alone says so too, should that record be late or lost in a migration.
+            unbalanced = json.dumps(
+                {
+                    key: record.get(key)
+                    for key in ("business_day", "float_check", "float_difference_fen")
+                }
+                | {"day_close_seq": seq},
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            self.alerts.raise_alert(
+                station, terminal, AlertKind.DAY_NOT_BALANCED, unbalanced, self.now
+            )
         elif kind == RecordType.BOARD_EVENT and record.get("kind") == BoardEventKind.TAMPER:
             self.alerts.raise_alert(station, terminal, AlertKind.TAMPER, detail, self.now)
 
@@ -559,6 +580,7 @@ class _Batch:
             )
         cursor.insert_rows("health_history", HEALTH_COLUMNS, self.health)
         cursor.insert_rows("events", EVENT_COLUMNS, self.events)
+        cursor.insert_rows("follow_ups", FOLLOW_UP_COLUMNS, self.follow_ups, conflict)
         # A boot's row is written when a terminal changes to it (that is all the clone
         # check asks: was this boot heard before?).
         cursor.executemany(
@@ -680,6 +702,11 @@ def release_quarantine(store: Store, now: float) -> list[tuple[str, str, int]]:
             if found.status == SignatureStatus.BAD:
                 continue
             cursor.insert_rows("records", RECORD_COLUMNS, [_record_row(message, found.status, now)])
+            opened = follow_up_row(*key, row["seq"], record, now)
+            if opened is not None:
+                cursor.insert_rows(
+                    "follow_ups", FOLLOW_UP_COLUMNS, [opened], "ON CONFLICT DO NOTHING"
+                )
             cursor.execute(
                 "DELETE FROM quarantine WHERE station = ? AND terminal = ? AND seq = ?",
                 (*key, row["seq"]),

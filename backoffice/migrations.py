@@ -216,6 +216,54 @@ CREATE TABLE IF NOT EXISTS revocations (
 )
 """,
     ),
+    # ---- issue #18, the station operator's day (branch bo18). Another branch adds migrations
+    # for rollouts and maintenance visits at the same time: whoever merges second renumbers
+    # this block (nothing refers to the numbers but schema_version).
+    Migration(
+        4,
+        "the station registry with its agreement and payee; the follow-up of bad ratings and "
+        "complaints",
+        """
+CREATE TABLE IF NOT EXISTS stations (
+    station TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT '',
+    contact_name TEXT NOT NULL DEFAULT '',
+    contact_phone TEXT NOT NULL DEFAULT '',
+    joined TEXT NOT NULL,
+    agreement_months INTEGER NOT NULL,
+    agreement_expires TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    status_reason TEXT NOT NULL DEFAULT '',
+    status_at {REAL},
+    status_by TEXT,
+    post_share INTEGER,
+    station_share INTEGER,
+    payee_name TEXT NOT NULL DEFAULT '',
+    payee_account TEXT NOT NULL DEFAULT '',
+    updated {REAL} NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS follow_ups (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    time TEXT NOT NULL,
+    opened {REAL} NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open',
+    handler TEXT,
+    handled_at {REAL},
+    closed_by TEXT,
+    closed_at {REAL},
+    note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (station, terminal, seq)
+);
+CREATE INDEX IF NOT EXISTS follow_ups_by_state ON follow_ups (state, opened);
+CREATE INDEX IF NOT EXISTS records_by_receipt ON records (receipt_no)
+""",
+    ),
+    # ---- end of the issue #18 block
 )
 
 _TYPES: dict[Dialect, dict[str, str]] = {

@@ -29,7 +29,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from backoffice import charts, display, reports, trends
+from backoffice import charts, commission, display, reports, trends
 from backoffice.alerts import ALERT_KINDS, acknowledge_alert
 from backoffice.commands import COMMAND_FORMS, COMMAND_LABELS, FieldKind, args_from_form
 from backoffice.config import BackofficeConfig
@@ -51,6 +51,9 @@ from backoffice.staff import (
     recent_actions,
     record_action,
 )
+from backoffice.station_pages import STATION_NAV, STATION_ROUTES, StationPages
+from backoffice.station_pages import template_globals as station_template_globals
+from backoffice.stations import exit_report
 from backoffice.store import Row, Store
 from kiosk.i18n import LANGUAGES, Translate, translator
 from kiosk.journal.record_types import RecordType
@@ -78,6 +81,7 @@ NAV = (
     ("/reports/activity", "Weekly and monthly activity"),
     ("/reports/exit", "Stations flagged for exit"),
     ("/reports/commission", "Monthly commission"),
+    *STATION_NAV,
     ("/staff", "Staff actions"),
 )
 FLEET_HEADERS = (
@@ -117,7 +121,7 @@ class Context:
         return path + ("?" + urllib.parse.urlencode(query) if query else "")
 
 
-class Dashboard:
+class Dashboard(StationPages):
     """The WSGI application: pages from the store, actions recorded with who took them."""
 
     def __init__(
@@ -151,6 +155,7 @@ class Dashboard:
             ),
             yuan=display.yuan,
         )
+        self.templates.globals.update(station_template_globals())
         self.stylesheet = STYLESHEET.read_bytes()
         self.routes = Map(
             [
@@ -168,6 +173,7 @@ class Dashboard:
                 Rule("/reports/<any(daily,activity,exit,commission):name>", endpoint="report"),
                 Rule("/staff", endpoint="staff", methods=["GET"]),
                 Rule("/api/fleet", endpoint="api_fleet", methods=["GET"]),
+                *STATION_ROUTES,
             ],
             strict_slashes=False,
         )
@@ -582,14 +588,14 @@ class Dashboard:
                 )
                 last = datetime.date.fromisoformat(params.get("to") or today.isoformat())
                 return reports.activity(self.store, period, first, last), REPORTS[name]
-            month = params.get("month") or today.isoformat()[:7]
-            reports.month_bounds(month)
             if name == "exit":
-                return reports.exit_candidates(self.store, month, self.config.reports), REPORTS[
-                    name
-                ]
+                rows = exit_report(self.store, params.get("month"), self.config.reports, today)
+                return rows, REPORTS[name]
             if name == "commission":
-                return reports.commission(self.store, month, self.config.reports), REPORTS[name]
+                month = params.get("month") or self._last_month()
+                reports.month_bounds(month)
+                rows = [commission.summary_row(s) for s in self._statements(month)]
+                return rows, REPORTS[name]
         except ValueError as exc:
             raise BackofficeError(
                 f"wrong report parameter: {exc}; dates are YYYY-MM-DD, months YYYY-MM"
