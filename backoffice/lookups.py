@@ -86,12 +86,12 @@ def transactions(
     if start and end:
         if start.tzinfo is None or end.tzinfo is None or end <= start:
             raise BackofficeError("the time range's end must be after its start")
-        # Business days bound the search in SQL (indexed); exact times are compared below,
-        # as moments, since terminals write their local offset.
-        sql += " AND business_day >= ? AND business_day <= ?"
+        # Times are ISO 8601 with the terminal's offset: the text bounds the search (a
+        # local date is within a day of any other offset's), the moments are compared below.
+        sql += " AND time >= ? AND time < ?"
         params += [
             (start.date() - datetime.timedelta(days=1)).isoformat(),
-            (end.date() + datetime.timedelta(days=1)).isoformat(),
+            (end.date() + datetime.timedelta(days=2)).isoformat(),
         ]
     if station:
         sql += " AND station = ?"

@@ -260,7 +260,8 @@ CREATE TABLE IF NOT EXISTS follow_ups (
     PRIMARY KEY (station, terminal, seq)
 );
 CREATE INDEX IF NOT EXISTS follow_ups_by_state ON follow_ups (state, opened);
-CREATE INDEX IF NOT EXISTS records_by_receipt ON records (receipt_no)
+CREATE INDEX IF NOT EXISTS records_by_receipt ON records (receipt_no);
+CREATE INDEX IF NOT EXISTS records_by_time ON records (type, time)
 """,
     ),
     # ---- end of the issue #18 block

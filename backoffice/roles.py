@@ -16,8 +16,9 @@ class Role(IntEnum):
 
     @property
     def label(self) -> str:
-        """The message id of the role's name in backoffice.po."""
-        return self.name.capitalize()
+        """The message id of the role's name in dashboard.po. The operator role's id is its
+        own: "Operator" is the station's 经办人员 in operator.po, and one id has one text."""
+        return "Staff operator" if self is Role.OPERATOR else self.name.capitalize()
 
     @classmethod
     def named(cls, name: str) -> "Role":

@@ -24,33 +24,39 @@ from backoffice import commission, display, follow_up, lookups, reports, station
 from backoffice.alerts import ALERT_KINDS
 from backoffice.config import BackofficeConfig
 from backoffice.errors import BackofficeError
-from backoffice.roles import Action, role_for
+from backoffice.roles import Action, Role, role_for
 from backoffice.store import Store
+from kiosk.ratings import REASONS
 
 if TYPE_CHECKING:  # the Dashboard this is mixed into
     from backoffice.web import Context
 
-STATION_ROUTES = (
-    Rule("/stations", endpoint="stations", methods=["GET"]),
-    Rule("/stations/new", endpoint="station_register", methods=["POST"]),
-    Rule("/station/<station>", endpoint="station", methods=["GET"]),
-    Rule("/station/<station>/edit", endpoint="station_edit", methods=["POST"]),
-    Rule(
-        "/station/<station>/<any(suspend,reactivate,exit):change>",
-        endpoint="station_status",
-        methods=["POST"],
-    ),
-    Rule("/station/<station>/commission", endpoint="station_commission", methods=["GET"]),
-    Rule("/commission", endpoint="commission", methods=["GET"]),
-    Rule("/follow-ups", endpoint="follow_ups", methods=["GET"]),
-    Rule(
-        "/follow-ups/<station>/<terminal>/<int:seq>/<any(handle,close):step>",
-        endpoint="follow_up_step",
-        methods=["POST"],
-    ),
-    Rule("/lookup", endpoint="lookup", methods=["GET"]),
-    Rule("/revenue", endpoint="revenue", methods=["GET"]),
-)
+
+def station_routes() -> list[Rule]:
+    """These pages' routes (new Rule objects: a rule belongs to one Map)."""
+    return [
+        Rule("/stations", endpoint="stations", methods=["GET"]),
+        Rule("/stations/new", endpoint="station_register", methods=["POST"]),
+        Rule("/station/<station>", endpoint="station", methods=["GET"]),
+        Rule("/station/<station>/edit", endpoint="station_edit", methods=["POST"]),
+        Rule(
+            "/station/<station>/<any(suspend,reactivate,exit):change>",
+            endpoint="station_status",
+            methods=["POST"],
+        ),
+        Rule("/station/<station>/commission", endpoint="station_commission", methods=["GET"]),
+        Rule("/commission", endpoint="commission", methods=["GET"]),
+        Rule("/follow-ups", endpoint="follow_ups", methods=["GET"]),
+        Rule(
+            "/follow-ups/<station>/<terminal>/<int:seq>/<any(handle,close):step>",
+            endpoint="follow_up_step",
+            methods=["POST"],
+        ),
+        Rule("/lookup", endpoint="lookup", methods=["GET"]),
+        Rule("/revenue", endpoint="revenue", methods=["GET"]),
+    ]
+
+
 STATION_NAV = (
     ("/stations", "Stations"),
     ("/commission", "Commission statements"),
@@ -83,6 +89,8 @@ def template_globals() -> dict[str, Any]:
         "discrepant": lambda row: bool(row.get("discrepancy_fen")),
         "below_target": lambda row: row.get("meets_target") is False,
         "not_ok": lambda row: row.get("status") != "ok",
+        # staff_actions keeps a role's name; its label's message id (backoffice.roles).
+        "role_labels": {role.name.lower(): role.label for role in Role},
     }
 
 
@@ -124,7 +132,7 @@ class StationPages:
             ctx.t("Stations"),
             stations=stations.registry(self.store, status),
             unregistered=stations.unregistered(self.store),
-            status=status,
+            status_filter=status,
             statuses=[s.value for s in stations.StationStatus],
             may_register=ctx.staff.may(role_for(Action.REGISTER_STATION)),
             entry=None,
@@ -254,6 +262,7 @@ class StationPages:
             satisfaction=follow_up.satisfaction(self.store, first, last),
             target=follow_up.SATISFACTION_TARGET_PERCENT,
             may_handle=ctx.staff.may(role_for(Action.HANDLE_FOLLOW_UP)),
+            reason_labels=REASONS,
         )
 
     def page_follow_up_step(

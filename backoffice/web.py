@@ -51,7 +51,7 @@ from backoffice.staff import (
     recent_actions,
     record_action,
 )
-from backoffice.station_pages import STATION_NAV, STATION_ROUTES, StationPages
+from backoffice.station_pages import STATION_NAV, StationPages, station_routes
 from backoffice.station_pages import template_globals as station_template_globals
 from backoffice.stations import exit_report
 from backoffice.store import Row, Store
@@ -173,7 +173,7 @@ class Dashboard(StationPages):
                 Rule("/reports/<any(daily,activity,exit,commission):name>", endpoint="report"),
                 Rule("/staff", endpoint="staff", methods=["GET"]),
                 Rule("/api/fleet", endpoint="api_fleet", methods=["GET"]),
-                *STATION_ROUTES,
+                *station_routes(),
             ],
             strict_slashes=False,
         )
