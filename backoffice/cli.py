@@ -170,6 +170,7 @@ def _report(args: argparse.Namespace) -> int:
                 for number in commission.stations_of_month(store, month)
             ]
             if not args.json:
+                sys.stdout.flush()
                 sys.stdout.buffer.write(commission.to_csv(statements))
                 return 0
             rows = [commission.summary_row(each) for each in statements]

@@ -547,6 +547,8 @@ class Dashboard(StationPages):
             raise NotFound()
         files = {key: upload.read() for key, upload in ctx.request.files.items()}
         args = args_from_form(name, ctx.request.form, files, self.zone)
+        if name == "record_deposit":  # the terminal journals who recorded it
+            args["by"] = f"office:{ctx.staff.name}"
         self.send_command(station, terminal, name, args, ctx.staff)
         return self.redirect(ctx.link(f"/terminal/{station}/{terminal}"))
 

@@ -20,8 +20,9 @@ from werkzeug.test import Client
 
 from backoffice import commission, follow_up, lookups, stations
 from backoffice.alerts import apply_health
+from backoffice.commands import args_from_form
 from backoffice.config import ReportConfig, Thresholds, parse_config
-from backoffice.errors import BackofficeError
+from backoffice.errors import BackofficeError, CommandRefused
 from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor
 from backoffice.roles import Action, Role
@@ -623,3 +624,11 @@ def test_one_low_float_threshold_for_terminal_and_back_office() -> None:
     assert sink.raised == ["low_float"]  # 999.99 yuan is low (it was 500 yuan here)
     with pytest.raises(ConfigError, match="low_float_fen"):
         parse_config({"store": "sqlite:////tmp/x.db", "thresholds": {"low_float_fen": 50_000}})
+
+
+def test_a_float_deposit_is_sent_from_a_typed_form_in_yuan() -> None:
+    args = args_from_form("record_deposit", {"amount_fen": "800.5", "slip_no": "PS-0007"}, {})
+    assert args == {"amount_fen": 80_050, "slip_no": "PS-0007"}
+    for wrong in ("800.505", "-5", "八百", "0"):
+        with pytest.raises(CommandRefused, match="not an amount in yuan"):
+            args_from_form("record_deposit", {"amount_fen": wrong, "slip_no": "PS-1"}, {})
