@@ -32,6 +32,14 @@ class FollowUpState(StrEnum):
     CLOSED = "closed"
 
 
+# Each state's label (message id in stations.po): "open" alone reads as a door's state.
+STATE_LABELS = {
+    FollowUpState.OPEN: "Waiting to be handled",
+    FollowUpState.HANDLING: "Being handled",
+    FollowUpState.CLOSED: "Followed up",
+}
+
+
 class FollowUpError(BackofficeError):
     """A follow-up action that is not possible now; the message says why."""
 
@@ -73,6 +81,7 @@ def queue(store: Store, state: str = "", station: str = "") -> list[Row]:
         row["reasons"] = [str(reason) for reason in reasons]
         row["callback_phone"] = record.get("callback_phone")
         row["tx_id"] = record.get("tx_id")
+        row["state_label"] = STATE_LABELS[FollowUpState(row["state"])]
     return rows
 
 

@@ -258,7 +258,7 @@ class StationPages:
             ctx.t("Rating follow-up"),
             rows=follow_up.queue(self.store, state=state)[-500:],
             state=state,
-            states=[s.value for s in follow_up.FollowUpState],
+            states=list(follow_up.STATE_LABELS.items()),
             satisfaction=follow_up.satisfaction(self.store, first, last),
             target=follow_up.SATISFACTION_TARGET_PERCENT,
             may_handle=ctx.staff.may(role_for(Action.HANDLE_FOLLOW_UP)),

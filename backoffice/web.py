@@ -71,7 +71,7 @@ REPORTS = {
     "daily": "Daily reconciliation",
     "activity": "Weekly and monthly activity",
     "exit": "Stations flagged for exit",
-    "commission": "Monthly commission",
+    "commission": "Commission statements",
 }
 NAV = (
     ("/", "Fleet"),
@@ -80,7 +80,6 @@ NAV = (
     ("/reports/daily", "Daily reconciliation"),
     ("/reports/activity", "Weekly and monthly activity"),
     ("/reports/exit", "Stations flagged for exit"),
-    ("/reports/commission", "Monthly commission"),
     *STATION_NAV,
     ("/staff", "Staff actions"),
 )

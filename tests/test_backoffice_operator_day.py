@@ -595,7 +595,7 @@ def test_deposits_collections_and_sessions_show_on_the_station_page(
     assert [d["state"] for d in lookups.deposits(store, STATION)] == ["confirmed", "pending"]
     page = get(dashboard(store), f"/station/{STATION}").text
     assert "PS-0007" in page and "¥800.00" in page and "-¥1.00" in page
-    assert 'data-kind="cash_count_discrepancy"' in page and "login" in page
+    assert 'data-kind="cash_count_discrepancy"' in page and "登录" in page and "已核对" not in page
     assert "这个网点尚未登记" not in page and "该网点尚未登记。" in page
 
 
