@@ -14,8 +14,8 @@ import csv
 import datetime
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from backoffice.config import BackofficeConfig, CommissionConfig
@@ -29,6 +29,7 @@ from kiosk.catalog.store import (
     shipped_catalog_files,
     shipped_operator_public_pem,
 )
+from kiosk.i18n import translator
 from kiosk.journal.record_types import RecordType
 
 _BASIS_POINTS = 10_000
@@ -89,6 +90,8 @@ class StationStatement:
     payment_date: datetime.date
     payee_name: str
     payee_account: str
+    # Each service's name (its English message id; Chinese in catalog.po).
+    service_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def statement(
@@ -143,6 +146,11 @@ def statement(
         payment_date=following.replace(day=config.commission.payment_day),
         payee_name=str(entry.get("payee_name") or ""),
         payee_account=str(entry.get("payee_account") or ""),
+        service_names={
+            code: catalog.services[code].name
+            for code in {line.service for line in result.lines}
+            if code in catalog.services
+        },
     )
 
 
@@ -196,6 +204,7 @@ CSV_HEADERS = (
     "网点名称",
     "结算月份",
     "业务",
+    "业务代码",
     "酬金标准",
     "生效日期",
     "笔数",
@@ -224,6 +233,7 @@ def to_csv(statements: Sequence[StationStatement]) -> bytes:
     decimals. Text staff typed (names) is kept from being read as a formula; the payee
     account (digits only, checked at registration) is written as ="…" so a spreadsheet keeps
     all its digits instead of showing a 19-digit number in exponent form."""
+    chinese = translator("zh_CN")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for each in statements:
@@ -234,6 +244,7 @@ def to_csv(statements: Sequence[StationStatement]) -> bytes:
                     each.station,
                     _text(each.station_name),
                     each.month,
+                    chinese(each.service_names.get(line.service, line.service)),
                     line.service,
                     rate_text(line.rule),
                     line.rule.effective_from.isoformat(),

@@ -183,10 +183,15 @@ def test_commission_is_earned_on_the_carriers_terms_split_3_7_with_tax_withheld(
     assert exported.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel reads the Chinese
     table = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
     assert table[0][:3] == ["网点编号", "网点名称", "结算月份"]
-    assert ["31010001", "便民服务站 31010001", "2026-11", "electricity-bill", "交易额的 2‰"] == (
-        table[1][:5]  # a line per service, in code order
-    )
-    assert table[1][7:] == ["1234.56", "2.47"]  # 元 with two decimals
+    assert table[1][:6] == [
+        "31010001",
+        "便民服务站 31010001",
+        "2026-11",
+        "电费",
+        "electricity-bill",  # a line per service, in code order
+        "交易额的 2‰",
+    ]
+    assert table[1][8:] == ["1234.56", "2.47"]  # 元 with two decimals
     totals = table[table.index(list(commission.CSV_TOTALS)) + 1]
     assert totals[:7] == ["5.97", "1.80", "4.17", "3:7", "20.00", "0.83", "3.34"]
     assert totals[7:] == ["2026-12-15", "2026-12-20", "李四", '="6217000012345678901"']
