@@ -20,7 +20,16 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
-from backoffice import commission, display, follow_up, lookups, reports, stations
+from backoffice import (
+    charts,
+    commission,
+    display,
+    follow_up,
+    lookups,
+    reports,
+    stations,
+    trends,
+)
 from backoffice.alerts import ALERT_KINDS
 from backoffice.config import BackofficeConfig
 from backoffice.errors import BackofficeError
@@ -175,6 +184,17 @@ class StationPages:
             (station,),
         )
         first, last = follow_up.months_back(self.today(), 6)
+        month_ago = ctx.now - 31 * 86400
+        float_chart = charts.line_chart(
+            "chart-float",
+            trends.station_float(self.store, station, month_ago),
+            label=ctx.t("Float balance"),
+            empty=ctx.t("No float reported in the last 31 days."),
+            zone=self.zone,
+            y_format=lambda fen: f"¥{int(round(fen)) // 100:,}",
+            start=month_ago,
+            end=ctx.now,
+        )
         return self.render(
             ctx,
             "station.html",
@@ -185,6 +205,7 @@ class StationPages:
             alerts=alerts,
             alert_kinds=ALERT_KINDS,
             low_float_fen=self.config.thresholds.low_float_fen,
+            float_chart=float_chart,
             closes=lookups.day_closes(self.store, station)[:31],
             deposits=lookups.deposits(self.store, station)[:50],
             collections=lookups.cash_collections(self.store, station)[:50],

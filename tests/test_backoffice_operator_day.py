@@ -597,11 +597,19 @@ def test_deposits_collections_and_sessions_show_on_the_station_page(
         )
     )
     ingest(store, terminal, *records)
+    with store.transaction() as cursor:  # a health report of the float, as ingest stores it
+        cursor.execute(
+            "INSERT INTO health_history (station, terminal, received, time, float_balance_fen, "
+            "payload) VALUES (?, 'T-01', ?, 't', 87600, '{}')",
+            (STATION, NOW - 3600),
+        )
     assert [d["state"] for d in lookups.deposits(store, STATION)] == ["confirmed", "pending"]
     page = get(dashboard(store), f"/station/{STATION}").text
     assert "PS-0007" in page and "¥800.00" in page and "-¥1.00" in page
     assert 'data-kind="cash_count_discrepancy"' in page and "登录" in page and "已核对" not in page
-    assert "这个网点尚未登记" not in page and "该网点尚未登记。" in page
+    assert "该网点尚未登记。" in page
+    chart = page[page.index('id="chart-float"') :]
+    assert "¥876" in chart[: chart.index("</svg>")]  # the float history, per terminal
 
 
 # ------------------------------------------------------------------ low float
