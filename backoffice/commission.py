@@ -78,6 +78,9 @@ class StationStatement:
     lines: tuple[CommissionLine, ...]
     uncovered: tuple[str, ...]  # services paid on days without commission terms
     day_closes: int  # the day_close reports the statement is built from
+    # (terminal, business day) with paid transactions received but no day close: their
+    # business earns nothing on this statement until the terminal's report arrives.
+    days_without_close: tuple[tuple[str, str], ...]
     total_fen: int
     post_share: int
     station_share: int
@@ -109,6 +112,16 @@ def statement(
     for row in rows:
         services = json.loads(row["record"]).get("services") or {}
         days.append((datetime.date.fromisoformat(row["business_day"]), services))
+    closed = {(row["terminal"], row["business_day"]) for row in rows}
+    with_business = store.query(
+        "SELECT DISTINCT terminal, business_day FROM records WHERE type = ? AND outcome = ? "
+        "AND station = ? AND business_day >= ? AND business_day <= ?",
+        (RecordType.TX_CLOSE, "paid", station, first.isoformat(), last.isoformat()),
+    )
+    unclosed = sorted(
+        {(r["terminal"], r["business_day"]) for r in with_business} - closed,
+        key=lambda pair: (pair[1], pair[0]),
+    )
 
     def rules_of(code: str) -> tuple[CommissionRule, ...]:
         found = catalog.services.get(code)
@@ -134,6 +147,7 @@ def statement(
         lines=result.lines,
         uncovered=result.uncovered,
         day_closes=len(rows),
+        days_without_close=tuple(unclosed),
         total_fen=total,
         post_share=int(post_share),
         station_share=int(station_share),
@@ -171,6 +185,7 @@ def summary_row(each: StationStatement) -> dict[str, object]:
         "station": each.station,
         "month": each.month,
         "day_closes": each.day_closes,
+        "days_without_day_close": len(each.days_without_close),
         "commission_fen": each.total_fen,
         "split": f"{each.post_share}:{each.station_share}",
         "post_fen": each.post_fen,

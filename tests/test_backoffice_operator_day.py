@@ -154,6 +154,8 @@ def test_commission_is_earned_on_the_carriers_terms_split_3_7_with_tax_withheld(
             },
         ),
         day_close(terminal, "2026-12-01", {"water-bill": {"count": 5, "amount_fen": 9}}),
+        # Business on 5 November whose day close has not arrived: not paid on, but said.
+        terminal.pay(2_000, service="water-bill", day=datetime.date(2026, 11, 5)),
     )
     config = parse_config(
         {"store": "sqlite:////tmp/unused.db", "commission": {"tax_rate_bp": 2000}}
@@ -171,6 +173,7 @@ def test_commission_is_earned_on_the_carriers_terms_split_3_7_with_tax_withheld(
     }
     assert found.uncovered == ("lottery",)
     assert found.day_closes == 2  # December's close is another month's
+    assert found.days_without_close == (("T-01", "2026-11-05"),)
     assert (found.total_fen, found.post_fen, found.station_fen) == (597, 180, 417)
     assert (found.tax_fen, found.payable_fen) == (83, 334)  # 20 % of 417 = 83.4
     assert (found.listing_date, found.payment_date) == (
@@ -201,6 +204,7 @@ def test_commission_is_earned_on_the_carriers_terms_split_3_7_with_tax_withheld(
     assert page.status_code == 200
     assert 'id="payable">¥3.34<' in page.text and "交易额的 2‰" in page.text
     assert "lottery" in page.text  # paid without commission terms: shown, not dropped
+    assert 'id="unclosed"' in page.text and "T-01 2026-11-05" in page.text
     default = get(client, f"/station/{STATION}/commission").text  # on 1 December: November
     assert 'id="payable">¥3.34<' in default
     listing = get(client, "/commission?month=2026-11&format=csv")
