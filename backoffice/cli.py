@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backoffice import commission, reports, stations
+from backoffice import commission, follow_up, lookups, reports, stations
 from backoffice.config import load_config
 from backoffice.errors import BackofficeError
 from backoffice.logs import configure_logging
@@ -155,6 +155,14 @@ def _report(args: argparse.Namespace) -> int:
         elif args.name == "exit":
             today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
             rows = stations.exit_report(store, args.month, config.reports, today)
+        elif args.name == "revenue":
+            first = datetime.date.fromisoformat(args.first)
+            last = datetime.date.fromisoformat(args.last)
+            rows = lookups.revenue(store, args.period, first, last)
+        elif args.name == "satisfaction":
+            first_month = args.first[:7]
+            last_month = args.last[:7]
+            rows = follow_up.satisfaction(store, first_month, last_month)
         elif args.name == "unclaimed":
             rows = reports.unclaimed_receipts(store)
         elif args.name == "payouts":
@@ -423,7 +431,23 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="print a report as CSV (or --json)")
     rep.add_argument(
         "name",
-        choices=["daily", "week", "month", "exit", "commission", "unclaimed", "payouts"],
+        choices=[
+            "daily",
+            "week",
+            "month",
+            "exit",
+            "commission",
+            "revenue",
+            "satisfaction",
+            "unclaimed",
+            "payouts",
+        ],
+    )
+    rep.add_argument(
+        "--period",
+        choices=["day", "week", "month"],
+        default="day",
+        help="revenue: per business day, ISO week or month",
     )
     rep.add_argument("--config", required=True)
     today = datetime.date.today()
