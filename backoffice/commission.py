@@ -173,8 +173,9 @@ def stations_of_month(store: Store, month: str) -> list[str]:
     first, last = month_bounds(month)
     rows = store.query(
         "SELECT DISTINCT station FROM records WHERE type = ? AND business_day >= ? "
-        "AND business_day <= ? UNION SELECT station FROM stations WHERE status = 'active'",
-        (RecordType.DAY_CLOSE, first.isoformat(), last.isoformat()),
+        "AND business_day <= ? UNION SELECT station FROM stations WHERE status = 'active' "
+        "AND joined <= ?",
+        (RecordType.DAY_CLOSE, first.isoformat(), last.isoformat(), last.isoformat()),
     )
     return sorted(row["station"] for row in rows)
 
@@ -260,7 +261,7 @@ def to_csv(statements: Sequence[StationStatement]) -> bytes:
                     _text(each.station_name),
                     each.month,
                     chinese(each.service_names.get(line.service, line.service)),
-                    line.service,
+                    _text(line.service),
                     rate_text(line.rule),
                     line.rule.effective_from.isoformat(),
                     line.count,

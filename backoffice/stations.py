@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from backoffice.config import ReportConfig
 from backoffice.errors import BackofficeError
@@ -300,8 +301,13 @@ def exit_report(
     ):
         if seen["station"] not in joined:
             joined[seen["station"]] = (str(seen["first_day"])[:7], "")
-    for heard in store.query("SELECT DISTINCT station FROM terminals"):
-        joined.setdefault(heard["station"], (month, ""))
+    # A station heard from but without business or registration: from its first boot.
+    zone = ZoneInfo(config.timezone)
+    for heard in store.query(
+        "SELECT station, MIN(first_seen) AS first FROM boots GROUP BY station"
+    ):
+        first_month = datetime.datetime.fromtimestamp(heard["first"], zone).isoformat()[:7]
+        joined.setdefault(heard["station"], (first_month, ""))
     result = []
     for number in sorted(joined):
         join_month, status = joined[number]

@@ -280,9 +280,23 @@ def test_the_exit_report_covers_completed_months_and_counts_a_station_from_its_j
             ingest(store, sim, *records)
     with store.transaction() as cursor:
         stations.change_status(cursor, "31010005", Action.EXIT_STATION, "合同到期", ADMIN, NOW)
+    # Two unregistered stations only heard from: one first booted in October, one today.
+    october = datetime.datetime(2026, 10, 20, tzinfo=datetime.UTC).timestamp()
+    with store.transaction() as cursor:
+        for number, first_seen in (("31010006", october), ("31010007", NOW)):
+            cursor.execute(
+                "INSERT INTO boots (station, terminal, boot_id, first_seen, last_seen) "
+                "VALUES (?, 'T-01', 'b', ?, ?)",
+                (number, first_seen, NOW),
+            )
     today = datetime.date(2026, 12, 1)  # the start of a month
     rows = {r["station"]: r for r in stations.exit_report(store, None, ReportConfig(), today)}
-    assert set(rows) == {"31010001", "31010002", "31010003"}  # not the exited, nor today's
+    # Not the exited, nor those joining or first heard from after the month.
+    assert set(rows) == {"31010001", "31010002", "31010003", "31010006"}
+    assert (rows["31010006"]["reason"], rows["31010006"]["status"]) == (
+        "no_business",
+        "unregistered",
+    )
     assert {r["month"] for r in rows.values()} == {"2026-11"}  # the last completed month
     assert rows["31010001"]["reason"] == ""
     assert rows["31010002"]["reason"] == ""  # new: not judged on months before it joined
