@@ -47,6 +47,10 @@ class AlertKind(StrEnum):
     # A staged rollout halted itself: too many terminals rolled its version back
     # (backoffice.rollouts); raised on the terminal whose rollback passed the threshold.
     ROLLOUT_HALTED = "rollout_halted"
+    # The operator's day (docs/transactions.md "The operator's day").
+    DAY_NOT_BALANCED = "day_not_balanced"
+    CASH_COUNT_DISCREPANCY = "cash_count_discrepancy"
+    DEPOSIT_REFUSED = "deposit_refused"
 
 
 # kind -> English description (the message id of its label in backoffice.po).
@@ -74,6 +78,9 @@ ALERT_KINDS: dict[str, str] = {
     AlertKind.CLOCK_WRONG: "Terminal clock wrong",
     AlertKind.CASH_SUSPENSE: "Cash in suspense",
     AlertKind.ROLLOUT_HALTED: "Software rollout halted",
+    AlertKind.DAY_NOT_BALANCED: "Day does not balance",
+    AlertKind.CASH_COUNT_DISCREPANCY: "Cash count differs from the journal",
+    AlertKind.DEPOSIT_REFUSED: "Float deposit refused",
 }
 # Alerts that only staff can close: the condition is evidence, not a state that passes.
 STICKY_KINDS: tuple[str, ...] = (
@@ -92,6 +99,9 @@ STICKY_KINDS: tuple[str, ...] = (
     AlertKind.CLOCK_WRONG,
     AlertKind.CASH_SUSPENSE,
     AlertKind.ROLLOUT_HALTED,
+    AlertKind.DAY_NOT_BALANCED,
+    AlertKind.CASH_COUNT_DISCREPANCY,
+    AlertKind.DEPOSIT_REFUSED,
 )
 _RAISE = (
     "INSERT INTO alerts (station, terminal, kind, detail, raised) VALUES (?, ?, ?, ?, ?) "

@@ -16,8 +16,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from backoffice import reports
+from backoffice import commission, follow_up, lookups, reports, stations
 from backoffice.config import load_config
 from backoffice.errors import BackofficeError
 from backoffice.logs import configure_logging
@@ -152,7 +153,16 @@ def _report(args: argparse.Namespace) -> int:
             last = datetime.date.fromisoformat(args.last)
             rows = reports.activity(store, args.name, first, last)
         elif args.name == "exit":
-            rows = reports.exit_candidates(store, args.month, config.reports)
+            today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
+            rows = stations.exit_report(store, args.month, config.reports, today)
+        elif args.name == "revenue":
+            first = datetime.date.fromisoformat(args.first)
+            last = datetime.date.fromisoformat(args.last)
+            rows = lookups.revenue(store, args.period, first, last)
+        elif args.name == "satisfaction":
+            first_month = args.first[:7]
+            last_month = args.last[:7]
+            rows = follow_up.satisfaction(store, first_month, last_month)
         elif args.name == "unclaimed":
             rows = reports.unclaimed_receipts(store)
         elif args.name == "payouts":
@@ -160,7 +170,18 @@ def _report(args: argparse.Namespace) -> int:
             last = datetime.date.fromisoformat(args.last)
             rows = reports.voucher_payouts(store, first, last)
         else:
-            rows = reports.commission(store, args.month, config.reports)
+            today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
+            month = args.month or stations.last_completed_month(today)
+            catalog = commission.load_commission_catalog(config.commission)
+            statements = [
+                commission.statement(store, catalog, config, number, month)
+                for number in commission.stations_of_month(store, month)
+            ]
+            if not args.json:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(commission.to_csv(statements))
+                return 0
+            rows = [commission.summary_row(each) for each in statements]
     except ValueError as exc:
         raise CommandError(
             f"wrong date: {exc}; write days as YYYY-MM-DD, months as YYYY-MM"
@@ -410,12 +431,30 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="print a report as CSV (or --json)")
     rep.add_argument(
         "name",
-        choices=["daily", "week", "month", "exit", "commission", "unclaimed", "payouts"],
+        choices=[
+            "daily",
+            "week",
+            "month",
+            "exit",
+            "commission",
+            "revenue",
+            "satisfaction",
+            "unclaimed",
+            "payouts",
+        ],
+    )
+    rep.add_argument(
+        "--period",
+        choices=["day", "week", "month"],
+        default="day",
+        help="revenue: per business day, ISO week or month",
     )
     rep.add_argument("--config", required=True)
     today = datetime.date.today()
     rep.add_argument("--day", default=(today - datetime.timedelta(days=1)).isoformat())
-    rep.add_argument("--month", default=today.isoformat()[:7])
+    rep.add_argument(
+        "--month", default=None, help="YYYY-MM (exit, commission: the last completed month)"
+    )
     rep.add_argument(
         "--from", dest="first", default=(today - datetime.timedelta(days=90)).isoformat()
     )

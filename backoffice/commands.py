@@ -9,6 +9,7 @@ stores cmd_result messages against the command's id.
 import base64
 import datetime
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class FieldKind(StrEnum):
     DATE = "date"  # YYYY-MM-DD
     TIME = "time"  # YYYY-MM-DDTHH:MM in the dashboard's time zone, sent with its UTC offset
     FILE = "file"  # an uploaded file, sent as base64
+    YUAN = "yuan"  # money typed in 元 (up to two decimals), sent as whole fen
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,12 @@ COMMAND_FORMS: dict[str, tuple[FormField, ...]] = {
         FormField("catalog_b64", FieldKind.FILE, "Signed catalog file", True, max_length=9000),
         FormField("sig_b64", FieldKind.FILE, "Catalog signature file", True, max_length=512),
     ),
+    # A float deposit the station made at a postal outlet (docs/transactions.md, "Deposits"):
+    # the terminal refuses less than 500 yuan itself; "by" is the staff member who sends it.
+    "record_deposit": (
+        FormField("amount_fen", FieldKind.YUAN, "Amount (yuan)", True, maximum=100_000_000),
+        FormField("slip_no", FieldKind.TEXT, "Slip number", True, max_length=32),
+    ),
     # The rollout order (kiosk.updates.rollout checks it again on the terminal).
     "update": (
         FormField("rollout", FieldKind.TEXT, "Rollout", True),
@@ -96,7 +104,9 @@ COMMAND_LABELS = {
     "reboot": "Restart the terminal",
     "install_catalog": "Install a service catalog",
     "update": "Update the software",
+    "record_deposit": "Record a float deposit",
 }
+_YUAN = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?\Z")
 
 
 def args_from_form(
@@ -136,6 +146,18 @@ def args_from_form(
                     f"{spec.maximum}"
                 )
             args[spec.name] = int(text)
+        elif spec.kind is FieldKind.YUAN:
+            found = _YUAN.match(text.replace(",", ""))
+            fen = (
+                int(found.group(1)) * 100 + int((found.group(2) or "").ljust(2, "0"))
+                if found
+                else -1
+            )
+            if not 0 < fen <= spec.maximum:
+                raise CommandRefused(
+                    f"{spec.name}: {text!r} is not an amount in yuan like 800 or 800.50"
+                )
+            args[spec.name] = fen
         elif spec.kind is FieldKind.DATE:
             try:
                 args[spec.name] = datetime.date.fromisoformat(text).isoformat()

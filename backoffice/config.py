@@ -20,6 +20,7 @@ from backoffice.roles import Role
 # Reused on purpose: one set of rules for every TOML file of the project.
 from kiosk.config import build_table, read_toml
 from kiosk.errors import ConfigError
+from kiosk.ledger.policy import LOW_FLOAT_THRESHOLD_FEN
 
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 
@@ -68,11 +69,16 @@ class CertificateConfig:
 class Thresholds:
     # A terminal without a heartbeat for this long is offline, even without a last will.
     offline_after_s: float = 180.0
-    low_float_fen: int = 50_000
     cert_days: int = 30
     outbox_backlog: int = 20
     # An outbox record the terminal says is waiting but that has not arrived for this long.
     gap_after_s: float = 600.0
+
+    @property
+    def low_float_fen(self) -> int:
+        """The terminal's threshold, one figure for both ends (docs/transactions.md, "One
+        low-float threshold"): not configurable here, so the two can never disagree."""
+        return LOW_FLOAT_THRESHOLD_FEN
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,23 @@ class RevocationConfig:
 
 
 @dataclass(frozen=True)
+class CommissionConfig:
+    """The monthly commission statement (backoffice.commission; seed 002)."""
+
+    # The signed catalog whose services carry the carriers' commission terms, its signature
+    # ("" = catalog_file + ".sig") and the operator's public key; "" for all three: the
+    # catalog the software ships (the sample terms of docs/catalog.md).
+    catalog_file: str = ""
+    catalog_sig_file: str = ""
+    operator_public_key_file: str = ""
+    # Tax withheld from the station's share, in basis points (100 = 1 %).
+    tax_rate_bp: int = 0
+    # The statement is listed by this day and paid by that day of the following month.
+    listing_day: int = 15
+    payment_day: int = 20
+
+
+@dataclass(frozen=True)
 class BackofficeConfig:
     # sqlite:///absolute/path.db or postgresql://user@host:port/db
     store: str
@@ -169,6 +192,7 @@ class BackofficeConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     revocation: RevocationConfig = field(default_factory=RevocationConfig)
+    commission: CommissionConfig = field(default_factory=CommissionConfig)
     source: str = "<defaults>"
 
 
@@ -204,6 +228,16 @@ def parse_config(table: dict[str, Any], source: str = "<defaults>") -> Backoffic
         raise ConfigError(
             "config keys 'reports.commission_operator' and 'reports.commission_station' must be "
             "whole numbers >= 0 that do not both equal 0, e.g. 3 and 7"
+        )
+    commission = config.commission
+    if not 0 <= commission.tax_rate_bp <= 10_000:
+        raise ConfigError(
+            "config key 'commission.tax_rate_bp' must be 0 to 10000 (basis points: 2000 is 20 %)"
+        )
+    if not 1 <= commission.listing_day <= commission.payment_day <= 28:
+        raise ConfigError(
+            "config keys 'commission.listing_day' and 'commission.payment_day' must be days "
+            "1 to 28 with the listing not after the payment, e.g. 15 and 20"
         )
     try:
         ZoneInfo(config.reports.timezone)

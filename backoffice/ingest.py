@@ -25,6 +25,8 @@ from backoffice.config import Thresholds
 from backoffice.contract import topic_for
 from backoffice.errors import StoreError
 from backoffice.maintenance import visit_row, write_visits
+from backoffice.follow_up import COLUMNS as FOLLOW_UP_COLUMNS
+from backoffice.follow_up import follow_up_row
 from backoffice.messages import (
     CommandResult,
     Event,
@@ -260,6 +262,7 @@ class _Batch:
         self.health: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
         self.visits: list[tuple[Any, ...]] = []  # maintenance_visit records stored
+        self.follow_ups: list[tuple[Any, ...]] = []
         self.outbox_terminals: set[Key] = set()
         self.stored = self.quarantined = self.duplicates = 0
 
@@ -518,6 +521,9 @@ class _Batch:
         if record["type"] == RecordType.MAINTENANCE_VISIT:
             self.visits.append(visit_row(station, terminal, seq, record, self.now))
         self._record_alerts(station, terminal, seq, record)
+        opened = follow_up_row(station, terminal, seq, record, self.now)
+        if opened is not None:
+            self.follow_ups.append(opened)
 
     def _record_alerts(self, station: str, terminal: str, seq: int, record: dict[str, Any]) -> None:
         """The alerts a terminal's stored record raises or clears."""
@@ -543,6 +549,21 @@ class _Batch:
                 )
         elif kind in _RECORD_ALERTS:
             self.alerts.raise_alert(station, terminal, _RECORD_ALERTS[kind], detail, self.now)
+        elif kind == RecordType.DAY_CLOSE and record.get("balanced") is False:
+            # The terminal journals a day_not_balanced alert record with its report; the
+            # report alone says so too, should that record be late or lost in a migration.
+            unbalanced = json.dumps(
+                {
+                    key: record.get(key)
+                    for key in ("business_day", "float_check", "float_difference_fen")
+                }
+                | {"day_close_seq": seq},
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            self.alerts.raise_alert(
+                station, terminal, AlertKind.DAY_NOT_BALANCED, unbalanced, self.now
+            )
         elif kind == RecordType.BOARD_EVENT and record.get("kind") == BoardEventKind.TAMPER:
             self.alerts.raise_alert(station, terminal, AlertKind.TAMPER, detail, self.now)
 
@@ -567,6 +588,7 @@ class _Batch:
         write_visits(cursor, self.visits)
         # Rollouts count their terminals' update events, and may halt, in this transaction.
         apply_update_events(cursor, update_events(self.events), self.alerts, self.now)
+        cursor.insert_rows("follow_ups", FOLLOW_UP_COLUMNS, self.follow_ups, conflict)
         # A boot's row is written when a terminal changes to it (that is all the clone
         # check asks: was this boot heard before?).
         cursor.executemany(
@@ -690,6 +712,11 @@ def release_quarantine(store: Store, now: float) -> list[tuple[str, str, int]]:
             cursor.insert_rows("records", RECORD_COLUMNS, [_record_row(message, found.status, now)])
             if record.get("type") == RecordType.MAINTENANCE_VISIT:
                 write_visits(cursor, [visit_row(*key, row["seq"], record, now)])
+            opened = follow_up_row(*key, row["seq"], record, now)
+            if opened is not None:
+                cursor.insert_rows(
+                    "follow_ups", FOLLOW_UP_COLUMNS, [opened], "ON CONFLICT DO NOTHING"
+                )
             cursor.execute(
                 "DELETE FROM quarantine WHERE station = ? AND terminal = ? AND seq = ?",
                 (*key, row["seq"]),

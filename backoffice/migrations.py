@@ -216,8 +216,7 @@ CREATE TABLE IF NOT EXISTS revocations (
 )
 """,
     ),
-    # ---- block "bo20" (issue #20 items 4 and 9): rollouts and maintenance visits. Kept apart
-    # from the other blocks added at the same time; the lead renumbers on merge.
+    # ---- issue #20 items 4 and 9: rollouts and maintenance visits.
     Migration(
         4,
         "staged rollouts (stages sent, each terminal's fate) and technicians' maintenance visits",
@@ -275,6 +274,52 @@ CREATE TABLE IF NOT EXISTS maintenance_visits (
     PRIMARY KEY (station, terminal, seq)
 );
 CREATE INDEX IF NOT EXISTS maintenance_visits_by_station ON maintenance_visits (station, visited)
+""",
+    ),
+    # ---- issue #18, the station operator's day.
+    Migration(
+        5,
+        "the station registry with its agreement and payee; the follow-up of bad ratings and "
+        "complaints",
+        """
+CREATE TABLE IF NOT EXISTS stations (
+    station TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT '',
+    contact_name TEXT NOT NULL DEFAULT '',
+    contact_phone TEXT NOT NULL DEFAULT '',
+    joined TEXT NOT NULL,
+    agreement_months INTEGER NOT NULL,
+    agreement_expires TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    status_reason TEXT NOT NULL DEFAULT '',
+    status_at {REAL},
+    status_by TEXT,
+    post_share INTEGER,
+    station_share INTEGER,
+    payee_name TEXT NOT NULL DEFAULT '',
+    payee_account TEXT NOT NULL DEFAULT '',
+    updated {REAL} NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS follow_ups (
+    station TEXT NOT NULL,
+    terminal TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    time TEXT NOT NULL,
+    opened {REAL} NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open',
+    handler TEXT,
+    handled_at {REAL},
+    closed_by TEXT,
+    closed_at {REAL},
+    note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (station, terminal, seq)
+);
+CREATE INDEX IF NOT EXISTS follow_ups_by_state ON follow_ups (state, opened);
+CREATE INDEX IF NOT EXISTS records_by_receipt ON records (receipt_no);
+CREATE INDEX IF NOT EXISTS records_by_time ON records (type, time)
 """,
     ),
 )

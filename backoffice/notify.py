@@ -58,6 +58,9 @@ DEFAULT_POLICIES: dict[str, KindPolicy] = {
     AlertKind.INLETS_NOT_CLOSED: KindPolicy("outside_quiet_hours"),
     AlertKind.CLOCK_WRONG: KindPolicy("outside_quiet_hours"),
     AlertKind.CASH_SUSPENSE: KindPolicy("outside_quiet_hours"),
+    AlertKind.DAY_NOT_BALANCED: KindPolicy("outside_quiet_hours"),
+    AlertKind.CASH_COUNT_DISCREPANCY: KindPolicy("outside_quiet_hours"),
+    AlertKind.DEPOSIT_REFUSED: KindPolicy("outside_quiet_hours"),
 }
 
 

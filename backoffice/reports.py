@@ -1,10 +1,11 @@
-"""Business reports from stored records: reconciliation, activity, exit flags, commission.
+"""Business reports from stored records: reconciliation, activity, receipts, payouts.
 
-Owns the seed 002 rules the back office applies: the daily reconciliation (each end-of-day
-report against the transactions received for that day), weekly and monthly counts and
-amounts per station, stations flagged for exit (no business in a month, or under 20
-transactions a month for 3 months running) and the monthly commission split. Amounts are
-integer fen. Every report is a list of flat rows, so one function writes any of them as CSV.
+Owns the daily reconciliation (each end-of-day report against the transactions received for
+that day), weekly and monthly counts and amounts per station, unclaimed receipts and voucher
+payouts. The exit report lives with the station registry (backoffice.stations: it counts a
+station from its join month) and the commission statement in backoffice.commission (it is
+earned on the carriers' terms, not on the residents' fees). Amounts are integer fen. Every
+report is a list of flat rows, so one function writes any of them as CSV.
 """
 
 import csv
@@ -14,7 +15,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from backoffice.config import ReportConfig
 from backoffice.store import Row, Store
 from kiosk.journal.record_types import RecordType
 
@@ -112,71 +112,6 @@ def month_bounds(month: str) -> tuple[datetime.date, datetime.date]:
 def previous_month(month: str) -> str:
     first, _ = month_bounds(month)
     return (first - datetime.timedelta(days=1)).isoformat()[:7]
-
-
-def exit_candidates(store: Store, month: str, config: ReportConfig) -> list[Row]:
-    """Every known station, flagged by seed 002's exit rule as of the given month."""
-    months = [month]
-    for _ in range(config.exit_months - 1):
-        months.append(previous_month(months[-1]))
-    first, _ = month_bounds(months[-1])
-    _, last = month_bounds(month)
-    counts = {
-        (row["station"], row["month"]): int(row["count"])
-        for row in store.query(
-            "SELECT station, SUBSTR(business_day, 1, 7) AS month, COUNT(*) AS count "
-            "FROM records WHERE type = ? AND outcome = ? AND business_day >= ? "
-            "AND business_day <= ? GROUP BY station, SUBSTR(business_day, 1, 7)",
-            (RecordType.TX_CLOSE, PAID, first.isoformat(), last.isoformat()),
-        )
-    }
-    stations = [row["station"] for row in store.query("SELECT DISTINCT station FROM terminals")]
-    result = []
-    for station in sorted(set(stations) | {key[0] for key in counts}):
-        per_month = [counts.get((station, m), 0) for m in months]
-        if per_month[0] == 0:
-            reason = "no_business"
-        elif all(count < config.exit_min_monthly for count in per_month):
-            reason = "low_activity"
-        else:
-            reason = ""
-        row: Row = {"station": station, "month": month}
-        for m, count in zip(months, per_month, strict=True):
-            row[f"count_{m}"] = count
-        row["flagged"] = bool(reason)
-        row["reason"] = reason
-        result.append(row)
-    return result
-
-
-def commission(store: Store, month: str, config: ReportConfig) -> list[Row]:
-    """Agency fees of the month per station, split operator:station.
-
-    The station's share is rounded down to the fen and the operator takes the remainder,
-    so the two shares always add up to the fees collected.
-    """
-    first, last = month_bounds(month)
-    parts = config.commission_operator + config.commission_station
-    result = []
-    for row in store.query(
-        "SELECT station, COUNT(*) AS count, COALESCE(SUM(fee_fen), 0) AS fee FROM records "
-        "WHERE type = ? AND outcome = ? AND business_day >= ? AND business_day <= ? "
-        "GROUP BY station ORDER BY station",
-        (RecordType.TX_CLOSE, PAID, first.isoformat(), last.isoformat()),
-    ):
-        fees = int(row["fee"])
-        station_share = fees * config.commission_station // parts
-        result.append(
-            {
-                "station": row["station"],
-                "month": month,
-                "count": int(row["count"]),
-                "fee_fen": fees,
-                "operator_fen": fees - station_share,
-                "station_fen": station_share,
-            }
-        )
-    return result
 
 
 def unclaimed_receipts(store: Store, station: str | None = None) -> list[Row]:

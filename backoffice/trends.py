@@ -146,6 +146,19 @@ def lowest_float_stations(store: Store, since: float, count: int = 5) -> list[Se
     return series
 
 
+def station_float(store: Store, station: str, since: float) -> list[Series]:
+    """The float each terminal of a station reported over time, hour by hour."""
+    rows = store.query(
+        "SELECT terminal, received, float_balance_fen FROM health_history WHERE station = ? "
+        "AND received >= ? AND float_balance_fen IS NOT NULL ORDER BY terminal, received",
+        (station, since),
+    )
+    points: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        points.setdefault(row["terminal"], []).append((row["received"], row["float_balance_fen"]))
+    return [Series(terminal, _hourly(found)) for terminal, found in sorted(points.items())]
+
+
 def alerts_per_day(
     store: Store, first: datetime.date, last: datetime.date, zone: ZoneInfo
 ) -> list[tuple[datetime.date, int]]:

@@ -29,7 +29,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from backoffice import charts, display, reports, trends
+from backoffice import charts, commission, display, reports, trends
 from backoffice.alerts import ALERT_KINDS, acknowledge_alert
 from backoffice.commands import COMMAND_FORMS, COMMAND_LABELS, FieldKind, args_from_form
 from backoffice.config import BackofficeConfig
@@ -65,6 +65,9 @@ from backoffice.staff import (
     recent_actions,
     record_action,
 )
+from backoffice.station_pages import STATION_NAV, StationPages, station_routes
+from backoffice.station_pages import template_globals as station_template_globals
+from backoffice.stations import exit_report
 from backoffice.store import Row, Store
 from kiosk.diagnostics.visit import COST_BEARER_LABELS
 from kiosk.i18n import LANGUAGES, Translate, translator
@@ -83,7 +86,7 @@ REPORTS = {
     "daily": "Daily reconciliation",
     "activity": "Weekly and monthly activity",
     "exit": "Stations flagged for exit",
-    "commission": "Monthly commission",
+    "commission": "Commission statements",
 }
 NAV = (
     ("/", "Fleet"),
@@ -92,7 +95,7 @@ NAV = (
     ("/reports/daily", "Daily reconciliation"),
     ("/reports/activity", "Weekly and monthly activity"),
     ("/reports/exit", "Stations flagged for exit"),
-    ("/reports/commission", "Monthly commission"),
+    *STATION_NAV,
     ("/staff", "Staff actions"),
     ("/rollouts", "Software rollouts"),
     ("/maintenance", "Maintenance visits"),
@@ -134,7 +137,7 @@ class Context:
         return path + ("?" + urllib.parse.urlencode(query) if query else "")
 
 
-class Dashboard:
+class Dashboard(StationPages):
     """The WSGI application: pages from the store, actions recorded with who took them."""
 
     def __init__(
@@ -168,6 +171,7 @@ class Dashboard:
             ),
             yuan=display.yuan,
         )
+        self.templates.globals.update(station_template_globals())
         self.stylesheet = STYLESHEET.read_bytes()
         self.routes = Map(
             [
@@ -190,6 +194,7 @@ class Dashboard:
                 Rule("/rollouts/<rollout>/stage", endpoint="rollout_stage", methods=["POST"]),
                 Rule("/rollouts/<rollout>/halt", endpoint="rollout_halt", methods=["POST"]),
                 Rule("/maintenance", endpoint="maintenance", methods=["GET"]),
+                *station_routes(),
             ],
             strict_slashes=False,
         )
@@ -563,6 +568,8 @@ class Dashboard:
             raise NotFound()
         files = {key: upload.read() for key, upload in ctx.request.files.items()}
         args = args_from_form(name, ctx.request.form, files, self.zone)
+        if name == "record_deposit":  # the terminal journals who recorded it
+            args["by"] = f"office:{ctx.staff.name}"
         self.send_command(station, terminal, name, args, ctx.staff)
         return self.redirect(ctx.link(f"/terminal/{station}/{terminal}"))
 
@@ -718,14 +725,14 @@ class Dashboard:
                 )
                 last = datetime.date.fromisoformat(params.get("to") or today.isoformat())
                 return reports.activity(self.store, period, first, last), REPORTS[name]
-            month = params.get("month") or today.isoformat()[:7]
-            reports.month_bounds(month)
             if name == "exit":
-                return reports.exit_candidates(self.store, month, self.config.reports), REPORTS[
-                    name
-                ]
+                rows = exit_report(self.store, params.get("month"), self.config.reports, today)
+                return rows, REPORTS[name]
             if name == "commission":
-                return reports.commission(self.store, month, self.config.reports), REPORTS[name]
+                month = params.get("month") or self._last_month()
+                reports.month_bounds(month)
+                rows = [commission.summary_row(s) for s in self._statements(month)]
+                return rows, REPORTS[name]
         except ValueError as exc:
             raise BackofficeError(
                 f"wrong report parameter: {exc}; dates are YYYY-MM-DD, months YYYY-MM"

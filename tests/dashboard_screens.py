@@ -33,6 +33,12 @@ PAGES = (
     ("report-exit", "/reports/exit"),
     ("report-commission", "/reports/commission"),
     ("staff", "/staff"),
+    ("stations", "/stations"),
+    ("station", "/station/31010003"),
+    ("commission", "/commission"),
+    ("follow-ups", "/follow-ups"),
+    ("lookup", "/lookup?receipt=T-01-000001"),
+    ("revenue", "/revenue?period=month"),
 )
 
 

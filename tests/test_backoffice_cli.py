@@ -58,7 +58,12 @@ def test_the_command_key_is_made_once_and_reports_print_csv_or_json(
     config.write_text(f'store = "sqlite:///{tmp_path / "bo.db"}"\n')
     capsys.readouterr()
     assert main(["report", "commission", "--config", str(config), "--month", "2025-03"]) == 0
-    assert capsys.readouterr().out == "\r\n"  # no stations yet: an empty CSV
+    # No stations yet: the statement CSV is its byte-order mark alone (UTF-8 for Excel).
+    assert capsys.readouterr().out == "\ufeff"
+    assert main(["report", "revenue", "--config", str(config), "--period", "week"]) == 0
+    assert capsys.readouterr().out == "\r\n"  # no business yet
+    assert main(["report", "satisfaction", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
     assert main(["report", "daily", "--config", str(config), "--day", "3 March"]) == 1
 
 

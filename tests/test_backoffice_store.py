@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from backoffice import reports
+from backoffice import reports, stations
 from backoffice.alerts import acknowledge_alert, open_alerts
 from backoffice.config import ReportConfig, Thresholds
 from backoffice.errors import StoreError
 from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor, ack_point
+from backoffice.roles import Role
+from backoffice.staff import Staff
 from backoffice.store import Store
 
 STATION = "31010001"
@@ -288,15 +290,18 @@ def test_reports_reconcile_count_flag_and_split_commission(
     assert weekly == [
         {"station": STATION, "week": "2025-03-03", "count": 3, "amount_fen": 30_000, "fee_fen": 600}
     ]
-    config = ReportConfig(commission_operator=3, commission_station=7)
-    [split] = reports.commission(store, "2025-03", config)
-    assert (split["fee_fen"], split["operator_fen"], split["station_fen"]) == (600, 180, 420)
+    config = ReportConfig()
+    # An unregistered station counts from its first record's month: 2025-03.
     flagged = {
         r["month"]: r
-        for r in [reports.exit_candidates(store, m, config)[0] for m in ("2025-03", "2025-04")]
+        for r in [
+            stations.exit_report(store, m, config, datetime.date(2025, 6, 1))[0]
+            for m in ("2025-03", "2025-04", "2025-05")
+        ]
     }
-    assert flagged["2025-03"]["reason"] == "low_activity"  # 3 < 20 in each of 3 months
+    assert flagged["2025-03"]["reason"] == ""  # one month in: not judged on low activity
     assert flagged["2025-04"]["reason"] == "no_business"
+    assert flagged["2025-05"]["reason"] == "no_business"
     csv_text = reports.to_csv(reports.reconciliation(store, day))
     assert csv_text.splitlines()[0].startswith("station,terminal,day")
 
@@ -308,7 +313,12 @@ def test_a_station_busy_in_one_of_three_months_is_not_flagged(
     busy = [terminal.pay(1_000, day=datetime.date(2025, 2, 10)) for _ in range(20)]
     quiet = [terminal.pay(1_000, day=datetime.date(2025, 3, 10))]
     ingestor.handle_batch([outbox_message(terminal, r) for r in busy + quiet])
-    [row] = reports.exit_candidates(store, "2025-03", ReportConfig())
+    registered = stations.StationDetails.from_form(
+        {"station": STATION, "name": "S", "joined": "2024-06-01", "agreement_months": "36"}
+    )
+    with store.transaction() as cursor:
+        stations.save_station(cursor, registered, Staff("zhao", Role.ADMIN), 0.0, new=True)
+    [row] = stations.exit_report(store, "2025-03", ReportConfig(), datetime.date(2025, 4, 1))
     assert row["flagged"] is False
     assert (row["count_2025-03"], row["count_2025-02"], row["count_2025-01"]) == (1, 20, 0)
 
@@ -318,18 +328,3 @@ def test_an_unreachable_postgresql_server_is_one_clear_error() -> None:
         StoreError, match="cannot connect to PostgreSQL at postgresql://kiosk:\\*\\*\\*@"
     ):
         Store("postgresql://kiosk:secret@127.0.0.1:1/none")
-
-
-def test_commission_shares_always_add_up_to_the_fees(store: Store) -> None:
-    config = ReportConfig(commission_operator=1, commission_station=2)
-    fees = 1_001
-    with store.transaction() as cursor:
-        cursor.execute(
-            "INSERT INTO records (station, terminal, seq, type, time, business_day, outcome, "
-            "amount_fen, fee_fen, record, record_hash, received, prev_seq) VALUES "
-            "(?, 'T-01', 2, 'tx_close', 't', '2025-05-02', 'paid', 0, ?, '{}', 'h', 0, 0)",
-            (STATION, fees),
-        )
-    [split] = reports.commission(store, "2025-05", config)
-    assert split["operator_fen"] + split["station_fen"] == fees
-    assert split["station_fen"] == 667

@@ -209,10 +209,12 @@ def measure(base: str) -> dict[str, float]:
         "terminal_p50_ms": statistics.median(terminal) * 1000,
         "trends_ms": timed_get(base + "/overview") * 1000,
     }
+    completed = (TODAY.replace(day=1) - datetime.timedelta(days=1)).isoformat()[:7]
     reports = {
         "report_monthly": f"/reports/activity?period=month&from={month}-01&to={TODAY}",
-        "report_commission": f"/reports/commission?month={month}",
-        "report_exit": f"/reports/exit?month={month}",
+        # The commission statement and the exit report judge a completed month.
+        "report_commission": f"/reports/commission?month={completed}",
+        "report_exit": f"/reports/exit?month={completed}",
         "report_daily": f"/reports/daily?day={TODAY - datetime.timedelta(days=1)}",
     }
     for name, path in reports.items():
