@@ -24,9 +24,9 @@ from backoffice.alerts import ALERT_KINDS, AlertKind, BatchAlerts, clear_alert, 
 from backoffice.config import Thresholds
 from backoffice.contract import topic_for
 from backoffice.errors import StoreError
-from backoffice.maintenance import visit_row, write_visits
 from backoffice.follow_up import COLUMNS as FOLLOW_UP_COLUMNS
 from backoffice.follow_up import follow_up_row
+from backoffice.maintenance import visit_row, write_visits
 from backoffice.messages import (
     CommandResult,
     Event,
