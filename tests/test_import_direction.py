@@ -48,6 +48,9 @@ BACKOFFICE_CONTRACTS = (
     "kiosk.journal",
     "kiosk.updates.metadata",
     "kiosk.diagnostics.visit",
+    # The one low-float threshold both ends use, and the ratings' reason vocabulary.
+    "kiosk.ledger.policy",
+    "kiosk.ratings",
     "kiosk.telemetry",
     "kiosk.catalog",
     "kiosk.clock",

@@ -58,7 +58,7 @@ MESSAGE_IDS = (
     "Outstanding at the station",
     "Deposits recorded",
     "Time",
-    "Handled by",
+    "Station operator",
     "Expected",
     "Counted",
     "Discrepancy",
@@ -167,7 +167,7 @@ def collection_slip_document(
     lines: list[ReceiptLine] = station_header(station, columns)
     lines += title(COLLECTION_SLIP, columns)
     lines += row("Time", local_time(str(record.get("time"))), columns)
-    lines += row("Handled by", str(record.get("by")), columns)
+    lines += row("Station operator", str(record.get("by")), columns)
     lines.append(rule(columns))
     count = record.get("count")
     if isinstance(count, Mapping):
