@@ -57,7 +57,7 @@ MESSAGE_IDS = (
     "Outstanding at the station",
     "Deposits recorded",
     "Time",
-    "Operator",
+    "Handled by",
     "Expected",
     "Counted",
     "Discrepancy",
@@ -165,7 +165,7 @@ def collection_slip_document(
     lines: list[ReceiptLine] = station_header(station, columns)
     lines += title(COLLECTION_SLIP, columns)
     lines += row("Time", local_time(str(record.get("time"))), columns)
-    lines += row("Operator", str(record.get("by")), columns)
+    lines += row("Handled by", str(record.get("by")), columns)
     lines.append(rule(columns))
     count = record.get("count")
     if isinstance(count, Mapping):
