@@ -93,6 +93,13 @@ class ScreenTour:
             self.go("start", then="menu")
         self.go(f"service-{code}", then=then)
 
+    def pay_cash(self, snap: bool = False) -> None:
+        """From a confirmation: Pay, the method choice, cash."""
+        self.go("pay", then="pay_method")
+        if snap:
+            self.snap()
+        self.go("pay-cash", then="cash")
+
     def insert_until_paid(self, note_fen: int = 100_00) -> None:
         ui = self.ui
         while ui.controller.screen == "cash":
@@ -116,6 +123,71 @@ class ScreenTour:
         with urllib.request.urlopen(request, timeout=5):
             pass
 
+    def sim_control(self, path: str, body: dict[str, Any]) -> None:
+        """POST to the platform simulator's /sim controls (provider, the resident's phone)."""
+        request = urllib.request.Request(
+            self.devices.platform_url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
+    def start_by_phone(self, service: str, account: str) -> None:
+        """From idle: a bill or a phone top-up confirmed, then scan to pay: the code shows."""
+        self.start_service(service, then="account")
+        self.ui.type_digits(account)
+        if service == "water-bill":
+            self.go("confirm", then="confirm")
+        else:
+            self.go("confirm", then="amount")
+            self.go("amount-5000", then="topup_confirm")
+        self.go("pay", then="pay_method")
+        self.go("pay-qr", then="qr_pay")
+
+    def resident_pays(self) -> None:
+        """The resident scans the dynamic code with Alipay and pays (the simulator's phone)."""
+        ui = self.ui
+        qr = ui.controller.journey.qr
+        assert qr is not None
+        terminal = ui.controller.terminal
+        key = ui.core(lambda: terminal.engine.store.get(qr.tx_id).order_key)
+        self.sim_control(f"/sim/orders/{key}/pay", {"wallet": "alipay"})
+
+    def pay_by_phone_tour(self) -> None:
+        """Paying by phone: the code, paid, cancelled, refunded to the wallet."""
+        ui = self.ui
+        water = ui.controller.terminal.catalog().service("water-bill")
+        account = valid_account(water, random.Random(7))
+        self.start_by_phone("water-bill", account)
+        self.snap()
+        self.resident_pays()
+        ui.wait_screen("qr_result")
+        self.snap("paid")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        self.start_by_phone("mobile-topup", "13800138000")
+        self.go("cancel", then="qr_result")
+        self.snap("cancelled")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        # Paid, but the platform refuses the posting: the money goes back to the wallet.
+        self.start_by_phone("water-bill", valid_account(water, random.Random(8)))
+        self.platform_faults("post:refuse:code=bill_already_paid:status=409")
+        self.resident_pays()
+        ui.wait_screen("qr_result")
+        self.snap("refunded")
+        self.platform_faults()
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+        # The interim slip of a payment by phone needs an open payment left in doubt, and the
+        # cash one at the end of the tour is already that: tests/test_ui_qr.py checks its
+        # layout in every language and mode instead.
+        self.seen.add(ScreenId.QR_IN_DOUBT)
+
     def run(self) -> list[Path]:
         ui = self.ui
         terminal = ui.controller.terminal
@@ -137,7 +209,7 @@ class ScreenTour:
         self.snap()
         self.go("confirm", then="confirm")
         self.snap()
-        self.go("pay", then="cash")
+        self.pay_cash(snap=True)
         self.sims.cash.insert("note", 10_00)
         ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen > 0, "the note")
         self.snap()
@@ -165,7 +237,7 @@ class ScreenTour:
         self.snap()
         self.go("amount-5000", then="topup_confirm")
         self.snap()
-        self.go("pay", then="cash")
+        self.pay_cash()
         self.sims.printer.paper_out()
         self.insert_until_paid(50_00)
         ui.wait_screen("result")
@@ -179,7 +251,7 @@ class ScreenTour:
         ui.type_digits("13800138000")
         self.go("confirm", then="amount")
         self.go("amount-3000", then="topup_confirm")
-        self.go("pay", then="cash")
+        self.pay_cash()
         self.sims.cash.insert("note", 10_00)
         ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen > 0, "the note")
         self.sims.cash.insert_unrecognised("note")
@@ -204,7 +276,7 @@ class ScreenTour:
         self.snap("card")
         self.go("amount-10000", then="topup_confirm")
         self.snap("card")
-        self.go("pay", then="cash")
+        self.pay_cash()
         cards.pull_during_next_command(after_apply=False)
         self.sims.cash.insert("note", 100_00)
         ui.wait_screen("card_reinsert")
@@ -215,6 +287,8 @@ class ScreenTour:
         cards.remove_card()
         ui.controller.go_idle()
         ui.wait_screen("idle")
+
+        self.pay_by_phone_tour()
 
         # A receipt reprinted with the reprint code printed on it.
         self.start_service("reprint", then="reprint")
@@ -267,7 +341,7 @@ class ScreenTour:
         ui.type_digits("13800138000")
         self.go("confirm", then="amount")
         self.go("amount-2000", then="topup_confirm")
-        self.go("pay", then="cash")
+        self.pay_cash()
         self.platform_faults("post:alter_amount", "status:alter_amount")
         self.insert_until_paid(20_00)
         ui.wait_screen("in_doubt")
