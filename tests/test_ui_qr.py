@@ -126,7 +126,8 @@ def test_a_phone_top_up_paid_with_a_payment_code_from_the_scanner(
     ui.wait_screen("qr_result")
     outcome = ui.controller.journey.outcome
     assert outcome is not None and outcome.outcome == "paid"
-    assert shown(ui, "Paid ¥50.00 with WeChat Pay") or shown(ui, "with WeChat Pay")
+    paid = ui.controller.money(ui.controller.journey.qr.amount_fen)
+    assert shown(ui, f"Paid {paid} with WeChat Pay")
     [close] = rig.closes()
     assert (close["paid_with"], close["amount_fen"]) == ("wechat", 50_00)
 
@@ -216,3 +217,21 @@ def test_a_payment_left_in_doubt_shows_the_interim_slip_in_every_mode(
             display.set_modes(large_text=large, high_contrast=contrast)
             ui.pump(2)
             assert ui.layout_problems() == [], (lang, large, contrast)
+
+
+def test_scan_to_pay_is_not_offered_while_the_platform_is_at_fault(
+    terminal_rig: TerminalRig, ui_harness: Any
+) -> None:
+    from kiosk.service_faults import Fault
+
+    rig = terminal_rig
+    ui = ui_harness(rig.terminal, language="en")
+    ui.wait_screen("idle")
+    assert ui.controller.qr.offered()
+    rig.terminal.faults[Fault.PLATFORM_UNREACHABLE] = "no answer"
+    try:
+        assert not ui.controller.qr.offered()
+    finally:
+        rig.terminal.faults.clear()
+    ui.controller.platform_ok = False  # the last core call found the platform unreachable
+    assert not ui.controller.qr.offered()
