@@ -235,3 +235,11 @@ def test_scan_to_pay_is_not_offered_while_the_platform_is_at_fault(
         rig.terminal.faults.clear()
     ui.controller.platform_ok = False  # the last core call found the platform unreachable
     assert not ui.controller.qr.offered()
+
+
+def test_every_wallet_name_has_its_chinese_name() -> None:
+    from kiosk.i18n import catalog
+    from ui.qr_payment import WALLETS
+
+    chinese = catalog("zh_CN")
+    assert [chinese[name] for name in WALLETS.values()] == ["微信支付", "支付宝", "云闪付"]

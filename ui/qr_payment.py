@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from kiosk import speech
+from kiosk.devices import ScanMisread
 from kiosk.payment_codes import PaymentCodeInvalid, PaymentScheme
 from kiosk.service_faults import Fault
 from kiosk.transactions.kinds import CardCreditState, QrStage, TxOutcome
@@ -237,8 +238,6 @@ class QrPayments:
 
     def code_misread(self) -> None:
         if self.waiting():
-            from kiosk.devices import ScanMisread
-
             self.c.journey.qr_error = self.c.t(ScanMisread.RESIDENT_NOTICE)
             self.c.refresh()
 
