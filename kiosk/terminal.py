@@ -639,6 +639,10 @@ class Terminal:
         was being written and brought back); the ids of the transactions it completed."""
         return self._engine.card_inserted()
 
+    def open_transaction_ids(self) -> list[str]:
+        """The transactions not closed yet (in progress, in doubt, awaiting the platform)."""
+        return [row.tx_id for row in self._engine.store.open_transactions()]
+
     def export_journal(self, out: TextIO, *, upto: int | None = None) -> int:
         """Write the journal (up to seq upto) as JSON Lines, as kiosk-tool journal export
         does; the number of records written."""

@@ -50,6 +50,8 @@ def test_a_water_bill_is_paid_from_idle_with_touches_and_journaled(
     quote = ui.controller.journey.quote
     assert quote is not None and quote.account == account
     ui.tap("pay")
+    ui.wait_screen("pay_method")  # cash, or scan to pay
+    ui.tap("pay-cash")
     ui.wait_screen("cash")
     due = quote.total_fen
     notes = []

@@ -25,6 +25,8 @@ def test_a_card_pulled_while_written_is_finished_when_the_same_card_comes_back(
     ui.tap("amount-10000")
     ui.wait_screen("topup_confirm")
     ui.tap("pay")
+    ui.wait_screen("pay_method")  # cash, or scan to pay
+    ui.tap("pay-cash")
     ui.wait_screen("cash")
     cards.pull_during_next_command(after_apply=False)
     terminal_rig.sims.cash.insert("note", 100_00)
@@ -71,6 +73,8 @@ def test_a_timeout_during_cash_collection_ends_in_a_voucher(
     ui.tap("amount-10000")
     ui.wait_screen("topup_confirm")
     ui.tap("pay")
+    ui.wait_screen("pay_method")  # cash, or scan to pay
+    ui.tap("pay-cash")
     ui.wait_screen("cash")
     terminal_rig.sims.cash.insert("note", 50_00)
     ui.wait_screen("result", timeout=30)

@@ -40,6 +40,8 @@ def phone_top_up(rig: Any, ui: Any, observe: Callable[[Any], set[T]]) -> set[T]:
     ui.wait_screen("topup_confirm")
     seen |= observe(ui)
     ui.tap("pay")
+    ui.wait_screen("pay_method")  # cash, or scan to pay
+    ui.tap("pay-cash")
     ui.wait_screen("cash")
     seen |= observe(ui)
     rig.sims.cash.insert("note", 10_00)

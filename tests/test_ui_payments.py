@@ -185,6 +185,8 @@ def test_a_mistyped_phone_number_is_corrected_on_the_top_up_confirmation(
     ui.wait_screen("topup_confirm")
     assert shown(ui, "138 0013 8000")
     ui.tap("pay")
+    ui.wait_screen("pay_method")  # cash, or scan to pay
+    ui.tap("pay-cash")
     ui.wait_screen("cash")
     [opened] = rig.records_of("tx_open")
     assert opened["account_masked"].endswith("8000")

@@ -4,6 +4,7 @@ screen), every screen reached."""
 
 import dataclasses
 import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ def test_every_screen_in_both_languages_and_all_modes_passes_the_layout_check(
         pin,
         lambda: technician_card(board_rig, pin),
         board_rig.platform.url,
+        lambda seconds: board_rig.clock.advance(timedelta(seconds=seconds)),
     )
     out = tmp_path / "screens"
     tour = ScreenTour(ui, devices, out)

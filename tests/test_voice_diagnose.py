@@ -28,7 +28,8 @@ def test_diagnose_passes_the_voice_that_says_every_phrase(tmp_path: Path) -> Non
     report = run_diagnostics(context(tmp_path), only=("voice",))
     [result] = report.results
     assert (result.check_id, result.verdict) == ("voice.engine", Verdict.PASS)
-    assert result.detail == "espeak-ng says all 42 sample sentences in Mandarin and English"
+    # 2 languages x (8 phrases + the result sentence) x 3 sample amounts.
+    assert result.detail == "espeak-ng says all 54 sample sentences in Mandarin and English"
     assert result.facts["voices"] == "zh_CN=cmn-latn-pinyin, en=en"
     assert str(result.facts["version"]).startswith("eSpeak NG")
     assert "语音播报（唱收唱付） Voice announcements" in render_html(report)

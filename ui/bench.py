@@ -159,6 +159,8 @@ def journeys(count: int) -> JourneyFigures:
                 tap("amount-1000")
                 ui.wait_screen("topup_confirm")
                 tap("pay")
+                ui.wait_screen("pay_method")
+                tap("pay-cash")
                 ui.wait_screen("cash")
                 sims.cash.insert("note", 10_00)
                 ui.wait_screen("result")

@@ -37,6 +37,7 @@ from ui.journey import Journey
 from ui.maintenance_desk import MaintenanceDesk
 from ui.notices import HELP, Notice, notice_for
 from ui.operator_desk import OperatorConsole
+from ui.qr_payment import QrPayments
 from ui.resident import CASH_UNRECOGNISED, ResidentJourney
 from ui.screen_ids import RESTING, ScreenId
 from ui.settings import UiSettings
@@ -68,6 +69,8 @@ FOLLOWED = STATUS_EVENTS | {
     RuntimeEvent.CARD_INSERTED,
     RuntimeEvent.CARD_REMOVED,
     CASH_UNRECOGNISED,
+    RuntimeEvent.PAYMENT_CODE_SCANNED,
+    RuntimeEvent.PAYMENT_CODE_MISREAD,
 }
 MAX_DIGITS = 20
 PAYMENT_STILL_OPEN = (
@@ -108,6 +111,7 @@ class KioskController:
         self.resident = ResidentJourney(self)
         self.maintenance = MaintenanceDesk(self)
         self.operator = OperatorConsole(self)
+        self.qr = QrPayments(self)
         terminal.events.subscribe(self._observe)
 
     # ------------------------------------------------------------------ plumbing
@@ -133,6 +137,10 @@ class KioskController:
             self.resident.cash_counted()
         elif event.kind == CASH_UNRECOGNISED:
             self.resident.cash_unrecognised(event.data.get("tx_id"))
+        elif event.kind == RuntimeEvent.PAYMENT_CODE_SCANNED:
+            self.qr.code_scanned(event.data.get("code"))
+        elif event.kind == RuntimeEvent.PAYMENT_CODE_MISREAD:
+            self.qr.code_misread()
         elif event.kind == RuntimeEvent.CARD_INSERTED:
             self.resident.card_inserted()
         elif event.kind == RuntimeEvent.CARD_REMOVED:
@@ -157,6 +165,9 @@ class KioskController:
 
     def touched(self) -> None:
         self.last_touch = self._monotonic()
+
+    def monotonic(self) -> float:
+        return self._monotonic()
 
     def money(self, fen: int) -> str:
         return format_fen(fen)
@@ -205,6 +216,8 @@ class KioskController:
         self.notice = None
         if self.journey.progress is not None:
             self.resident.cancel_payment()
+        elif self.qr.open():
+            self.qr.cancel()  # the order is closed, never left payable
         elif self.journey.service is not None:
             self.resident.journey_over()
         else:
@@ -273,6 +286,8 @@ class KioskController:
         """Seconds until the timeout, or None where no timeout runs."""
         if self.screen in RESTING or (self.screen == ScreenId.CASH and self.journey.finishing):
             return None
+        if self.screen == ScreenId.QR_PAY:
+            return None  # the resident pays on the phone: the order's countdown runs instead
         # A logged-in operator's screens run the operator session's timeout instead.
         limit = self.operator.session_timeout_s() or self.settings.idle_timeout_s
         return limit - (self._monotonic() - self.last_touch)
@@ -284,6 +299,7 @@ class KioskController:
 
     def tick(self) -> None:
         """Called a few times a second from the main loop."""
+        self.qr.tick()
         left = self.seconds_left()
         if left is not None and left <= 0:
             self.timed_out()
@@ -319,6 +335,8 @@ class KioskController:
         """The footer's cancel button: a payment is cancelled (voucher), else back to idle."""
         if self.journey.progress is not None:
             self.resident.cancel_payment()
+        elif self.qr.waiting():
+            self.qr.cancel()
         elif self.journey.service is not None and self.maintenance.technician is None:
             self.resident.journey_over()
         else:

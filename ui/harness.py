@@ -174,6 +174,8 @@ class UiHarness:
         self.tap(amount_action)
         self.wait_screen("topup_confirm")
         self.tap("pay")
+        self.wait_screen("pay_method")
+        self.tap("pay-cash")
         self.wait_screen("cash")
 
     def layout_problems(self) -> list[Any]:

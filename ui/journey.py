@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from kiosk.catalog import Service
 from kiosk.devices import PrepaidCard
 from kiosk.terminal import BillQuote, TopupQuote
-from kiosk.transactions.outcomes import Outcome, Progress
+from kiosk.transactions.outcomes import Outcome, Progress, QrPayment
 
 
 @dataclass
@@ -25,6 +25,9 @@ class Journey:
     progress: Progress | None = None
     finishing: bool = False  # finish() or cancel() is on its way: the timeout waits
     outcome: Outcome | None = None
+    qr: QrPayment | None = None  # a payment by phone as the core last described it
+    qr_error: str = ""  # on the code's screen: a payment code refused or misread
+    qr_expired: bool = False  # the code's countdown ran out (the order was closed)
     clock_wrong: bool = False  # an in-doubt outcome was held back by the terminal's clock
     pending_card_tx: str | None = None
     rated: bool = False
@@ -38,4 +41,6 @@ class Journey:
         """The transaction this journey made, if it made one."""
         if self.progress is not None:
             return self.progress.tx_id
+        if self.qr is not None:
+            return self.qr.tx_id
         return None if self.outcome is None else self.outcome.tx_id

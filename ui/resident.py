@@ -7,6 +7,7 @@ code, ratings and complaints (kiosk.ratings). Every rule and amount comes from k
 the journey's state lives in the controller's Journey. It never imports Kivy.
 """
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -384,22 +385,12 @@ class ResidentJourney:
                 or (before is not None and card.purchase_counter <= before.purchase_counter)
             ):
                 return
-            written = Outcome(
-                outcome.tx_id,
-                outcome.outcome,
-                outcome.receipt_no,
-                outcome.record,
-                voucher_fen=outcome.voucher_fen,
-                credited_fen=outcome.credited_fen,
-                card_credit=CardCreditState.WRITTEN,
-                printed=outcome.printed,
-                print_problem=outcome.print_problem,
-                token=outcome.token,
-                cash_in_fen=outcome.cash_in_fen,
-                total_due_fen=outcome.total_due_fen,
-            )
+            written = dataclasses.replace(outcome, card_credit=CardCreditState.WRITTEN)
             self.journey.outcome = written
             self.journey.pending_card_tx = None
+            if self.journey.qr is not None:  # paid by phone: its own result screen
+                self.c.show(ScreenId.QR_RESULT)
+                return
             self._announce(written)
             self.c.show(ScreenId.RESULT)
 

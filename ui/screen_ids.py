@@ -18,6 +18,11 @@ class ScreenId(StrEnum):
     AMOUNT = "amount"
     TOPUP_CONFIRM = "topup_confirm"  # a phone or card top-up: number, carrier, amounts
     CASH = "cash"
+    # Paying by phone (ui.qr_payment): cash or scan to pay, the code, the results.
+    PAY_METHOD = "pay_method"
+    QR_PAY = "qr_pay"  # the dynamic code, amount, countdown; the scanner armed
+    QR_RESULT = "qr_result"  # paid, cancelled, expired or refunded to the wallet
+    QR_IN_DOUBT = "qr_in_doubt"  # the interim slip of a payment by phone
     BUSY = "busy"
     RESULT = "result"
     IN_DOUBT = "in_doubt"  # the platform's answer is unknown: what the interim slip says

@@ -15,6 +15,7 @@ was never reached, so a new screen cannot be left out. Used by `python -m ui.scr
 import functools
 import json
 import random
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.catalog.sample_accounts import valid_account
+from kiosk.transactions.retry_policy import FIRST_RETRY
 from ui.harness import UiHarness
 from ui.screen_ids import ScreenId
 from ui.screens import SCREENS
@@ -30,6 +32,7 @@ LANGUAGES = ("zh_CN", "en")
 # The station operator's card the tour issues on the simulated reader.
 OPERATOR_CARD = "8700000099"
 OPERATOR_PIN = "135790"
+FIRST_RETRY_S = FIRST_RETRY.total_seconds()
 # (file name suffix, large text, high contrast)
 MODES: tuple[tuple[str, bool, bool], ...] = (
     ("", False, False),
@@ -47,6 +50,9 @@ class TourDevices:
     technician_pin: str
     insert_technician_card: Callable[[], None]
     platform_url: str  # the platform simulator's, for its /sim/faults control
+    # Lets the terminal's clock move on by that many seconds (a retry's backoff): a fixed
+    # clock is advanced; on the system clock the tour waits.
+    let_time_pass: Callable[[float], None] = time.sleep
 
 
 @dataclass
@@ -95,6 +101,13 @@ class ScreenTour:
         if ui.controller.screen == "idle":
             self.go("start", then="menu")
         self.go(f"service-{code}", then=then)
+
+    def pay_cash(self, snap: bool = False) -> None:
+        """From a confirmation: Pay, the method choice, cash."""
+        self.go("pay", then="pay_method")
+        if snap:
+            self.snap()
+        self.go("pay-cash", then="cash")
 
     def insert_until_paid(self, note_fen: int = 100_00) -> None:
         ui = self.ui
@@ -161,6 +174,92 @@ class ScreenTour:
         self.snap()
         self.go("back", "logout", then="idle")
         cards.remove_card()
+    def sim_control(self, path: str, body: dict[str, Any]) -> None:
+        """POST to the platform simulator's /sim controls (provider, the resident's phone)."""
+        request = urllib.request.Request(
+            self.devices.platform_url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
+    def start_by_phone(self, service: str, account: str) -> None:
+        """From idle: a bill or a phone top-up confirmed, then scan to pay: the code shows."""
+        self.start_service(service, then="account")
+        self.ui.type_digits(account)
+        if service == "water-bill":
+            self.go("confirm", then="confirm")
+        else:
+            self.go("confirm", then="amount")
+            self.go("amount-5000", then="topup_confirm")
+        self.go("pay", then="pay_method")
+        self.go("pay-qr", then="qr_pay")
+
+    def resident_pays(self) -> None:
+        """The resident scans the dynamic code with Alipay and pays (the simulator's phone)."""
+        ui = self.ui
+        qr = ui.controller.journey.qr
+        assert qr is not None
+        self.sim_control(f"/sim/orders/{self.order_key(qr.code_url)}/pay", {"wallet": "alipay"})
+
+    def order_key(self, code_url: str) -> str:
+        """The key of the order the screen shows, found by its code in the simulator's book."""
+        url = self.devices.platform_url + "/sim/orders"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            orders = json.load(answer)["orders"]
+        return str(next(o["key"] for o in orders if o["code_url"] == code_url))
+
+    def pay_by_phone_tour(self) -> None:
+        """Paying by phone: the code, paid, cancelled, refunded to the wallet."""
+        ui = self.ui
+        water = ui.controller.terminal.catalog().service("water-bill")
+        account = valid_account(water, random.Random(7))
+        self.start_by_phone("water-bill", account)
+        self.snap()
+        self.resident_pays()
+        ui.wait_screen("qr_result")
+        self.snap("paid")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        self.start_by_phone("mobile-topup", "13800138000")
+        self.go("cancel", then="qr_result")
+        self.snap("cancelled")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        # Paid, but the platform refuses the posting: the money goes back to the wallet.
+        self.start_by_phone("water-bill", valid_account(water, random.Random(8)))
+        self.platform_faults("post:refuse:code=bill_already_paid:status=409")
+        self.resident_pays()
+        ui.wait_screen("qr_result")
+        self.snap("refunded")
+        self.platform_faults()
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+
+        # Paid, the posting refused and the first refund failing: in doubt (the interim
+        # slip). Settled before the tour goes on: the refund is retried after its backoff.
+        self.sim_control("/sim/provider", {"behaviours": ["refund_fail:times=1"]})
+        self.start_by_phone("water-bill", valid_account(water, random.Random(9)))
+        self.platform_faults("post:refuse:code=bill_already_paid:status=409")
+        self.resident_pays()
+        ui.wait_screen("qr_in_doubt")
+        self.snap()
+        self.platform_faults()
+        self.sim_control("/sim/provider", {"behaviours": []})
+        self.go("done", then="rating")
+        ui.controller.go_idle()
+        ui.wait_screen("idle")
+        terminal = ui.controller.terminal
+        self.devices.let_time_pass(FIRST_RETRY_S + 1)
+        ui.core(terminal.tick)
+        open_payments = ui.core(terminal.open_transaction_ids)
+        assert open_payments == [], (
+            f"the payment by phone in doubt was not settled: {open_payments}"
+        )
 
     def run(self) -> list[Path]:
         ui = self.ui
@@ -183,7 +282,7 @@ class ScreenTour:
         self.snap()
         self.go("confirm", then="confirm")
         self.snap()
-        self.go("pay", then="cash")
+        self.pay_cash(snap=True)
         self.sims.cash.insert("note", 10_00)
         ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen > 0, "the note")
         self.snap()
@@ -211,7 +310,7 @@ class ScreenTour:
         self.snap()
         self.go("amount-5000", then="topup_confirm")
         self.snap()
-        self.go("pay", then="cash")
+        self.pay_cash()
         self.sims.printer.paper_out()
         self.insert_until_paid(50_00)
         ui.wait_screen("result")
@@ -225,7 +324,7 @@ class ScreenTour:
         ui.type_digits("13800138000")
         self.go("confirm", then="amount")
         self.go("amount-3000", then="topup_confirm")
-        self.go("pay", then="cash")
+        self.pay_cash()
         self.sims.cash.insert("note", 10_00)
         ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen > 0, "the note")
         self.sims.cash.insert_unrecognised("note")
@@ -252,7 +351,7 @@ class ScreenTour:
         self.snap("card")
         self.go("amount-10000", then="topup_confirm")
         self.snap("card")
-        self.go("pay", then="cash")
+        self.pay_cash()
         cards.pull_during_next_command(after_apply=False)
         self.sims.cash.insert("note", 100_00)
         ui.wait_screen("card_reinsert")
@@ -263,6 +362,8 @@ class ScreenTour:
         cards.remove_card()
         ui.controller.go_idle()
         ui.wait_screen("idle")
+
+        self.pay_by_phone_tour()
 
         # A receipt reprinted with the reprint code printed on it.
         self.start_service("reprint", then="reprint")
@@ -316,7 +417,7 @@ class ScreenTour:
         ui.type_digits("13800138000")
         self.go("confirm", then="amount")
         self.go("amount-2000", then="topup_confirm")
-        self.go("pay", then="cash")
+        self.pay_cash()
         self.platform_faults("post:alter_amount", "status:alter_amount")
         self.insert_until_paid(20_00)
         ui.wait_screen("in_doubt")

@@ -24,6 +24,9 @@ class Phrase(StrEnum):
     PAID = "paid {amount}"
     VOUCHER = "voucher {amount}"
     CREDITED = "credited {amount}"
+    # Paying by phone (ui/qr_payment.py; Chinese in qr_ui.po):
+    PLEASE_SCAN = "Please scan to pay {amount}"
+    REFUNDED = "refunded to your wallet {amount}"
 
     @property
     def fields(self) -> tuple[str, ...]:

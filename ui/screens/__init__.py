@@ -4,6 +4,7 @@ from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
 from ui.screens.maintenance import MaintenanceLoginScreen, MaintenanceScreen
 from ui.screens.operator import OPERATOR_SCREENS
+from ui.screens.qr import PayMethodScreen, QrInDoubtScreen, QrPayScreen, QrResultScreen
 from ui.screens.resident import (
     AccountScreen,
     AmountScreen,
@@ -39,6 +40,10 @@ _ALL: tuple[type[KioskScreen], ...] = (
     AmountScreen,
     TopupConfirmScreen,
     CashScreen,
+    PayMethodScreen,
+    QrPayScreen,
+    QrResultScreen,
+    QrInDoubtScreen,
     BusyScreen,
     ResultScreen,
     InDoubtScreen,

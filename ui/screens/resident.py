@@ -247,7 +247,7 @@ class ConfirmBillScreen(KioskScreen):
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
-        return [*super().footer(look), button(look, "pay", c.t("Pay"), c.resident.confirm_bill)]
+        return [*super().footer(look), button(look, "pay", c.t("Pay"), c.qr.pay)]
 
 
 class TopupConfirmScreen(KioskScreen):
@@ -303,7 +303,7 @@ class TopupConfirmScreen(KioskScreen):
         return [
             *super().footer(look),
             change,
-            button(look, "pay", c.t("Pay"), c.resident.confirm_topup),
+            button(look, "pay", c.t("Pay"), c.qr.pay),
         ]
 
 
