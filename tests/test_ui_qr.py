@@ -19,6 +19,7 @@ from drivers.scanner.simulated import sample_code
 from kiosk.catalog.sample_accounts import valid_account
 from kiosk.payment_codes import PaymentScheme
 from kiosk.transactions.kinds import QrStage
+from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.payment_orders import OrderDesk
 from tests.fixtures.terminal import TerminalRig, started_rig
 
@@ -37,7 +38,7 @@ def shown(ui: Any, fragment: str) -> bool:
 def order_key(rig: TerminalRig, ui: Any) -> str:
     qr = ui.controller.journey.qr
     assert qr is not None
-    key = ui.core(lambda: rig.terminal.engine.store.get(qr.tx_id).order_key)
+    key = ui.core(lambda: engine_of(rig.terminal).store.get(qr.tx_id).order_key)
     assert isinstance(key, str)
     return key
 

@@ -174,6 +174,7 @@ class ScreenTour:
         self.snap()
         self.go("back", "logout", then="idle")
         cards.remove_card()
+
     def sim_control(self, path: str, body: dict[str, Any]) -> None:
         """POST to the platform simulator's /sim controls (provider, the resident's phone)."""
         request = urllib.request.Request(
