@@ -322,3 +322,19 @@ def test_report_csv_text_is_kept_from_running_as_a_formula() -> None:
     rows = [{"station": "=HYPERLINK(1)", "terminal": "T-01", "count": -1}]
     line = reports.to_csv(rows).splitlines()[1]
     assert line == "'=HYPERLINK(1),T-01,-1"
+
+
+def test_the_fleet_simulators_day_close_carries_the_split_of_its_own_closes(
+    store: Store, terminal: SimulatedTerminal
+) -> None:
+    records = a_mixed_day(terminal)
+    report = terminal.close_day(DAY, paid_count=5, paid_fen=15_500)
+    assert (
+        report["payment_methods"]
+        == payment_method_split(records, DAY.isoformat())["payment_methods"]
+    )
+    ingest(store, terminal, *records, report)
+    (row,) = reports.reconciliation(store, DAY)
+    assert (row["status"], row["methods_status"], row["alipay_count"]) == ("ok", "ok", 1)
+    # Paid by phone, the float paid nothing: only the cash sales' amounts left it.
+    assert terminal.float_balance_fen == 500_000 - 3_000
