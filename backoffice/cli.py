@@ -158,7 +158,7 @@ def _report(args: argparse.Namespace) -> int:
         elif args.name == "revenue":
             first = datetime.date.fromisoformat(args.first)
             last = datetime.date.fromisoformat(args.last)
-            rows = lookups.revenue(store, args.period, first, last)
+            rows = lookups.revenue(store, args.period, first, last, by_method=args.by_method)
         elif args.name == "satisfaction":
             first_month = args.first[:7]
             last_month = args.last[:7]
@@ -448,6 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["day", "week", "month"],
         default="day",
         help="revenue: per business day, ISO week or month",
+    )
+    rep.add_argument(
+        "--by-method",
+        action="store_true",
+        help="revenue: split what was received by payment method (cash, each wallet)",
     )
     rep.add_argument("--config", required=True)
     today = datetime.date.today()

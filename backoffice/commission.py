@@ -20,6 +20,7 @@ from pathlib import Path
 
 from backoffice.config import BackofficeConfig, CommissionConfig
 from backoffice.errors import BackofficeError
+from backoffice.reports import spreadsheet_text
 from backoffice.stations import month_bounds
 from backoffice.store import Store
 from kiosk.catalog.commission import CommissionLine, CommissionRule, commission_statement
@@ -294,6 +295,5 @@ def to_csv(statements: Sequence[StationStatement]) -> bytes:
 
 
 def _text(value: str) -> str:
-    """Typed text that a spreadsheet would run as a formula gets a leading apostrophe
-    (OWASP's advice on CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Typed text kept from being read as a formula (one rule for every CSV)."""
+    return spreadsheet_text(value)

@@ -33,10 +33,14 @@ from drivers.token.software import SoftwareSigner, create_software_identity
 from kiosk.clock import SystemClock, iso
 from kiosk.journal import Journal
 from kiosk.journal.record_types import RecordType
+from kiosk.payment_codes import PaymentScheme
+from kiosk.settlement.pay_methods import payment_method_split
 from kiosk.storage import write_transaction
+from kiosk.transactions.kinds import PayMethod, TxOutcome
 
 SERVICES = ("water", "electricity", "gas", "phone", "cable_tv")
 SOFTWARE = "kiosk-terminal 0.1.0 (simulated)"
+QR_SHARE = 3  # one payment in three is by phone
 FIRMWARE = "ioboard 1.0 (simulated)"
 
 
@@ -83,6 +87,7 @@ class SimulatedTerminal:
         # Each outbox record's prev_seq: the seq of the outbox record before it, 0 first.
         self._prev_seqs: dict[int, int] = {}
         self._last_outbox_seq = 0
+        self._closes: list[dict[str, object]] = []  # this terminal's tx_close records
         self.client = self._make_client()
 
     # ----------------------------------------------------------------- connection
@@ -251,12 +256,17 @@ class SimulatedTerminal:
         *,
         service: str | None = None,
         day: date | None = None,
+        wallet: PaymentScheme | None = None,
+        refunded: bool = False,
     ) -> dict[str, object]:
-        """A paid bill: a signed tx_close record, queued in the outbox and published."""
+        """A paid bill: a signed tx_close record, queued in the outbox and published. wallet:
+        paid by phone with that wallet instead of cash (the paid order funds the posting: the
+        float pays nothing); refunded: paid by phone but never posted, the whole amount sent
+        back to the wallet (outcome refunded)."""
         tx_id = uuid.uuid4().hex
         seq, _ = self.journal.head()
         business_day = (day or datetime.now().astimezone().date()).isoformat()
-        fields = {
+        fields: dict[str, object] = {
             "receipt_no": f"{self.terminal}-{seq + 1:08d}",
             "tx_id": tx_id,
             "kind": "bill",
@@ -270,12 +280,24 @@ class SimulatedTerminal:
             "outcome": "paid",
             "platform_ref": f"P{seq + 1}",
             "business_day": business_day,
+            "payment_method": str(PayMethod.CASH),
         }
+        if wallet is not None or refunded:
+            fields |= _by_phone(tx_id, amount_fen + fee_fen, wallet or PaymentScheme.WECHAT)
+            if refunded:
+                fields |= {"outcome": str(TxOutcome.REFUNDED), "platform_ref": None}
+                fields["refunded_fen"] = amount_fen + fee_fen
+        by_cash = fields["payment_method"] == PayMethod.CASH
         with write_transaction(self.conn):
             record = self.journal.append(
-                RecordType.TX_CLOSE, fields, sign=True, turnover_add_fen=amount_fen + fee_fen
+                RecordType.TX_CLOSE,
+                fields,
+                sign=True,
+                turnover_add_fen=amount_fen + fee_fen if by_cash else 0,
             )
-        self.float_balance_fen -= amount_fen
+        if by_cash:
+            self.float_balance_fen -= amount_fen
+        self._closes.append(record)
         self._queue(record)
         return record
 
@@ -293,9 +315,15 @@ class SimulatedTerminal:
         return record
 
     def journal_record_unqueued(self, n: int) -> dict[str, object]:
-        """A signed bill payment journaled but not queued (the bench builds its stream)."""
-        fields = {"tx_id": f"bench-{n}", "outcome": "paid", "amount_fen": 100 + n % 900}
-        fields |= {"fee_fen": 10, "service": SERVICES[n % len(SERVICES)]}
+        """A signed bill payment journaled but not queued (the bench builds its stream); one
+        in QR_SHARE is paid by phone, the wallets in turn."""
+        amount_fen = 100 + n % 900
+        fields: dict[str, object] = {"tx_id": f"bench-{n}", "outcome": "paid"}
+        fields |= {"amount_fen": amount_fen, "fee_fen": 10, "service": SERVICES[n % len(SERVICES)]}
+        fields["payment_method"] = str(PayMethod.CASH)
+        if n % QR_SHARE == 0:
+            wallet = list(PaymentScheme)[n // QR_SHARE % len(PaymentScheme)]
+            fields |= _by_phone(f"bench-{n}", amount_fen + 10, wallet)
         with write_transaction(self.conn):
             return self.journal.append(RecordType.TX_CLOSE, fields, sign=True)
 
@@ -303,12 +331,15 @@ class SimulatedTerminal:
         return json.dumps({"v": 1, "seq": seq, "prev_seq": prev_seq, "record": record}).encode()
 
     def close_day(self, day: date, *, paid_count: int, paid_fen: int) -> dict[str, object]:
+        """A signed day_close with the figures given and, as the terminal computes it, the
+        split by payment method of the closes this simulator journaled for that day."""
         report = {
             "business_day": day.isoformat(),
             "paid_count": paid_count,
             "paid_fen": paid_fen,
             "services": {},
             "float_balance_fen": self.float_balance_fen,
+            **payment_method_split(self._closes, day.isoformat()),
         }
         with write_transaction(self.conn):
             record = self.journal.append(RecordType.DAY_CLOSE, report, sign=True)
@@ -340,6 +371,20 @@ class SimulatedTerminal:
     def backlog(self) -> int:
         with self._lock:
             return len(self._outbox)
+
+
+def _by_phone(tx_id: str, paid_fen: int, wallet: PaymentScheme) -> dict[str, object]:
+    """The fields of a tx_close paid by phone (docs/journal-format.md): no cash, no voucher,
+    the wallet, its reference, what the order took and what went back (nothing, if paid)."""
+    return {
+        "payment_method": str(PayMethod.QR),
+        "paid_with": str(wallet),
+        "provider_ref": f"{wallet}-{tx_id[:16]}",
+        "paid_in_fen": paid_fen,
+        "refunded_fen": 0,
+        "cash_in_fen": 0,
+        "voucher_fen": 0,
+    }
 
 
 class Fleet:
@@ -402,7 +447,14 @@ class Fleet:
                 next_health = now + health_s
             for terminal in self.terminals:
                 if terminal.random.random() < tx_per_hour * tick / 3600:
-                    terminal.pay(terminal.random.randrange(1_000, 30_000), 100)
+                    # About one payment in QR_SHARE by phone, a few of them refunded.
+                    by_phone = terminal.random.randrange(QR_SHARE) == 0
+                    terminal.pay(
+                        terminal.random.randrange(1_000, 30_000),
+                        100,
+                        wallet=terminal.random.choice(list(PaymentScheme)) if by_phone else None,
+                        refunded=by_phone and terminal.random.random() < 0.05,
+                    )
                 if terminal.random.random() < 0.001:
                     terminal.paper = "near_end" if terminal.paper == "ok" else terminal.paper
             time.sleep(tick)

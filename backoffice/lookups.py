@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from backoffice import pay_methods
 from backoffice.errors import BackofficeError
 from backoffice.store import Row, Store
 from kiosk.journal.record_types import RecordType
+from kiosk.transactions.kinds import PayMethod
 
 PAID = "paid"
 LIMIT = 500
@@ -47,6 +49,12 @@ def _tx_row(row: Row) -> Row:
     record = json.loads(row.pop("record"))
     row["account_masked"] = record.get("account_masked")
     row["kind"] = record.get("kind")
+    # cash, or qr with its wallet; a record from before payment methods is cash.
+    row["payment_method"] = str(record.get("payment_method") or PayMethod.CASH)
+    row["paid_with"] = record.get("paid_with")
+    row["provider_ref"] = record.get("provider_ref")
+    row["paid_in_fen"] = record.get("paid_in_fen")
+    row["refunded_fen"] = record.get("refunded_fen")
     return row
 
 
@@ -143,6 +151,10 @@ def day_closes(store: Store, station: str, terminal: str = "") -> list[Row]:
             row[key] = record.get(key)
         row["report_version"] = record.get("report_version", 1)
         row["float_balance_fen"] = record.get("float_balance_fen")
+        # {method: {count, amount_fen, fee_fen}} with transactions; None before issue #21.
+        row["payment_methods"] = pay_methods.reported_split(record)
+        row.update(pay_methods.paid_columns(row["payment_methods"]))
+        row[pay_methods.QR_REFUNDED] = record.get(pay_methods.QR_REFUNDED)
         result.append(row)
     return result
 
@@ -183,12 +195,21 @@ def _label(day: datetime.date, period: str) -> str:
 
 
 def revenue(
-    store: Store, period: str, first: datetime.date, last: datetime.date, station: str = ""
+    store: Store,
+    period: str,
+    first: datetime.date,
+    last: datetime.date,
+    station: str = "",
+    *,
+    by_method: bool = False,
 ) -> list[Row]:
     """Revenue by business type (service) per station and day, ISO week (labelled by its
     Monday) or month: the paid tx_close records received against the `services` of the
     terminals' day closes of the same business days (账表相符). status: `ok` when both
-    agree, `mismatch`, or `no_day_close` when a day with business has no report yet."""
+    agree, `mismatch`, or `no_day_close` when a day with business has no report yet.
+    by_method: each row also splits what was received by payment method
+    (backoffice.pay_methods columns: cash and each wallet, and refunds to wallets); the
+    check stays on the totals, since the day close's `services` are not split."""
     if period not in ("day", "week", "month"):
         raise BackofficeError("period must be day, week or month")
     where = "business_day >= ? AND business_day <= ?"
@@ -197,10 +218,20 @@ def revenue(
         where += " AND station = ?"
         params.append(station)
     received = store.query(
-        "SELECT station, business_day, service, COUNT(*) AS count, "
-        "COALESCE(SUM(amount_fen), 0) AS amount, COALESCE(SUM(fee_fen), 0) AS fee FROM records "
-        f"WHERE type = ? AND outcome = ? AND {where} GROUP BY station, business_day, service",
+        f"SELECT station, business_day, service, {pay_methods.METHOD_SQL} AS pay_method, "
+        "COUNT(*) AS count, COALESCE(SUM(amount_fen), 0) AS amount, "
+        f"COALESCE(SUM(fee_fen), 0) AS fee FROM records WHERE type = ? AND outcome = ? "
+        f"AND {where} GROUP BY station, business_day, service, pay_method",
         [RecordType.TX_CLOSE, PAID, *params],
+    )
+    refunds = (
+        store.query(
+            f"SELECT station, business_day, service, record FROM records WHERE type = ? "
+            f"AND {where} AND {pay_methods.QR_REFUND_SQL}",
+            [RecordType.TX_CLOSE, *params],
+        )
+        if by_method
+        else []
     )
     closes = store.query(
         f"SELECT station, business_day, record FROM records WHERE type = ? AND {where}",
@@ -224,7 +255,8 @@ def revenue(
                 "reported_amount_fen": 0,
                 "reported_fee_fen": 0,
                 "days_unreported": 0,
-            },
+            }
+            | (pay_methods.empty_columns() if by_method else {}),
         )
 
     for row in closes:
@@ -237,11 +269,17 @@ def revenue(
             found["reported_fee_fen"] += int(figures.get("fee_fen", 0))
     for row in received:
         found = entry(row["station"], row["business_day"], str(row["service"]))
-        found["count"] += int(row["count"])
-        found["amount_fen"] += int(row["amount"])
-        found["fee_fen"] += int(row["fee"])
+        count, amount, fee = int(row["count"]), int(row["amount"]), int(row["fee"])
+        found["count"] += count
+        found["amount_fen"] += amount
+        found["fee_fen"] += fee
+        if by_method:
+            pay_methods.add_paid(found, str(row["pay_method"]), count, amount, fee)
         if (row["station"], row["business_day"]) not in closed_days:
-            found["days_unreported"] += 1
+            found["days_unreported"] = 1
+    for row in refunds:
+        found = entry(row["station"], row["business_day"], str(row["service"]))
+        found[pay_methods.QR_REFUNDED] += pay_methods.refunded_fen([row["record"]])
     result = []
     for key in sorted(totals):
         found = totals[key]

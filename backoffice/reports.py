@@ -1,7 +1,8 @@
 """Business reports from stored records: reconciliation, activity, receipts, payouts.
 
 Owns the daily reconciliation (each end-of-day report against the transactions received for
-that day), weekly and monthly counts and amounts per station, unclaimed receipts and voucher
+that day, in total and split by payment method), weekly and monthly counts and amounts per
+station (likewise split), unclaimed receipts and voucher
 payouts. The exit report lives with the station registry (backoffice.stations: it counts a
 station from its join month) and the commission statement in backoffice.commission (it is
 earned on the carriers' terms, not on the residents' fees). Amounts are integer fen. Every
@@ -15,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from backoffice import pay_methods
 from backoffice.store import Row, Store
 from kiosk.journal.record_types import RecordType
 
@@ -22,56 +24,74 @@ PAID = "paid"
 
 
 def reconciliation(store: Store, day: datetime.date) -> list[Row]:
-    """Per terminal: what its day_close reports against the tx_close records received."""
+    """Per terminal: what its day_close reports against the tx_close records received, in
+    total (status) and split by payment method with the refunds to wallets (methods_status,
+    backoffice.pay_methods)."""
     received = store.query(
-        "SELECT station, terminal, COUNT(*) AS count, "
-        "COALESCE(SUM(amount_fen + fee_fen), 0) AS fen FROM records "
-        "WHERE type = ? AND outcome = ? AND business_day = ? "
-        "GROUP BY station, terminal",
+        f"SELECT station, terminal, {pay_methods.METHOD_SQL} AS pay_method, COUNT(*) AS count, "
+        "COALESCE(SUM(amount_fen), 0) AS amount, COALESCE(SUM(fee_fen), 0) AS fee "
+        "FROM records WHERE type = ? AND outcome = ? AND business_day = ? "
+        "GROUP BY station, terminal, pay_method",
         (RecordType.TX_CLOSE, PAID, day.isoformat()),
+    )
+    refunds = store.query(
+        "SELECT station, terminal, record FROM records WHERE type = ? AND business_day = ? "
+        f"AND {pay_methods.QR_REFUND_SQL}",
+        (RecordType.TX_CLOSE, day.isoformat()),
     )
     closes = store.query(
         "SELECT station, terminal, record FROM records WHERE type = ? AND business_day = ?",
         (RecordType.DAY_CLOSE, day.isoformat()),
     )
     rows: dict[tuple[str, str], Row] = {}
-    for row in received:
-        rows[(row["station"], row["terminal"])] = {
-            "station": row["station"],
-            "terminal": row["terminal"],
-            "day": day.isoformat(),
-            "reported_count": None,
-            "reported_fen": None,
-            "received_count": int(row["count"]),
-            "received_fen": int(row["fen"]),
-        }
-    for row in closes:
-        report = json.loads(row["record"])
-        entry = rows.setdefault(
-            (row["station"], row["terminal"]),
+    reports: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def entry(station: str, terminal: str) -> Row:
+        return rows.setdefault(
+            (station, terminal),
             {
-                "station": row["station"],
-                "terminal": row["terminal"],
+                "station": station,
+                "terminal": terminal,
                 "day": day.isoformat(),
+                "reported_count": None,
+                "reported_fen": None,
                 "received_count": 0,
                 "received_fen": 0,
+                **pay_methods.empty_columns(),
+                "reported_qr_refunded_fen": None,
             },
         )
-        entry["reported_count"] = int(report.get("paid_count", 0))
-        entry["reported_fen"] = int(report.get("paid_fen", 0))
+
+    for row in received:
+        found = entry(row["station"], row["terminal"])
+        count, amount, fee = int(row["count"]), int(row["amount"]), int(row["fee"])
+        found["received_count"] += count
+        found["received_fen"] += amount + fee
+        pay_methods.add_paid(found, str(row["pay_method"]), count, amount, fee)
+    for row in refunds:
+        found = entry(row["station"], row["terminal"])
+        found[pay_methods.QR_REFUNDED] += pay_methods.refunded_fen([row["record"]])
+    for row in closes:
+        report = json.loads(row["record"])
+        found = entry(row["station"], row["terminal"])
+        reports[(row["station"], row["terminal"])] = report
+        found["reported_count"] = int(report.get("paid_count", 0))
+        found["reported_fen"] = int(report.get("paid_fen", 0))
+        found["reported_qr_refunded_fen"] = int(report.get(pay_methods.QR_REFUNDED) or 0)
     result = []
     for key in sorted(rows):
-        entry = rows[key]
-        if entry["reported_count"] is None:
-            entry["status"] = "no_day_close"
-        elif (entry["reported_count"], entry["reported_fen"]) == (
-            entry["received_count"],
-            entry["received_fen"],
+        found = rows[key]
+        if found["reported_count"] is None:
+            found["status"] = "no_day_close"
+        elif (found["reported_count"], found["reported_fen"]) == (
+            found["received_count"],
+            found["received_fen"],
         ):
-            entry["status"] = "ok"
+            found["status"] = "ok"
         else:
-            entry["status"] = "mismatch"
-        result.append(entry)
+            found["status"] = "mismatch"
+        found["methods_status"] = str(pay_methods.check(found, reports.get(key)))
+        result.append(found)
     return result
 
 
@@ -80,26 +100,44 @@ def week_start(day: datetime.date) -> datetime.date:
 
 
 def activity(store: Store, period: str, first: datetime.date, last: datetime.date) -> list[Row]:
-    """Paid transactions and amounts per station and ISO week ("week") or month ("month")."""
+    """Paid transactions and amounts per station and ISO week ("week") or month ("month"),
+    in total and per payment method, with what went back to wallets."""
     if period not in ("week", "month"):
         raise ValueError("period must be 'week' or 'month'")
+    bounds = (first.isoformat(), last.isoformat())
     rows = store.query(
-        "SELECT station, business_day, COUNT(*) AS count, COALESCE(SUM(amount_fen), 0) AS amount, "
+        f"SELECT station, business_day, {pay_methods.METHOD_SQL} AS pay_method, "
+        "COUNT(*) AS count, COALESCE(SUM(amount_fen), 0) AS amount, "
         "COALESCE(SUM(fee_fen), 0) AS fee FROM records WHERE type = ? AND outcome = ? "
-        "AND business_day >= ? AND business_day <= ? GROUP BY station, business_day",
-        (RecordType.TX_CLOSE, PAID, first.isoformat(), last.isoformat()),
+        "AND business_day >= ? AND business_day <= ? GROUP BY station, business_day, pay_method",
+        (RecordType.TX_CLOSE, PAID, *bounds),
+    )
+    refunds = store.query(
+        "SELECT station, business_day, record FROM records WHERE type = ? "
+        f"AND business_day >= ? AND business_day <= ? AND {pay_methods.QR_REFUND_SQL}",
+        (RecordType.TX_CLOSE, *bounds),
     )
     totals: dict[tuple[str, str], Row] = {}
-    for row in rows:
-        day = datetime.date.fromisoformat(row["business_day"])
+
+    def entry(station: str, business_day: str) -> Row:
+        day = datetime.date.fromisoformat(business_day)
         label = week_start(day).isoformat() if period == "week" else day.isoformat()[:7]
-        entry = totals.setdefault(
-            (row["station"], label),
-            {"station": row["station"], period: label, "count": 0, "amount_fen": 0, "fee_fen": 0},
+        return totals.setdefault(
+            (station, label),
+            {"station": station, period: label, "count": 0, "amount_fen": 0, "fee_fen": 0}
+            | pay_methods.empty_columns(),
         )
-        entry["count"] += int(row["count"])
-        entry["amount_fen"] += int(row["amount"])
-        entry["fee_fen"] += int(row["fee"])
+
+    for row in rows:
+        found = entry(row["station"], row["business_day"])
+        count, amount, fee = int(row["count"]), int(row["amount"]), int(row["fee"])
+        found["count"] += count
+        found["amount_fen"] += amount
+        found["fee_fen"] += fee
+        pay_methods.add_paid(found, str(row["pay_method"]), count, amount, fee)
+    for row in refunds:
+        found = entry(row["station"], row["business_day"])
+        found[pay_methods.QR_REFUNDED] += pay_methods.refunded_fen([row["record"]])
     return [totals[key] for key in sorted(totals)]
 
 
@@ -166,4 +204,12 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str):
+        return spreadsheet_text(value)
     return value
+
+
+def spreadsheet_text(value: str) -> str:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
+    advice on CSV injection); numbers stay numbers."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -26,6 +26,7 @@ from backoffice import (
     display,
     follow_up,
     lookups,
+    pay_methods,
     reports,
     stations,
     trends,
@@ -88,6 +89,13 @@ REVENUE_COLUMNS = (
     "reported_fee_fen",
     "status",
 )
+# The revenue page's split by payment method: count and amount per method, then refunds
+# (the CSV has every pay_methods column, fees too). Each column id is its own message id.
+REVENUE_METHOD_COLUMNS = [
+    (column, column)
+    for column in pay_methods.columns()
+    if column.endswith(("_count", "_amount_fen")) or column == pay_methods.QR_REFUNDED
+]
 
 
 def template_globals() -> dict[str, Any]:
@@ -346,12 +354,14 @@ class StationPages:
         last = _day(args.get("to", ""), today)
         first = _day(args.get("from", ""), last - datetime.timedelta(days=30))
         station = args.get("station", "").strip()
-        rows = lookups.revenue(self.store, period, first, last, station)
+        by_method = args.get("by") == "method"
+        rows = lookups.revenue(self.store, period, first, last, station, by_method=by_method)
         if args.get("format") == "csv":
             return self._csv(("\ufeff" + reports.to_csv(rows)).encode("utf-8"), f"revenue-{period}")
         query = urllib.parse.urlencode(
             {"period": period, "from": first.isoformat(), "to": last.isoformat()}
             | ({"station": station} if station else {})
+            | ({"by": "method"} if by_method else {})
             | {"format": "csv"}
         )
         return self.render(
@@ -361,6 +371,8 @@ class StationPages:
             rows=rows,
             period=period,
             columns=("station", period, *REVENUE_COLUMNS),
+            method_columns=REVENUE_METHOD_COLUMNS if by_method else [],
+            by_method=by_method,
             params={"from": first.isoformat(), "to": last.isoformat(), "station": station},
             csv_link=f"/revenue?{query}",
         )

@@ -815,7 +815,11 @@ def _yuan_tick(value: float) -> str:
 
 
 def _flagged(row: Mapping[str, Any]) -> bool:
-    return row.get("status") in ("mismatch", "no_day_close") or bool(row.get("flagged"))
+    return (
+        row.get("status") in ("mismatch", "no_day_close")
+        or row.get("methods_status") == "mismatch"
+        or bool(row.get("flagged"))
+    )
 
 
 def _cell(t: Translate, column: str, value: Any) -> Markup | str:
@@ -826,7 +830,7 @@ def _cell(t: Translate, column: str, value: Any) -> Markup | str:
     if isinstance(value, bool):
         return t("Yes") if value else t("No")
     # Status words are message ids; station numbers and dates are shown as they are.
-    return t(str(value)) if column in ("status", "reason") else str(value)
+    return t(str(value)) if column in ("status", "reason", "methods_status") else str(value)
 
 
 _CACHE_STATIC = {"Cache-Control": "public, max-age=3600"}

@@ -20,6 +20,7 @@ from pathlib import Path
 from backoffice.config import parse_config
 from backoffice.store import Store
 from backoffice.web import Dashboard, DashboardServer
+from kiosk.settlement.pay_methods import payment_method_split
 
 CHROMIUM = "/usr/bin/chromium"
 PAGES = (
@@ -81,15 +82,23 @@ def fill_demo_fleet(store: Store, now: float, seed: int = 7) -> None:
                 day = today - datetime.timedelta(days=back)
                 count = rng.randrange(2, 12) if index != 20 else 0
                 paid = 0
-                for _ in range(count):
+                closes = []
+                for n in range(count):
                     seq += 1
                     amount = rng.randrange(2_000, 30_000)
                     paid += amount + 100
+                    # One payment in three by phone, the wallets in turn (issue #21).
+                    close = {"amount_fen": amount, "fee_fen": 100, "outcome": "paid"}
+                    close |= {"business_day": day.isoformat(), "payment_method": "cash"}
+                    if n % 3 == 2:
+                        wallet = ("wechat", "alipay", "unionpay")[seq // 3 % 3]
+                        close |= {"payment_method": "qr", "paid_with": wallet}
+                    closes.append(close)
                     cursor.execute(
                         "INSERT INTO records (station, terminal, seq, type, time, business_day, "
                         "outcome, service, amount_fen, fee_fen, receipt_no, record, "
                         "record_hash, received, prev_seq) VALUES "
-                        "(?, ?, ?, 'tx_close', ?, ?, 'paid', 'water', ?, 100, ?, '{}', ?, ?, ?)",
+                        "(?, ?, ?, 'tx_close', ?, ?, 'paid', 'water', ?, 100, ?, ?, ?, ?, ?)",
                         (
                             station,
                             terminal,
@@ -98,6 +107,7 @@ def fill_demo_fleet(store: Store, now: float, seed: int = 7) -> None:
                             day.isoformat(),
                             amount,
                             f"{terminal}-{seq:08d}",
+                            json.dumps(close, sort_keys=True, separators=(",", ":")),
                             f"{seq:064x}",
                             now,
                             seq - 1,
@@ -116,7 +126,10 @@ def fill_demo_fleet(store: Store, now: float, seed: int = 7) -> None:
                             seq,
                             f"{day}T23:00:00+08:00",
                             day.isoformat(),
-                            json.dumps({"paid_count": count, "paid_fen": reported}),
+                            json.dumps(
+                                {"paid_count": count, "paid_fen": reported}
+                                | payment_method_split(closes, day.isoformat())
+                            ),
                             f"{seq:064x}",
                             now,
                             seq - 1,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backoffice import reports, stations
+from backoffice import pay_methods, reports, stations
 from backoffice.alerts import acknowledge_alert, open_alerts
 from backoffice.config import ReportConfig, Thresholds
 from backoffice.errors import StoreError
@@ -289,6 +289,8 @@ def test_reports_reconcile_count_flag_and_split_commission(
     weekly = reports.activity(store, "week", datetime.date(2025, 3, 1), datetime.date(2025, 3, 31))
     assert weekly == [
         {"station": STATION, "week": "2025-03-03", "count": 3, "amount_fen": 30_000, "fee_fen": 600}
+        | pay_methods.empty_columns()
+        | {"cash_count": 3, "cash_amount_fen": 30_000, "cash_fee_fen": 600}
     ]
     config = ReportConfig()
     # An unregistered station counts from its first record's month: 2025-03.

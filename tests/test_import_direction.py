@@ -51,6 +51,11 @@ BACKOFFICE_CONTRACTS = (
     # The one low-float threshold both ends use, and the ratings' reason vocabulary.
     "kiosk.ledger.policy",
     "kiosk.ratings",
+    # How residents paid (issue #21): the payment-method vocabulary, the wallets and the
+    # day close's split rule, read by the books as the terminal writes them.
+    "kiosk.settlement.pay_methods",
+    "kiosk.transactions.kinds",
+    "kiosk.payment_codes",
     "kiosk.telemetry",
     "kiosk.catalog",
     "kiosk.clock",

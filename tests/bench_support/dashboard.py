@@ -5,8 +5,10 @@ A private PostgreSQL 15 server (as tests/fixtures/postgres.py starts one) gets t
 office's schema from Store, then the fleet grows in three steps; at each step every
 terminal has 31 business days of 148 paid `tx_close` records a day (1,000 terminals: 4.6
 million), a `day_close` a day, a week of hourly health reports and a few alerts, made by
-the server itself (INSERT ... SELECT over generate_series: minutes, not hours). The
-records' JSON is a short placeholder: no page or report reads a tx_close record's JSON.
+the server itself (INSERT ... SELECT over generate_series: minutes, not hours). A tx_close
+record's JSON is a canonical text of a real close's length (the reports read its payment
+method from it, backoffice.pay_methods), one in three paid by phone, the wallets in turn;
+its figures are placeholders, since the reports sum the columns.
 The dashboard then serves over real HTTP (its Werkzeug server, as `serve` runs it) and the
 bench times, per size: 30 fleet pages (p50, p95, max; default order, sorted, filtered,
 paged), 10 terminal pages, the trends page, and the monthly activity, commission, exit and
@@ -40,6 +42,23 @@ DAYS = 31
 TX_PER_DAY = 148
 TODAY = datetime.date(2026, 12, 7)
 STATION_TERMINALS = 2  # terminals per station
+# A tx_close's canonical text (sorted keys, no spaces), cash or paid by phone with each wallet.
+_CLOSE = (
+    '{"account_masked":"31****1234","amount_fen":1000,"business_day":"2026-11-05",'
+    '"cash_in_fen":%s,"credited_fen":0,"fee_fen":100,"kind":"bill","outcome":"paid",'
+    '"paid_in_fen":1100,%s"platform_ref":"P000000001234","prev_hash":"%s",'
+    '"receipt_no":"T-01-00001234","refunded_fen":0,"service":"water","sig":"%s",'
+    '"station":"31000001","terminal":"T-01","time":"2026-11-05T10:00:00+08:00",'
+    '"turnover_fen":0,"tx_id":"0123456789abcdef0123456789abcdef","type":"tx_close",'
+    '"voucher_fen":0}'
+)
+CLOSE_TEXTS = [
+    _CLOSE % ("1100", '"payment_method":"cash",', "0" * 64, "A" * 96),
+    *(
+        _CLOSE % ("0", f'"paid_with":"{wallet}","payment_method":"qr",', "0" * 64, "A" * 96)
+        for wallet in ("wechat", "alipay", "unionpay")
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -118,7 +137,9 @@ def grow_fleet(url: str, first: int, last: int, now: float) -> None:
             "to_char(%(start)s::date + d, 'YYYY-MM-DD') || 'T10:00:00+08:00', "
             "to_char(%(start)s::date + d, 'YYYY-MM-DD'), 'paid', 'water', "
             "1000 + (n * 37 + d) %% 20000, 100, t.terminal || '-' || (d * 200 + n), "
-            '\'{"type":"tx_close"}\', md5(t.station || t.terminal || (d * 200 + n)), '
+            "CASE WHEN n %% 3 > 0 THEN %(cash)s::text ELSE (ARRAY[%(wechat)s::text, "
+            "%(alipay)s::text, %(unionpay)s::text])[1 + (n / 3) %% 3] END, "
+            "md5(t.station || t.terminal || (d * 200 + n)), "
             "%(now)s, d * 200 + n - 1 "
             "FROM (SELECT station, terminal FROM terminals ORDER BY station, terminal "
             "OFFSET %(first)s LIMIT %(count)s) t, "
@@ -130,6 +151,10 @@ def grow_fleet(url: str, first: int, last: int, now: float) -> None:
                 "count": last - first,
                 "days": DAYS,
                 "tx": TX_PER_DAY,
+                "cash": CLOSE_TEXTS[0],
+                "wechat": CLOSE_TEXTS[1],
+                "alipay": CLOSE_TEXTS[2],
+                "unionpay": CLOSE_TEXTS[3],
             },
         )
         conn.execute(
