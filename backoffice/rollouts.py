@@ -30,6 +30,7 @@ from typing import Any
 from backoffice.alerts import AlertKind, AlertSink
 from backoffice.errors import BackofficeError
 from backoffice.store import Cursor, Row, Store
+from kiosk.updates.events import SOFTWARE_EVENTS, RollbackReason, UpdateEventKind
 from kiosk.updates.metadata import UpdateError, version_key
 
 # The default halt rule: more than 20 % of the terminals that installed the version rolled
@@ -57,17 +58,6 @@ class RolloutState(StrEnum):
     HALTED = "halted"  # no further stage: too many rolled back, or an admin halted it
 
 
-class UpdateEventKind(StrEnum):
-    """The update events the terminal reports (docs/updates.md, "Events for telemetry")."""
-
-    INSTALLED = "update_installed"
-    CONFIRMED = "update_confirmed"
-    ROLLED_BACK = "update_rolled_back"
-    PROGRESS = "update_progress"
-
-
-# The boot guard's reason: the version never confirmed that it started healthy.
-NOT_CONFIRMED = "not_confirmed"
 WATCHED = (RolloutState.RUNNING, RolloutState.COMPLETE)
 
 
@@ -277,9 +267,8 @@ def update_events(events: Iterable[tuple[Any, ...]]) -> list[UpdateEvent]:
     """The update events among ingest's event rows (station, terminal, received, time, kind,
     data_json)."""
     found = []
-    kinds = set(UpdateEventKind)
     for station, terminal, _received, _time, kind, data_json in events:
-        if kind in kinds:
+        if kind in SOFTWARE_EVENTS:
             data = json.loads(data_json)
             if isinstance(data, dict):
                 found.append(UpdateEvent(station, terminal, kind, data))
@@ -377,7 +366,7 @@ def _counts(cursor: Cursor, rollout: str) -> Counts:
         "SELECT COUNT(installed) AS installed, COUNT(confirmed) AS confirmed, "
         "COALESCE(SUM(CASE WHEN rollback_reason = ? THEN 1 ELSE 0 END), 0) AS rolled_back "
         "FROM rollout_terminals WHERE rollout = ?",
-        (NOT_CONFIRMED, rollout),
+        (RollbackReason.NOT_CONFIRMED, rollout),
     )[0]
     return Counts(int(row["installed"]), int(row["confirmed"]), int(row["rolled_back"]))
 

@@ -29,12 +29,13 @@ from drivers.ioboard.build import (
     verify_hashes,
 )
 from kiosk.devices import DeviceError
+from kiosk.updates.events import UpdateEventKind
 
 
 @dataclass(frozen=True)
 class SyncResult:
     text: str
-    event: str | None = None  # an update event for telemetry, when something happened
+    event: UpdateEventKind | None = None  # for telemetry, when something happened
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -74,11 +75,11 @@ def sync_board_firmware(
         return SyncResult(
             f"the I/O board could not be given firmware from {build}: {exc}; flash it with "
             f"`kiosk-tool ioboard flash --port {port} --build {build}`",
-            "ioboard_flash_failed",
+            UpdateEventKind.IOBOARD_FLASH_FAILED,
             {"reason": str(exc)[:300]},
         )
     return SyncResult(
         f"flashed and verified I/O board firmware {version}",
-        "ioboard_flashed",
+        UpdateEventKind.IOBOARD_FLASHED,
         {"firmware_version": version},
     )

@@ -42,11 +42,12 @@ DRIVER_CONTRACTS = (
     "kiosk.config",
 )
 # The back office reads what terminals publish and sign: the journal's record types and
-# verification, the telemetry wire, the update bundle's version order, the maintenance
-# visit record, and kiosk's leaf modules.
+# verification, the telemetry wire, the update bundle's version order and the update events,
+# the maintenance visit record, and kiosk's leaf modules.
 BACKOFFICE_CONTRACTS = (
     "kiosk.journal",
     "kiosk.updates.metadata",
+    "kiosk.updates.events",
     "kiosk.diagnostics.visit",
     # The one low-float threshold both ends use, and the ratings' reason vocabulary.
     "kiosk.ledger.policy",

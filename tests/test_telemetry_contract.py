@@ -1,7 +1,7 @@
 """One contract per wire: topics, record types and event kinds are spelled in one module
-each (kiosk/telemetry/topics.py, records.py, event_kinds.py), which the terminal and the
-back office both import; the JSON Schemas agree with them; and a literal spelled anywhere
-else in the product fails here."""
+each (kiosk/telemetry/topics.py, records.py, event_kinds.py, kiosk/updates/events.py), which
+the terminal and the back office both import; the JSON Schemas agree with them; and a literal
+spelled anywhere else in the product fails here."""
 
 import json
 import re
@@ -11,11 +11,13 @@ from kiosk.journal.record_types import OUTBOX_TYPES, RecordType, may_travel_unsi
 from kiosk.telemetry.event_kinds import FORWARDED_EVENTS, EventKind
 from kiosk.telemetry.schemas import load_schema
 from kiosk.telemetry.topics import TERMINAL_PUBLISHES, TopicKind
+from kiosk.updates.events import RollbackReason, UpdateEventKind
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("kiosk", "station", "backoffice", "drivers", "ui", "firmware_tools", "platform_sim")
 TOPIC_MODULE = Path("kiosk/telemetry/topics.py")
 RECORD_MODULE = Path("kiosk/journal/record_types.py")
+UPDATE_EVENT_MODULE = Path("kiosk/updates/events.py")
 # Record types that are also words of other vocabularies (an alert kind, an event kind,
 # the word "alert"): their literals cannot be told from those, so only the others are
 # searched for.
@@ -70,6 +72,28 @@ def test_the_literal_search_finds_what_it_looks_for(tmp_path: Path) -> None:
     pattern = literal({str(t) for t in RecordType} - SHARED_WORDS)
     assert pattern.search('journal.append("tx_close", fields)')
     assert not pattern.search("journal.append(RecordType.TX_CLOSE, fields)")
+
+
+# "technician" is a rollback reason and an ordinary word (a role, a card, a form field).
+UPDATE_WORDS = {str(kind) for kind in UpdateEventKind} | {str(RollbackReason.NOT_CONFIRMED)}
+
+
+def test_no_update_event_is_spelled_outside_the_update_event_module() -> None:
+    pattern = literal(UPDATE_WORDS)
+    spelling = [
+        str(path)
+        for path in product_files()
+        if path != UPDATE_EVENT_MODULE and pattern.search((ROOT / path).read_text())
+    ]
+    assert spelling == []
+
+
+def test_the_update_event_search_finds_what_it_looks_for() -> None:
+    pattern = literal(UPDATE_WORDS)
+    assert pattern.search("store.record_event('update_progress', now)")
+    assert pattern.search('reason="not_confirmed"')
+    assert not pattern.search("store.record_event(UpdateEventKind.PROGRESS, now)")
+    assert not pattern.search('"update_installed_at"')
 
 
 def test_the_outbox_schema_admits_exactly_the_outbox_types() -> None:

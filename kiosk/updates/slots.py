@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kiosk.updates.bundle import InstallTarget, verify_bundle
+from kiosk.updates.events import RollbackReason, UpdateEventKind
 from kiosk.updates.metadata import UpdateError
 
 SLOTS = ("a", "b")
@@ -321,7 +322,7 @@ class SlotStore:
                     "max_starts": max_starts,
                 }
             self._event(
-                state, "update_installed", now,
+                state, UpdateEventKind.INSTALLED, now,
                 version=metadata.version, slot=slot, previous_version=previous,
             )  # fmt: skip
             self._save(state)
@@ -343,9 +344,9 @@ class SlotStore:
                 state["active"] = state["good"] = fallback
                 state["trial"] = None
                 self._event(
-                    state, "update_rolled_back", now,
+                    state, UpdateEventKind.ROLLED_BACK, now,
                     from_version=trial["version"], to_version=self._version(state, fallback),
-                    starts=trial["starts"], reason="not_confirmed",
+                    starts=trial["starts"], reason=RollbackReason.NOT_CONFIRMED,
                 )  # fmt: skip
                 self._save(state)
                 return StartDecision(
@@ -371,7 +372,11 @@ class SlotStore:
             state["good"] = trial["slot"]
             state["trial"] = None
             self._event(
-                state, "update_confirmed", now, version=trial["version"], starts=trial["starts"]
+                state,
+                UpdateEventKind.CONFIRMED,
+                now,
+                version=trial["version"],
+                starts=trial["starts"],
             )
             self._save(state)
             version: str = trial["version"]
@@ -390,9 +395,9 @@ class SlotStore:
             state["active"] = state["good"] = other
             state["trial"] = None
             self._event(
-                state, "update_rolled_back", now,
+                state, UpdateEventKind.ROLLED_BACK, now,
                 from_version=from_version, to_version=self._version(state, other),
-                starts=0, reason="technician",
+                starts=0, reason=RollbackReason.TECHNICIAN,
             )  # fmt: skip
             self._save(state)
             return StartDecision(

@@ -16,12 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kiosk.updates.events import UpdateEventKind
 from kiosk.updates.metadata import UpdateError, version_key
 from kiosk.updates.rollout import OrderState, UpdateOrder, parse_order
 from kiosk.updates.slots import DEFAULT_MAX_STARTS, SlotStore
 from kiosk.updates.spool import Action, Request, UpdateSpool
 
-PROGRESS_EVENT = "update_progress"
 # A download is reported at these fractions (not at every chunk: events go over MQTT).
 PROGRESS_STEPS = (25, 50, 75)
 
@@ -103,7 +103,7 @@ class Updater:
 
     def _event(self, order: UpdateOrder, state: OrderState, now: datetime, **fields: Any) -> None:
         self.s.store.record_event(
-            PROGRESS_EVENT,
+            UpdateEventKind.PROGRESS,
             now,
             rollout=order.rollout,
             version=order.version,
