@@ -64,6 +64,46 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class _HolderCard:
+    """What differs between the technician's and the operator's card, whose applications
+    share one VERIFY / GET ID flow (operator_app is technician_app under its own AID)."""
+
+    holder: str  # "technician" or "operator", as the messages name it
+    a_card: str  # with its article, for "not a technician card"
+    select: Callable[[], CommandApdu]
+    verify: Callable[[str], CommandApdu]
+    get_id: Callable[[], CommandApdu]
+    tries_left_of: Callable[[int], int | None]
+    blocked: type[CardError]
+    unblock: str  # who unblocks a blocked card, as the blocked message says
+    pin_wrong: Callable[[str, int], CardError]
+
+
+_TECHNICIAN: Final = _HolderCard(
+    holder="technician",
+    a_card="a technician card",
+    select=technician_app.select,
+    verify=technician_app.verify,
+    get_id=technician_app.get_technician_id,
+    tries_left_of=technician_app.tries_left_of,
+    blocked=TechnicianCardBlocked,
+    unblock="ask the operator to unblock it",
+    pin_wrong=TechnicianPinWrong,
+)
+_OPERATOR: Final = _HolderCard(
+    holder="operator",
+    a_card="an operator card",
+    select=operator_app.select,
+    verify=operator_app.verify,
+    get_id=operator_app.get_operator_id,
+    tries_left_of=operator_app.tries_left_of,
+    blocked=OperatorCardBlocked,
+    unblock="the operator's office unblocks it",
+    pin_wrong=OperatorPinWrong,
+)
+
+
+@dataclass(frozen=True)
 class CardReaderEvent:
     """Something the monitor saw. kind: reader_added, reader_removed, card_inserted,
     card_removed, service_lost, service_restored. session numbers card insertions: a
@@ -221,97 +261,60 @@ class PcscCardReader:
     # ------------------------------------------------------------ TechnicianCards
 
     def verify_technician(self, pin: str) -> str:
-        doing = "the technician PIN check"
-        try:
-            verify = technician_app.verify(pin)
-        except ApduError as exc:
-            raise CardError(str(exc)) from None
-        with self._lock:
-            connection = self._connect(doing)
-            if connection is None:
-                raise CardError("no technician card in the reader: insert the technician card")
-            try:
-                selected = self._transmit(connection, technician_app.select(), doing)
-                if selected.sw == SW_FILE_NOT_FOUND:
-                    raise CardError(
-                        "the card in the reader is not a technician card: "
-                        "insert the technician card"
-                    )
-                if not selected.ok:
-                    raise error_for_status(selected.status_word, doing)
-                answer = self._transmit(connection, verify, doing)
-                tries_left = technician_app.tries_left_of(answer.sw)
-                if tries_left == 0 or answer.sw == 0x6983:
-                    raise TechnicianCardBlocked(
-                        "the technician card is blocked after too many wrong PINs (status 6983): "
-                        "ask the operator to unblock it"
-                    )
-                if tries_left is not None:
-                    raise TechnicianPinWrong(
-                        f"wrong technician PIN (status {answer.status_word}): "
-                        f"{tries_left} {'try' if tries_left == 1 else 'tries'} left before the "
-                        "card blocks",
-                        tries_left,
-                    )
-                if not answer.ok:
-                    raise error_for_status(answer.status_word, doing)
-                identity = self._transmit(connection, technician_app.get_technician_id(), doing)
-                if not identity.ok:
-                    raise error_for_status(identity.status_word, doing)
-                try:
-                    return identity.data.decode("ascii")
-                except UnicodeDecodeError:
-                    raise CardError(
-                        "the technician card's id is not ASCII: replace the card"
-                    ) from None
-            finally:
-                self._disconnect(connection)
+        return self._verify_holder(_TECHNICIAN, pin)
 
     # ------------------------------------------------------------ OperatorCards
 
     def verify_operator(self, pin: str) -> str:
         """The station operator's card: the technician card's commands under its own AID."""
-        doing = "the operator PIN check"
+        return self._verify_holder(_OPERATOR, pin)
+
+    def _verify_holder(self, card: _HolderCard, pin: str) -> str:
+        """SELECT the holder's application, VERIFY the PIN, GET its holder's id."""
+        doing = f"the {card.holder} PIN check"
         try:
-            verify = operator_app.verify(pin)
+            verify = card.verify(pin)
         except ApduError as exc:
             raise CardError(str(exc)) from None
         with self._lock:
             connection = self._connect(doing)
             if connection is None:
-                raise CardError("no operator card in the reader: insert the operator card")
+                raise CardError(
+                    f"no {card.holder} card in the reader: insert the {card.holder} card"
+                )
             try:
-                selected = self._transmit(connection, operator_app.select(), doing)
+                selected = self._transmit(connection, card.select(), doing)
                 if selected.sw == SW_FILE_NOT_FOUND:
                     raise CardError(
-                        "the card in the reader is not an operator card: insert the operator card"
+                        f"the card in the reader is not {card.a_card}: "
+                        f"insert the {card.holder} card"
                     )
                 if not selected.ok:
                     raise error_for_status(selected.status_word, doing)
                 answer = self._transmit(connection, verify, doing)
-                tries_left = operator_app.tries_left_of(answer.sw)
+                tries_left = card.tries_left_of(answer.sw)
                 if tries_left == 0 or answer.sw == 0x6983:
-                    raise OperatorCardBlocked(
-                        "the operator card is blocked after too many wrong PINs (status 6983): "
-                        "the operator's office unblocks it"
+                    raise card.blocked(
+                        f"the {card.holder} card is blocked after too many wrong PINs "
+                        f"(status 6983): {card.unblock}"
                     )
                 if tries_left is not None:
-                    raise OperatorPinWrong(
-                        f"wrong operator PIN (status {answer.status_word}): "
+                    raise card.pin_wrong(
+                        f"wrong {card.holder} PIN (status {answer.status_word}): "
                         f"{tries_left} {'try' if tries_left == 1 else 'tries'} left before the "
                         "card blocks",
                         tries_left,
                     )
                 if not answer.ok:
                     raise error_for_status(answer.status_word, doing)
-                identity = self._transmit(connection, operator_app.get_operator_id(), doing)
+                identity = self._transmit(connection, card.get_id(), doing)
                 if not identity.ok:
                     raise error_for_status(identity.status_word, doing)
                 try:
                     return identity.data.decode("ascii")
                 except UnicodeDecodeError:
                     raise CardError(
-                        "the operator card's id is not ASCII: replace the card"
+                        f"the {card.holder} card's id is not ASCII: replace the card"
                     ) from None
             finally:
                 self._disconnect(connection)

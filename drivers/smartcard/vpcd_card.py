@@ -27,7 +27,7 @@ import threading
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from drivers.smartcard import operator_app, prepaid_app, technician_app
 from drivers.smartcard.apdu import (
@@ -58,6 +58,9 @@ from drivers.smartcard.prepaid_card import (
 )
 from drivers.smartcard.technician_app import SimulatedTechnicianCard
 from kiosk.devices import CardError, PrepaidCard
+
+# A technician or an operator card: the one VERIFY / GET ID flow serves both.
+_Holder = TypeVar("_Holder", SimulatedTechnicianCard, SimulatedOperatorCard)
 
 VPCD_DEFAULT_PORT: Final = 35963
 CTRL_OFF: Final = 0x00
@@ -534,6 +537,37 @@ class VpcdCardSimulator:
 
     def _technician_command(self, card_no: str, command: CommandApdu) -> bytes:
         card = self._technician[card_no]
+        return self._holder_command(
+            self._technician,
+            card_no,
+            command,
+            id_p1p2=technician_app.P1P2_TECHNICIAN_ID,
+            holder_id=card.technician_id,
+        )
+
+    def _operator_command(self, card_no: str, command: CommandApdu) -> bytes:
+        """The technician application's commands under the operator's AID (operator_app)."""
+        card = self._operator[card_no]
+        return self._holder_command(
+            self._operator,
+            card_no,
+            command,
+            id_p1p2=operator_app.P1P2_OPERATOR_ID,
+            holder_id=card.operator_id,
+        )
+
+    def _holder_command(
+        self,
+        cards: dict[str, _Holder],
+        card_no: str,
+        command: CommandApdu,
+        *,
+        id_p1p2: tuple[int, int],
+        holder_id: str,
+    ) -> bytes:
+        """VERIFY and GET ID of a technician or operator card: one command layout (operator_app
+        names technician_app's values) and one PIN rule; only the id's P1 P2 differ."""
+        card = cards[card_no]
         if command.cla == 0x00 and command.ins == technician_app.INS_VERIFY:
             if command.p1 != 0x00 or command.p2 != technician_app.P2_TECHNICIAN_PIN:
                 return _sw(SW_WRONG_P1P2)
@@ -545,7 +579,7 @@ class VpcdCardSimulator:
             if pull == _PULL_BEFORE:
                 raise _Pulled
             after, sw = card.verify(command.data)
-            self._technician[card_no] = after
+            cards[card_no] = after
             self._save()
             if pull is not None:
                 raise _Pulled
@@ -555,41 +589,11 @@ class VpcdCardSimulator:
             return _sw(SW_CLA_NOT_SUPPORTED)
         if command.ins != technician_app.INS_GET_TECHNICIAN_ID:
             return _sw(SW_INS_NOT_SUPPORTED)
-        if (command.p1, command.p2) != technician_app.P1P2_TECHNICIAN_ID:
+        if (command.p1, command.p2) != id_p1p2:
             return _sw(SW_WRONG_P1P2)
         if not self._pin_verified:
             return _sw(SW_SECURITY_STATUS_NOT_SATISFIED)
-        return card.technician_id.encode("ascii") + _sw(SW_OK)
-
-    def _operator_command(self, card_no: str, command: CommandApdu) -> bytes:
-        """The technician application's commands under the operator's AID (operator_app)."""
-        card = self._operator[card_no]
-        if command.cla == 0x00 and command.ins == operator_app.INS_VERIFY:
-            if command.p1 != 0x00 or command.p2 != operator_app.P2_OPERATOR_PIN:
-                return _sw(SW_WRONG_P1P2)
-            if not command.data:  # ISO 7816-4: VERIFY without data asks for the tries left
-                if card.blocked:
-                    return _sw(0x6983)
-                return _sw(SW_OK if self._pin_verified else 0x63C0 | card.tries_left)
-            pull = self._take_pull()
-            if pull == _PULL_BEFORE:
-                raise _Pulled
-            after, sw = card.verify(command.data)
-            self._operator[card_no] = after
-            self._save()
-            if pull is not None:
-                raise _Pulled
-            self._pin_verified = sw == SW_OK
-            return _sw(sw)
-        if command.cla != operator_app.CLA_PROPRIETARY:
-            return _sw(SW_CLA_NOT_SUPPORTED)
-        if command.ins != operator_app.INS_GET_OPERATOR_ID:
-            return _sw(SW_INS_NOT_SUPPORTED)
-        if (command.p1, command.p2) != operator_app.P1P2_OPERATOR_ID:
-            return _sw(SW_WRONG_P1P2)
-        if not self._pin_verified:
-            return _sw(SW_SECURITY_STATUS_NOT_SATISFIED)
-        return card.operator_id.encode("ascii") + _sw(SW_OK)
+        return holder_id.encode("ascii") + _sw(SW_OK)
 
     def _take_pull(self) -> str | None:
         if self._fault in (_PULL_BEFORE, _PULL_AFTER):

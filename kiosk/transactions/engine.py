@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from kiosk.catalog import Catalog, Service
@@ -171,17 +172,18 @@ class TransactionEngine:
 
     # ------------------------------------------------------------------ begin
 
-    def begin(
+    def _new_row(
         self,
         *,
         kind: TxKind,
         service: Service,
         account: str,
         due_fen: int,
-        bill_id: str | None = None,
-        card: PrepaidCard | None = None,
-    ) -> Progress:
-        """Create the transaction, hold the float for it, then open the inlets."""
+        bill_id: str | None,
+        card: PrepaidCard | None,
+    ) -> TxRow:
+        """The checks and the row every new payment starts with, whatever pays it (cash or
+        phone); the caller adds what its method needs and commits the row."""
         self._guard.require()
         self.ensure_signing()
         if self.store.open_transactions():
@@ -190,7 +192,7 @@ class TransactionEngine:
         fee_fen = service.fee_on(self.clock.now().date(), due_fen)
         now = iso(self.clock.now())
         tx_id = f"{self._terminal_id}-{uuid.uuid4().hex[:16]}"
-        row = TxRow(
+        return TxRow(
             tx_id=tx_id,
             kind=str(kind),
             service=service.code,
@@ -202,28 +204,46 @@ class TransactionEngine:
             created=now,
             updated=now,
             bill_id=bill_id,
-            allows_overpay=int(service.allows_overpay),
-            hold_id=f"{tx_id}-h",
             post_key=f"{tx_id}-p",
             card_no=card.card_no if card else None,
             card_counter=card.purchase_counter if card else None,
         )
+
+    @staticmethod
+    def _open_entry(row: TxRow) -> dict[str, object]:
+        """The journal's tx_open entry for a new row (the account masked)."""
+        return {
+            "tx_id": row.tx_id,
+            "kind": row.kind,
+            "service": row.service,
+            "account_masked": mask_account(row.account),
+            "amount_fen": row.due_fen,
+            "fee_fen": row.fee_fen,
+        }
+
+    def begin(
+        self,
+        *,
+        kind: TxKind,
+        service: Service,
+        account: str,
+        due_fen: int,
+        bill_id: str | None = None,
+        card: PrepaidCard | None = None,
+    ) -> Progress:
+        """Create the transaction, hold the float for it, then open the inlets."""
+        row = self._new_row(
+            kind=kind, service=service, account=account, due_fen=due_fen, bill_id=bill_id, card=card
+        )
+        tx_id = row.tx_id
+        fee_fen = row.fee_fen
+        row = replace(row, allows_overpay=int(service.allows_overpay), hold_id=f"{tx_id}-h")
         assert row.hold_id is not None
         with write_transaction(self._conn):
             self.store.insert(row)
             self.store.add_hold(row.hold_id, tx_id)
             self._new_token(tx_id)
-            self.journal.append(
-                "tx_open",
-                {
-                    "tx_id": tx_id,
-                    "kind": str(kind),
-                    "service": service.code,
-                    "account_masked": mask_account(account),
-                    "amount_fen": due_fen,
-                    "fee_fen": fee_fen,
-                },
-            )
+            self.journal.append("tx_open", self._open_entry(row))
         margin = OVERPAY_MARGIN_FEN if service.allows_overpay else 0
         try:
             row, held = self._holds.reserve(row, due_fen + fee_fen, margin)
@@ -274,46 +294,16 @@ class TransactionEngine:
         """Create a transaction paid by phone: commit it with its order key, then open the
         payment order whose dynamic code the screen shows (no float is held: the paid order
         funds the posting)."""
-        self._guard.require()
-        self.ensure_signing()
-        if self.store.open_transactions():
-            raise PaymentRefused("another transaction is still open: finish or cancel it first")
-        service.check_amount(due_fen)
-        fee_fen = service.fee_on(self.clock.now().date(), due_fen)
-        now = iso(self.clock.now())
-        tx_id = f"{self._terminal_id}-{uuid.uuid4().hex[:16]}"
-        row = TxRow(
-            tx_id=tx_id,
-            kind=str(kind),
-            service=service.code,
-            biller=service.biller,
-            account=account,
-            state=str(TxState.NEW),
-            due_fen=due_fen,
-            fee_fen=fee_fen,
-            created=now,
-            updated=now,
-            bill_id=bill_id,
-            post_key=f"{tx_id}-p",
-            card_no=card.card_no if card else None,
-            card_counter=card.purchase_counter if card else None,
-            pay_method=str(PayMethod.QR),
-            order_key=f"{tx_id}-o",
+        row = self._new_row(
+            kind=kind, service=service, account=account, due_fen=due_fen, bill_id=bill_id, card=card
         )
+        tx_id = row.tx_id
+        row = replace(row, pay_method=str(PayMethod.QR), order_key=f"{tx_id}-o")
         with write_transaction(self._conn):
             self.store.insert(row)
             self._new_token(tx_id)
             self.journal.append(
-                "tx_open",
-                {
-                    "tx_id": tx_id,
-                    "kind": str(kind),
-                    "service": service.code,
-                    "account_masked": mask_account(account),
-                    "amount_fen": due_fen,
-                    "fee_fen": fee_fen,
-                    "payment_method": str(PayMethod.QR),
-                },
+                "tx_open", {**self._open_entry(row), "payment_method": str(PayMethod.QR)}
             )
             row = self._moves.to_awaiting_payment(row)
         try:

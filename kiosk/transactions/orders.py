@@ -35,7 +35,7 @@ from kiosk.platform.models import Refusal, resident_notice
 from kiosk.signing import SignerError
 from kiosk.transactions.kinds import QrStage
 from kiosk.transactions.outcomes import CloseReason, PaymentCodeRefused
-from kiosk.transactions.retries import Retries
+from kiosk.transactions.retries import Retries, error_name
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
 from kiosk.transactions.transitions import Transitions, mask_account
@@ -140,7 +140,7 @@ class QrOrders:
         try:
             order = self._platform.order_status(row.order_key, amount_fen=row.total_due_fen)
         except (PlatformRefused, OutcomeUnknown, SignerError) as exc:
-            return self._later(row, f"order status: {_name(exc)}")
+            return self._later(row, f"order status: {error_name(exc)}")
         return self.apply(row, order)
 
     def close(self, row: TxRow, *, present: bool) -> TxRow:
@@ -159,7 +159,7 @@ class QrOrders:
                 sent_before=True,
             )
         except (PlatformRefused, OutcomeUnknown, SignerError) as exc:
-            return self._later(row, f"order close: {_name(exc)}")
+            return self._later(row, f"order close: {error_name(exc)}")
         return self.apply(row, order)
 
     def apply(self, row: TxRow, order: Order) -> TxRow:
@@ -232,7 +232,7 @@ class QrOrders:
                 return self._by_order(row)
             return self._refund_later(row, f"refund refused: {exc.code}", alert_now=True)
         except (OutcomeUnknown, SignerError) as exc:
-            return self._refund_later(row, f"refund: {_name(exc)}")
+            return self._refund_later(row, f"refund: {error_name(exc)}")
         return self._by_refund(row, refund.state)
 
     def _refund_request(self, row: TxRow, *, sent_before: bool) -> Refund:
@@ -253,7 +253,7 @@ class QrOrders:
                 return self._by_order(row)
             return self._refund_later(row, f"refund refused: {exc.code}", alert_now=True)
         except (OutcomeUnknown, SignerError) as exc:
-            return self._refund_later(row, f"refund: {_name(exc)}")
+            return self._refund_later(row, f"refund: {error_name(exc)}")
         return self._by_refund(row, refund.state)
 
     def _by_refund(self, row: TxRow, state: RefundState) -> TxRow:
@@ -271,7 +271,7 @@ class QrOrders:
         try:
             order = self._platform.order_status(row.order_key, amount_fen=row.paid_in_fen)
         except (PlatformRefused, OutcomeUnknown, SignerError) as exc:
-            return self._refund_later(row, f"order status: {_name(exc)}")
+            return self._refund_later(row, f"order status: {error_name(exc)}")
         if order.state is OrderState.REFUNDED:
             return self._moves.refunded(row)
         return self._refund_later(row, f"order {order.state} under another refund key")
@@ -290,8 +290,3 @@ class QrOrders:
             refund_key=row.refund_key,
         )
         return self._store.get(row.tx_id)
-
-
-def _name(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    return f"{type(exc).__name__} {code}" if code else type(exc).__name__

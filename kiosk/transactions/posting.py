@@ -34,7 +34,7 @@ from kiosk.signing import SignerError
 from kiosk.storage import write_transaction
 from kiosk.transactions.kinds import TxKind
 from kiosk.transactions.outcomes import CloseReason
-from kiosk.transactions.retries import Retries
+from kiosk.transactions.retries import Retries, error_name
 from kiosk.transactions.states import TxState
 from kiosk.transactions.store import RetryKind, TxRow, TxStore
 from kiosk.transactions.transitions import Transitions
@@ -118,7 +118,7 @@ class Posting:
                 ref, credit = self._request(row, sent_before=True)
             except (PlatformRefused, OutcomeUnknown, SignerError) as exc:
                 self._note_mismatch(row, exc)
-                return self.in_doubt(row, f"card authorisation again: {_name(exc)}")
+                return self.in_doubt(row, f"card authorisation again: {error_name(exc)}")
             return self._moves.to_posted(row, ref, credit)
         assert status.ref is not None
         return self._moves.to_posted(row, status.ref, None)
@@ -210,8 +210,3 @@ class Posting:
                 problem=str(exc)[:200],
             )
         announce(self._events, alert)
-
-
-def _name(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    return f"{type(exc).__name__} {code}" if code else type(exc).__name__

@@ -73,3 +73,10 @@ class Retries:
         """Whether the next try is due (always, for work that never failed)."""
         retry = self._store.retry_of(kind, key)
         return retry is None or retry.next_try <= iso(self._clock.now())
+
+
+def error_name(exc: BaseException) -> str:
+    """How a failed attempt's error is named in its retry's problem: the class, and the
+    platform's code when it has one (never its message, which can carry an account)."""
+    code = getattr(exc, "code", None)
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__

@@ -13,10 +13,11 @@ from kivy.core.image import Image as CoreImage
 from kivy.uix.image import Image
 from kivy.uix.widget import Widget
 
-from kiosk.transactions.kinds import CardCreditState, QrStage, TxOutcome
+from kiosk.transactions.kinds import QrStage, TxOutcome
 from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
-from ui.screens.resident import facts, qr_image
+from ui.screens.resident import facts
+from ui.screens.result_lines import add_receipt_lines, finish_footer, settled_warning, slip_text
 from ui.widgets import KioskButton, Look, button, column, row, spacer, text
 
 
@@ -155,35 +156,9 @@ class QrResultScreen(KioskScreen):
                     font=31,
                 )
             )
-            if outcome.card_credit == CardCreditState.WRITTEN:
-                lines.append(
-                    text(look, t("The credit is on your card: you may take it out"), font=25)
-                )
-            if outcome.receipt_no:
-                lines.append(
-                    text(
-                        look,
-                        t("Receipt number: {number}").format(number=outcome.receipt_no),
-                        font=25,
-                    )
-                )
-            if outcome.receipt_no and not outcome.printed:
-                lines.append(
-                    text(
-                        look,
-                        t(
-                            "The receipt could not be printed. Scan this code to "
-                            "keep it, or collect it later from the menu with the "
-                            "reprint code {token}."
-                        ).format(token=outcome.token or "-"),
-                        font=25,
-                        colour=look.palette.error,
-                    )
-                )
-                lines.append(spacer())
-                payload = c.resident.receipt_qr()
-                if payload is not None:
-                    return row(column(*lines), qr_image(payload, look))
+            code = add_receipt_lines(c, look, outcome, lines)
+            if code is not None:
+                return row(column(*lines), code)
         elif outcome.outcome == TxOutcome.REFUNDED:
             lines.append(text(look, t("The payment could not be completed"), font=44, bold=True))
             lines.append(
@@ -209,8 +184,7 @@ class QrResultScreen(KioskScreen):
         return column(*lines)
 
     def footer(self, look: Look) -> list[KioskButton]:
-        c = self.controller
-        return [button(look, "done", c.t("Finish"), c.resident.result_done)]
+        return finish_footer(self.controller, look)
 
 
 class QrInDoubtScreen(KioskScreen):
@@ -235,18 +209,9 @@ class QrInDoubtScreen(KioskScreen):
         ]
         if qr.paid_with:
             lines.append((t("Paid with"), c.qr.wallet_name(qr.paid_with)))
-        if outcome.printed:
-            slip = t("An interim slip with these codes was printed: keep it.")
-        else:
-            slip = t("No slip could be printed: write down the reference and the reprint code.")
         return column(
             spacer(),
-            text(
-                look,
-                t("The result is settled automatically: do not pay again."),
-                font=31,
-                colour=look.palette.error,
-            ),
+            settled_warning(c, look),
             text(
                 look,
                 t(
@@ -256,19 +221,9 @@ class QrInDoubtScreen(KioskScreen):
                 font=25,
             ),
             facts(look, lines, font=25),
-            text(
-                look,
-                slip
-                + " "
-                + t(
-                    "Collect your receipt later with the reprint code: menu, Reprint or "
-                    "collect a receipt."
-                ),
-                font=25,
-            ),
+            text(look, slip_text(c, printed=outcome.printed), font=25),
             spacer(),
         )
 
     def footer(self, look: Look) -> list[KioskButton]:
-        c = self.controller
-        return [button(look, "done", c.t("Finish"), c.resident.result_done)]
+        return finish_footer(self.controller, look)

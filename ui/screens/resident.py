@@ -7,24 +7,21 @@ layout check (ui.layout_check) sees any that does not fit.
 """
 
 import functools
-import io
 from collections.abc import Hashable, Sequence
 
 from kivy.animation import Animation
-from kivy.core.image import Image as CoreImage
 from kivy.graphics import Color, Rectangle
 from kivy.uix.gridlayout import GridLayout
-from kivy.uix.image import Image
 from kivy.uix.widget import Widget
 
 from kiosk.availability import TAMPER_ALARM
 from kiosk.ratings import REASONS
-from kiosk.receipts.qr import qr_symbol
-from kiosk.transactions.kinds import CardCreditState, TxOutcome
+from kiosk.transactions.kinds import TxOutcome
 from ui.controller import KioskController
 from ui.resident import HELP, REPRINT, TARIFFS
 from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
+from ui.screens.result_lines import add_receipt_lines, finish_footer, settled_warning, slip_text
 from ui.tariffs import fee_announcements, tariff_lines
 from ui.tile_icons import service_icon, tile_icon
 from ui.widgets import KioskButton, Look, button, column, keypad, row, spacer, text, tile
@@ -570,39 +567,14 @@ class ResultScreen(KioskScreen):
                     font=31,
                 )
             )
-        if outcome.card_credit == CardCreditState.WRITTEN:
-            lines.append(text(look, t("The credit is on your card: you may take it out"), font=25))
-        if outcome.receipt_no:
-            lines.append(
-                text(
-                    look,
-                    t("Receipt number: {number}").format(number=outcome.receipt_no),
-                    font=25,
-                )
-            )
-        if outcome.receipt_no and not outcome.printed:
-            lines.append(
-                text(
-                    look,
-                    t(
-                        "The receipt could not be printed. Scan this code to "
-                        "keep it, or collect it later from the menu with the "
-                        "reprint code {token}."
-                    ).format(token=outcome.token or "-"),
-                    font=25,
-                    colour=look.palette.error,
-                )
-            )
-            lines.append(spacer())
-            payload = c.resident.receipt_qr()
-            if payload is not None:
-                return row(column(*lines), qr_image(payload, look))
+        code = add_receipt_lines(c, look, outcome, lines)
+        if code is not None:
+            return row(column(*lines), code)
         lines.append(spacer())
         return column(*lines)
 
     def footer(self, look: Look) -> list[KioskButton]:
-        c = self.controller
-        return [button(look, "done", c.t("Finish"), c.resident.result_done)]
+        return finish_footer(self.controller, look)
 
 
 class InDoubtScreen(KioskScreen):
@@ -629,40 +601,17 @@ class InDoubtScreen(KioskScreen):
             (t("Received"), c.money(outcome.cash_in_fen)),
             (t("Amount to pay"), c.money(outcome.total_due_fen)),
         ]
-        if outcome.printed:
-            slip = t("An interim slip with these codes was printed: keep it.")
-        else:
-            slip = t("No slip could be printed: write down the reference and the reprint code.")
-        collect = t(
-            "Collect your receipt later with the reprint code: menu, Reprint or collect a receipt."
-        )
         return column(
             spacer(),
-            text(
-                look,
-                t("The result is settled automatically: do not pay again."),
-                font=31,
-                colour=look.palette.error,
-            ),
+            settled_warning(c, look),
             text(look, why, font=25),
             facts(look, lines, font=25),
-            text(look, f"{slip} {collect}", font=25),
+            text(look, slip_text(c, printed=outcome.printed), font=25),
             spacer(),
         )
 
     def footer(self, look: Look) -> list[KioskButton]:
-        c = self.controller
-        return [button(look, "done", c.t("Finish"), c.resident.result_done)]
-
-
-def qr_image(payload: str, look: Look) -> Image:
-    buffer = io.BytesIO()
-    qr_symbol(payload).save(buffer, kind="png", scale=4, border=2)
-    buffer.seek(0)
-    texture = CoreImage(buffer, ext="png").texture
-    image = Image(texture=texture, size_hint=(None, 1), width=look.target_px * 5)
-    image.action_id = "receipt-qr"
-    return image
+        return finish_footer(self.controller, look)
 
 
 class CardReinsertScreen(KioskScreen):
