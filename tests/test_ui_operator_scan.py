@@ -25,6 +25,7 @@ from kiosk.receipts.identifiers import grouped_voucher_id, new_voucher_id
 from kiosk.receipts.qr import qr_payload, reference_code
 from kiosk.runtime import RuntimeEvent
 from kiosk.voucher_codes import VoucherCodeInvalid, voucher_id_of_scan
+from tests.fixtures.scanner import SCANNER_RIGS
 from tests.fixtures.terminal import TerminalRig, started_rig
 from tests.test_ui_operator import (
     OPERATOR_ID,
@@ -289,3 +290,42 @@ def test_what_a_scanned_code_names(scan_rig: TerminalRig) -> None:
             voucher_id_of_scan(text)
         assert refused.value.problem is problem, text
         assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("kind", sorted(SCANNER_RIGS))
+def test_every_scanner_kind_reads_a_voucher_slip_when_armed_for_vouchers(
+    kind: str, scan_rig: TerminalRig, tmp_path: Path
+) -> None:
+    """The serial and HID drivers (through their simulators) pass the purpose on as the
+    in-process simulator does: the slip's QR code (base45: capitals, digits, symbols) typed
+    or sent whole is its voucher; a payment code is a misread."""
+    voucher_id, slip = voucher_slip(scan_rig)
+    rig = SCANNER_RIGS[kind](tmp_path / kind)
+    try:
+        rig.scanner.arm(ScanPurpose.VOUCHER)
+        assert rig.scanner.health()["purpose"] == "voucher"
+        rig.scan(slip)
+        taken = rig.scanner.read(5.0)
+        assert isinstance(taken, ScannedVoucher) and taken.voucher_id == voucher_id
+        rig.scan(sample_code(PaymentScheme.WECHAT, 5))
+        with pytest.raises(ScanMisread) as misread:
+            rig.scanner.read(5.0)
+        assert misread.value.problem is CodeProblem.NOT_A_VOUCHER
+    finally:
+        rig.close()
+
+
+def test_the_voucher_screen_with_its_scanner_lines_fits_in_both_languages(
+    scan_rig: TerminalRig, ui_harness: Any
+) -> None:
+    from ui.screen_tour import LANGUAGES
+
+    ui = opened(scan_rig, ui_harness)
+    ui.tap("op-pay_voucher")
+    ui.wait_screen("operator_voucher")
+    scan_rig.sims.scanner.scan_partial(qr_payload(sell_topup(scan_rig, 30_00, 50_00)))
+    ui.wait_for(lambda: scanned_line(ui), "the misread line")
+    for lang in LANGUAGES:
+        ui.controller.display.set_language(lang)
+        ui.pump(2)
+        assert ui.layout_problems() == [], lang
