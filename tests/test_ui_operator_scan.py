@@ -20,6 +20,7 @@ from drivers.scanner.assembly import RawScan
 from drivers.scanner.buffer import ScanBuffer
 from drivers.scanner.simulated import sample_code
 from kiosk.devices import ScanMisread, ScannedCode, ScannedVoucher, ScanPurpose
+from kiosk.events import Event
 from kiosk.payment_codes import CodeProblem, PaymentScheme
 from kiosk.receipts.identifiers import grouped_voucher_id, new_voucher_id
 from kiosk.receipts.qr import qr_payload, reference_code
@@ -35,7 +36,7 @@ from tests.test_ui_operator import (
     operator_card_in,
     sell_topup,
 )
-from ui.operator_desk import VOUCHER_MISREAD
+from ui.operator_desk import SCAN_MESSAGE_IDS, VOUCHER_MISREAD, Entry
 
 # Loggers that see a scanned voucher on its way from the scanner to the screen.
 SCAN_PATH_LOGGERS = ("kiosk.runtime", "kiosk.terminal", "drivers.scanner", "ui")
@@ -329,3 +330,40 @@ def test_the_voucher_screen_with_its_scanner_lines_fits_in_both_languages(
         ui.controller.display.set_language(lang)
         ui.pump(2)
         assert ui.layout_problems() == [], lang
+
+
+def test_a_slip_scanned_while_a_look_up_runs_is_looked_up_when_the_screen_is_back(
+    scan_rig: TerminalRig, ui_harness: Any
+) -> None:
+    """Two slips read back to back: the second's event can reach the screen while the
+    first's look-up runs (the busy screen). The events are handed to the controller here
+    in that order, as the runtime's subscription hands them over, because which turn of the
+    runtime reads the second scan is up to the threads."""
+    rig = scan_rig
+    first_id, _first = voucher_slip(rig)
+    second_id, _second = voucher_slip(rig)
+    ui = opened(rig, ui_harness)
+    ui.tap("op-pay_voucher")
+    ui.wait_screen("operator_voucher")
+    controller = ui.controller
+    controller.on_core_event(Event(RuntimeEvent.VOUCHER_CODE_SCANNED, {"voucher_id": first_id}))
+    assert controller.screen == "busy"
+    controller.on_core_event(Event(RuntimeEvent.VOUCHER_CODE_SCANNED, {"voucher_id": second_id}))
+
+    def form() -> Any:
+        return controller.operator.form  # replaced by each look-up
+
+    ui.wait_for(
+        lambda: form().voucher is not None and form().voucher.voucher_id == second_id,
+        "the second slip to be looked up after the first",
+    )
+    ui.wait_screen("operator_voucher")
+    assert form().value(Entry.VOUCHER) == second_id != first_id
+    assert paid_out(rig) == []
+
+
+def test_every_scanner_line_of_the_voucher_screen_has_its_chinese_text() -> None:
+    from kiosk.i18n import catalog
+
+    chinese = catalog("zh_CN")
+    assert all(chinese.get(message, message) != message for message in SCAN_MESSAGE_IDS)
