@@ -346,7 +346,7 @@ class ScannerUnavailable(ScannerError):
 
 
 class ScanMisread(ScannerError):
-    """A scan arrived that is not a payment code: garbled, partial, or another barcode.
+    """A scan arrived that is not the code wanted: garbled, partial, or another barcode.
 
     problem says which (kiosk.payment_codes.CodeProblem); RESIDENT_NOTICE is the message id
     of what the resident is told (Chinese in scanner.po).
@@ -385,26 +385,52 @@ class ScannedCode:
         return f"ScannedCode({self.masked}, {self.scheme})"
 
 
+class ScanPurpose(StrEnum):
+    """What the scanner is armed to read: the one kind of code a screen waits for now."""
+
+    PAYMENT = "payment"  # a resident's payment code (付款码), while a payment by phone waits
+    VOUCHER = "voucher"  # a voucher slip's code, while the operator's voucher screen is open
+
+
+@dataclass(frozen=True)
+class ScannedVoucher:
+    """A voucher named by a scanned code (kiosk.voucher_codes): its id, single-use money,
+    so repr masks it and it is never logged whole."""
+
+    voucher_id: str = field(repr=False)
+
+    @property
+    def masked(self) -> str:
+        return mask_code(self.voucher_id)
+
+    def __repr__(self) -> str:
+        return f"ScannedVoucher({self.masked})"
+
+
 class PaymentCodeScanner(Protocol):
-    """A barcode scanner that reads residents' payment codes while a payment waits.
+    """A barcode scanner that reads residents' payment codes while a payment waits, and
+    voucher slips' codes while the operator's voucher screen is open.
 
     The driver reads on its own thread and keeps what it read; the runtime polls read(0)
-    on its turns, like the cash inlets. Codes are kept only while armed, and each distinct
-    code is given once per arming (a code held under the scanner is read again and again).
+    on its turns, like the cash inlets. Codes are kept only while armed, judged as the
+    purpose of the arming wants them (a payment code is a misread while armed for vouchers
+    and the reverse), and each distinct code is given once per arming (a code held under
+    the scanner is read again and again).
     """
 
-    def arm(self) -> None:
-        """A payment waits for a code: forget anything read before, give codes from now on."""
+    def arm(self, purpose: ScanPurpose = ScanPurpose.PAYMENT) -> None:
+        """Codes of this purpose are wanted: forget anything read before, give them from now on."""
         ...
 
     def disarm(self) -> None:
         """No payment waits: scans are read and dropped (a HID scanner cannot be switched off)."""
         ...
 
-    def read(self, timeout_s: float = 0.0) -> ScannedCode | None:
-        """The next payment code read while armed, waiting at most timeout_s; None if none.
+    def read(self, timeout_s: float = 0.0) -> ScannedCode | ScannedVoucher | None:
+        """The next code read while armed (a ScannedCode armed for payments, a
+        ScannedVoucher armed for vouchers), waiting at most timeout_s; None if none.
 
-        Raises ScanMisread for a scan that is not a payment code (one per bad scan, in order
+        Raises ScanMisread for a scan that is not the code wanted (one per bad scan, in order
         with the good ones), ScannerUnavailable while the scanner is unplugged (after it
         comes back, read works again without anything being done).
         """

@@ -27,12 +27,13 @@ class PaymentScheme(StrEnum):
 
 
 class CodeProblem(StrEnum):
-    """Why a scan is not a payment code."""
+    """Why a scan is not the code wanted: a payment code, or a voucher's (kiosk.voucher_codes)."""
 
     EMPTY = "empty"  # nothing but the terminator came
     GARBLED = "garbled"  # characters other than digits: a misread, or another kind of barcode
     PARTIAL = "partial"  # the scan stopped part-way (no terminator, or cut short)
     NOT_A_PAYMENT_CODE = "not_a_payment_code"  # digits, but no scheme's length and prefix
+    NOT_A_VOUCHER = "not_a_voucher"  # read whole, but it names no voucher (a payment code...)
 
 
 # (scheme, pattern): the first that matches decides. Prefix ranges are the published ones.

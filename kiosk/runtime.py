@@ -30,7 +30,7 @@ from kiosk.availability import need_problems, snapshot_of
 from kiosk.clock import Clock
 from kiosk.config import Config
 from kiosk.core_inbox import TerminalThreadInbox
-from kiosk.devices import DeviceError, ScanMisread
+from kiosk.devices import DeviceError, ScanMisread, ScannedCode, ScannedVoucher, ScanPurpose
 from kiosk.errors import KioskError
 from kiosk.events import Event
 from kiosk.fleet_link import FleetLink
@@ -56,9 +56,19 @@ class RuntimeEvent:
     # Only while a payment by phone waits (the scanner is read then; kiosk.transactions):
     PAYMENT_CODE_SCANNED = "payment_code_scanned"  # data: code (the screen presents it)
     PAYMENT_CODE_MISREAD = "payment_code_misread"  # data: problem (kiosk.payment_codes)
+    # Only while the operator's voucher screen is open (Terminal.want_codes):
+    VOUCHER_CODE_SCANNED = "voucher_code_scanned"  # data: voucher_id (the screen looks it up)
+    VOUCHER_CODE_MISREAD = "voucher_code_misread"  # data: problem (kiosk.payment_codes)
     # Published by the engine as a payment by phone moves (kiosk.transactions.orders):
     ORDER_PAID = "order_paid"  # data: tx_id, paid_with
     ORDER_CLOSED = "order_closed"  # data: tx_id, reason
+
+
+# What a scan that is not the code wanted is published as, by the scanner's purpose.
+MISREAD_EVENT = {
+    ScanPurpose.PAYMENT: RuntimeEvent.PAYMENT_CODE_MISREAD,
+    ScanPurpose.VOUCHER: RuntimeEvent.VOUCHER_CODE_MISREAD,
+}
 
 
 @dataclass(frozen=True)
@@ -276,23 +286,39 @@ class Runtime:
             self.terminal.events.publish(RuntimeEvent.CASH_COUNTED, seq=after)
 
     def _read_scanner(self) -> None:
-        """While a payment by phone waits, hand each payment code read to the screens (the
-        screen presents it: the code goes to the platform once, through the terminal)."""
+        """Hand each code read to the screens under the purpose the terminal armed the
+        scanner for (Terminal.code_purpose): while a payment by phone waits, payment codes
+        (the screen presents it: the code goes to the platform once, through the terminal);
+        while the operator's voucher screen is open, vouchers (the screen looks one up; the
+        operator confirms the payout). A code of the other kind never gets through: the
+        scanner judges each scan for its arming's purpose, and is checked again here."""
         scanner = self.terminal.scanner
-        if scanner is None or not self._guard("payment waiting", self.terminal.qr_waiting):
+        if scanner is None:
+            return
+        purpose = self._guard("scanner purpose", self.terminal.code_purpose)
+        if purpose is None:
+            return
+        if purpose is ScanPurpose.PAYMENT and not self._guard(
+            "payment waiting", self.terminal.qr_waiting
+        ):
             return
         try:
             scanned = scanner.read(0)
         except ScanMisread as exc:
-            self.terminal.events.publish(
-                RuntimeEvent.PAYMENT_CODE_MISREAD, problem=str(exc.problem)
-            )
+            self.terminal.events.publish(MISREAD_EVENT[purpose], problem=str(exc.problem))
             return
-        except DeviceError as exc:  # unplugged: the dynamic code still works
-            log.debug("payment-code scanner not read: %s", exc)
+        except DeviceError as exc:  # unplugged: the dynamic code and typing still work
+            log.debug("code scanner not read: %s", exc)
             return
-        if scanned is not None:
+        if isinstance(scanned, ScannedCode) and purpose is ScanPurpose.PAYMENT:
             self.terminal.events.publish(RuntimeEvent.PAYMENT_CODE_SCANNED, code=scanned.code)
+        elif isinstance(scanned, ScannedVoucher) and purpose is ScanPurpose.VOUCHER:
+            log.info("voucher %s scanned on the operator's screen", scanned.masked)
+            self.terminal.events.publish(
+                RuntimeEvent.VOUCHER_CODE_SCANNED, voucher_id=scanned.voucher_id
+            )
+        elif scanned is not None:  # read under an arming the terminal has since changed
+            log.warning("dropped %r: the scanner is read for %s now", scanned, purpose)
 
     def _watch_card(self) -> None:
         # One place looks at the slot (a status query, no APDU), and the screens are told;

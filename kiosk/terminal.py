@@ -27,6 +27,7 @@ from kiosk.devices import (
     PaymentCodeScanner,
     PrepaidCard,
     Printer,
+    ScanPurpose,
 )
 from kiosk.diagnostics.visit import MaintenanceVisit, journal_visit
 from kiosk.errors import KioskError
@@ -148,9 +149,11 @@ class Terminal:
         )
         self.calendar = BusinessCalendar(self._conn, self.journal, config.business.cutoff_time())
         self.signer = signer
-        # Reads residents' payment codes while a payment by phone waits (kiosk.runtime).
+        # Reads residents' payment codes while a payment by phone waits, and voucher slips'
+        # codes while the operator's voucher screen is open (want_codes; kiosk.runtime).
         self.scanner = scanner
-        self._scanner_armed = False
+        self._codes_wanted: set[ScanPurpose] = set()
+        self._scanner_armed: ScanPurpose | None = None
         self.clock_guard = ClockGuard(
             self._conn, self.journal, clock, self.events, skew=platform.clock_skew
         )
@@ -727,12 +730,51 @@ class Terminal:
         return payment
 
     def _scanner_for(self, waiting: bool) -> None:
-        # Armed once per payment: arming again would forget a code read in between.
-        if self.scanner is None or waiting == self._scanner_armed:
+        self.want_codes(ScanPurpose.PAYMENT, waiting)
+
+    # ------------------------------------------------------------------ the scanner's owner
+
+    def want_codes(self, purpose: ScanPurpose, wanted: bool = True) -> None:
+        """A screen wants codes of purpose read (wanted) or no longer; the terminal arms the
+        scanner for the one purpose that applies (code_purpose) and the runtime publishes
+        what it reads under that purpose only.
+
+        Payments say so themselves (a payment by phone waiting); the operator's voucher
+        screen calls this with ScanPurpose.VOUCHER when it opens and wanted=False when it
+        closes. Armed once per change of purpose: asking again for the purpose armed keeps
+        a code read in between; a change re-arms, which forgets every scan read for the
+        other purpose, so a resident's payment code is never taken for a voucher or the
+        reverse.
+        """
+        if wanted:
+            self._codes_wanted.add(purpose)
+        else:
+            self._codes_wanted.discard(purpose)
+        self._arm_for(self.code_purpose())
+
+    def code_purpose(self) -> ScanPurpose | None:
+        """What the scanner is read for now, if anything: a waiting payment by phone first
+        (the resident is at the screen and the order runs out); a voucher only while an
+        operator is logged in: a session that ended takes the voucher screen's wish with it,
+        and the scanner is disarmed then)."""
+        if ScanPurpose.PAYMENT in self._codes_wanted:
+            return ScanPurpose.PAYMENT
+        if ScanPurpose.VOUCHER in self._codes_wanted:
+            if self.operator.sessions.current() is not None:
+                return ScanPurpose.VOUCHER
+            self._codes_wanted.discard(ScanPurpose.VOUCHER)
+            self._arm_for(None)
+        return None
+
+    def _arm_for(self, purpose: ScanPurpose | None) -> None:
+        if self.scanner is None or purpose == self._scanner_armed:
             return
         try:
-            self.scanner.arm() if waiting else self.scanner.disarm()
-        except DeviceError as exc:  # the dynamic code still works without the scanner
-            log.warning("payment-code scanner not %s: %s", "armed" if waiting else "disarmed", exc)
+            if purpose is None:
+                self.scanner.disarm()
+            else:
+                self.scanner.arm(purpose)
+        except DeviceError as exc:  # the dynamic code and typing still work without it
+            log.warning("code scanner not armed for %s: %s", purpose or "nothing", exc)
             return  # tried again by the next call
-        self._scanner_armed = waiting
+        self._scanner_armed = purpose

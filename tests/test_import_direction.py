@@ -27,7 +27,8 @@ PRODUCT = ("kiosk", "drivers", "station", "ui", "firmware_tools", "backoffice", 
 
 # What a driver may use of kiosk/: the interfaces it implements and the leaf modules both
 # ends share (money, errors, storage, the receipt layout it prints, the payment-code
-# format it scans, SM2, the translated messages, the token's configuration section).
+# and voucher-code formats it scans, SM2, the translated messages, the token's
+# configuration section).
 DRIVER_CONTRACTS = (
     "kiosk.devices",
     "kiosk.signing",
@@ -37,6 +38,7 @@ DRIVER_CONTRACTS = (
     "kiosk.schema",
     "kiosk.receipts.layout",
     "kiosk.payment_codes",
+    "kiosk.voucher_codes",
     "kiosk.sm2",
     "kiosk.i18n",
     "kiosk.config",

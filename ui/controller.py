@@ -71,6 +71,8 @@ FOLLOWED = STATUS_EVENTS | {
     CASH_UNRECOGNISED,
     RuntimeEvent.PAYMENT_CODE_SCANNED,
     RuntimeEvent.PAYMENT_CODE_MISREAD,
+    RuntimeEvent.VOUCHER_CODE_SCANNED,
+    RuntimeEvent.VOUCHER_CODE_MISREAD,
 }
 MAX_DIGITS = 20
 PAYMENT_STILL_OPEN = (
@@ -141,6 +143,10 @@ class KioskController:
             self.qr.code_scanned(event.data.get("code"))
         elif event.kind == RuntimeEvent.PAYMENT_CODE_MISREAD:
             self.qr.code_misread()
+        elif event.kind == RuntimeEvent.VOUCHER_CODE_SCANNED:
+            self.operator.voucher_scanned(event.data.get("voucher_id"))
+        elif event.kind == RuntimeEvent.VOUCHER_CODE_MISREAD:
+            self.operator.voucher_misread()
         elif event.kind == RuntimeEvent.CARD_INSERTED:
             self.resident.card_inserted()
         elif event.kind == RuntimeEvent.CARD_REMOVED:

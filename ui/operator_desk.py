@@ -3,18 +3,21 @@
 Owns the operator's session on screen (who is logged in, what is being typed, the desk's
 last answer) and turning each action into calls of kiosk.operator.OperatorDesk on the
 runtime's thread: login, record a deposit, the float and deposits, close the day, collect
-the cash box, pay a voucher out, reprint a receipt, logout, and the session's timeout.
+the cash box, pay a voucher out (its code typed, or scanned: the voucher screen asks the
+terminal for voucher codes while it is open, Terminal.want_codes), reprint a receipt,
+logout, and the session's timeout.
 Every refusal is one line on the screen that asked: the desk's own messages through
 operator.po, the screens' texts through operator_ui.po. It never imports Kivy.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
-from kiosk.devices import CardError, OperatorCardBlocked, OperatorPinWrong
+from kiosk.devices import CardError, OperatorCardBlocked, OperatorPinWrong, ScanPurpose
 from kiosk.errors import TranslatedError
 from kiosk.i18n import Translate
 from kiosk.ledger.cash_box import CashCount, Denomination
@@ -32,6 +35,7 @@ from ui.screen_ids import ScreenId
 if TYPE_CHECKING:
     from ui.controller import KioskController
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A line on screen, made in the language shown whenever the screen is drawn (a language
 # switch redraws it in the other language).
@@ -118,6 +122,13 @@ VOUCHER_UNKNOWN = (
     "in a moment to settle it."
 )
 VOUCHER_SUMMARY = "Voucher {code}: {amount}, {state}, valid until {day}"
+# The voucher screen with a scanner (message ids of operator_scan.po).
+SCAN_VOUCHER = "Or hold the voucher slip's QR code under the scanner."
+VOUCHER_MISREAD = (
+    "The scanner could not read a voucher: hold the original voucher slip's QR code under "
+    "it again, or type the voucher number."
+)
+SCAN_MESSAGE_IDS = (SCAN_VOUCHER, VOUCHER_MISREAD)
 REPRINTED = "Receipt {number} reprinted."
 NOT_REPRINTED = "Receipt {number} could not be printed: {problem}"
 BALANCED_TEXT = {True: "balanced", False: "NOT balanced", None: "not checked"}
@@ -250,6 +261,9 @@ class OperatorConsole:
         self.actor: Actor | None = None
         self.form = OperatorForm()
         self._message: Line = no_line  # the home page's line: the last action's result
+        self._codes_wanted = False  # the terminal was asked for voucher codes
+        self._scanned: str | None = None  # a voucher scanned while a call was under way
+        controller.listeners.append(self._screen_shown)
 
     @property
     def message(self) -> str:
@@ -610,6 +624,66 @@ class OperatorConsole:
             back_to=ScreenId.OPERATOR_REPRINT,
             busy="Printing your receipt...",
         )
+
+    # ------------------------------------------------------------------ scanned vouchers
+
+    @property
+    def scanner_present(self) -> bool:
+        return self.c.terminal.scanner is not None
+
+    def _screen_shown(self, screen: ScreenId) -> None:
+        """Voucher codes are wanted while the voucher screen is open (and through the busy
+        screen of its own calls); any other screen gives them up."""
+        if screen == ScreenId.BUSY:
+            return
+        self._want_codes(screen == ScreenId.OPERATOR_VOUCHER and self.actor is not None)
+        if screen == ScreenId.OPERATOR_VOUCHER and self._scanned is not None:
+            voucher_id, self._scanned = self._scanned, None
+            self.voucher_scanned(voucher_id)
+        elif screen != ScreenId.OPERATOR_VOUCHER:
+            self._scanned = None
+
+    def _want_codes(self, wanted: bool) -> None:
+        if wanted == self._codes_wanted or self.c.terminal.scanner is None:
+            return
+        self._codes_wanted = wanted
+        terminal = self.c.terminal
+
+        def failed(error: Exception) -> None:  # typing the code still works
+            self._codes_wanted = False
+            log.warning("voucher codes not wanted from the scanner: %s", error)
+
+        self.c.worker.submit(
+            lambda: terminal.want_codes(ScanPurpose.VOUCHER, wanted), lambda _: None, failed
+        )
+
+    def voucher_scanned(self, voucher_id: object) -> None:
+        """The runtime's VOUCHER_CODE_SCANNED: the code fills the field and is looked up at
+        once; the operator confirms the payout as when it is typed. A scan that arrives
+        while a call is under way waits for the voucher screen to come back."""
+        if self.actor is None or not isinstance(voucher_id, str):
+            return
+        c = self.c
+        if c.screen == ScreenId.BUSY and self._codes_wanted:
+            self._scanned = voucher_id
+            return
+        if c.screen != ScreenId.OPERATOR_VOUCHER:
+            return
+        voucher = self.form.voucher
+        if voucher is not None and voucher.voucher_id == voucher_id:
+            return  # the slip shown, read again
+        c.touched()
+        self.form.entry = Entry.VOUCHER
+        self.form.error = no_line
+        self.form.set_value(Entry.VOUCHER, voucher_id)
+        self.look_up_voucher()
+
+    def voucher_misread(self) -> None:
+        """The runtime's VOUCHER_CODE_MISREAD: one line on the voucher screen, nothing sent."""
+        if self.actor is None or self.c.screen != ScreenId.OPERATOR_VOUCHER:
+            return
+        self.c.touched()
+        self._invalid(VOUCHER_MISREAD)
 
     # ------------------------------------------------------------------ what screens show
 

@@ -10,8 +10,10 @@ Pure: the caller passes the time (monotonic seconds), so the rules are tested wi
 from dataclasses import dataclass, field
 
 TERMINATORS = frozenset("\r\n")
-# A scan is a few dozen characters; more without a terminator is line noise, cut here.
-MAX_SCAN_CHARS = 128
+# The longest scan: a voucher slip's QR code (a receipt code of at most version 10 at level
+# L, kiosk.receipts.qr, holds 395 alphanumeric characters); a payment code is 16 to 24
+# digits. More without a terminator is line noise, cut here.
+MAX_SCAN_CHARS = 400
 
 
 @dataclass(frozen=True)

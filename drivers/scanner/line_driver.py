@@ -14,7 +14,7 @@ from typing import Protocol
 
 from drivers.scanner.assembly import LineAssembler
 from drivers.scanner.buffer import ScanBuffer
-from kiosk.devices import ScannedCode
+from kiosk.devices import ScannedCode, ScannedVoucher, ScanPurpose
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,13 @@ class LineScanner:
 
     # ------------------------------------------------------------ PaymentCodeScanner
 
-    def arm(self) -> None:
-        self._buffer.arm()
+    def arm(self, purpose: ScanPurpose = ScanPurpose.PAYMENT) -> None:
+        self._buffer.arm(purpose)
 
     def disarm(self) -> None:
         self._buffer.disarm()
 
-    def read(self, timeout_s: float = 0.0) -> ScannedCode | None:
+    def read(self, timeout_s: float = 0.0) -> ScannedCode | ScannedVoucher | None:
         return self._buffer.take(timeout_s)
 
     def health(self) -> dict[str, object]:

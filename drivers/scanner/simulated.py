@@ -10,7 +10,7 @@ a payment code only moves money once the platform is asked with it.
 
 from drivers.scanner.assembly import RawScan
 from drivers.scanner.buffer import ScanBuffer
-from kiosk.devices import ScannedCode
+from kiosk.devices import ScannedCode, ScannedVoucher, ScanPurpose
 from kiosk.payment_codes import PaymentScheme
 
 # The first digits and the length of a sample code of each scheme (kiosk.payment_codes).
@@ -44,13 +44,13 @@ class SimulatedScanner:
 
     # ------------------------------------------------------------ PaymentCodeScanner
 
-    def arm(self) -> None:
-        self._buffer.arm()
+    def arm(self, purpose: ScanPurpose = ScanPurpose.PAYMENT) -> None:
+        self._buffer.arm(purpose)
 
     def disarm(self) -> None:
         self._buffer.disarm()
 
-    def read(self, timeout_s: float = 0.0) -> ScannedCode | None:
+    def read(self, timeout_s: float = 0.0) -> ScannedCode | ScannedVoucher | None:
         return self._buffer.take(timeout_s)
 
     def health(self) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 Record a deposit (amount in yuan and the slip's number), the float and deposits (续费查询),
 close the day (轧帐单), collect the cash box (清机, counted by denomination), pay out a
-voucher (its code typed; shown before it is paid) and reprint a resident's receipt. Every
+voucher (its code typed or scanned; shown before it is paid) and reprint a resident's receipt. Every
 screen shows the desk's refusal as one line (ui.operator_desk). Like the technician's pages
 they keep normal size in large-text mode (the count and the keyboard need the room; the
 operator is staff); high contrast follows the switch.
@@ -17,7 +17,15 @@ from kivy.uix.widget import Widget
 
 from kiosk.ledger.cash_box import Denomination
 from kiosk.money import format_fen
-from ui.operator_desk import DASH, LABELS, POINT, STATE_TEXT, TYPE_RECEIPT, Entry
+from ui.operator_desk import (
+    DASH,
+    LABELS,
+    POINT,
+    SCAN_VOUCHER,
+    STATE_TEXT,
+    TYPE_RECEIPT,
+    Entry,
+)
 from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
 from ui.widgets import KioskButton, Look, button, column, keypad, row, spacer, text
@@ -399,6 +407,8 @@ class OperatorVoucherScreen(OperatorScreen):
         parts: list[Widget] = [
             self.field(look, Entry.VOUCHER, t("Voucher code")),
         ]
+        if c.operator.scanner_present:
+            parts.append(text(look, t(SCAN_VOUCHER), font=20))
         if form.voucher is not None:
             parts.append(text(look, c.operator.voucher_summary(), font=25))
         if c.operator.outcome:
