@@ -16,7 +16,8 @@ from kivy.uix.widget import Widget
 from ui.maintenance_desk import LABELS
 from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
-from ui.widgets import KioskButton, Look, button, column, keypad, row, spacer, text
+from ui.screens.pin_entry import pin_entry
+from ui.widgets import KioskButton, Look, button, column, spacer, text
 
 
 class TechnicianScreen(KioskScreen):
@@ -35,19 +36,12 @@ class MaintenanceLoginScreen(TechnicianScreen):
         return ("maintenance_login",)
 
     def body(self, look: Look) -> Widget:
-        c = self.controller
-        t = c.t
-        left = column(
-            spacer(),
-            text(look, t("Insert your technician card and type your PIN"), font=31),
-            self.live(
-                text(look, "", font=56, bold=True), lambda: "*" * len(c.journey.digits) or "-"
-            ),
-            self.live(text(look, "", font=28, colour=look.palette.error), lambda: c.journey.error),
-            spacer(),
+        return pin_entry(
+            self,
+            look,
+            self.controller.t("Insert your technician card and type your PIN"),
+            error_font=28,
         )
-        pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
-        return row(left, pad)
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller

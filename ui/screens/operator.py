@@ -28,7 +28,8 @@ from ui.operator_desk import (
 )
 from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen
-from ui.widgets import KioskButton, Look, button, column, keypad, row, spacer, text
+from ui.screens.pin_entry import pin_entry
+from ui.widgets import KioskButton, Look, button, column, row, spacer, text
 
 # The keys of the operator's keyboard for codes (slip numbers, vouchers): digits, letters,
 # the dash; three rows of 13 with delete and clear.
@@ -122,19 +123,12 @@ class OperatorLoginScreen(OperatorScreen):
         return ("operator_login",)
 
     def body(self, look: Look) -> Widget:
-        c = self.controller
-        t = c.t
-        left = column(
-            spacer(),
-            text(look, t("Insert the operator card and type its PIN"), font=31),
-            self.live(
-                text(look, "", font=56, bold=True), lambda: "*" * len(c.journey.digits) or "-"
-            ),
-            self.live(text(look, "", font=25, colour=look.palette.error), lambda: c.journey.error),
-            spacer(),
+        return pin_entry(
+            self,
+            look,
+            self.controller.t("Insert the operator card and type its PIN"),
+            error_font=25,
         )
-        pad = keypad(look, c.key, c.delete, c.clear_digits, t("Delete"), t("Clear"))
-        return row(left, pad)
 
     def footer(self, look: Look) -> list[KioskButton]:
         c = self.controller
