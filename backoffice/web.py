@@ -391,48 +391,38 @@ class Dashboard(StationPages):
             )
         health = trends.terminal_health(self.store, station, terminal, ctx.now - HISTORY_S)
         week = ctx.now - HISTORY_S
+        # (id, health figure, its name, the chart's label, how its axis reads)
+        health_figures = (
+            ("chart-paper", "paper", "Paper", "Paper (2 OK, 1 low, 0 out)", charts.plain),
+            ("chart-float", "float", "Float balance", "Float balance", _yuan_tick),
+            (
+                "chart-cert",
+                "cert_days",
+                "Certificate days left",
+                "Certificate days left",
+                charts.plain,
+            ),
+            (
+                "chart-backlog",
+                "backlog",
+                "Records waiting",
+                "Records waiting to upload",
+                charts.plain,
+            ),
+        )
         health_charts = [
             charts.line_chart(
-                "chart-paper",
-                [charts.Series(t("Paper"), health["paper"])],
-                label=t("Paper (2 OK, 1 low, 0 out)"),
+                chart_id,
+                [charts.Series(t(name), health[figure])],
+                label=t(label),
                 empty=t("No health reports in the last 7 days."),
                 zone=self.zone,
+                y_format=y_format,
                 start=week,
                 end=ctx.now,
                 width=480,
-            ),
-            charts.line_chart(
-                "chart-float",
-                [charts.Series(t("Float balance"), health["float"])],
-                label=t("Float balance"),
-                empty=t("No health reports in the last 7 days."),
-                zone=self.zone,
-                y_format=_yuan_tick,
-                start=week,
-                end=ctx.now,
-                width=480,
-            ),
-            charts.line_chart(
-                "chart-cert",
-                [charts.Series(t("Certificate days left"), health["cert_days"])],
-                label=t("Certificate days left"),
-                empty=t("No health reports in the last 7 days."),
-                zone=self.zone,
-                start=week,
-                end=ctx.now,
-                width=480,
-            ),
-            charts.line_chart(
-                "chart-backlog",
-                [charts.Series(t("Records waiting"), health["backlog"])],
-                label=t("Records waiting to upload"),
-                empty=t("No health reports in the last 7 days."),
-                zone=self.zone,
-                start=week,
-                end=ctx.now,
-                width=480,
-            ),
+            )
+            for chart_id, figure, name, label, y_format in health_figures
         ]
         last = self.today()
         per_day = trends.paid_per_day(
