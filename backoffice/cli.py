@@ -144,6 +144,10 @@ def _report(args: argparse.Namespace) -> int:
     from backoffice.store import Store
 
     config = load_config(Path(args.config))
+    today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
+    args.day = args.day or (today - datetime.timedelta(days=1)).isoformat()
+    args.first = args.first or (today - datetime.timedelta(days=90)).isoformat()
+    args.last = args.last or today.isoformat()
     store = Store(config.store)
     try:
         if args.name == "daily":
@@ -153,7 +157,6 @@ def _report(args: argparse.Namespace) -> int:
             last = datetime.date.fromisoformat(args.last)
             rows = reports.activity(store, args.name, first, last)
         elif args.name == "exit":
-            today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
             rows = stations.exit_report(store, args.month, config.reports, today)
         elif args.name == "revenue":
             first = datetime.date.fromisoformat(args.first)
@@ -170,7 +173,6 @@ def _report(args: argparse.Namespace) -> int:
             last = datetime.date.fromisoformat(args.last)
             rows = reports.voucher_payouts(store, first, last)
         else:
-            today = datetime.datetime.now(ZoneInfo(config.reports.timezone)).date()
             month = args.month or stations.last_completed_month(today)
             catalog = commission.load_commission_catalog(config.commission)
             statements = [
@@ -455,15 +457,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="revenue: split what was received by payment method (cash, each wallet)",
     )
     rep.add_argument("--config", required=True)
-    today = datetime.date.today()
-    rep.add_argument("--day", default=(today - datetime.timedelta(days=1)).isoformat())
+    # The defaults are days at the stations (reports.timezone), worked out once the
+    # configuration is read: a server keeping UTC would otherwise name yesterday wrong for
+    # eight hours of every day.
+    rep.add_argument("--day", default=None, help="YYYY-MM-DD (daily: yesterday)")
     rep.add_argument(
         "--month", default=None, help="YYYY-MM (exit, commission: the last completed month)"
     )
-    rep.add_argument(
-        "--from", dest="first", default=(today - datetime.timedelta(days=90)).isoformat()
-    )
-    rep.add_argument("--to", dest="last", default=today.isoformat())
+    rep.add_argument("--from", dest="first", default=None, help="YYYY-MM-DD (90 days back)")
+    rep.add_argument("--to", dest="last", default=None, help="YYYY-MM-DD (today)")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(handler=_report)
 

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ class SimulatedTerminal:
         self.station, self.terminal = station, terminal
         self.host, self.port = host, port
         self.boot_id = uuid.uuid4().hex
+        # The station's clock (Asia/Shanghai), as the terminal's journal keeps time.
+        self.clock = SystemClock()
         self.started = time.monotonic()
         self.random = random.Random(seed)
         self.signer = signer or create_software_identity(
@@ -71,7 +73,7 @@ class SimulatedTerminal:
         )
         self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.journal = Journal(
-            self.conn, self.signer, station=station, terminal=terminal, clock=SystemClock()
+            self.conn, self.signer, station=station, terminal=terminal, clock=self.clock
         )
         self.journal.open()
         self.command_public_key = command_public_key
@@ -131,7 +133,7 @@ class SimulatedTerminal:
         birth = {
             "v": 1,
             "state": "online",
-            "time": iso(datetime.now().astimezone()),
+            "time": self._now(),
             "software": SOFTWARE,
             "firmware": FIRMWARE,
             "boot_id": self.boot_id,
@@ -197,7 +199,12 @@ class SimulatedTerminal:
     # ----------------------------------------------------------------- telemetry
 
     def _now(self) -> str:
-        return iso(datetime.now().astimezone())
+        return iso(self.clock.now())
+
+    def today(self) -> date:
+        """The business day its records fall on now: the date at the station, whatever zone
+        the machine running the simulator keeps."""
+        return self.clock.now().date()
 
     def heartbeat(self) -> None:
         seq, head = self.journal.head()
@@ -265,7 +272,7 @@ class SimulatedTerminal:
         back to the wallet (outcome refunded)."""
         tx_id = uuid.uuid4().hex
         seq, _ = self.journal.head()
-        business_day = (day or datetime.now().astimezone().date()).isoformat()
+        business_day = (day or self.today()).isoformat()
         fields: dict[str, object] = {
             "receipt_no": f"{self.terminal}-{seq + 1:08d}",
             "tx_id": tx_id,

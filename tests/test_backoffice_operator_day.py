@@ -406,7 +406,7 @@ def test_ratings_after_a_failed_journey_reach_the_back_office_through_the_outbox
     assert [(f["kind"], f["state"]) for f in queue] == [("rating", "open"), ("complaint", "open")]
     assert queue[0]["tx_id"] == "tx-failed" and queue[0]["reasons"] == ["too_slow"]
     assert queue[1]["callback_phone"] == "13900001111"
-    first, last = follow_up.months_back(datetime.date.today(), 1)
+    first, last = follow_up.months_back(sim.today(), 1)
     [month] = follow_up.satisfaction(store, first, last)
     assert (month["ratings"], month["satisfied"], month["complaints"]) == (2, 1, 1)
     assert (month["satisfaction"], month["meets_target"]) == ("50.0%", False)

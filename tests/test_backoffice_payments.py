@@ -24,6 +24,7 @@ from kiosk.journal.record_types import RecordType
 from kiosk.journal.totals import day_totals
 from kiosk.payment_codes import PaymentScheme
 from kiosk.settlement.pay_methods import method_of, payment_method_split
+from tests.fixtures.zones import machine_date_off_the_stations, stations_today
 from tests.test_backoffice_operator_day import (
     STATION,
     dashboard,
@@ -316,6 +317,31 @@ def test_report_daily_and_month_print_the_method_columns(
         "water-bill",
         "gas-bill",
     }
+
+
+def test_report_daily_defaults_to_yesterday_at_the_stations_whatever_zone_the_server_keeps(
+    store: Store,
+    store_url: str,
+    terminal: SimulatedTerminal,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server keeping another zone than the stations' (UTC on most hosts) has another
+    date for part of every day; `report daily` without --day still means the stations'
+    yesterday."""
+    yesterday = stations_today() - datetime.timedelta(days=1)
+    with machine_date_off_the_stations(monkeypatch):
+        ingest(store, terminal, *a_mixed_day(terminal, yesterday), close_day(terminal, yesterday))
+        config = tmp_path / "bo.toml"
+        config.write_text(f'store = "{store_url}"\n')
+        assert main(["report", "daily", "--config", str(config), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["day"], row["received_count"], row["reported_count"]) == (
+        yesterday.isoformat(),
+        5,
+        5,
+    )
 
 
 def test_report_csv_text_is_kept_from_running_as_a_formula() -> None:

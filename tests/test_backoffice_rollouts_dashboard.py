@@ -212,9 +212,9 @@ def test_the_maintenance_page_shows_each_stations_last_visit_overdue_first(
     backoffice_service: BackofficeService, make_sim_terminal: Callable[..., SimulatedTerminal]
 ) -> None:
     office = backoffice_service
-    today = datetime.date.today()
     old = make_sim_terminal(terminal="T-01")
     other = make_sim_terminal(terminal="T-01", station="31010002")
+    today = old.today()
     for sim, visited in ((old, today - datetime.timedelta(days=120)), (other, today)):
         sim.start()
         visit = make_visit(

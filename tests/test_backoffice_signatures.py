@@ -2,7 +2,6 @@
 certificate; bad ones are quarantined with an alert; the terminal's security records become
 alerts and queries. On SQLite and on a real PostgreSQL server."""
 
-import datetime
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +85,7 @@ def test_a_record_altered_after_signing_is_quarantined_with_an_alert_and_still_a
     assert rig.alerts() == {"bad_signature"}
     # Kept in quarantine, the record need not come again: the ack covers it.
     assert rig.acks == [after["seq"]]
-    assert reports.reconciliation(rig.store, datetime.date.today())[0]["received_fen"] == 4_200
+    assert reports.reconciliation(rig.store, rig.sim.today())[0]["received_fen"] == 4_200
 
 
 def test_records_of_a_terminal_whose_certificate_is_not_registered_are_quarantined(
@@ -162,7 +161,7 @@ def test_the_terminals_security_records_become_alerts_and_queries(rig: Rig) -> N
     assert rig.quarantined() == {}
     assert rig.alerts() == {"tx_in_doubt", "cash_suspense", "tamper"}
     assert [r["tx_id"] for r in reports.unclaimed_receipts(rig.store)] == ["A1"]
-    today = datetime.date.today()
+    today = rig.sim.today()
     payouts = reports.voucher_payouts(rig.store, today, today)
     assert [(p["voucher_id"], p["state"], p["amount_fen"], p["signature"]) for p in payouts] == [
         ("V1", "paid", 300, "verified")

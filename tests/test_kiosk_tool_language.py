@@ -23,6 +23,7 @@ from kiosk.config import load_config
 from kiosk.diagnostics.visit import VisitRefused, make_visit, quarter_after
 from kiosk.journal.record_types import RecordType
 from kiosk.telemetry import Outbox
+from tests.fixtures.zones import machine_date_off_the_stations, stations_today
 
 ROOT = Path(__file__).resolve().parents[1]
 CHINESE = {"LANG": "C.UTF-8"}  # what a fresh shell on the terminal has: no English asked for
@@ -152,10 +153,12 @@ def test_a_maintenance_visit_is_journaled_signed_and_waits_in_the_outbox(
     assert "2026-05-01 的设备维护已记入签名流水第" in said
     assert "费用由厂商保修承担" in said and "下次巡检 2026-08-01" in said
     monkeypatch.setenv("LANGUAGE", "en")
-    assert tool_main([*args[:4], "--by", "Li", "--fault", "none", "--repair", "inspection",
-                      "--cost-bearer", "none", "--json"]) == 0  # fmt: skip
+    with machine_date_off_the_stations(monkeypatch):  # the visit's day is the station's
+        assert tool_main([*args[:4], "--by", "Li", "--fault", "none", "--repair", "inspection",
+                          "--cost-bearer", "none", "--json"]) == 0  # fmt: skip
     data = json.loads(capsys.readouterr().out)
     assert data["cost_bearer"] == "none" and data["spare_unit"] is None
+    assert data["visited"] == stations_today().isoformat()
     terminal_config = load_config(config)
     conn = sqlite3.connect(terminal_config.database_path)
     try:

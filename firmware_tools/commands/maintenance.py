@@ -39,20 +39,22 @@ def _day(text: str, option: str) -> datetime.date:
 
 def _record(args: argparse.Namespace) -> int:
     t = tool_translator()
-    visited = _day(args.visited, "--visited") if args.visited else datetime.date.today()
-    visit: MaintenanceVisit = make_visit(
-        visited=visited,
-        technician=args.by,
-        fault=args.fault,
-        repair=args.repair,
-        spare_unit=args.spare_unit,
-        cost_bearer=args.cost_bearer,
-        next_inspection=_day(args.next_inspection, "--next-inspection")
-        if args.next_inspection
-        else None,
+    visited = _day(args.visited, "--visited") if args.visited else None
+    next_inspection = (
+        _day(args.next_inspection, "--next-inspection") if args.next_inspection else None
     )
     terminal, _ = build_terminal(load_config(args.config))
     try:
+        # Today at the station, by the terminal's clock: the system zone may be UTC.
+        visit: MaintenanceVisit = make_visit(
+            visited=visited or terminal.clock.now().date(),
+            technician=args.by,
+            fault=args.fault,
+            repair=args.repair,
+            spare_unit=args.spare_unit,
+            cost_bearer=args.cost_bearer,
+            next_inspection=next_inspection,
+        )
         terminal.start()
         seq = terminal.record_maintenance_visit(visit)
     finally:
