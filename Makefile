@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy kiosk station drivers backoffice ui firmware_tools platform_sim
+	$(VENV)/bin/mypy kiosk station drivers backoffice ui firmware_tools simulators
 
 unit: $(STAMP) system-test
 	$(VENV)/bin/pytest
@@ -41,16 +41,16 @@ test: lint typecheck unit
 # without one, the same terminal core walked through three residents, headless.
 demo: $(STAMP) system-demo
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
-	  $(PY) -m ui.app --demo; \
+	  $(PY) -m simulators.demo.touchscreen; \
 	else \
 	  echo "No display here: running the headless demo (on a desktop, make demo opens the touchscreen app)."; \
-	  $(PY) -m firmware_tools.demo; \
+	  $(PY) -m simulators.demo.headless; \
 	fi
 
 # A PNG of every screen of the touchscreen app and every page of the back office's
 # dashboard (headless Chromium, a demo fleet), in both languages, for review.
 screens: $(STAMP) system-test
-	xvfb-run -a -s "-screen 0 1280x800x24" $(PY) -m ui.screens --out build/screens
+	xvfb-run -a -s "-screen 0 1280x800x24" $(PY) -m tests.ui_screens --out build/screens
 	$(PY) -m tests.dashboard_screens --out build/screens
 
 bench: $(STAMP) system-test

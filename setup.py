@@ -29,4 +29,20 @@ class BuildPyWithCatalogs(build_py):
             compile_tree(source, Path(self.build_lib) / "kiosk" / "locale")
 
 
-setup(cmdclass={"build_py": BuildPyWithCatalogs})
+# Each command with what it runs. The terminal's bundle builds its wheel from a source with
+# the terminal's packages alone (deploy/release/build-bundle.sh): it gets their commands,
+# not one naming a package it does not hold (the back office, the simulators).
+COMMANDS = {
+    "kiosk": "station.cli:main",
+    "kiosk-ui": "ui.app:main",
+    "kiosk-tool": "firmware_tools.cli:main",
+    "kiosk-backoffice": "backoffice.cli:main",
+    "kiosk-platform-sim": "simulators.platform.cli:main",
+}
+SCRIPTS = [
+    f"{name} = {target}"
+    for name, target in COMMANDS.items()
+    if (HERE / target.split(".")[0]).is_dir()
+]
+
+setup(cmdclass={"build_py": BuildPyWithCatalogs}, entry_points={"console_scripts": SCRIPTS})

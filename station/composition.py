@@ -58,6 +58,21 @@ def _construct(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
     return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
+def _simulator(kind: str, module: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    """A simulated device: the simulators package is in a development checkout only (the
+    terminal's bundle leaves it out), so on a terminal the configuration is what is wrong."""
+    try:
+        simulators = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("simulators"):
+            raise
+        raise ConfigError(
+            f'[devices] {kind} = "sim": simulated devices are not installed here (they come '
+            'with a development checkout only); set it to "real" for this terminal'
+        ) from None
+    return getattr(simulators, name)(*args, **kwargs)
+
+
 def simulator_dir(config: Config) -> Path:
     return config.data_path / "simulators"
 
@@ -69,8 +84,8 @@ def build_board(config: Config, sims: SimulatedDevices) -> IoBoard | None:
         board: IoBoard = _construct("drivers.ioboard.host", "SerialIoBoard", devices.ioboard_port)
         return board
     if devices.ioboard == "sim":
-        board = sims.board = _construct(
-            "drivers.ioboard.simulated", "SimulatedIoBoard", simulator_dir(config) / "ioboard"
+        board = sims.board = _simulator(
+            "ioboard", "simulators.ioboard", "SimulatedIoBoard", simulator_dir(config) / "ioboard"
         )
         return board
     return None
@@ -86,7 +101,7 @@ def build_scanner(config: Config, sims: SimulatedDevices) -> PaymentCodeScanner 
         )
         return scanner
     if devices.scanner == "sim":
-        scanner = sims.scanner = _construct("drivers.scanner.simulated", "SimulatedScanner")
+        scanner = sims.scanner = _simulator("scanner", "simulators.scanner", "SimulatedScanner")
         return scanner
     return None
 
@@ -98,21 +113,22 @@ def build_devices(config: Config) -> Devices:
     base.mkdir(parents=True, exist_ok=True)
     board = build_board(config, sims)
     if devices.cash == "sim":
-        cash = sims.cash = _construct(
-            "drivers.cash.simulated", "SimulatedCashAcceptor", base / "cash-acceptor.sqlite3"
+        cash = sims.cash = _simulator(
+            "cash", "simulators.cash", "SimulatedCashAcceptor", base / "cash-acceptor.sqlite3"
         )
     else:
         cash = board  # validated: cash = "real" needs ioboard = "real"; one device, two roles
     if devices.card_reader == "sim":
-        cards = sims.cards = _construct(
-            "drivers.smartcard.simulated", "SimulatedCardReader", base / "cards.sqlite3"
+        cards = sims.cards = _simulator(
+            "card_reader", "simulators.smartcard", "SimulatedCardReader", base / "cards.sqlite3"
         )
     else:
         cards = _construct("drivers.smartcard.pcsc_reader", "PcscCardReader", devices.reader_name)
     columns = devices.receipt_columns
     if devices.printer == "sim":
-        printer = sims.printer = _construct(
-            "drivers.printer.simulated",
+        printer = sims.printer = _simulator(
+            "printer",
+            "simulators.printer",
             "SimulatedPrinter",
             config.data_path / "receipts",
             columns=columns,

@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
 def ioboard_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
     """The I/O board link under injected faults: goodput, retransmissions, cash reconciled."""
-    from drivers.ioboard.bench import run_link_bench
+    from tests.bench_support.ioboard_link import run_link_bench
 
     result = run_link_bench(args.ioboard_frames)
     return {
@@ -204,7 +204,7 @@ def telemetry_section(directory: Path, args: argparse.Namespace) -> dict[str, ob
 def backoffice_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
     """One ingest worker draining a stream shaped like 100,000 terminals, durably into
     PostgreSQL (fsync on), against the fleet's message rate (target: at least 5 times)."""
-    from backoffice.bench import run_backoffice_bench
+    from tests.bench_support.backoffice_fleet import run_backoffice_bench
     from tests.fixtures.postgres import PostgresServer
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -233,7 +233,7 @@ def ui_section(directory: Path, args: argparse.Namespace) -> dict[str, object]:
     """The touchscreen app under Xvfb: cold start, memory over 100 journeys, touch feedback."""
     # Its own process: Kivy's window and GL context must not live in this one.
     done = subprocess.run(
-        [sys.executable, "-m", "ui.bench"],
+        [sys.executable, "-m", "tests.bench_support.ui"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -6,9 +6,6 @@ from typing import Any
 
 import pytest
 
-from drivers.cash.simulated import SimulatedCashAcceptor
-from drivers.printer.simulated import SimulatedPrinter
-from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.availability import (
     CASH_JAMMED,
     FLOAT_TOO_LOW,
@@ -26,6 +23,9 @@ from kiosk.availability import (
 )
 from kiosk.catalog import load_signed_catalog, shipped_catalog_files, shipped_operator_public_pem
 from kiosk.errors import KioskError
+from simulators.cash import SimulatedCashAcceptor
+from simulators.printer import SimulatedPrinter
+from simulators.smartcard import SimulatedCardReader
 
 CATALOG = load_signed_catalog(*shipped_catalog_files(), shipped_operator_public_pem())
 CARD_SERVICES = {c for c, s in CATALOG.services.items() if s.kind == "card_topup"}

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from backoffice.config import Thresholds
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor
 from backoffice.store import Store
+from simulators.fleet import SimulatedTerminal
 
 STATION = "31010001"
 NOW = 1_750_000_000.0

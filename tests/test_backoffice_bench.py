@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from backoffice.bench import fleet_rates, run_backoffice_bench
+from tests.bench_support.backoffice_fleet import fleet_rates, run_backoffice_bench
 
 
 def test_the_ingest_bench_drains_the_whole_stream_and_reports_each_figure(tmp_path: Path) -> None:

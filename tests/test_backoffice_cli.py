@@ -19,11 +19,11 @@ from tests.fixtures.backoffice import Broker, free_port, wait_for
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("serve", "simulate-fleet", "make-command-key", "report"):
+    for command in ("serve", "make-command-key", "report"):
         with pytest.raises(SystemExit) as stopped:
             main([command, "--help"])
         assert stopped.value.code == 0
-    assert "--terminals" in capsys.readouterr().out
+    assert "--by-method" in capsys.readouterr().out  # the last one: report
 
 
 def test_a_missing_config_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,8 +88,7 @@ def test_serve_and_simulate_fleet_run_as_processes(
             [
                 sys.executable,
                 "-m",
-                "backoffice.cli",
-                "simulate-fleet",
+                "simulators.fleet_cli",
                 "--terminals",
                 "3",
                 "--broker",
@@ -136,8 +135,7 @@ def test_simulate_fleet_says_when_the_broker_is_unreachable() -> None:
         [
             sys.executable,
             "-m",
-            "backoffice.cli",
-            "simulate-fleet",
+            "simulators.fleet_cli",
             "--terminals",
             "1",
             "--broker",
@@ -152,7 +150,7 @@ def test_simulate_fleet_says_when_the_broker_is_unreachable() -> None:
     assert (
         result.stderr.decode()
         .strip()
-        .startswith(f"kiosk-backoffice: error: cannot reach the MQTT broker at 127.0.0.1:{port}")
+        .startswith(f"simulate-fleet: error: cannot reach the MQTT broker at 127.0.0.1:{port}")
     )
 
 

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from backoffice.commands import signature_valid
 from backoffice.config import parse_config
 from backoffice.contract import schema_for
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.service import BackofficeService
+from simulators.fleet import SimulatedTerminal
 from tests.fixtures.backoffice import Broker, service_config, wait_for
 from tests.fixtures.chromium import STAFF_HEADER
 

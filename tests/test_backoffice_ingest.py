@@ -12,12 +12,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from backoffice.config import BrokerConfig, Thresholds, parse_config
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.messages import Intent, OutboxRecord
 from backoffice.service import BackofficeService
 from backoffice.store import Store
 from backoffice.worker import MqttIngest
 from kiosk.journal import verify_jsonl
+from simulators.fleet import SimulatedTerminal
 from tests.fixtures.backoffice import DEADLINE_S, Broker, service_config, wait_for
 
 

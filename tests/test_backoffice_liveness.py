@@ -13,9 +13,9 @@ import pytest
 
 from backoffice.alerts import acknowledge_alert, open_alerts
 from backoffice.config import Thresholds
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor
 from backoffice.store import Store
+from simulators.fleet import SimulatedTerminal
 
 STATION = "31010001"
 START = 1_750_000_000.0

@@ -16,11 +16,11 @@ import pytest
 
 from backoffice.alerts import ALERT_KINDS
 from backoffice.config import KindPolicy, NotifyConfig, parse_config
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.notify import DEFAULT_POLICIES, Notifier, QuietHours, check_urls, notices
 from backoffice.service import BackofficeService
 from backoffice.store import Store
 from kiosk.errors import ConfigError
+from simulators.fleet import SimulatedTerminal
 from tests.fixtures.backoffice import Broker, service_config, wait_for
 
 ZONE = "Asia/Shanghai"

@@ -23,7 +23,6 @@ from backoffice.alerts import apply_health
 from backoffice.commands import args_from_form
 from backoffice.config import ReportConfig, Thresholds, parse_config
 from backoffice.errors import BackofficeError, CommandRefused
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor
 from backoffice.roles import Action, Role
 from backoffice.service import BackofficeService
@@ -35,6 +34,7 @@ from kiosk.errors import ConfigError
 from kiosk.journal.record_types import RecordType, TerminalAlertKind
 from kiosk.ledger.policy import LOW_FLOAT_THRESHOLD_FEN
 from kiosk.ratings import RatingStore
+from simulators.fleet import SimulatedTerminal
 from tests.fixtures.backoffice import wait_for
 
 STATION = "31010001"

@@ -18,12 +18,12 @@ import pytest
 from backoffice import commission, lookups, pay_methods, reports
 from backoffice.cli import main
 from backoffice.config import parse_config
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.store import Store
 from kiosk.journal.record_types import RecordType
 from kiosk.journal.totals import day_totals
 from kiosk.payment_codes import PaymentScheme
 from kiosk.settlement.pay_methods import method_of, payment_method_split
+from simulators.fleet import SimulatedTerminal
 from tests.fixtures.zones import machine_date_off_the_stations, stations_today
 from tests.test_backoffice_operator_day import (
     STATION,

@@ -30,7 +30,7 @@ from backoffice.staff import Staff
 from backoffice.store import Store
 from kiosk.clock import iso
 from kiosk.platform.models import PATHS, SIGNATURE_HEADER, Operation
-from platform_sim.server import PlatformSimulator
+from simulators.platform.server import PlatformSimulator
 from tests.fixtures.mosquitto import (
     STATION,
     ClientCert,

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from backoffice.commands import sign_command, signature_valid
 from backoffice.config import Thresholds
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor, release_quarantine
 from backoffice.maintenance import last_visits
 from backoffice.rollouts import (
@@ -34,6 +33,7 @@ from backoffice.rollouts import (
 from backoffice.store import Store
 from kiosk.diagnostics.visit import journal_visit, make_visit
 from kiosk.updates.rollout import in_cohort, parse_order
+from simulators.fleet import SimulatedTerminal
 
 STATION = "31010001"
 NOW = datetime.datetime(2026, 5, 1, 2, 0, tzinfo=datetime.UTC)

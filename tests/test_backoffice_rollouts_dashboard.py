@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import serialization
 
 from backoffice.commands import signature_valid
 from backoffice.config import parse_config
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.service import BackofficeService
 from kiosk.diagnostics.visit import make_visit
 from kiosk.journal.record_types import RecordType
 from kiosk.updates.rollout import cohort_bucket, in_cohort, parse_order
+from simulators.fleet import SimulatedTerminal
 from tests.fixtures.backoffice import Broker, service_config, wait_for
 from tests.fixtures.chromium import STAFF_HEADER
 

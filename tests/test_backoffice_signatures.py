@@ -12,11 +12,11 @@ from backoffice import reports
 from backoffice.alerts import open_alerts
 from backoffice.cli import main
 from backoffice.config import Thresholds
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor, release_quarantine
 from backoffice.signatures import CertificateRefused, register_certificate
 from backoffice.store import Store
 from kiosk.journal.record_types import RecordType
+from simulators.fleet import SimulatedTerminal
 
 STATION = "31010001"
 NOW = 1_750_000_000.0

@@ -12,11 +12,11 @@ from backoffice import pay_methods, reports, stations
 from backoffice.alerts import acknowledge_alert, open_alerts
 from backoffice.config import ReportConfig, Thresholds
 from backoffice.errors import StoreError
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.ingest import Ingestor, ack_point
 from backoffice.roles import Role
 from backoffice.staff import Staff
 from backoffice.store import Store
+from simulators.fleet import SimulatedTerminal
 
 STATION = "31010001"
 

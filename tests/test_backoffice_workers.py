@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from backoffice.config import BrokerConfig, Thresholds
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.store import Store
 from backoffice.worker import MqttIngest
+from simulators.fleet import SimulatedTerminal
 from tests.fixtures.backoffice import Broker, wait_for
 from tests.fixtures.postgres import PostgresServer
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from drivers.printer.simulated import SimulatedPrinter
-from drivers.smartcard.simulated import SimulatedCardReader
 from firmware_tools.cli import main
 from kiosk.config import load_config
 from kiosk.config_template import render_config
 from kiosk.diagnostics import DiagnosticContext, Verdict, run_diagnostics
+from simulators.printer import SimulatedPrinter
+from simulators.smartcard import SimulatedCardReader
 from station.composition import build_terminal, simulator_dir
 from tests.fixtures.pty_printer import PtyPrinterBench
 from tests.fixtures.terminal import rig_config

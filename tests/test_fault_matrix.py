@@ -10,7 +10,6 @@ docs/fault-matrix.md is the table of these rows.
 
 import pytest
 
-from drivers.ioboard.harness import CashHandedBack
 from kiosk.availability import (
     CASH_OFFLINE,
     PRINTER_COVER_OPEN,
@@ -25,6 +24,7 @@ from kiosk.devices import CardError, DeviceError, TechnicianPinWrong
 from kiosk.signing import WrongPin
 from kiosk.transactions.engine import NotEnoughCash, PaymentRefused
 from kiosk.transactions.outcomes import Outcome
+from simulators.ioboard_board import CashHandedBack
 from station.composition import build_terminal
 from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.real_station import (

@@ -11,10 +11,15 @@ with a literal name. The rules (docs/architecture.md says why):
   (DRIVER_CONTRACTS) and nothing else of kiosk, nor anything above it.
 - station/ (the composition root and entry points) imports kiosk/ and drivers/ only.
 - backoffice/ imports kiosk's contracts (BACKOFFICE_CONTRACTS), never station/, ui/,
-  firmware_tools/ or platform_sim/.
-- platform_sim/ imports the platform wire (kiosk.platform.models) and kiosk's leaf modules
-  (PLATFORM_SIM_CONTRACTS), never the platform client or the terminal.
-- Kivy is imported in ui/ only.
+  firmware_tools/ or drivers/.
+- Nothing shipped (SHIPPED: every package but simulators/) imports simulators/ or tests/.
+  The composition root names a device simulator's module only when a configuration asks
+  for simulated devices, through station.composition._simulator (not an import: on a
+  terminal, which has no simulators, that configuration is refused in one line).
+- simulators/ (the demo, the simulated devices, cards and fleet) may use every product
+  package; simulators/platform/ imports the platform wire (kiosk.platform.models) and
+  kiosk's leaf modules (PLATFORM_SIM_CONTRACTS), never the platform client or the terminal.
+- Kivy is imported in ui/ and the demo's panel and window (simulators/demo/) only.
 """
 
 import ast
@@ -23,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("kiosk", "drivers", "station", "ui", "firmware_tools", "backoffice", "platform_sim")
+SHIPPED = ("kiosk", "drivers", "station", "ui", "firmware_tools", "backoffice")
+PRODUCT = (*SHIPPED, "simulators", "simulators.platform")
+# Never shipped: what a shipped package may not import at all.
+NOT_SHIPPED = ("simulators", "tests")
 
 # What a driver may use of kiosk/: the interfaces it implements and the leaf modules both
 # ends share (money, errors, storage, the receipt layout it prints, the payment-code
@@ -90,26 +98,18 @@ ALLOWED: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     "kiosk": {},
     "drivers": {"kiosk": DRIVER_CONTRACTS},
     "station": {"kiosk": EVERYTHING, "drivers": EVERYTHING},
-    "ui": {
+    "ui": {"kiosk": EVERYTHING, "station": EVERYTHING},
+    "firmware_tools": {"kiosk": EVERYTHING, "station": EVERYTHING, "drivers": EVERYTHING},
+    "backoffice": {"kiosk": BACKOFFICE_CONTRACTS},
+    "simulators": {
         "kiosk": EVERYTHING,
-        "station": EVERYTHING,
-        # The demo: the same simulated station the headless demo builds, and the platform
-        # simulator run in-process (ui.app.demo_station).
-        "firmware_tools": ("firmware_tools.demo",),
-        "platform_sim": ("platform_sim.server",),
-    },
-    "firmware_tools": {
-        "kiosk": EVERYTHING,
-        "station": EVERYTHING,
         "drivers": EVERYTHING,
-        "platform_sim": EVERYTHING,
+        "station": EVERYTHING,
+        "ui": EVERYTHING,
+        "backoffice": EVERYTHING,
+        "simulators.platform": EVERYTHING,
     },
-    "backoffice": {
-        "kiosk": BACKOFFICE_CONTRACTS,
-        # The fleet simulator signs as simulated terminals do, with the software token.
-        "drivers": ("drivers.token.software",),
-    },
-    "platform_sim": {
+    "simulators.platform": {
         "kiosk": PLATFORM_SIM_CONTRACTS,
         # The prepaid card's credit MAC: the platform issues what the card verifies.
         "drivers": ("drivers.smartcard.prepaid_mac",),
@@ -122,6 +122,7 @@ HARDWARE = frozenset(
     | {"mpremote", "RPi", "gpiozero", "pyudev"}
 )
 KIVY = "kivy"
+KIVY_ALLOWED = ("ui", "simulators")
 
 
 @dataclass(frozen=True)
@@ -178,21 +179,32 @@ def _within(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(p == "" or module == p or module.startswith(p + ".") for p in prefixes)
 
 
+def area_of(module: str) -> str | None:
+    """The most specific package of the rules (ALLOWED) that module is in, if any."""
+    areas = [a for a in ALLOWED if module == a or module.startswith(a + ".")]
+    return max(areas, key=len, default=None)
+
+
 def violations(root: Path, packages: tuple[str, ...] = PRODUCT) -> list[str]:
     """One line per forbidden import: `file:line: package imports module (rule)`."""
     found = []
     for package in packages:
         allowed = ALLOWED[package]
-        for path in sorted((root / package).rglob("*.py")):
+        for path in sorted((root / package.replace(".", "/")).rglob("*.py")):
+            if area_of(_module_of(root, path)) != package:
+                continue  # a sub-package with rules of its own
             for imp in sorted(imports_of(root, path), key=lambda i: i.line):
                 top = imp.module.split(".")[0]
+                target = area_of(imp.module)
                 where = f"{imp.path.relative_to(root)}:{imp.line}"
-                if top in ALLOWED and top != package:
-                    if not _within(imp.module, allowed.get(top, ())):
+                if package in SHIPPED and top in NOT_SHIPPED:
+                    found.append(f"{where}: {package}/ imports {imp.module} (never shipped)")
+                elif target is not None and target != package:
+                    if not _within(imp.module, allowed.get(target, ())):
                         found.append(
                             f"{where}: {package}/ imports {imp.module} (upward or sideways)"
                         )
-                elif top == KIVY and package != "ui":
+                elif top == KIVY and package.split(".")[0] not in KIVY_ALLOWED:
                     found.append(f"{where}: {package}/ imports {imp.module} (Kivy is ui/ only)")
                 elif top in HARDWARE and package == "kiosk":
                     found.append(f"{where}: kiosk/ imports {imp.module} (a hardware library)")
@@ -224,7 +236,7 @@ def reach_ins(root: Path, folders: tuple[str, ...]) -> list[str]:
 
 
 def test_nothing_outside_the_core_reaches_the_terminals_engine_or_database() -> None:
-    folders = tuple(p for p in PRODUCT if p != "kiosk") + ("tests",)
+    folders = tuple(p for p in PRODUCT if p not in ("kiosk", "simulators.platform")) + ("tests",)
     found = reach_ins(ROOT, folders)
     # The one white-box exception, said beside it in the test.
     without_lines = [(f.split(":")[0], f.rsplit(": ", 1)[1]) for f in found]
@@ -253,9 +265,20 @@ def test_every_import_of_the_product_points_down() -> None:
 
 def test_the_checker_names_an_upward_import_with_its_file_and_line(tmp_path: Path) -> None:
     for package in PRODUCT:
-        (tmp_path / package).mkdir()
-        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package.replace(".", "/")).mkdir(parents=True, exist_ok=True)
+        (tmp_path / package.replace(".", "/") / "__init__.py").write_text("")
     (tmp_path / "station" / "composition.py").write_text("")
+    (tmp_path / "simulators" / "platform" / "server.py").write_text(
+        "from kiosk.platform.models import Bill\nfrom kiosk.terminal import Terminal\n"
+    )
+    (tmp_path / "simulators" / "demo.py").write_text(
+        "import kivy.app\nfrom kiosk.terminal import Terminal\n"
+        "from simulators.platform import server\n"
+    )
+    (tmp_path / "ui" / "app.py").write_text(
+        "def demo():\n    from simulators.platform.server import Simulator\n"
+    )
+    (tmp_path / "station" / "cli.py").write_text("import tests.fixtures\n")
     (tmp_path / "kiosk" / "terminal.py").write_text("")
     (tmp_path / "kiosk" / "devices.py").write_text("")
     (tmp_path / "kiosk" / "core.py").write_text(
@@ -276,11 +299,17 @@ def test_the_checker_names_an_upward_import_with_its_file_and_line(tmp_path: Pat
     (tmp_path / "backoffice" / "view.py").write_text("import kivy.app\nfrom ..ui import app\n")
     (tmp_path / "kiosk" / "clean.py").write_text("from . import devices\nimport kiosk.terminal\n")
 
-    assert violations(tmp_path) == [
-        "kiosk/core.py:6: kiosk/ imports station.composition (upward or sideways)",
-        "kiosk/lazy.py:2: kiosk/ imports smartcard.System (a hardware library)",
-        "kiosk/lazy.py:3: kiosk/ imports drivers.x (upward or sideways)",
-        "drivers/printer.py:2: drivers/ imports kiosk.terminal (upward or sideways)",
-        "backoffice/view.py:1: backoffice/ imports kivy.app (Kivy is ui/ only)",
-        "backoffice/view.py:2: backoffice/ imports ui (upward or sideways)",
-    ]
+    assert sorted(violations(tmp_path)) == sorted(
+        [
+            "kiosk/core.py:6: kiosk/ imports station.composition (upward or sideways)",
+            "kiosk/lazy.py:2: kiosk/ imports smartcard.System (a hardware library)",
+            "kiosk/lazy.py:3: kiosk/ imports drivers.x (upward or sideways)",
+            "drivers/printer.py:2: drivers/ imports kiosk.terminal (upward or sideways)",
+            "backoffice/view.py:1: backoffice/ imports kivy.app (Kivy is ui/ only)",
+            "backoffice/view.py:2: backoffice/ imports ui.app (upward or sideways)",
+            "station/cli.py:1: station/ imports tests.fixtures (never shipped)",
+            "ui/app.py:2: ui/ imports simulators.platform.server (never shipped)",
+            "simulators/platform/server.py:2: simulators.platform/ imports kiosk.terminal "
+            "(upward or sideways)",
+        ]
+    )

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from drivers.ioboard.firmware import FIRMWARE_VERSION, link
-from drivers.ioboard.harness import BoardHarness, CashHandedBack, bench_settings, wait_for
 from drivers.ioboard.host import (
     IoBoardNotAnswering,
     IoBoardVersionMismatch,
     SerialIoBoard,
     TamperStillOpen,
 )
-from drivers.ioboard.simulated import SimulatedIoBoard
 from kiosk.devices import CashAcceptor, CashKind, IoBoard
+from simulators.ioboard import SimulatedIoBoard
+from simulators.ioboard_board import BoardHarness, CashHandedBack, bench_settings, wait_for
 
 
 def test_the_driver_is_both_the_cash_acceptor_and_the_io_board(ioboard: SerialIoBoard) -> None:

@@ -25,7 +25,7 @@ from drivers.ioboard.build import (
     read_manifest,
 )
 from drivers.ioboard.firmware import FIRMWARE_VERSION, link
-from drivers.ioboard.harness import BoardHarness, wait_for
+from simulators.ioboard_board import BoardHarness, wait_for
 from tests.fixtures.ioboard import FIRMWARE_DIR, MPY_DIR, RunChecks
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.ioboard.bench import torture_link
+from tests.bench_support.ioboard_link import torture_link
 
 
 @pytest.mark.parametrize("seed", [1, 2])

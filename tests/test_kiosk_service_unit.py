@@ -25,8 +25,8 @@ certificates, simulated devices.
 """
 
 import base64
-import configparser
 import hashlib
+import importlib.metadata
 import json
 import os
 import shlex
@@ -100,15 +100,13 @@ def read_unit(path: Path) -> Unit:
 
 
 def kiosk_ui_entry_point() -> str:
-    config = configparser.ConfigParser()
-    config.read(REPO / "setup.cfg")
-    scripts = config["options.entry_points"]["console_scripts"]
-    [line] = [s for s in scripts.splitlines() if s.strip().startswith("kiosk-ui")]
-    return line.split("=", 1)[1].strip()
+    """The kiosk-ui command as this checkout's installed distribution declares it (setup.py)."""
+    [script] = importlib.metadata.entry_points(group="console_scripts", name="kiosk-ui")
+    return script.value
 
 
 def entry_point_wheel(directory: Path, version: str) -> Path:
-    """A wheel carrying setup.cfg's kiosk-ui entry point: pip --target writes bin/kiosk-ui."""
+    """A wheel carrying our kiosk-ui entry point: pip --target writes bin/kiosk-ui."""
     name, dist = "kiosk_ui_launcher", f"kiosk_ui_launcher-{version}"
     files = {
         f"{dist}.dist-info/METADATA": (

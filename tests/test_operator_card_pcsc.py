@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from drivers.smartcard.pcsc_reader import PcscCardReader
-from drivers.smartcard.vpcd_card import VpcdCardSimulator
 from kiosk.devices import CardError, OperatorCardBlocked, OperatorPinWrong
+from simulators.vpcd_card import VpcdCardSimulator
 from tests.fixtures.pcscd import PrivatePcscd
 
 OPERATOR = "87000000000007"
@@ -92,7 +92,7 @@ def test_kiosk_tool_card_simulate_serves_an_operator_card_the_driver_verifies(
     pin_file = tmp_path / "operator.pin"
     pin_file.write_text(PIN + "\n", encoding="ascii")
     command = [
-        sys.executable, "-m", "firmware_tools.cli", "card", "simulate", "--card", "operator",
+        sys.executable, "-m", "simulators.cards", "simulate", "--card", "operator",
         "--card-no", OPERATOR, "--operator-id", "OP-0042", "--pin-file", str(pin_file),
         "--state", str(tmp_path / "cards.json"), "--port", str(pcscd.port),
     ]  # fmt: skip
@@ -108,7 +108,7 @@ def test_kiosk_tool_card_simulate_serves_an_operator_card_the_driver_verifies(
     pcscd.wait_for_empty_reader()
     assert "operator card" in (process.stdout.read() if process.stdout else "")
     again = subprocess.run(
-        [*command[:6], "technician", *command[7:]], capture_output=True, text=True, timeout=60
+        [*command[:5], "technician", *command[6:]], capture_output=True, text=True, timeout=60
     )
     assert again.returncode == 1
     assert again.stderr.count("\n") == 1 and "is not a technician card" in again.stderr

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from drivers.smartcard.simulated import SimulatedCardReader
 from firmware_tools.cli import main as tool_main
 from kiosk.config import load_config
+from simulators.smartcard import SimulatedCardReader
 from station.composition import simulator_dir
 from tests.soak.worker import main as worker_main
 

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_headless_demo_walks_an_operators_day_that_balances(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "firmware_tools.demo", "--data", str(tmp_path / "demo")],
+        [sys.executable, "-m", "simulators.demo.headless", "--data", str(tmp_path / "demo")],
         cwd=ROOT,
         capture_output=True,
         text=True,

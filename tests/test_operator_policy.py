@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from firmware_tools.demo import ensure_demo_float
 from kiosk.config import BusinessConfig, ConfigError, parse_config
 from kiosk.i18n import translator
 from kiosk.ledger import cash_box, deposits, policy
@@ -22,6 +21,7 @@ from kiosk.operator import (
     session,
 )
 from kiosk.platform.models import MIN_DEPOSIT_FEN
+from simulators.demo.headless import ensure_demo_float
 from tests.fixtures.terminal import rig_config, started_rig
 
 

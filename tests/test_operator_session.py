@@ -1,7 +1,7 @@
 """The station operator's card and PIN at the kiosk: login, refused PINs, the idle timeout,
 and every action journaled with who did it.
 
-The terminal core on its simulated card reader (drivers/smartcard/simulated.py, the same
+The terminal core on its simulated card reader (simulators/smartcard.py, the same
 3-try rule as the card on PC/SC: tests/test_operator_card_pcsc.py).
 """
 

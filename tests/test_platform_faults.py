@@ -24,7 +24,7 @@ from kiosk.platform import (
     UnprovenRefusal,
 )
 from kiosk.platform.models import Operation
-from platform_sim.faults import (
+from simulators.platform.faults import (
     FaultKind,
     FaultPlan,
     FaultRule,

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from drivers.scanner.simulated import sample_code
 from drivers.token.software import SoftwareSigner
 from kiosk.payment_codes import PaymentScheme
 from kiosk.platform import PAYMENT_SPECIFIC_REFUSALS, PlatformClient, PlatformError
 from kiosk.platform import PlatformRefused as Refused
 from kiosk.platform.models import Refusal
+from simulators.scanner import sample_code
 from tests.fixtures.payment_orders import OrderDesk
 from tests.fixtures.platform import ThreadedPlatformSim, client_for
 

@@ -6,7 +6,7 @@ import pytest
 
 from kiosk.payment_codes import PaymentScheme
 from kiosk.platform import MalformedAnswer, Order, OrderState, Refund, RefundState
-from platform_sim.provider import (
+from simulators.platform.provider import (
     Behaviour,
     BehaviourKind,
     BehaviourSpecError,

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from drivers.scanner.simulated import sample_code
 from drivers.token.software import SoftwareSigner
 from kiosk.payment_codes import PaymentScheme
 from kiosk.platform import (
@@ -21,6 +20,7 @@ from kiosk.platform import (
     RefundState,
     UnprovenRefusal,
 )
+from simulators.scanner import sample_code
 from tests.fixtures.payment_orders import OrderDesk
 from tests.fixtures.platform import ThreadedPlatformSim, client_for
 

@@ -2,7 +2,7 @@
 terminal's side of in-doubt orders works across it: ask the status before deciding, close
 what nobody paid, refund to the original method what was paid after the terminal gave up.
 
-`python -m platform_sim.cli` runs as a real child process on one ledger file; the client
+`python -m simulators.platform.cli` runs as a real child process on one ledger file; the client
 talks to it over HTTP as a terminal does."""
 
 import json
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.scanner.simulated import sample_code
 from drivers.token.software import SoftwareSigner
 from kiosk.platform import OrderState, PlatformUnavailable, RefundState
+from simulators.scanner import sample_code
 from tests.fixtures.payment_orders import OrderDesk
 from tests.fixtures.platform import PlatformSimProcess, client_for
 
@@ -78,7 +78,7 @@ def test_dump_shows_the_payment_side_without_whole_codes(
     client.pay_order_by_code("K1", auth_code=CODE, **ORDER)
     platform.stop()
     dump = subprocess.run(
-        [sys.executable, "-m", "platform_sim.cli", "dump", "--db", str(platform.db_path)],
+        [sys.executable, "-m", "simulators.platform.cli", "dump", "--db", str(platform.db_path)],
         capture_output=True,
         text=True,
         check=True,

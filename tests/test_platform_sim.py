@@ -33,8 +33,8 @@ from kiosk.platform import (
     VoucherState,
 )
 from kiosk.platform.models import HOLD_LIFETIME, PATHS, SIGNATURE_HEADER, Operation
-from platform_sim import sample_data
-from platform_sim.ledger import Ledger
+from simulators.platform import sample_data
+from simulators.platform.ledger import Ledger
 from tests.fixtures.platform import (
     STATION,
     TERMINAL,
@@ -438,7 +438,7 @@ def test_confirming_an_unknown_deposit_is_refused(platform_sim: ThreadedPlatform
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "platform_sim.cli", *args],
+        [sys.executable, "-m", "simulators.platform.cli", *args],
         capture_output=True,
         text=True,
         timeout=30,

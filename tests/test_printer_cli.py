@@ -47,9 +47,7 @@ def test_the_simulator_command_takes_faults_through_its_control_fifo(tmp_path: P
     command = [
         sys.executable,
         "-m",
-        "firmware_tools.cli",
-        "printer",
-        "simulate",
+        "simulators.printer_pty",
         "--link",
         str(link),
         "--out",
@@ -133,9 +131,7 @@ def test_the_simulator_command_imitates_a_clone_and_switches_model_through_its_f
     command = [
         sys.executable,
         "-m",
-        "firmware_tools.cli",
-        "printer",
-        "simulate",
+        "simulators.printer_pty",
         "--link",
         str(link),
         "--out",

@@ -4,7 +4,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.printer import escpos_decoder as cmd
-from drivers.printer.pty_simulator import NOISE
 from drivers.printer.receipt_job import text_bytes
 from drivers.printer.status import (
     STATUS_BITS,
@@ -13,6 +12,7 @@ from drivers.printer.status import (
     is_status_reply,
     printer_status,
 )
+from simulators.printer_pty import NOISE
 
 printable = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Co", "Cn"), max_codepoint=0x9FFF),

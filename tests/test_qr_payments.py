@@ -458,9 +458,9 @@ def test_the_screen_polling_a_payment_in_doubt_prints_its_interim_slip_once(
 def test_the_runtime_hands_scanned_codes_to_the_screens_only_while_a_payment_waits(
     terminal_rig: TerminalRig,
 ) -> None:
-    from drivers.scanner.simulated import SimulatedScanner, garbled, sample_code
     from kiosk.events import Event
     from kiosk.runtime import Cadence, Runtime, RuntimeEvent
+    from simulators.scanner import SimulatedScanner, garbled, sample_code
 
     rig = terminal_rig
     scanner = SimulatedScanner()  # the scanner simulator: no real one can run here

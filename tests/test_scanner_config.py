@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from drivers.scanner.line_driver import LineScanner
-from drivers.scanner.pty_simulator import PtyScannerSimulator
-from drivers.scanner.simulated import SimulatedScanner, sample_code
 from kiosk.config import load_config, parse_config
 from kiosk.config_template import render_config
 from kiosk.errors import ConfigError
+from simulators.scanner import SimulatedScanner, sample_code
+from simulators.scanner_pty import PtyScannerSimulator
 from station.composition import build_devices
 from tests.fixtures.scanner import wait_for
 

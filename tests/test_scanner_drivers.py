@@ -9,13 +9,13 @@ from evdev import ecodes
 
 from drivers.scanner.assembly import MAX_SCAN_CHARS, LineAssembler, RawScan
 from drivers.scanner.factory import is_hid_port, open_scanner
-from drivers.scanner.hid_simulator import HidScannerSimulator
 from drivers.scanner.hid_source import HidLineSource
 from drivers.scanner.keymap import UNKNOWN_CHAR, KeyDecoder, keys_for
 from drivers.scanner.line_driver import LineScanner, LinkError
 from drivers.scanner.serial_source import SerialLineSource
-from drivers.scanner.simulated import sample_code
 from kiosk.devices import ScannerUnavailable
+from simulators.scanner import sample_code
+from simulators.scanner_hid import HidScannerSimulator
 from tests.fixtures.scanner import RECONNECT_S, wait_for
 
 # ---------------------------------------------------------------- cutting scans

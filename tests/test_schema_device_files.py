@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from drivers.cash.simulated import CASH_BOARD, SimulatedCashAcceptor
 from drivers.printer.job_ledger import PRINTER_JOBS, JobLedger
-from drivers.printer.simulated import SIMULATED_PRINTER, STATE_FILE_NAME, SimulatedPrinter
-from drivers.smartcard.simulated import SIMULATED_CARDS, SimulatedCardReader
 from kiosk.schema import Database, Migration, user_version
 from kiosk.storage import open_database
+from simulators.cash import CASH_BOARD, SimulatedCashAcceptor
+from simulators.printer import SIMULATED_PRINTER, STATE_FILE_NAME, SimulatedPrinter
+from simulators.smartcard import SIMULATED_CARDS, SimulatedCardReader
 
 
 def next_release(history: Database) -> Database:

@@ -12,9 +12,9 @@ from kiosk.terminal_schema import TERMINAL
 DATABASE_MODULES = (
     "kiosk.terminal_schema",
     "drivers.printer.job_ledger",
-    "drivers.printer.simulated",
-    "drivers.cash.simulated",
-    "drivers.smartcard.simulated",
+    "simulators.printer",
+    "simulators.cash",
+    "simulators.smartcard",
 )
 
 

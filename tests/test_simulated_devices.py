@@ -19,14 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import drivers.cash.simulated as cash_module
+import simulators.cash as cash_module
 from drivers.cash import ACCEPTED_DENOMINATIONS_FEN
-from drivers.cash.link_faults import LostPart, plan_next_calls, plan_random_calls
-from drivers.cash.simulated import CashRejected, SimulatedCashAcceptor
 from drivers.ioboard.host import IoBoardNotAnswering
-from drivers.ioboard.simulated import SimulatedIoBoard
 from drivers.printer.capabilities import PAPER_WIDTHS, paper_for_columns, paper_for_width
-from drivers.printer.simulated import SimulatedPrinter, layout_line, receipt_file_stem
 from drivers.smartcard.prepaid_card import (
     CardCommandRefused,
     CardStatusError,
@@ -34,7 +30,6 @@ from drivers.smartcard.prepaid_card import (
     error_for_status,
 )
 from drivers.smartcard.prepaid_mac import credit_mac
-from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.devices import (
     CardError,
     CardLoad,
@@ -48,6 +43,11 @@ from kiosk.devices import (
     ReceiptDocument,
     ReceiptLine,
 )
+from simulators.cash import CashRejected, SimulatedCashAcceptor
+from simulators.cash_link_faults import LostPart, plan_next_calls, plan_random_calls
+from simulators.ioboard import SimulatedIoBoard
+from simulators.printer import SimulatedPrinter, layout_line, receipt_file_stem
+from simulators.smartcard import SimulatedCardReader
 
 CARD = "31000012345678"
 OTHER_CARD = "31000087654321"
@@ -242,7 +242,7 @@ def test_counted_cash_survives_a_killed_process(tmp_path: Path) -> None:
     run_and_get_killed(
         f"""
         from pathlib import Path
-        from drivers.cash.simulated import SimulatedCashAcceptor
+        from simulators.cash import SimulatedCashAcceptor
         acceptor = SimulatedCashAcceptor(Path({str(state)!r}))
         acceptor.set_accepting(True)
         acceptor.acknowledge(acceptor.insert("note", 100).event_id)
@@ -298,7 +298,7 @@ def test_the_limit_and_unrecognised_items_survive_a_killed_process(tmp_path: Pat
     run_and_get_killed(
         f"""
         from pathlib import Path
-        from drivers.cash.simulated import SimulatedCashAcceptor
+        from simulators.cash import SimulatedCashAcceptor
         acceptor = SimulatedCashAcceptor(Path({str(state)!r}))
         acceptor.set_accepting(True, largest_fen=1000)
         acceptor.insert_unrecognised("note", 7)
@@ -512,7 +512,7 @@ def test_armed_link_errors_are_still_armed_for_a_new_cash_simulator(tmp_path: Pa
     run_and_get_killed(
         f"""
         from pathlib import Path
-        from drivers.cash.simulated import SimulatedCashAcceptor
+        from simulators.cash import SimulatedCashAcceptor
         acceptor = SimulatedCashAcceptor(Path({str(state)!r}))
         acceptor.set_accepting(True)
         acceptor.fail_next_host_calls(2)
@@ -968,7 +968,7 @@ def test_the_slot_an_armed_fault_and_the_cards_survive_a_killed_process(tmp_path
         f"""
         from pathlib import Path
         from drivers.smartcard.prepaid_mac import credit_mac
-        from drivers.smartcard.simulated import SimulatedCardReader
+        from simulators.smartcard import SimulatedCardReader
         reader = SimulatedCardReader(Path({str(state)!r}))
         reader.create_card({CARD!r}, "gas", "77")
         reader.insert_card({CARD!r})
@@ -1281,7 +1281,7 @@ def test_printed_paper_and_the_printer_state_survive_a_killed_process(tmp_path: 
     run_and_get_killed(
         f"""
         from pathlib import Path
-        from drivers.printer.simulated import SimulatedPrinter
+        from simulators.printer import SimulatedPrinter
         from kiosk.devices import ReceiptDocument, ReceiptLine
         printer = SimulatedPrinter(Path({str(out_dir)!r}))
         printer.print_receipt(ReceiptDocument("R-9/1", (ReceiptLine("paid"),)))

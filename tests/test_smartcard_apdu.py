@@ -14,8 +14,8 @@ from drivers.smartcard.apdu import (
 )
 from drivers.smartcard.prepaid_mac import check_credit_mac, credit_mac
 from drivers.smartcard.technician_app import SimulatedTechnicianCard
-from drivers.smartcard.vpcd_card import PREPAID_ATR, CardProtocol, answer_to_reset
 from kiosk.devices import CardLoad, PrepaidCard
+from simulators.vpcd_card import PREPAID_ATR, CardProtocol, answer_to_reset
 
 byte = st.integers(0, 255)
 

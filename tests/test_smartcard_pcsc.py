@@ -18,7 +18,6 @@ import pytest
 from drivers.smartcard.pcsc_reader import CardReaderEvent, PcscCardReader
 from drivers.smartcard.prepaid_card import CardStatusError
 from drivers.smartcard.prepaid_mac import credit_mac
-from drivers.smartcard.vpcd_card import CardProtocol, VpcdCardSimulator
 from kiosk.devices import (
     CardError,
     CardLoad,
@@ -28,6 +27,7 @@ from kiosk.devices import (
     TechnicianCardBlocked,
     TechnicianPinWrong,
 )
+from simulators.vpcd_card import CardProtocol, VpcdCardSimulator
 from tests.fixtures.pcscd import PrivatePcscd
 
 CARD = "31000012345678"
@@ -379,8 +379,7 @@ def test_kiosk_tool_card_simulate_serves_a_card_that_the_driver_reads(
         [
             sys.executable,
             "-m",
-            "firmware_tools.cli",
-            "card",
+            "simulators.cards",
             "simulate",
             "--card",
             "utility",
@@ -405,7 +404,7 @@ def test_kiosk_tool_card_simulate_serves_a_card_that_the_driver_reads(
         card = reader.read_prepaid()
         assert card is not None and card.meter_no == "4400123456"
         steer = subprocess.run(
-            [sys.executable, "-m", "firmware_tools.cli", "card", "control", "remove",
+            [sys.executable, "-m", "simulators.cards", "control", "remove",
              "--control", str(control), "--json"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
@@ -424,7 +423,7 @@ def test_kiosk_tool_card_control_without_a_simulator_says_so_in_one_line(tmp_pat
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "firmware_tools.cli", "card", "control", "status",
+        [sys.executable, "-m", "simulators.cards", "control", "status",
          "--control", str(tmp_path / "none.sock")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -580,12 +579,12 @@ def test_a_pattern_matching_no_reader_or_several_is_one_clear_error_naming_them(
     assert health["last_error"] == message
 
 
-# ---------------------------------------------------------------- kiosk-tool card (T=0, elsewhere)
+# ---------------------------------------------------------------- simulated cards (T=0, elsewhere)
 
 
 def kiosk_tool_card(*args: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
-        [sys.executable, "-m", "firmware_tools.cli", "card", *args],
+        [sys.executable, "-m", "simulators.cards", *args],
         capture_output=True,
         text=True,
         check=False,
@@ -597,7 +596,7 @@ def test_kiosk_tool_serves_a_t0_card_and_loads_it_elsewhere_for_the_bench(
 ) -> None:
     control = str(tmp_path / "control.sock")
     process = subprocess.Popen(
-        [sys.executable, "-m", "firmware_tools.cli", "card", "simulate", "--card", "utility",
+        [sys.executable, "-m", "simulators.cards", "simulate", "--card", "utility",
          "--card-no", CARD, "--meter-no", "4400123456", "--state", str(tmp_path / "cards.json"),
          "--port", str(pcscd.port), "--control", control, "--protocol", "t0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

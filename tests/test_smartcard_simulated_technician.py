@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.smartcard.simulated import SimulatedCardReader
 from kiosk.devices import CardError, CardRefused, TechnicianCardBlocked, TechnicianPinWrong
+from simulators.smartcard import SimulatedCardReader
 
 TECH = "99000000000042"
 

@@ -12,8 +12,8 @@ import pytest
 from drivers.smartcard import prepaid_app
 from drivers.smartcard.apdu import CommandApdu, ResponseApdu, encode_tlv
 from drivers.smartcard.prepaid_mac import credit_mac
-from drivers.smartcard.vpcd_card import CardProtocol, VpcdCardSimulator
 from kiosk.devices import CardLoad
+from simulators.vpcd_card import CardProtocol, VpcdCardSimulator
 
 CARD = "31000012345678"
 TERMINAL = "K-31000001-01"

@@ -14,7 +14,7 @@ from kiosk.telemetry.topics import TERMINAL_PUBLISHES, TopicKind
 from kiosk.updates.events import RollbackReason, UpdateEventKind
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("kiosk", "station", "backoffice", "drivers", "ui", "firmware_tools", "platform_sim")
+PRODUCT = ("kiosk", "station", "backoffice", "drivers", "ui", "firmware_tools", "simulators")
 TOPIC_MODULE = Path("kiosk/telemetry/topics.py")
 RECORD_MODULE = Path("kiosk/journal/record_types.py")
 UPDATE_EVENT_MODULE = Path("kiosk/updates/events.py")

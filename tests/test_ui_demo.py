@@ -12,7 +12,7 @@ ROOT = Path(__file__).parent.parent
 def test_the_demo_without_a_display_says_in_one_line_how_to_run_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     result = subprocess.run(
-        [sys.executable, "-m", "ui.app", "--demo", "--data", str(tmp_path / "demo")],
+        [sys.executable, "-m", "simulators.demo.touchscreen", "--data", str(tmp_path / "demo")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -33,7 +33,7 @@ def test_the_simulator_panel_pays_with_notes_opens_the_door_and_trips_the_tamper
     sims = board_rig.sims
     ui = ui_harness(board_rig.terminal, sims=sims, language="en")
     ui.wait_screen("idle")
-    assert ui.root.panel is not None and ui.root.panel.shown
+    assert ui.root.overlay is not None and ui.root.overlay.shown
     ui.phone_topup_to_cash("13800138000", "amount-2000")
     ui.tap("sim-note-10")
     ui.wait_for(lambda: ui.controller.resident.cash_inserted_fen == 10_00, "the ¥10 note")
@@ -55,7 +55,7 @@ def test_the_simulator_panel_pays_with_notes_opens_the_door_and_trips_the_tamper
     )
     ui.tap("sim-paper-out")
     assert sims.printer.health()["paper_out"] is True
-    assert "paper out" in ui.root.panel.status.text
+    assert "paper out" in ui.root.overlay.status.text
     ui.tap("sim-paper-in")
     ui.tap("sim-case")
     ui.wait_screen("out_of_service")
@@ -63,6 +63,6 @@ def test_the_simulator_panel_pays_with_notes_opens_the_door_and_trips_the_tamper
 
     Window.dispatch("on_keyboard", 0, 0, "h", [])
     ui.pump()
-    assert not ui.root.panel.shown and ui.root.panel.right <= 0  # out of the residents' way
+    assert not ui.root.overlay.shown and ui.root.overlay.right <= 0  # out of the residents' way
     Window.dispatch("on_keyboard", 0, 0, "h", [])
-    assert ui.root.panel.shown
+    assert ui.root.overlay.shown

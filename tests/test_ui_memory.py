@@ -1,8 +1,9 @@
 """The app's memory stays bounded: few font faces, no kept text surfaces, left screens freed,
 a window without multisample buffers.
 
-The figures themselves (resident set size over 100 journeys) are `python -m ui.bench`'s; these
-tests hold the mechanisms that keep them down, each of which a change could silently undo.
+The figures themselves (resident set size over 100 journeys) are
+`python -m tests.bench_support.ui`'s; these tests hold the mechanisms that keep them down,
+each of which a change could silently undo.
 """
 
 import gc

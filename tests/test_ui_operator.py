@@ -1,11 +1,11 @@
 """The station operator's screens on the real app (Xvfb): operator card and PIN, deposits,
 the float, the cash box, voucher payout, the day close, reprints and the session timeout.
 
-The operator card is the simulated reader's (drivers/smartcard/simulated.py, the same
+The operator card is the simulated reader's (simulators/smartcard.py, the same
 card application and 3-try PIN rule as on PC/SC), and once the card on the real PC/SC
 stack (pyscard -> private pcscd -> vpcd -> drivers/smartcard/operator_app.py); the
 platform is the threaded simulator, the printer the simulated one; taps go through Kivy's
-touch dispatch (ui.harness). Typing rules and message ids are checked without a window.
+touch dispatch (tests.ui_harness). Typing rules and message ids are checked without a window.
 """
 
 import dataclasses

@@ -18,7 +18,6 @@ import pytest
 
 from drivers.scanner.assembly import RawScan
 from drivers.scanner.buffer import ScanBuffer
-from drivers.scanner.simulated import sample_code
 from kiosk.devices import ScanMisread, ScannedCode, ScannedVoucher, ScanPurpose
 from kiosk.events import Event
 from kiosk.payment_codes import CodeProblem, PaymentScheme
@@ -26,6 +25,7 @@ from kiosk.receipts.identifiers import grouped_voucher_id, new_voucher_id
 from kiosk.receipts.qr import qr_payload, reference_code
 from kiosk.runtime import RuntimeEvent
 from kiosk.voucher_codes import VoucherCodeInvalid, voucher_id_of_scan
+from simulators.scanner import sample_code
 from tests.fixtures.scanner import SCANNER_RIGS
 from tests.fixtures.terminal import TerminalRig, started_rig
 from tests.test_ui_operator import (
@@ -319,7 +319,7 @@ def test_every_scanner_kind_reads_a_voucher_slip_when_armed_for_vouchers(
 def test_the_voucher_screen_with_its_scanner_lines_fits_in_both_languages(
     scan_rig: TerminalRig, ui_harness: Any
 ) -> None:
-    from ui.screen_tour import LANGUAGES
+    from tests.screen_tour import LANGUAGES
 
     ui = opened(scan_rig, ui_harness)
     ui.tap("op-pay_voucher")

@@ -3,7 +3,7 @@ in-doubt result and the clock guard, unrecognised cash, the inlet limit, top-up 
 service hours, claims by reprint code.
 
 The app runs under Xvfb on the test terminal (simulated devices, the threaded platform
-simulator), tapped through Kivy's touch pipeline (ui.harness)."""
+simulator), tapped through Kivy's touch pipeline (tests.ui_harness)."""
 
 import dataclasses
 from datetime import timedelta

@@ -4,7 +4,7 @@ to the wallet and the interim slip.
 
 The app runs under Xvfb on the test terminal (simulated devices, the threaded platform
 simulator with its provider behaviours, docs/platform-api.md "Provider behaviours"), tapped
-through Kivy's touch pipeline (ui.harness). The resident's phone is the simulator's
+through Kivy's touch pipeline (tests.ui_harness). The resident's phone is the simulator's
 /sim/orders controls (tests/fixtures/payment_orders.py)."""
 
 import random
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from drivers.scanner.simulated import sample_code
 from kiosk.catalog.sample_accounts import valid_account
 from kiosk.payment_codes import PaymentScheme
 from kiosk.transactions.kinds import QrStage
+from simulators.scanner import sample_code
 from tests.fixtures.engine_hook import engine_of
 from tests.fixtures.payment_orders import OrderDesk
 from tests.fixtures.terminal import TerminalRig, started_rig
@@ -198,7 +198,7 @@ def test_a_paid_order_whose_bill_is_refused_is_refunded_to_the_wallet(
 def test_a_payment_left_in_doubt_shows_the_interim_slip_in_every_mode(
     terminal_rig: TerminalRig, ui_harness: Any
 ) -> None:
-    from ui.screen_tour import LANGUAGES, MODES
+    from tests.screen_tour import LANGUAGES, MODES
 
     rig = terminal_rig
     OrderDesk(rig.platform).set_provider(["refund_fail:times=1"])

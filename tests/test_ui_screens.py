@@ -16,7 +16,7 @@ from kiosk.catalog.sample_accounts import valid_account
 def test_every_screen_in_both_languages_and_all_modes_passes_the_layout_check(
     board_rig: Any, ui_harness: Any, technician_card: Any, tmp_path: Path
 ) -> None:
-    from ui.screen_tour import LANGUAGES, MODES, ScreenTour, TourDevices
+    from tests.screen_tour import LANGUAGES, MODES, ScreenTour, TourDevices
     from ui.screens import SCREENS
 
     service = board_rig.terminal.catalog().service("power-card")

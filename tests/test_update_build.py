@@ -110,6 +110,24 @@ def test_the_bundle_holds_exactly_the_terminal_set_for_aarch64(tmp_path: Path) -
         str(p.relative_to(REPO).with_suffix(".mo")) for p in sources
     )
     assert not [n for n in names if n.endswith(".po")]
+    # The terminal's packages alone, and only their commands: no back office, no
+    # simulator, no harness or bench (they live in simulators/ and tests/).
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {
+        "kiosk",
+        "station",
+        "drivers",
+        "ui",
+        "firmware_tools",
+    }
+    assert not [n for n in names if "simulat" in n.rsplit("/", 1)[-1] or "bench" in n]
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(tmp_path / "x/payload/software" / own) as wheel:
+        scripts = wheel.read(entry_points).decode()
+    assert {line.split(" = ")[0] for line in scripts.splitlines() if " = " in line} == {
+        "kiosk",
+        "kiosk-ui",
+        "kiosk-tool",
+    }
 
     # Installed as the Pi installs a slot (no compile step), measured on disk.
     target = tmp_path / "site-packages"
@@ -169,7 +187,7 @@ def test_every_screen_runs_without_what_the_terminal_set_leaves_out(
     probe = (
         "import sys\n"
         f"for name in {absent!r}: sys.modules[name] = None\n"
-        "from ui.screens.__main__ import main\n"
+        "from tests.ui_screens import main\n"
         "sys.exit(main(['--out', sys.argv[1]]))\n"
     )
     env = {

@@ -9,7 +9,7 @@ Owns the rules, read from the Kivy widget tree of the screen as it is drawn:
 - every box lies inside its parent's box and inside the window.
 Boxes are compared in window coordinates with one pixel of tolerance for rounding. It judges
 only what is on screen; it never changes a widget. Used by tests/test_ui_layout.py over every
-screen, language and mode (ui.screen_tour), and by `make screens`.
+screen, language and mode (tests.screen_tour), and by `make screens`.
 """
 
 from collections.abc import Iterator

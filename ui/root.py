@@ -7,6 +7,7 @@ as the core's events (kiosk.runtime, through the controller), and the core's hou
 journey state (the controller does).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from kivy.clock import Clock
@@ -14,13 +15,14 @@ from kivy.core.window import Window
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.widget import Widget
 
 from ui.controller import KioskController
 from ui.memory import freeze_startup_objects
 from ui.screen_ids import ScreenId
 from ui.screens import SCREENS, KioskScreen
 from ui.screens.base import look_of
-from ui.sim_panel import SimulatorPanel
+from ui.settings import UiSettings
 from ui.widgets import button, paint_background, text
 
 # The idle timeout's resolution: the countdown shows whole seconds.
@@ -28,25 +30,23 @@ TIMEOUT_TICK_S = 0.25
 
 
 class KioskRoot(FloatLayout):
-    def __init__(self, controller: KioskController, sims: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        controller: KioskController,
+        overlay: Callable[[UiSettings], Widget] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.controller = controller
         self.manager = ScreenManager(transition=NoTransition())
         for name, screen_class in SCREENS.items():
             self.manager.add_widget(screen_class(controller, name=name))
         self.add_widget(self.manager)
-        self.panel: SimulatorPanel | None = None
-        if sims is not None:
-            # The demo's simulator panel, over the header's title (the "h" key hides it):
-            # the frame's padding is 20 px, the header's three buttons 2 targets wide each.
-            settings = controller.settings
-            target = settings.min_target_px
-            self.panel = SimulatorPanel(
-                sims,
-                pos=(20, settings.height_px - 20 - target),
-                size=(settings.width_px - 40 - 3 * (2 * target + 12) - 8, target),
-            )
-            self.add_widget(self.panel)
+        # A widget over every screen, made for these settings: only the demo has one, its
+        # simulator panel (simulators/demo/sim_panel.py); a terminal never does.
+        self.overlay = None if overlay is None else overlay(controller.settings)
+        if self.overlay is not None:
+            self.add_widget(self.overlay)
         self.countdown: BoxLayout | None = None
         controller.listeners.append(self._show)
         controller.redraw.append(self._redraw)
@@ -113,6 +113,6 @@ class KioskRoot(FloatLayout):
 
     def stop(self) -> None:
         self._event.cancel()
-        if self.panel is not None:
-            self.panel.stop()
+        if self.overlay is not None:
+            self.remove_widget(self.overlay)  # it lets go of the window as it leaves
         Window.unbind(on_touch_down=self._touched)

@@ -49,8 +49,10 @@ echo "==> [1/5] this project's wheel, with its catalogs compiled"
 # Built from a copy of the sources alone: a build/ directory left in the checkout by an
 # earlier build would lend the wheel its stale files.
 mkdir "$WORK/src"
+# The terminal's packages alone: not the back office, not the simulators (nothing shipped
+# imports them: tests/test_import_direction.py), not the tests.
 tar -C "$REPO" --exclude=__pycache__ --exclude='*.mo' -cf - setup.py setup.cfg pyproject.toml \
-	README.md kiosk station drivers ui firmware_tools backoffice platform_sim | tar -C "$WORK/src" -xf -
+	README.md kiosk station drivers ui firmware_tools | tar -C "$WORK/src" -xf -
 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/wheels" "$WORK/src"
 
 echo "==> [2/5] the terminal's run-time set for CPython 3.11 on manylinux aarch64 (hashes checked)"

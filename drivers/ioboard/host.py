@@ -7,7 +7,7 @@ time, answered with the same sequence number, retransmitted after a timeout or a
 bound, and a handshake (HELLO) on every new connection that checks the protocol version.
 After an unplug or a board restart it reconnects and handshakes again on the next call.
 It reaches the board through a Transport: SerialTransport (pyserial) for the real board, an
-in-process one for drivers/ioboard/simulated.py; SerialIoBoard is the driver on a serial port.
+in-process one for simulators/ioboard.py; SerialIoBoard is the driver on a serial port.
 
 It never journals or decides anything: the core journals each cash event and only then
 calls acknowledge(); until then the board keeps the event and pending() repeats it.

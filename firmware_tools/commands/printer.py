@@ -8,11 +8,6 @@ the pseudo-terminal printer, imitating one model, for a bench or the demo until 
 """
 
 import argparse
-import logging
-import signal
-import sys
-import threading
-from pathlib import Path
 from typing import Any
 
 from kiosk.command_line import CommandError, emit
@@ -95,49 +90,8 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from drivers.printer.profiles import UnknownPrinterModel
-    from drivers.printer.pty_simulator import PtyPrinterSimulator
-
-    logging.basicConfig(level=logging.INFO, format="printer simulator: %(message)s")
-    if args.link.exists() and not args.link.is_symlink():
-        raise CommandError(f"{args.link} exists and is not a link: choose another --link path")
-    if args.print_speed is not None and args.print_speed <= 0:
-        raise CommandError(f"--print-speed {args.print_speed:g} must be more than 0 mm/s")
-    try:
-        simulator = PtyPrinterSimulator(
-            args.link,
-            args.out,
-            args.columns,
-            control=args.control,
-            model=args.model,
-            print_speed_mm_s=args.print_speed,
-        )
-    except UnknownPrinterModel as exc:
-        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        simulator.start()
-    except (OSError, ValueError) as exc:
-        raise CommandError(f"cannot start the printer simulator: {exc}") from None
-    control = f", faults through {args.control}" if args.control else ""
-    print(
-        f"printer simulator ({simulator.profile.name}) on {args.link}, receipts in {args.out}"
-        + control,
-        flush=True,
-    )
-    try:
-        stop.wait()
-    finally:
-        simulator.stop()
-    print(f"printer simulator stopped after {len(simulator.receipts)} receipts", file=sys.stderr)
-    return 0
-
-
 def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    parser = groups.add_parser("printer", help="test the receipt printer or run its simulator")
+    parser = groups.add_parser("printer", help="test the receipt printer or list the models")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     test = sub.add_parser("test", help="print a test receipt and report the printer's status")
     test.add_argument(
@@ -176,31 +130,3 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     models = sub.add_parser("models", help="list the printer models a configuration may name")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
     models.set_defaults(handler=_models)
-    simulate = sub.add_parser(
-        "simulate", help="run an ESC/POS printer on a pseudo-terminal until interrupted"
-    )
-    simulate.add_argument(
-        "--link",
-        type=Path,
-        required=True,
-        help="path of the link to the pseudo-terminal (the 'serial port')",
-    )
-    simulate.add_argument(
-        "--out", type=Path, required=True, help="directory for the printed receipts (.txt and .png)"
-    )
-    simulate.add_argument("--columns", type=int, choices=(32, 48), default=32)
-    simulate.add_argument(
-        "--model",
-        default="epson-compatible",
-        help="the printer model it imitates, e.g. clone-58 (ignores GS ( H)",
-    )
-    simulate.add_argument(
-        "--print-speed",
-        type=float,
-        metavar="MM_PER_S",
-        help="print at this paper speed instead of at once",
-    )
-    simulate.add_argument(
-        "--control", type=Path, help="FIFO to create for fault commands (see docs/printer.md)"
-    )
-    simulate.set_defaults(handler=_simulate)

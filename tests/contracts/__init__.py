@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from drivers.cash.simulated import SimulatedCashAcceptor
-from drivers.printer.simulated import SimulatedPrinter
-from drivers.smartcard.simulated import SimulatedCardReader
-from drivers.smartcard.vpcd_card import CardProtocol
 from kiosk.devices import CardReader, CashAcceptor, Printer
+from simulators.cash import SimulatedCashAcceptor
+from simulators.printer import SimulatedPrinter
+from simulators.smartcard import SimulatedCardReader
+from simulators.vpcd_card import CardProtocol
 from tests.fixtures.ioboard import IoBoardCashRig
 from tests.fixtures.pcscd import PcscVpcdCardRig
 from tests.fixtures.pty_printer import open_pty_printer_rig

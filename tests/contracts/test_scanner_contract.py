@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.scanner.simulated import sample_code
 from kiosk.devices import ScanMisread, ScannedCode, ScannerUnavailable
 from kiosk.payment_codes import CodeProblem, PaymentScheme
+from simulators.scanner import sample_code
 from tests.fixtures.scanner import SCANNER_RIGS, ScannerRig
 
 WAIT_S = 5.0  # a read that should find a code waits at most this; it returns at once when it does

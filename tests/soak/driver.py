@@ -23,9 +23,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from drivers.cash.link_faults import plan_random_calls
-from drivers.cash.simulated import SimulatedCashAcceptor
 from kiosk.config import Config, load_config
+from simulators.cash import SimulatedCashAcceptor
+from simulators.cash_link_faults import plan_random_calls
 from station.composition import simulator_dir
 from tests.fixtures.platform import PlatformSimProcess
 from tests.soak.ledger import SoakLedger

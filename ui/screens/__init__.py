@@ -1,4 +1,4 @@
-"""Every screen of the app by its id (`python -m ui.screens --out DIR` draws them all to PNG)."""
+"""Every screen of the app by its id (`make screens` draws them all to PNG)."""
 
 from ui.screen_ids import ScreenId
 from ui.screens.base import KioskScreen

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import drivers.ioboard.firmware as firmware_package
 from drivers.cash import CashRejected
 from drivers.ioboard.firmware.board import Board
 from drivers.ioboard.firmware.pulses import pulse_train
 from kiosk.money import format_fen
 
-FIRMWARE_DIR = Path(__file__).resolve().parent / "firmware"
+FIRMWARE_DIR = Path(firmware_package.__file__).resolve().parent
 
 # A bench validator sends short pulses so that a 100-yuan note (100 pulses) takes under a
 # second; the decoder logic is the board's, only its configured timings differ.

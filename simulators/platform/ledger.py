@@ -36,8 +36,8 @@ from kiosk.platform.models import (
     VoucherState,
 )
 from kiosk.storage import open_database, write_transaction
-from platform_sim import sample_data
-from platform_sim.orders import release_order, use_order
+from simulators.platform import sample_data
+from simulators.platform.orders import release_order, use_order
 
 # A new station's float: the credit line is zero (seed 002: 信誉额度必须为零), so nothing can be
 # sold until a deposit is confirmed. A larger opening balance models a station whose balance

@@ -6,8 +6,8 @@ acceptor, open the door, open the case to trip the tamper switch) and the demo's
 numbers and the staff cards' PINs. It acts on the simulators only
 (station.composition.SimulatedDevices), never on the terminal core: the core sees what
 happened through its devices, exactly as with real hardware. No Kivy here (it is imported
-before Kivy is configured); ui.sim_panel shows these actions on screen. The labels are for
-the developer at the demo, not for a resident, so they are English, not translated.
+before Kivy is configured); simulators.demo.sim_panel shows these actions on screen. The
+labels are for the developer at the demo, not for a resident, so they are English, not translated.
 """
 
 import logging

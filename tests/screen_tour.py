@@ -1,6 +1,6 @@
 """A tour of every screen of the app, in both languages and every reading mode, checked.
 
-Owns the script of the tour: it drives the real app (ui.harness) on simulated devices
+Owns the script of the tour: it drives the real app (tests.ui_harness) on simulated devices
 through every journey and device state that has a screen of its own — bill, phone top-up
 with its confirmation, prepaid card top-up with the card pulled mid-credit, unrecognised
 cash, a receipt that could not be printed, a payment left in doubt, rating and complaint,
@@ -24,7 +24,7 @@ from typing import Any
 
 from kiosk.catalog.sample_accounts import valid_account
 from kiosk.transactions.retry_policy import FIRST_RETRY
-from ui.harness import UiHarness
+from tests.ui_harness import UiHarness
 from ui.screen_ids import ScreenId
 from ui.screens import SCREENS
 
@@ -431,6 +431,6 @@ class ScreenTour:
         missing = sorted(set(SCREENS) - self.seen)
         if missing:
             raise AssertionError(
-                f"the screen tour never reached {', '.join(missing)}: add them to ui.screen_tour"
+                f"the screen tour never reached {', '.join(missing)}: add them to tests.screen_tour"
             )
         return self.written

@@ -28,10 +28,10 @@ from paho.mqtt.properties import Properties
 
 from backoffice.config import BrokerConfig, Thresholds
 from backoffice.contract import TERMINAL_KINDS
-from backoffice.fleet_sim import SimulatedTerminal
 from backoffice.store import Store
 from backoffice.worker import MqttIngest
 from kiosk.telemetry.topics import TopicKind, terminal_filter, topic
+from simulators.fleet import SimulatedTerminal
 
 TIMEOUT_S = 600.0
 FLEET = 100_000

@@ -1,6 +1,6 @@
 """The link torture run: a noisy line and host restarts against the real firmware, cash checked.
 
-torture_link() runs the host driver against the bench board (drivers/ioboard/harness.py) over
+torture_link() runs the host driver against the bench board (simulators/ioboard_board.py) over
 a pseudo-terminal that flips bits and drops, duplicates and reorders bytes in both directions,
 while the board keeps counting cash and the "terminal" is restarted at random points (also
 between journaling an event and acknowledging it). At the end the line is made clean, the
@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivers.ioboard.harness import BoardHarness, LineFaults
 from drivers.ioboard.host import IoBoardNotAnswering, SerialIoBoard
+from simulators.ioboard_board import BoardHarness, LineFaults
 
 # Per byte, both directions: about one frame in twenty arrives damaged.
 BIT_FLIP, DROP, DUPLICATE, REORDER = 1e-3, 5e-4, 5e-4, 5e-4

@@ -1,4 +1,4 @@
-"""`python -m ui.bench`: the touchscreen's figures (the lead calls it from `make bench`).
+"""`python -m tests.bench_support.ui`: the touchscreen's figures (`make bench` calls it).
 
 Prints: cold start to the idle screen (a fresh process, under Xvfb); the resident set size of
 the UI process after every 25 of 100 simulated phone top-up journeys tapped through the real
@@ -31,8 +31,8 @@ COLD_START_SNIPPET = """
 import sys, tempfile, time
 from pathlib import Path
 started = float(sys.argv[1])
-from ui.app import demo_station
-from ui.harness import UiHarness
+from simulators.demo.touchscreen import demo_station
+from tests.ui_harness import UiHarness
 from ui.settings import UiSettings
 terminal, sims, platform = demo_station(Path(tempfile.mkdtemp(prefix="ui-bench-")))
 ui = UiHarness(terminal, UiSettings(voice=False))
@@ -50,7 +50,7 @@ from kivy.base import EventLoop
 EventLoop.ensure_window()
 for _ in range(3):
     EventLoop.idle()
-from ui.bench import rss_mb
+from tests.bench_support.ui import rss_mb
 print(rss_mb())
 """
 
@@ -98,12 +98,20 @@ class JourneyFigures:
 
 @contextmanager
 def platform_simulator_process(database: Path) -> Iterator[tuple[str, int]]:
-    """(url, pid) of `python -m platform_sim.cli` serving database, stopped on exit.
+    """(url, pid) of `python -m simulators.platform.cli` serving database, stopped on exit.
 
     Started here rather than through tests.fixtures.platform, whose import brings pytest
     (about 8 MB) into the UI process that the bench measures, and no terminal runs pytest.
     """
-    command = [sys.executable, "-m", "platform_sim.cli", "--db", str(database), "--port", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "simulators.platform.cli",
+        "--db",
+        str(database),
+        "--port",
+        "0",
+    ]
     command += ["--quiet", "--auto-confirm-deposits"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -122,8 +130,8 @@ def platform_simulator_process(database: Path) -> Iterator[tuple[str, int]]:
 
 def journeys(count: int) -> JourneyFigures:
     """count phone top-ups tapped through the app, the platform simulator in its own process."""
-    from ui.app import demo_station
-    from ui.harness import UiHarness
+    from simulators.demo.touchscreen import demo_station
+    from tests.ui_harness import UiHarness
     from ui.settings import UiSettings
 
     figures = JourneyFigures()
@@ -206,7 +214,9 @@ def report(figures: JourneyFigures) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench_support.ui", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--journeys", type=int, default=100)
     args = parser.parse_args(argv)
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))

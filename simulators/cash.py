@@ -23,17 +23,17 @@ from drivers.cash import (
     denominations_up_to,
     unrecognised_detail,
 )
-from drivers.cash.link_faults import (
+from kiosk.devices import CashEvent, CashKind, DeviceError
+from kiosk.money import format_fen
+from kiosk.schema import Database, Migration, register
+from kiosk.storage import open_database, write_transaction
+from simulators.cash_link_faults import (
     LinkFaultPlan,
     LostPart,
     link_error_text,
     plan_next_calls,
     plan_random_calls,
 )
-from kiosk.devices import CashEvent, CashKind, DeviceError
-from kiosk.money import format_fen
-from kiosk.schema import Database, Migration, register
-from kiosk.storage import open_database, write_transaction
 
 __all__ = ["CashRejected", "SimulatedCashAcceptor"]
 

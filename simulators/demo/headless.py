@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data.mkdir(parents=True, exist_ok=True)
     # Imported here: the touchscreen app imports this module for demo_config and demo_signer
     # and would otherwise carry the simulator's code while it runs elsewhere.
-    from platform_sim.server import PlatformSimulator
+    from simulators.platform.server import PlatformSimulator
 
     # The platform confirms deposits as the operator's back office does: after the fact.
     platform = PlatformSimulator(data / "platform.sqlite3")

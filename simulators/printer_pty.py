@@ -23,26 +23,36 @@ until it prints them or the host clears them, and answers status queries meanwhi
 
 All serial and page work happens on one thread; other threads (the fault methods, the
 control FIFO) hand it actions and wait for them, so nothing races on the descriptors.
+
+`python -m simulators.printer_pty --link PATH --out DIR` runs it until interrupted.
 """
 
+import argparse
 import errno
 import logging
 import os
 import queue
 import select
+import signal
 import stat
+import sys
 import threading
 import time
 import tty
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.printer import escpos_decoder as cmd
 from drivers.printer.capabilities import DOTS_PER_MM, LINE_PITCH_MM, paper_for_columns
 from drivers.printer.escpos_commands import Cut
-from drivers.printer.profiles import GENERIC_MODEL, PrinterProfile, profile_for
+from drivers.printer.profiles import (
+    GENERIC_MODEL,
+    PrinterProfile,
+    UnknownPrinterModel,
+    profile_for,
+)
 from drivers.printer.render import (
     PrintedPage,
     PrintedQr,
@@ -52,6 +62,7 @@ from drivers.printer.render import (
     write_page,
 )
 from drivers.printer.status import BUFFER_CLEARED_REPLY, encode_status, process_id_response
+from kiosk.command_line import CommandError, run_command
 
 log = logging.getLogger(__name__)
 
@@ -573,3 +584,82 @@ class PtyPrinterSimulator:
         log.info("printed %s%s", receipt.text_path.name, " (paper ran out)" if truncated else "")
         if self.on_receipt is not None:
             self.on_receipt(receipt)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="printer simulator: %(message)s")
+    if args.link.exists() and not args.link.is_symlink():
+        raise CommandError(f"{args.link} exists and is not a link: choose another --link path")
+    if args.print_speed is not None and args.print_speed <= 0:
+        raise CommandError(f"--print-speed {args.print_speed:g} must be more than 0 mm/s")
+    try:
+        simulator = PtyPrinterSimulator(
+            args.link,
+            args.out,
+            args.columns,
+            control=args.control,
+            model=args.model,
+            print_speed_mm_s=args.print_speed,
+        )
+    except UnknownPrinterModel as exc:
+        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        simulator.start()
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot start the printer simulator: {exc}") from None
+    control = f", faults through {args.control}" if args.control else ""
+    print(
+        f"printer simulator ({simulator.profile.name}) on {args.link}, receipts in {args.out}"
+        + control,
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        simulator.stop()
+    print(f"printer simulator stopped after {len(simulator.receipts)} receipts", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    simulate = argparse.ArgumentParser(
+        prog="python -m simulators.printer_pty",
+        description="run an ESC/POS printer on a pseudo-terminal until interrupted",
+    )
+    simulate.add_argument(
+        "--link",
+        type=Path,
+        required=True,
+        help="path of the link to the pseudo-terminal (the 'serial port')",
+    )
+    simulate.add_argument(
+        "--out", type=Path, required=True, help="directory for the printed receipts (.txt and .png)"
+    )
+    simulate.add_argument("--columns", type=int, choices=(32, 48), default=32)
+    simulate.add_argument(
+        "--model",
+        default="epson-compatible",
+        help="the printer model it imitates, e.g. clone-58 (ignores GS ( H)",
+    )
+    simulate.add_argument(
+        "--print-speed",
+        type=float,
+        metavar="MM_PER_S",
+        help="print at this paper speed instead of at once",
+    )
+    simulate.add_argument(
+        "--control", type=Path, help="FIFO to create for fault commands (see docs/printer.md)"
+    )
+    simulate.set_defaults(handler=_simulate)
+    return simulate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

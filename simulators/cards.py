@@ -1,19 +1,21 @@
-"""kiosk-tool card: serve simulated smartcards to pcscd's virtual reader, and steer them.
+"""`python -m simulators.cards`: simulated smartcards served to pcscd's virtual reader.
 
-`card simulate` runs a simulated utility, technician or station operator card served through
-vsmartcard's vpcd
-reader (drivers.smartcard.vpcd_card) until interrupted, as a T=1 or a T=0 card; `card
-control` asks a running simulator to insert, remove or pull its card, to answer an error
+`simulate` runs a simulated utility, technician or station operator card served through
+vsmartcard's vpcd reader (simulators.vpcd_card) until interrupted, as a T=1 or a T=0 card;
+`control` asks a running simulator to insert, remove or pull its card, to answer an error
 status word, or to load the card at another terminal (a utility's counter). Never shows a
 technician's or an operator's PIN.
 """
 
 import argparse
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from drivers.smartcard.prepaid_card import GRID_OFFICE_TERMINAL, UTILITIES
-from drivers.smartcard.vpcd_card import (
+from kiosk.command_line import CommandError, emit, run_command
+from kiosk.money import MoneyError, format_fen, parse_yuan
+from simulators.vpcd_card import (
     CARD_KINDS,
     VPCD_DEFAULT_PORT,
     CardProtocol,
@@ -21,8 +23,6 @@ from drivers.smartcard.vpcd_card import (
     send_control,
     serve_control,
 )
-from kiosk.command_line import CommandError, emit
-from kiosk.money import MoneyError, format_fen, parse_yuan
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -95,7 +95,7 @@ def _control(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(
             f"no card simulator answers on {args.control} ({exc.strerror or exc}): "
-            "start `kiosk-tool card simulate --control` first"
+            "start `python -m simulators.cards simulate --control` first"
         ) from None
     if not reply.get("ok"):
         raise CommandError(f"the card simulator refused {args.action}: {reply.get('error')}")
@@ -113,10 +113,9 @@ def _control(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    card = groups.add_parser(
-        "card",
-        help="simulated smartcards served to pcscd's virtual reader (vsmartcard vpcd)",
+def build_parser() -> argparse.ArgumentParser:
+    card = argparse.ArgumentParser(
+        prog="python -m simulators.cards",
         description="Serve simulated utility, technician and operator cards through the vpcd "
         "reader.",
     )
@@ -155,7 +154,7 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         help="a file holding a new technician or operator card's PIN (4-12 digits)",
     )
     simulate.add_argument(
-        "--control", type=Path, help="a Unix socket path for `kiosk-tool card control`"
+        "--control", type=Path, help="a Unix socket path for `python -m simulators.cards control`"
     )
     simulate.add_argument(
         "--protocol",
@@ -169,7 +168,7 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     control = commands.add_parser(
         "control",
         help="insert, remove or pull the simulated card, arm an error, or load it elsewhere",
-        description="Steer a running `kiosk-tool card simulate --control PATH`.",
+        description="Steer a running `python -m simulators.cards simulate --control PATH`.",
     )
     control.add_argument(
         "action",
@@ -199,3 +198,12 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     )
     control.add_argument("--json", action="store_true", help="print the reply as JSON")
     control.set_defaults(handler=_control)
+    return card
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -48,7 +48,7 @@ from kiosk.platform.models import (
     Refusal,
 )
 from kiosk.storage import open_database, write_transaction
-from platform_sim.provider import (
+from simulators.platform.provider import (
     Behaviour,
     BehaviourKind,
     ProviderPlan,

@@ -13,7 +13,7 @@ import threading
 import tty
 from pathlib import Path
 
-from drivers.scanner.simulated import garbled
+from simulators.scanner import garbled
 
 
 class PtyScannerSimulator:

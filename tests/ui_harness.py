@@ -1,6 +1,6 @@
 """Driving the real app without a person: frames, taps through Kivy's touch pipeline, waits.
 
-Used by the UI tests, `python -m ui.screens` and ui.bench. A tap is a real MotionEvent
+Used by the UI tests, `python -m ui.screens` and tests.bench_support.ui. A tap is a real MotionEvent
 (`HarnessTouch`, the same as kivy.tests.common.UnitTestTouch, which would bring pytest into
 the process the bench measures) posted into the window's input queue at the centre of the
 widget with that action_id, so it goes through the same on_touch_down/up dispatch and
@@ -52,6 +52,7 @@ class UiHarness:
         from kivy.base import EventLoop
         from kivy.clock import Clock
 
+        from simulators.demo.sim_panel import demo_panel
         from ui.controller import KioskController
         from ui.root import KioskRoot
         from ui.voice import Voice
@@ -74,7 +75,7 @@ class UiHarness:
             submit=self.runtime.submit,
             voice=Voice(settings.voice),
         )
-        self.root = KioskRoot(self.controller, sims=sims)
+        self.root = KioskRoot(self.controller, None if sims is None else demo_panel(sims))
         self.window.add_widget(self.root)
         self.pump(3)
 

@@ -661,7 +661,7 @@ def _recv_exact(sock: socket.socket, length: int) -> bytes | None:
 
 
 def serve_control(simulator: VpcdCardSimulator, path: Path) -> threading.Thread:
-    """Accept one JSON request per connection on a Unix socket at path (kiosk-tool card ...).
+    """Accept one JSON request per connection on a Unix socket at path (simulators.cards).
 
     Requests: {"do": "insert", "card_no": ...}, {"do": "remove"}, {"do": "pull",
     "after_apply": bool}, {"do": "answer-error", "status_word": "6581"}, {"do": "status"},
@@ -723,7 +723,7 @@ def serve_control(simulator: VpcdCardSimulator, path: Path) -> threading.Thread:
 def send_control(
     path: Path, request: dict[str, object], timeout_s: float = 5.0
 ) -> dict[str, object]:
-    """Send one control request to a running `kiosk-tool card simulate` and return its reply."""
+    """Send one control request to a running `python -m simulators.cards simulate`; its reply."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         sock.connect(str(path))

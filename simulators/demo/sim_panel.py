@@ -1,16 +1,18 @@
-"""The demo's simulator panel: the actions of ui.demo_devices as buttons and keys.
+"""The demo's simulator panel: the actions of simulators.demo.devices as buttons and keys.
 
 Owns the small panel over the left edge of the window (toggled with the "h" key) and the
-keyboard bindings; what each action does is ui.demo_devices'. Only the demo shows it.
+keyboard bindings; what each action does is simulators.demo.devices'. Only the demo shows it.
 """
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from kivy.core.window import Window
 from kivy.uix.gridlayout import GridLayout
 
-from ui.demo_devices import TOGGLE_KEY, SimAction, demo_actions, run_action
+from simulators.demo.devices import TOGGLE_KEY, SimAction, demo_actions, run_action
+from ui.settings import UiSettings
 from ui.widgets import NORMAL, Look, button, paint_background, text
 
 
@@ -25,6 +27,8 @@ class SimulatorPanel(GridLayout):
     def __init__(self, sims: Any, **kwargs: Any) -> None:
         super().__init__(cols=self.COLUMNS, spacing=2, size_hint=(None, None), **kwargs)
         self.sims = sims
+        # Taken off the window (the app ends): stop answering the demo's keys.
+        self.bind(parent=self._parent_changed)
         self.actions = demo_actions()
         self.by_key = {a.key: a for a in self.actions}
         paint_background(self, (0.15, 0.15, 0.18, 0.95))
@@ -71,5 +75,24 @@ class SimulatorPanel(GridLayout):
         self.apply(action)
         return True
 
+    def _parent_changed(self, _panel: Any, parent: Any) -> None:
+        if parent is None:
+            self.stop()
+
     def stop(self) -> None:
         Window.unbind(on_keyboard=self._on_key)
+
+
+def demo_panel(sims: Any) -> Callable[[UiSettings], SimulatorPanel]:
+    """The panel as the window's overlay (ui.root.KioskRoot), over the header's title:
+    the frame's padding is 20 px, the header's three buttons 2 targets wide each."""
+
+    def make(settings: UiSettings) -> SimulatorPanel:
+        target = settings.min_target_px
+        return SimulatorPanel(
+            sims,
+            pos=(20, settings.height_px - 20 - target),
+            size=(settings.width_px - 40 - 3 * (2 * target + 12) - 8, target),
+        )
+
+    return make

@@ -1,6 +1,6 @@
 """`python -m ui.screens --out build/screens`: every screen in both languages and all modes.
 
-Runs ui.screen_tour on the demo station (simulated devices, I/O board, platform simulator)
+Runs tests.screen_tour on the demo station (simulated devices, I/O board, platform simulator)
 and writes <screen>[-<variant>]-<lang>[-<mode>].png; exits 1, naming each problem, when
 the layout check (ui.layout_check) finds one. Needs a display: without DISPLAY it starts its
 own Xvfb (Debian xvfb) for the run.
@@ -22,10 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/screens"))
     args = parser.parse_args(argv)
     with display():
-        from ui.app import demo_station
-        from ui.demo_devices import TECHNICIAN_CARD, TECHNICIAN_PIN, demo_card_number
-        from ui.harness import UiHarness
-        from ui.screen_tour import ScreenTour, TourDevices
+        from simulators.demo.devices import TECHNICIAN_CARD, TECHNICIAN_PIN, demo_card_number
+        from simulators.demo.touchscreen import demo_station
+        from tests.screen_tour import ScreenTour, TourDevices
+        from tests.ui_harness import UiHarness
         from ui.settings import UiSettings
 
         with tempfile.TemporaryDirectory(prefix="ui-screens-") as data:

@@ -20,9 +20,9 @@ from types import FrameType
 
 from kiosk.command_line import CommandError, run_command
 from kiosk.platform.models import HOLD_LIFETIME, ORDER_LIFETIME
-from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
-from platform_sim.orders import OrderBook
-from platform_sim.server import PlatformSimulator
+from simulators.platform.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
+from simulators.platform.orders import OrderBook
+from simulators.platform.server import PlatformSimulator
 
 
 def serve(args: argparse.Namespace) -> int:

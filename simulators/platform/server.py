@@ -45,12 +45,12 @@ from kiosk.platform.models import (
     Refusal,
 )
 from kiosk.station_keys import StationKey, StationKeyError, station_key_of
-from platform_sim import sample_data
-from platform_sim.faults import FaultKind, FaultPlan, FaultRule, parse_fault
-from platform_sim.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
-from platform_sim.orders import OrderBook
-from platform_sim.provider import ProviderPlan, parse_behaviour
-from platform_sim.revocation import RevocationList
+from simulators.platform import sample_data
+from simulators.platform.faults import FaultKind, FaultPlan, FaultRule, parse_fault
+from simulators.platform.ledger import DEFAULT_OPENING_FLOAT_FEN, Ledger
+from simulators.platform.orders import OrderBook
+from simulators.platform.provider import ProviderPlan, parse_behaviour
+from simulators.platform.revocation import RevocationList
 
 log = logging.getLogger("platform_sim")
 
@@ -320,7 +320,7 @@ class PlatformSimulator:
         key: str,
         now: datetime,
     ) -> Any:
-        """A payment-order request (platform_sim/orders.py has the rules)."""
+        """A payment-order request (simulators.platform/orders.py has the rules)."""
         orders = self.orders
         if operation is Operation.ORDER_CREATE:
             return orders.create(

@@ -1,7 +1,7 @@
 """The I/O board for the demo and the UI: the real firmware logic in this process, no port.
 
 SimulatedIoBoard is the same host driver as the real board's (drivers/ioboard/host.py), over
-an in-process transport to the firmware's Board run by drivers/ioboard/harness.BoardRunner, so
+an in-process transport to the firmware's Board run by simulators/ioboard_board.BoardRunner, so
 the demo exercises the real link protocol, pulse decoding, event buffer and tamper latch. It
 offers what a person does (insert cash or something the validator cannot value, open the door
 or the enclosure) and the faults a real board has (link pulled, link errors on the next or on
@@ -12,17 +12,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from drivers.cash.link_faults import (
+from drivers.ioboard.firmware import link
+from drivers.ioboard.host import IoBoardDriver, TransportDown
+from kiosk.devices import CashEvent
+from simulators.cash_link_faults import (
     LinkFaultPlan,
     LostPart,
     link_error_text,
     plan_next_calls,
     plan_random_calls,
 )
-from drivers.ioboard.firmware import link
-from drivers.ioboard.harness import BoardRunner, bench_settings
-from drivers.ioboard.host import IoBoardDriver, TransportDown
-from kiosk.devices import CashEvent
+from simulators.ioboard_board import BoardRunner, bench_settings
 
 
 class InProcessTransport:
