@@ -4,7 +4,6 @@ with CSRF tokens, commands from typed forms, reports and their CSV."""
 
 import json
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -267,7 +266,7 @@ def test_reports_render_and_export_csv_and_bad_dates_are_one_clear_error(
     dashboard: BackofficeService, make_sim_terminal: Callable[..., SimulatedTerminal]
 ) -> None:
     [sim] = start_fleet(make_sim_terminal, 1, dashboard)
-    today = time.strftime("%Y-%m-%d")
+    today = sim.today().isoformat()  # the station's business day, not the machine's
     sim.pay(5_000, 100)
     wait_for(lambda: sim.backlog() == 0, "the record")
     status, kind, body = request(dashboard.url + f"/reports/daily?day={today}&format=csv")
