@@ -23,6 +23,9 @@ class CommandError(KioskError):
     them: str() is the English line, kiosk-tool prints it in the technician's language."""
 
     def __init__(self, message_id: str, **values: Any) -> None:
+        if isinstance(message_id, MessageText) and not values:  # a text the core wrote
+            core_text: MessageText = message_id
+            message_id, values = core_text.message_id, dict(core_text.values)
         super().__init__(MessageText(message_id, **values))
         self.message_id = message_id
         self.values = values

@@ -24,3 +24,16 @@ class MessageText(str):
         text.message_id = message_id
         text.values = values
         return text
+
+
+def error_text(exc: BaseException) -> str:
+    """An error's line as a MessageText when it carries a message id (a TranslatedError,
+    an error raised with a MessageText), else its English text: the reason to put in
+    another message's values without losing its translation."""
+    message_id = getattr(exc, "message_id", None)
+    values = getattr(exc, "values", None)
+    if isinstance(message_id, str) and isinstance(values, dict):
+        return MessageText(message_id, **values)
+    if len(exc.args) == 1 and isinstance(exc.args[0], MessageText):
+        return exc.args[0]
+    return str(exc)

@@ -15,8 +15,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.devices import PrinterError, PrinterStatus
+from kiosk.message_text import error_text
 from kiosk.receipts.test_page import printer_test_page
 
 
@@ -44,19 +46,33 @@ def _test(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
         )
     except ValueError as exc:  # an unknown model, or one that does not take this paper
-        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
+        raise CommandError(
+            "{problem} (see kiosk-tool printer models)", problem=error_text(exc)
+        ) from None
     try:
         before = printer.status()
         try:
             printer.print_receipt(printer_test_page(args.columns))
         except PrinterError as exc:
-            raise CommandError(f"test receipt not printed: {exc}") from None
+            raise CommandError(
+                "test receipt not printed: {problem}", problem=error_text(exc)
+            ) from None
         after = printer.status()
         health = printer.health()
     finally:
         printer.close()
-    near_end = " (paper nearly used up: load a new roll soon)" if after.paper_near_end else ""
-    how = f"model {health['model']}, jobs confirmed by {health['confirmation']}"
+    t = tool_translator()
+    text = say(
+        t,
+        "test receipt printed on {port} ({columns} columns, model {model}, jobs confirmed by "
+        "{confirmation}); printer ready",
+        port=args.port,
+        columns=args.columns,
+        model=health["model"],
+        confirmation=health["confirmation"],
+    )
+    if after.paper_near_end:
+        text += say(t, " (paper nearly used up: load a new roll soon)")
     emit(
         args,
         {
@@ -65,8 +81,7 @@ def _test(args: argparse.Namespace) -> int:
             "after": _status_dict(after),
             "health": health,
         },
-        f"test receipt printed on {args.port} ({args.columns} columns, {how}); printer ready"
-        + near_end,
+        text,
     )
     return 0
 
@@ -85,12 +100,26 @@ def _models(args: argparse.Namespace) -> int:
         }
         for profile in shipped_profiles().values()
     ]
+    t = tool_translator()
     lines = [
-        f"{m['model']}: {m['description']} "
-        f"({'/'.join(str(w) for w in m['paper_widths_mm'])} mm, confirm {m['confirm']})"
+        say(
+            t,
+            "{model}: {description} ({widths} mm, confirm {confirm})",
+            model=m["model"],
+            description=t(str(m["description"])),
+            widths="/".join(str(w) for w in m["paper_widths_mm"]),
+            confirm=m["confirm"],
+        )
         for m in models
     ]
-    lines.append(f"{AUTO}: {GENERIC_MODEL}, its job confirmation detected at first contact")
+    lines.append(
+        say(
+            t,
+            "{auto}: {generic}, its job confirmation detected at first contact",
+            auto=AUTO,
+            generic=GENERIC_MODEL,
+        )
+    )
     emit(args, {"models": models}, "\n".join(lines))
     return 0
 
@@ -101,9 +130,13 @@ def _simulate(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="printer simulator: %(message)s")
     if args.link.exists() and not args.link.is_symlink():
-        raise CommandError(f"{args.link} exists and is not a link: choose another --link path")
+        raise CommandError(
+            "{path} exists and is not a link: choose another --link path", path=args.link
+        )
     if args.print_speed is not None and args.print_speed <= 0:
-        raise CommandError(f"--print-speed {args.print_speed:g} must be more than 0 mm/s")
+        raise CommandError(
+            "--print-speed {value:g} must be more than 0 mm/s", value=args.print_speed
+        )
     try:
         simulator = PtyPrinterSimulator(
             args.link,
@@ -114,25 +147,37 @@ def _simulate(args: argparse.Namespace) -> int:
             print_speed_mm_s=args.print_speed,
         )
     except UnknownPrinterModel as exc:
-        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
+        raise CommandError(
+            "{problem} (see kiosk-tool printer models)", problem=error_text(exc)
+        ) from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
         simulator.start()
     except (OSError, ValueError) as exc:
-        raise CommandError(f"cannot start the printer simulator: {exc}") from None
-    control = f", faults through {args.control}" if args.control else ""
-    print(
-        f"printer simulator ({simulator.profile.name}) on {args.link}, receipts in {args.out}"
-        + control,
-        flush=True,
+        raise CommandError(
+            "cannot start the printer simulator: {problem}", problem=error_text(exc)
+        ) from None
+    t = tool_translator()
+    started = say(
+        t,
+        "printer simulator ({model}) on {link}, receipts in {out}",
+        model=simulator.profile.name,
+        link=args.link,
+        out=args.out,
     )
+    if args.control:
+        started += say(t, ", faults through {control}", control=args.control)
+    print(started, flush=True)
     try:
         stop.wait()
     finally:
         simulator.stop()
-    print(f"printer simulator stopped after {len(simulator.receipts)} receipts", file=sys.stderr)
+    stopped = say(
+        t, "printer simulator stopped after {count} receipts", count=len(simulator.receipts)
+    )
+    print(stopped, file=sys.stderr)
     return 0
 
 

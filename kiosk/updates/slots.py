@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from kiosk.message_text import MessageText
 from kiosk.updates.bundle import InstallTarget, verify_bundle
 from kiosk.updates.events import RollbackReason, UpdateEventKind
 from kiosk.updates.metadata import UpdateError
@@ -41,7 +42,8 @@ KEPT_EVENTS = 100
 SITE_PACKAGES = "site-packages"
 
 WheelInstaller = Callable[[Sequence[Path], Path], None]
-# progress(step text) while installing: for a technician's terminal and update_progress events.
+# progress(step text) while installing: for a technician's terminal and update_progress events;
+# each text is a MessageText, so the technician's tool can say it in their language.
 InstallProgress = Callable[[str], None]
 StartAction = Literal["no_software", "normal", "trial", "rolled_back"]
 
@@ -286,7 +288,12 @@ class SlotStore:
             target = InstallTarget(hardware, self._version(state, active), now)
             # Check everything before touching the inactive slot: a refused bundle must leave
             # the older version there for a rollback. Extraction below checks every byte again.
-            say(f"[1/4] checking the release signature and every file of {bundle.name}")
+            say(
+                MessageText(
+                    "[1/4] checking the release signature and every file of {bundle}",
+                    bundle=bundle.name,
+                )
+            )
             verify_bundle(bundle, release_public_pem, target)
             # The slot is marked empty before it is cleared: a crash mid-install leaves an
             # empty slot, never a half-written one that looks installed.
@@ -296,13 +303,27 @@ class SlotStore:
             shutil.rmtree(slot_dir, ignore_errors=True)
             try:
                 slot_dir.mkdir(parents=True)
-                say(f"[2/4] extracting into slot {slot}, hashing every byte again")
+                say(
+                    MessageText(
+                        "[2/4] extracting into slot {slot}, hashing every byte again", slot=slot
+                    )
+                )
                 metadata = verify_bundle(bundle, release_public_pem, target, extract_to=slot_dir)
                 wheels = sorted((slot_dir / "software").glob("*.whl"))
-                say(f"[3/4] installing {len(wheels)} wheels into slot {slot}")
+                say(
+                    MessageText(
+                        "[3/4] installing {count} wheels into slot {slot}",
+                        count=len(wheels),
+                        slot=slot,
+                    )
+                )
                 wheel_installer(wheels, slot_dir / SITE_PACKAGES)
                 # pip does not fsync: flush everything before the state points at this slot.
-                say("[4/4] writing to storage and switching the next start to the new slot")
+                say(
+                    MessageText(
+                        "[4/4] writing to storage and switching the next start to the new slot"
+                    )
+                )
                 os.sync()
             except BaseException:
                 shutil.rmtree(slot_dir, ignore_errors=True)
