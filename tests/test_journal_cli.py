@@ -158,7 +158,10 @@ def test_verify_of_a_tampered_export_exits_1_with_one_line(
         capsys, "journal", "verify", str(export), "--cert", str(journal_bench.cert_file)
     )
     assert (code, stdout) == (1, "")
-    assert stderr == "kiosk-tool: error: journal unsound at record 5: record 5 is missing\n"
+    assert stderr == (
+        "kiosk-tool: error: journal unsound at record 5: record 5 is missing; keep the export "
+        "and the terminal as they are and report it\n"
+    )
 
 
 def test_verify_json_reports_for_a_machine(

@@ -23,7 +23,7 @@ from kiosk.i18n import catalog
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = sorted((ROOT / "firmware_tools" / "commands").glob("*.py"))
 TOOL_HELPERS = [ROOT / "firmware_tools" / name for name in ("operator_actor.py", "cli.py")]
-CHECKS = [ROOT / "kiosk" / "diagnostics" / "checks.py"]
+CHECKS = [ROOT / "kiosk" / "diagnostics" / name for name in ("checks.py", "runner.py")]
 
 SAYING = {"say", "_say", "t", "say_text", "localized_error", "MessageText"}
 WITH_ID = {
@@ -254,16 +254,29 @@ class SourceFile:
     def walk_checks(self) -> None:
         self.record_every_id()
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call) and _name(node.func) in OUTCOMES:
-                for text in node.args[:2]:
+            if not isinstance(node, ast.Call):
+                continue
+            name = _name(node.func)
+            if name in OUTCOMES or name == "CheckResult":
+                # passed(detail, next_action, ...); CheckResult(id, title, verdict, detail, next)
+                for text in node.args[:2] if name in OUTCOMES else node.args[3:5]:
                     self.findings.sites += 1
-                    if isinstance(text, ast.Constant) and isinstance(text.value, str):
-                        if text.value:
-                            self.record_id(text)
-                    elif not self.said(text, self.function_of(node)):
+                    if not self.said_detail(text, self.function_of(node)):
                         self.findings.english.append(
                             f"{self.where(text)}: {ast.unparse(text)[:90]}"
                         )
+
+    def said_detail(self, text: ast.expr, scope: ast.AST) -> bool:
+        """A detail is a fixed English sentence (its own message id) or said like a line."""
+        if isinstance(text, ast.Constant) and isinstance(text.value, str):
+            if text.value:
+                self.record_id(text)
+            return True
+        if isinstance(text, ast.IfExp):
+            return self.said_detail(text.body, scope) and self.said_detail(text.orelse, scope)
+        if isinstance(text, ast.Attribute) and text.attr in ("detail", "next_action"):
+            return True  # an Outcome's, passed on: checked where the check made it
+        return self.said(text, scope)
 
 
 @pytest.fixture(scope="module")
