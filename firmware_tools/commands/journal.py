@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from firmware_tools.tool_language import say, tool_translator
+from firmware_tools.tool_language import say, say_text, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.config import load_config
 from kiosk.journal import JournalError, export_jsonl, verify_jsonl
@@ -129,7 +129,7 @@ def _verify(args: argparse.Namespace) -> int:
         )
     )
     for warning in report.warnings:
-        print(say(t, "warning: {warning}", warning=warning))
+        print(say(t, "warning: {warning}", warning=say_text(t, warning)))
     return 0
 
 

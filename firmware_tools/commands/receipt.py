@@ -27,7 +27,7 @@ def _verify(args: argparse.Namespace) -> int:
         return 0 if check.genuine else 1
     if not check.genuine:
         raise CommandError(
-            "the receipt is not genuine: {problem}; do not accept it, keep it and report it",
+            "{problem}; do not accept it, keep it and report it",
             problem=check.problem,
         )
     record = check.record or {}
