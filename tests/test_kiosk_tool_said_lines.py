@@ -22,7 +22,9 @@ from kiosk.i18n import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = sorted((ROOT / "firmware_tools" / "commands").glob("*.py"))
-TOOL_HELPERS = [ROOT / "firmware_tools" / name for name in ("operator_actor.py", "cli.py")]
+TOOL_HELPERS = [
+    ROOT / "firmware_tools" / name for name in ("operator_actor.py", "cli.py", "board_sync.py")
+]
 CHECKS = [ROOT / "kiosk" / "diagnostics" / name for name in ("checks.py", "runner.py")]
 
 SAYING = {"say", "_say", "t", "say_text", "localized_error", "MessageText"}
@@ -248,7 +250,7 @@ class SourceFile:
                     self.findings.english.append(f"{self.where(first)}: {ast.unparse(first)[:90]}")
             elif name == "emit" and len(node.args) >= 3:
                 self.check(node, node.args[2])
-            elif name in ("print", "step", "instruct") and node.args:
+            elif name in ("print", "step", "instruct", "SyncResult") and node.args:
                 self.check(node, node.args[0])
 
     def walk_checks(self) -> None:
