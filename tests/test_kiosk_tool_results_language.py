@@ -233,3 +233,23 @@ def test_diagnose_details_with_values_in_chinese(config: Path) -> None:
     assert unknown.returncode == 1
     assert unknown.stderr.startswith("kiosk-tool: 错误: 没有名为 nothing 的自检项：已有的自检项为 ")
     no_traceback(chinese, english, machine, unknown)
+
+
+def test_a_configuration_error_is_one_chinese_line(config: Path) -> None:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[station]", "[station]\ncolour = 1", 1), encoding="utf-8")
+    chinese = run_tool("config", "check", "--config", str(config), env=CHINESE)
+    assert chinese.returncode == 1
+    assert chinese.stderr == (
+        f"kiosk-tool: 错误: {config}：未知配置项 'station.colour'：请删除或检查拼写\n"
+    )
+    english = run_tool("config", "check", "--config", str(config), env=ENGLISH)
+    assert english.stderr == (
+        f"kiosk-tool: error: {config}: unknown config key 'station.colour': remove it or "
+        "check its spelling\n"
+    )
+    missing = run_tool("config", "check", "--config", str(config) + ".gone", env=CHINESE)
+    assert missing.stderr == (
+        f"kiosk-tool: 错误: 配置文件 {config}.gone 不存在：请用 'kiosk-tool config init' 创建\n"
+    )
+    no_traceback(chinese, english, missing)

@@ -35,6 +35,8 @@ WITH_ID = {
     "MessageText": 0,
 }  # where the message id sits among the args
 OUTCOMES = {"passed", "warned", "failed", "skipped"}  # kiosk.diagnostics.model
+# Errors of the core that kiosk-tool prints as its error line (every command reads --config).
+CORE_ERRORS = {ROOT / "kiosk" / "config.py": {"ConfigError"}}
 
 
 @dataclass
@@ -268,6 +270,15 @@ class SourceFile:
                             f"{self.where(text)}: {ast.unparse(text)[:90]}"
                         )
 
+    def walk_errors(self, errors: set[str]) -> None:
+        self.record_every_id()
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call) and _name(node.func) in errors and node.args:
+                text = node.args[0]
+                self.findings.sites += 1
+                if not self.said_detail(text, self.function_of(node)):
+                    self.findings.english.append(f"{self.where(text)}: {ast.unparse(text)[:90]}")
+
     def said_detail(self, text: ast.expr, scope: ast.AST) -> bool:
         """A detail is a fixed English sentence (its own message id) or said like a line."""
         if isinstance(text, ast.Constant) and isinstance(text.value, str):
@@ -286,6 +297,14 @@ def tool() -> Findings:
     findings = Findings()
     for path in [*COMMANDS, *TOOL_HELPERS]:
         SourceFile(path, findings).walk_tool()
+    return findings
+
+
+@pytest.fixture(scope="module")
+def core_errors() -> Findings:
+    findings = Findings()
+    for path, errors in CORE_ERRORS.items():
+        SourceFile(path, findings).walk_errors(errors)
     return findings
 
 
@@ -309,13 +328,22 @@ def test_every_check_detail_and_next_step_is_said_through_the_catalogs(checks: F
     assert checks.english == [], "English-only details:\n" + "\n".join(checks.english)
 
 
+def test_the_cores_errors_the_tool_prints_are_said_through_the_catalogs(
+    core_errors: Findings,
+) -> None:
+    assert core_errors.sites >= 30, core_errors.sites
+    assert core_errors.english == [], "English-only errors:\n" + "\n".join(core_errors.english)
+
+
 def _placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
-def test_every_message_the_tool_says_has_its_chinese_text(tool: Findings, checks: Findings) -> None:
+def test_every_message_the_tool_says_has_its_chinese_text(
+    tool: Findings, checks: Findings, core_errors: Findings
+) -> None:
     chinese = catalog("zh_CN")
-    said = {**checks.message_ids, **tool.message_ids}
+    said = {**core_errors.message_ids, **checks.message_ids, **tool.message_ids}
     missing = [f"{where}: {mid!r}" for mid, where in sorted(said.items()) if not chinese.get(mid)]
     assert missing == [], "no zh_CN translation:\n" + "\n".join(missing)
     wrong = [
