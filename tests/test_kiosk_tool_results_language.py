@@ -253,3 +253,18 @@ def test_a_configuration_error_is_one_chinese_line(config: Path) -> None:
         f"kiosk-tool: 错误: 配置文件 {config}.gone 不存在：请用 'kiosk-tool config init' 创建\n"
     )
     no_traceback(chinese, english, missing)
+
+
+def test_provision_says_what_is_missing_in_chinese(tmp_path: Path) -> None:
+    config = tmp_path / "new.toml"
+    chinese = run_tool("provision", "--config", str(config), env=CHINESE)
+    assert chinese.returncode == 1
+    assert chinese.stderr == (
+        f"kiosk-tool: 错误: {config} 尚不存在：请给出 "
+        "--institution-no, --terminal-id, --station-name, --data\n"
+    )
+    english = run_tool("provision", "--config", str(config), env=ENGLISH)
+    assert english.stderr == (
+        f"kiosk-tool: error: {config} does not exist yet: give "
+        "--institution-no, --terminal-id, --station-name, --data\n"
+    )

@@ -36,7 +36,10 @@ WITH_ID = {
 }  # where the message id sits among the args
 OUTCOMES = {"passed", "warned", "failed", "skipped"}  # kiosk.diagnostics.model
 # Errors of the core that kiosk-tool prints as its error line (every command reads --config).
-CORE_ERRORS = {ROOT / "kiosk" / "config.py": {"ConfigError"}}
+CORE_ERRORS = {
+    ROOT / "kiosk" / "config.py": {"ConfigError"},
+    ROOT / "kiosk" / "provisioning" / "plan.py": {"ProvisioningError"},
+}
 
 
 @dataclass
@@ -230,8 +233,16 @@ class SourceFile:
                     self.check(call, text)
 
     def record_every_id(self) -> None:
-        """Every id said anywhere in the file, values of other lines included."""
+        """Every id said anywhere in the file, values of other lines included, and the
+        titles of provisioning steps (plan.add(step_id, title, ...)), said as progress."""
         for node in ast.walk(self.tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and ast.unparse(node.func) == "plan.add"
+                and len(node.args) > 1
+            ):
+                self.record_id(node.args[1])
             if isinstance(node, ast.Call) and _name(node.func) in WITH_ID:
                 position = WITH_ID[_name(node.func)]
                 if len(node.args) > position:

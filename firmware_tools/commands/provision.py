@@ -20,6 +20,7 @@ from firmware_tools.tool_language import say, say_text, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.config import Config, load_config
 from kiosk.config_template import render_config
+from kiosk.message_text import MessageText
 from kiosk.platform import PlatformClient, PlatformError
 from kiosk.provisioning.archive import archive_dir, certificate_sha256
 from kiosk.provisioning.plan import (
@@ -255,7 +256,7 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
 
     def token_present() -> str | None:
         if enrolment.present():
-            return f"USBKey token '{token['label']}' present"
+            return MessageText("USBKey token '{label}' present", label=token["label"])
         return None
 
     @plan.add("token", "USBKey token", token_present)
@@ -280,12 +281,18 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
                 f" the station key is to be {key_type.value}: give the right --key-type (or"
                 " token.key_type), or delete the key with the token vendor's tool"
             )
-        return f"{key_type.value} station key on the token (sensitive, never extractable)"
+        return MessageText(
+            "{key_type} station key on the token (sensitive, never extractable)",
+            key_type=key_type.value,
+        )
 
     @plan.add("key", "Station key on the token", key_present)
     def generate() -> str:
         enrolment.generate_key()
-        return f"{key_type.value} station key generated on the token (sensitive, never extractable)"
+        return MessageText(
+            "{key_type} station key generated on the token (sensitive, never extractable)",
+            key_type=key_type.value,
+        )
 
     station_certificate_step(
         plan,
@@ -299,14 +306,18 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
     )
 
     def config_written() -> str | None:
-        return f"{config_path} present (kept as it is)" if config_path.exists() else None
+        return (
+            MessageText("{config_path} present (kept as it is)", config_path=config_path)
+            if config_path.exists()
+            else None
+        )
 
     @plan.add("config", "Terminal configuration", config_written)
     def write_config() -> str:
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(_config_text(args, identity, token), encoding="utf-8")
         load_config(config_path)
-        return f"wrote {config_path}"
+        return MessageText("wrote {config_path}", config_path=config_path)
 
     @plan.add("register", "Registration with the platform", lambda: None)
     def register() -> str:
@@ -325,7 +336,9 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
             client.register()
         except PlatformError as exc:
             raise ProvisioningError(f"the platform did not register the terminal: {exc}") from None
-        return f"registered with {config.platform.url} (repeating it is harmless)"
+        return MessageText(
+            "registered with {url} (repeating it is harmless)", url=config.platform.url
+        )
 
     results = plan.run(progress=None if args.json else _progress)
     summary = _summary(load_config(config_path), enrolment, results)
