@@ -268,3 +268,18 @@ def test_provision_says_what_is_missing_in_chinese(tmp_path: Path) -> None:
         f"kiosk-tool: error: {config} does not exist yet: give "
         "--institution-no, --terminal-id, --station-name, --data\n"
     )
+
+
+def test_receipt_verify_says_why_a_code_is_refused_in_chinese(
+    journal_bench: JournalBench,
+) -> None:
+    args = ("receipt", "verify", "HELLO", "--cert", str(journal_bench.cert_file))
+    chinese = run_tool(*args, env=CHINESE)
+    assert chinese.returncode == 1
+    assert chinese.stderr.startswith("kiosk-tool: 错误: 这不是缴费终端的凭条编码：须以 ")
+    assert chinese.stderr.endswith(" 开头；请不要受理，留存凭条并上报\n")
+    english = run_tool(*args, env=ENGLISH)
+    assert english.stderr.startswith(
+        "kiosk-tool: error: this is not a kiosk receipt code: it must start with "
+    )
+    no_traceback(chinese, english)

@@ -101,19 +101,26 @@ def signature_problem(
     """
     signer = record.get("signer")
     if signer not in SIGNER_KINDS:
-        return f"its signer is {signer!r}, not one of {', '.join(SIGNER_KINDS)}"
+        return MessageText(
+            "its signer is {signer!r}, not one of {kinds}",
+            signer=signer,
+            kinds=", ".join(SIGNER_KINDS),
+        )
     fingerprint = record.get("cert_sha256")
     if not isinstance(fingerprint, str):
         return "it carries a signature but no cert_sha256"
     station_certificate = certificates.get(fingerprint)
     if station_certificate is None:
-        return (
-            f"it was signed with another certificate (cert_sha256 {fingerprint[:16]}...), "
-            "not the station certificate given"
+        return MessageText(
+            "it was signed with another certificate (cert_sha256 {fingerprint}...), not the "
+            "station certificate given",
+            fingerprint=fingerprint[:16],
         )
     station_problem = station_certificate.station_problem(record.get("station"))
     if station_problem is not None:
-        return f"it may not be signed with its certificate: {station_problem}"
+        return MessageText(
+            "it may not be signed with its certificate: {problem}", problem=station_problem
+        )
     mismatch = algorithm_problem(record.get("alg"), station_certificate.key)
     if mismatch is not None:
         return mismatch
@@ -302,7 +309,9 @@ class _Auditor:
                 raise _Unsound(seq, f"record {seq} has both a signature and sig_failed")
             problem = signature_problem(record, self.certificates)
             if problem is not None:
-                raise _Unsound(seq, f"record {seq}: {problem}")
+                raise _Unsound(
+                    seq, MessageText("record {seq}: {problem}", seq=seq, problem=problem)
+                )
             self._note_use(record, seq)
             if record["signer"] == "software":
                 self.software_signed += 1
@@ -341,7 +350,7 @@ class _Auditor:
             self.certificates[fingerprint], moment, self.certificates.values()
         )
         if problem is not None:
-            raise _Unsound(seq, f"record {seq}: {problem}")
+            raise _Unsound(seq, MessageText("record {seq}: {problem}", seq=seq, problem=problem))
 
     def check_last_uses(self) -> None:
         """Each certificate must still chain to the CA when it signed its last record."""
@@ -354,7 +363,10 @@ class _Auditor:
                 self.certificates[fingerprint], use.last_time, self.certificates.values()
             )
             if problem is not None:
-                raise _Unsound(use.last_seq, f"record {use.last_seq}: {problem}")
+                raise _Unsound(
+                    use.last_seq,
+                    MessageText("record {seq}: {problem}", seq=use.last_seq, problem=problem),
+                )
 
     def _check_turnover(self, record: dict[str, Any], seq: int, kind: str) -> None:
         """The turnover counter: each tx_close adds its amount and fee; nothing else moves it."""
