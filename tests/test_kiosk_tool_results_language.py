@@ -154,6 +154,14 @@ def test_update_install_says_its_progress_and_result_in_chinese(
         "installed 1.1.0 into slot b; restart the terminal (systemctl restart kiosk); it must "
         "report healthy within 3 starts or it rolls back to a"
     )
+    on_trial = run_tool(
+        "update", "install", "--in", str(make_bundle("1.2.0")), "--root", str(root), env=CHINESE
+    )
+    assert on_trial.returncode == 1
+    assert on_trial.stderr == (
+        "kiosk-tool: 错误: 版本 1.1.0 仍在试运行：请先确认（'kiosk-tool update confirm'）或回退，"
+        "再安装其他版本\n"
+    )
     status = run_tool("update", "status", "--root", str(root), env=CHINESE)
     assert "正在运行分区 b：版本 1.1.0" in status.stdout
     assert "  试运行中：1.1.0，已用 0 / 3 次启动；尚未确认正常，将回退到分区 a" in status.stdout
@@ -161,7 +169,14 @@ def test_update_install_says_its_progress_and_result_in_chinese(
     assert json.loads(refused.stdout) == {"confirmed": "1.1.0"}  # --json: as it was
     again = run_tool("update", "confirm", "--root", str(root), env=CHINESE)
     assert again.stdout == "没有试运行中的版本：无需确认\n"
-    no_traceback(chinese, english, status, again)
+    older = run_tool(
+        "update", "install", "--in", str(make_bundle("1.0.5")), "--root", str(root), env=CHINESE
+    )
+    assert older.stderr == (
+        "kiosk-tool: 错误: 升级包 1.0.5 不比已安装的 1.1.0 新：升级只能向前；"
+        "要回退请用 'kiosk-tool update rollback'\n"
+    )
+    no_traceback(chinese, english, on_trial, status, again, older)
 
 
 def test_update_fetch_says_its_download_progress_in_chinese(

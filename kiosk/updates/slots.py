@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from kiosk.message_text import MessageText
+from kiosk.message_text import MessageText, error_text
 from kiosk.updates.bundle import InstallTarget, verify_bundle
 from kiosk.updates.events import RollbackReason, UpdateEventKind
 from kiosk.updates.metadata import UpdateError
@@ -63,7 +63,9 @@ def pip_install_wheels(wheels: Sequence[Path], target: Path) -> None:
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         detail = lines[-1].strip() if lines else f"pip exited with {result.returncode}"
-        raise UpdateError(f"installing the bundle's wheels failed: {detail}")
+        raise UpdateError(
+            MessageText("installing the bundle's wheels failed: {detail}", detail=detail)
+        )
 
 
 @dataclass(frozen=True)
@@ -162,11 +164,19 @@ class SlotStore:
             return self._empty_state()
         except (OSError, ValueError) as exc:
             raise UpdateError(
-                f"update state {path} is unreadable ({exc}): restore it from the slot "
-                "directories or reinstall with 'kiosk-tool update install'"
+                MessageText(
+                    "update state {path} is unreadable ({problem}): restore it from the slot "
+                    "directories or reinstall with 'kiosk-tool update install'",
+                    path=path,
+                    problem=error_text(exc),
+                )
             ) from None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise UpdateError(f"update state {path} has an unknown format: use a newer kiosk-tool")
+            raise UpdateError(
+                MessageText(
+                    "update state {path} has an unknown format: use a newer kiosk-tool", path=path
+                )
+            )
         return state
 
     def _save(self, state: dict[str, Any]) -> None:
@@ -214,7 +224,11 @@ class SlotStore:
             lock = (self.root / ".lock").open("a")
         except OSError as exc:
             raise UpdateError(
-                f"cannot use update root {self.root}: {exc.strerror}; run as the kiosk user or root"
+                MessageText(
+                    "cannot use update root {root}: {problem}; run as the kiosk user or root",
+                    root=self.root,
+                    problem=exc.strerror,
+                )
             ) from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -280,8 +294,11 @@ class SlotStore:
             trial = state["trial"]
             if trial is not None:
                 raise UpdateError(
-                    f"version {trial['version']} is still on trial: confirm it "
-                    "('kiosk-tool update confirm') or roll it back before installing another"
+                    MessageText(
+                        "version {version} is still on trial: confirm it ('kiosk-tool update "
+                        "confirm') or roll it back before installing another",
+                        version=trial["version"],
+                    )
                 )
             active = state["active"]
             slot = "a" if active is None else next(s for s in SLOTS if s != active)
