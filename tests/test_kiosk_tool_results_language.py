@@ -298,3 +298,21 @@ def test_receipt_verify_says_why_a_code_is_refused_in_chinese(
         "kiosk-tool: error: this is not a kiosk receipt code: it must start with "
     )
     no_traceback(chinese, english)
+
+
+def test_catalog_verify_of_an_altered_catalog_in_chinese(tmp_path: Path) -> None:
+    shipped = ROOT / "kiosk" / "catalog" / "data"
+    altered = tmp_path / "catalog.json"
+    altered.write_bytes((shipped / "catalog.json").read_bytes().replace(b"{", b"{ ", 1))
+    args = ("catalog", "verify", "--in", str(altered), "--sig", str(shipped / "catalog.json.sig"))
+    chinese = run_tool(*args, env=CHINESE)
+    assert chinese.returncode == 1
+    assert chinese.stderr == (
+        "kiosk-tool: 错误: 服务目录签名不符：签名后被改动，或用了另一个密钥签名；"
+        "请向运营方索取正确签名的服务目录\n"
+    )
+    good = run_tool("catalog", "verify", "--in", str(shipped / "catalog.json"), "--sig",
+                    str(shipped / "catalog.json.sig"), env=CHINESE)  # fmt: skip
+    assert good.returncode == 0, good.stderr
+    assert f"{shipped / 'catalog.json'}：签名正确，服务目录 " in good.stdout
+    no_traceback(chinese, good)

@@ -36,11 +36,13 @@ WITH_ID = {
 }  # where the message id sits among the args
 OUTCOMES = {"passed", "warned", "failed", "skipped"}  # kiosk.diagnostics.model
 UPDATES = ("bundle", "metadata", "slots")  # the errors of update build, sign, verify, install
+CATALOG = ("signed", "store")  # the errors of catalog sign, verify, install
 # Errors of the core that kiosk-tool prints as its error line (every command reads --config).
 CORE_ERRORS = {
     ROOT / "kiosk" / "config.py": {"ConfigError"},
     ROOT / "kiosk" / "provisioning" / "plan.py": {"ProvisioningError"},
     **{ROOT / "kiosk" / "updates" / f"{name}.py": {"UpdateError"} for name in UPDATES},
+    **{ROOT / "kiosk" / "catalog" / f"{name}.py": {"CatalogError"} for name in CATALOG},
 }
 
 
