@@ -35,7 +35,7 @@ WITH_ID = {
     "MessageText": 0,
 }  # where the message id sits among the args
 OUTCOMES = {"passed", "warned", "failed", "skipped"}  # kiosk.diagnostics.model
-UPDATES = ("bundle", "metadata", "slots")  # the errors of update build, sign, verify, install
+UPDATES = ("bundle", "metadata", "slots", "worker")  # update build, sign, verify, install, serve
 CATALOG = ("signed", "store")  # the errors of catalog sign, verify, install
 # Errors of the core that kiosk-tool prints as its error line (every command reads --config).
 CORE_ERRORS = {
