@@ -29,12 +29,13 @@ from drivers.ioboard.build import (
     verify_hashes,
 )
 from kiosk.devices import DeviceError
+from kiosk.message_text import MessageText, error_text
 from kiosk.updates.events import UpdateEventKind
 
 
 @dataclass(frozen=True)
 class SyncResult:
-    text: str
+    text: str  # a MessageText: kiosk-tool says it in the technician's language
     event: UpdateEventKind | None = None  # for telemetry, when something happened
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -58,9 +59,14 @@ def sync_board_firmware(
     comes up with the cash inlets out of service and says why); the result says what to do.
     """
     if not (build / MANIFEST_NAME).is_file():
-        return SyncResult(f"the running slot carries no I/O board firmware ({build}): not flashed")
+        return SyncResult(
+            MessageText(
+                "the running slot carries no I/O board firmware ({build}): not flashed",
+                build=build,
+            )
+        )
     if not os.path.exists(port):
-        return SyncResult(f"no I/O board at {port}: firmware not checked")
+        return SyncResult(MessageText("no I/O board at {port}: firmware not checked", port=port))
     try:
         manifest = read_manifest(build)
         version = str(manifest["firmware_version"])
@@ -69,17 +75,24 @@ def sync_board_firmware(
         answer = runner([*MPREMOTE, "connect", port, "exec", hash_script(devices)])
         if answer.returncode == 0 and not verify_hashes(manifest, parse_hashes(answer.stdout)):
             runner([*MPREMOTE, "connect", port, "reset"])
-            return SyncResult(f"the I/O board runs firmware {version} already")
+            return SyncResult(
+                MessageText("the I/O board runs firmware {version} already", version=version)
+            )
         flash_firmware(build, port, progress, runner=runner)
     except (FirmwareBuildError, DeviceError, OSError, KeyError, ValueError) as exc:
         return SyncResult(
-            f"the I/O board could not be given firmware from {build}: {exc}; flash it with "
-            f"`kiosk-tool ioboard flash --port {port} --build {build}`",
+            MessageText(
+                "the I/O board could not be given firmware from {build}: {problem}; flash it "
+                "with `kiosk-tool ioboard flash --port {port} --build {build}`",
+                build=build,
+                problem=error_text(exc),
+                port=port,
+            ),
             UpdateEventKind.IOBOARD_FLASH_FAILED,
             {"reason": str(exc)[:300]},
         )
     return SyncResult(
-        f"flashed and verified I/O board firmware {version}",
+        MessageText("flashed and verified I/O board firmware {version}", version=version),
         UpdateEventKind.IOBOARD_FLASHED,
         {"firmware_version": version},
     )

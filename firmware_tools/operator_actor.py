@@ -16,6 +16,7 @@ from pathlib import Path
 from kiosk.command_line import CommandError
 from kiosk.config import load_config
 from kiosk.devices import CardError
+from kiosk.message_text import error_text
 from kiosk.money import MAX_FEN
 from kiosk.operator import Actor, Role
 from kiosk.terminal import Terminal
@@ -51,21 +52,29 @@ def _actor(terminal: Terminal, args: argparse.Namespace) -> Actor:
         try:
             return Actor(args.by, Role.TECHNICIAN)
         except ValueError as exc:
-            raise CommandError(f"--by: {exc}") from None
+            raise CommandError("--by: {problem}", problem=error_text(exc)) from None
     try:
         pin = args.pin_file.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"cannot read the operator PIN from {args.pin_file}: {exc}") from None
+        raise CommandError(
+            "cannot read the operator PIN from {path}: {problem}",
+            path=args.pin_file,
+            problem=error_text(exc),
+        ) from None
     try:
         return terminal.operator.login(pin)
     except CardError as exc:
-        raise CommandError(f"the operator card did not open a session: {exc}") from None
+        raise CommandError(
+            "the operator card did not open a session: {problem}", problem=error_text(exc)
+        ) from None
 
 
 def whole_fen(text: str, option: str) -> int:
     """A --*-fen option's value, or one line saying what is wrong."""
     if not text.isascii() or not text.isdigit() or int(text) > MAX_FEN:
         raise CommandError(
-            f"{option} {text!r} is not a whole number of fen (1 yuan = 100 fen): e.g. 50000"
+            "{option} {value!r} is not a whole number of fen (1 yuan = 100 fen): e.g. 50000",
+            option=option,
+            value=text,
         )
     return int(text)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kiosk.i18n import DEFAULT_LANGUAGE, Translate, translator
+from kiosk.message_text import MessageText
 
 LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
@@ -35,20 +36,43 @@ def tool_translator(environ: Mapping[str, str] | None = None) -> Translate:
 
 
 def say(t: Translate, message_id: str, **values: Any) -> str:
-    """The message in the tool's language, its {placeholders} filled."""
+    """The message in the tool's language, its {placeholders} filled.
+
+    A value that is itself a MessageText (a detail, a reason from the core) is said in the
+    same language; other values are filled as they are (numbers, paths, amounts)."""
     text = t(message_id)
-    return text.format(**values) if values else text
+    if not values:
+        return text
+    return text.format(**{k: _value(t, v) for k, v in values.items()})
+
+
+def say_text(t: Translate, text: str) -> str:
+    """A text from the core: a MessageText said from its id and values, any other text
+    looked up as an id (a fixed English sentence) and printed as it is without an entry."""
+    if isinstance(text, MessageText):
+        return _said(t, text.message_id, text.values)
+    return t(text)
+
+
+def _said(t: Translate, message_id: str, values: Mapping[str, Any]) -> str:
+    # Text values of an error or a core text are labels and reasons: ids in their own right.
+    return say(t, message_id, **{k: t(v) if type(v) is str else v for k, v in values.items()})
+
+
+def _value(t: Translate, value: Any) -> Any:
+    return say_text(t, value) if isinstance(value, MessageText) else value
 
 
 def localized_error(t: Translate, exc: BaseException) -> str:
-    """An error's one line: its message id and values when it carries them (VisitRefused and
-    the like), else its English text looked up as an id, else that text as it is."""
+    """An error's one line: its message id and values when it carries them (VisitRefused,
+    CommandError and the like), or a MessageText it was raised with, else its English
+    text looked up as an id, else that text as it is."""
     message_id = getattr(exc, "message_id", None)
     values = getattr(exc, "values", None)
     if isinstance(message_id, str) and isinstance(values, dict):
-        return say(
-            t, message_id, **{k: t(v) if isinstance(v, str) else v for k, v in values.items()}
-        )
+        return _said(t, message_id, values)
+    if len(exc.args) == 1 and isinstance(exc.args[0], MessageText):
+        return say_text(t, exc.args[0])
     return t(str(exc))
 
 

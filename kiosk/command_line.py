@@ -11,12 +11,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiosk.errors import KioskError
+from kiosk.message_text import MessageText
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 class CommandError(KioskError):
-    """A command could not do what was asked; the message says what to do instead."""
+    """A command could not do what was asked; the message says what to do instead.
+
+    message_id is the English text with {named} places (a gettext message id), values fill
+    them: str() is the English line, kiosk-tool prints it in the technician's language."""
+
+    def __init__(self, message_id: str, **values: Any) -> None:
+        if isinstance(message_id, MessageText) and not values:  # a text the core wrote
+            core_text: MessageText = message_id
+            message_id, values = core_text.message_id, dict(core_text.values)
+        super().__init__(MessageText(message_id, **values))
+        self.message_id = message_id
+        self.values = values
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:

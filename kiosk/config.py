@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from kiosk.availability import parse_service_hours
 from kiosk.errors import ConfigError
 from kiosk.ledger.policy import LOW_FLOAT_THRESHOLD_FEN
+from kiosk.message_text import MessageText, error_text
 from kiosk.pkcs11_uri import parse_pkcs11_uri
 from kiosk.telemetry.config import TelemetryConfig
 
@@ -176,31 +177,64 @@ def _check_value(name: str, hint: Any, value: Any) -> Any:
         allowed = get_args(hint)
         if value not in allowed:
             choices = " or ".join(repr(a) for a in allowed)
-            raise ConfigError(f"config key '{name}' is {value!r}; it must be {choices}")
+            raise ConfigError(
+                MessageText(
+                    "config key '{name}' is {value!r}; it must be {choices}",
+                    name=name,
+                    value=value,
+                    choices=choices,
+                )
+            )
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"config key '{name}' must be true or false, not {value!r}")
+            raise ConfigError(
+                MessageText(
+                    "config key '{name}' must be true or false, not {value!r}",
+                    name=name,
+                    value=value,
+                )
+            )
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"config key '{name}' must be a number, not {value!r}")
+            raise ConfigError(
+                MessageText(
+                    "config key '{name}' must be a number, not {value!r}", name=name, value=value
+                )
+            )
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key '{name}' must be a whole number, not {value!r}")
+            raise ConfigError(
+                MessageText(
+                    "config key '{name}' must be a whole number, not {value!r}",
+                    name=name,
+                    value=value,
+                )
+            )
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"config key '{name}' must be text in quotes, not {value!r}")
+            raise ConfigError(
+                MessageText(
+                    "config key '{name}' must be text in quotes, not {value!r}",
+                    name=name,
+                    value=value,
+                )
+            )
         return value
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise ConfigError(f"config key '{name}' must be a table [{name}]")
+            raise ConfigError(
+                MessageText("config key '{name}' must be a table [{name}]", name=name)
+            )
         return build_table(hint, value, name + ".")
     if isinstance(hint, types.UnionType):  # pragma: no cover - no optional keys yet
-        raise ConfigError(f"config key '{name}' has an unsupported type")
-    raise ConfigError(f"config key '{name}' has an unsupported type {hint!r}")
+        raise ConfigError(MessageText("config key '{name}' has an unsupported type", name=name))
+    raise ConfigError(
+        MessageText("config key '{name}' has an unsupported type {hint!r}", name=name, hint=hint)
+    )
 
 
 def build_table(cls: type[T], table: dict[str, Any], prefix: str = "") -> T:
@@ -210,7 +244,11 @@ def build_table(cls: type[T], table: dict[str, Any], prefix: str = "") -> T:
     for key in table:
         if key not in fields or key == "source":
             raise ConfigError(
-                f"unknown config key '{prefix}{key}': remove it or check its spelling"
+                MessageText(
+                    "unknown config key '{prefix}{key}': remove it or check its spelling",
+                    prefix=prefix,
+                    key=key,
+                )
             )
     values: dict[str, Any] = {}
     for name, spec in fields.items():
@@ -223,7 +261,13 @@ def build_table(cls: type[T], table: dict[str, Any], prefix: str = "") -> T:
         if name not in table:
             if has_default:
                 continue
-            raise ConfigError(f"config key '{prefix}{name}' is missing: add it to the file")
+            raise ConfigError(
+                MessageText(
+                    "config key '{prefix}{name}' is missing: add it to the file",
+                    prefix=prefix,
+                    name=name,
+                )
+            )
         values[name] = _check_value(prefix + name, hints[name], table[name])
     return cls(**values)
 
@@ -231,7 +275,10 @@ def build_table(cls: type[T], table: dict[str, Any], prefix: str = "") -> T:
 def _validate(config: Config) -> Config:
     if not _CUTOFF.match(config.business.day_cutoff):
         raise ConfigError(
-            f"config key 'business.day_cutoff' is {config.business.day_cutoff!r}; write it as HH:MM"
+            MessageText(
+                "config key 'business.day_cutoff' is {day_cutoff!r}; write it as HH:MM",
+                day_cutoff=config.business.day_cutoff,
+            )
         )
     if config.business.low_float_threshold_fen < 0:
         raise ConfigError("config key 'business.low_float_threshold_fen' must not be negative")
@@ -255,15 +302,20 @@ def _validate(config: Config) -> Config:
         parse_service_hours(config.station.service_hours)
     except ValueError:
         raise ConfigError(
-            f"config key 'station.service_hours' is {config.station.service_hours!r}; write it"
-            ' as HH:MM-HH:MM, e.g. "08:00-20:00" (a closing time before the opening one runs'
-            " past midnight)"
+            MessageText(
+                "config key 'station.service_hours' is {service_hours!r}; write it as HH:MM-HH:MM, "
+                'e.g. "08:00-20:00" (a closing time before the opening one runs past midnight)',
+                service_hours=config.station.service_hours,
+            )
         ) from None
     for key in ("phone", "hotline"):
         if not _PHONE.fullmatch(getattr(config.station, key)):
             raise ConfigError(
-                f"config key 'station.{key}' must be a telephone number: up to 24 digits, "
-                "spaces and + - ( ), or empty"
+                MessageText(
+                    "config key 'station.{key}' must be a telephone number: up to 24 digits, "
+                    "spaces and + - ( ), or empty",
+                    key=key,
+                )
             )
     if not config.platform.url.startswith(("http://", "https://")):
         raise ConfigError("config key 'platform.url' must start with http:// or https://")
@@ -279,8 +331,12 @@ def _validate(config: Config) -> Config:
     ):
         if getattr(devices, kind) == "real" and not getattr(devices, port_key):
             raise ConfigError(
-                f"config key 'devices.{port_key}' is needed when devices.{kind} is 'real'"
-                " (e.g. the stable name the udev rules give it)"
+                MessageText(
+                    "config key 'devices.{port_key}' is needed when devices.{kind} is 'real' (e.g. "
+                    "the stable name the udev rules give it)",
+                    port_key=port_key,
+                    kind=kind,
+                )
             )
     _check_scanner(devices)
     if not devices.reader_name.isprintable():
@@ -290,8 +346,11 @@ def _validate(config: Config) -> Config:
         )
     if not _PRINTER_MODEL.match(devices.printer_model):
         raise ConfigError(
-            f"config key 'devices.printer_model' is {devices.printer_model!r}; write \"auto\""
-            ' or a model name in lower case (see docs/printer.md), e.g. "clone-58"'
+            MessageText(
+                "config key 'devices.printer_model' is {printer_model!r}; write \"auto\" or a "
+                'model name in lower case (see docs/printer.md), e.g. "clone-58"',
+                printer_model=devices.printer_model,
+            )
         )
     config.telemetry.check()
     _check_token(config.token)
@@ -301,7 +360,10 @@ def _validate(config: Config) -> Config:
         ZoneInfo(config.business.timezone)
     except Exception as exc:
         raise ConfigError(
-            f"config key 'business.timezone' is {config.business.timezone!r}, not a known zone"
+            MessageText(
+                "config key 'business.timezone' is {timezone!r}, not a known zone",
+                timezone=config.business.timezone,
+            )
         ) from exc
     return config
 
@@ -335,8 +397,12 @@ def _token_from_uri(token: TokenConfig, table: dict[str, Any]) -> TokenConfig:
     given = sorted(key for key in _URI_KEYS if key in table)
     if given:
         raise ConfigError(
-            f"config keys 'token.uri' and 'token.{given[0]}' are both given: keep the URI"
-            f" (its {_URI_KEYS[given[0]]} attribute) or the separate keys, not both"
+            MessageText(
+                "config keys 'token.uri' and 'token.{key}' are both given: keep the URI (its "
+                "{attribute} attribute) or the separate keys, not both",
+                key=given[0],
+                attribute=_URI_KEYS[given[0]],
+            )
         )
     parsed = parse_pkcs11_uri(token.uri)
     replaced = {
@@ -403,11 +469,13 @@ def development_trust_problem(config: Config) -> str | None:
     catalog such a terminal would accept.
     """
     if real_token(config.token) and trusts_development_key(config):
-        return (
-            f"{config.source}: this terminal's token is a real PKCS#11 module "
-            f"({config.token.module}) but catalogs are verified with the public development "
-            "operator key: set business.operator_key_file to the operator's production "
-            "public key (docs/catalog.md)"
+        return MessageText(
+            "{source}: this terminal's token is a real PKCS#11 module ({module}) but catalogs "
+            "are verified with the public development operator key: set "
+            "business.operator_key_file to the operator's production public key "
+            "(docs/catalog.md)",
+            source=config.source,
+            module=config.token.module,
         )
     return None
 
@@ -428,13 +496,29 @@ def read_toml(path: Path, how_to_make_one: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist: {how_to_make_one}") from None
+        raise ConfigError(
+            MessageText(
+                "configuration file {path} does not exist: {how_to_make_one}",
+                path=path,
+                how_to_make_one=how_to_make_one,
+            )
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+        raise ConfigError(
+            MessageText(
+                "cannot read configuration file {path}: {problem}", path=path, problem=exc.strerror
+            )
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(
+            MessageText(
+                "configuration file {path} is not valid TOML: {problem}",
+                path=path,
+                problem=error_text(exc),
+            )
+        ) from None
 
 
 def load_config(path: Path) -> Config:
@@ -443,4 +527,6 @@ def load_config(path: Path) -> Config:
     try:
         return parse_config(table, source=str(path))
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(
+            MessageText("{path}: {problem}", path=path, problem=error_text(exc))
+        ) from None

@@ -25,6 +25,12 @@ from simulators.vpcd_card import (
 )
 
 
+def _say(message_id: str, **values: object) -> str:
+    from firmware_tools.tool_language import say, tool_translator
+
+    return say(tool_translator(), message_id, **values)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     try:
         cards = VpcdCardSimulator(
@@ -36,7 +42,9 @@ def _simulate(args: argparse.Namespace) -> int:
             else:
                 if not args.pin_file:
                     raise CommandError(
-                        f"{args.card} card {args.card_no} is new: give its PIN with --pin-file"
+                        "{kind} card {card} is new: give its PIN with --pin-file",
+                        kind=args.card,
+                        card=args.card_no,
                     )
                 pin = args.pin_file.read_text(encoding="ascii").strip()
                 if args.card == "technician":
@@ -45,19 +53,30 @@ def _simulate(args: argparse.Namespace) -> int:
                     cards.issue_operator(args.card_no, args.operator_id, pin)
         elif cards.card_kind(args.card_no) != args.card:
             raise CommandError(
-                f"card {args.card_no} in {args.state} is not a {args.card} card: "
-                "use another card number"
+                "card {card} in {state} is not a {kind} card: use another card number",
+                card=args.card_no,
+                state=args.state,
+                kind=args.card,
             )
     except (ValueError, OSError) as exc:
-        raise CommandError(f"cannot prepare the simulated card: {exc}") from None
+        raise CommandError(
+            "cannot prepare the simulated card: {problem}", problem=str(exc)
+        ) from None
     if args.control:
         serve_control(cards, args.control)
     cards.insert(args.card_no, wait_s=None)
     emit(
         args,
         {"card_no": args.card_no, "card": args.card, "port": args.port, "state": str(args.state)},
-        f"{args.card} card {args.card_no} ({args.protocol.upper()}) is in the virtual reader on"
-        f" {args.host}:{args.port} (Ctrl-C to stop)",
+        _say(
+            "{kind} card {card} ({protocol}) is in the virtual reader on {host}:{port} "
+            "(Ctrl-C to stop)",
+            kind=args.card,
+            card=args.card_no,
+            protocol=args.protocol.upper(),
+            host=args.host,
+            port=args.port,
+        ),
     )
     try:
         threading.Event().wait()
@@ -67,6 +86,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> int:
+    from kiosk.message_text import error_text  # here: the import block is being reworked
+
     request: dict[str, object] = {"do": args.action}
     if args.action == "insert":
         if not args.card_no:
@@ -86,7 +107,7 @@ def _control(args: argparse.Namespace) -> int:
         try:
             amount_fen = parse_yuan(args.amount)
         except MoneyError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError("--amount: {problem}", problem=error_text(exc)) from None
         request.update(card_no=args.card_no, amount_fen=amount_fen, terminal=args.terminal)
         if args.ref:
             request["ref"] = args.ref
@@ -94,19 +115,35 @@ def _control(args: argparse.Namespace) -> int:
         reply = send_control(args.control, request)
     except OSError as exc:
         raise CommandError(
-            f"no card simulator answers on {args.control} ({exc.strerror or exc}): "
-            "start `python -m simulators.cards simulate --control` first"
+            "no card simulator answers on {address} ({problem}): "
+            "start `python -m simulators.cards simulate --control` first",
+            address=args.control,
+            problem=exc.strerror or str(exc),
         ) from None
     if not reply.get("ok"):
-        raise CommandError(f"the card simulator refused {args.action}: {reply.get('error')}")
+        raise CommandError(
+            "the card simulator refused {action}: {problem}",
+            action=args.action,
+            problem=str(reply.get("error")),
+        )
     inserted = reply.get("inserted")
-    text = f"done; card in the reader: {inserted or 'none'}"
+    if inserted:
+        text = _say("done; card in the reader: {card}", card=inserted)
+    else:
+        text = _say("done; no card in the reader")
     card = reply.get("card")
     if isinstance(card, dict) and isinstance(card.get("last_load"), dict):
         load = card["last_load"]
         text = (
-            f"card {card['card_no']} loaded {format_fen(int(load['amount_fen']))} at terminal "
-            f"{load['terminal']} (reference {load['ref']}), now at purchase {load['counter']}; "
+            _say(
+                "card {card} loaded {amount} at terminal {terminal} (reference {ref}), "
+                "now at purchase {counter}; ",
+                card=card["card_no"],
+                amount=format_fen(int(load["amount_fen"])),
+                terminal=load["terminal"],
+                ref=load["ref"],
+                counter=load["counter"],
+            )
             + text
         )
     emit(args, reply, text)

@@ -63,6 +63,7 @@ from drivers.printer.render import (
 )
 from drivers.printer.status import BUFFER_CLEARED_REPLY, encode_status, process_id_response
 from kiosk.command_line import CommandError, run_command
+from kiosk.message_text import error_text
 
 log = logging.getLogger(__name__)
 
@@ -587,11 +588,17 @@ class PtyPrinterSimulator:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from firmware_tools.tool_language import say, tool_translator
+
     logging.basicConfig(level=logging.INFO, format="printer simulator: %(message)s")
     if args.link.exists() and not args.link.is_symlink():
-        raise CommandError(f"{args.link} exists and is not a link: choose another --link path")
+        raise CommandError(
+            "{path} exists and is not a link: choose another --link path", path=args.link
+        )
     if args.print_speed is not None and args.print_speed <= 0:
-        raise CommandError(f"--print-speed {args.print_speed:g} must be more than 0 mm/s")
+        raise CommandError(
+            "--print-speed {value:g} must be more than 0 mm/s", value=args.print_speed
+        )
     try:
         simulator = PtyPrinterSimulator(
             args.link,
@@ -602,25 +609,37 @@ def _simulate(args: argparse.Namespace) -> int:
             print_speed_mm_s=args.print_speed,
         )
     except UnknownPrinterModel as exc:
-        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
+        raise CommandError(
+            "{problem} (see kiosk-tool printer models)", problem=error_text(exc)
+        ) from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
         simulator.start()
     except (OSError, ValueError) as exc:
-        raise CommandError(f"cannot start the printer simulator: {exc}") from None
-    control = f", faults through {args.control}" if args.control else ""
-    print(
-        f"printer simulator ({simulator.profile.name}) on {args.link}, receipts in {args.out}"
-        + control,
-        flush=True,
+        raise CommandError(
+            "cannot start the printer simulator: {problem}", problem=error_text(exc)
+        ) from None
+    t = tool_translator()
+    started = say(
+        t,
+        "printer simulator ({model}) on {link}, receipts in {out}",
+        model=simulator.profile.name,
+        link=args.link,
+        out=args.out,
     )
+    if args.control:
+        started += say(t, ", faults through {control}", control=args.control)
+    print(started, flush=True)
     try:
         stop.wait()
     finally:
         simulator.stop()
-    print(f"printer simulator stopped after {len(simulator.receipts)} receipts", file=sys.stderr)
+    stopped = say(
+        t, "printer simulator stopped after {count} receipts", count=len(simulator.receipts)
+    )
+    print(stopped, file=sys.stderr)
     return 0
 
 

@@ -158,7 +158,10 @@ def test_verify_of_a_tampered_export_exits_1_with_one_line(
         capsys, "journal", "verify", str(export), "--cert", str(journal_bench.cert_file)
     )
     assert (code, stdout) == (1, "")
-    assert stderr == "kiosk-tool: error: journal unsound at record 5: record 5 is missing\n"
+    assert stderr == (
+        "kiosk-tool: error: journal unsound at record 5: record 5 is missing; keep the export "
+        "and the terminal as they are and report it\n"
+    )
 
 
 def test_verify_json_reports_for_a_machine(
@@ -269,7 +272,8 @@ def test_verify_against_the_back_offices_head_and_the_operator_ca(
     assert code == 1 and stderr == (
         f"kiosk-tool: error: journal unsound at record {seq + 1}: the export ends at record "
         f"{seq}, but the expected head is record {seq + 1}: record {seq + 1} is missing (the "
-        "export was cut short, or an older copy of the database was restored)\n"
+        "export was cut short, or an older copy of the database was restored); keep the export "
+        "and the terminal as they are and report it\n"
     )
 
 
@@ -355,7 +359,7 @@ def test_receipt_verify_refuses_an_altered_receipt_in_one_line(
     assert stderr == (
         "kiosk-tool: error: receipt SD-JN-0001-000001 is not genuine: its signature does not "
         "match the station certificate given: the code was altered, or it is another "
-        "station's receipt\n"
+        "station's receipt; do not accept it, keep it and report it\n"
     )
 
 

@@ -311,7 +311,8 @@ def run_service(
             check=False,
             env={"PATH": os.environ["PATH"], "LANG": "C.UTF-8"},
         )
-        assert pre.returncode == 0 and "on trial" in pre.stdout, pre.stdout + pre.stderr
+        # LANG=C.UTF-8, as on the terminal: the boot guard speaks Chinese (试运行: on trial).
+        assert pre.returncode == 0 and "试运行" in pre.stdout, pre.stdout + pre.stderr
 
         notify = NotifySocket(tmp_path / "notify.sock")
         env = {

@@ -9,6 +9,7 @@ reader and its PIN). A difference is journaled with an alert and printed on the 
 import argparse
 
 from firmware_tools.operator_actor import add_actor_arguments, operator_terminal
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import emit
 from kiosk.ledger.cash_box import Denomination
 from kiosk.money import format_fen
@@ -18,7 +19,8 @@ from kiosk.operator.cash_count import parse_count
 def _status(args: argparse.Namespace) -> int:
     with operator_terminal(args) as (terminal, actor):
         expected = terminal.operator.cash_expected_fen(actor=actor)
-    emit(args, {"cash_expected_fen": expected}, f"the cash box should hold {format_fen(expected)}")
+    text = say(tool_translator(), "the cash box should hold {amount}", amount=format_fen(expected))
+    emit(args, {"cash_expected_fen": expected}, text)
     return 0
 
 
@@ -33,16 +35,24 @@ def _collect(args: argparse.Namespace) -> int:
     }
     discrepancy = int(str(record["discrepancy_fen"]))
     counted, expected = int(str(record["counted_fen"])), int(str(record["expected_fen"]))
-    text = (
-        f"cash box collected by {record['by']}: counted {format_fen(counted)}"
-        f", expected {format_fen(expected)}"
-        + (
-            f", DIFFERENCE {format_fen(discrepancy)} (alerted)"
-            if discrepancy
-            else ", no difference"
+    t = tool_translator()
+    amounts = {"by": record["by"], "counted": format_fen(counted), "expected": format_fen(expected)}
+    if discrepancy:
+        text = say(
+            t,
+            "cash box collected by {by}: counted {counted}, expected {expected}, "
+            "DIFFERENCE {difference} (alerted)",
+            difference=format_fen(discrepancy),
+            **amounts,
         )
-        + ("" if result.printed else f"; the slip was not printed: {result.problem}")
-    )
+    else:
+        text = say(
+            t,
+            "cash box collected by {by}: counted {counted}, expected {expected}, no difference",
+            **amounts,
+        )
+    if not result.printed:
+        text += say(t, "; the slip was not printed: {problem}", problem=result.problem)
     emit(args, {**figures, "printed": result.printed, "print_problem": result.problem}, text)
     return 0
 

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.catalog import (
     Catalog,
     CatalogStore,
@@ -32,9 +33,13 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise CommandError(f"{what} {path} does not exist: check the path") from None
+        raise CommandError(
+            "{what} {path} does not exist: check the path", what=what, path=path
+        ) from None
     except OSError as exc:
-        raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise CommandError(
+            "cannot read {what} {path}: {problem}", what=what, path=path, problem=exc.strerror
+        ) from None
 
 
 def _day(text: str | None) -> date:
@@ -43,7 +48,7 @@ def _day(text: str | None) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"{text!r} is not a date: write it as YYYY-MM-DD") from None
+        raise CommandError("{value!r} is not a date: write it as YYYY-MM-DD", value=text) from None
 
 
 def _operator_key(args: argparse.Namespace) -> bytes:
@@ -61,11 +66,20 @@ def _sign(args: argparse.Namespace) -> int:
     try:
         out.write_bytes(sig)
     except OSError as exc:
-        raise CommandError(f"cannot write signature {out}: {exc.strerror}") from None
+        raise CommandError(
+            "cannot write signature {path}: {problem}", path=out, problem=exc.strerror
+        ) from None
+    text = say(
+        tool_translator(),
+        "signed catalog {version} ({path}) into {out}",
+        version=catalog.version,
+        path=args.input,
+        out=out,
+    )
     emit(
         args,
         {"catalog": str(args.input), "signature": str(out), "version": catalog.version},
-        f"signed catalog {catalog.version} ({args.input}) into {out}",
+        text,
     )
     return 0
 
@@ -74,6 +88,16 @@ def _verify(args: argparse.Namespace) -> int:
     key = _operator_key(args)
     catalog = load_signed_catalog(_read(args.input, "catalog"), _read(args.sig, "signature"), key)
     fingerprint = public_key_fingerprint(key)
+    text = say(
+        tool_translator(),
+        "{path}: signature good, catalog {version} published {published} with {count} "
+        "services (operator key sha256 {fingerprint}...)",
+        path=args.input,
+        version=catalog.version,
+        published=catalog.published.isoformat(),
+        count=len(catalog.services),
+        fingerprint=fingerprint[:16],
+    )
     emit(
         args,
         {
@@ -83,9 +107,7 @@ def _verify(args: argparse.Namespace) -> int:
             "services": len(catalog.services),
             "operator_key_sha256": fingerprint,
         },
-        f"{args.input}: signature good, catalog {catalog.version} published "
-        f"{catalog.published.isoformat()} with {len(catalog.services)} services "
-        f"(operator key sha256 {fingerprint[:16]}...)",
+        text,
     )
     return 0
 
@@ -148,33 +170,73 @@ def _show_json(catalog: Catalog, day: date) -> dict[str, Any]:
 
 
 def _show_text(catalog: Catalog, day: date) -> str:
+    t = tool_translator()
     lines = [
-        f"catalog {catalog.version} published {catalog.published.isoformat()}; "
-        f"fees in force on {day.isoformat()}"
+        say(
+            t,
+            "catalog {version} published {published}; fees in force on {day}",
+            version=catalog.version,
+            published=catalog.published.isoformat(),
+            day=day.isoformat(),
+        )
     ]
     for service in catalog.services.values():
         rule = service.account_rule
-        prefixes = " or ".join(rule.prefixes) if rule.prefixes else "any digit"
-        check = ", Luhn check digit" if rule.check == "luhn" else ""
-        lines.append(f"{service.code}  {service.name}  ({service.kind}, biller {service.biller})")
-        lines.append(f"  number: {rule.length} digits starting with {prefixes}{check}")
-        amounts = f"{format_fen(service.min_fen)} to {format_fen(service.max_fen)}"
+        prefixes = say(t, " or ").join(rule.prefixes) if rule.prefixes else say(t, "any digit")
+        check = say(t, ", Luhn check digit") if rule.check == "luhn" else ""
+        lines.append(
+            say(
+                t,
+                "{code}  {name}  ({kind}, biller {biller})",
+                code=service.code,
+                name=service.name,
+                kind=t(str(service.kind)),
+                biller=service.biller,
+            )
+        )
+        lines.append(
+            say(
+                t,
+                "  number: {length} digits starting with {prefixes}",
+                length=rule.length,
+                prefixes=prefixes,
+            )
+            + check
+        )
+        amounts = say(
+            t,
+            "{low} to {high}",
+            low=format_fen(service.min_fen),
+            high=format_fen(service.max_fen),
+        )
         if service.allows_overpay:
-            amounts += ", more than the bill allowed"
+            amounts += say(t, ", more than the bill allowed")
         if service.presets_fen:
-            amounts += "; presets " + " ".join(format_fen(p) for p in service.presets_fen)
-        lines.append(f"  amount: {amounts}")
+            presets = " ".join(format_fen(p) for p in service.presets_fen)
+            amounts += say(t, "; presets {presets}", presets=presets)
+        lines.append(say(t, "  amount: {amounts}", amounts=amounts))
         in_force = service.fee_rule_on(day)
-        lines.append(f"  fee: {describe_fee_rule(in_force) if in_force else 'not on sale yet'}")
+        fee = describe_fee_rule(in_force) if in_force else say(t, "not on sale yet")
+        lines.append(say(t, "  fee: {fee}", fee=fee))
         upcoming = service.upcoming_fee_change(day)
         if upcoming is not None:
             lines.append(
-                f"  announced: from {upcoming.effective_from.isoformat()} "
-                f"{describe_fee_rule(upcoming)}"
+                say(
+                    t,
+                    "  announced: from {day} {fee}",
+                    day=upcoming.effective_from.isoformat(),
+                    fee=describe_fee_rule(upcoming),
+                )
             )
         commission = service.commission_rule_on(day)
         if commission is not None:
-            lines.append(f"  commission: {commission.describe()}, split post 3 : station 7")
+            lines.append(
+                say(
+                    t,
+                    "  commission: {rule}, split post 3 : station 7",
+                    rule=commission.describe(),
+                )
+            )
     return "\n".join(lines)
 
 
@@ -194,10 +256,16 @@ def _install(args: argparse.Namespace) -> int:
     catalog = store.install(
         _read(args.input, "catalog"), _read(args.sig, "signature"), _day(args.today)
     )
+    text = say(
+        tool_translator(),
+        "catalog {version} installed in {path} and in force",
+        version=catalog.version,
+        path=args.dir,
+    )
     emit(
         args,
         {"installed": True, "version": catalog.version, "directory": str(args.dir)},
-        f"catalog {catalog.version} installed in {args.dir} and in force",
+        text,
     )
     return 0
 

@@ -17,6 +17,13 @@ def _write_secret(path: Path, value: str) -> None:
     path.write_text(value + "\n", encoding="ascii")
 
 
+def _say(message_id: str, **values: Any) -> str:
+    # Imported here, not at the top: the import block is being reworked on main (simulators).
+    from firmware_tools.tool_language import say, tool_translator
+
+    return say(tool_translator(), message_id, **values)
+
+
 def _init(args: argparse.Namespace) -> int:
     if not args.sim:
         raise CommandError(
@@ -25,7 +32,7 @@ def _init(args: argparse.Namespace) -> int:
         )
     out: Path = args.out
     if out.exists() and not args.force:
-        raise CommandError(f"{out} exists already: choose another --out or add --force")
+        raise CommandError("{path} exists already: choose another --out or add --force", path=out)
     data = args.data.resolve()
     token_dir = data / "token"
     token: dict[str, Any]
@@ -90,7 +97,12 @@ def _init(args: argparse.Namespace) -> int:
     emit(
         args,
         {"config": str(out), "token": token["kind"], "data_dir": str(data)},
-        f"wrote {out} (token: {args.token}, data: {data})",
+        _say(
+            "wrote {path} (token: {token}, data: {data})",
+            path=out,
+            token=args.token,
+            data=data,
+        ),
     )
     return 0
 
@@ -100,7 +112,11 @@ def _check(args: argparse.Namespace) -> int:
     emit(
         args,
         {"config": config.source, "terminal": config.station.terminal_id},
-        f"{config.source}: configuration is valid (terminal {config.station.terminal_id})",
+        _say(
+            "{path}: configuration is valid (terminal {terminal})",
+            path=config.source,
+            terminal=config.station.terminal_id,
+        ),
     )
     return 0
 

@@ -11,6 +11,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.config import load_config
 from kiosk.money import format_fen
@@ -26,7 +27,9 @@ def _close(args: argparse.Namespace) -> int:
             day = date.fromisoformat(args.day) if args.day else None
         except ValueError:
             raise CommandError(
-                f"--day {args.day!r} is not a date: write it as YYYY-MM-DD"
+                "{option} {value!r} is not a date: write it as YYYY-MM-DD",
+                option="--day",
+                value=args.day,
             ) from None
         record = terminal.close_day(
             day,
@@ -38,16 +41,24 @@ def _close(args: argparse.Namespace) -> int:
     paid = record.get("paid_fen")
     cash = record.get("cash_expected_fen")
     verdict = record.get("balanced")
+    t = tool_translator()
     if verdict is True:
-        balanced = "balanced"
+        balanced = say(t, "balanced")
     elif verdict is False:
-        balanced = "DOES NOT BALANCE (alerted)"
+        balanced = say(t, "DOES NOT BALANCE (alerted)")
     else:
-        balanced = "not checked against the platform (alerted)"
-    text = (
-        f"business day {record['business_day']} closed (journal record {record['seq']}): "
-        f"{record['paid_count']} paid, {format_fen(int(str(paid)))}; float {balanced}; "
-        f"cash in box {format_fen(int(str(cash)))}; vouchers {record['voucher_count']}"
+        balanced = say(t, "not checked against the platform (alerted)")
+    text = say(
+        t,
+        "business day {day} closed (journal record {seq}): {paid_count} paid, {paid}; "
+        "float {balanced}; cash in box {cash}; vouchers {vouchers}",
+        day=record["business_day"],
+        seq=record["seq"],
+        paid_count=record["paid_count"],
+        paid=format_fen(int(str(paid))),
+        balanced=balanced,
+        cash=format_fen(int(str(cash))),
+        vouchers=record["voucher_count"],
     )
     emit(args, record, text)
     return 0
@@ -59,12 +70,21 @@ def _sheet(args: argparse.Namespace) -> int:
     try:
         day = date.fromisoformat(args.day)
     except ValueError:
-        raise CommandError(f"--day {args.day!r} is not a date: write it as YYYY-MM-DD") from None
+        raise CommandError(
+            "{option} {value!r} is not a date: write it as YYYY-MM-DD",
+            option="--day",
+            value=args.day,
+        ) from None
     with operator_terminal(args) as (terminal, actor):
         result = terminal.operator.print_day_sheet(day, actor=actor)
     if not result.printed:
-        raise CommandError(f"the day sheet of {args.day} was not printed: {result.problem}")
-    emit(args, {"business_day": args.day, "printed": True}, f"day sheet of {args.day} printed")
+        raise CommandError(
+            "the day sheet of {day} was not printed: {problem}",
+            day=args.day,
+            problem=result.problem,
+        )
+    text = say(tool_translator(), "day sheet of {day} printed", day=args.day)
+    emit(args, {"business_day": args.day, "printed": True}, text)
     return 0
 
 

@@ -8,6 +8,7 @@ or, with --pin-file, as the station operator (firmware_tools.operator_actor).
 import argparse
 
 from firmware_tools.operator_actor import add_actor_arguments, operator_terminal, whole_fen
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import emit
 from kiosk.ledger.deposits import DepositEntry
 from kiosk.money import format_fen
@@ -32,13 +33,18 @@ def _record(args: argparse.Namespace) -> int:
     amount = whole_fen(args.amount_fen, "--amount-fen")
     with operator_terminal(args) as (terminal, actor):
         entry = terminal.operator.record_deposit(amount, args.slip, actor=actor)
-    told = "" if entry.announced else "; the platform has not answered yet (told again later)"
-    emit(
-        args,
-        _entry_json(entry),
-        f"deposit of {format_fen(entry.amount_fen)} on slip {entry.slip_no} recorded by "
-        f"{entry.recorded_by}: {entry.state}{told}",
+    t = tool_translator()
+    text = say(
+        t,
+        "deposit of {amount} on slip {slip} recorded by {by}: {state}",
+        amount=format_fen(entry.amount_fen),
+        slip=entry.slip_no,
+        by=entry.recorded_by,
+        state=t(str(entry.state)),
     )
+    if not entry.announced:
+        text += say(t, "; the platform has not answered yet (told again later)")
+    emit(args, _entry_json(entry), text)
     return 0
 
 
@@ -58,16 +64,39 @@ def _list(args: argparse.Namespace) -> int:
         "paid_fen": overview.today.get("paid_fen"),
         "deposits": [_entry_json(entry) for entry in overview.deposits],
     }
-    balance = "unknown" if overview.balance_fen is None else format_fen(overview.balance_fen)
+    t = tool_translator()
+    balance = (
+        say(t, "unknown") if overview.balance_fen is None else format_fen(overview.balance_fen)
+    )
+    float_line = say(
+        t,
+        "float {balance} (now), held {held}, pending deposits {pending}"
+        if overview.fresh
+        else "float {balance} (last known), held {held}, pending deposits {pending}",
+        balance=balance,
+        held=format_fen(overview.held_fen or 0),
+        pending=format_fen(overview.pending_deposits_fen),
+    )
     lines = [
-        f"float {balance} ({'now' if overview.fresh else 'last known'}), held "
-        f"{format_fen(overview.held_fen or 0)}, pending deposits "
-        f"{format_fen(overview.pending_deposits_fen)}{'; LOW' if overview.low else ''}",
-        f"business day {overview.business_day}: {data['paid_count']} paid, "
-        f"{format_fen(int(str(data['paid_fen'])))}",
+        float_line + (say(t, "; LOW") if overview.low else ""),
+        say(
+            t,
+            "business day {day}: {count} paid, {amount}",
+            day=overview.business_day,
+            count=data["paid_count"],
+            amount=format_fen(int(str(data["paid_fen"]))),
+        ),
     ]
     lines += [
-        f"  {e.recorded_at}  {e.slip_no}  {format_fen(e.amount_fen)}  {e.state}  by {e.recorded_by}"
+        say(
+            t,
+            "  {at}  {slip}  {amount}  {state}  by {by}",
+            at=e.recorded_at,
+            slip=e.slip_no,
+            amount=format_fen(e.amount_fen),
+            state=t(str(e.state)),
+            by=e.recorded_by,
+        )
         for e in overview.deposits
     ]
     emit(args, data, "\n".join(lines))

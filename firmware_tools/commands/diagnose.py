@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
-from firmware_tools.tool_language import say, tool_translator
+from firmware_tools.tool_language import say, say_text, tool_translator
 from kiosk.command_line import CommandError
 from kiosk.config import Config, load_config
 from kiosk.diagnostics import (
@@ -41,12 +41,13 @@ class ConsoleTechnician:
     """The technician at the terminal's keyboard: instructions on stderr, answers on stdin."""
 
     def instruct(self, text: str) -> None:
-        print(f"  >>> {tool_translator()(text)}", file=sys.stderr, flush=True)
+        print(f"  >>> {say_text(tool_translator(), text)}", file=sys.stderr, flush=True)
 
     def confirm(self, question: str) -> bool:
         t = tool_translator()
         while True:
-            print(f"  ??? {t(question)} {t('[y/n]')} ", end="", file=sys.stderr, flush=True)
+            ask = f"  ??? {say_text(t, question)} {t('[y/n]')} "
+            print(ask, end="", file=sys.stderr, flush=True)
             answer = sys.stdin.readline()
             if not answer:  # stdin closed: nobody can answer, so it is not confirmed
                 return False
@@ -68,7 +69,9 @@ def _mqtt_target(config: Config, option: str | None) -> MqttTarget | None:
     if option:
         host, _, port = option.rpartition(":")
         if not host or not port.isdigit():
-            raise CommandError(f"--mqtt-broker {option!r} must be HOST:PORT, e.g. 127.0.0.1:8883")
+            raise CommandError(
+                "--mqtt-broker {value!r} must be HOST:PORT, e.g. 127.0.0.1:8883", value=option
+            )
         return MqttTarget(host, int(port), client_id, **files)
     if not telemetry.enabled:
         return None
@@ -101,9 +104,9 @@ MARKS = {
 
 def result_line(t: Translate, result: CheckResult) -> str:
     """One line per item in the tool's language: mark, id, detail, and the next action."""
-    line = f"[{t(MARKS[result.verdict])}] {result.check_id}: {t(result.detail)}"
+    line = f"[{t(MARKS[result.verdict])}] {result.check_id}: {say_text(t, result.detail)}"
     if result.next_action and result.verdict is not Verdict.PASS:
-        line += f" -> {t(result.next_action)}"
+        line += f" -> {say_text(t, result.next_action)}"
     return line
 
 
@@ -112,7 +115,7 @@ def verdict_line(t: Translate, report: DiagnosticReport) -> str:
     summary = ", ".join(f"{counts[str(v)]} {t(str(v))}" for v in Verdict)
     if report.may_return_to_service:
         return say(t, "VERDICT: may go back into service ({summary})", summary=summary)
-    names = "; ".join(f"{r.check_id}: {t(r.detail)}" for r in report.failures)
+    names = "; ".join(f"{r.check_id}: {say_text(t, r.detail)}" for r in report.failures)
     return say(
         t,
         "VERDICT: must NOT go back into service ({summary}). Failed: {names}",
@@ -123,7 +126,7 @@ def verdict_line(t: Translate, report: DiagnosticReport) -> str:
 
 def _progress(index: int, total: int, check: Check, result: CheckResult | None) -> None:
     if result is None:
-        title = tool_translator()(check.title)
+        title = say_text(tool_translator(), check.title)
         print(f"({index}/{total}) {title} ...", file=sys.stderr, flush=True)
 
 
@@ -138,7 +141,13 @@ def keep_run(config: Config, report: DiagnosticReport) -> None:
         for old in sorted(directory.glob("diagnose-*.json"))[:-RUNS_KEPT]:
             old.unlink()
     except OSError as exc:
-        print(f"note: the run was not kept in {directory}: {exc.strerror}", file=sys.stderr)
+        note = say(
+            tool_translator(),
+            "note: the run was not kept in {path}: {problem}",
+            path=directory,
+            problem=exc.strerror,
+        )
+        print(note, file=sys.stderr)
 
 
 def diagnostic_context(
@@ -198,12 +207,14 @@ def _diagnose(args: argparse.Namespace) -> int:
             partial.write_text(render_html(report, technician=args.technician), encoding="utf-8")
             os.replace(partial, html_path)
         except OSError as exc:
-            raise CommandError(f"cannot write the report {html_path}: {exc.strerror}") from None
+            raise CommandError(
+                "cannot write the report {path}: {problem}", path=html_path, problem=exc.strerror
+            ) from None
     if not report.may_return_to_service:
-        t = tool_translator()
-        names = ", ".join(f"{r.check_id} ({t(r.detail)})" for r in report.failures)
+        t = tool_translator()  # the failures said now: the line carries them as one value
+        names = ", ".join(f"{r.check_id} ({say_text(t, r.detail)})" for r in report.failures)
         raise CommandError(
-            say(t, "the terminal must not go back into service: failed {names}", names=names)
+            "the terminal must not go back into service: failed {names}", names=names
         )
     return 0
 

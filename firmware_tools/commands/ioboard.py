@@ -11,6 +11,7 @@ from pathlib import Path
 
 from drivers.ioboard.build import MPREMOTE, build_firmware, flash_firmware
 from drivers.ioboard.host import IoBoardNotAnswering, SerialIoBoard
+from firmware_tools.tool_language import say, say_text, tool_translator
 from kiosk.command_line import CommandError, emit
 
 
@@ -19,14 +20,20 @@ def _build(args: argparse.Namespace) -> int:
     try:
         manifest = build_firmware(out)
     except OSError as exc:
-        raise CommandError(f"cannot write the build to {out}: {exc.strerror}") from None
-    emit(
-        args,
-        manifest,
-        f"built I/O board firmware {manifest['firmware_version']} "
-        f"(link protocol v{manifest['protocol_version']}, {manifest['mpy_cross']}): "
-        f"{len(manifest['files'])} files in {out}",
+        raise CommandError(
+            "cannot write the build to {path}: {problem}", path=out, problem=exc.strerror
+        ) from None
+    text = say(
+        tool_translator(),
+        "built I/O board firmware {version} (link protocol v{protocol}, {compiler}): "
+        "{count} files in {path}",
+        version=manifest["firmware_version"],
+        protocol=manifest["protocol_version"],
+        compiler=manifest["mpy_cross"],
+        count=len(manifest["files"]),
+        path=out,
     )
+    emit(args, manifest, text)
     return 0
 
 
@@ -44,14 +51,22 @@ def _stop_link_loop(port: str) -> None:
 def _flash(args: argparse.Namespace) -> int:
     _stop_link_loop(args.port)
 
+    t = tool_translator()
+
     def progress(line: str) -> None:
-        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+        print(say_text(t, line), file=sys.stderr if args.json else sys.stdout, flush=True)
 
     manifest = flash_firmware(args.build, args.port, progress)
+    text = say(
+        t,
+        "flashed and verified firmware {version} on {port}",
+        version=manifest["firmware_version"],
+        port=args.port,
+    )
     emit(
         args,
         {"port": args.port, "firmware_version": manifest["firmware_version"], "verified": True},
-        f"flashed and verified firmware {manifest['firmware_version']} on {args.port}",
+        text,
     )
     return 0
 
@@ -59,8 +74,12 @@ def _flash(args: argparse.Namespace) -> int:
 def _console(args: argparse.Namespace) -> int:
     _stop_link_loop(args.port)
     print(
-        f"opening the REPL on {args.port}; press Ctrl-] to leave, "
-        "then reset the board to resume service",
+        say(
+            tool_translator(),
+            "opening the REPL on {port}; press Ctrl-] to leave, "
+            "then reset the board to resume service",
+            port=args.port,
+        ),
         file=sys.stderr,
     )
     return subprocess.call([*MPREMOTE, "connect", args.port, "repl"])
@@ -71,17 +90,28 @@ def _status(args: argparse.Namespace) -> int:
     try:
         health = board.health()
         if not health["online"]:
-            raise CommandError(str(health.get("error")))
+            raise CommandError(
+                "the I/O board on {port} does not answer: {problem}; check its cable and power",
+                port=args.port,
+                problem=str(health.get("error")),
+            )
         health["identity"] = board.identify()
         status = board.board_status()
     finally:
         board.close()
-    text = (
-        f"I/O board {health['board_id']} on {args.port}: firmware {status.firmware_version}, "
-        f"door {'open' if status.door_open else 'closed'}, "
-        f"tamper {'LATCHED' if status.tamper_latched else 'clear'}, lamp {status.lamp}, "
-        f"temperature {status.temperature_c if status.temperature_c is not None else '?'} C, "
-        f"{status.unacknowledged_cash} cash events waiting"
+    t = tool_translator()
+    text = say(
+        t,
+        "I/O board {board} on {port}: firmware {firmware}, door {door}, tamper {tamper}, "
+        "lamp {lamp}, temperature {temperature} C, {waiting} cash events waiting",
+        board=health["board_id"],
+        port=args.port,
+        firmware=status.firmware_version,
+        door=t("open" if status.door_open else "closed"),
+        tamper=t("LATCHED" if status.tamper_latched else "clear"),
+        lamp=t(str(status.lamp)),
+        temperature=status.temperature_c if status.temperature_c is not None else "?",
+        waiting=status.unacknowledged_cash,
     )
     emit(args, health, text)
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from firmware_tools.tool_language import say, say_text, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.config import load_config
 from kiosk.journal import JournalError, export_jsonl, verify_jsonl
@@ -23,13 +24,16 @@ from kiosk.journal.verify import parse_head
 def _open_read_only(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise CommandError(
-            f"terminal database {path} does not exist: check data_dir in the configuration"
+            "terminal database {path} does not exist: check data_dir in the configuration",
+            path=path,
         )
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         conn.execute("SELECT 1 FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
-        raise CommandError(f"cannot read terminal database {path}: {exc}") from None
+        raise CommandError(
+            "cannot read terminal database {path}: {problem}", path=path, problem=str(exc)
+        ) from None
     return conn
 
 
@@ -49,13 +53,17 @@ def _export(args: argparse.Namespace) -> int:
             os.replace(partial, out)
         except OSError as exc:
             partial.unlink(missing_ok=True)
-            raise CommandError(f"cannot write {out}: {exc.strerror}") from None
+            raise CommandError(
+                "cannot write {path}: {problem}", path=out, problem=exc.strerror
+            ) from None
         except JournalError:
             partial.unlink(missing_ok=True)
             raise
     finally:
         conn.close()
-    emit(args, {"records": count, "out": str(out)}, f"exported {count} records to {out}")
+    t = tool_translator()
+    text = say(t, "exported {count} records to {path}", count=count, path=out)
+    emit(args, {"records": count, "out": str(out)}, text)
     return 0
 
 
@@ -65,7 +73,8 @@ def _lines(handle: BinaryIO) -> Iterator[str]:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
             raise CommandError(
-                f"journal unsound at line {line_no}: it is not UTF-8 text (the export is damaged)"
+                "journal unsound at line {line}: it is not UTF-8 text (the export is damaged)",
+                line=line_no,
             ) from None
 
 
@@ -73,7 +82,9 @@ def _read_cert(path: Path, what: str = "certificate") -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise CommandError(
+            "cannot read {what} {path}: {problem}", what=what, path=path, problem=exc.strerror
+        ) from None
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -84,7 +95,9 @@ def _verify(args: argparse.Namespace) -> int:
         with args.file.open("rb") as handle:
             report = verify_jsonl(_lines(handle), cert_pem, ca_pem=ca_pem, expect_head=head)
     except OSError as exc:
-        raise CommandError(f"cannot read journal export {args.file}: {exc.strerror}") from None
+        raise CommandError(
+            "cannot read journal export {path}: {problem}", path=args.file, problem=exc.strerror
+        ) from None
     data = {
         "ok": report.ok,
         "records": report.records,
@@ -97,11 +110,26 @@ def _verify(args: argparse.Namespace) -> int:
         emit(args, data, "")
         return 0 if report.ok else 1
     if not report.ok:
-        where = "" if report.first_bad_seq is None else f" at record {report.first_bad_seq}"
-        raise CommandError(f"journal unsound{where}: {report.problem}")
-    print(f"journal sound: {report.records} records, head {report.head}")
+        if report.first_bad_seq is None:
+            raise CommandError(
+                "journal unsound: {problem}; keep the export and the terminal as they are "
+                "and report it",
+                problem=report.problem,
+            )
+        raise CommandError(
+            "journal unsound at record {seq}: {problem}; keep the export and the terminal as "
+            "they are and report it",
+            seq=report.first_bad_seq,
+            problem=report.problem,
+        )
+    t = tool_translator()
+    print(
+        say(
+            t, "journal sound: {count} records, head {head}", count=report.records, head=report.head
+        )
+    )
     for warning in report.warnings:
-        print(f"warning: {warning}")
+        print(say(t, "warning: {warning}", warning=say_text(t, warning)))
     return 0
 
 
@@ -148,5 +176,7 @@ def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
 
 def _record_number(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a record number (1, 2, 3 ...)")
+        raise argparse.ArgumentTypeError(
+            say(tool_translator(), "{value!r} is not a record number (1, 2, 3 ...)", value=text)
+        )
     return int(text)

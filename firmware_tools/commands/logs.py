@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from firmware_tools.commands.diagnose import diagnostic_context, keep_run
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.config import load_config
 from kiosk.diagnostics import DiagnosticSettings, render_text, run_diagnostics
@@ -41,7 +42,7 @@ def _collect(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out: Path = args.out
     if not out.name.endswith((".tar.gz", ".tgz")):
-        raise CommandError(f"--out {out} must end in .tar.gz (the bundle is a gzip tar)")
+        raise CommandError("--out {path} must end in .tar.gz (the bundle is a gzip tar)", path=out)
     log_dirs = [config.data_path / "logs", *DEFAULT_LOG_DIRS, *(args.log_dir or [])]
     extra: dict[str, str] = {}
     if args.journal_unit:
@@ -61,10 +62,14 @@ def _collect(args: argparse.Namespace) -> int:
                 report.to_json(), ensure_ascii=False, indent=2
             )
     summary = collect_bundle(config, args.config, out, log_dirs=log_dirs, extra_texts=extra)
-    text = (
-        f"wrote {out}: {len(summary.files)} files, {summary.redactions} secrets redacted"
-        + "".join(f"\n  left out: {item}" for item in summary.left_out)
-    )
+    t = tool_translator()
+    text = say(
+        t,
+        "wrote {path}: {count} files, {redactions} secrets redacted",
+        path=out,
+        count=len(summary.files),
+        redactions=summary.redactions,
+    ) + "".join(say(t, "\n  left out: {item}", item=item) for item in summary.left_out)
     emit(
         args,
         {

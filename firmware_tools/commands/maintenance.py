@@ -26,14 +26,8 @@ def _day(text: str, option: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
-        t = tool_translator()
         raise CommandError(
-            say(
-                t,
-                "{option} {value!r} is not a date: write it as YYYY-MM-DD",
-                option=option,
-                value=text,
-            )
+            "{option} {value!r} is not a date: write it as YYYY-MM-DD", option=option, value=text
         ) from None
 
 

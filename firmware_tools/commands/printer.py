@@ -10,8 +10,10 @@ the pseudo-terminal printer, imitating one model, for a bench or the demo until 
 import argparse
 from typing import Any
 
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.devices import PrinterError, PrinterStatus
+from kiosk.message_text import error_text
 from kiosk.receipts.test_page import printer_test_page
 
 
@@ -39,19 +41,33 @@ def _test(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
         )
     except ValueError as exc:  # an unknown model, or one that does not take this paper
-        raise CommandError(f"{exc} (see kiosk-tool printer models)") from None
+        raise CommandError(
+            "{problem} (see kiosk-tool printer models)", problem=error_text(exc)
+        ) from None
     try:
         before = printer.status()
         try:
             printer.print_receipt(printer_test_page(args.columns))
         except PrinterError as exc:
-            raise CommandError(f"test receipt not printed: {exc}") from None
+            raise CommandError(
+                "test receipt not printed: {problem}", problem=error_text(exc)
+            ) from None
         after = printer.status()
         health = printer.health()
     finally:
         printer.close()
-    near_end = " (paper nearly used up: load a new roll soon)" if after.paper_near_end else ""
-    how = f"model {health['model']}, jobs confirmed by {health['confirmation']}"
+    t = tool_translator()
+    text = say(
+        t,
+        "test receipt printed on {port} ({columns} columns, model {model}, jobs confirmed by "
+        "{confirmation}); printer ready",
+        port=args.port,
+        columns=args.columns,
+        model=health["model"],
+        confirmation=health["confirmation"],
+    )
+    if after.paper_near_end:
+        text += say(t, " (paper nearly used up: load a new roll soon)")
     emit(
         args,
         {
@@ -60,8 +76,7 @@ def _test(args: argparse.Namespace) -> int:
             "after": _status_dict(after),
             "health": health,
         },
-        f"test receipt printed on {args.port} ({args.columns} columns, {how}); printer ready"
-        + near_end,
+        text,
     )
     return 0
 
@@ -80,12 +95,26 @@ def _models(args: argparse.Namespace) -> int:
         }
         for profile in shipped_profiles().values()
     ]
+    t = tool_translator()
     lines = [
-        f"{m['model']}: {m['description']} "
-        f"({'/'.join(str(w) for w in m['paper_widths_mm'])} mm, confirm {m['confirm']})"
+        say(
+            t,
+            "{model}: {description} ({widths} mm, confirm {confirm})",
+            model=m["model"],
+            description=t(str(m["description"])),
+            widths="/".join(str(w) for w in m["paper_widths_mm"]),
+            confirm=m["confirm"],
+        )
         for m in models
     ]
-    lines.append(f"{AUTO}: {GENERIC_MODEL}, its job confirmation detected at first contact")
+    lines.append(
+        say(
+            t,
+            "{auto}: {generic}, its job confirmation detected at first contact",
+            auto=AUTO,
+            generic=GENERIC_MODEL,
+        )
+    )
     emit(args, {"models": models}, "\n".join(lines))
     return 0
 

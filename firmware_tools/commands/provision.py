@@ -16,9 +16,11 @@ from drivers.token.csr import TokenEnrolment
 from drivers.token.initialise import TokenSlots, read_so_pin
 from drivers.token.keys import Sm2Mechanism
 from drivers.token.pin import read_pin
+from firmware_tools.tool_language import say, say_text, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.config import Config, load_config
 from kiosk.config_template import render_config
+from kiosk.message_text import MessageText
 from kiosk.platform import PlatformClient, PlatformError
 from kiosk.provisioning.archive import archive_dir, certificate_sha256
 from kiosk.provisioning.plan import (
@@ -101,7 +103,8 @@ def _config_text(args: argparse.Namespace, identity: Identity, token: dict[str, 
 
 
 def _progress(index: int, total: int, step: Step) -> None:
-    print(f"({index}/{total}) {step.title} ...", file=sys.stderr, flush=True)
+    title = say_text(tool_translator(), step.title)
+    print(f"({index}/{total}) {title} ...", file=sys.stderr, flush=True)
 
 
 def _summary(config: Config, enrolment: TokenEnrolment, results: list[Any]) -> dict[str, Any]:
@@ -130,7 +133,13 @@ def _summary(config: Config, enrolment: TokenEnrolment, results: list[Any]) -> d
 
 
 def _summary_text(summary: dict[str, Any]) -> str:
-    lines = [f"[{s['status']}] {s['id']}: {s['detail']}" for s in summary["steps"]]
+    t = tool_translator()
+    # Step status words and details as the core wrote them, said through the catalogs; the
+    # summary's keys below are the --json field names, shown as they are.
+    lines = [
+        f"[{say_text(t, str(s['status']))}] {s['id']}: {say_text(t, s['detail'])}"
+        for s in summary["steps"]
+    ]
     for key in (
         "station",
         "terminal",
@@ -151,7 +160,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
 def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
     existing = load_config(config_path) if config_path.exists() else None
     if renew and existing is None:
-        raise CommandError(f"{config_path} does not exist: provision the terminal first")
+        raise CommandError("{path} does not exist: provision the terminal first", path=config_path)
     if existing is not None:
         identity = Identity(
             existing.station.institution_no, existing.station.terminal_id, existing.station.name
@@ -177,7 +186,11 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
             if not getattr(args, name)
         ]
         if missing:
-            raise CommandError(f"{config_path} does not exist yet: give {', '.join(missing)}")
+            raise CommandError(
+                "{path} does not exist yet: give {options}",
+                path=config_path,
+                options=", ".join(missing),
+            )
         identity = Identity(args.institution_no, args.terminal_id, args.station_name)
         token = {
             "kind": "pkcs11",
@@ -227,8 +240,9 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
     def so_pin() -> str:
         if not args.so_pin_source:
             raise CommandError(
-                f"a blank token is to be initialised as '{token['label']}': give the SO PIN to"
-                " set on it with --so-pin-source env:NAME, file:/path or prompt"
+                "a blank token is to be initialised as '{label}': give the SO PIN to set on it "
+                "with --so-pin-source env:NAME, file:/path or prompt",
+                label=token["label"],
             )
         return read_so_pin(args.so_pin_source)
 
@@ -242,7 +256,7 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
 
     def token_present() -> str | None:
         if enrolment.present():
-            return f"USBKey token '{token['label']}' present"
+            return MessageText("USBKey token '{label}' present", label=token["label"])
         return None
 
     @plan.add("token", "USBKey token", token_present)
@@ -267,12 +281,18 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
                 f" the station key is to be {key_type.value}: give the right --key-type (or"
                 " token.key_type), or delete the key with the token vendor's tool"
             )
-        return f"{key_type.value} station key on the token (sensitive, never extractable)"
+        return MessageText(
+            "{key_type} station key on the token (sensitive, never extractable)",
+            key_type=key_type.value,
+        )
 
     @plan.add("key", "Station key on the token", key_present)
     def generate() -> str:
         enrolment.generate_key()
-        return f"{key_type.value} station key generated on the token (sensitive, never extractable)"
+        return MessageText(
+            "{key_type} station key generated on the token (sensitive, never extractable)",
+            key_type=key_type.value,
+        )
 
     station_certificate_step(
         plan,
@@ -286,14 +306,18 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
     )
 
     def config_written() -> str | None:
-        return f"{config_path} present (kept as it is)" if config_path.exists() else None
+        return (
+            MessageText("{config_path} present (kept as it is)", config_path=config_path)
+            if config_path.exists()
+            else None
+        )
 
     @plan.add("config", "Terminal configuration", config_written)
     def write_config() -> str:
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(_config_text(args, identity, token), encoding="utf-8")
         load_config(config_path)
-        return f"wrote {config_path}"
+        return MessageText("wrote {config_path}", config_path=config_path)
 
     @plan.add("register", "Registration with the platform", lambda: None)
     def register() -> str:
@@ -312,7 +336,9 @@ def _run(args: argparse.Namespace, config_path: Path, *, renew: bool) -> int:
             client.register()
         except PlatformError as exc:
             raise ProvisioningError(f"the platform did not register the terminal: {exc}") from None
-        return f"registered with {config.platform.url} (repeating it is harmless)"
+        return MessageText(
+            "registered with {url} (repeating it is harmless)", url=config.platform.url
+        )
 
     results = plan.run(progress=None if args.json else _progress)
     summary = _summary(load_config(config_path), enrolment, results)
@@ -335,10 +361,20 @@ def _mechanism_number(text: str) -> int:
         number = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a mechanism number: write it as 0x80000xxx or in decimal"
+            say(
+                tool_translator(),
+                "{value!r} is not a mechanism number: write it as 0x80000xxx or in decimal",
+                value=text,
+            )
         ) from None
     if not 0 < number <= 0xFFFFFFFF:
-        raise argparse.ArgumentTypeError(f"{text} is not a 32-bit PKCS#11 mechanism number")
+        raise argparse.ArgumentTypeError(
+            say(
+                tool_translator(),
+                "{value} is not a 32-bit PKCS#11 mechanism number",
+                value=text,
+            )
+        )
     return number
 
 

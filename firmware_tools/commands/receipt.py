@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.journal.verify import SOFTWARE_SIGNER_WARNING
 from kiosk.money import format_fen
@@ -25,25 +26,37 @@ def _verify(args: argparse.Namespace) -> int:
         emit(args, {"genuine": check.genuine, "problem": check.problem, "record": check.record}, "")
         return 0 if check.genuine else 1
     if not check.genuine:
-        raise CommandError(check.problem)
+        raise CommandError(
+            "{problem}; do not accept it, keep it and report it",
+            problem=check.problem,
+        )
     record = check.record or {}
     amount = record.get("amount_fen", 0)
     fee = record.get("fee_fen", 0)
-    summary = (
-        f"genuine receipt {record.get('receipt_no')} of station {record.get('station')} "
-        f"terminal {record.get('terminal')}: {record.get('outcome')}, "
-        f"amount {format_fen(amount if isinstance(amount, int) else 0)}, "
-        f"fee {format_fen(fee if isinstance(fee, int) else 0)}, at {record.get('time')}"
+    t = tool_translator()
+    outcome = record.get("outcome")
+    summary = say(
+        t,
+        "genuine receipt {receipt} of station {station} terminal {terminal}: {outcome}, "
+        "amount {amount}, fee {fee}, at {time}",
+        receipt=record.get("receipt_no"),
+        station=record.get("station"),
+        terminal=record.get("terminal"),
+        outcome=t(outcome) if isinstance(outcome, str) else outcome,
+        amount=format_fen(amount if isinstance(amount, int) else 0),
+        fee=format_fen(fee if isinstance(fee, int) else 0),
+        time=record.get("time"),
     )
     voucher = record.get("voucher_fen")
     if isinstance(voucher, int) and voucher:
-        summary += f"; voucher {format_fen(voucher)}"
+        summary += say(t, "; voucher {amount}", amount=format_fen(voucher))
         if isinstance(record.get("voucher_id"), str):
-            summary += f" no. {grouped_voucher_id(str(record['voucher_id']))}"
+            number = grouped_voucher_id(str(record["voucher_id"]))
+            summary += say(t, " no. {number}", number=number)
         if isinstance(record.get("voucher_expires"), str):
-            summary += f", valid until {record['voucher_expires']}"
+            summary += say(t, ", valid until {expires}", expires=record["voucher_expires"])
     if record.get("signer") == "software":
-        summary += f" ({SOFTWARE_SIGNER_WARNING})"
+        summary += say(t, " ({warning})", warning=t(SOFTWARE_SIGNER_WARNING))
     print(summary)
     return 0
 
@@ -52,7 +65,9 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise CommandError(
+            "cannot read {what} {path}: {problem}", what=what, path=path, problem=exc.strerror
+        ) from None
 
 
 def _reprint(args: argparse.Namespace) -> int:
@@ -67,12 +82,15 @@ def _reprint(args: argparse.Namespace) -> int:
     finally:
         terminal.close()
     if not printed:
-        raise CommandError(f"receipt {args.number} was not printed: {problem}")
-    emit(
-        args,
-        {"receipt_no": args.number, "printed": True},
-        f"receipt {args.number} printed (a copy, marked 副本, if it was printed before)",
+        raise CommandError(
+            "receipt {receipt} was not printed: {problem}", receipt=args.number, problem=problem
+        )
+    text = say(
+        tool_translator(),
+        "receipt {receipt} printed (a copy, marked 副本, if it was printed before)",
+        receipt=args.number,
     )
+    emit(args, {"receipt_no": args.number, "printed": True}, text)
     return 0
 
 

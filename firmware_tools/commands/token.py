@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from drivers.token.factory import signer_from_config
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.config import load_config
 from kiosk.signing import Signer
@@ -25,10 +26,14 @@ def _cert(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(pem)
     except OSError as exc:
-        raise CommandError(f"cannot write the certificate to {out}: {exc.strerror}") from None
+        raise CommandError(
+            "cannot write the certificate to {path}: {problem}", path=out, problem=exc.strerror
+        ) from None
     health = signer.health()
     subject = health.get("cert_subject") or "station certificate"
-    emit(args, {"out": str(out), "cert_subject": subject}, f"wrote {subject} to {out}")
+    t = tool_translator()
+    text = say(t, "wrote {subject} to {path}", subject=t(str(subject)), path=out)
+    emit(args, {"out": str(out), "cert_subject": subject}, text)
     return 0
 
 
@@ -44,7 +49,9 @@ def _status(args: argparse.Namespace) -> int:
     emit(args, health, _status_text(health))
     if health.get("present") and health.get("logged_in"):
         return 0
-    raise CommandError(f"the token is not ready: {health.get('last_error') or 'not present'}")
+    raise CommandError(
+        "the token is not ready: {problem}", problem=health.get("last_error") or "not present"
+    )
 
 
 def register(groups: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import kiosk.catalog
+from firmware_tools.tool_language import say, say_text, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.updates import (
     DEFAULT_MAX_STARTS,
@@ -45,14 +46,23 @@ class ProgressLine:
     def __init__(self, args: argparse.Namespace, stream: TextIO | None = None) -> None:
         self.stream = stream or (sys.stderr if getattr(args, "json", False) else sys.stdout)
         self.tty = self.stream.isatty()
+        self.t = tool_translator()
         self._last_decile = -1
 
     def step(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        """A step the core reports (a MessageText) or a line already said."""
+        print(say_text(self.t, text), file=self.stream, flush=True)
 
-    def bytes(self, label: str, done: int, total: int) -> None:
+    def bytes(self, target: str, done: int, total: int) -> None:
         percent = 100 * done // total if total else 100
-        text = f"{label}: {percent:3d}% ({done / 1e6:.1f} of {total / 1e6:.1f} MB)"
+        text = say(
+            self.t,
+            "downloading {target}: {percent:3d}% ({done:.1f} of {total:.1f} MB)",
+            target=target,
+            percent=percent,
+            done=done / 1e6,
+            total=total / 1e6,
+        )
         if self.tty:
             end = "\n" if done >= total else ""
             print(f"\r{text}", end=end, file=self.stream, flush=True)
@@ -65,9 +75,13 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise CommandError(f"{what} {path} does not exist: check the path") from None
+        raise CommandError(
+            "{what} {path} does not exist: check the path", what=what, path=path
+        ) from None
     except OSError as exc:
-        raise CommandError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise CommandError(
+            "cannot read {what} {path}: {problem}", what=what, path=path, problem=exc.strerror
+        ) from None
 
 
 def _now() -> datetime:
@@ -88,7 +102,8 @@ def _hardware(args: argparse.Namespace) -> str:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise CommandError(
-            f"{path} does not exist: give --hardware (e.g. rpi4-arm64) or run provision.sh"
+            "{path} does not exist: give --hardware (e.g. rpi4-arm64) or run provision.sh",
+            path=path,
         ) from None
 
 
@@ -109,8 +124,14 @@ def _build(args: argparse.Namespace) -> int:
     emit(
         args,
         {"bundle": str(args.out), "version": metadata.version, "files": len(metadata.files)},
-        f"built unsigned bundle {metadata.version} ({len(metadata.files)} files) into {args.out}; "
-        "sign it with 'kiosk-tool update sign'",
+        say(
+            tool_translator(),
+            "built unsigned bundle {version} ({count} files) into {path}; "
+            "sign it with 'kiosk-tool update sign'",
+            version=metadata.version,
+            count=len(metadata.files),
+            path=args.out,
+        ),
     )
     return 0
 
@@ -120,7 +141,12 @@ def _sign(args: argparse.Namespace) -> int:
     emit(
         args,
         {"bundle": str(args.input), "version": metadata.version, "signed": True},
-        f"signed bundle {metadata.version} ({args.input})",
+        say(
+            tool_translator(),
+            "signed bundle {version} ({path})",
+            version=metadata.version,
+            path=args.input,
+        ),
     )
     return 0
 
@@ -142,27 +168,53 @@ def _verify(args: argparse.Namespace) -> int:
             "files": len(metadata.files),
             "release_key_sha256": fingerprint,
         },
-        f"{args.input}: signature and {len(metadata.files)} file hashes good; version "
-        f"{metadata.version} for {', '.join(metadata.hardware)}, expires "
-        f"{metadata.expires:%Y-%m-%d} (release key sha256 {fingerprint[:16]}...)",
+        say(
+            tool_translator(),
+            "{path}: signature and {count} file hashes good; version {version} for "
+            "{hardware}, expires {expires} (release key sha256 {fingerprint}...)",
+            path=args.input,
+            count=len(metadata.files),
+            version=metadata.version,
+            hardware=", ".join(metadata.hardware),
+            expires=f"{metadata.expires:%Y-%m-%d}",
+            fingerprint=fingerprint[:16],
+        ),
     )
     return 0
 
 
 def _status_text(status: UpdateStatus) -> str:
+    t = tool_translator()
     if status.active is None:
-        return f"no software installed under {status.root}"
-    lines = [f"running slot {status.active.name}: version {status.active.version}"]
+        return say(t, "no software installed under {root}", root=status.root)
+    lines = [
+        say(
+            t,
+            "running slot {slot}: version {version}",
+            slot=status.active.name,
+            version=status.active.version,
+        )
+    ]
     for slot in status.slots:
-        lines.append(f"  slot {slot.name}: {slot.version or 'empty'}")
+        if slot.version:
+            lines.append(say(t, "  slot {slot}: {version}", slot=slot.name, version=slot.version))
+        else:
+            lines.append(say(t, "  slot {slot}: empty", slot=slot.name))
     if status.trial is not None:
         trial = status.trial
         lines.append(
-            f"  on trial: {trial.version}, {trial.starts} of {trial.max_starts} starts used; "
-            f"not confirmed healthy, falls back to slot {trial.fallback}"
+            say(
+                t,
+                "  on trial: {version}, {starts} of {max_starts} starts used; "
+                "not confirmed healthy, falls back to slot {fallback}",
+                version=trial.version,
+                starts=trial.starts,
+                max_starts=trial.max_starts,
+                fallback=trial.fallback,
+            )
         )
     for event in status.events[-3:]:
-        lines.append(f"  {event['time']} {event['type']}")
+        lines.append(f"  {event['time']} {event['type']}")  # the event's kind, as recorded
     return "\n".join(lines)
 
 
@@ -178,14 +230,26 @@ def _install(args: argparse.Namespace) -> int:
     )
     assert status.active is not None
     version = status.active.version
-    text = f"installed {version} into slot {status.active.name}; "
+    t = tool_translator()
     if status.trial is not None:
-        text += (
-            "restart the terminal (systemctl restart kiosk); it must report healthy within "
-            f"{status.trial.max_starts} starts or it rolls back to {status.trial.fallback}"
+        text = say(
+            t,
+            "installed {version} into slot {slot}; restart the terminal (systemctl restart "
+            "kiosk); it must report healthy within {max_starts} starts or it rolls back to "
+            "{fallback}",
+            version=version,
+            slot=status.active.name,
+            max_starts=status.trial.max_starts,
+            fallback=status.trial.fallback,
         )
     else:
-        text += "first software on this terminal: restart it (systemctl restart kiosk)"
+        text = say(
+            t,
+            "installed {version} into slot {slot}; first software on this terminal: restart "
+            "it (systemctl restart kiosk)",
+            version=version,
+            slot=status.active.name,
+        )
     emit(args, status.to_json(), text)
     return 0
 
@@ -211,22 +275,34 @@ def _start(args: argparse.Namespace) -> int:
         )
         if line.event is not None:
             store.record_event(line.event, _now(), **line.fields)
-        print(line.text, file=sys.stderr, flush=True)
+        print(say_text(tool_translator(), line.text), file=sys.stderr, flush=True)
     texts = {
-        "no_software": f"no software installed under {args.root}",
-        "normal": f"starting {decision.version}",
-        "trial": f"starting {decision.version} on trial, start {decision.starts} of "
-        f"{decision.max_starts}: it must report healthy",
-        "rolled_back": f"{decision.rolled_back_from} never reported healthy: rolled back to "
-        f"{decision.version}",
+        "no_software": "no software installed under {root}",
+        "normal": "starting {version}",
+        "trial": "starting {version} on trial, start {starts} of {max_starts}: it must report "
+        "healthy",
+        "rolled_back": "{rolled_back_from} never reported healthy: rolled back to {version}",
     }
-    emit(args, _decision_json(decision), texts[decision.action])
+    text = say(
+        tool_translator(),
+        texts[decision.action],
+        root=args.root,
+        version=decision.version,
+        starts=decision.starts,
+        max_starts=decision.max_starts,
+        rolled_back_from=decision.rolled_back_from,
+    )
+    emit(args, _decision_json(decision), text)
     return 0
 
 
 def _confirm(args: argparse.Namespace) -> int:
     version = SlotStore(args.root).confirm(_now())
-    text = f"{version} confirmed healthy" if version else "nothing on trial: nothing to confirm"
+    t = tool_translator()
+    if version:
+        text = say(t, "{version} confirmed healthy", version=version)
+    else:
+        text = say(t, "nothing on trial: nothing to confirm")
     emit(args, {"confirmed": version}, text)
     return 0
 
@@ -236,8 +312,13 @@ def _rollback(args: argparse.Namespace) -> int:
     emit(
         args,
         _decision_json(decision),
-        f"rolled back from {decision.rolled_back_from} to {decision.version}; restart the "
-        "terminal (systemctl restart kiosk)",
+        say(
+            tool_translator(),
+            "rolled back from {rolled_back_from} to {version}; restart the terminal "
+            "(systemctl restart kiosk)",
+            rolled_back_from=decision.rolled_back_from,
+            version=decision.version,
+        ),
     )
     return 0
 
@@ -256,7 +337,8 @@ def _update_url(args: argparse.Namespace) -> str:
         return path.read_text(encoding="utf-8").strip().rstrip("/")
     except FileNotFoundError:
         raise CommandError(
-            f"{path} does not exist: give --url or provision the terminal with --update-url"
+            "{path} does not exist: give --url or provision the terminal with --update-url",
+            path=path,
         ) from None
 
 
@@ -271,7 +353,7 @@ def _fetcher(
         def both(done: int, total: int) -> None:
             report(done, total)
             if progress is not None:
-                progress.bytes(f"downloading {target}", done, total)
+                progress.bytes(target, done, total)
 
         return fetch_bundle(
             trusted_root=args.root / TUF_ANCHOR,
@@ -288,7 +370,13 @@ def _fetcher(
 
 def _fetch(args: argparse.Namespace) -> int:
     path = _fetcher(args, ProgressLine(args))(args.target, args.out, lambda d, t: None)
-    emit(args, {"bundle": str(path)}, f"fetched {args.target} into {path}; install it next")
+    text = say(
+        tool_translator(),
+        "fetched {target} into {path}; install it next",
+        target=args.target,
+        path=path,
+    )
+    emit(args, {"bundle": str(path)}, text)
     return 0
 
 
@@ -304,7 +392,9 @@ def _serve(args: argparse.Namespace) -> int:
         fetch=_fetcher(args, None),
     )
     lines = Updater(setup, _now).run()
-    emit(args, {"done": lines}, "\n".join(lines) or "nothing to do")
+    t = tool_translator()
+    text = "\n".join(say_text(t, line) for line in lines) or say(t, "nothing to do")
+    emit(args, {"done": lines}, text)
     return 0
 
 
@@ -318,7 +408,11 @@ def _role_keys(args: argparse.Namespace) -> dict[Any, list[Any]]:
     for item in args.key or []:
         role, sep, path = item.partition("=")
         if not sep or role not in set(Role):
-            raise CommandError(f"--key {item!r} is not ROLE=PEM with ROLE one of {', '.join(Role)}")
+            raise CommandError(
+                "--key {value!r} is not ROLE=PEM with ROLE one of {roles}",
+                value=item,
+                roles=", ".join(Role),
+            )
         signers.setdefault(Role(role), []).append(load_signer(_read(Path(path), "key"), path))
     return signers
 
@@ -351,8 +445,12 @@ def _repo_init(args: argparse.Namespace) -> int:
     return _repo_state(
         args,
         repo,
-        f"created the update repository in {args.repo}: serve it over HTTPS and give "
-        f"terminals {args.repo}/metadata/1.root.json (provision.sh --tuf-root)",
+        say(
+            tool_translator(),
+            "created the update repository in {repo}: serve it over HTTPS and give terminals "
+            "{repo}/metadata/1.root.json (provision.sh --tuf-root)",
+            repo=args.repo,
+        ),
     )
 
 
@@ -362,7 +460,15 @@ def _publish(args: argparse.Namespace) -> int:
     repo = UpdateRepository(args.repo)
     target = repo.publish(args.bundle, signers=_role_keys(args), now=_now(), name=args.name)
     return _repo_state(
-        args, repo, f"published {target.path} ({target.length} bytes) in {args.repo}"
+        args,
+        repo,
+        say(
+            tool_translator(),
+            "published {target} ({length} bytes) in {repo}",
+            target=target.path,
+            length=target.length,
+            repo=args.repo,
+        ),
     )
 
 
@@ -372,7 +478,8 @@ def _repo_refresh(args: argparse.Namespace) -> int:
     repo = UpdateRepository(args.repo)
     roles = [Role(r) for r in args.role or []]
     repo.refresh(roles, signers=_role_keys(args), now=_now())
-    return _repo_state(args, repo, f"re-signed {', '.join(['snapshot', 'timestamp', *roles])}")
+    roles_text = ", ".join(["snapshot", "timestamp", *roles])
+    return _repo_state(args, repo, say(tool_translator(), "re-signed {roles}", roles=roles_text))
 
 
 def _repo_rotate(args: argparse.Namespace) -> int:
@@ -390,7 +497,14 @@ def _repo_rotate(args: argparse.Namespace) -> int:
         now=_now(),
     )
     return _repo_state(
-        args, repo, f"root version {root.version}: {args.role} keys rotated and re-signed"
+        args,
+        repo,
+        say(
+            tool_translator(),
+            "root version {version}: {role} keys rotated and re-signed",
+            version=root.version,
+            role=args.role,
+        ),
     )
 
 
@@ -399,12 +513,24 @@ def _repo_status(args: argparse.Namespace) -> int:
 
     repo = UpdateRepository(args.repo)
     state = repo.state()
+    t = tool_translator()
     lines = [
-        f"{role}: version {state.versions[role]}, {state.key_counts[role]} key(s), threshold "
-        f"{state.thresholds[role]}, expires {state.expires[role]:%Y-%m-%d %H:%M} UTC"
+        say(
+            t,
+            "{role}: version {version}, {keys} key(s), threshold {threshold}, expires "
+            "{expires} UTC",
+            role=role,
+            version=state.versions[role],
+            keys=state.key_counts[role],
+            threshold=state.thresholds[role],
+            expires=f"{state.expires[role]:%Y-%m-%d %H:%M}",
+        )
         for role in state.versions
     ]
-    lines += [f"offers {name} ({length} bytes)" for name, length in state.targets.items()]
+    lines += [
+        say(t, "offers {target} ({length} bytes)", target=name, length=length)
+        for name, length in state.targets.items()
+    ]
     emit(args, state.to_json(), "\n".join(lines))
     return 0
 

@@ -9,6 +9,7 @@ and expiry the platform knows.
 import argparse
 
 from firmware_tools.operator_actor import add_actor_arguments, operator_terminal, whole_fen
+from firmware_tools.tool_language import say, tool_translator
 from kiosk.command_line import CommandError, emit
 from kiosk.money import format_fen
 
@@ -16,12 +17,17 @@ from kiosk.money import format_fen
 def _check(args: argparse.Namespace) -> int:
     with operator_terminal(args) as (terminal, actor):
         voucher = terminal.operator.voucher_lookup(args.code, actor=actor)
-    emit(
-        args,
-        voucher.to_json(),
-        f"voucher {voucher.voucher_id} of {format_fen(voucher.amount_fen)} from receipt "
-        f"{voucher.receipt_no}: {voucher.state}, valid until {voucher.expires.isoformat()}",
+    t = tool_translator()
+    text = say(
+        t,
+        "voucher {voucher} of {amount} from receipt {receipt}: {state}, valid until {expires}",
+        voucher=voucher.voucher_id,
+        amount=format_fen(voucher.amount_fen),
+        receipt=voucher.receipt_no,
+        state=t(str(voucher.state)),
+        expires=voucher.expires.isoformat(),
     )
+    emit(args, voucher.to_json(), text)
     return 0
 
 
@@ -31,13 +37,20 @@ def _pay(args: argparse.Namespace) -> int:
         payout = terminal.operator.pay_voucher(args.code, amount, actor=actor)
     if not payout.paid:
         raise CommandError(
-            f"the platform has not confirmed voucher {payout.voucher_id}: hand nothing over; "
-            "run the same command again to settle it"
+            "the platform has not confirmed voucher {voucher}: hand nothing over; "
+            "run the same command again to settle it",
+            voucher=payout.voucher_id,
         )
+    text = say(
+        tool_translator(),
+        "voucher {voucher} paid out: hand over {amount}",
+        voucher=payout.voucher_id,
+        amount=format_fen(payout.amount_fen),
+    )
     emit(
         args,
         {"voucher_id": payout.voucher_id, "amount_fen": payout.amount_fen, "paid": True},
-        f"voucher {payout.voucher_id} paid out: hand over {format_fen(payout.amount_fen)}",
+        text,
     )
     return 0
 

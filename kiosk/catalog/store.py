@@ -22,6 +22,7 @@ from pathlib import Path
 from kiosk.catalog.fees import FEE_NOTICE_WORKING_DAYS, earliest_fee_change
 from kiosk.catalog.model import Catalog, CatalogError, parse_catalog, version_key
 from kiosk.catalog.signed import verify_catalog_signature
+from kiosk.message_text import MessageText, error_text
 
 SHIPPED_CATALOG = "catalog.json"
 SHIPPED_SIGNATURE = "catalog.json.sig"
@@ -65,10 +66,17 @@ def check_fee_notice(in_force: Catalog, candidate: Catalog) -> None:
         for rule in service.fees:
             if rule not in old_rules and rule.effective_from < deadline:
                 raise CatalogError(
-                    f"catalog {candidate.version} announces a {service.code} fee from "
-                    f"{rule.effective_from.isoformat()} too late: published "
-                    f"{candidate.published.isoformat()}, fees may change {FEE_NOTICE_WORKING_DAYS} "
-                    f"working days later at the earliest, on {deadline.isoformat()}"
+                    MessageText(
+                        "catalog {version} announces a {code} fee from {effective_from} too late: "
+                        "published {published}, fees may change {days} working days later at the "
+                        "earliest, on {deadline}",
+                        version=candidate.version,
+                        code=service.code,
+                        effective_from=rule.effective_from.isoformat(),
+                        published=candidate.published.isoformat(),
+                        days=FEE_NOTICE_WORKING_DAYS,
+                        deadline=deadline.isoformat(),
+                    )
                 )
         if old is None:
             continue
@@ -76,9 +84,15 @@ def check_fee_notice(in_force: Catalog, candidate: Catalog) -> None:
         while day < deadline:
             if old.fee_rule_on(day) != service.fee_rule_on(day):
                 raise CatalogError(
-                    f"catalog {candidate.version} changes the {service.code} fee in force on "
-                    f"{day.isoformat()} without notice: fees may change from "
-                    f"{deadline.isoformat()} on; keep the published rule until then"
+                    MessageText(
+                        "catalog {version} changes the {code} fee in force on {day} without "
+                        "notice: fees may change from {deadline} on; keep the published rule until "
+                        "then",
+                        version=candidate.version,
+                        code=service.code,
+                        day=day.isoformat(),
+                        deadline=deadline.isoformat(),
+                    )
                 )
             day += timedelta(days=1)
 
@@ -121,8 +135,11 @@ class CatalogStore:
                 self._shipped = load_signed_catalog(data, sig, self._operator_public_pem)
             except CatalogError as exc:
                 raise CatalogError(
-                    f"the catalog shipped with the software cannot be used ({exc}); "
-                    "install the operator's signed catalog"
+                    MessageText(
+                        "the catalog shipped with the software cannot be used ({problem}); install "
+                        "the operator's signed catalog",
+                        problem=error_text(exc),
+                    )
                 ) from None
         return self._shipped
 
@@ -134,8 +151,11 @@ class CatalogStore:
             return None
         except (OSError, UnicodeDecodeError) as exc:
             raise CatalogError(
-                f"cannot read {self._directory / POINTER} ({exc}): "
-                "install the operator's signed catalog again"
+                MessageText(
+                    "cannot read {path} ({problem}): install the operator's signed catalog again",
+                    path=self._directory / POINTER,
+                    problem=error_text(exc),
+                )
             ) from None
         if self._installed is not None and self._installed[0] == pointer:
             return self._installed[1]
@@ -152,13 +172,22 @@ class CatalogStore:
             catalog = load_signed_catalog(data, sig, self._operator_public_pem)
         except (CatalogError, OSError) as exc:
             raise CatalogError(
-                f"installed catalog {version!r} in {self._directory} fails its check ({exc}); "
-                "install the operator's signed catalog again"
+                MessageText(
+                    "installed catalog {version!r} in {directory} fails its check ({problem}); "
+                    "install the operator's signed catalog again",
+                    version=version,
+                    directory=self._directory,
+                    problem=error_text(exc),
+                )
             ) from None
         if catalog.version != version:
             raise CatalogError(
-                f"installed catalog file for {version} holds version {catalog.version}: "
-                "install the operator's signed catalog again"
+                MessageText(
+                    "installed catalog file for {version} holds version {found}: install the "
+                    "operator's signed catalog again",
+                    version=version,
+                    found=catalog.version,
+                )
             )
         return catalog
 
@@ -184,8 +213,13 @@ class CatalogStore:
         candidate = load_signed_catalog(data, sig, self._operator_public_pem)
         if candidate.published > today:
             raise CatalogError(
-                f"catalog {candidate.version} is published {candidate.published.isoformat()}, "
-                f"after today ({today.isoformat()}): check the terminal's date"
+                MessageText(
+                    "catalog {version} is published {published}, after today ({today}): check the "
+                    "terminal's date",
+                    version=candidate.version,
+                    published=candidate.published.isoformat(),
+                    today=today.isoformat(),
+                )
             )
         self._directory.mkdir(parents=True, exist_ok=True)
         with self._install_lock():
@@ -198,8 +232,12 @@ class CatalogStore:
             if in_force is not None:
                 if not candidate.is_newer_than(in_force):
                     raise CatalogError(
-                        f"catalog version {candidate.version} is not newer than version "
-                        f"{in_force.version} in force: the operator must publish a higher version"
+                        MessageText(
+                            "catalog version {version} is not newer than version {in_force} in "
+                            "force: the operator must publish a higher version",
+                            version=candidate.version,
+                            in_force=in_force.version,
+                        )
                     )
                 check_fee_notice(in_force, candidate)
             document = self._directory / f"catalog-{candidate.version}.json"

@@ -36,6 +36,7 @@ from kiosk.diagnostics.model import (
 from kiosk.errors import KioskError
 from kiosk.i18n import bilingual
 from kiosk.journal import JournalError, export_jsonl, verify_jsonl
+from kiosk.message_text import MessageText, error_text
 from kiosk.platform import PlatformClient, PlatformRefused, PlatformUnavailable
 from kiosk.platform.models import PlatformError
 from kiosk.provisioning.archive import archived_certificates
@@ -71,7 +72,8 @@ def printer_status(ctx: DiagnosticContext) -> Outcome:
         status = ctx.printer.status()
     except DeviceError as exc:
         return failed(
-            f"printer offline: {exc}", "check the printer's power and cable, then run again"
+            MessageText("printer offline: {problem}", problem=error_text(exc)),
+            "check the printer's power and cable, then run again",
         )
     facts: dict[str, object] = {
         "online": status.online,
@@ -133,9 +135,15 @@ def printer_test_receipt(ctx: DiagnosticContext) -> Outcome:
     try:
         ctx.printer.print_receipt(document)
     except DeviceError as exc:
-        return failed(f"test receipt not printed: {exc}", "fix the printer, then run again")
+        return failed(
+            MessageText("test receipt not printed: {problem}", problem=error_text(exc)),
+            "fix the printer, then run again",
+        )
     except ValueError as exc:
-        return failed(f"test receipt refused by the driver: {exc}", "report this to support")
+        return failed(
+            MessageText("test receipt refused by the driver: {problem}", problem=error_text(exc)),
+            "report this to support",
+        )
     if ctx.technician.confirm("Is the test receipt printed completely, legibly and cut?"):
         return passed("test receipt printed and checked by the technician")
     return failed(
@@ -165,10 +173,13 @@ def card_reader_link(ctx: DiagnosticContext) -> Outcome:
     except DeviceError as exc:
         if "not connected" in str(exc) or "reader" in str(exc).lower():
             return failed(
-                f"card reader missing: {exc}", "check the card reader's cable, then run again"
+                MessageText("card reader missing: {problem}", problem=error_text(exc)),
+                "check the card reader's cable, then run again",
             )
         return warned(
-            f"the card in the reader cannot be read: {exc}",
+            MessageText(
+                "the card in the reader cannot be read: {problem}", problem=error_text(exc)
+            ),
             "remove the card from the reader",
             **facts,
         )
@@ -197,13 +208,21 @@ def card_reader_test_card(ctx: DiagnosticContext) -> Outcome:
     card = _wait_for(read, ctx.settings.input_wait_s)
     if card is None:
         if errors:
-            return failed(f"test card not read: {errors[-1]}", "try another test card")
+            return failed(
+                MessageText("test card not read: {problem}", problem=errors[-1]),
+                "try another test card",
+            )
         return failed(
-            f"no test card read within {ctx.settings.input_wait_s:.0f} s",
+            MessageText(
+                "no test card read within {input_wait_s:.0f} s",
+                input_wait_s=ctx.settings.input_wait_s,
+            ),
             "insert the test card fully (chip first), then run again",
         )
     ctx.technician.instruct("Remove the test card.")
-    return passed(f"test card {card.card_no} read", card_no=card.card_no)
+    return passed(
+        MessageText("test card {card_no} read", card_no=card.card_no), card_no=card.card_no
+    )
 
 
 # ---------------------------------------------------------------- token and certificate
@@ -218,7 +237,9 @@ def token_sign(ctx: DiagnosticContext) -> Outcome:
     if health.get("present") is False:
         error = str(health.get("last_error") or "")
         return failed(
-            f"USBKey token absent: {error}" if error else "USBKey token absent",
+            MessageText("USBKey token absent: {error}", error=error)
+            if error
+            else "USBKey token absent",
             "plug the USBKey token in, then run again",
         )
     challenge = f"diagnose {ctx.config.station.terminal_id} {ctx.now().isoformat()}".encode()
@@ -236,13 +257,20 @@ def token_sign(ctx: DiagnosticContext) -> Outcome:
         station_key = station_key_of(certificate)
     except StationKeyError as exc:
         return failed(
-            f"the token's station certificate cannot be a station's: {exc}",
+            MessageText(
+                "the token's station certificate cannot be a station's: {problem}",
+                problem=error_text(exc),
+            ),
             "provision the token again with kiosk-tool provision",
         )
     if station_key.algorithm is not signer.algorithm:
         return failed(
-            f"the token signs {signer.algorithm.value}, but its certificate holds a"
-            f" {station_key.key_type.value} key (token.key_type does not fit the token)",
+            MessageText(
+                "the token signs {algorithm}, but its certificate holds a {key_type} key "
+                "(token.key_type does not fit the token)",
+                algorithm=signer.algorithm.value,
+                key_type=station_key.key_type.value,
+            ),
             "set token.key_type to the station key's type, or provision the token again",
         )
     if not station_key.verify(signature, challenge):
@@ -252,7 +280,11 @@ def token_sign(ctx: DiagnosticContext) -> Outcome:
             "provision the token again with kiosk-tool provision",
         )
     return passed(
-        f"token signed and the signature verified ({signer.kind}, {signer.algorithm.value})",
+        MessageText(
+            "token signed and the signature verified ({kind}, {algorithm})",
+            kind=signer.kind,
+            algorithm=signer.algorithm.value,
+        ),
         kind=signer.kind,
         algorithm=signer.algorithm.value,
         signature_b64=base64.b64encode(signature).decode("ascii")[:24] + "...",
@@ -283,31 +315,46 @@ def _token_failure(error: str) -> Outcome:
     lowered = error.lower()
     if "locked" in lowered:
         return failed(
-            f"token PIN locked: {error}",
+            MessageText("token PIN locked: {error}", error=error),
             "unblock the user PIN with the SO PIN (docs/token.md), then run again",
         )
     if "pin" in lowered and ("refused" in lowered or "wrong" in lowered or "expired" in lowered):
         return failed(
-            f"token PIN wrong: {error}",
+            MessageText("token PIN wrong: {error}", error=error),
             "correct the PIN given by token.pin_source (do not retry: wrong PINs lock the token)",
         )
     if "not present" in lowered or "plug" in lowered:
-        return failed(f"USBKey token absent: {error}", "plug the USBKey token in, then run again")
-    return failed(f"USBKey token unusable: {error}", "check the [token] configuration and token")
+        return failed(
+            MessageText("USBKey token absent: {error}", error=error),
+            "plug the USBKey token in, then run again",
+        )
+    return failed(
+        MessageText("USBKey token unusable: {error}", error=error),
+        "check the [token] configuration and token",
+    )
 
 
 @REGISTRY.add("token.certificate", "Station certificate expiry")
 def token_certificate(ctx: DiagnosticContext) -> Outcome:
     signer = ctx.signer()
     if signer is None:
-        return skipped(f"no certificate to check: {ctx.signer_error}", "fix the token first")
+        return skipped(
+            MessageText("no certificate to check: {signer_error}", signer_error=ctx.signer_error),
+            "fix the token first",
+        )
     try:
         certificate = x509.load_pem_x509_certificate(signer.certificate_pem())
     except KioskError as exc:
         # The token item already names the token's fault; this one was not tested.
-        return skipped(f"certificate not checked: {exc}", "fix the token first")
+        return skipped(
+            MessageText("certificate not checked: {problem}", problem=error_text(exc)),
+            "fix the token first",
+        )
     except ValueError as exc:
-        return failed(f"station certificate unreadable: {exc}", "provision the token again")
+        return failed(
+            MessageText("station certificate unreadable: {problem}", problem=error_text(exc)),
+            "provision the token again",
+        )
     not_after = certificate.not_valid_after_utc
     days = (not_after - ctx.now()).days
     facts: dict[str, object] = {
@@ -319,24 +366,31 @@ def token_certificate(ctx: DiagnosticContext) -> Outcome:
     held = str(numbers[0].value) if numbers else ""
     if held != ctx.config.station.institution_no:
         return failed(
-            f"station certificate belongs to 机构号 {held or '(none)'}, not"
-            f" {ctx.config.station.institution_no} as configured",
+            MessageText(
+                "station certificate belongs to 机构号 {held}, not {institution_no} as configured",
+                held=held or "(none)",
+                institution_no=ctx.config.station.institution_no,
+            ),
             "use this station's token, or correct station.institution_no",
             **facts,
         )
     if days < 0:
         return failed(
-            f"station certificate expired on {not_after:%Y-%m-%d}",
+            MessageText("station certificate expired on {not_after:%Y-%m-%d}", not_after=not_after),
             "renew it now: kiosk-tool provision renew",
             **facts,
         )
     if days < ctx.settings.cert_warn_days:
         return warned(
-            f"station certificate expires in {days} days ({not_after:%Y-%m-%d})",
+            MessageText(
+                "station certificate expires in {days} days ({not_after:%Y-%m-%d})",
+                days=days,
+                not_after=not_after,
+            ),
             "renew it before it expires: kiosk-tool provision renew",
             **facts,
         )
-    return passed(f"station certificate valid for {days} more days", **facts)
+    return passed(MessageText("station certificate valid for {days} more days", days=days), **facts)
 
 
 # ---------------------------------------------------------------- I/O board
@@ -349,7 +403,8 @@ def ioboard_link(ctx: DiagnosticContext) -> Outcome:
             status = ctx.ioboard.board_status()
         except DeviceError as exc:
             return failed(
-                f"I/O board not answering: {exc}", "check the I/O board's cable, then run again"
+                MessageText("I/O board not answering: {problem}", problem=error_text(exc)),
+                "check the I/O board's cable, then run again",
             )
         facts: dict[str, object] = {
             "firmware_version": status.firmware_version,
@@ -369,7 +424,13 @@ def ioboard_link(ctx: DiagnosticContext) -> Outcome:
                 "inspect the cabinet, then clear the tamper in maintenance mode",
                 **facts,
             )
-        return passed(f"I/O board answers (firmware {status.firmware_version})", **facts)
+        return passed(
+            MessageText(
+                "I/O board answers (firmware {firmware_version})",
+                firmware_version=status.firmware_version,
+            ),
+            **facts,
+        )
     if ctx.cash is None:
         return skipped("this configuration has no I/O board")
     health = ctx.cash.health()
@@ -397,10 +458,13 @@ def ioboard_lamp(ctx: DiagnosticContext) -> Outcome:
                 wrong.append(mode)
         ctx.ioboard.set_lamp("maintenance")
     except DeviceError as exc:
-        return failed(f"lamp cannot be set: {exc}", "check the I/O board, then run again")
+        return failed(
+            MessageText("lamp cannot be set: {problem}", problem=error_text(exc)),
+            "check the I/O board, then run again",
+        )
     if wrong:
         return failed(
-            f"status lamp wrong in mode(s) {', '.join(wrong)}",
+            MessageText("status lamp wrong in mode(s) {modes}", modes=", ".join(wrong)),
             "check the lamp and its wiring to the I/O board",
         )
     return passed("status lamp shows every mode")
@@ -424,16 +488,26 @@ def ioboard_coin(ctx: DiagnosticContext) -> Outcome:
         cash.set_accepting(False)
         if event is None:
             return failed(
-                f"no coin counted within {ctx.settings.input_wait_s:.0f} s",
+                MessageText(
+                    "no coin counted within {input_wait_s:.0f} s",
+                    input_wait_s=ctx.settings.input_wait_s,
+                ),
                 "check the coin path and the pulse wiring to the I/O board",
             )
         # A test coin belongs to no transaction: acknowledge it so no payment counts it,
         # and report it so the maintenance record accounts for it.
         cash.acknowledge(event.event_id)
     except DeviceError as exc:
-        return failed(f"coin input cannot be tested: {exc}", "check the I/O board")
+        return failed(
+            MessageText("coin input cannot be tested: {problem}", problem=error_text(exc)),
+            "check the I/O board",
+        )
     return passed(
-        f"{event.kind} of {event.value_fen} fen counted (test coin, record it)",
+        MessageText(
+            "{kind} of {value_fen} fen counted (test coin, record it)",
+            kind=event.kind,
+            value_fen=event.value_fen,
+        ),
         value_fen=event.value_fen,
         kind=event.kind,
     )
@@ -461,11 +535,17 @@ def ioboard_door(ctx: DiagnosticContext) -> Outcome:
             ctx.settings.input_wait_s,
         )
     except DeviceError as exc:
-        return failed(f"door switch cannot be tested: {exc}", "check the I/O board")
+        return failed(
+            MessageText("door switch cannot be tested: {problem}", problem=error_text(exc)),
+            "check the I/O board",
+        )
     # The event stays unacknowledged: the terminal core journals every door opening.
     if event is None:
         return failed(
-            f"no door opening seen within {ctx.settings.input_wait_s:.0f} s",
+            MessageText(
+                "no door opening seen within {input_wait_s:.0f} s",
+                input_wait_s=ctx.settings.input_wait_s,
+            ),
             "check the door switch and its wiring to the I/O board",
         )
     return passed("door opening seen by the I/O board")
@@ -503,7 +583,12 @@ def mqtt_connect(ctx: DiagnosticContext) -> Outcome:
         client.connect(target.host, target.port, keepalive=10)
     except (OSError, ValueError) as exc:
         return failed(
-            f"MQTT broker not reachable at {target.host}:{target.port} ({exc})",
+            MessageText(
+                "MQTT broker not reachable at {host}:{port} ({problem})",
+                host=target.host,
+                port=target.port,
+                problem=error_text(exc),
+            ),
             "check the network and the broker address in [telemetry]; the terminal keeps"
             " its reports in the outbox until the broker is back",
         )
@@ -516,15 +601,23 @@ def mqtt_connect(ctx: DiagnosticContext) -> Outcome:
     reason = outcome.get("reason")
     if reason is None:
         return failed(
-            f"MQTT broker at {target.host}:{target.port} did not answer the connection",
+            MessageText(
+                "MQTT broker at {host}:{port} did not answer the connection",
+                host=target.host,
+                port=target.port,
+            ),
             "check the network and the broker, then run again",
         )
     if reason.is_failure:
         return failed(
-            f"MQTT broker refused the connection: {reason}",
+            MessageText("MQTT broker refused the connection: {reason}", reason=reason),
             "check the terminal's MQTT client certificate and the broker's ACL",
         )
-    return passed(f"MQTT broker at {target.host}:{target.port} accepted the terminal")
+    return passed(
+        MessageText(
+            "MQTT broker at {host}:{port} accepted the terminal", host=target.host, port=target.port
+        )
+    )
 
 
 @REGISTRY.add("platform.reach", "Operator platform")
@@ -544,7 +637,12 @@ def platform_reach(ctx: DiagnosticContext) -> Outcome:
         date = response.getheader("Date")
     except (OSError, http.client.HTTPException) as exc:
         return failed(
-            f"platform down or unreachable at {url} ({type(exc).__name__}: {exc})",
+            MessageText(
+                "platform down or unreachable at {url} ({kind}: {problem})",
+                url=url,
+                kind=type(exc).__name__,
+                problem=error_text(exc),
+            ),
             "check the network (cable, SIM, router) and platform.url, then run again",
         )
     finally:
@@ -555,7 +653,10 @@ def platform_reach(ctx: DiagnosticContext) -> Outcome:
     signer = ctx.signer()
     if signer is None:
         return warned(
-            f"platform answers at {url}, but signed requests cannot be tried without the token",
+            MessageText(
+                "platform answers at {url}, but signed requests cannot be tried without the token",
+                url=url,
+            ),
             "fix the token, then run again",
         )
     client = PlatformClient(
@@ -571,15 +672,29 @@ def platform_reach(ctx: DiagnosticContext) -> Outcome:
     except PlatformRefused as exc:
         if exc.code == "not_registered":
             return failed(
-                f"platform says the terminal is not registered: {exc}",
+                MessageText(
+                    "platform says the terminal is not registered: {problem}",
+                    problem=error_text(exc),
+                ),
                 "register it: kiosk-tool provision --config FILE",
             )
-        return failed(f"platform refused a signed request: {exc}", "see the message")
+        return failed(
+            MessageText("platform refused a signed request: {problem}", problem=error_text(exc)),
+            "see the message",
+        )
     except PlatformUnavailable as exc:
-        return failed(f"platform down: {exc}", "check the network and try again later")
+        return failed(
+            MessageText("platform down: {problem}", problem=error_text(exc)),
+            "check the network and try again later",
+        )
     except (PlatformError, KioskError) as exc:
-        return failed(f"platform request failed: {exc}", "see the message")
-    return passed(f"platform answers signed requests at {url}", float=state.to_json())
+        return failed(
+            MessageText("platform request failed: {problem}", problem=error_text(exc)),
+            "see the message",
+        )
+    return passed(
+        MessageText("platform answers signed requests at {url}", url=url), float=state.to_json()
+    )
 
 
 @REGISTRY.add("clock.skew", "Clock")
@@ -593,23 +708,31 @@ def clock_skew(ctx: DiagnosticContext) -> Outcome:
     try:
         platform_time = email.utils.parsedate_to_datetime(date)
     except (TypeError, ValueError):
-        return skipped(f"clock not compared: the platform's Date {date!r} is not a date")
+        return skipped(
+            MessageText("clock not compared: the platform's Date {date!r} is not a date", date=date)
+        )
     # The Date header has whole seconds: a skew below 1 s is not measurable.
     skew = (seen - platform_time).total_seconds()
     facts: dict[str, object] = {"skew_s": round(skew, 1), "platform_date": date}
     if abs(skew) >= ctx.settings.clock_fail_s:
         return failed(
-            f"clock skew {skew:+.0f} s against the platform",
+            MessageText("clock skew {skew:+.0f} s against the platform", skew=skew),
             "check time sync (timedatectl, NTP reachable), then run again",
             **facts,
         )
     if abs(skew) >= ctx.settings.clock_warn_s:
         return warned(
-            f"clock skew {skew:+.0f} s against the platform",
+            MessageText("clock skew {skew:+.0f} s against the platform", skew=skew),
             "check time sync (timedatectl status)",
             **facts,
         )
-    return passed(f"clock within {ctx.settings.clock_warn_s:.0f} s of the platform", **facts)
+    return passed(
+        MessageText(
+            "clock within {clock_warn_s:.0f} s of the platform",
+            clock_warn_s=ctx.settings.clock_warn_s,
+        ),
+        **facts,
+    )
 
 
 # ---------------------------------------------------------------- storage
@@ -628,12 +751,15 @@ def disk_space(ctx: DiagnosticContext) -> Outcome:
     facts: dict[str, object] = {"free_mb": free_mb, "total_mb": usage.total // (1024 * 1024)}
     if free_mb < ctx.settings.min_free_disk_mb:
         return failed(
-            f"disk space low: {free_mb} MB free, at least {ctx.settings.min_free_disk_mb} MB"
-            " needed",
+            MessageText(
+                "disk space low: {free_mb} MB free, at least {min_free_disk_mb} MB needed",
+                free_mb=free_mb,
+                min_free_disk_mb=ctx.settings.min_free_disk_mb,
+            ),
             "collect the logs (kiosk-tool logs collect), then free space or replace the card",
             **facts,
         )
-    return passed(f"{free_mb} MB free", **facts)
+    return passed(MessageText("{free_mb} MB free", free_mb=free_mb), **facts)
 
 
 @REGISTRY.add("disk.sd_wear", "SD card wear")
@@ -643,11 +769,15 @@ def sd_wear(ctx: DiagnosticContext) -> Outcome:
         text = path.read_text(encoding="ascii").split()
         estimates = [int(value, 16) for value in text]
     except FileNotFoundError:
-        return skipped(f"SD card wear: not available ({path} does not exist)")
+        return skipped(
+            MessageText("SD card wear: not available ({path} does not exist)", path=path)
+        )
     except (OSError, ValueError):
-        return skipped(f"SD card wear: not available ({path} cannot be read)")
+        return skipped(
+            MessageText("SD card wear: not available ({path} cannot be read)", path=path)
+        )
     if not estimates:
-        return skipped(f"SD card wear: not available ({path} is empty)")
+        return skipped(MessageText("SD card wear: not available ({path} is empty)", path=path))
     # eMMC/SD life time estimate (JEDEC JESD84-B51 EXT_CSD 268/269): 0x01 = 0-10 % of the
     # rated erase cycles used ... 0x0A = 90-100 %, 0x0B = exceeded.
     worst = max(estimates)
@@ -660,12 +790,14 @@ def sd_wear(ctx: DiagnosticContext) -> Outcome:
         )
     if worst >= 0x09:
         return warned(
-            f"SD card wear {(worst - 1) * 10}-{worst * 10} % of its life",
+            MessageText(
+                "SD card wear {low}-{high} % of its life", low=(worst - 1) * 10, high=worst * 10
+            ),
             "plan to replace the SD card at the next visit",
             **facts,
         )
     used = f"{max(worst - 1, 0) * 10}-{worst * 10} %"
-    return passed(f"SD card wear {used} of its life", **facts)
+    return passed(MessageText("SD card wear {used} of its life", used=used), **facts)
 
 
 @REGISTRY.add("journal.verify", "Journal verification")
@@ -697,7 +829,7 @@ def journal_verify(ctx: DiagnosticContext) -> Outcome:
         return passed("no journal yet (the terminal has not started)")
     except sqlite3.Error as exc:
         return failed(
-            f"journal database unreadable: {exc}",
+            MessageText("journal database unreadable: {problem}", problem=error_text(exc)),
             "do not put the terminal back into service; call support",
         )
     if count == 0:
@@ -706,12 +838,19 @@ def journal_verify(ctx: DiagnosticContext) -> Outcome:
     report = verify_jsonl(buffer, b"\n".join(certificates))
     if not report.ok:
         return failed(
-            f"journal tampered or damaged at record {report.first_bad_seq}: {report.problem}",
+            MessageText(
+                "journal tampered or damaged at record {first_bad_seq}: {problem}",
+                first_bad_seq=report.first_bad_seq,
+                problem=report.problem,
+            ),
             "do not put the terminal back into service: export the journal"
             " (kiosk-tool journal export) and report it to the operator",
             records=report.records,
         )
-    return passed(f"journal verified: {report.records} records", warnings=list(report.warnings))
+    return passed(
+        MessageText("journal verified: {records} records", records=report.records),
+        warnings=list(report.warnings),
+    )
 
 
 @REGISTRY.add("database.schema", "Database schema version")
@@ -729,18 +868,30 @@ def database_schema(ctx: DiagnosticContext) -> Outcome:
             conn.close()
     except sqlite3.Error as exc:
         return failed(
-            f"database unreadable: {exc}", "do not put the terminal back into service; call support"
+            MessageText("database unreadable: {problem}", problem=error_text(exc)),
+            "do not put the terminal back into service; call support",
         )
     facts: dict[str, object] = {"schema": found, "software_schema": known}
     if found > known:
         return passed(
-            f"schema {found}, newer than this software's {known} (a rollback to the previous"
-            " slot): used as it is, migrations only add",
+            MessageText(
+                "schema {found}, newer than this software's {known} (a rollback to the "
+                "previous slot): used as it is, migrations only add",
+                found=found,
+                known=known,
+            ),
             **facts,
         )
     if found < known:
-        return passed(f"schema {found}: this software moves it to {known} at its start", **facts)
-    return passed(f"schema {found}, this software's", **facts)
+        return passed(
+            MessageText(
+                "schema {found}: this software moves it to {known} at its start",
+                found=found,
+                known=known,
+            ),
+            **facts,
+        )
+    return passed(MessageText("schema {found}, this software's", found=found), **facts)
 
 
 @REGISTRY.add("outbox.backlog", "Outbox backlog")
@@ -750,17 +901,19 @@ def outbox_backlog(ctx: DiagnosticContext) -> Outcome:
     try:
         backlog = ctx.outbox_backlog()
     except (KioskError, sqlite3.Error) as exc:
-        return failed(f"outbox unreadable: {exc}", "call support")
+        return failed(
+            MessageText("outbox unreadable: {problem}", problem=error_text(exc)), "call support"
+        )
     if backlog >= ctx.settings.outbox_fail:
         return failed(
-            f"outbox backlog of {backlog} records not delivered",
+            MessageText("outbox backlog of {backlog} records not delivered", backlog=backlog),
             "check the MQTT connection; the records are kept until delivered",
             backlog=backlog,
         )
     if backlog >= ctx.settings.outbox_warn:
         return warned(
-            f"outbox backlog of {backlog} records",
+            MessageText("outbox backlog of {backlog} records", backlog=backlog),
             "check the MQTT connection",
             backlog=backlog,
         )
-    return passed(f"outbox backlog {backlog}", backlog=backlog)
+    return passed(MessageText("outbox backlog {backlog}", backlog=backlog), backlog=backlog)

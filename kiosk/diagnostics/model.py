@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from kiosk.config import Config
 from kiosk.devices import CardReader, CashAcceptor, IoBoard, Printer
+from kiosk.message_text import MessageText
 from kiosk.signing import Signer
 
 
@@ -195,8 +196,11 @@ class CheckRegistry:
             from kiosk.errors import KioskError
 
             raise KioskError(
-                f"no diagnostic check is called {', '.join(unknown)}: known checks are "
-                f"{', '.join(self._checks)}"
+                MessageText(
+                    "no diagnostic check is called {unknown}: known checks are {known}",
+                    unknown=", ".join(unknown),
+                    known=", ".join(self._checks),
+                )
             )
         return [
             check

@@ -19,6 +19,7 @@ from kiosk.diagnostics.model import (
     DiagnosticContext,
     Verdict,
 )
+from kiosk.message_text import MessageText, error_text
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ def run_diagnostics(
                 check.check_id,
                 check.title,
                 Verdict.FAIL,
-                f"the check itself failed: {type(exc).__name__}: {exc}",
+                MessageText(
+                    "the check itself failed: {kind}: {problem}",
+                    kind=type(exc).__name__,
+                    problem=error_text(exc),
+                ),
                 "report this to support with the log bundle (kiosk-tool logs collect)",
                 {},
                 time.monotonic() - began,

@@ -39,6 +39,7 @@ from kiosk.journal.totals import (
     day_totals,
     tx_close_turnover_fen,
 )
+from kiosk.message_text import MessageText
 from kiosk.station_keys import algorithm_problem
 
 __all__ = [
@@ -100,19 +101,26 @@ def signature_problem(
     """
     signer = record.get("signer")
     if signer not in SIGNER_KINDS:
-        return f"its signer is {signer!r}, not one of {', '.join(SIGNER_KINDS)}"
+        return MessageText(
+            "its signer is {signer!r}, not one of {kinds}",
+            signer=signer,
+            kinds=", ".join(SIGNER_KINDS),
+        )
     fingerprint = record.get("cert_sha256")
     if not isinstance(fingerprint, str):
         return "it carries a signature but no cert_sha256"
     station_certificate = certificates.get(fingerprint)
     if station_certificate is None:
-        return (
-            f"it was signed with another certificate (cert_sha256 {fingerprint[:16]}...), "
-            "not the station certificate given"
+        return MessageText(
+            "it was signed with another certificate (cert_sha256 {fingerprint}...), not the "
+            "station certificate given",
+            fingerprint=fingerprint[:16],
         )
     station_problem = station_certificate.station_problem(record.get("station"))
     if station_problem is not None:
-        return f"it may not be signed with its certificate: {station_problem}"
+        return MessageText(
+            "it may not be signed with its certificate: {problem}", problem=station_problem
+        )
     mismatch = algorithm_problem(record.get("alg"), station_certificate.key)
     if mismatch is not None:
         return mismatch
@@ -156,7 +164,9 @@ def _parse_line(line: str, line_no: int, expected_seq: int) -> dict[str, Any]:
     if canonical != text:
         raise _Unsound(
             record.get("seq") if isinstance(record.get("seq"), int) else expected_seq,
-            f"line {line_no} is not in canonical JSON form: the export was edited",
+            MessageText(
+                "line {line} is not in canonical JSON form: the export was edited", line=line_no
+            ),
         )
     return record
 
@@ -172,15 +182,30 @@ def _seq_of(line: str) -> int | None:
 def _numbering_problem(expected: int, found: int, rest: Iterator[str]) -> _Unsound:
     """Explain a numbering break: a repeat, a reordering, or missing records."""
     if found < expected:
-        return _Unsound(found, f"record {found} appears again after record {expected - 1}")
+        return _Unsound(
+            found,
+            MessageText(
+                "record {seq} appears again after record {previous}",
+                seq=found,
+                previous=expected - 1,
+            ),
+        )
     later = {_seq_of(line) for line in rest}
     if expected in later:
         return _Unsound(
-            expected, f"records are out of order: record {found} comes before record {expected}"
+            expected,
+            MessageText(
+                "records are out of order: record {found} comes before record {expected}",
+                found=found,
+                expected=expected,
+            ),
         )
     if found == expected + 1:
-        return _Unsound(expected, f"record {expected} is missing")
-    return _Unsound(expected, f"records {expected} to {found - 1} are missing")
+        return _Unsound(expected, MessageText("record {seq} is missing", seq=expected))
+    return _Unsound(
+        expected,
+        MessageText("records {first} to {last} are missing", first=expected, last=found - 1),
+    )
 
 
 def _compact(value: object) -> str:
@@ -236,8 +261,12 @@ class _Auditor:
                 raise _Unsound(1, f"record 1 must have prev {ZERO_HASH[:8]}... (64 zeros)")
             raise _Unsound(
                 seq - 1,
-                f"the hash chain breaks between records {seq - 1} and {seq}: record {seq - 1} "
-                f"was altered (or record {seq}'s prev was)",
+                MessageText(
+                    "the hash chain breaks between records {previous} and {seq}: record "
+                    "{previous} was altered (or record {seq}'s prev was)",
+                    previous=seq - 1,
+                    seq=seq,
+                ),
             )
         kind = record["type"]
         if seq == 1 and kind != "journal_start":
@@ -280,7 +309,9 @@ class _Auditor:
                 raise _Unsound(seq, f"record {seq} has both a signature and sig_failed")
             problem = signature_problem(record, self.certificates)
             if problem is not None:
-                raise _Unsound(seq, f"record {seq}: {problem}")
+                raise _Unsound(
+                    seq, MessageText("record {seq}: {problem}", seq=seq, problem=problem)
+                )
             self._note_use(record, seq)
             if record["signer"] == "software":
                 self.software_signed += 1
@@ -319,7 +350,7 @@ class _Auditor:
             self.certificates[fingerprint], moment, self.certificates.values()
         )
         if problem is not None:
-            raise _Unsound(seq, f"record {seq}: {problem}")
+            raise _Unsound(seq, MessageText("record {seq}: {problem}", seq=seq, problem=problem))
 
     def check_last_uses(self) -> None:
         """Each certificate must still chain to the CA when it signed its last record."""
@@ -332,7 +363,10 @@ class _Auditor:
                 self.certificates[fingerprint], use.last_time, self.certificates.values()
             )
             if problem is not None:
-                raise _Unsound(use.last_seq, f"record {use.last_seq}: {problem}")
+                raise _Unsound(
+                    use.last_seq,
+                    MessageText("record {seq}: {problem}", seq=use.last_seq, problem=problem),
+                )
 
     def _check_turnover(self, record: dict[str, Any], seq: int, kind: str) -> None:
         """The turnover counter: each tx_close adds its amount and fee; nothing else moves it."""
@@ -438,11 +472,21 @@ class _Auditor:
                 "signature_recovered record covers them"
             )
         if self.software_signed:
-            warnings.append(f"{self.software_signed} records were {SOFTWARE_SIGNER_WARNING}")
+            warnings.append(
+                MessageText(
+                    "{count} records were {warning}",
+                    count=self.software_signed,
+                    warning=SOFTWARE_SIGNER_WARNING,
+                )
+            )
         if self.count > self.last_signed_seq and not self.outage:
             warnings.append(
-                f"records {self.last_signed_seq + 1} to {self.count} follow the last signature "
-                "and are protected by the hash chain only"
+                MessageText(
+                    "records {first} to {last} follow the last signature and are protected by "
+                    "the hash chain only",
+                    first=self.last_signed_seq + 1,
+                    last=self.count,
+                )
             )
         return tuple(warnings)
 

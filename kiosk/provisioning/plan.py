@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kiosk.errors import KioskError
+from kiosk.message_text import MessageText
 from kiosk.provisioning.archive import archive_certificate
 from kiosk.sm2 import SM2_SM3_SIGNATURE_OID
 from kiosk.station_keys import certificate_spki, request_spki
@@ -98,14 +99,23 @@ class CertificateFile:
             pem = self.path.read_bytes()
             certificate = x509.load_pem_x509_certificate(pem)
         except OSError as exc:
-            raise ProvisioningError(f"cannot read --cert {self.path}: {exc.strerror}") from None
+            raise ProvisioningError(
+                MessageText(
+                    "cannot read --cert {path}: {problem}", path=self.path, problem=exc.strerror
+                )
+            ) from None
         except ValueError:
-            raise ProvisioningError(f"--cert {self.path} is not a PEM certificate") from None
+            raise ProvisioningError(
+                MessageText("--cert {path} is not a PEM certificate", path=self.path)
+            ) from None
         request = x509.load_pem_x509_csr(csr_pem)
         if certificate_spki(certificate) != request_spki(request):
             raise ProvisioningError(
-                f"--cert {self.path} was issued for another key, not this token's request:"
-                " give the certificate issued for the CSR this terminal wrote"
+                MessageText(
+                    "--cert {path} was issued for another key, not this token's request: give the "
+                    "certificate issued for the CSR this terminal wrote",
+                    path=self.path,
+                )
             )
         return certificate.public_bytes(serialization.Encoding.PEM)
 
@@ -118,8 +128,11 @@ class AwaitingCertificate:
 
     def issue(self, csr_pem: bytes) -> bytes:
         raise ProvisioningError(
-            f"certificate request written to {self.csr_path}: send it to the operator's CA,"
-            " then run provision again with --cert FILE (or --dev-ca DIR on a bench)"
+            MessageText(
+                "certificate request written to {csr_path}: send it to the operator's CA, then run "
+                "provision again with --cert FILE (or --dev-ca DIR on a bench)",
+                csr_path=self.csr_path,
+            )
         )
 
 
@@ -270,8 +283,12 @@ def token_decision(slots: Sequence[TokenSlot], label: str, *, module: str) -> To
     labelled = [slot for slot in slots if slot.initialised and slot.label == label]
     if len(labelled) > 1:
         raise ProvisioningError(
-            f"{len(labelled)} tokens are labelled '{label}': unplug all but the station's"
-            " USBKey and run provision again"
+            MessageText(
+                "{count} tokens are labelled '{label}': unplug all but the station's USBKey and "
+                "run provision again",
+                count=len(labelled),
+                label=label,
+            )
         )
     if labelled:
         action: Literal["ready", "set_user_pin"] = (
@@ -282,21 +299,33 @@ def token_decision(slots: Sequence[TokenSlot], label: str, *, module: str) -> To
     if len(blank) > 1:
         where = ", ".join(f"{slot.slot_id} ({slot.description})" for slot in blank)
         raise ProvisioningError(
-            f"{len(blank)} blank tokens are plugged in (slots {where}): unplug all but the"
-            " station's USBKey and run provision again"
+            MessageText(
+                "{count} blank tokens are plugged in (slots {where}): unplug all but the station's "
+                "USBKey and run provision again",
+                count=len(blank),
+                where=where,
+            )
         )
     if blank:
         return TokenDecision("initialise", blank[0])
     others = sorted({f"'{slot.label}'" for slot in slots})
     if others:
         raise ProvisioningError(
-            f"no token labelled '{label}' and no blank token in {module} (tokens present:"
-            f" {', '.join(others)}): give the station token's label with --label, or plug in"
-            " a blank USBKey"
+            MessageText(
+                "no token labelled '{label}' and no blank token in {module} (tokens present: "
+                "{others}): give the station token's label with --label, or plug in a blank USBKey",
+                label=label,
+                module=module,
+                others=", ".join(others),
+            )
         )
     raise ProvisioningError(
-        f"no token in {module}: plug in the station's USBKey (blank or labelled '{label}'),"
-        " or give --module for its vendor's PKCS#11 module (for a bench, add --softhsm-dir DIR)"
+        MessageText(
+            "no token in {module}: plug in the station's USBKey (blank or labelled '{label}'), or "
+            "give --module for its vendor's PKCS#11 module (for a bench, add --softhsm-dir DIR)",
+            module=module,
+            label=label,
+        )
     )
 
 
@@ -320,20 +349,36 @@ def token_initialisation_step(
     def already_done() -> str | None:
         decision = decide()
         if decision.action == "ready":
-            return f"token '{label}' initialised already (slot {decision.slot.slot_id})"
+            return MessageText(
+                "token '{label}' initialised already (slot {slot})",
+                label=label,
+                slot=decision.slot.slot_id,
+            )
         return None
 
     @plan.add("initialise", "Blank token initialised as the station token", already_done)
     def initialise() -> str:
         decision = decide()
         if decision.action == "ready":
-            return f"token '{label}' initialised already (slot {decision.slot.slot_id})"
+            return MessageText(
+                "token '{label}' initialised already (slot {slot})",
+                label=label,
+                slot=decision.slot.slot_id,
+            )
         if decision.action == "set_user_pin":
             initialiser.set_user_pin(label, so_pin=so_pin(), user_pin=user_pin())
-            return f"user PIN set on token '{label}' (slot {decision.slot.slot_id})"
+            return MessageText(
+                "user PIN set on token '{label}' (slot {slot})",
+                label=label,
+                slot=decision.slot.slot_id,
+            )
         slot_id = decision.slot.slot_id
         initialiser.initialise(slot_id, label=label, so_pin=so_pin(), user_pin=user_pin())
-        return f"blank token in slot {slot_id} initialised as '{label}' (SO PIN and user PIN set)"
+        return MessageText(
+            "blank token in slot {slot_id} initialised as '{label}' (SO PIN and user PIN set)",
+            slot_id=slot_id,
+            label=label,
+        )
 
 
 def certificate_problem(
@@ -379,7 +424,9 @@ def station_certificate_step(
     def public_key_info() -> bytes:
         facts = token.key_facts()
         if facts is None:
-            raise ProvisioningError(f"token '{token.label}' has no station key yet")
+            raise ProvisioningError(
+                MessageText("token '{label}' has no station key yet", label=token.label)
+            )
         info = facts["public_key_info"]
         assert isinstance(info, bytes)
         return info
@@ -393,7 +440,7 @@ def station_certificate_step(
         )
         if problem is None and cert is not None:
             archive_certificate(data_dir, cert)
-            return f"certificate valid until {_not_after(cert)}"
+            return MessageText("certificate valid until {not_after}", not_after=_not_after(cert))
         return None
 
     @plan.add("certificate", "Station certificate: request, issue, import", already_done)
@@ -412,7 +459,11 @@ def station_certificate_step(
         cert = issuer.issue(csr)
         token.store_certificate(cert)
         archive_certificate(data_dir, cert)
-        return f"certificate imported, valid until {_not_after(cert)} (request in {csr_path})"
+        return MessageText(
+            "certificate imported, valid until {not_after} (request in {csr_path})",
+            not_after=_not_after(cert),
+            csr_path=csr_path,
+        )
 
 
 def _not_after(cert_pem: bytes) -> str:

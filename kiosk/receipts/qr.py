@@ -20,6 +20,7 @@ from kiosk.journal.canonical import JournalError, canonical_json
 from kiosk.journal.certificates import StationCertificate, load_certificates, load_operator_ca
 from kiosk.journal.record_types import RecordType
 from kiosk.journal.verify import SIGNATURE_MISMATCH, signature_problem
+from kiosk.message_text import MessageText, error_text
 from kiosk.receipts import compact
 from kiosk.receipts.model import ReceiptError
 
@@ -141,20 +142,31 @@ def _verdict(
         if record.get("sig_failed") is True:
             return ReceiptCheck(
                 False,
-                f"receipt {receipt_no} was closed during a signature device outage and "
-                "carries no signature: ask the station to check it in its journal",
+                MessageText(
+                    "receipt {receipt} was closed during a signature device outage and carries "
+                    "no signature: ask the station to check it in its journal",
+                    receipt=receipt_no,
+                ),
                 record,
             )
-        return ReceiptCheck(False, f"receipt {receipt_no} carries no signature", record)
+        return ReceiptCheck(
+            False, MessageText("receipt {receipt} carries no signature", receipt=receipt_no), record
+        )
     try:
         problem = signature_problem(record, certificates)
     except JournalError as exc:
-        problem = str(exc)
+        problem = error_text(exc)
     if problem is None:
         station = certificates[str(record["cert_sha256"])]
         problem = _chain_problem(record, station, certificates, ca_pem)
     if problem is not None:
-        return ReceiptCheck(False, f"receipt {receipt_no} is not genuine: {problem}", record)
+        return ReceiptCheck(
+            False,
+            MessageText(
+                "receipt {receipt} is not genuine: {problem}", receipt=receipt_no, problem=problem
+            ),
+            record,
+        )
     return ReceiptCheck(True, "", record)
 
 
@@ -175,8 +187,11 @@ def _verify_legacy(
     if canonical != body:
         return ReceiptCheck(
             False,
-            f"receipt {record.get('receipt_no')} is not genuine: its code is not in canonical "
-            "JSON form, byte for byte, so it was edited",
+            MessageText(
+                "receipt {receipt} is not genuine: its code is not in canonical JSON form, byte "
+                "for byte, so it was edited",
+                receipt=record.get("receipt_no"),
+            ),
             record,
         )
     return _verdict(record, certificates, ca_pem)
@@ -208,10 +223,10 @@ def _verify_compact(
         problem = check.problem
         if problem.endswith(SIGNATURE_MISMATCH):
             # The code names no certificate: a wrong one and an alteration look alike.
-            problem = (
-                f"receipt {record.get('receipt_no')} is not genuine: its signature does not "
-                "match the station certificate given: the code was altered, or it is another "
-                "station's receipt"
+            problem = MessageText(
+                "receipt {receipt} is not genuine: its signature does not match the station "
+                "certificate given: the code was altered, or it is another station's receipt",
+                receipt=record.get("receipt_no"),
             )
     return ReceiptCheck(False, problem, record)
 
@@ -230,11 +245,18 @@ def verify_receipt(text: str, cert_pem: bytes, *, ca_pem: bytes | None = None) -
     if text.startswith(REFERENCE_PREFIX):
         return ReceiptCheck(
             False,
-            f"this code only names {text[len(REFERENCE_PREFIX) :]!r} (a slip, or the copy of "
-            "a receipt with a voucher): it proves nothing by itself; the station checks that "
-            "number in its journal",
+            MessageText(
+                "this code only names {number!r} (a slip, or the copy of a receipt with a "
+                "voucher): it proves nothing by itself; the station checks that number in its "
+                "journal",
+                number=text[len(REFERENCE_PREFIX) :],
+            ),
             None,
         )
     return ReceiptCheck(
-        False, f"this is not a kiosk receipt code: it must start with {RECEIPT_PREFIX}", None
+        False,
+        MessageText(
+            "this is not a kiosk receipt code: it must start with {prefix}", prefix=RECEIPT_PREFIX
+        ),
+        None,
     )

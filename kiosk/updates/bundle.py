@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from kiosk.message_text import MessageText
 from kiosk.updates.metadata import (
     BundleMetadata,
     FileEntry,
@@ -51,10 +52,20 @@ class InstallTarget:
 
 def _files_under(directory: Path, area: str) -> Iterable[tuple[str, Path]]:
     if not directory.is_dir():
-        raise UpdateError(f"{directory} is not a directory: give the {area} build directory")
+        raise UpdateError(
+            MessageText(
+                "{directory} is not a directory: give the {area} build directory",
+                directory=directory,
+                area=area,
+            )
+        )
     for path in sorted(directory.rglob("*")):
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            raise UpdateError(f"{path} is a link or special file: bundles hold plain files only")
+            raise UpdateError(
+                MessageText(
+                    "{path} is a link or special file: bundles hold plain files only", path=path
+                )
+            )
         if path.is_file() and "__pycache__" not in path.parts:
             yield check_payload_path(f"{area}/{path.relative_to(directory).as_posix()}"), path
 
@@ -98,10 +109,20 @@ def build_bundle(
         raise UpdateError("the bundle would expire before it is made: give a later expiry")
     sources: list[tuple[str, Path]] = []
     if not software_dir.is_dir():
-        raise UpdateError(f"{software_dir} is not a directory: give the directory of wheels")
+        raise UpdateError(
+            MessageText(
+                "{software_dir} is not a directory: give the directory of wheels",
+                software_dir=software_dir,
+            )
+        )
     wheels = sorted(software_dir.glob("*.whl"))
     if not wheels:
-        raise UpdateError(f"{software_dir} holds no .whl file: run 'pip wheel' into it first")
+        raise UpdateError(
+            MessageText(
+                "{software_dir} holds no .whl file: run 'pip wheel' into it first",
+                software_dir=software_dir,
+            )
+        )
     sources += [(check_payload_path(f"software/{w.name}"), w) for w in wheels]
     if ioboard_dir is not None:
         sources += list(_files_under(ioboard_dir, "ioboard"))
@@ -127,7 +148,9 @@ def build_bundle(
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UpdateError(f"cannot write bundle {out}: {exc.strerror}") from None
+        raise UpdateError(
+            MessageText("cannot write bundle {out}: {problem}", out=out, problem=exc.strerror)
+        ) from None
     return metadata
 
 
@@ -135,10 +158,14 @@ def _open(path: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(path, "r:")
     except FileNotFoundError:
-        raise UpdateError(f"bundle {path} does not exist: check the path") from None
+        raise UpdateError(
+            MessageText("bundle {path} does not exist: check the path", path=path)
+        ) from None
     except (tarfile.TarError, OSError):
         raise UpdateError(
-            f"{path} is not an update bundle (not a tar file): fetch it again"
+            MessageText(
+                "{path} is not an update bundle (not a tar file): fetch it again", path=path
+            )
         ) from None
 
 
@@ -147,12 +174,26 @@ def _members(tar: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarInfo]:
     try:
         infos = tar.getmembers()
     except (tarfile.TarError, OSError):
-        raise UpdateError(f"bundle {path} is truncated or damaged: fetch it again") from None
+        raise UpdateError(
+            MessageText("bundle {path} is truncated or damaged: fetch it again", path=path)
+        ) from None
     for info in infos:
         if not info.isfile():
-            raise UpdateError(f"bundle {path} holds {info.name!r}, which is not a plain file")
+            raise UpdateError(
+                MessageText(
+                    "bundle {path} holds {name!r}, which is not a plain file",
+                    path=path,
+                    name=info.name,
+                )
+            )
         if info.name in members:
-            raise UpdateError(f"bundle {path} holds {info.name!r} twice: it was tampered with")
+            raise UpdateError(
+                MessageText(
+                    "bundle {path} holds {name!r} twice: it was tampered with",
+                    path=path,
+                    name=info.name,
+                )
+            )
         members[info.name] = info
     return members
 
@@ -161,7 +202,11 @@ def _read_small(tar: tarfile.TarFile, info: tarfile.TarInfo | None) -> bytes | N
     if info is None:
         return None
     if info.size > MAX_METADATA_BYTES:
-        raise UpdateError(f"bundle {info.name} is larger than 1 MiB: the bundle is not genuine")
+        raise UpdateError(
+            MessageText(
+                "bundle {name} is larger than 1 MiB: the bundle is not genuine", name=info.name
+            )
+        )
     handle = tar.extractfile(info)
     return handle.read() if handle is not None else None
 
@@ -172,7 +217,13 @@ def read_metadata(path: Path) -> tuple[bytes, bytes | None]:
         members = _members(tar, path)
         data = _read_small(tar, members.get(METADATA))
         if data is None:
-            raise UpdateError(f"{path} has no {METADATA}: it is not an update bundle")
+            raise UpdateError(
+                MessageText(
+                    "{path} has no {METADATA}: it is not an update bundle",
+                    path=path,
+                    METADATA=METADATA,
+                )
+            )
         return data, _read_small(tar, members.get(SIGNATURE))
 
 
@@ -180,7 +231,11 @@ def sign_bundle(path: Path, private_pem: bytes) -> BundleMetadata:
     """Add the release signature to an unsigned bundle (in place, atomically)."""
     data, sig = read_metadata(path)
     if sig is not None:
-        raise UpdateError(f"bundle {path} is signed already: build a new one to sign it again")
+        raise UpdateError(
+            MessageText(
+                "bundle {path} is signed already: build a new one to sign it again", path=path
+            )
+        )
     metadata = parse_metadata(data)
     signature = sign_metadata(data, private_pem)
     tmp = path.with_name(path.name + ".part")
@@ -191,7 +246,9 @@ def sign_bundle(path: Path, private_pem: bytes) -> BundleMetadata:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UpdateError(f"cannot write bundle {path}: {exc.strerror}") from None
+        raise UpdateError(
+            MessageText("cannot write bundle {path}: {problem}", path=path, problem=exc.strerror)
+        ) from None
     return metadata
 
 
@@ -199,19 +256,32 @@ def check_target(metadata: BundleMetadata, target: InstallTarget) -> None:
     """Refuse expired metadata, the wrong hardware and a version not newer than installed."""
     if target.now >= metadata.expires:
         raise UpdateError(
-            f"bundle {metadata.version} expired on {metadata.expires:%Y-%m-%d %H:%M} UTC: "
-            "get a freshly signed bundle (or check the terminal's clock)"
+            MessageText(
+                "bundle {version} expired on {expires:%Y-%m-%d %H:%M} UTC: get a freshly signed "
+                "bundle (or check the terminal's clock)",
+                version=metadata.version,
+                expires=metadata.expires,
+            )
         )
     if target.hardware not in metadata.hardware:
         raise UpdateError(
-            f"bundle {metadata.version} is for {', '.join(metadata.hardware)}, not for this "
-            f"{target.hardware} terminal: get the bundle built for {target.hardware}"
+            MessageText(
+                "bundle {version} is for {hardware}, not for this {terminal_hardware} terminal: "
+                "get the bundle built for {terminal_hardware}",
+                version=metadata.version,
+                hardware=", ".join(metadata.hardware),
+                terminal_hardware=target.hardware,
+            )
         )
     installed = target.installed_version
     if installed is not None and version_key(metadata.version) <= version_key(installed):
         raise UpdateError(
-            f"bundle {metadata.version} is not newer than the installed {installed}: "
-            "updates only move forward; to go back use 'kiosk-tool update rollback'"
+            MessageText(
+                "bundle {version} is not newer than the installed {installed}: updates only move "
+                "forward; to go back use 'kiosk-tool update rollback'",
+                version=metadata.version,
+                installed=installed,
+            )
         )
 
 
@@ -220,10 +290,14 @@ def _copy_checked(
 ) -> None:
     name = info.name[len(PAYLOAD) :]
     if info.size != entry.length:
-        raise UpdateError(f"bundle file {name} has the wrong length: it was tampered with")
+        raise UpdateError(
+            MessageText("bundle file {name} has the wrong length: it was tampered with", name=name)
+        )
     source = tar.extractfile(info)
     if source is None:
-        raise UpdateError(f"bundle file {name} cannot be read: fetch the bundle again")
+        raise UpdateError(
+            MessageText("bundle file {name} cannot be read: fetch the bundle again", name=name)
+        )
     sha = hashlib.sha256()
     out = None
     if dest is not None:
@@ -235,7 +309,11 @@ def _copy_checked(
         while remaining > 0:
             chunk = source.read(min(_CHUNK, remaining))
             if not chunk:
-                raise UpdateError(f"bundle file {name} is truncated: fetch the bundle again")
+                raise UpdateError(
+                    MessageText(
+                        "bundle file {name} is truncated: fetch the bundle again", name=name
+                    )
+                )
             sha.update(chunk)
             remaining -= len(chunk)
             if out is not None:
@@ -247,7 +325,11 @@ def _copy_checked(
         if out is not None:
             out.close()
     if sha.hexdigest() != entry.sha256:
-        raise UpdateError(f"bundle file {name} does not match its signed hash: tampered with")
+        raise UpdateError(
+            MessageText(
+                "bundle file {name} does not match its signed hash: tampered with", name=name
+            )
+        )
 
 
 def verify_bundle(
@@ -265,7 +347,13 @@ def verify_bundle(
         members = _members(tar, path)
         data = _read_small(tar, members.get(METADATA))
         if data is None:
-            raise UpdateError(f"{path} has no {METADATA}: it is not an update bundle")
+            raise UpdateError(
+                MessageText(
+                    "{path} has no {METADATA}: it is not an update bundle",
+                    path=path,
+                    METADATA=METADATA,
+                )
+            )
         metadata = verify_metadata(
             data, _read_small(tar, members.get(SIGNATURE)), release_public_pem
         )
@@ -277,10 +365,18 @@ def verify_bundle(
         extra = set(members) - {METADATA, SIGNATURE} - {PAYLOAD + p for p in payload}
         unlisted = sorted(extra | (set(payload) - set(metadata.files)))
         if unlisted:
-            raise UpdateError(f"bundle holds {unlisted[0]}, which its metadata does not list")
+            raise UpdateError(
+                MessageText(
+                    "bundle holds {name}, which its metadata does not list", name=unlisted[0]
+                )
+            )
         missing = sorted(set(metadata.files) - set(payload))
         if missing:
-            raise UpdateError(f"bundle lacks {missing[0]}, which its metadata lists: fetch again")
+            raise UpdateError(
+                MessageText(
+                    "bundle lacks {name}, which its metadata lists: fetch again", name=missing[0]
+                )
+            )
         for name, entry in sorted(metadata.files.items()):
             _copy_checked(tar, payload[name], entry, extract_to)
     return metadata

@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from kiosk.errors import KioskError
 from kiosk.journal.canonical import JournalError, canonical_json
+from kiosk.message_text import MessageText, error_text
 
 FORMAT = "kiosk-update/1"
 # Paths inside a bundle's payload: plain relative names, no "..", no hidden tricks.
@@ -66,7 +67,9 @@ class BundleMetadata:
         try:
             return canonical_json(self.to_json())
         except JournalError as exc:
-            raise UpdateError(f"bundle metadata cannot be written: {exc}") from None
+            raise UpdateError(
+                MessageText("bundle metadata cannot be written: {problem}", problem=error_text(exc))
+            ) from None
 
 
 def version_key(version: str) -> Version:
@@ -75,14 +78,21 @@ def version_key(version: str) -> Version:
         return Version(version)
     except InvalidVersion:
         raise UpdateError(
-            f"version {version!r} is not a release version like 1.4.0: use the wheel's version"
+            MessageText(
+                "version {version!r} is not a release version like 1.4.0: use the wheel's version",
+                version=version,
+            )
         ) from None
 
 
 def check_hardware_name(name: str) -> str:
     if not _HARDWARE.match(name):
         raise UpdateError(
-            f"hardware name {name!r} is not lower-case letters, digits and dashes like rpi4-arm64"
+            MessageText(
+                "hardware name {name!r} is not lower-case letters, digits and dashes like "
+                "rpi4-arm64",
+                name=name,
+            )
         )
     return name
 
@@ -90,8 +100,11 @@ def check_hardware_name(name: str) -> str:
 def check_payload_path(path: str) -> str:
     if not _PATH.match(path) or ".." in path.split("/") or path.split("/")[0] not in PAYLOAD_AREAS:
         raise UpdateError(
-            f"bundle path {path!r} is not allowed: files go under "
-            f"{', '.join(PAYLOAD_AREAS)} with plain names"
+            MessageText(
+                "bundle path {path!r} is not allowed: files go under {areas} with plain names",
+                path=path,
+                areas=", ".join(PAYLOAD_AREAS),
+            )
         )
     return path
 
@@ -104,12 +117,18 @@ def _timestamp(moment: datetime) -> str:
 
 def _parse_time(value: object, key: str) -> datetime:
     if not isinstance(value, str):
-        raise UpdateError(f"bundle metadata '{key}' is not a time: the bundle is damaged")
+        raise UpdateError(
+            MessageText("bundle metadata '{key}' is not a time: the bundle is damaged", key=key)
+        )
     try:
         moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
     except ValueError:
         raise UpdateError(
-            f"bundle metadata '{key}' is {value!r}, not YYYY-MM-DDTHH:MM:SSZ"
+            MessageText(
+                "bundle metadata '{key}' is {value!r}, not YYYY-MM-DDTHH:MM:SSZ",
+                key=key,
+                value=value,
+            )
         ) from None
     return moment.replace(tzinfo=UTC)
 
@@ -123,11 +142,20 @@ def parse_metadata(data: bytes) -> BundleMetadata:
             "bundle metadata is not JSON: the bundle is damaged; build it again"
         ) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise UpdateError(f"bundle metadata is not in format {FORMAT}: use a matching kiosk-tool")
+        raise UpdateError(
+            MessageText(
+                "bundle metadata is not in format {FORMAT}: use a matching kiosk-tool",
+                FORMAT=FORMAT,
+            )
+        )
     expected = {"format", "version", "hardware", "created", "expires", "files"}
     if set(doc) != expected:
         odd = ", ".join(sorted(set(doc) ^ expected))
-        raise UpdateError(f"bundle metadata has missing or unknown keys ({odd}): build it again")
+        raise UpdateError(
+            MessageText(
+                "bundle metadata has missing or unknown keys ({odd}): build it again", odd=odd
+            )
+        )
     version = doc["version"]
     if not isinstance(version, str):
         raise UpdateError("bundle metadata 'version' is not text: the bundle is damaged")
@@ -154,7 +182,11 @@ def parse_metadata(data: bytes) -> BundleMetadata:
             or isinstance(entry["length"], bool)
             or entry["length"] < 0
         ):
-            raise UpdateError(f"bundle metadata entry for {path} is damaged: build it again")
+            raise UpdateError(
+                MessageText(
+                    "bundle metadata entry for {path} is damaged: build it again", path=path
+                )
+            )
         files[path] = FileEntry(entry["sha256"], entry["length"])
     if not any(path.startswith("software/") and path.endswith(".whl") for path in files):
         raise UpdateError("bundle holds no software wheel: build it with the terminal's wheels")

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from kiosk.message_text import MessageText, error_text
 from kiosk.updates.bundle import InstallTarget, verify_bundle
 from kiosk.updates.events import RollbackReason, UpdateEventKind
 from kiosk.updates.metadata import UpdateError
@@ -41,7 +42,8 @@ KEPT_EVENTS = 100
 SITE_PACKAGES = "site-packages"
 
 WheelInstaller = Callable[[Sequence[Path], Path], None]
-# progress(step text) while installing: for a technician's terminal and update_progress events.
+# progress(step text) while installing: for a technician's terminal and update_progress events;
+# each text is a MessageText, so the technician's tool can say it in their language.
 InstallProgress = Callable[[str], None]
 StartAction = Literal["no_software", "normal", "trial", "rolled_back"]
 
@@ -61,7 +63,9 @@ def pip_install_wheels(wheels: Sequence[Path], target: Path) -> None:
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         detail = lines[-1].strip() if lines else f"pip exited with {result.returncode}"
-        raise UpdateError(f"installing the bundle's wheels failed: {detail}")
+        raise UpdateError(
+            MessageText("installing the bundle's wheels failed: {detail}", detail=detail)
+        )
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,19 @@ class SlotStore:
             return self._empty_state()
         except (OSError, ValueError) as exc:
             raise UpdateError(
-                f"update state {path} is unreadable ({exc}): restore it from the slot "
-                "directories or reinstall with 'kiosk-tool update install'"
+                MessageText(
+                    "update state {path} is unreadable ({problem}): restore it from the slot "
+                    "directories or reinstall with 'kiosk-tool update install'",
+                    path=path,
+                    problem=error_text(exc),
+                )
             ) from None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise UpdateError(f"update state {path} has an unknown format: use a newer kiosk-tool")
+            raise UpdateError(
+                MessageText(
+                    "update state {path} has an unknown format: use a newer kiosk-tool", path=path
+                )
+            )
         return state
 
     def _save(self, state: dict[str, Any]) -> None:
@@ -212,7 +224,11 @@ class SlotStore:
             lock = (self.root / ".lock").open("a")
         except OSError as exc:
             raise UpdateError(
-                f"cannot use update root {self.root}: {exc.strerror}; run as the kiosk user or root"
+                MessageText(
+                    "cannot use update root {root}: {problem}; run as the kiosk user or root",
+                    root=self.root,
+                    problem=exc.strerror,
+                )
             ) from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -278,15 +294,23 @@ class SlotStore:
             trial = state["trial"]
             if trial is not None:
                 raise UpdateError(
-                    f"version {trial['version']} is still on trial: confirm it "
-                    "('kiosk-tool update confirm') or roll it back before installing another"
+                    MessageText(
+                        "version {version} is still on trial: confirm it ('kiosk-tool update "
+                        "confirm') or roll it back before installing another",
+                        version=trial["version"],
+                    )
                 )
             active = state["active"]
             slot = "a" if active is None else next(s for s in SLOTS if s != active)
             target = InstallTarget(hardware, self._version(state, active), now)
             # Check everything before touching the inactive slot: a refused bundle must leave
             # the older version there for a rollback. Extraction below checks every byte again.
-            say(f"[1/4] checking the release signature and every file of {bundle.name}")
+            say(
+                MessageText(
+                    "[1/4] checking the release signature and every file of {bundle}",
+                    bundle=bundle.name,
+                )
+            )
             verify_bundle(bundle, release_public_pem, target)
             # The slot is marked empty before it is cleared: a crash mid-install leaves an
             # empty slot, never a half-written one that looks installed.
@@ -296,13 +320,27 @@ class SlotStore:
             shutil.rmtree(slot_dir, ignore_errors=True)
             try:
                 slot_dir.mkdir(parents=True)
-                say(f"[2/4] extracting into slot {slot}, hashing every byte again")
+                say(
+                    MessageText(
+                        "[2/4] extracting into slot {slot}, hashing every byte again", slot=slot
+                    )
+                )
                 metadata = verify_bundle(bundle, release_public_pem, target, extract_to=slot_dir)
                 wheels = sorted((slot_dir / "software").glob("*.whl"))
-                say(f"[3/4] installing {len(wheels)} wheels into slot {slot}")
+                say(
+                    MessageText(
+                        "[3/4] installing {count} wheels into slot {slot}",
+                        count=len(wheels),
+                        slot=slot,
+                    )
+                )
                 wheel_installer(wheels, slot_dir / SITE_PACKAGES)
                 # pip does not fsync: flush everything before the state points at this slot.
-                say("[4/4] writing to storage and switching the next start to the new slot")
+                say(
+                    MessageText(
+                        "[4/4] writing to storage and switching the next start to the new slot"
+                    )
+                )
                 os.sync()
             except BaseException:
                 shutil.rmtree(slot_dir, ignore_errors=True)

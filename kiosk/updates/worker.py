@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kiosk.message_text import MessageText, error_text
 from kiosk.updates.events import UpdateEventKind
 from kiosk.updates.metadata import UpdateError, version_key
 from kiosk.updates.rollout import OrderState, UpdateOrder, parse_order
@@ -50,7 +51,13 @@ class Updater:
             if isinstance(item, tuple):
                 request_id, reason = item
                 self.s.spool.answer(request_id, {"ok": False, "error": reason})
-                done.append(f"refused request {request_id}: {reason}")
+                done.append(
+                    MessageText(
+                        "refused request {request_id}: {reason}",
+                        request_id=request_id,
+                        reason=reason,
+                    )
+                )
                 continue
             try:
                 answer = self._handle(item)
@@ -92,7 +99,10 @@ class Updater:
                 OrderState.INSTALLING,
             ):
                 raise UpdateError(
-                    f"order for {current.get('version')} is being carried out: send it later"
+                    MessageText(
+                        "order for {version} is being carried out: send it later",
+                        version=current.get("version"),
+                    )
                 )
             state = OrderState.WAITING
             self.s.spool.write_order({"order": order.to_json(), "state": state, "attempts": 0})
@@ -127,13 +137,22 @@ class Updater:
             order = parse_order(doc.get("order") or {})
         except UpdateError as exc:
             self.s.spool.write_order({**doc, "state": str(OrderState.FAILED), "reason": str(exc)})
-            return f"dropped a damaged order: {exc}"
+            return MessageText("dropped a damaged order: {problem}", problem=error_text(exc))
         now = self._now()
         if now > order.not_after:
             self._set(doc, order, OrderState.EXPIRED)
-            return f"order {order.rollout} for {order.version}: window closed, not installed"
+            return MessageText(
+                "order {rollout} for {version}: window closed, not installed",
+                rollout=order.rollout,
+                version=order.version,
+            )
         if not order.in_window(now):
-            return f"order {order.rollout} for {order.version}: waiting for {order.not_before}"
+            return MessageText(
+                "order {rollout} for {version}: waiting for {not_before}",
+                rollout=order.rollout,
+                version=order.version,
+                not_before=order.not_before,
+            )
         reported = [0]
 
         def progress(done: int, total: int) -> None:
@@ -150,7 +169,11 @@ class Updater:
         except UpdateError as exc:
             # The network or the server: try again at the next run while the window is open.
             self._set(doc, order, OrderState.WAITING, reason=str(exc))
-            return f"order {order.rollout}: download failed, will retry: {exc}"
+            return MessageText(
+                "order {rollout}: download failed, will retry: {problem}",
+                rollout=order.rollout,
+                problem=error_text(exc),
+            )
         self._set(doc, order, OrderState.INSTALLING)
         try:
             self.s.store.install(
@@ -163,8 +186,16 @@ class Updater:
             )
         except (UpdateError, OSError) as exc:
             self._set(doc, order, OrderState.FAILED, reason=str(exc))
-            return f"order {order.rollout}: install refused: {exc}"
+            return MessageText(
+                "order {rollout}: install refused: {problem}",
+                rollout=order.rollout,
+                problem=error_text(exc),
+            )
         finally:
             bundle.unlink(missing_ok=True)
         self._set(doc, order, OrderState.INSTALLED)
-        return f"order {order.rollout}: {order.version} installed, on trial from the next start"
+        return MessageText(
+            "order {rollout}: {version} installed, on trial from the next start",
+            rollout=order.rollout,
+            version=order.version,
+        )
