@@ -106,6 +106,7 @@ ALLOWED: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "drivers": EVERYTHING,
         "station": EVERYTHING,
         "ui": EVERYTHING,
+        "firmware_tools": EVERYTHING,
         "backoffice": EVERYTHING,
         "simulators.platform": EVERYTHING,
     },

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = sorted((ROOT / "firmware_tools" / "commands").glob("*.py"))
 TOOL_HELPERS = [
     ROOT / "firmware_tools" / name for name in ("operator_actor.py", "cli.py", "board_sync.py")
+] + [  # the simulated cards' and printer's command lines speak as kiosk-tool does
+    ROOT / "simulators" / name for name in ("cards.py", "printer_pty.py")
 ]
 CHECKS = [ROOT / "kiosk" / "diagnostics" / name for name in ("checks.py", "runner.py")]
 
