@@ -19,6 +19,7 @@ from kiosk.devices import IoBoard, PaymentCodeScanner
 from kiosk.errors import ConfigError
 from kiosk.events import EventBus
 from kiosk.instance_lock import DataDirectoryLock
+from kiosk.message_text import MessageText
 from kiosk.platform import PlatformClient
 from kiosk.signing import (
     ALGORITHM_OF_KEY,
@@ -67,8 +68,12 @@ def _simulator(kind: str, module: str, name: str, *args: Any, **kwargs: Any) -> 
         if exc.name is None or not exc.name.startswith("simulators"):
             raise
         raise ConfigError(
-            f'[devices] {kind} = "sim": simulated devices are not installed here (they come '
-            'with a development checkout only); set it to "real" for this terminal'
+            MessageText(
+                "config key '{key}' is \"sim\": simulated devices are not installed here "
+                '(they come with a development checkout only); set it to "real" for this '
+                "terminal",
+                key=f"devices.{kind}",
+            )
         ) from None
     return getattr(simulators, name)(*args, **kwargs)
 

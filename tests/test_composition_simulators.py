@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from firmware_tools.tool_language import say_text
 from kiosk.config import load_config
 from kiosk.errors import ConfigError
+from kiosk.i18n import translator
+from kiosk.message_text import error_text
 from station import composition
 from station.composition import build_devices
 from tests.test_scanner_config import _write
@@ -35,8 +38,13 @@ def test_a_simulated_device_on_a_terminal_without_simulators_is_a_config_error(
     with pytest.raises(ConfigError) as refused:
         build_devices(config)
     message = str(refused.value)
-    assert message.startswith(f'[devices] {kind} = "sim": simulated devices are not installed')
+    assert message.startswith(
+        f"config key 'devices.{kind}' is \"sim\": simulated devices are not installed"
+    )
     assert message.endswith('set it to "real" for this terminal') and "\n" not in message
+    # kiosk-tool says it in the technician's language (Chinese unless asked otherwise).
+    said = say_text(translator("zh_CN"), error_text(refused.value))
+    assert said.startswith(f"配置项 'devices.{kind}' 为 \"sim\"：本机没有安装模拟设备")
 
 
 def test_a_simulator_missing_a_library_of_its_own_is_not_taken_for_a_terminal(
