@@ -8,7 +8,7 @@ help and the fee list, reprint, a refused service, out of service (printer, tamp
 maintenance — and at each stop renders the screen in Chinese and English, in normal,
 large-text and high-contrast mode, runs the layout check (ui.layout_check) and saves
 `<screen>[-<variant>]-<lang>[-<mode>].png`. It fails when a screen of ui.screens.SCREENS
-was never reached, so a new screen cannot be left out. Used by `python -m ui.screens`
+was never reached, so a new screen cannot be left out. Used by `python -m tests.ui_screens`
 (`make screens`) and its test; it never decides anything about the journeys themselves.
 """
 

@@ -1,11 +1,11 @@
 """Driving the real app without a person: frames, taps through Kivy's touch pipeline, waits.
 
-Used by the UI tests, `python -m ui.screens` and tests.bench_support.ui. A tap is a real MotionEvent
-(`HarnessTouch`, the same as kivy.tests.common.UnitTestTouch, which would bring pytest into
-the process the bench measures) posted into the window's input queue at the centre of the
-widget with that action_id, so it goes through the same on_touch_down/up dispatch and
-collision tests as a finger on the panel. Waiting pumps Kivy's event loop frame by frame
-until a condition holds or a generous deadline passes (never a fixed sleep).
+Used by the UI tests, `make screens` (tests.ui_screens) and tests.bench_support.ui. A tap is
+a real MotionEvent (`HarnessTouch`, the same as kivy.tests.common.UnitTestTouch, which would
+bring pytest into the process the bench measures) posted into the window's input queue at
+the centre of the widget with that action_id, so it goes through the same on_touch_down/up
+dispatch and collision tests as a finger on the panel. Waiting pumps Kivy's event loop frame
+by frame until a condition holds or a generous deadline passes (never a fixed sleep).
 """
 
 import functools

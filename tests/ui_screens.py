@@ -1,4 +1,4 @@
-"""`python -m ui.screens --out build/screens`: every screen in both languages and all modes.
+"""`python -m tests.ui_screens --out build/screens`: every screen in both languages and all modes.
 
 Runs tests.screen_tour on the demo station (simulated devices, I/O board, platform simulator)
 and writes <screen>[-<variant>]-<lang>[-<mode>].png; exits 1, naming each problem, when
@@ -17,7 +17,7 @@ from ui.xvfb import display
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ui.screens", description=__doc__.splitlines()[0]
+        prog="python -m tests.ui_screens", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--out", type=Path, default=Path("build/screens"))
     args = parser.parse_args(argv)
