@@ -31,12 +31,14 @@ ENGLISH = {"LANG": "en_US.UTF-8"}
 
 
 def run_tool(*args: str, env: dict[str, str], **extra: Any) -> subprocess.CompletedProcess[str]:
+    """kiosk-tool as a process with the shell's locale `env` (and any other variables in
+    extra); the suite's conftest asks for English (LANGUAGE=en), a technician's shell does not."""
     clean = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LANG")}
     return subprocess.run(
         [sys.executable, "-m", "firmware_tools.cli", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
         cwd=ROOT,
         env={**clean, **env, **extra},

@@ -8,10 +8,8 @@ the real platform simulator. --json stays English and machine-readable.
 """
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +18,9 @@ import pytest
 from firmware_tools.cli import main as tool_main
 from tests.fixtures.journal_bench import JournalBench
 from tests.fixtures.updates import HARDWARE, BundleMaker, ReleaseKeys, UpdateServer
+from tests.test_kiosk_tool_language import CHINESE, ENGLISH, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-CHINESE = {"LANG": "C.UTF-8"}
-ENGLISH = {"LANG": "en_US.UTF-8"}
-
-
-def run_tool(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # The suite's conftest asks for English (LANGUAGE=en): a technician's shell does not.
-    clean = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LANG")}
-    return subprocess.run(
-        [sys.executable, "-m", "firmware_tools.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        cwd=ROOT,
-        env={**clean, **env},
-    )
 
 
 def no_traceback(*done: subprocess.CompletedProcess[str]) -> None:
