@@ -104,27 +104,20 @@ def test_kill_9_at_random_instants_loses_and_doubles_nothing(tmp_path: Path) -> 
         # QR journey (several platform round trips) outlasts most of these short lives, so a
         # resident would replay it forever; the fault soak kills QR journeys (its lives last
         # up to 4 s) and tests/test_qr_payments.py kills at each QR state.
-        soak = [
-            sys.executable,
-            "-m",
-            "tests.soak.worker",
-            "--config",
-            str(config),
-            "--residents",
-            "1000000",
-            "--seed",
-            "5",
-            "--card-pull-p",
-            "0.15",
-            "--elsewhere-p",
-            "0",
-            "--qr-p",
-            "0",
-        ]
+        worker = ["tests.soak.worker", "--config", str(config), "--seed", "5"]
+        worker += ["--card-pull-p", "0.15", "--elsewhere-p", "0", "--qr-p", "0"]
+        soak = [sys.executable, "-m", *worker, "--residents", "1000000"]
         token_file = SoftHsmTokenFile(data / "token")
+        # One life left alone first, for one resident: how long a start and a payment take on
+        # this machine now. Lives last up to that and one second more (1.6 s at least), so
+        # kills land in start-up and recovery as well as mid-payment, and a loaded machine
+        # (slower to start) still does business between kills.
+        started = time.monotonic()
+        run_cli(*worker, "--residents", "1")
+        longest_life = max(1.6, time.monotonic() - started + 1.0)
         for _ in range(KILLS):
             process = subprocess.Popen(soak, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.2, 1.6))
+            time.sleep(rng.uniform(0.2, longest_life))
             if process.poll() is not None:
                 raise AssertionError(f"soak stopped by itself: {process.stderr.read()!r}")
             process.send_signal(signal.SIGKILL)

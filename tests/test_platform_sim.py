@@ -646,9 +646,11 @@ def test_the_hold_lifetime_is_judged_by_the_simulators_clock_over_http(
     sim = platform_sim_factory(hold_lifetime_s=600)
     client = funded_client_for(sim, platform_signer)
     client.hold_float("hold-1", 12_345)
-    sim.set_clock_offset(599)
+    # Ten seconds either side of the lifetime: the real seconds this test takes on a busy
+    # machine add to the offset (at 599 s, two slow seconds had already expired the hold).
+    sim.set_clock_offset(590)
     assert client.float_state().held_fen == 12_345
-    sim.set_clock_offset(601)  # past the lifetime, still within the 15 minutes of freshness
+    sim.set_clock_offset(610)  # past the lifetime, still within the 15 minutes of freshness
     assert client.float_state().held_fen == 0
     with pytest.raises(PlatformRefused) as refused:
         client.post_payment(
