@@ -130,6 +130,8 @@ class SkewPlan:
     """
 
     base_s: int = 0
+    # The furthest the platform's clock was set ahead of the machine's (a negative error).
+    platform_ahead_s: int = 0
 
     def draw(
         self, rng: random.Random, wrong_clock_p: float, number: int
@@ -145,6 +147,7 @@ class SkewPlan:
             error = rng.randint(0, RIGHT_ERROR_S)
         offset = self.base_s + error
         self.base_s = max(self.base_s, offset)
+        self.platform_ahead_s = max(self.platform_ahead_s, -error)
         if abs(error) > SKEW_BLOCK.total_seconds():
             band = SkewBand.BLOCKED
         elif error < -5:
