@@ -36,6 +36,7 @@ from tests.test_ui_operator import (
     operator_card_in,
     sell_topup,
 )
+from tests.test_ui_qr import phone_to_code
 from ui.operator_desk import SCAN_MESSAGE_IDS, VOUCHER_MISREAD, Entry
 
 # Loggers that see a scanned voucher on its way from the scanner to the screen.
@@ -198,20 +199,7 @@ def test_a_voucher_slip_scanned_while_a_payment_by_phone_waits_is_no_payment_cod
     rig = scan_rig
     _voucher_id, slip = voucher_slip(rig)
     ui = ui_harness(rig.terminal, language="en")
-    ui.wait_screen("idle")
-    ui.tap("start")
-    ui.wait_screen("menu")
-    ui.tap("service-mobile-topup")
-    ui.wait_screen("account")
-    ui.type_digits("13800138000")
-    ui.tap("confirm")
-    ui.wait_screen("amount")
-    ui.tap("amount-5000")
-    ui.wait_screen("topup_confirm")
-    ui.tap("pay")
-    ui.wait_screen("pay_method")
-    ui.tap("pay-qr")
-    ui.wait_screen("qr_pay")
+    phone_to_code(ui)
     assert rig.sims.scanner.health()["purpose"] == "payment"
     rig.sims.scanner.scan(slip)
     ui.wait_for(lambda: bool(ui.controller.journey.qr_error), "the misread to be shown")
